@@ -126,10 +126,11 @@ pub fn mul_mul_div(a: i64, b: i64, c: i64, d: i64, round: Round) -> ArithResult<
     if d == 0 {
         return Err(ArithError::division_by_zero());
     }
-    let p = (a as i128)
-        .checked_mul(b as i128)
-        .and_then(|p| p.checked_mul(c as i128))
-        .ok_or_else(ArithError::overflow)?;
+    let p = ok_or_overflow(
+        (a as i128)
+            .checked_mul(b as i128)
+            .and_then(|p| p.checked_mul(c as i128)),
+    )?;
     let q = div_round_i128(p, d as i128, round);
     ok_or_overflow(i64::try_from(q).ok())
 }

@@ -1,0 +1,187 @@
+//! Accounts and positions.
+
+use crate::book::Side;
+use crate::command::MarginMode;
+use bulwark_core::{ArithResult, MarketId, OrderId, Qty, Round, Usd};
+use serde::{Deserialize, Serialize};
+
+/// One account's stake in one market: its position, its cost basis, its resting orders and,
+/// for an isolated position, its own collateral.
+///
+/// `cost_usd` is the signed quote amount paid for the open lots (positive for a long, negative
+/// for a short). Unrealized PnL = value at mark - cost. Realizing PnL moves an amount between
+/// `cost_usd` and the pool's collateral, so `collateral - cost` is unchanged by it; that is what
+/// makes conservation checkable to the micro-USD.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub market: MarketId,
+    pub qty: Qty,
+    pub cost_usd: Usd,
+    /// Total quantity of this account's resting buy orders in the market.
+    pub open_buy: Qty,
+    pub open_sell: Qty,
+    pub mode: MarginMode,
+    /// Collateral of an isolated position (zero for cross).
+    pub isolated_usd: Usd,
+    /// Running totals, for reports.
+    pub realized_pnl_usd: Usd,
+    pub funding_paid_usd: Usd,
+    pub fees_paid_usd: Usd,
+}
+
+impl Position {
+    pub fn new(market: MarketId, mode: MarginMode) -> Position {
+        Position {
+            market,
+            mode,
+            ..Position::default()
+        }
+    }
+
+    /// Nothing open and nothing resting: the entry can be dropped (after releasing any
+    /// isolated collateral).
+    pub fn is_idle(&self) -> bool {
+        self.qty.is_zero() && self.open_buy.is_zero() && self.open_sell.is_zero()
+    }
+
+    /// Lots that an order on `side` could close without opening the other way.
+    pub fn reducible_by(&self, side: Side) -> Qty {
+        if self.qty.0 * side.sign() < 0 {
+            self.qty.abs()
+        } else {
+            Qty::ZERO
+        }
+    }
+
+    /// Book a fill of `qty` lots on `side` with notional `notional` (>= 0). Returns the
+    /// realized PnL, which the caller credits to the position's pool.
+    ///
+    /// The cost of the lots that remain after a reduction rounds away from zero, so the
+    /// realized amount rounds against the account; the total of `pool - cost` is exact.
+    pub fn apply_fill(&mut self, side: Side, qty: Qty, notional: Usd) -> ArithResult<Usd> {
+        let sign = side.sign();
+        let old_q = self.qty.0;
+        let dq = sign * qty.0;
+        if old_q == 0 || old_q.signum() == dq.signum() {
+            self.qty = Qty(old_q + dq);
+            self.cost_usd = self
+                .cost_usd
+                .checked_add(Usd::from_micros(sign * notional.micros()))?;
+            return Ok(Usd::ZERO);
+        }
+        let closed = qty.0.min(old_q.abs());
+        // Split the fill's notional between the lots it closes and any it opens the other way;
+        // the two parts add up to the whole exactly.
+        let n_closed = notional.mul_div(closed, qty.0, Round::Floor)?;
+        let n_opened = notional.checked_sub(n_closed)?;
+        let kept_lots = old_q.abs() - closed;
+        let round_away = if self.cost_usd.is_negative() {
+            Round::Floor
+        } else {
+            Round::Ceil
+        };
+        let kept_cost = self.cost_usd.mul_div(kept_lots, old_q.abs(), round_away)?;
+        let cost_after_trade = self
+            .cost_usd
+            .checked_add(Usd::from_micros(sign * n_closed.micros()))?;
+        let realized = kept_cost.checked_sub(cost_after_trade)?;
+        let opened = qty.0 - closed;
+        self.qty = Qty(old_q + dq);
+        self.cost_usd = kept_cost.checked_add(Usd::from_micros(sign * n_opened.micros()))?;
+        debug_assert!(opened == 0 || kept_lots == 0);
+        self.realized_pnl_usd = self.realized_pnl_usd.checked_add(realized)?;
+        Ok(realized)
+    }
+
+    /// Resting quantity on one side.
+    pub fn open_on(&mut self, side: Side) -> &mut Qty {
+        match side {
+            Side::Buy => &mut self.open_buy,
+            Side::Sell => &mut self.open_sell,
+        }
+    }
+}
+
+/// An account: a cross collateral pool and its positions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Whether the account exists (has ever received a deposit).
+    pub active: bool,
+    /// Cross collateral, micro-USD. May go negative through losses; negative equity is
+    /// recorded by the engine (the liquidation waterfall takes it from there).
+    pub collateral_usd: Usd,
+    /// Positions sorted by market id; bounded by the engine's positions limit.
+    pub positions: Vec<Position>,
+    /// Resting orders across all markets, as (market, order). Bounded by the engine's
+    /// per-account order limit, so a linear search here is cheap.
+    pub orders: Vec<(MarketId, OrderId)>,
+}
+
+impl Account {
+    /// Index of the position in `market`, if the account has an entry there.
+    #[inline]
+    pub fn position_index(&self, market: MarketId) -> Result<usize, usize> {
+        self.positions.binary_search_by_key(&market, |p| p.market)
+    }
+
+    pub fn position(&self, market: MarketId) -> Option<&Position> {
+        self.position_index(market).ok().map(|i| &self.positions[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(v: i64) -> Usd {
+        Usd::from_micros(v * 1_000_000)
+    }
+
+    #[test]
+    fn realize_on_close_by_hand() {
+        // Long 2 lots for 200 USD; sell 1 for 110: realized 110 - 100 = +10.
+        let mut p = Position::new(MarketId(0), MarginMode::Cross);
+        assert_eq!(
+            p.apply_fill(Side::Buy, Qty(2), usd(200)).unwrap(),
+            Usd::ZERO
+        );
+        assert_eq!(p.apply_fill(Side::Sell, Qty(1), usd(110)).unwrap(), usd(10));
+        assert_eq!((p.qty, p.cost_usd), (Qty(1), usd(100)));
+        // Sell 3 at 90 each (270): closes 1 (cost 100, proceeds 90: -10) and opens short 2 for 180.
+        assert_eq!(
+            p.apply_fill(Side::Sell, Qty(3), usd(270)).unwrap(),
+            usd(-10)
+        );
+        assert_eq!((p.qty, p.cost_usd), (Qty(-2), usd(-180)));
+        // Buy 2 back at 80 each: short profit 180 - 160 = +20.
+        assert_eq!(p.apply_fill(Side::Buy, Qty(2), usd(160)).unwrap(), usd(20));
+        assert_eq!((p.qty, p.cost_usd), (Qty(0), Usd::ZERO));
+        assert_eq!(p.realized_pnl_usd, usd(20));
+    }
+
+    #[test]
+    fn kept_cost_rounds_away_from_zero() {
+        // Long 3 lots for 1 micro-USD total; close 1 for 0: the 2 kept lots keep ceil(2/3) = 1.
+        let mut p = Position::new(MarketId(0), MarginMode::Cross);
+        p.apply_fill(Side::Buy, Qty(3), Usd::from_micros(1))
+            .unwrap();
+        let r = p.apply_fill(Side::Sell, Qty(1), Usd::ZERO).unwrap();
+        assert_eq!(p.cost_usd, Usd::from_micros(1));
+        assert_eq!(r, Usd::ZERO);
+        // Short: kept cost rounds toward -inf, so realized rounds down as well.
+        let mut s = Position::new(MarketId(0), MarginMode::Cross);
+        s.apply_fill(Side::Sell, Qty(3), Usd::from_micros(2))
+            .unwrap();
+        let r = s.apply_fill(Side::Buy, Qty(1), Usd::ZERO).unwrap();
+        // cost -2 -> kept floor(-2 * 2/3) = -2; realized = -2 - (-2 + 0) = 0.
+        assert_eq!((s.cost_usd, r), (Usd::from_micros(-2), Usd::ZERO));
+    }
+
+    #[test]
+    fn reducible() {
+        let mut p = Position::new(MarketId(0), MarginMode::Cross);
+        p.qty = Qty(5);
+        assert_eq!(p.reducible_by(Side::Sell), Qty(5));
+        assert_eq!(p.reducible_by(Side::Buy), Qty(0));
+    }
+}

@@ -1,0 +1,193 @@
+//! The invariants, recomputed from scratch. `Engine::apply` runs this after every command in
+//! debug and test builds; tests and the lab can call it in release too.
+//!
+//! 1. Conservation: sum over accounts of (cross collateral + isolated collateral - cost basis)
+//!    plus fee pool plus funding residue = deposits - withdrawals, to the micro-USD. (The cost-basis
+//!    term is the not-yet-realized side of every trade; realizing PnL moves money between it
+//!    and collateral, so the sum is exact whatever the marks are.)
+//! 2. Zero-sum positions: per market, long lots = short lots = the market's open interest.
+//! 3. The book is uncrossed and consistent, and every resting order is on its account's list
+//!    and in its position's resting totals.
+//! 4. No hidden insolvency: every pool below maintenance or with negative equity is flagged,
+//!    and every flag is true.
+
+use crate::account::Account;
+use crate::book::Side;
+use crate::command::MarginMode;
+use crate::engine::{Engine, Flag};
+use crate::event::Scope;
+use bulwark_core::{AccountId, MarketId, OrderId};
+use std::collections::BTreeMap;
+
+pub(crate) fn check(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    check_conservation(engine)?;
+    for m in e.markets {
+        m.book
+            .check()
+            .map_err(|b| format!("market {:?}: {b}", m.id))?;
+        let (mut long, mut short) = (0i128, 0i128);
+        for a in e.accounts {
+            if let Some(p) = a.position(m.id) {
+                if p.qty.0 > 0 {
+                    long += p.qty.0 as i128;
+                } else {
+                    short -= p.qty.0 as i128;
+                }
+            }
+        }
+        if long != short || long != m.open_interest.0 as i128 {
+            return Err(format!(
+                "market {:?}: long {long} lots, short {short}, open interest {}",
+                m.id, m.open_interest
+            ));
+        }
+    }
+    check_orders(engine)?;
+    check_accounts_shape(e.accounts, engine.config().max_positions_per_account)?;
+    check_flags(engine)
+}
+
+fn check_conservation(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    let mut held: i128 = e.fee_pool_usd.micros() as i128 + e.funding_residue_usd.micros() as i128;
+    for a in e.accounts {
+        held += a.collateral_usd.micros() as i128;
+        for p in &a.positions {
+            held += p.isolated_usd.micros() as i128 - p.cost_usd.micros() as i128;
+        }
+    }
+    let net = e.deposited_usd.micros() as i128 - e.withdrawn_usd.micros() as i128;
+    if held != net {
+        return Err(format!(
+            "conservation: accounts and pools hold {held} micro-USD, deposits net of withdrawals are {net} (difference {})",
+            held - net
+        ));
+    }
+    Ok(())
+}
+
+fn check_orders(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    // Resting totals per (account, market, side), rebuilt from the books.
+    let mut open: BTreeMap<(AccountId, MarketId), (i64, i64)> = BTreeMap::new();
+    let mut listed: BTreeMap<AccountId, Vec<(MarketId, OrderId)>> = BTreeMap::new();
+    for m in e.markets {
+        for side in [Side::Buy, Side::Sell] {
+            for o in m.book.orders_in_priority(side) {
+                let a = e.accounts.get(o.account.0 as usize).filter(|a| a.active);
+                if a.is_none() {
+                    return Err(format!("order {:?} belongs to a missing account", o.id));
+                }
+                let t = open.entry((o.account, m.id)).or_default();
+                match side {
+                    Side::Buy => t.0 += o.remaining.0,
+                    Side::Sell => t.1 += o.remaining.0,
+                }
+                listed.entry(o.account).or_default().push((m.id, o.id));
+            }
+        }
+    }
+    for (i, a) in e.accounts.iter().enumerate() {
+        let id = AccountId(i as u32);
+        let mut want = listed.remove(&id).unwrap_or_default();
+        let mut have = a.orders.clone();
+        want.sort_unstable();
+        have.sort_unstable();
+        if want != have {
+            return Err(format!(
+                "account {id:?}: order list disagrees with the books"
+            ));
+        }
+        if a.orders.len() as u32 > engine.config().max_open_orders_per_account {
+            return Err(format!("account {id:?}: over the open order limit"));
+        }
+        for p in &a.positions {
+            let (b, s) = open.get(&(id, p.market)).copied().unwrap_or_default();
+            if (p.open_buy.0, p.open_sell.0) != (b, s) {
+                return Err(format!(
+                    "account {id:?} market {:?}: resting totals {}/{} but books hold {b}/{s}",
+                    p.market, p.open_buy, p.open_sell
+                ));
+            }
+        }
+        for (&(acc, m), _) in open.range((id, MarketId(0))..=(id, MarketId(u16::MAX))) {
+            if a.position(m).is_none() {
+                return Err(format!(
+                    "account {acc:?} has orders in {m:?} but no position entry"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_accounts_shape(accounts: &[Account], max_positions: usize) -> Result<(), String> {
+    for (i, a) in accounts.iter().enumerate() {
+        if !a.active && (a != &Account::default()) {
+            return Err(format!("inactive account {i} holds state"));
+        }
+        if a.positions.len() > max_positions {
+            return Err(format!("account {i} holds {} positions", a.positions.len()));
+        }
+        if a.positions.windows(2).any(|w| w[0].market >= w[1].market) {
+            return Err(format!("account {i}: positions not sorted by market"));
+        }
+        for p in &a.positions {
+            if p.is_idle() && p.mode == MarginMode::Cross {
+                return Err(format!(
+                    "account {i}: idle cross position left in {:?}",
+                    p.market
+                ));
+            }
+            if p.mode == MarginMode::Cross && !p.isolated_usd.is_zero() {
+                return Err(format!(
+                    "account {i}: cross position with isolated collateral"
+                ));
+            }
+            if p.qty.0 * p.cost_usd.signum() < 0 {
+                return Err(format!(
+                    "account {i}: cost basis sign disagrees with the position"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_flags(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    let mut expected: BTreeMap<(AccountId, Scope), Flag> = BTreeMap::new();
+    for (i, a) in e.accounts.iter().enumerate().filter(|(_, a)| a.active) {
+        let id = AccountId(i as u32);
+        for scope in Engine::scopes(a) {
+            let h = engine
+                .pool_health(a, scope, None)
+                .map_err(|x| format!("health of {id:?}: {x}"))?;
+            let f = Flag {
+                below_maintenance: h.below_maintenance(),
+                negative_equity: h.is_negative(),
+            };
+            if f != Flag::default() {
+                expected.insert((id, scope), f);
+            }
+        }
+    }
+    if &expected != e.flags {
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(k, v)| e.flags.get(k) != Some(v))
+            .take(3)
+            .collect();
+        let stale: Vec<_> = e
+            .flags
+            .iter()
+            .filter(|(k, v)| expected.get(k) != Some(v))
+            .take(3)
+            .collect();
+        return Err(format!(
+            "health flags out of date: unrecorded {missing:?}, stale {stale:?}"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Pure margin arithmetic: values, notionals and requirements. Every rounding goes against
+//! the account: values round down, requirements round up.
+
+use crate::command::MarketParams;
+use bulwark_core::{mul_div, ArithResult, Ppm, Price, Qty, Round, Usd, MICROS_PER_UNIT, PPM_ONE};
+use serde::{Deserialize, Serialize};
+
+/// Signed value of `qty` lots at `price`: positive for a long, negative for a short, rounded
+/// down (so a long is worth a little less and a short owes a little more).
+#[inline]
+pub fn value_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
+    mul_div(qty.0, price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
+}
+
+/// Absolute notional of `qty` lots at `price`, rounded up (for requirements).
+#[inline]
+pub fn notional_ceil_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
+    mul_div(qty.abs().0, price.micros(), lots_per_unit, Round::Ceil).map(Usd::from_micros)
+}
+
+/// Notional of a fill: rounded down, and the same number is used for both sides so the
+/// trade itself moves no money out of thin air.
+#[inline]
+pub fn fill_notional_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
+    mul_div(qty.0, price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
+}
+
+/// Maintenance fraction for a position of `notional` (>= 0): the market's base fraction, or
+/// the size premium `size_premium * sqrt(notional in whole USD)` when that is larger.
+#[inline]
+pub fn maintenance_fraction(p: &MarketParams, notional: Usd) -> Ppm {
+    if p.size_premium.raw() == 0 {
+        return p.maintenance;
+    }
+    let whole_usd = (notional.micros() / MICROS_PER_UNIT).max(0) as u64;
+    let premium = (p.size_premium.raw() as u64).saturating_mul(whole_usd.isqrt());
+    // A fraction above 1 would demand more than the notional; cap at 100%.
+    let premium = premium.min(PPM_ONE as u64) as i64;
+    Ppm(p.maintenance.raw().max(premium))
+}
+
+/// Maintenance requirement of a position with absolute notional `notional`, rounded up.
+#[inline]
+pub fn maintenance_usd(p: &MarketParams, notional: Usd) -> ArithResult<Usd> {
+    notional.mul_ppm(maintenance_fraction(p, notional), Round::Ceil)
+}
+
+/// Initial requirement: the maintenance requirement times the market's initial multiplier.
+#[inline]
+pub fn initial_usd(p: &MarketParams, notional: Usd) -> ArithResult<Usd> {
+    maintenance_usd(p, notional)?.mul_ppm(p.initial_multiplier, Round::Ceil)
+}
+
+/// Fee on a notional, positive when the account pays. Always rounded up: a fee is a little
+/// larger, a rebate (negative rate) a little smaller in magnitude.
+#[inline]
+pub fn fee_usd(notional: Usd, rate: Ppm) -> ArithResult<Usd> {
+    notional.mul_ppm(rate, Round::Ceil)
+}
+
+/// An account pool's health: equity against its requirements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Collateral plus unrealized PnL at the mark.
+    pub equity_usd: Usd,
+    /// Initial requirement, counting the worse side of resting orders.
+    pub initial_usd: Usd,
+    /// Maintenance requirement of the open positions.
+    pub maintenance_usd: Usd,
+}
+
+impl Health {
+    #[inline]
+    pub fn below_maintenance(&self) -> bool {
+        self.equity_usd < self.maintenance_usd
+    }
+    #[inline]
+    pub fn is_negative(&self) -> bool {
+        self.equity_usd.is_negative()
+    }
+    /// Equity above the initial requirement (negative when short of it).
+    pub fn free_usd(&self) -> ArithResult<Usd> {
+        self.equity_usd.checked_sub(self.initial_usd)
+    }
+}
+
+/// The worse of a position's two extremes if every resting buy, or every resting sell, filled.
+#[inline]
+pub fn worst_case_qty(qty: Qty, open_buy: Qty, open_sell: Qty) -> Qty {
+    Qty((qty.0 + open_buy.0).abs().max((qty.0 - open_sell.0).abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> MarketParams {
+        MarketParams::btc_like("BTC-PERP", Price::from_micros(50_000 * MICROS_PER_UNIT))
+    }
+
+    #[test]
+    fn values_round_against_the_account() {
+        // 3 lots of 0.001 BTC at 33,333.333333 USD = 99.999999999 USD.
+        let price = Price::from_micros(33_333_333_333);
+        assert_eq!(
+            value_usd(Qty(3), price, 1000).unwrap(),
+            Usd::from_micros(99_999_999)
+        );
+        assert_eq!(
+            value_usd(Qty(-3), price, 1000).unwrap(),
+            Usd::from_micros(-100_000_000)
+        );
+        assert_eq!(
+            notional_ceil_usd(Qty(-3), price, 1000).unwrap(),
+            Usd::from_micros(100_000_000)
+        );
+    }
+
+    #[test]
+    fn requirements_by_hand() {
+        let mut p = params();
+        p.size_premium = Ppm(0);
+        // 1 BTC at 50,000: maintenance 0.5% = 250 USD, initial 2x = 500 USD.
+        let n = Usd::from_micros(50_000 * MICROS_PER_UNIT);
+        assert_eq!(
+            maintenance_usd(&p, n).unwrap(),
+            Usd::from_micros(250 * MICROS_PER_UNIT)
+        );
+        assert_eq!(
+            initial_usd(&p, n).unwrap(),
+            Usd::from_micros(500 * MICROS_PER_UNIT)
+        );
+        // With a size premium of 10 ppm per sqrt(USD): sqrt(50,000) = 223 -> 2,230 ppm < 5,000.
+        p.size_premium = Ppm(10);
+        assert_eq!(maintenance_fraction(&p, n), Ppm(5_000));
+        // 100 BTC (5,000,000 USD): sqrt = 2,236 -> 22,360 ppm = 2.236%.
+        let big = Usd::from_micros(5_000_000 * MICROS_PER_UNIT);
+        assert_eq!(maintenance_fraction(&p, big), Ppm(22_360));
+        assert_eq!(
+            maintenance_usd(&p, big).unwrap(),
+            Usd::from_micros(111_800 * MICROS_PER_UNIT)
+        );
+    }
+
+    #[test]
+    fn fees_round_toward_the_venue() {
+        let n = Usd::from_micros(1_000_001);
+        // 5 bp of 1.000001 USD = 0.0005000005 -> 0.000501 paid.
+        assert_eq!(fee_usd(n, Ppm(500)).unwrap(), Usd::from_micros(501));
+        // A 2 bp rebate = -0.0002000002 -> -0.000200 (ceil): the account gets 0.000200.
+        assert_eq!(fee_usd(n, Ppm(-200)).unwrap(), Usd::from_micros(-200));
+    }
+
+    #[test]
+    fn worst_case_counts_the_worse_side() {
+        assert_eq!(worst_case_qty(Qty(10), Qty(5), Qty(30)), Qty(20));
+        assert_eq!(worst_case_qty(Qty(-10), Qty(5), Qty(0)), Qty(10));
+        assert_eq!(worst_case_qty(Qty(0), Qty(7), Qty(3)), Qty(7));
+    }
+}

@@ -1,0 +1,253 @@
+//! One perpetual market: its parameters, book, prices and funding state.
+
+use crate::book::{Book, Side};
+use crate::command::MarketParams;
+use crate::margin;
+use bulwark_core::{
+    mul_div, ArithResult, MarketId, Ppm, Price, Qty, Round, TimestampMs, Usd, PPM_ONE,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug)]
+pub struct Market {
+    pub id: MarketId,
+    pub params: MarketParams,
+    pub book: Book,
+    /// The price that drives margin, liquidation and funding.
+    pub mark: Price,
+    pub oracle: Option<OracleReading>,
+    pub trade_ema: Option<Price>,
+    /// Long open interest in lots (equal to short open interest).
+    pub open_interest: Qty,
+    /// When funding is next settled.
+    pub next_funding_ms: u64,
+    /// Sum and count of premium samples (mark vs oracle, ppm) since the last settlement.
+    pub premium_sum_ppm: i64,
+    pub premium_samples: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleReading {
+    pub price: Price,
+    pub at: TimestampMs,
+}
+
+/// The components of a mark computation, for the `MarkPrice` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkInputs {
+    pub oracle: Option<Price>,
+    pub impact_mid: Option<Price>,
+    pub trade_ema: Option<Price>,
+}
+
+impl Market {
+    pub fn new(id: MarketId, params: MarketParams, now: TimestampMs) -> Market {
+        let next_funding_ms = now.0.saturating_add(params.funding_interval_ms);
+        Market {
+            id,
+            mark: params.initial_price,
+            params,
+            book: Book::new(),
+            oracle: None,
+            trade_ema: None,
+            open_interest: Qty::ZERO,
+            next_funding_ms,
+            premium_sum_ppm: 0,
+            premium_samples: 0,
+        }
+    }
+
+    /// The oracle price if it is fresh at `now`.
+    pub fn fresh_oracle(&self, now: TimestampMs) -> Option<Price> {
+        let o = self.oracle?;
+        (now.saturating_sub_ms(o.at) <= self.params.oracle_stale_ms).then_some(o.price)
+    }
+
+    /// Price at which `impact_notional_usd` could be bought (Sell side: sold) by walking the
+    /// book; `None` if that side is too thin.
+    pub fn impact_price(&self, taker_side: Side) -> Option<Price> {
+        let target = self.params.impact_notional_usd;
+        let mut filled = Usd::ZERO;
+        for (price, qty, _) in self.book.levels(taker_side.opposite()) {
+            let n = margin::fill_notional_usd(qty, price, self.params.lots_per_unit).ok()?;
+            filled = filled.checked_add(n).ok()?;
+            if filled >= target {
+                return Some(price);
+            }
+        }
+        None
+    }
+
+    /// Mid of the impact bid and impact ask, if both exist.
+    pub fn impact_mid(&self) -> Option<Price> {
+        let bid = self.impact_price(Side::Sell)?;
+        let ask = self.impact_price(Side::Buy)?;
+        Some(Price::from_micros(
+            bid.micros() / 2 + ask.micros() / 2 + (bid.micros() % 2 + ask.micros() % 2) / 2,
+        ))
+    }
+
+    /// The mark: the median of whichever of (fresh oracle, impact mid, trade EMA) exist; the
+    /// mean (rounded down) of two; the one if one; unchanged if none. It works without an
+    /// oracle, and no single input can move it alone while the other two agree.
+    pub fn compute_mark(&self, now: TimestampMs) -> (Price, MarkInputs) {
+        let inputs = MarkInputs {
+            oracle: self.fresh_oracle(now),
+            impact_mid: self.impact_mid(),
+            trade_ema: self.trade_ema,
+        };
+        let mut v = [Price::ZERO; 3];
+        let mut n = 0;
+        for p in [inputs.oracle, inputs.impact_mid, inputs.trade_ema]
+            .into_iter()
+            .flatten()
+        {
+            v[n] = p;
+            n += 1;
+        }
+        v[..n].sort_unstable();
+        let mark = match n {
+            0 => self.mark,
+            1 => v[0],
+            2 => Price::from_micros(v[0].micros() + (v[1].micros() - v[0].micros()) / 2),
+            _ => v[1],
+        };
+        (mark, inputs)
+    }
+
+    /// Fold a trade price into the EMA: ema += alpha * (price - ema), rounded down.
+    pub fn record_trade(&mut self, price: Price) -> ArithResult<()> {
+        self.trade_ema = Some(match self.trade_ema {
+            None => price,
+            Some(ema) => {
+                let step = mul_div(
+                    price.micros() - ema.micros(),
+                    self.params.trade_ema_alpha.raw(),
+                    PPM_ONE,
+                    Round::Floor,
+                )?;
+                Price::from_micros(ema.micros() + step)
+            }
+        });
+        Ok(())
+    }
+
+    /// The premium of mark over a fresh oracle, in ppm of the oracle, if the oracle is fresh.
+    pub fn premium_ppm(&self, now: TimestampMs) -> ArithResult<Option<i64>> {
+        let Some(oracle) = self.fresh_oracle(now) else {
+            return Ok(None);
+        };
+        let p = mul_div(
+            self.mark.micros() - oracle.micros(),
+            PPM_ONE,
+            oracle.micros(),
+            Round::Floor,
+        )?;
+        Ok(Some(p))
+    }
+
+    /// The funding rate for the interval that ends now: the mean sampled premium, clamped.
+    pub fn funding_rate(&self) -> Ppm {
+        if self.premium_samples == 0 {
+            return Ppm::ZERO;
+        }
+        let mean = self.premium_sum_ppm.div_euclid(self.premium_samples as i64);
+        let clamp = self.params.funding_clamp.raw();
+        Ppm(mean.clamp(-clamp, clamp))
+    }
+
+    /// The price funding payments are computed at: the fresh oracle, else the mark.
+    pub fn funding_price(&self, now: TimestampMs) -> Price {
+        self.fresh_oracle(now).unwrap_or(self.mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::NewOrder;
+    use bulwark_core::{AccountId, MICROS_PER_UNIT};
+
+    fn px(usd: i64) -> Price {
+        Price::from_micros(usd * MICROS_PER_UNIT)
+    }
+
+    fn market() -> Market {
+        let mut p = MarketParams::btc_like("BTC-PERP", px(100));
+        p.impact_notional_usd = Usd::from_micros(150 * MICROS_PER_UNIT);
+        p.lots_per_unit = 1;
+        Market::new(MarketId(0), p, TimestampMs(0))
+    }
+
+    fn rest(m: &mut Market, seq: u64, side: Side, price: i64, qty: i64) {
+        m.book.insert_new(
+            seq,
+            NewOrder {
+                account: AccountId(0),
+                side,
+                price: px(price),
+                qty: Qty(qty),
+                reduce_only: false,
+            },
+        );
+    }
+
+    #[test]
+    fn mark_is_the_median_and_works_without_oracle() {
+        let mut m = market();
+        assert_eq!(
+            m.compute_mark(TimestampMs(0)).0,
+            px(100),
+            "no inputs: keep the initial mark"
+        );
+        // Book: bids 99 x1, 98 x1; asks 101 x1, 103 x1. Impact notional 150 USD:
+        // impact bid = 98 (99 + 98 = 197 >= 150), impact ask = 103 (101+103 >= 150). Mid 100.5.
+        rest(&mut m, 1, Side::Buy, 99, 1);
+        rest(&mut m, 2, Side::Buy, 98, 1);
+        rest(&mut m, 3, Side::Sell, 101, 1);
+        rest(&mut m, 4, Side::Sell, 103, 1);
+        assert_eq!(m.impact_mid(), Some(Price::from_micros(100_500_000)));
+        assert_eq!(
+            m.compute_mark(TimestampMs(0)).0,
+            Price::from_micros(100_500_000)
+        );
+        m.record_trade(px(110)).unwrap();
+        // Two inputs: mean of 100.5 and 110 = 105.25.
+        assert_eq!(
+            m.compute_mark(TimestampMs(0)).0,
+            Price::from_micros(105_250_000)
+        );
+        m.oracle = Some(OracleReading {
+            price: px(102),
+            at: TimestampMs(0),
+        });
+        // Three inputs: median of 102, 100.5, 110.
+        assert_eq!(m.compute_mark(TimestampMs(1)).0, px(102));
+        // The oracle goes stale after 60 s.
+        assert_eq!(
+            m.compute_mark(TimestampMs(60_001)).0,
+            Price::from_micros(105_250_000)
+        );
+    }
+
+    #[test]
+    fn trade_ema_by_hand() {
+        let mut m = market();
+        m.record_trade(px(100)).unwrap();
+        m.record_trade(px(110)).unwrap(); // alpha 0.1: 100 + 1 = 101
+        assert_eq!(m.trade_ema, Some(px(101)));
+        m.record_trade(px(91)).unwrap(); // 101 + 0.1 * (-10) = 100
+        assert_eq!(m.trade_ema, Some(px(100)));
+    }
+
+    #[test]
+    fn funding_rate_is_the_clamped_mean_premium() {
+        let mut m = market();
+        m.premium_sum_ppm = 3_000 + 5_000;
+        m.premium_samples = 2;
+        assert_eq!(m.funding_rate(), Ppm(4_000));
+        m.premium_sum_ppm = -20_000;
+        m.premium_samples = 1;
+        assert_eq!(m.funding_rate(), Ppm(-7_500));
+    }
+}

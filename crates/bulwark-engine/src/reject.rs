@@ -1,0 +1,71 @@
+//! Why a command was refused. A rejected command changes nothing.
+
+use bulwark_core::{AccountId, ArithError, MarketId, OrderId, Price, Qty, TimestampMs, Usd};
+use thiserror::Error;
+
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum Reject {
+    #[error("time went backwards: command at {now:?} after {last:?}")]
+    TimeWentBackwards { last: TimestampMs, now: TimestampMs },
+    #[error("unknown market {0:?}")]
+    UnknownMarket(MarketId),
+    #[error("too many markets (at most {limit})")]
+    TooManyMarkets { limit: usize },
+    #[error("account {account:?} is out of range: ids are dense and below {limit}")]
+    AccountOutOfRange { account: AccountId, limit: u32 },
+    #[error("unknown account {0:?}: deposit first")]
+    UnknownAccount(AccountId),
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParam { name: &'static str, reason: String },
+    #[error("amount must be positive, got {0}")]
+    AmountNotPositive(Usd),
+    #[error("deposits would exceed the venue's bound on total collateral")]
+    CollateralBound,
+    #[error("insufficient free collateral: {available} available, {requested} requested")]
+    InsufficientCollateral { available: Usd, requested: Usd },
+    #[error("insufficient margin: equity {equity}, initial requirement {required}")]
+    InsufficientMargin { equity: Usd, required: Usd },
+    #[error("quantity must be positive, got {0}")]
+    QtyNotPositive(Qty),
+    #[error("quantity {qty} exceeds the limit {limit}")]
+    QtyTooLarge { qty: Qty, limit: Qty },
+    #[error("position would be {qty} lots, beyond the limit {limit}")]
+    PositionLimit { qty: Qty, limit: Qty },
+    #[error("price {price} is not a positive multiple of the tick size {tick}")]
+    PriceNotOnTick { price: Price, tick: Price },
+    #[error("price {price} is above the market's maximum {max}")]
+    PriceOutOfRange { price: Price, max: Price },
+    #[error("a {0} order needs a price")]
+    PriceMissing(&'static str),
+    #[error("post-only order at {price} would cross the book")]
+    PostOnlyWouldCross { price: Price },
+    #[error("fill-or-kill order for {requested} lots: only {available} can fill")]
+    FokNotFillable { requested: Qty, available: Qty },
+    #[error("reduce-only order would not reduce the position")]
+    ReduceOnlyWouldIncrease,
+    #[error("account has {limit} open orders, the limit")]
+    TooManyOrders { limit: u32 },
+    #[error("account holds positions in {limit} markets, the limit")]
+    TooManyPositions { limit: usize },
+    #[error("the book holds its maximum number of resting orders")]
+    BookFull,
+    #[error("order {0:?} is not resting")]
+    UnknownOrder(OrderId),
+    #[error("order {order:?} belongs to another account")]
+    NotOrderOwner { order: OrderId },
+    #[error("position in market {market:?} is {current}; close it and its orders before switching margin mode")]
+    MarginModeConflict {
+        market: MarketId,
+        current: &'static str,
+    },
+    #[error("no isolated position in market {0:?}")]
+    NoIsolatedPosition(MarketId),
+    #[error("arithmetic: {0}")]
+    Arithmetic(ArithError),
+}
+
+impl From<ArithError> for Reject {
+    fn from(e: ArithError) -> Self {
+        Reject::Arithmetic(e)
+    }
+}
