@@ -6,8 +6,9 @@ use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of a perpetual market. Fractions are parts per million (1 bp = 100 ppm).
+/// Any field left out of a JSON or TOML market takes its value from [`MarketParams::default`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct MarketParams {
     /// Display name, e.g. "BTC-PERP".
     pub symbol: String,
@@ -21,7 +22,6 @@ pub struct MarketParams {
     pub initial_multiplier: Ppm,
     /// Size premium: the maintenance fraction is max(maintenance, size_premium * sqrt(notional
     /// in whole USD)), so larger positions need proportionally more margin. 0 disables it.
-    #[serde(default)]
     pub size_premium: Ppm,
     /// Maker fee; negative is a rebate, and |maker| <= taker so fees never drain the pool.
     pub maker_fee: Ppm,
@@ -74,6 +74,13 @@ impl MarketParams {
             initial_price,
             max_price: Price::from_micros(10_000_000 * 1_000_000),
         }
+    }
+}
+
+impl Default for MarketParams {
+    /// A BTC-like market starting at 50,000 USD; see [`MarketParams::btc_like`].
+    fn default() -> Self {
+        MarketParams::btc_like("BTC-PERP", Price::from_micros(50_000 * 1_000_000))
     }
 }
 

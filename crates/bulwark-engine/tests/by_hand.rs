@@ -1,0 +1,623 @@
+//! Hand-computed cases for matching, fees, PnL, margin, funding and isolated margin.
+//! Every number in an assertion is worked out in the comment above it.
+
+use bulwark_engine::*;
+
+fn usd(s: &str) -> Usd {
+    s.parse().unwrap()
+}
+fn px(s: &str) -> Price {
+    s.parse().unwrap()
+}
+
+/// One BTC market: 0.1 USD ticks, 0.001 BTC lots, 0.5% maintenance, 2x initial, no size
+/// premium, 2 bp maker, 5 bp taker, hourly funding.
+fn venue() -> Engine {
+    let mut e = Engine::default();
+    let mut p = MarketParams::btc_like("BTC-PERP", px("50000"));
+    p.size_premium = Ppm(0);
+    e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
+        .unwrap();
+    for (acct, amount) in [(0, "1000000"), (1, "10000"), (2, "10000")] {
+        deposit(&mut e, acct, amount);
+    }
+    e
+}
+
+fn deposit(e: &mut Engine, account: u32, amount: &str) {
+    let cmd = Command::Deposit {
+        account: AccountId(account),
+        amount_usd: usd(amount),
+    };
+    let now = e.last_ms();
+    e.apply(&cmd, now).unwrap();
+}
+
+fn order(account: u32, side: Side, kind: OrderKind, price: Option<&str>, qty: i64) -> Command {
+    Command::PlaceOrder(PlaceOrder {
+        account: AccountId(account),
+        market: MarketId(0),
+        side,
+        kind,
+        price: price.map(px),
+        qty: Qty(qty),
+        reduce_only: false,
+        self_trade: SelfTrade::CancelTaker,
+        margin: MarginMode::Cross,
+    })
+}
+
+fn collateral(e: &Engine, account: u32) -> Usd {
+    e.account(AccountId(account)).unwrap().collateral_usd
+}
+
+fn position(e: &Engine, account: u32) -> Position {
+    *e.account(AccountId(account))
+        .unwrap()
+        .position(MarketId(0))
+        .unwrap()
+}
+
+type FillRow = (Price, Qty, Usd, Usd, Usd);
+
+fn fills(events: &[Event]) -> Vec<FillRow> {
+    events
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::Fill {
+                price,
+                qty,
+                notional_usd,
+                maker_fee_usd,
+                taker_fee_usd,
+                ..
+            } => Some((*price, *qty, *notional_usd, *maker_fee_usd, *taker_fee_usd)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn funding_of(events: &[Event], m: MarketId) -> (Ppm, Usd, Usd, Usd) {
+    events
+        .iter()
+        .find_map(|ev| match ev {
+            Event::FundingSettled {
+                market,
+                rate,
+                paid_usd,
+                received_usd,
+                residue_usd,
+            } if *market == m => Some((*rate, *paid_usd, *received_usd, *residue_usd)),
+            _ => None,
+        })
+        .expect("a funding settlement")
+}
+
+/// Account 0 quotes 5 BTC each side at 49,990 / 50,010; account 1 buys 1 BTC, then sells 0.4.
+fn traded_venue() -> Engine {
+    let mut e = venue();
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 5000),
+        TimestampMs(1),
+    )
+    .unwrap();
+    e.apply(
+        &order(0, Side::Buy, OrderKind::Limit, Some("49990"), 5000),
+        TimestampMs(1),
+    )
+    .unwrap();
+    e.apply(
+        &order(1, Side::Buy, OrderKind::Limit, Some("50010"), 1000),
+        TimestampMs(2),
+    )
+    .unwrap();
+    e.apply(
+        &order(1, Side::Sell, OrderKind::Ioc, Some("49990"), 400),
+        TimestampMs(3),
+    )
+    .unwrap();
+    e
+}
+
+#[test]
+fn matching_fees_and_realized_pnl() {
+    let mut e = venue();
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 5000),
+        TimestampMs(1),
+    )
+    .unwrap();
+    e.apply(
+        &order(0, Side::Buy, OrderKind::Limit, Some("49990"), 5000),
+        TimestampMs(1),
+    )
+    .unwrap();
+
+    // 1 BTC at 50,010: notional 50,010; taker 5 bp = 25.005; maker 2 bp = 10.002.
+    let buy = order(1, Side::Buy, OrderKind::Limit, Some("50010"), 1000);
+    let ev = e.apply(&buy, TimestampMs(2)).unwrap();
+    assert_eq!(
+        fills(ev),
+        vec![(
+            px("50010"),
+            Qty(1000),
+            usd("50010"),
+            usd("10.002"),
+            usd("25.005")
+        )]
+    );
+    assert_eq!(collateral(&e, 1), usd("9974.995"));
+    assert_eq!(collateral(&e, 0), usd("999989.998"));
+    assert_eq!(
+        (position(&e, 1).qty, position(&e, 1).cost_usd),
+        (Qty(1000), usd("50010"))
+    );
+    assert_eq!(
+        (position(&e, 0).qty, position(&e, 0).cost_usd),
+        (Qty(-1000), usd("-50010"))
+    );
+
+    // Sell 0.4 BTC into the 49,990 bid: notional 19,996. Account 1 closes 400 of 1,000 lots
+    // whose cost is 20,004: realized -8, fee 9.998 -> 9,974.995 - 8 - 9.998 = 9,956.997.
+    // Account 0 closes 400 of its short (cost -20,004) for 19,996: realized +8, maker fee
+    // 3.9992 -> 999,989.998 + 8 - 3.9992 = 999,993.9988.
+    let sell = order(1, Side::Sell, OrderKind::Ioc, Some("49990"), 400);
+    let ev = e.apply(&sell, TimestampMs(3)).unwrap();
+    let realized: Vec<(Usd, Usd)> = ev
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::Fill {
+                maker_realized_pnl_usd,
+                taker_realized_pnl_usd,
+                ..
+            } => Some((*maker_realized_pnl_usd, *taker_realized_pnl_usd)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(realized, vec![(usd("8"), usd("-8"))]);
+    assert_eq!(collateral(&e, 1), usd("9956.997"));
+    assert_eq!(collateral(&e, 0), usd("999993.9988"));
+    assert_eq!(position(&e, 1).cost_usd, usd("30006"));
+    assert_eq!(position(&e, 0).cost_usd, usd("-30006"));
+    // Fees: 10.002 + 25.005 + 3.9992 + 9.998 = 49.0042.
+    assert_eq!(e.fee_pool_usd(), usd("49.0042"));
+    assert_eq!(e.market(MarketId(0)).unwrap().open_interest, Qty(600));
+    // The book: 4,000 lots left at 50,010 and 4,600 at 49,990.
+    let book = &e.market(MarketId(0)).unwrap().book;
+    assert_eq!(
+        book.levels(Side::Sell).collect::<Vec<_>>(),
+        vec![(px("50010"), Qty(4000), 1)]
+    );
+    assert_eq!(
+        book.levels(Side::Buy).collect::<Vec<_>>(),
+        vec![(px("49990"), Qty(4600), 1)]
+    );
+}
+
+#[test]
+fn health_by_hand() {
+    let e = traded_venue();
+    // Mark is still the initial 50,000 (no tick or oracle yet). Account 1: long 600 lots
+    // (0.6 BTC) costing 30,006: value 30,000, upnl -6 -> equity 9,956.997 - 6 = 9,950.997.
+    // Maintenance 0.5% of 30,000 = 150; initial 2x = 300.
+    let h = e.health(AccountId(1), Scope::Cross).unwrap();
+    let want = Health {
+        equity_usd: usd("9950.997"),
+        initial_usd: usd("300"),
+        maintenance_usd: usd("150"),
+    };
+    assert_eq!(h, want);
+    // Account 0: short 600 (cost -30,006) -> upnl +6; resting 4,000 sells and 4,600 buys:
+    // worst case max(|-600 + 4600|, |-600 - 4000|) = 4,600 lots = 230,000 USD -> initial 2,300.
+    let h = e.health(AccountId(0), Scope::Cross).unwrap();
+    assert_eq!(h.equity_usd, usd("999999.9988"));
+    assert_eq!(h.maintenance_usd, usd("150"));
+    assert_eq!(h.initial_usd, usd("2300"));
+}
+
+#[test]
+fn insufficient_margin_is_rejected_and_changes_nothing() {
+    let mut e = traded_venue();
+    let before = state_hash(&e);
+    // 30 BTC at 50,010 for account 2 (10,000 USD): initial on 1,500,000 of notional at the
+    // mark = 15,000; buying 10 USD above the mark costs 300; the taker fee on 1,500,300 is
+    // 750.15. Required 16,050.15 > 10,000.
+    let big = order(2, Side::Buy, OrderKind::Limit, Some("50010"), 30_000);
+    let r = e.apply(&big, TimestampMs(4));
+    let want = Reject::InsufficientMargin {
+        equity: usd("10000"),
+        required: usd("16050.15"),
+    };
+    assert_eq!(r.unwrap_err(), want);
+    assert_eq!(state_hash(&e), before);
+    // A time in the past is refused too, and also changes nothing.
+    let r = e.apply(&Command::Tick, TimestampMs(2));
+    assert!(matches!(r, Err(Reject::TimeWentBackwards { .. })));
+    assert_eq!(state_hash(&e), before);
+}
+
+#[test]
+fn funding_by_hand() {
+    let mut e = traded_venue();
+    // Trades at 50,010 then 49,990: EMA 50,010 + 0.1 x (-20) = 50,008. Impact mid of
+    // 49,990 / 50,010 = 50,000. Oracle 49,900. Mark = median(49,900, 50,000, 50,008) = 50,000.
+    let oracle = Command::OraclePrice {
+        market: MarketId(0),
+        price: px("49900"),
+    };
+    e.apply(&oracle, TimestampMs(3_599_000)).unwrap();
+    assert_eq!(e.market(MarketId(0)).unwrap().mark, px("50000"));
+    // Premium (50,000 - 49,900) / 49,900 = 2,004 ppm (floor). At the hourly settlement the
+    // long pays 0.6 BTC x 49,900 x 0.002004 = 59.99976 USD; the short receives the same.
+    let ev = e
+        .apply(&Command::Tick, TimestampMs(3_600_000))
+        .unwrap()
+        .to_vec();
+    let want = (Ppm(2_004), usd("59.99976"), usd("59.99976"), Usd::ZERO);
+    assert_eq!(funding_of(&ev, MarketId(0)), want);
+    assert_eq!(collateral(&e, 1), usd("9896.99724"));
+    assert_eq!(collateral(&e, 0), usd("1000053.99856"));
+    assert_eq!(position(&e, 1).funding_paid_usd, usd("59.99976"));
+}
+
+#[test]
+fn funding_rounding_residue_is_booked() {
+    let mut e = venue();
+    let mut p = MarketParams::btc_like("ODD-PERP", px("3"));
+    p.lots_per_unit = 7;
+    p.max_price = px("1000");
+    p.tick_size = px("0.000001");
+    p.size_premium = Ppm(0);
+    e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
+        .unwrap();
+    let m = MarketId(1);
+    let place = |acct: u32, side, qty| {
+        Command::PlaceOrder(PlaceOrder {
+            account: AccountId(acct),
+            market: m,
+            side,
+            kind: OrderKind::Limit,
+            price: Some(px("3")),
+            qty: Qty(qty),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        })
+    };
+    // Two shorts of 1 lot each against one long of 2 lots, all at 3 USD.
+    e.apply(&place(1, Side::Sell, 1), TimestampMs(1)).unwrap();
+    e.apply(&place(2, Side::Sell, 1), TimestampMs(1)).unwrap();
+    e.apply(&place(0, Side::Buy, 2), TimestampMs(1)).unwrap();
+    // Mark = trade EMA 3 and oracle 2.99999 -> mean 2.999995 (rounded down: 2.999995).
+    // Premium = (2.999995 - 2.99999) / 2.99999 = 1.67 ppm -> 1 ppm (floor).
+    let oracle = Command::OraclePrice {
+        market: m,
+        price: px("2.99999"),
+    };
+    e.apply(&oracle, TimestampMs(3_599_000)).unwrap();
+    assert_eq!(e.market(m).unwrap().mark, px("2.999995"));
+    let ev = e
+        .apply(&Command::Tick, TimestampMs(3_600_000))
+        .unwrap()
+        .to_vec();
+    let (rate, paid, received, residue) = funding_of(&ev, m);
+    assert_eq!(rate, Ppm(1));
+    // Long 2 lots of 1/7 unit at 2.99999: value floor(0.857140) = 0.857140 USD; x 1 ppm =
+    // 0.857 micro-USD -> the long pays ceil = 1 micro. Each short: value -0.428570 x 1 ppm =
+    // -0.43 micro -> receives floor = 0 micro each. Residue 1 - 0 = 1 micro-USD.
+    assert_eq!(
+        (paid, received, residue),
+        (Usd::from_micros(1), Usd::ZERO, Usd::from_micros(1))
+    );
+    assert_eq!(e.funding_residue_usd(), Usd::from_micros(1));
+}
+
+#[test]
+fn isolated_loss_stays_isolated_and_is_recorded() {
+    let mut e = venue();
+    deposit(&mut e, 3, "1000");
+    let adjust = Command::AdjustIsolatedMargin {
+        account: AccountId(3),
+        market: MarketId(0),
+        delta_usd: usd("200"),
+    };
+    e.apply(&adjust, TimestampMs(1)).unwrap();
+    assert_eq!(collateral(&e, 3), usd("800"));
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("50000"), 100),
+        TimestampMs(1),
+    )
+    .unwrap();
+    let mut buy = order(3, Side::Buy, OrderKind::Limit, Some("50000"), 100);
+    if let Command::PlaceOrder(o) = &mut buy {
+        o.margin = MarginMode::Isolated;
+    }
+    e.apply(&buy, TimestampMs(2)).unwrap();
+    // 0.1 BTC at 50,000 = 5,000 notional; taker fee 2.5 from the isolated pool: 197.5.
+    assert_eq!(position(&e, 3).isolated_usd, usd("197.5"));
+    // Oracle 40,000; trade EMA 50,000; no book -> mark = mean = 45,000. The isolated pool:
+    // 197.5 + 4,500 - 5,000 = -302.5: below maintenance (0.5% of 4,500 = 22.5) and negative.
+    let oracle = Command::OraclePrice {
+        market: MarketId(0),
+        price: px("40000"),
+    };
+    let ev = e.apply(&oracle, TimestampMs(3)).unwrap().to_vec();
+    let scope = Scope::Isolated(MarketId(0));
+    let negative = Event::NegativeEquity {
+        account: AccountId(3),
+        scope,
+        equity_usd: usd("-302.5"),
+    };
+    assert!(ev.contains(&negative));
+    assert!(ev.contains(&Event::BelowMaintenance {
+        account: AccountId(3),
+        scope,
+        equity_usd: usd("-302.5"),
+        maintenance_usd: usd("22.5"),
+    }));
+    // The cross pool is untouched and healthy.
+    assert_eq!(
+        e.health(AccountId(3), Scope::Cross).unwrap().equity_usd,
+        usd("800")
+    );
+    assert!(!e.flags().contains_key(&(AccountId(3), Scope::Cross)));
+    let flag = Flag {
+        below_maintenance: true,
+        negative_equity: true,
+    };
+    assert_eq!(e.flags()[&(AccountId(3), scope)], flag);
+}
+
+#[test]
+fn self_trade_prevention_modes() {
+    let mut e = venue();
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 10),
+        TimestampMs(1),
+    )
+    .unwrap();
+    let maker_id = e.account(AccountId(0)).unwrap().orders[0].1;
+    // Cancel-taker: no fill, the taker's rest is cancelled, the maker stays.
+    let own = order(0, Side::Buy, OrderKind::Limit, Some("50010"), 5);
+    let ev = e.apply(&own, TimestampMs(2)).unwrap().to_vec();
+    assert!(fills(&ev).is_empty());
+    let self_cancel = |x: &Event| {
+        matches!(
+            x,
+            Event::OrderCancelled {
+                reason: CancelReason::SelfTrade,
+                qty: Qty(5),
+                ..
+            }
+        )
+    };
+    assert!(ev.iter().any(self_cancel));
+    assert!(e.market(MarketId(0)).unwrap().book.get(maker_id).is_some());
+    // Cancel-maker: the resting order goes, and the taker rests at its price.
+    let mut c = order(0, Side::Buy, OrderKind::Limit, Some("50010"), 5);
+    if let Command::PlaceOrder(o) = &mut c {
+        o.self_trade = SelfTrade::CancelMaker;
+    }
+    let ev = e.apply(&c, TimestampMs(3)).unwrap().to_vec();
+    assert!(ev.iter().any(|x| matches!(x, Event::OrderCancelled { order, reason: CancelReason::SelfTrade, .. } if *order == maker_id)));
+    assert!(ev
+        .iter()
+        .any(|x| matches!(x, Event::OrderRested { qty: Qty(5), .. })));
+    assert_eq!(
+        e.market(MarketId(0)).unwrap().book.best_bid(),
+        Some(px("50010"))
+    );
+}
+
+#[test]
+fn post_only_fok_and_reduce_only() {
+    let mut e = venue();
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 10),
+        TimestampMs(1),
+    )
+    .unwrap();
+    let r = e.apply(
+        &order(1, Side::Buy, OrderKind::PostOnly, Some("50010"), 1),
+        TimestampMs(2),
+    );
+    assert_eq!(
+        r.unwrap_err(),
+        Reject::PostOnlyWouldCross { price: px("50010") }
+    );
+    let r = e.apply(
+        &order(1, Side::Buy, OrderKind::Fok, Some("50010"), 11),
+        TimestampMs(2),
+    );
+    assert_eq!(
+        r.unwrap_err(),
+        Reject::FokNotFillable {
+            requested: Qty(11),
+            available: Qty(10)
+        }
+    );
+    // Reduce-only with no position is refused; after buying 4, a reduce-only sell of 10 is
+    // clipped to 4.
+    let mut ro = order(1, Side::Sell, OrderKind::Limit, Some("60000"), 10);
+    if let Command::PlaceOrder(o) = &mut ro {
+        o.reduce_only = true;
+    }
+    assert_eq!(
+        e.apply(&ro, TimestampMs(3)).unwrap_err(),
+        Reject::ReduceOnlyWouldIncrease
+    );
+    e.apply(
+        &order(1, Side::Buy, OrderKind::Fok, Some("50010"), 4),
+        TimestampMs(4),
+    )
+    .unwrap();
+    let ev = e.apply(&ro, TimestampMs(5)).unwrap().to_vec();
+    assert!(ev
+        .iter()
+        .any(|x| matches!(x, Event::OrderRested { qty: Qty(4), .. })));
+}
+
+#[test]
+fn market_order_stops_at_the_band() {
+    let mut e = venue();
+    // Band 5% around the 50,000 mark: a market buy fills up to 52,500 and no farther.
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("52500"), 3),
+        TimestampMs(1),
+    )
+    .unwrap();
+    e.apply(
+        &order(0, Side::Sell, OrderKind::Limit, Some("52500.1"), 3),
+        TimestampMs(1),
+    )
+    .unwrap();
+    let ev = e
+        .apply(
+            &order(1, Side::Buy, OrderKind::Market, None, 5),
+            TimestampMs(2),
+        )
+        .unwrap();
+    let got: Vec<(Price, Qty)> = fills(ev).iter().map(|f| (f.0, f.1)).collect();
+    assert_eq!(got, vec![(px("52500"), Qty(3))]);
+    let unfilled = |x: &Event| {
+        matches!(
+            x,
+            Event::OrderCancelled {
+                reason: CancelReason::Unfilled,
+                qty: Qty(2),
+                ..
+            }
+        )
+    };
+    assert!(ev.iter().any(unfilled));
+}
+
+#[test]
+fn withdrawal_is_limited_by_initial_margin() {
+    let mut e = traded_venue();
+    // Account 1: equity 9,950.997, initial 300 -> free 9,650.997 (and collateral 9,956.997).
+    let too_much = Command::Withdraw {
+        account: AccountId(1),
+        amount_usd: usd("9651"),
+    };
+    let want = Reject::InsufficientCollateral {
+        available: usd("9650.997"),
+        requested: usd("9651"),
+    };
+    assert_eq!(e.apply(&too_much, TimestampMs(5)).unwrap_err(), want);
+    let ok = Command::Withdraw {
+        account: AccountId(1),
+        amount_usd: usd("9650.997"),
+    };
+    e.apply(&ok, TimestampMs(5)).unwrap();
+    assert_eq!(collateral(&e, 1), usd("306"));
+}
+
+#[test]
+fn cancel_all_frees_everything_and_checks_ownership() {
+    let mut e = venue();
+    for p in ["49000", "49100", "49200"] {
+        e.apply(
+            &order(1, Side::Buy, OrderKind::Limit, Some(p), 10),
+            TimestampMs(1),
+        )
+        .unwrap();
+    }
+    let id = e.account(AccountId(1)).unwrap().orders[0].1;
+    let foreign = Command::Cancel {
+        account: AccountId(2),
+        market: MarketId(0),
+        order: id,
+    };
+    assert_eq!(
+        e.apply(&foreign, TimestampMs(2)).unwrap_err(),
+        Reject::NotOrderOwner { order: id }
+    );
+    let all = Command::CancelAll {
+        account: AccountId(1),
+        market: None,
+    };
+    assert_eq!(e.apply(&all, TimestampMs(2)).unwrap().len(), 3);
+    assert!(e.account(AccountId(1)).unwrap().positions.is_empty());
+    assert!(e.market(MarketId(0)).unwrap().book.is_empty());
+    let again = Command::Cancel {
+        account: AccountId(1),
+        market: MarketId(0),
+        order: id,
+    };
+    assert_eq!(
+        e.apply(&again, TimestampMs(3)).unwrap_err(),
+        Reject::UnknownOrder(id)
+    );
+}
+
+#[test]
+fn commands_survive_json_and_give_the_same_hash() {
+    let log: Vec<(u64, Command)> = vec![
+        (
+            0,
+            Command::CreateMarket {
+                params: MarketParams::default(),
+            },
+        ),
+        (
+            0,
+            Command::Deposit {
+                account: AccountId(0),
+                amount_usd: usd("100000"),
+            },
+        ),
+        (
+            0,
+            Command::Deposit {
+                account: AccountId(1),
+                amount_usd: usd("100000"),
+            },
+        ),
+        (1, order(0, Side::Sell, OrderKind::Limit, Some("50010"), 50)),
+        (2, order(1, Side::Buy, OrderKind::Market, None, 20)),
+        (
+            3,
+            Command::OraclePrice {
+                market: MarketId(0),
+                price: px("49000"),
+            },
+        ),
+        (3_600_000, Command::Tick),
+        (
+            3_600_001,
+            Command::CancelAll {
+                account: AccountId(0),
+                market: Some(MarketId(0)),
+            },
+        ),
+    ];
+    let run = |cmds: &[(u64, Command)]| {
+        let mut e = Engine::default();
+        let mut events = Vec::new();
+        for (t, c) in cmds {
+            events.extend(e.apply(c, TimestampMs(*t)).unwrap().iter().cloned());
+        }
+        (state_hash_hex(&e), events)
+    };
+    let first = run(&log);
+    assert_eq!(
+        run(&log),
+        first,
+        "the same log twice gives the same state and events"
+    );
+    let through_json: Vec<(u64, Command)> = log
+        .iter()
+        .map(|(t, c)| {
+            (
+                *t,
+                serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        run(&through_json),
+        first,
+        "a JSON round trip changes nothing"
+    );
+}
