@@ -115,6 +115,10 @@ pub struct Account {
     /// Resting orders across all markets, as (market, order). Bounded by the engine's
     /// per-account order limit, so a linear search here is cheap.
     pub orders: Vec<(MarketId, OrderId)>,
+    /// What auto-deleveraging took from this account (closing it at the bankruptcy price).
+    pub adl_haircut_usd: Usd,
+    /// This account's shares of socialized losses.
+    pub socialized_loss_usd: Usd,
 }
 
 impl Account {

@@ -2,6 +2,7 @@
 //! `{"cmd":"deposit","account":1,"amount_usd":"1000"}`.
 
 use crate::book::Side;
+use crate::event::Scope;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,58 @@ pub struct MarketParams {
     /// Highest price an order or the oracle may carry; with `max_position_qty` it bounds every
     /// notional, so margin arithmetic cannot overflow.
     pub max_price: Price,
+    /// Liquidation stops once equity is back to this multiple of maintenance (hysteresis:
+    /// between 1x and `initial_multiplier`, so an account is not liquidated again at once).
+    pub liquidation_end_multiplier: Ppm,
+    /// Penalty on the notional a liquidation closes; never more than the equity left.
+    pub liquidation_penalty: Ppm,
+    /// Share of the penalty paid to the keeper who called the liquidation (the rest, and all
+    /// of it in a protocol-native liquidation, goes to the insurance fund).
+    pub keeper_reward_share: Ppm,
+    /// Liquidation orders fill no farther than this fraction from the mark.
+    pub liquidation_band: Ppm,
+    /// Share of every trading fee credited to the insurance fund.
+    pub insurance_fee_share: Ppm,
+    /// Which stages of the loss waterfall are on.
+    pub waterfall: Waterfall,
+    pub adl_policy: AdlPolicy,
+}
+
+/// Stages of the loss waterfall after the account's own collateral. Each can be switched off
+/// so the lab can compare waterfalls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Waterfall {
+    /// The backstop vault takes positions over at the bankruptcy price.
+    pub vault: bool,
+    /// The insurance fund pays remaining bad debt.
+    pub insurance: bool,
+    /// Auto-deleveraging closes opposite positions at the bankruptcy price.
+    pub adl: bool,
+    /// Remaining loss is shared pro rata across the opposite side's open positions.
+    pub socialize: bool,
+}
+
+impl Default for Waterfall {
+    fn default() -> Self {
+        Waterfall {
+            vault: true,
+            insurance: true,
+            adl: true,
+            socialize: true,
+        }
+    }
+}
+
+/// How auto-deleveraging picks the positions it closes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdlPolicy {
+    /// Highest (profit % x effective leverage) first.
+    #[default]
+    Ranked,
+    /// Every opposite position in proportion to its size.
+    ProRata,
 }
 
 impl MarketParams {
@@ -73,6 +126,13 @@ impl MarketParams {
             max_position_qty: Qty(10_000_000),
             initial_price,
             max_price: Price::from_micros(10_000_000 * 1_000_000),
+            liquidation_end_multiplier: Ppm(1_500_000),
+            liquidation_penalty: Ppm(10_000),
+            keeper_reward_share: Ppm(200_000),
+            liquidation_band: Ppm(20_000),
+            insurance_fee_share: Ppm(500_000),
+            waterfall: Waterfall::default(),
+            adl_policy: AdlPolicy::Ranked,
         }
     }
 }
@@ -159,6 +219,29 @@ pub enum Param {
     MaxOrderQty(Qty),
     MaxPositionQty(Qty),
     MaxPrice(Price),
+    LiquidationEndMultiplier(Ppm),
+    LiquidationPenalty(Ppm),
+    KeeperRewardShare(Ppm),
+    LiquidationBand(Ppm),
+    InsuranceFeeShare(Ppm),
+    Waterfall(Waterfall),
+    AdlPolicy(AdlPolicy),
+}
+
+/// Venue-wide parameters (not per market).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "value", rename_all = "snake_case")]
+pub enum VenueParam {
+    /// The engine itself liquidates every account below maintenance after each price change
+    /// (protocol-native liquidation); otherwise only keepers' `liquidate` commands do.
+    NativeLiquidation(bool),
+    /// Most liquidations one command may carry out (the rest wait for the next command).
+    MaxLiquidationsPerStep(u32),
+    /// Delay between an LP's withdrawal request and when it can be claimed.
+    VaultWithdrawalDelayMs(u64),
+    /// The vault takes no position that would bring its equity below this multiple of its
+    /// maintenance requirement, and reduces itself through the book when it falls below it.
+    VaultMarginMultiplier(Ppm),
 }
 
 /// Every input the engine accepts.
@@ -206,6 +289,35 @@ pub enum Command {
         /// `{"name": "taker_fee", "value": 500}`
         param: Param,
     },
+    SetVenueParam {
+        param: VenueParam,
+    },
+    /// A keeper asks the engine to liquidate a pool below maintenance; it earns a share of the
+    /// penalty.
+    Liquidate {
+        keeper: AccountId,
+        account: AccountId,
+        scope: Scope,
+    },
+    /// An LP moves collateral from its cross pool into the backstop vault for shares.
+    VaultDeposit {
+        account: AccountId,
+        amount_usd: Usd,
+    },
+    /// An LP asks to redeem shares; claimable after the withdrawal delay.
+    VaultRequestWithdrawal {
+        account: AccountId,
+        shares: u64,
+    },
+    /// Redeem a matured withdrawal request at the share price of the moment.
+    VaultClaimWithdrawal {
+        account: AccountId,
+    },
+    /// Move collateral from an account's cross pool into the insurance fund.
+    InsuranceDeposit {
+        account: AccountId,
+        amount_usd: Usd,
+    },
 }
 
 impl Command {
@@ -222,6 +334,12 @@ impl Command {
             Command::OraclePrice { .. } => "oracle_price",
             Command::Tick => "tick",
             Command::SetParam { .. } => "set_param",
+            Command::SetVenueParam { .. } => "set_venue_param",
+            Command::Liquidate { .. } => "liquidate",
+            Command::VaultDeposit { .. } => "vault_deposit",
+            Command::VaultRequestWithdrawal { .. } => "vault_request_withdrawal",
+            Command::VaultClaimWithdrawal { .. } => "vault_claim_withdrawal",
+            Command::InsuranceDeposit { .. } => "insurance_deposit",
         }
     }
 }

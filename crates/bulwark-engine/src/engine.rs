@@ -20,6 +20,10 @@ use bulwark_core::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod liquidation;
+mod vault;
+pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest};
+
 /// Hard bounds that keep every product and sum inside `i64` (see the module docs).
 pub mod limits {
     /// Highest `max_price` any market may set: 1e9 USD per base unit, in micro-USD.
@@ -136,6 +140,17 @@ pub struct Engine {
     steps: Vec<Step>,
     drafts: Vec<Draft>,
     plan_end: PlanEnd,
+    /// Set while a liquidation's order is committed, so its fills are marked.
+    liquidating: bool,
+    /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
+    insurance_usd: Usd,
+    /// Loss no waterfall stage covered, recorded (never a silent negative balance).
+    bad_debt_usd: Usd,
+    vault: Vault,
+    venue: VenueParams,
+    /// Check the invariants after every n-th applied command (debug and test builds, or the
+    /// `invariants` feature). Not state: it is not hashed.
+    invariant_check_interval: u64,
 }
 
 impl Default for Engine {
@@ -162,6 +177,12 @@ impl Engine {
             steps: Vec::with_capacity(64),
             drafts: Vec::with_capacity(8),
             plan_end: PlanEnd::Exhausted,
+            liquidating: false,
+            insurance_usd: Usd::ZERO,
+            bad_debt_usd: Usd::ZERO,
+            vault: Vault::default(),
+            venue: VenueParams::default(),
+            invariant_check_interval: 1,
         }
     }
 
@@ -203,6 +224,24 @@ impl Engine {
                 Ok(())
             }
             Command::SetParam { market, param } => self.set_param(*market, param),
+            Command::SetVenueParam { param } => self.set_venue_param(param),
+            Command::Liquidate {
+                keeper,
+                account,
+                scope,
+            } => self.liquidate_command(*keeper, *account, *scope),
+            Command::VaultDeposit {
+                account,
+                amount_usd,
+            } => self.vault_deposit(*account, *amount_usd),
+            Command::VaultRequestWithdrawal { account, shares } => {
+                self.vault_request_withdrawal(*account, *shares, now)
+            }
+            Command::VaultClaimWithdrawal { account } => self.vault_claim(*account, now),
+            Command::InsuranceDeposit {
+                account,
+                amount_usd,
+            } => self.insurance_deposit(*account, *amount_usd),
         };
         if let Err(e) = result {
             debug_assert!(self.events.is_empty(), "a rejected command emitted events");
@@ -211,13 +250,35 @@ impl Engine {
         self.last_ms = now;
         self.commands_applied += 1;
         #[cfg(any(debug_assertions, feature = "invariants"))]
-        if let Err(breach) = self.check_invariants() {
-            panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
+        if self.commands_applied.is_multiple_of(self.invariant_check_interval) {
+            if let Err(breach) = self.check_invariants() {
+                panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
+            }
         }
         Ok(&self.events)
     }
 
+    /// Check the invariants after every `n`-th command instead of every one (n >= 1). The full
+    /// check is O(accounts + orders); long simulations sample it and check once at the end.
+    pub fn set_invariant_check_interval(&mut self, n: u64) {
+        self.invariant_check_interval = n.max(1);
+    }
+
     // ----- queries -------------------------------------------------------------------------
+
+    /// Health of a pool as if `market`'s mark were `mark` (other marks unchanged): the lab's
+    /// counterfactual for cascades ("would this account be liquidated at the outside price?").
+    pub fn health_with_mark(
+        &self,
+        account: AccountId,
+        scope: Scope,
+        market: MarketId,
+        mark: Price,
+    ) -> Result<Health, Reject> {
+        self.market_index(market)?;
+        let a = self.active_account(account)?;
+        Ok(self.pool_health_inner(a, scope, None, Some((market, mark)))?)
+    }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -286,6 +347,16 @@ impl Engine {
         scope: Scope,
         with: Option<&Position>,
     ) -> ArithResult<Health> {
+        self.pool_health_inner(a, scope, with, None)
+    }
+
+    fn pool_health_inner(
+        &self,
+        a: &Account,
+        scope: Scope,
+        with: Option<&Position>,
+        mark_override: Option<(MarketId, Price)>,
+    ) -> ArithResult<Health> {
         let mut h = match scope {
             Scope::Cross => Health {
                 equity_usd: a.collateral_usd,
@@ -302,16 +373,22 @@ impl Engine {
                 }
                 _ => stored,
             };
-            self.add_position_health(&mut h, p, scope)?;
+            self.add_position_health(&mut h, p, scope, mark_override)?;
         }
         if let Some(w) = with.filter(|_| !substituted) {
-            self.add_position_health(&mut h, w, scope)?;
+            self.add_position_health(&mut h, w, scope, mark_override)?;
         }
         Ok(h)
     }
 
     #[inline]
-    fn add_position_health(&self, h: &mut Health, p: &Position, scope: Scope) -> ArithResult<()> {
+    fn add_position_health(
+        &self,
+        h: &mut Health,
+        p: &Position,
+        scope: Scope,
+        mark_override: Option<(MarketId, Price)>,
+    ) -> ArithResult<()> {
         let in_scope = match scope {
             Scope::Cross => p.mode == MarginMode::Cross,
             Scope::Isolated(m) => p.mode == MarginMode::Isolated && p.market == m,
@@ -320,12 +397,16 @@ impl Engine {
             return Ok(());
         }
         let m = &self.markets[p.market.0 as usize];
+        let mark = match mark_override {
+            Some((market, price)) if market == p.market => price,
+            _ => m.mark,
+        };
         let lots = m.params.lots_per_unit;
         if p.mode == MarginMode::Isolated {
             h.equity_usd = h.equity_usd.checked_add(p.isolated_usd)?;
         }
         if !p.qty.is_zero() {
-            let value = margin::value_usd(p.qty, m.mark, lots)?;
+            let value = margin::value_usd(p.qty, mark, lots)?;
             h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
             let notional = value.checked_abs()?;
             h.maintenance_usd = h
@@ -334,7 +415,7 @@ impl Engine {
         }
         let worst = margin::worst_case_qty(p.qty, p.open_buy, p.open_sell);
         if !worst.is_zero() {
-            let notional = margin::notional_ceil_usd(worst, m.mark, lots)?;
+            let notional = margin::notional_ceil_usd(worst, mark, lots)?;
             h.initial_usd = h
                 .initial_usd
                 .checked_add(margin::initial_usd(&m.params, notional)?)?;
@@ -366,6 +447,25 @@ impl Engine {
             Ok(i)
         } else {
             Err(Reject::UnknownMarket(id))
+        }
+    }
+
+    /// Any trading account, the vault included.
+    #[inline]
+    pub(crate) fn acct(&self, id: AccountId) -> &Account {
+        if id == VAULT {
+            &self.vault.account
+        } else {
+            &self.accounts[id.0 as usize]
+        }
+    }
+
+    #[inline]
+    pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
+        if id == VAULT {
+            &mut self.vault.account
+        } else {
+            &mut self.accounts[id.0 as usize]
         }
     }
 
@@ -588,22 +688,14 @@ impl Engine {
     /// market-order band around the mark, on the tick grid.
     fn order_limit_price(&self, m: &Market, o: &PlaceOrder) -> Result<Price, Reject> {
         let p = &m.params;
-        let tick = p.tick_size.micros();
         if o.kind == OrderKind::Market {
-            let mark = m.mark.micros();
-            let band = mul_div(mark, p.market_order_band.raw(), PPM_ONE, Round::Floor)?;
-            // Snap the band's edge inward onto the tick grid: buys down, sells up.
-            let edge = match o.side {
-                Side::Buy => {
-                    let raw = mark.saturating_add(band).min(p.max_price.micros());
-                    raw - raw.rem_euclid(tick)
-                }
-                Side::Sell => {
-                    let raw = mark - band;
-                    raw + (tick - raw.rem_euclid(tick)) % tick
-                }
-            };
-            return Ok(Price::from_micros(edge.max(tick)));
+            return Ok(liquidation::band_edge(
+                m.mark,
+                p.market_order_band,
+                p.tick_size,
+                p.max_price,
+                o.side,
+            ));
         }
         let price = o.price.ok_or(Reject::PriceMissing(kind_name(o.kind)))?;
         validate_price(price, p)?;
@@ -693,7 +785,7 @@ impl Engine {
     ) -> Result<(), Reject> {
         self.steps.clear();
         self.drafts.clear();
-        let taker_collateral = self.accounts[o.account.0 as usize].collateral_usd;
+        let taker_collateral = self.acct(o.account).collateral_usd;
         self.drafts.push(Draft {
             account: o.account,
             collateral: taker_collateral,
@@ -852,10 +944,15 @@ impl Engine {
                         remove_order_ref(&mut self.accounts[maker_account.0 as usize], maker);
                     }
                     bounded(m.record_trade(price));
+                    // A share of every fee funds the insurance fund; the rest stays in the pool.
+                    let fees = bounded(maker_fee.checked_add(taker_fee));
+                    let share = m.params.insurance_fee_share;
+                    let to_insurance = bounded(fees.mul_ppm(share, Round::Floor)).max(Usd::ZERO);
+                    self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
                     self.fee_pool_usd = bounded(
                         self.fee_pool_usd
-                            .checked_add(maker_fee)
-                            .and_then(|p| p.checked_add(taker_fee)),
+                            .checked_add(fees)
+                            .and_then(|p| p.checked_sub(to_insurance)),
                     );
                     filled.0 += q.0;
                     self.events.push(Event::Fill {
@@ -872,6 +969,7 @@ impl Engine {
                         taker_fee_usd: taker_fee,
                         maker_realized_pnl_usd: maker_realized,
                         taker_realized_pnl_usd: taker_realized,
+                        liquidation: self.liquidating,
                     });
                 }
                 Step::CancelMaker {
@@ -911,9 +1009,7 @@ impl Engine {
                     reduce_only: o.reduce_only,
                 },
             );
-            self.accounts[o.account.0 as usize]
-                .orders
-                .push((market, id));
+            self.acct_mut(o.account).orders.push((market, id));
             self.events.push(Event::OrderRested {
                 order: id,
                 market,
@@ -946,7 +1042,7 @@ impl Engine {
         let drafts = std::mem::take(&mut self.drafts);
         let mut oi_delta = 0i64;
         for d in &drafts {
-            let a = &mut self.accounts[d.account.0 as usize];
+            let a = self.acct_mut(d.account);
             // The taker's index may point at an insertion place; it is still valid because
             // nothing else changed this account's positions during the command.
             let old_qty = match d.index {
@@ -979,7 +1075,7 @@ impl Engine {
     /// waterfall). `keep_funded` keeps an isolated entry that holds collateral (one funded in
     /// advance of trading).
     fn release_if_idle(&mut self, account: AccountId, market: MarketId, keep_funded: bool) {
-        let a = &mut self.accounts[account.0 as usize];
+        let a = self.acct_mut(account);
         let Ok(i) = a.position_index(market) else {
             return;
         };
@@ -1091,6 +1187,7 @@ impl Engine {
         self.markets[mi].oracle = Some(OracleReading { price, at: now });
         self.events.push(Event::OraclePrice { market, price });
         self.refresh_mark(mi, now);
+        self.native_sweep();
         Ok(())
     }
 
@@ -1128,6 +1225,7 @@ impl Engine {
                 self.settle_funding(mi, now);
             }
         }
+        self.native_sweep();
     }
 
     /// Settle funding for one market: every position pays (or receives) value x rate, rounded
@@ -1209,6 +1307,13 @@ impl Engine {
             Param::MaxOrderQty(v) => p.max_order_qty = v,
             Param::MaxPositionQty(v) => p.max_position_qty = v,
             Param::MaxPrice(v) => p.max_price = v,
+            Param::LiquidationEndMultiplier(v) => p.liquidation_end_multiplier = v,
+            Param::LiquidationPenalty(v) => p.liquidation_penalty = v,
+            Param::KeeperRewardShare(v) => p.keeper_reward_share = v,
+            Param::LiquidationBand(v) => p.liquidation_band = v,
+            Param::InsuranceFeeShare(v) => p.insurance_fee_share = v,
+            Param::Waterfall(v) => p.waterfall = v,
+            Param::AdlPolicy(v) => p.adl_policy = v,
         }
         validate_params(&p)?;
         self.markets[mi].params = p;
@@ -1217,6 +1322,7 @@ impl Engine {
             param: param.clone(),
         });
         self.reevaluate_market(market);
+        self.native_sweep();
         Ok(())
     }
 
@@ -1224,6 +1330,10 @@ impl Engine {
 
     /// Re-check every pool of one account and emit the transitions of its flags.
     fn reevaluate(&mut self, account: AccountId) {
+        if account == VAULT {
+            // The vault is not liquidated like an account; `reduce_vault` keeps it in bounds.
+            return;
+        }
         let i = account.0 as usize;
         self.reevaluate_scope(account, Scope::Cross);
         for k in 0..self.accounts[i].positions.len() {
@@ -1301,6 +1411,10 @@ impl Engine {
         EngineParts {
             markets: &self.markets,
             accounts: &self.accounts,
+            vault: &self.vault,
+            venue: &self.venue,
+            insurance_usd: self.insurance_usd,
+            bad_debt_usd: self.bad_debt_usd,
             fee_pool_usd: self.fee_pool_usd,
             funding_residue_usd: self.funding_residue_usd,
             deposited_usd: self.deposited_usd,
@@ -1317,6 +1431,10 @@ impl Engine {
 pub(crate) struct EngineParts<'a> {
     pub markets: &'a [Market],
     pub accounts: &'a [Account],
+    pub vault: &'a Vault,
+    pub venue: &'a VenueParams,
+    pub insurance_usd: Usd,
+    pub bad_debt_usd: Usd,
     pub fee_pool_usd: Usd,
     pub funding_residue_usd: Usd,
     pub deposited_usd: Usd,
@@ -1326,6 +1444,10 @@ pub(crate) struct EngineParts<'a> {
     pub next_order_seq: u64,
     pub commands_applied: u64,
 }
+
+/// The id under which the backstop vault's account trades. Never a user's: user ids are
+/// below `EngineConfig::max_accounts`, which is at most 2^31.
+pub const VAULT: AccountId = AccountId(u32::MAX);
 
 fn remove_order_ref(a: &mut Account, order: OrderId) {
     let i = a

@@ -1,7 +1,7 @@
 //! Events: what a command did. Reports, journals and streams read only these.
 
 use crate::book::Side;
-use crate::command::{OrderKind, Param};
+use crate::command::{OrderKind, Param, VenueParam};
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,8 @@ pub enum CancelReason {
     Unfilled,
     /// A reduce-only order that would now increase the position.
     ReduceOnly,
+    /// The account is being liquidated.
+    Liquidation,
 }
 
 /// Which collateral pool a health figure is about.
@@ -74,6 +76,9 @@ pub enum Event {
         taker_fee_usd: Usd,
         maker_realized_pnl_usd: Usd,
         taker_realized_pnl_usd: Usd,
+        /// The taker was being liquidated (the lab counts liquidation volume from this).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        liquidation: bool,
     },
     OrderCancelled {
         order: OrderId,
@@ -137,5 +142,103 @@ pub enum Event {
         account: AccountId,
         scope: Scope,
         equity_usd: Usd,
+    },
+    /// A liquidation began: the pool's orders are cancelled, then positions are closed.
+    /// `keeper` is None for a protocol-native liquidation.
+    LiquidationStarted {
+        account: AccountId,
+        scope: Scope,
+        keeper: Option<AccountId>,
+        equity_usd: Usd,
+        maintenance_usd: Usd,
+    },
+    /// The penalty charged on what a liquidation closed through the book.
+    LiquidationPenalty {
+        account: AccountId,
+        market: MarketId,
+        closed_notional_usd: Usd,
+        penalty_usd: Usd,
+        to_insurance_usd: Usd,
+        to_keeper_usd: Usd,
+    },
+    /// A liquidation finished; `in_waterfall` when positions were left for the waterfall.
+    LiquidationEnded {
+        account: AccountId,
+        scope: Scope,
+        equity_usd: Usd,
+        maintenance_usd: Usd,
+        in_waterfall: bool,
+    },
+    /// Stage a: the account's own collateral was exhausted; `deficit_usd` (> 0) is the loss the
+    /// remaining stages must cover.
+    Bankrupt {
+        account: AccountId,
+        scope: Scope,
+        deficit_usd: Usd,
+    },
+    /// Stage b: the vault took a position over at the bankruptcy price.
+    VaultTakeover {
+        account: AccountId,
+        market: MarketId,
+        qty: Qty,
+        bankruptcy_price: Price,
+        /// The account's equity handed to the vault: negative when the vault absorbed a loss.
+        equity_usd: Usd,
+    },
+    /// Stage c: the insurance fund paid bad debt.
+    InsurancePayout {
+        account: AccountId,
+        amount_usd: Usd,
+        fund_after_usd: Usd,
+    },
+    /// Stage d: an opposite position was closed at the bankruptcy price.
+    Deleveraged {
+        bankrupt: AccountId,
+        counterparty: AccountId,
+        market: MarketId,
+        /// Lots closed, signed as the counterparty's position was (positive: it was long).
+        qty: Qty,
+        price: Price,
+        /// What closing at the bankruptcy price instead of the mark cost the counterparty.
+        haircut_usd: Usd,
+    },
+    /// Stage e: one account's share of a socialized loss.
+    SocializedLoss {
+        account: AccountId,
+        market: MarketId,
+        amount_usd: Usd,
+    },
+    /// A loss no stage could cover (every stage off or exhausted); it stays recorded as bad debt.
+    UncoveredLoss {
+        account: AccountId,
+        amount_usd: Usd,
+    },
+    VaultDeposited {
+        account: AccountId,
+        amount_usd: Usd,
+        shares: u64,
+    },
+    VaultWithdrawalRequested {
+        account: AccountId,
+        shares: u64,
+        claimable_at_ms: u64,
+    },
+    VaultWithdrawn {
+        account: AccountId,
+        shares: u64,
+        amount_usd: Usd,
+    },
+    /// The vault reduced its own positions through the book to stay within its margin limit.
+    VaultReduced {
+        market: MarketId,
+        qty: Qty,
+    },
+    InsuranceDeposited {
+        account: AccountId,
+        amount_usd: Usd,
+        fund_after_usd: Usd,
+    },
+    VenueParamSet {
+        param: VenueParam,
     },
 }

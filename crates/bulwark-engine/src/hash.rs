@@ -58,8 +58,22 @@ impl Feed {
             p.max_position_qty.0,
             p.initial_price.micros(),
             p.max_price.micros(),
+            p.liquidation_end_multiplier.raw(),
+            p.liquidation_penalty.raw(),
+            p.keeper_reward_share.raw(),
+            p.liquidation_band.raw(),
+            p.insurance_fee_share.raw(),
+            p.adl_policy as i64,
         ] {
             self.i64(v);
+        }
+        for on in [
+            p.waterfall.vault,
+            p.waterfall.insurance,
+            p.waterfall.adl,
+            p.waterfall.socialize,
+        ] {
+            self.bool(on);
         }
     }
     fn position(&mut self, p: &Position) {
@@ -93,9 +107,15 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         e.funding_residue_usd,
         e.deposited_usd,
         e.withdrawn_usd,
+        e.insurance_usd,
+        e.bad_debt_usd,
     ] {
         f.i64(v.micros());
     }
+    f.bool(e.venue.native_liquidation);
+    f.u64(e.venue.max_liquidations_per_step as u64);
+    f.u64(e.venue.vault_withdrawal_delay_ms);
+    f.i64(e.venue.vault_margin_multiplier.raw());
     f.u64(e.markets.len() as u64);
     for m in e.markets {
         f.params(&m.params);
@@ -119,8 +139,10 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         }
     }
     f.u64(e.accounts.len() as u64);
-    for a in e.accounts {
+    for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
         f.bool(a.active);
+        f.i64(a.adl_haircut_usd.micros());
+        f.i64(a.socialized_loss_usd.micros());
         f.i64(a.collateral_usd.micros());
         f.u64(a.positions.len() as u64);
         for p in &a.positions {
@@ -135,6 +157,17 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
             f.u64(m.0 as u64);
             f.u64(id.0);
         }
+    }
+    f.u64(e.vault.total_shares);
+    for (lp, shares) in &e.vault.shares {
+        f.u64(lp.0 as u64);
+        f.u64(*shares);
+    }
+    f.u64(e.vault.requests.len() as u64);
+    for (lp, r) in &e.vault.requests {
+        f.u64(lp.0 as u64);
+        f.u64(r.shares);
+        f.u64(r.claimable_at_ms);
     }
     f.u64(e.flags.len() as u64);
     for (&(acc, scope), flag) in e.flags {

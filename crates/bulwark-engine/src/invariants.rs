@@ -27,7 +27,7 @@ pub(crate) fn check(engine: &Engine) -> Result<(), String> {
             .check()
             .map_err(|b| format!("market {:?}: {b}", m.id))?;
         let (mut long, mut short) = (0i128, 0i128);
-        for a in e.accounts {
+        for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
             if let Some(p) = a.position(m.id) {
                 if p.qty.0 > 0 {
                     long += p.qty.0 as i128;
@@ -45,13 +45,17 @@ pub(crate) fn check(engine: &Engine) -> Result<(), String> {
     }
     check_orders(engine)?;
     check_accounts_shape(e.accounts, engine.config().max_positions_per_account)?;
+    check_vault(engine)?;
     check_flags(engine)
 }
 
 fn check_conservation(engine: &Engine) -> Result<(), String> {
     let e = engine.parts();
-    let mut held: i128 = e.fee_pool_usd.micros() as i128 + e.funding_residue_usd.micros() as i128;
-    for a in e.accounts {
+    let mut held: i128 = e.fee_pool_usd.micros() as i128
+        + e.funding_residue_usd.micros() as i128
+        + e.insurance_usd.micros() as i128
+        - e.bad_debt_usd.micros() as i128;
+    for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
         held += a.collateral_usd.micros() as i128;
         for p in &a.positions {
             held += p.isolated_usd.micros() as i128 - p.cost_usd.micros() as i128;
@@ -60,7 +64,7 @@ fn check_conservation(engine: &Engine) -> Result<(), String> {
     let net = e.deposited_usd.micros() as i128 - e.withdrawn_usd.micros() as i128;
     if held != net {
         return Err(format!(
-            "conservation: accounts and pools hold {held} micro-USD, deposits net of withdrawals are {net} (difference {})",
+            "conservation: accounts, vault and pools (less recorded bad debt) hold {held} micro-USD, deposits net of withdrawals are {net} (difference {})",
             held - net
         ));
     }
@@ -188,6 +192,30 @@ fn check_flags(engine: &Engine) -> Result<(), String> {
         return Err(format!(
             "health flags out of date: unrecorded {missing:?}, stale {stale:?}"
         ));
+    }
+    Ok(())
+}
+
+fn check_vault(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    let v = e.vault;
+    if !v.account.orders.is_empty() {
+        return Err("the vault rests orders".into());
+    }
+    let shares: u128 = v.shares.values().map(|s| *s as u128).sum();
+    if shares != v.total_shares as u128 {
+        return Err(format!(
+            "vault shares: LPs hold {shares}, total says {}",
+            v.total_shares
+        ));
+    }
+    for (lp, r) in &v.requests {
+        if r.shares > v.shares.get(lp).copied().unwrap_or(0) && r.shares == 0 {
+            return Err(format!("vault request of {lp:?} is empty"));
+        }
+    }
+    if e.insurance_usd.is_negative() || e.bad_debt_usd.is_negative() {
+        return Err("insurance fund or recorded bad debt is negative".into());
     }
     Ok(())
 }

@@ -24,7 +24,10 @@ pub mod reject;
 pub use account::{Account, Position};
 pub use book::{Book, Side};
 pub use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, TimestampMs, Usd};
-pub use command::{Command, MarginMode, MarketParams, OrderKind, Param, PlaceOrder, SelfTrade};
+pub use command::{
+    AdlPolicy, Command, MarginMode, MarketParams, OrderKind, Param, PlaceOrder, SelfTrade,
+    VenueParam, Waterfall,
+};
 pub use engine::{Engine, EngineConfig, Flag};
 pub use event::{CancelReason, Event, Scope};
 pub use hash::{state_hash, state_hash_hex};

@@ -60,6 +60,16 @@ pub enum Reject {
     },
     #[error("no isolated position in market {0:?}")]
     NoIsolatedPosition(MarketId),
+    #[error("pool is not liquidatable: equity {equity} is at or above maintenance {maintenance}")]
+    NotLiquidatable { equity: Usd, maintenance: Usd },
+    #[error("an account cannot liquidate itself")]
+    SelfLiquidation,
+    #[error("not enough vault shares: {held} held, {requested} requested")]
+    NotEnoughShares { held: u64, requested: u64 },
+    #[error("no vault withdrawal request to claim")]
+    NoWithdrawalRequest,
+    #[error("vault withdrawal claimable from {claimable_at_ms} ms")]
+    WithdrawalNotYetClaimable { claimable_at_ms: u64 },
     #[error("arithmetic: {0}")]
     Arithmetic(ArithError),
 }

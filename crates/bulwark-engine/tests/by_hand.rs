@@ -179,8 +179,10 @@ fn matching_fees_and_realized_pnl() {
     assert_eq!(collateral(&e, 0), usd("999993.9988"));
     assert_eq!(position(&e, 1).cost_usd, usd("30006"));
     assert_eq!(position(&e, 0).cost_usd, usd("-30006"));
-    // Fees: 10.002 + 25.005 + 3.9992 + 9.998 = 49.0042.
-    assert_eq!(e.fee_pool_usd(), usd("49.0042"));
+    // Fees: 10.002 + 25.005 + 3.9992 + 9.998 = 49.0042, half of each fill's fees to the
+    // insurance fund: 17.5035 + 6.9986 = 24.5021 each.
+    assert_eq!(e.fee_pool_usd(), usd("24.5021"));
+    assert_eq!(e.insurance_usd(), usd("24.5021"));
     assert_eq!(e.market(MarketId(0)).unwrap().open_interest, Qty(600));
     // The book: 4,000 lots left at 50,010 and 4,600 at 49,990.
     let book = &e.market(MarketId(0)).unwrap().book;
@@ -315,6 +317,11 @@ fn funding_rounding_residue_is_booked() {
 #[test]
 fn isolated_loss_stays_isolated_and_is_recorded() {
     let mut e = venue();
+    // Keeper-driven liquidation only, so the flags can be seen before anyone acts.
+    let off = Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(false),
+    };
+    e.apply(&off, TimestampMs(0)).unwrap();
     deposit(&mut e, 3, "1000");
     let adjust = Command::AdjustIsolatedMargin {
         account: AccountId(3),

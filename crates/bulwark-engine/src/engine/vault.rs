@@ -1,0 +1,319 @@
+//! The backstop vault owned by liquidity providers, the insurance fund's deposits, and the
+//! venue-wide parameters.
+//!
+//! The vault trades as an account of its own (id [`VAULT`]): it takes bankrupt positions over
+//! at the bankruptcy price and reduces them through the book. LPs hold shares; the share price
+//! is the vault's equity at the mark divided by the shares outstanding, so LPs earn what the
+//! vault earns on takeovers and bear what it loses.
+
+use super::{bounded, Engine};
+use crate::account::Account;
+use crate::command::VenueParam;
+use crate::event::{Event, Scope};
+use crate::margin::Health;
+use crate::reject::Reject;
+use bulwark_core::{mul_div, AccountId, Ppm, Round, TimestampMs, Usd, PPM_ONE};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Venue-wide parameters, changed by `SetVenueParam`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VenueParams {
+    /// The engine liquidates every pool below maintenance after each price change.
+    pub native_liquidation: bool,
+    /// Most liquidations one command carries out; the rest stay queued for the next one.
+    pub max_liquidations_per_step: u32,
+    pub vault_withdrawal_delay_ms: u64,
+    /// The vault keeps its equity at or above this multiple of its maintenance requirement.
+    pub vault_margin_multiplier: Ppm,
+}
+
+impl Default for VenueParams {
+    fn default() -> Self {
+        VenueParams {
+            native_liquidation: true,
+            max_liquidations_per_step: 256,
+            vault_withdrawal_delay_ms: 24 * 3_600_000,
+            vault_margin_multiplier: Ppm(3_000_000),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalRequest {
+    pub shares: u64,
+    pub claimable_at_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vault {
+    pub account: Account,
+    pub total_shares: u64,
+    pub shares: BTreeMap<AccountId, u64>,
+    pub requests: BTreeMap<AccountId, WithdrawalRequest>,
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Vault {
+            account: Account {
+                active: true,
+                ..Account::default()
+            },
+            total_shares: 0,
+            shares: BTreeMap::new(),
+            requests: BTreeMap::new(),
+        }
+    }
+}
+
+/// The vault as a query returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultState {
+    pub health: Health,
+    pub total_shares: u64,
+    /// Micro-USD of equity per share, scaled by 1e6 (1.0 = 1_000_000); 0 when no shares.
+    pub share_price_ppm: i64,
+    pub positions: usize,
+}
+
+impl Engine {
+    pub fn insurance_usd(&self) -> Usd {
+        self.insurance_usd
+    }
+    /// Loss that no stage of the waterfall covered.
+    pub fn bad_debt_usd(&self) -> Usd {
+        self.bad_debt_usd
+    }
+    pub fn venue_params(&self) -> &VenueParams {
+        &self.venue
+    }
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub fn vault_state(&self) -> VaultState {
+        let health = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+        VaultState {
+            health,
+            total_shares: self.vault.total_shares,
+            share_price_ppm: self.share_price_ppm(health.equity_usd),
+            positions: self.vault.account.positions.len(),
+        }
+    }
+
+    fn share_price_ppm(&self, equity: Usd) -> i64 {
+        if self.vault.total_shares == 0 {
+            return 0;
+        }
+        let shares = self.vault.total_shares.min(i64::MAX as u64) as i64;
+        bounded(mul_div(equity.micros(), PPM_ONE, shares, Round::Floor))
+    }
+
+    fn vault_equity(&self) -> Usd {
+        bounded(self.pool_health(&self.vault.account, Scope::Cross, None)).equity_usd
+    }
+
+    pub(super) fn set_venue_param(&mut self, param: &VenueParam) -> Result<(), Reject> {
+        let mut v = self.venue.clone();
+        match *param {
+            VenueParam::NativeLiquidation(on) => v.native_liquidation = on,
+            VenueParam::MaxLiquidationsPerStep(n) => {
+                if n == 0 || n > 100_000 {
+                    return Err(Reject::InvalidParam {
+                        name: "max_liquidations_per_step",
+                        reason: "must be in 1..=100000".into(),
+                    });
+                }
+                v.max_liquidations_per_step = n;
+            }
+            VenueParam::VaultWithdrawalDelayMs(ms) => v.vault_withdrawal_delay_ms = ms,
+            VenueParam::VaultMarginMultiplier(m) => {
+                if m.raw() < PPM_ONE || m.raw() > 100 * PPM_ONE {
+                    return Err(Reject::InvalidParam {
+                        name: "vault_margin_multiplier",
+                        reason: "must be between 1x and 100x".into(),
+                    });
+                }
+                v.vault_margin_multiplier = m;
+            }
+        }
+        self.venue = v;
+        self.events.push(Event::VenueParamSet {
+            param: param.clone(),
+        });
+        Ok(())
+    }
+
+    pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
+        if !amount.is_positive() {
+            return Err(Reject::AmountNotPositive(amount));
+        }
+        let a = self.active_account(account)?;
+        let available = self.free_cross_collateral(a)?;
+        if amount > available {
+            return Err(Reject::InsufficientCollateral {
+                available,
+                requested: amount,
+            });
+        }
+        let equity = self.vault_equity();
+        // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD.
+        let shares = if self.vault.total_shares == 0 || !equity.is_positive() {
+            amount.micros() as u64
+        } else {
+            let total = self.vault.total_shares as i64;
+            mul_div(amount.micros(), total, equity.micros(), Round::Floor)?.max(0) as u64
+        };
+        if shares == 0 {
+            return Err(Reject::AmountNotPositive(amount));
+        }
+        let total = self
+            .vault
+            .total_shares
+            .checked_add(shares)
+            .ok_or(Reject::CollateralBound)?;
+        let collateral = a.collateral_usd.checked_sub(amount)?;
+        let vault_collateral = self.vault.account.collateral_usd.checked_add(amount)?;
+        self.accounts[account.0 as usize].collateral_usd = collateral;
+        self.vault.account.collateral_usd = vault_collateral;
+        self.vault.total_shares = total;
+        *self.vault.shares.entry(account).or_default() += shares;
+        self.events.push(Event::VaultDeposited {
+            account,
+            amount_usd: amount,
+            shares,
+        });
+        self.reevaluate(account);
+        Ok(())
+    }
+
+    pub(super) fn vault_request_withdrawal(
+        &mut self,
+        account: AccountId,
+        shares: u64,
+        now: TimestampMs,
+    ) -> Result<(), Reject> {
+        self.active_account(account)?;
+        let held = self.vault.shares.get(&account).copied().unwrap_or(0);
+        if shares == 0 || shares > held {
+            return Err(Reject::NotEnoughShares {
+                held,
+                requested: shares,
+            });
+        }
+        let claimable_at_ms = now.0.saturating_add(self.venue.vault_withdrawal_delay_ms);
+        // A new request replaces an earlier one (and restarts the delay).
+        self.vault.requests.insert(
+            account,
+            WithdrawalRequest {
+                shares,
+                claimable_at_ms,
+            },
+        );
+        self.events.push(Event::VaultWithdrawalRequested {
+            account,
+            shares,
+            claimable_at_ms,
+        });
+        Ok(())
+    }
+
+    pub(super) fn vault_claim(
+        &mut self,
+        account: AccountId,
+        now: TimestampMs,
+    ) -> Result<(), Reject> {
+        self.active_account(account)?;
+        let req = *self
+            .vault
+            .requests
+            .get(&account)
+            .ok_or(Reject::NoWithdrawalRequest)?;
+        if now.0 < req.claimable_at_ms {
+            return Err(Reject::WithdrawalNotYetClaimable {
+                claimable_at_ms: req.claimable_at_ms,
+            });
+        }
+        let held = self.vault.shares.get(&account).copied().unwrap_or(0);
+        let shares = req.shares.min(held);
+        let h = self.pool_health(&self.vault.account, Scope::Cross, None)?;
+        let total = self.vault.total_shares as i64;
+        let value = mul_div(h.equity_usd.micros(), shares as i64, total, Round::Floor)?.max(0);
+        let amount = Usd::from_micros(value);
+        // LPs cannot pull out collateral the vault's open positions need.
+        let free = self
+            .vault
+            .account
+            .collateral_usd
+            .min(h.free_usd()?)
+            .max(Usd::ZERO);
+        if amount > free {
+            return Err(Reject::InsufficientCollateral {
+                available: free,
+                requested: amount,
+            });
+        }
+        let vault_collateral = self.vault.account.collateral_usd.checked_sub(amount)?;
+        let collateral = self.accounts[account.0 as usize]
+            .collateral_usd
+            .checked_add(amount)?;
+        self.vault.account.collateral_usd = vault_collateral;
+        self.accounts[account.0 as usize].collateral_usd = collateral;
+        self.vault.total_shares -= shares;
+        let left = held - shares;
+        if left == 0 {
+            self.vault.shares.remove(&account);
+        } else {
+            self.vault.shares.insert(account, left);
+        }
+        self.vault.requests.remove(&account);
+        self.events.push(Event::VaultWithdrawn {
+            account,
+            shares,
+            amount_usd: amount,
+        });
+        self.reevaluate(account);
+        Ok(())
+    }
+
+    pub(super) fn insurance_deposit(
+        &mut self,
+        account: AccountId,
+        amount: Usd,
+    ) -> Result<(), Reject> {
+        if !amount.is_positive() {
+            return Err(Reject::AmountNotPositive(amount));
+        }
+        let a = self.active_account(account)?;
+        let available = self.free_cross_collateral(a)?;
+        if amount > available {
+            return Err(Reject::InsufficientCollateral {
+                available,
+                requested: amount,
+            });
+        }
+        let collateral = a.collateral_usd.checked_sub(amount)?;
+        let fund = self.insurance_usd.checked_add(amount)?;
+        self.accounts[account.0 as usize].collateral_usd = collateral;
+        self.insurance_usd = fund;
+        self.events.push(Event::InsuranceDeposited {
+            account,
+            amount_usd: amount,
+            fund_after_usd: fund,
+        });
+        self.reevaluate(account);
+        Ok(())
+    }
+
+    /// Whether the vault's equity is below its own margin limit.
+    pub(super) fn vault_over_limit(&self) -> bool {
+        let h = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+        let limit = bounded(
+            h.maintenance_usd
+                .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil),
+        );
+        h.equity_usd < limit
+    }
+}
