@@ -250,7 +250,10 @@ impl Engine {
         self.last_ms = now;
         self.commands_applied += 1;
         #[cfg(any(debug_assertions, feature = "invariants"))]
-        if self.commands_applied.is_multiple_of(self.invariant_check_interval) {
+        if self
+            .commands_applied
+            .is_multiple_of(self.invariant_check_interval)
+        {
             if let Err(breach) = self.check_invariants() {
                 panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
             }

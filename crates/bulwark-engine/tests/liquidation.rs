@@ -1,0 +1,477 @@
+//! Hand-computed liquidation and waterfall cases. Every number is worked out in a comment.
+//!
+//! The market is kept simple so the arithmetic is easy to follow: 1 lot = 1 unit, price 1,000,
+//! maintenance 5%, initial 2x (10%), liquidation ends at 1.5x maintenance, penalty 1% (20% of
+//! it to the keeper), band 2%, no trading fees. The impact notional is huge, so the impact mid
+//! never exists and the mark is the mean of the oracle and the trade EMA (1,000 after the
+//! opening trades).
+
+use bulwark_engine::*;
+
+fn usd(s: &str) -> Usd {
+    s.parse().unwrap()
+}
+fn px(s: &str) -> Price {
+    s.parse().unwrap()
+}
+
+const T: u32 = 1; // the trader who gets liquidated
+const K: u32 = 2; // the keeper
+const MM: u32 = 0; // market maker
+const LP: u32 = 3; // vault liquidity provider
+
+fn params() -> MarketParams {
+    let mut p = MarketParams::btc_like("TEST-PERP", px("1000"));
+    p.lots_per_unit = 1;
+    p.maintenance = Ppm(50_000);
+    p.initial_multiplier = Ppm(2_000_000);
+    p.size_premium = Ppm(0);
+    p.maker_fee = Ppm(0);
+    p.taker_fee = Ppm(0);
+    p.insurance_fee_share = Ppm(0);
+    p.liquidation_end_multiplier = Ppm(1_500_000);
+    p.liquidation_penalty = Ppm(10_000);
+    p.keeper_reward_share = Ppm(200_000);
+    p.liquidation_band = Ppm(20_000);
+    p.impact_notional_usd = usd("1000000000");
+    p.max_position_qty = Qty(1_000_000);
+    p.max_price = px("100000");
+    p
+}
+
+struct Venue {
+    e: Engine,
+    t: u64,
+}
+
+impl Venue {
+    fn new(p: MarketParams) -> Venue {
+        let mut v = Venue {
+            e: Engine::default(),
+            t: 0,
+        };
+        v.ok(Command::SetVenueParam {
+            param: VenueParam::NativeLiquidation(false),
+        });
+        v.ok(Command::CreateMarket { params: p });
+        v
+    }
+    fn ok(&mut self, c: Command) -> Vec<Event> {
+        self.t += 1;
+        match self.e.apply(&c, TimestampMs(self.t)) {
+            Ok(ev) => ev.to_vec(),
+            Err(r) => panic!("{c:?} rejected: {r}"),
+        }
+    }
+    fn deposit(&mut self, a: u32, amount: &str) {
+        self.ok(Command::Deposit {
+            account: AccountId(a),
+            amount_usd: usd(amount),
+        });
+    }
+    fn limit(&mut self, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
+        self.ok(Command::PlaceOrder(PlaceOrder {
+            account: AccountId(a),
+            market: MarketId(0),
+            side,
+            kind: OrderKind::Limit,
+            price: Some(px(price)),
+            qty: Qty(qty),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        }))
+    }
+    fn oracle(&mut self, price: &str) -> Vec<Event> {
+        self.ok(Command::OraclePrice {
+            market: MarketId(0),
+            price: px(price),
+        })
+    }
+    fn liquidate(&mut self, account: u32) -> Vec<Event> {
+        self.ok(Command::Liquidate {
+            keeper: AccountId(K),
+            account: AccountId(account),
+            scope: Scope::Cross,
+        })
+    }
+    fn collateral(&self, a: u32) -> Usd {
+        self.e.account(AccountId(a)).unwrap().collateral_usd
+    }
+    fn qty(&self, a: u32) -> Qty {
+        self.e
+            .account(AccountId(a))
+            .unwrap()
+            .position(MarketId(0))
+            .map_or(Qty(0), |p| p.qty)
+    }
+    fn mark(&self) -> Price {
+        self.e.market(MarketId(0)).unwrap().mark
+    }
+}
+
+/// The stage events of a command, in order, as short names.
+fn stages(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LiquidationStarted { .. } => Some("started"),
+            Event::LiquidationPenalty { .. } => Some("penalty"),
+            Event::Bankrupt { .. } => Some("bankrupt"),
+            Event::VaultTakeover { .. } => Some("vault"),
+            Event::InsurancePayout { .. } => Some("insurance"),
+            Event::Deleveraged { .. } => Some("adl"),
+            Event::SocializedLoss { .. } => Some("socialized"),
+            Event::UncoveredLoss { .. } => Some("uncovered"),
+            Event::LiquidationEnded { .. } => Some("ended"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// T buys 10 at 1,000 with 1,000 of collateral (exactly the 10% initial margin).
+fn opened(p: MarketParams) -> Venue {
+    let mut v = Venue::new(p);
+    v.deposit(MM, "1000000");
+    v.deposit(T, "1000");
+    v.deposit(K, "10");
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T, Side::Buy, "1000", 10);
+    assert_eq!(v.qty(T), Qty(10));
+    v
+}
+
+#[test]
+fn partial_liquidation_through_the_book_stops_at_the_end_requirement() {
+    let mut v = opened(params());
+    v.limit(MM, Side::Buy, "930", 100);
+    // Oracle 880, EMA 1,000 -> mark 940. T: equity 1,000 + 9,400 - 10,000 = 400 < 470 (5%).
+    v.oracle("880");
+    assert_eq!(v.mark(), px("940"));
+    let ev = v.liquidate(T);
+    assert_eq!(stages(&ev), ["started", "penalty", "penalty", "ended"]);
+    // Round 1: end requirement 1.5 x 470 = 705, deficit 305; closing x frees 7.5% - 1% = 6.5%
+    // of x, so x = 4,692.31 USD = 5 units at 940. Sold at the 930 bid: realized 4,650 - 5,000 =
+    // -350; penalty 1% of 4,650 = 46.5 (9.3 to the keeper, 37.2 to the fund).
+    // Round 2: equity 650 - 46.5 - 300 = 303.5, end 1.5 x 235 = 352.5, x = 49 / 6.5% = 754 USD
+    // = 1 unit. Realized 930 - 1,000 = -70; penalty 9.3 (1.86 keeper, 7.44 fund).
+    // Now equity 524.2 - 240 = 284.2 >= end 282 (1.5 x 188): done, 4 units left.
+    assert_eq!(v.qty(T), Qty(4));
+    assert_eq!(v.collateral(T), usd("524.2"));
+    assert_eq!(v.collateral(K), usd("21.16"));
+    assert_eq!(v.e.insurance_usd(), usd("44.64"));
+    let h = v.e.health(AccountId(T), Scope::Cross).unwrap();
+    assert_eq!(
+        (h.equity_usd, h.maintenance_usd),
+        (usd("284.2"), usd("188"))
+    );
+    assert!(ev.contains(&Event::LiquidationEnded {
+        account: AccountId(T),
+        scope: Scope::Cross,
+        equity_usd: usd("284.2"),
+        maintenance_usd: usd("188"),
+        in_waterfall: false,
+    }));
+    // Liquidation fills are marked as such.
+    let liq_fills = ev
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Fill {
+                    liquidation: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(liq_fills, 2);
+    // Hysteresis: the account is healthy again and a second liquidation is refused.
+    let again = Command::Liquidate {
+        keeper: AccountId(K),
+        account: AccountId(T),
+        scope: Scope::Cross,
+    };
+    let r = v.e.apply(&again, TimestampMs(v.t + 1));
+    assert_eq!(
+        r.unwrap_err(),
+        Reject::NotLiquidatable {
+            equity: usd("284.2"),
+            maintenance: usd("188")
+        }
+    );
+}
+
+#[test]
+fn the_vault_takes_over_when_the_band_cannot_absorb() {
+    let mut v = opened(params());
+    v.deposit(LP, "100000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("50000"),
+    });
+    // No bids at all. Oracle 820 -> mark 910: equity 1,000 - 900 = 100 < 455.
+    v.oracle("820");
+    assert_eq!(v.mark(), px("910"));
+    let ev = v.liquidate(T);
+    assert_eq!(stages(&ev), ["started", "vault", "ended"]);
+    // The vault takes 10 units at the bankruptcy price 910 - 100/10 = 900, with T's 100 of
+    // equity; its equity is 50,100 on 50,000 USD of shares: share price 1.002.
+    assert!(ev.contains(&Event::VaultTakeover {
+        account: AccountId(T),
+        market: MarketId(0),
+        qty: Qty(10),
+        bankruptcy_price: px("900"),
+        equity_usd: usd("100"),
+    }));
+    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(v.collateral(T), Usd::ZERO);
+    let vs = v.e.vault_state();
+    assert_eq!(vs.health.equity_usd, usd("50100"));
+    assert_eq!(vs.share_price_ppm, 1_002_000);
+    assert_eq!(v.e.market(MarketId(0)).unwrap().open_interest, Qty(10));
+}
+
+#[test]
+fn the_insurance_fund_pays_then_adl_haircuts_the_rest() {
+    let mut p = params();
+    p.waterfall.vault = false;
+    let mut v = opened(p);
+    v.ok(Command::InsuranceDeposit {
+        account: AccountId(MM),
+        amount_usd: usd("600"),
+    });
+    // Oracle 600 -> mark 800: equity 1,000 - 2,000 = -1,000. Bankrupt: straight to the waterfall.
+    v.oracle("600");
+    let ev = v.liquidate(T);
+    assert_eq!(
+        stages(&ev),
+        ["started", "bankrupt", "insurance", "adl", "ended"]
+    );
+    assert!(ev.contains(&Event::Bankrupt {
+        account: AccountId(T),
+        scope: Scope::Cross,
+        deficit_usd: usd("1000")
+    }));
+    // The fund pays all it has, 600; the market maker, closed at 800 against T, pays the other
+    // 400 as a haircut: it effectively closes at 800 + 400/10 = 840 instead of the mark.
+    assert!(ev.contains(&Event::InsurancePayout {
+        account: AccountId(T),
+        amount_usd: usd("600"),
+        fund_after_usd: Usd::ZERO,
+    }));
+    assert!(ev.contains(&Event::Deleveraged {
+        bankrupt: AccountId(T),
+        counterparty: AccountId(MM),
+        market: MarketId(0),
+        qty: Qty(-10),
+        price: px("840"),
+        haircut_usd: usd("400"),
+    }));
+    assert_eq!(v.e.insurance_usd(), Usd::ZERO);
+    assert_eq!(v.collateral(T), Usd::ZERO);
+    assert_eq!(v.qty(MM), Qty(0));
+    // MM: 1,000,000 - 600 (to the fund) + 2,000 (short profit) - 400 (haircut).
+    assert_eq!(v.collateral(MM), usd("1001000"));
+    assert_eq!(
+        v.e.account(AccountId(MM)).unwrap().adl_haircut_usd,
+        usd("400")
+    );
+    assert_eq!(v.e.market(MarketId(0)).unwrap().open_interest, Qty(0));
+}
+
+/// Three shorts A, B, C of 10 each, entered at 1,000; T and U long 15 each.
+fn three_shorts(p: MarketParams) -> Venue {
+    let mut v = Venue::new(p);
+    let (a, b, c, u) = (10, 11, 12, 13);
+    v.deposit(K, "10");
+    v.deposit(a, "2000");
+    v.deposit(b, "5000");
+    v.deposit(c, "3000");
+    v.deposit(u, "100000");
+    v.deposit(T, "1500");
+    for s in [a, b, c] {
+        v.limit(s, Side::Sell, "1000", 10);
+    }
+    v.limit(T, Side::Buy, "1000", 15); // fills A 10, B 5 (time priority)
+    v.limit(u, Side::Buy, "1000", 15); // fills B 5, C 10
+    assert_eq!([v.qty(a), v.qty(b), v.qty(c)], [Qty(-10); 3]);
+    v
+}
+
+#[test]
+fn adl_ranks_by_profit_times_leverage() {
+    let mut p = params();
+    p.waterfall.vault = false;
+    let mut v = three_shorts(p);
+    // Oracle 600 -> mark 800. T: 1,500 + 12,000 - 15,000 = -1,500.
+    // Each short: upnl +2,000 on a cost of 10,000 (20%), notional 8,000. Equity: A 4,000
+    // (leverage 2.0, score 0.40), B 7,000 (1.14, 0.23), C 5,000 (1.6, 0.32): order A, C, B.
+    v.oracle("600");
+    let ev = v.liquidate(T);
+    let adl: Vec<(u32, Qty, Usd)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deleveraged {
+                counterparty,
+                qty,
+                haircut_usd,
+                ..
+            } => Some((counterparty.0, *qty, *haircut_usd)),
+            _ => None,
+        })
+        .collect();
+    // 15 units: all 10 of A, then 5 of C; B untouched. The deficit of 1,500 is split by lots:
+    // A 1,000 and C 500 (both close at 900 instead of 800).
+    assert_eq!(
+        adl,
+        vec![(10, Qty(-10), usd("1000")), (12, Qty(-5), usd("500"))]
+    );
+    assert_eq!(
+        [v.qty(10), v.qty(11), v.qty(12)],
+        [Qty(0), Qty(-10), Qty(-5)]
+    );
+    assert_eq!(v.qty(T), Qty(0));
+}
+
+#[test]
+fn pro_rata_adl_spreads_over_the_whole_opposite_side() {
+    let mut p = params();
+    p.waterfall.vault = false;
+    p.adl_policy = AdlPolicy::ProRata;
+    let mut v = three_shorts(p);
+    v.oracle("600");
+    v.liquidate(T);
+    // 15 lots over three shorts of 10: 5 each.
+    assert_eq!([v.qty(10), v.qty(11), v.qty(12)], [Qty(-5); 3]);
+    // Each pays 1,500 x 5/15 = 500.
+    for s in [10, 11, 12] {
+        assert_eq!(
+            v.e.account(AccountId(s)).unwrap().adl_haircut_usd,
+            usd("500")
+        );
+    }
+}
+
+#[test]
+fn socialized_loss_falls_on_open_positions_only() {
+    let mut p = params();
+    p.waterfall = Waterfall {
+        vault: false,
+        insurance: true,
+        adl: false,
+        socialize: true,
+    };
+    let mut v = three_shorts(p);
+    let m = 14;
+    v.deposit(m, "100000");
+    let bystander = 15;
+    v.deposit(bystander, "5000");
+    // A bid that absorbs T's 15 units at 800 once the band no longer applies.
+    v.limit(m, Side::Buy, "800", 15);
+    v.oracle("600");
+    let ev = v.liquidate(T);
+    assert_eq!(
+        stages(&ev),
+        [
+            "started",
+            "bankrupt",
+            "socialized",
+            "socialized",
+            "socialized",
+            "ended"
+        ]
+    );
+    // With ADL off, T's position is sold into the book without a band: 15 at 800, realized
+    // 12,000 - 15,000 = -3,000 -> collateral -1,500. The fund is empty; the three shorts (the
+    // opposite side) pay 500 each, pro rata to their 10 lots.
+    for s in [10, 11, 12] {
+        let a = v.e.account(AccountId(s)).unwrap();
+        assert_eq!(a.socialized_loss_usd, usd("500"), "account {s}");
+    }
+    assert!(ev.contains(&Event::SocializedLoss {
+        account: AccountId(11),
+        market: MarketId(0),
+        amount_usd: usd("500")
+    }));
+    // Longs and accounts with no position pay nothing.
+    assert_eq!(
+        v.e.account(AccountId(bystander))
+            .unwrap()
+            .socialized_loss_usd,
+        Usd::ZERO
+    );
+    assert_eq!(
+        v.e.account(AccountId(13)).unwrap().socialized_loss_usd,
+        Usd::ZERO
+    );
+    assert_eq!(v.collateral(bystander), usd("5000"));
+    assert_eq!(v.collateral(T), Usd::ZERO);
+    assert_eq!(v.e.bad_debt_usd(), Usd::ZERO);
+}
+
+#[test]
+fn with_every_stage_off_the_loss_is_recorded_as_bad_debt() {
+    let mut p = params();
+    p.waterfall = Waterfall {
+        vault: false,
+        insurance: false,
+        adl: false,
+        socialize: false,
+    };
+    let mut v = three_shorts(p);
+    v.deposit(14, "100000");
+    v.limit(14, Side::Buy, "800", 15);
+    v.oracle("600");
+    let ev = v.liquidate(T);
+    assert_eq!(stages(&ev), ["started", "bankrupt", "uncovered", "ended"]);
+    assert_eq!(v.e.bad_debt_usd(), usd("1500"));
+    assert!(v.e.check_invariants().is_ok());
+}
+
+#[test]
+fn native_liquidation_sweeps_after_a_price_move() {
+    let mut v = opened(params());
+    v.limit(MM, Side::Buy, "930", 100);
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(true),
+    });
+    // The same move as the partial case, but nobody calls: the engine liquidates at once,
+    // and the whole penalty goes to the insurance fund (46.5 + 9.3 = 55.8).
+    let ev = v.oracle("880");
+    assert_eq!(stages(&ev), ["started", "penalty", "penalty", "ended"]);
+    assert_eq!(v.qty(T), Qty(4));
+    assert_eq!(v.e.insurance_usd(), usd("55.8"));
+    assert_eq!(v.collateral(K), usd("10"));
+    assert!(v.e.liquidation_queue().is_empty());
+}
+
+#[test]
+fn vault_shares_withdrawal_delay_and_claim() {
+    let mut v = opened(params());
+    v.deposit(LP, "100000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("50000"),
+    });
+    let shares = v.e.vault().shares[&AccountId(LP)];
+    assert_eq!(shares, 50_000_000_000);
+    v.ok(Command::VaultRequestWithdrawal {
+        account: AccountId(LP),
+        shares: shares / 2,
+    });
+    let early = Command::VaultClaimWithdrawal {
+        account: AccountId(LP),
+    };
+    let r = v.e.apply(&early, TimestampMs(v.t + 1));
+    assert!(matches!(r, Err(Reject::WithdrawalNotYetClaimable { .. })));
+    // A day later the claim pays half of the vault's 50,000.
+    v.t += 24 * 3_600_000;
+    let ev = v.ok(early);
+    assert!(ev.contains(&Event::VaultWithdrawn {
+        account: AccountId(LP),
+        shares: shares / 2,
+        amount_usd: usd("25000"),
+    }));
+    assert_eq!(v.collateral(LP), usd("75000"));
+}
