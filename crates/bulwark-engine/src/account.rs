@@ -27,6 +27,25 @@ pub struct Position {
     pub realized_pnl_usd: Usd,
     pub funding_paid_usd: Usd,
     pub fees_paid_usd: Usd,
+    /// Recheck triggers (down, up) of an isolated pool in its market's watch lists; derived
+    /// from the state, so neither hashed nor serialized.
+    #[serde(skip)]
+    pub(crate) iso_watch: Option<(i64, i64)>,
+}
+
+/// Where a pool is registered for rechecks on mark moves (see `engine::watch`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum WatchReg {
+    #[default]
+    None,
+    /// One position: recheck when its market's mark falls to `down` or rises to `up`.
+    Single {
+        market: MarketId,
+        down: i64,
+        up: i64,
+    },
+    /// Several positions in a cross pool: recheck on any move of these markets.
+    Multi(Vec<MarketId>),
 }
 
 impl Position {
@@ -119,6 +138,9 @@ pub struct Account {
     pub adl_haircut_usd: Usd,
     /// This account's shares of socialized losses.
     pub socialized_loss_usd: Usd,
+    /// The cross pool's recheck registration (derived; neither hashed nor serialized).
+    #[serde(skip)]
+    pub(crate) cross_watch: WatchReg,
 }
 
 impl Account {

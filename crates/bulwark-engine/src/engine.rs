@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 mod liquidation;
 mod vault;
+mod watch;
 pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest};
 
 /// Hard bounds that keep every product and sum inside `i64` (see the module docs).
@@ -111,6 +112,10 @@ struct Draft {
     pos: Position,
     /// Where the position sits (Ok) or would be inserted (Err) in the account's list.
     index: Result<usize, usize>,
+    /// Whether anything that maintenance depends on changed (set at write-back).
+    changed: bool,
+    /// Whether the order closed the position (set at write-back).
+    closed_now: bool,
 }
 
 impl Draft {
@@ -142,6 +147,8 @@ pub struct Engine {
     plan_end: PlanEnd,
     /// Set while a liquidation's order is committed, so its fills are marked.
     liquidating: bool,
+    /// The pool being liquidated: its isolated entry stays until the waterfall is done.
+    liquidating_pool: Option<(AccountId, Scope)>,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
     insurance_usd: Usd,
     /// Loss no waterfall stage covered, recorded (never a silent negative balance).
@@ -178,6 +185,7 @@ impl Engine {
             drafts: Vec::with_capacity(8),
             plan_end: PlanEnd::Exhausted,
             liquidating: false,
+            liquidating_pool: None,
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
@@ -611,7 +619,7 @@ impl Engine {
             delta_usd: delta,
             isolated_collateral_usd: pos.isolated_usd,
         });
-        self.release_if_idle(account, market, true);
+        self.release_if_idle(account, market, false);
         self.reevaluate(account);
         Ok(())
     }
@@ -772,6 +780,8 @@ impl Engine {
             collateral: a.collateral_usd,
             pos,
             index,
+            changed: false,
+            closed_now: false,
         }
     }
 
@@ -794,6 +804,8 @@ impl Engine {
             collateral: taker_collateral,
             pos: *pos,
             index,
+            changed: false,
+            closed_now: false,
         });
         self.plan_end = PlanEnd::Exhausted;
         if o.kind == OrderKind::PostOnly {
@@ -885,6 +897,19 @@ impl Engine {
                     taker_realized,
                 });
                 remaining = remaining.checked_sub(fill_qty)?;
+                // A reduce-only maker clipped by its position cannot fill the rest of its order
+                // any more: cancel that rest now, or it would rest crossed with the taker.
+                let left = maker.remaining.checked_sub(fill_qty)?;
+                if maker.reduce_only && left.is_positive() && remaining.is_positive() {
+                    let open = drafts[di].pos.open_on(maker.side);
+                    *open = open.checked_sub(left)?;
+                    steps.push(Step::CancelMaker {
+                        order: maker.id,
+                        account: maker.account,
+                        qty: left,
+                        reason: CancelReason::ReduceOnly,
+                    });
+                }
             }
             if o.kind == OrderKind::Fok && remaining.is_positive() {
                 return Err(Reject::FokNotFillable {
@@ -1042,61 +1067,61 @@ impl Engine {
     /// health of every account the order touched.
     fn write_back_drafts(&mut self, mi: usize) {
         let market = self.markets[mi].id;
-        let drafts = std::mem::take(&mut self.drafts);
+        let mut drafts = std::mem::take(&mut self.drafts);
         let mut oi_delta = 0i64;
-        for d in &drafts {
+        for d in drafts.iter_mut() {
             let a = self.acct_mut(d.account);
             // The taker's index may point at an insertion place; it is still valid because
             // nothing else changed this account's positions during the command.
-            let old_qty = match d.index {
-                Ok(i) => {
-                    let old = a.positions[i].qty;
-                    a.positions[i] = d.pos;
-                    old
-                }
+            let old = match d.index {
+                Ok(i) => std::mem::replace(&mut a.positions[i], d.pos),
                 Err(i) => {
                     a.positions.insert(i, d.pos);
-                    Qty::ZERO
+                    Position::new(market, d.pos.mode)
                 }
             };
-            oi_delta += d.pos.qty.0.max(0) - old_qty.0.max(0);
+            oi_delta += d.pos.qty.0.max(0) - old.qty.0.max(0);
+            d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
+            d.changed = (old.qty, old.cost_usd, old.isolated_usd)
+                != (d.pos.qty, d.pos.cost_usd, d.pos.isolated_usd)
+                || a.collateral_usd != d.collateral;
             a.collateral_usd = d.collateral;
         }
         let m = &mut self.markets[mi];
         m.open_interest = Qty(m.open_interest.0 + oi_delta);
         for d in &drafts {
-            self.release_if_idle(d.account, market, false);
+            self.release_if_idle(d.account, market, d.closed_now);
         }
         for d in &drafts {
-            self.reevaluate(d.account);
+            // Resting an order changes no maintenance flag: only a changed position or pool
+            // needs a recheck.
+            if d.changed {
+                self.reevaluate(d.account);
+            }
         }
         self.drafts = drafts;
     }
 
-    /// Drop a position entry with nothing open or resting. An isolated position's remaining
-    /// collateral returns to the cross pool (a negative remainder stays, recorded, for the
-    /// waterfall). `keep_funded` keeps an isolated entry that holds collateral (one funded in
-    /// advance of trading).
-    fn release_if_idle(&mut self, account: AccountId, market: MarketId, keep_funded: bool) {
+    /// Drop a position entry with nothing open or resting. An isolated position that has just
+    /// closed (`closed_now`) returns its remaining collateral to the cross pool; one funded in
+    /// advance of trading keeps it until the owner moves it. A negative remainder stays,
+    /// recorded, for the waterfall; the pool being liquidated keeps its entry until the end.
+    fn release_if_idle(&mut self, account: AccountId, market: MarketId, closed_now: bool) {
+        if self.liquidating_pool == Some((account, Scope::Isolated(market))) {
+            return;
+        }
         let a = self.acct_mut(account);
         let Ok(i) = a.position_index(market) else {
             return;
         };
         let p = a.positions[i];
-        if !p.is_idle()
-            || p.isolated_usd.is_negative()
-            || (keep_funded && p.isolated_usd.is_positive())
-        {
+        let keeps_funds = p.isolated_usd.is_positive() && !closed_now;
+        if !p.is_idle() || p.isolated_usd.is_negative() || keeps_funds {
             return;
         }
         a.positions.remove(i);
-        if p.isolated_usd.is_positive() {
-            a.collateral_usd = bounded(a.collateral_usd.checked_add(p.isolated_usd));
-            self.events.push(Event::IsolatedMarginReleased {
-                account,
-                market,
-                amount_usd: p.isolated_usd,
-            });
+        if p.mode == MarginMode::Isolated {
+            self.unwatch_isolated(account, &p);
         }
         let scope = Scope::Isolated(market);
         if p.mode == MarginMode::Isolated && self.flags.remove(&(account, scope)).is_some() {
@@ -1106,6 +1131,17 @@ impl Engine {
                 scope,
                 equity_usd,
             });
+        }
+        if p.isolated_usd.is_positive() {
+            let a = self.acct_mut(account);
+            a.collateral_usd = bounded(a.collateral_usd.checked_add(p.isolated_usd));
+            self.events.push(Event::IsolatedMarginReleased {
+                account,
+                market,
+                amount_usd: p.isolated_usd,
+            });
+            // The cross pool just gained collateral: its flags may clear.
+            self.reevaluate(account);
         }
     }
 
@@ -1201,6 +1237,7 @@ impl Engine {
         if mark == m.mark {
             return;
         }
+        let old = m.mark;
         m.mark = mark;
         self.events.push(Event::MarkPrice {
             market: m.id,
@@ -1209,7 +1246,7 @@ impl Engine {
             impact_mid: inputs.impact_mid,
             trade_ema: inputs.trade_ema,
         });
-        self.reevaluate_market(MarketId(mi as u16));
+        self.recheck_after_move(mi, old, mark);
     }
 
     fn tick(&mut self, now: TimestampMs) {
@@ -1349,8 +1386,12 @@ impl Engine {
     }
 
     fn reevaluate_scope(&mut self, account: AccountId, scope: Scope) {
-        let h = bounded(self.pool_health(&self.accounts[account.0 as usize], scope, None));
+        if account == VAULT {
+            return;
+        }
+        let h = bounded(self.pool_health(self.acct(account), scope, None));
         self.update_flag(account, scope, &h);
+        self.rewatch(account, scope, &h);
     }
 
     fn update_flag(&mut self, account: AccountId, scope: Scope, h: &Health) {

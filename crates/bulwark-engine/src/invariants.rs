@@ -189,8 +189,26 @@ fn check_flags(engine: &Engine) -> Result<(), String> {
             .filter(|(k, v)| expected.get(k) != Some(v))
             .take(3)
             .collect();
+        let detail: Vec<String> = missing
+            .iter()
+            .map(|(k, _)| **k)
+            .chain(stale.iter().map(|(k, _)| **k))
+            .map(|(acc, scope)| {
+                let a = engine.acct(acc);
+                let reg = match scope {
+                    Scope::Cross => format!("{:?}", a.cross_watch),
+                    Scope::Isolated(m) => format!("{:?}", a.position(m).map(|p| p.iso_watch)),
+                };
+                let h = engine.pool_health(a, scope, None).ok();
+                let marks: Vec<i64> = e.markets.iter().map(|m| m.mark.micros()).collect();
+                format!(
+                    "{acc:?} {scope:?}: watch {reg}, health {h:?}, marks {marks:?}, positions {:?}",
+                    a.positions
+                )
+            })
+            .collect();
         return Err(format!(
-            "health flags out of date: unrecorded {missing:?}, stale {stale:?}"
+            "health flags out of date: unrecorded {missing:?}, stale {stale:?}; {detail:?}"
         ));
     }
     Ok(())

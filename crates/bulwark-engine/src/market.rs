@@ -2,11 +2,14 @@
 
 use crate::book::{Book, Side};
 use crate::command::MarketParams;
+use crate::event::Scope;
 use crate::margin;
+use bulwark_core::AccountId;
 use bulwark_core::{
     mul_div, ArithResult, MarketId, Ppm, Price, Qty, Round, TimestampMs, Usd, PPM_ONE,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 pub struct Market {
@@ -24,6 +27,12 @@ pub struct Market {
     /// Sum and count of premium samples (mark vs oracle, ppm) since the last settlement.
     pub premium_sum_ppm: i64,
     pub premium_samples: u32,
+    /// Pools to recheck when the mark falls to or below the first field (see engine::watch).
+    pub(crate) watch_down: BTreeSet<(i64, AccountId, Scope)>,
+    /// Pools to recheck when the mark rises to or above the first field.
+    pub(crate) watch_up: BTreeSet<(i64, AccountId, Scope)>,
+    /// Cross pools with positions in several markets: rechecked on every move.
+    pub(crate) watch_always: BTreeSet<(AccountId, Scope)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +63,9 @@ impl Market {
             next_funding_ms,
             premium_sum_ppm: 0,
             premium_samples: 0,
+            watch_down: BTreeSet::new(),
+            watch_up: BTreeSet::new(),
+            watch_always: BTreeSet::new(),
         }
     }
 

@@ -140,7 +140,13 @@ impl Engine {
             equity_usd: h.equity_usd,
             maintenance_usd: h.maintenance_usd,
         });
+        self.liquidating_pool = Some((account, scope));
         self.cancel_pool_orders(account, scope);
+        let markets: Vec<MarketId> = self
+            .pool_positions(account, scope)
+            .iter()
+            .map(|(mi, _)| self.markets[*mi].id)
+            .collect();
         let mut band_failed = false;
         for _ in 0..MAX_LIQUIDATION_ROUNDS {
             let h = self.pool_health_of(account, scope);
@@ -160,6 +166,14 @@ impl Engine {
         let in_waterfall = h.below_maintenance() && (band_failed || !h.equity_usd.is_positive());
         if in_waterfall {
             self.waterfall(account, scope);
+        }
+        self.liquidating_pool = None;
+        for market in markets {
+            let closed = self
+                .acct(account)
+                .position(market)
+                .is_some_and(|p| p.qty.is_zero());
+            self.release_if_idle(account, market, closed);
         }
         let h = self.pool_health_of(account, scope);
         self.events.push(Event::LiquidationEnded {
@@ -660,7 +674,7 @@ impl Engine {
                 Side::Buy
             };
             self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark);
-            self.release_if_idle(VAULT, market, false);
+            self.release_if_idle(VAULT, market, true);
             // Bankruptcy price: where this position's share of equity would be zero.
             let per_lot = share * lots as i128 / p.qty.0 as i128;
             let bankruptcy_price = Price::from_micros(
@@ -698,7 +712,7 @@ impl Engine {
         };
         for (cp, cp_qty, close) in plan {
             self.direct_fill(mi, bankrupt, side, cp, close, mark);
-            self.release_if_idle(cp, market, false);
+            self.release_if_idle(cp, market, true);
             closes.push(AdlClose {
                 counterparty: cp,
                 market,

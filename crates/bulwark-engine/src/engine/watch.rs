@@ -1,0 +1,237 @@
+//! The recheck index: which pools must be re-examined when a mark moves.
+//!
+//! Recomputing every account's health on every mark change is O(accounts) per tick, which a
+//! venue with a million accounts cannot afford. Instead each pool with a single position
+//! registers two trigger prices in its market: `down` (recheck when the mark falls to or below
+//! it) and `up` (when it rises to or above it). Between them the pool's flags (below
+//! maintenance, negative equity) cannot change, so a move touches only the pools whose
+//! triggers it crossed: a range query on a `BTreeSet` ordered by price.
+//!
+//! Triggers are the prices where equity reaches zero or the maintenance requirement,
+//! computed so that they err early, never late:
+//! - the size premium makes the maintenance fraction grow with notional, so a threshold is
+//!   computed with the largest fraction the price range toward it can reach when the flag
+//!   would set, and with the base fraction when it would clear;
+//! - each trigger is moved 1 bp toward the mark to absorb micro-USD rounding;
+//! - triggers never lie beyond half or double the mark, so a pool is rechecked at least then.
+//!
+//! Cross pools with positions in several markets depend on several marks; they are rechecked
+//! on every move of any of their markets (`watch_always`). The invariant checker recomputes all
+//! flags from scratch after every command in debug builds, so a late trigger would be caught.
+
+use super::{bounded, Engine, VAULT};
+use crate::account::{Position, WatchReg};
+use crate::command::MarginMode;
+use crate::event::Scope;
+use crate::margin::{self, Health};
+use bulwark_core::{AccountId, MarketId, Price, PPM_ONE};
+
+impl Engine {
+    /// Recheck the pools whose triggers a mark move from `old` to `new` crossed.
+    pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) {
+        let m = &self.markets[mi];
+        let mut hits: Vec<(AccountId, Scope)> = Vec::new();
+        if new < old {
+            let from = (new.micros(), AccountId(0), Scope::Cross);
+            hits.extend(m.watch_down.range(from..).map(|&(_, a, s)| (a, s)));
+        } else {
+            let to = (
+                new.micros(),
+                AccountId(u32::MAX),
+                Scope::Isolated(MarketId(u16::MAX)),
+            );
+            hits.extend(m.watch_up.range(..=to).map(|&(_, a, s)| (a, s)));
+        }
+        hits.extend(m.watch_always.iter().copied());
+        hits.sort_unstable();
+        hits.dedup();
+        for (account, scope) in hits {
+            self.reevaluate_scope(account, scope);
+        }
+    }
+
+    /// Replace the pool's registration with one computed from its current state.
+    pub(super) fn rewatch(&mut self, account: AccountId, scope: Scope, h: &Health) {
+        if account == VAULT {
+            return;
+        }
+        let reg = self.compute_watch(account, scope, h);
+        let old = self.take_registration(account, scope);
+        if old == reg {
+            self.store_registration(account, scope, reg);
+            return;
+        }
+        self.unregister(account, scope, &old);
+        self.register(account, scope, &reg);
+        self.store_registration(account, scope, reg);
+    }
+
+    /// Remove an isolated pool's triggers before its position entry goes away.
+    pub(super) fn unwatch_isolated(&mut self, account: AccountId, p: &Position) {
+        if let Some((down, up)) = p.iso_watch {
+            let reg = WatchReg::Single {
+                market: p.market,
+                down,
+                up,
+            };
+            self.unregister(account, Scope::Isolated(p.market), &reg);
+        }
+    }
+
+    fn compute_watch(&self, account: AccountId, scope: Scope, h: &Health) -> WatchReg {
+        let a = self.acct(account);
+        let mut open = a
+            .positions
+            .iter()
+            .filter(|p| !p.qty.is_zero() && in_scope(p, scope));
+        let Some(first) = open.next() else {
+            return WatchReg::None;
+        };
+        if open.next().is_some() {
+            let markets = a
+                .positions
+                .iter()
+                .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
+                .map(|p| p.market)
+                .collect();
+            return WatchReg::Multi(markets);
+        }
+        let pool = match scope {
+            Scope::Cross => a.collateral_usd,
+            Scope::Isolated(_) => first.isolated_usd,
+        };
+        let (down, up) = self.triggers(first, pool.micros() as i128, h);
+        WatchReg::Single {
+            market: first.market,
+            down,
+            up,
+        }
+    }
+
+    /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral is
+    /// `pool` micro-USD and whose health is `h`.
+    fn triggers(&self, p: &Position, pool: i128, h: &Health) -> (i64, i64) {
+        let m = &self.markets[p.market.0 as usize];
+        let mark = m.mark.micros() as i128;
+        let lots = m.params.lots_per_unit as i128;
+        let q = p.qty.0 as i128;
+        let long = q > 0;
+        let below = h.below_maintenance();
+        // Equity(P) = a + q * P / lots.
+        let a = pool - p.cost_usd.micros() as i128;
+        // Which way each flag would flip: a long's health falls with the price, a short's rises.
+        let maintenance_down = long != below;
+        let zero_down = long != h.is_negative();
+        let f = if below {
+            // Clearing the flag: the smallest fraction puts the threshold nearest the mark.
+            m.params.maintenance.raw() as i128
+        } else {
+            // Setting it: the largest fraction over the range toward the threshold. A long's
+            // notional shrinks as the price falls, so that is today's; a short's grows, so
+            // bound it at double the mark (triggers never lie beyond double anyway).
+            let at = if long {
+                m.mark
+            } else {
+                Price::from_micros((mark * 2).min(i64::MAX as i128) as i64)
+            };
+            let notional = bounded(margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit));
+            margin::maintenance_fraction(&m.params, notional).raw() as i128
+        };
+        let one = PPM_ONE as i128;
+        let mut down = mark / 2;
+        let mut up = mark * 2;
+        // A bound on the wrong side of the mark says only that the flip is near: recheck on
+        // any move that way.
+        let mut add = |t: i128, toward_down: bool| {
+            if toward_down {
+                down = down.max(t.min(mark));
+            } else {
+                up = up.min(t.max(mark));
+            }
+        };
+        // Equity zero: a + q P / lots = 0  =>  P = -a * lots / q.
+        add(-a * lots / q, zero_down);
+        // Maintenance: a + q P / lots - |q| P f / lots = 0  =>  P = -a lots / (q - |q| f).
+        let denom = q * one - q.abs() * f;
+        if denom != 0 {
+            add(-a * lots * one / denom, maintenance_down);
+        }
+        // Move each trigger 1 bp (and one micro) toward the mark, against rounding.
+        let down = down + down / 10_000 + 1;
+        let up = up - up / 10_000 - 1;
+        (
+            down.min(i64::MAX as i128) as i64,
+            up.clamp(1, i64::MAX as i128) as i64,
+        )
+    }
+
+    fn take_registration(&mut self, account: AccountId, scope: Scope) -> WatchReg {
+        let a = self.acct_mut(account);
+        match scope {
+            Scope::Cross => std::mem::take(&mut a.cross_watch),
+            Scope::Isolated(market) => match a.position_index(market) {
+                Ok(i) => match a.positions[i].iso_watch.take() {
+                    Some((down, up)) => WatchReg::Single { market, down, up },
+                    None => WatchReg::None,
+                },
+                Err(_) => WatchReg::None,
+            },
+        }
+    }
+
+    fn store_registration(&mut self, account: AccountId, scope: Scope, reg: WatchReg) {
+        let a = self.acct_mut(account);
+        match scope {
+            Scope::Cross => a.cross_watch = reg,
+            Scope::Isolated(market) => {
+                if let (Ok(i), WatchReg::Single { down, up, .. }) = (a.position_index(market), reg)
+                {
+                    a.positions[i].iso_watch = Some((down, up));
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
+        match reg {
+            WatchReg::None => {}
+            WatchReg::Single { market, down, up } => {
+                let m = &mut self.markets[market.0 as usize];
+                m.watch_down.insert((*down, account, scope));
+                m.watch_up.insert((*up, account, scope));
+            }
+            WatchReg::Multi(markets) => {
+                for market in markets {
+                    self.markets[market.0 as usize]
+                        .watch_always
+                        .insert((account, scope));
+                }
+            }
+        }
+    }
+
+    fn unregister(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
+        match reg {
+            WatchReg::None => {}
+            WatchReg::Single { market, down, up } => {
+                let m = &mut self.markets[market.0 as usize];
+                m.watch_down.remove(&(*down, account, scope));
+                m.watch_up.remove(&(*up, account, scope));
+            }
+            WatchReg::Multi(markets) => {
+                for market in markets {
+                    self.markets[market.0 as usize]
+                        .watch_always
+                        .remove(&(account, scope));
+                }
+            }
+        }
+    }
+}
+
+fn in_scope(p: &Position, scope: Scope) -> bool {
+    match scope {
+        Scope::Cross => p.mode == MarginMode::Cross,
+        Scope::Isolated(m) => p.mode == MarginMode::Isolated && p.market == m,
+    }
+}
