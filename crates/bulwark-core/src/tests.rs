@@ -89,7 +89,32 @@ fn serde_money_is_a_decimal_string() {
     assert!(err.contains("write it as a string"), "{err}");
 }
 
+#[test]
+fn isqrt_edges() {
+    for n in [
+        0u64,
+        1,
+        2,
+        3,
+        4,
+        15,
+        16,
+        17,
+        u32::MAX as u64,
+        (1 << 52) + 1,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        assert_eq!(isqrt_u64(n), n.isqrt(), "{n}");
+    }
+}
+
 proptest! {
+    #[test]
+    fn isqrt_is_exact(n in any::<u64>()) {
+        prop_assert_eq!(isqrt_u64(n), n.isqrt());
+    }
+
     #[test]
     fn decimal_round_trips(v in any::<i64>()) {
         let u = Usd::from_micros(v);

@@ -65,6 +65,9 @@ pub struct Order {
     pub price: Price,
     pub remaining: Qty,
     pub reduce_only: bool,
+    /// Index of this order in its account's order list (kept by the engine), so removing it
+    /// from the list is O(1).
+    pub acct_slot: u32,
     prev: u32,
     next: u32,
     level: u32,
@@ -121,6 +124,12 @@ impl Book {
     pub fn is_empty(&self) -> bool {
         self.resting == 0
     }
+    /// Free order slots, in the order they will be reused. Future order ids depend on it, so
+    /// the state hash covers it.
+    pub fn free_slots(&self) -> &[u32] {
+        &self.free_orders
+    }
+
     /// Whether a new order can be stored (the slot space is bounded).
     pub fn has_capacity(&self) -> bool {
         !self.free_orders.is_empty() || self.orders.len() < MAX_RESTING_ORDERS
@@ -161,6 +170,7 @@ impl Book {
                     price: Price::ZERO,
                     remaining: Qty::ZERO,
                     reduce_only: false,
+                    acct_slot: 0,
                     prev: NIL,
                     next: NIL,
                     level: NIL,
@@ -210,6 +220,7 @@ impl Book {
             price: o.price,
             remaining: o.qty,
             reduce_only: o.reduce_only,
+            acct_slot: 0,
             prev: NIL,
             next: NIL,
             level,
@@ -240,6 +251,14 @@ impl Book {
             self.unlink(slot);
         }
         left
+    }
+
+    /// Record where the order sits in its account's order list.
+    #[inline]
+    pub fn set_acct_slot(&mut self, id: OrderId, slot: u32) {
+        let o = &mut self.orders[Self::slot_of(id) as usize];
+        debug_assert_eq!(o.id, id);
+        o.acct_slot = slot;
     }
 
     /// Shrink a resting order's quantity in place (keeps its time priority).
@@ -302,6 +321,9 @@ impl Book {
     /// Match a taker against the book without any account logic (no self-trade check, no
     /// margin): the bare book used by benchmarks and the reference tests. Fills are appended
     /// to `out`; returns the quantity left unfilled.
+    ///
+    /// It walks level by level through a `BTreeMap` entry, so each emptied level costs one
+    /// entry removal and no second lookup.
     pub fn sweep(
         &mut self,
         side: Side,
@@ -310,26 +332,51 @@ impl Book {
         out: &mut Vec<BookFill>,
     ) -> Qty {
         while qty.is_positive() {
-            let Some((price, level)) = (match side {
-                Side::Buy => self.asks.first_key_value().map(|(p, l)| (*p, *l)),
-                Side::Sell => self.bids.last_key_value().map(|(p, l)| (*p, *l)),
-            }) else {
-                break;
+            let entry = match side {
+                Side::Buy => self.asks.first_entry(),
+                Side::Sell => self.bids.last_entry(),
             };
+            let Some(entry) = entry else { break };
+            let price = *entry.key();
             if !side.crosses(limit, price) {
                 break;
             }
-            let head = self.levels[level as usize].head;
-            let maker = self.orders[head as usize];
-            let q = qty.min(maker.remaining);
-            out.push(BookFill {
-                maker: maker.id,
-                maker_account: maker.account,
-                price,
-                qty: q,
-            });
-            self.fill(maker.id, q);
-            qty = Qty(qty.0 - q.0);
+            let l = *entry.get() as usize;
+            let lv = &mut self.levels[l];
+            while qty.is_positive() && lv.head != NIL {
+                let head = lv.head;
+                let o = &mut self.orders[head as usize];
+                let q = qty.min(o.remaining);
+                out.push(BookFill {
+                    maker: o.id,
+                    maker_account: o.account,
+                    price,
+                    qty: q,
+                });
+                o.remaining.0 -= q.0;
+                lv.total.0 -= q.0;
+                qty.0 -= q.0;
+                if o.remaining.is_zero() {
+                    let next = o.next;
+                    o.level = NIL;
+                    o.next = NIL;
+                    lv.head = next;
+                    lv.count -= 1;
+                    if next == NIL {
+                        lv.tail = NIL;
+                    } else {
+                        self.orders[next as usize].prev = NIL;
+                    }
+                    self.free_orders.push(head);
+                    self.resting -= 1;
+                }
+            }
+            if lv.count == 0 {
+                entry.remove();
+                self.free_levels.push(l as u32);
+            } else {
+                break;
+            }
         }
         qty
     }

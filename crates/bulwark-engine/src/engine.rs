@@ -416,21 +416,22 @@ impl Engine {
         if p.mode == MarginMode::Isolated {
             h.equity_usd = h.equity_usd.checked_add(p.isolated_usd)?;
         }
-        if !p.qty.is_zero() {
-            let value = margin::value_usd(p.qty, mark, lots)?;
-            h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
-            let notional = value.checked_abs()?;
-            h.maintenance_usd = h
-                .maintenance_usd
-                .checked_add(margin::maintenance_usd(&m.params, notional)?)?;
-        }
         let worst = margin::worst_case_qty(p.qty, p.open_buy, p.open_sell);
-        if !worst.is_zero() {
-            let notional = margin::notional_ceil_usd(worst, mark, lots)?;
-            h.initial_usd = h
-                .initial_usd
-                .checked_add(margin::initial_usd(&m.params, notional)?)?;
+        let mut maintenance = Usd::ZERO;
+        if !p.qty.is_zero() {
+            let (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
+            h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
+            maintenance = margin::maintenance_usd(&m.params, notional)?;
+            h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
         }
+        let initial = if worst == p.qty.abs() {
+            // No resting order adds risk: the initial requirement is the maintenance one scaled.
+            maintenance.mul_ppm(m.params.initial_multiplier, Round::Ceil)?
+        } else {
+            let notional = margin::notional_ceil_usd(worst, mark, lots)?;
+            margin::initial_usd(&m.params, notional)?
+        };
+        h.initial_usd = h.initial_usd.checked_add(initial)?;
         Ok(())
     }
 
@@ -458,6 +459,16 @@ impl Engine {
             Ok(i)
         } else {
             Err(Reject::UnknownMarket(id))
+        }
+    }
+
+    /// Remove the order at `slot` of an account's order list; the order moved into its place
+    /// learns its new index.
+    fn unlist_order(&mut self, account: AccountId, slot: u32) {
+        let list = &mut self.acct_mut(account).orders;
+        list.swap_remove(slot as usize);
+        if let Some(&(m, moved)) = list.get(slot as usize) {
+            self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
         }
     }
 
@@ -968,9 +979,11 @@ impl Engine {
                     taker_realized,
                 } => {
                     let m = &mut self.markets[mi];
+                    let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
                     if m.book.fill(maker, q).is_zero() {
-                        remove_order_ref(&mut self.accounts[maker_account.0 as usize], maker);
+                        self.unlist_order(maker_account, acct_slot);
                     }
+                    let m = &mut self.markets[mi];
                     bounded(m.record_trade(price));
                     // A share of every fee funds the insurance fund; the rest stays in the pool.
                     let fees = bounded(maker_fee.checked_add(taker_fee));
@@ -1006,8 +1019,11 @@ impl Engine {
                     qty: q,
                     reason,
                 } => {
-                    self.markets[mi].book.remove(order);
-                    remove_order_ref(&mut self.accounts[account.0 as usize], order);
+                    let gone = self.markets[mi]
+                        .book
+                        .remove(order)
+                        .expect("planned maker rests");
+                    self.unlist_order(account, gone.acct_slot);
                     self.events.push(Event::OrderCancelled {
                         order,
                         account,
@@ -1037,7 +1053,10 @@ impl Engine {
                     reduce_only: o.reduce_only,
                 },
             );
-            self.acct_mut(o.account).orders.push((market, id));
+            let list = &mut self.acct_mut(o.account).orders;
+            list.push((market, id));
+            let acct_slot = (list.len() - 1) as u32;
+            self.markets[mi].book.set_acct_slot(id, acct_slot);
             self.events.push(Event::OrderRested {
                 order: id,
                 market,
@@ -1171,17 +1190,18 @@ impl Engine {
             .book
             .remove(order)
             .expect("caller checked the order rests");
+        let market = m.id;
+        self.unlist_order(o.account, o.acct_slot);
         let a = &mut self.accounts[o.account.0 as usize];
-        remove_order_ref(a, order);
         let i = a
-            .position_index(m.id)
+            .position_index(market)
             .expect("resting order has a position entry");
         let open = a.positions[i].open_on(o.side);
         open.0 -= o.remaining.0;
         self.events.push(Event::OrderCancelled {
             order,
             account: o.account,
-            market: m.id,
+            market,
             qty: o.remaining,
             reason,
         });
@@ -1492,15 +1512,6 @@ pub(crate) struct EngineParts<'a> {
 /// The id under which the backstop vault's account trades. Never a user's: user ids are
 /// below `EngineConfig::max_accounts`, which is at most 2^31.
 pub const VAULT: AccountId = AccountId(u32::MAX);
-
-fn remove_order_ref(a: &mut Account, order: OrderId) {
-    let i = a
-        .orders
-        .iter()
-        .position(|(_, id)| *id == order)
-        .expect("resting order is listed on its account");
-    a.orders.swap_remove(i);
-}
 
 /// Unwrap arithmetic in the commit phase, where validation bounds make failure impossible.
 #[track_caller]

@@ -127,6 +127,10 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         f.u64(m.next_funding_ms);
         f.i64(m.premium_sum_ppm);
         f.u64(m.premium_samples as u64);
+        f.u64(m.book.free_slots().len() as u64);
+        for &slot in m.book.free_slots() {
+            f.u64(slot as u64);
+        }
         for side in [Side::Buy, Side::Sell] {
             f.u64(m.book.orders_in_priority(side).count() as u64);
             for o in m.book.orders_in_priority(side) {

@@ -83,6 +83,13 @@ fn check_orders(engine: &Engine) -> Result<(), String> {
                 if a.is_none() {
                     return Err(format!("order {:?} belongs to a missing account", o.id));
                 }
+                let listed_at = a.and_then(|a| a.orders.get(o.acct_slot as usize));
+                if listed_at != Some(&(m.id, o.id)) {
+                    return Err(format!(
+                        "order {:?} does not know its place in its account's list",
+                        o.id
+                    ));
+                }
                 let t = open.entry((o.account, m.id)).or_default();
                 match side {
                     Side::Buy => t.0 += o.remaining.0,

@@ -12,6 +12,37 @@ pub fn value_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd>
     mul_div(qty.0, price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
 }
 
+/// The signed value of `qty` lots at `price` rounded down, and its absolute notional rounded
+/// up, from one division (the margin check's hot path needs both).
+#[inline]
+pub fn value_and_notional_usd(
+    qty: Qty,
+    price: Price,
+    lots_per_unit: i64,
+) -> ArithResult<(Usd, Usd)> {
+    debug_assert!(lots_per_unit > 0);
+    let (floor, exact) = match qty.0.checked_mul(price.micros()) {
+        Some(p) => (
+            p.div_euclid(lots_per_unit),
+            p.rem_euclid(lots_per_unit) == 0,
+        ),
+        None => {
+            let p = qty.0 as i128 * price.micros() as i128;
+            let f = bulwark_core::ok_or_overflow(
+                i64::try_from(p.div_euclid(lots_per_unit as i128)).ok(),
+            )?;
+            (f, p.rem_euclid(lots_per_unit as i128) == 0)
+        }
+    };
+    // For a long, ceil(|x|) = floor(x) + 1 when inexact; for a short, |floor(x)| already is.
+    let notional = if floor >= 0 && !exact {
+        floor + 1
+    } else {
+        floor.saturating_abs()
+    };
+    Ok((Usd::from_micros(floor), Usd::from_micros(notional)))
+}
+
 /// Absolute notional of `qty` lots at `price`, rounded up (for requirements).
 #[inline]
 pub fn notional_ceil_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
@@ -33,7 +64,13 @@ pub fn maintenance_fraction(p: &MarketParams, notional: Usd) -> Ppm {
         return p.maintenance;
     }
     let whole_usd = (notional.micros() / MICROS_PER_UNIT).max(0) as u64;
-    let premium = (p.size_premium.raw() as u64).saturating_mul(whole_usd.isqrt());
+    // The premium only exceeds the base once isqrt(notional) > base / premium: below that,
+    // skip the square root (the common case, and the margin check's hot path).
+    let ratio = (p.maintenance.raw() / p.size_premium.raw()) as u64;
+    if whole_usd <= ratio.saturating_mul(ratio) {
+        return p.maintenance;
+    }
+    let premium = (p.size_premium.raw() as u64).saturating_mul(bulwark_core::isqrt_u64(whole_usd));
     // A fraction above 1 would demand more than the notional; cap at 100%.
     let premium = premium.min(PPM_ONE as u64) as i64;
     Ppm(p.maintenance.raw().max(premium))

@@ -278,7 +278,8 @@ pub fn maintenance_ref(maintenance: i128, size_premium: i128, notional: i128) ->
 ///
 /// - equity = (cross: collateral) + for each position in the pool: (isolated: its collateral)
 ///   + floor(qty * mark / lots) - cost;
-/// - maintenance = sum over open positions of ceil(|value| * fraction(|value|));
+/// - maintenance = sum over open positions of ceil(n * fraction(n)), n = ceil(|qty| * mark /
+///   lots) (requirements round up);
 /// - initial = sum over positions with a non-zero worst case of
 ///   ceil(maintenance(ceil(|worst| * mark / lots)) * multiplier), where
 ///   worst = max(|qty + open_buy|, |qty - open_sell|).
@@ -309,8 +310,8 @@ pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<R
         if q != 0 {
             let value = div_floor(q * mark, lots);
             h.equity += value - p.cost_usd.micros() as i128;
-            // The maintenance notional is |value at mark|, as `pool_health` documents.
-            h.maintenance += maintenance_ref(mm, sp, value.abs());
+            // The maintenance notional rounds up, like every requirement.
+            h.maintenance += maintenance_ref(mm, sp, div_ceil(q.abs() * mark, lots));
         }
         let worst = (q + p.open_buy.0 as i128)
             .abs()
