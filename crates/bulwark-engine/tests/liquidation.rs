@@ -149,12 +149,13 @@ fn partial_liquidation_through_the_book_stops_at_the_end_requirement() {
     v.oracle("880");
     assert_eq!(v.mark(), px("940"));
     let ev = v.liquidate(T);
-    assert_eq!(stages(&ev), ["started", "penalty", "penalty", "ended"]);
-    // Round 1: end requirement 1.5 x 470 = 705, deficit 305; closing x frees 7.5% - 1% = 6.5%
-    // of x, so x = 4,692.31 USD = 5 units at 940. Sold at the 930 bid: realized 4,650 - 5,000 =
-    // -350; penalty 1% of 4,650 = 46.5 (9.3 to the keeper, 37.2 to the fund).
-    // Round 2: equity 650 - 46.5 - 300 = 303.5, end 1.5 x 235 = 352.5, x = 49 / 6.5% = 754 USD
-    // = 1 unit. Realized 930 - 1,000 = -70; penalty 9.3 (1.86 keeper, 7.44 fund).
+    assert_eq!(stages(&ev), ["started", "penalty", "ended"]);
+    // End requirement 1.5 x 470 = 705, deficit 305. Closing x frees 7.5% of x (1.5 x 5%) and
+    // costs the 1% penalty: x = 305 / 6.5% = 4,692.31 USD = 5 units at 940. The book would fill
+    // them at 930, 1.0639% below the mark, so the cost is 2.0639% and x = 305 / 5.4361% =
+    // 5,610.64 USD = 6 units. Sold at 930: realized 5,580 - 6,000 = -420 -> collateral 580;
+    // equity 580 - 240 = 340 against maintenance 188. Penalty 1% of 5,580 = 55.8 (within the
+    // 152 above maintenance): 11.16 to the keeper, 44.64 to the fund.
     // Now equity 524.2 - 240 = 284.2 >= end 282 (1.5 x 188): done, 4 units left.
     assert_eq!(v.qty(T), Qty(4));
     assert_eq!(v.collateral(T), usd("524.2"));
@@ -185,7 +186,7 @@ fn partial_liquidation_through_the_book_stops_at_the_end_requirement() {
             )
         })
         .count();
-    assert_eq!(liq_fills, 2);
+    assert_eq!(liq_fills, 1);
     // Hysteresis: the account is healthy again and a second liquidation is refused.
     let again = Command::Liquidate {
         keeper: AccountId(K),
@@ -437,9 +438,9 @@ fn native_liquidation_sweeps_after_a_price_move() {
         param: VenueParam::NativeLiquidation(true),
     });
     // The same move as the partial case, but nobody calls: the engine liquidates at once,
-    // and the whole penalty goes to the insurance fund (46.5 + 9.3 = 55.8).
+    // and the whole penalty (55.8) goes to the insurance fund.
     let ev = v.oracle("880");
-    assert_eq!(stages(&ev), ["started", "penalty", "penalty", "ended"]);
+    assert_eq!(stages(&ev), ["started", "penalty", "ended"]);
     assert_eq!(v.qty(T), Qty(4));
     assert_eq!(v.e.insurance_usd(), usd("55.8"));
     assert_eq!(v.collateral(K), usd("10"));

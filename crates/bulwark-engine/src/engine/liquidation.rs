@@ -256,17 +256,39 @@ impl Engine {
         ));
         let f = margin::maintenance_fraction(&m.params, notional).raw() as i128;
         let k = m.params.liquidation_end_multiplier.raw() as i128;
-        let cost = (m.params.liquidation_penalty.raw() + m.params.taker_fee.raw().max(0)) as i128;
-        let gain_ppm = k * f / PPM_ONE as i128 - cost;
+        let fixed_cost =
+            (m.params.liquidation_penalty.raw() + m.params.taker_fee.raw().max(0)) as i128;
         let all = p.qty.abs();
-        if gain_ppm <= 0 || !m.mark.is_positive() {
-            return Some((mi, side, all));
-        }
-        let x_usd = (deficit.micros() as i128 * PPM_ONE as i128 + gain_ppm - 1) / gain_ppm;
         let lots = m.params.lots_per_unit as i128;
         let mark = m.mark.micros() as i128;
-        let qty = (x_usd * lots + mark - 1) / mark;
-        let qty = Qty(qty.clamp(1, all.0 as i128) as i64);
+        if !m.mark.is_positive() {
+            return Some((mi, side, all));
+        }
+        let gain = k * f / PPM_ONE as i128;
+        // First with no slippage, then again with the slippage the book would actually give
+        // those lots: a thin account closed too far below the mark would be bankrupted by its own
+        // liquidation. If closing cannot gain health at that cost, close everything.
+        let mut qty = all;
+        let mut cost = fixed_cost;
+        for _ in 0..2 {
+            let gain_ppm = gain - cost;
+            if gain_ppm <= 0 {
+                return Some((mi, side, all));
+            }
+            let x_usd = (deficit.micros() as i128 * PPM_ONE as i128 + gain_ppm - 1) / gain_ppm;
+            qty = Qty(((x_usd * lots + mark - 1) / mark).clamp(1, all.0 as i128) as i64);
+            let band = band_edge(
+                m.mark,
+                m.params.liquidation_band,
+                m.params.tick_size,
+                m.params.max_price,
+                side,
+            );
+            let Some(slip_ppm) = slippage_ppm(m, side, band, qty) else {
+                break;
+            };
+            cost = fixed_cost + slip_ppm;
+        }
         Some((mi, side, qty))
     }
 
@@ -375,9 +397,11 @@ impl Engine {
         let p = &self.markets[market.0 as usize].params;
         let scope = scope_of(mode, market);
         let full = bounded(closed_notional.mul_ppm(p.liquidation_penalty, Round::Ceil));
-        let equity = self.pool_health_of(account, scope).equity_usd;
-        // The penalty never makes the pool bankrupt: it takes at most the equity left.
-        let penalty = full.min(equity.max(Usd::ZERO));
+        let h = self.pool_health_of(account, scope);
+        // The penalty never makes the pool bankrupt, nor pushes it back below maintenance: it
+        // takes at most the equity above the maintenance requirement left after the close.
+        let surplus = bounded(h.equity_usd.checked_sub(h.maintenance_usd));
+        let penalty = full.min(surplus.max(Usd::ZERO));
         let to_keeper = match keeper {
             Some(_) => bounded(penalty.mul_ppm(p.keeper_reward_share, Round::Floor)),
             None => Usd::ZERO,
@@ -965,6 +989,31 @@ impl Engine {
             });
         }
     }
+}
+
+/// The average distance from the mark, in ppm of the mark, at which a taker on `side` would
+/// fill `qty` lots against the book within `limit`; `None` if the book cannot fill them.
+fn slippage_ppm(m: &crate::market::Market, side: Side, limit: Price, qty: Qty) -> Option<i128> {
+    let mut left = qty.0 as i128;
+    let mut cost = 0i128; // sum of lots x price, micro-USD
+    for o in m.book.crossing(side, limit) {
+        let q = left.min(o.remaining.0 as i128);
+        cost += q * o.price.micros() as i128;
+        left -= q;
+        if left == 0 {
+            break;
+        }
+    }
+    if left > 0 {
+        return None;
+    }
+    let mark = m.mark.micros() as i128;
+    let avg_gap = match side {
+        Side::Sell => mark * qty.0 as i128 - cost,
+        Side::Buy => cost - mark * qty.0 as i128,
+    };
+    let denom = mark * qty.0 as i128;
+    Some((avg_gap.max(0) * PPM_ONE as i128 + denom - 1) / denom)
 }
 
 fn in_scope(p: &Position, scope: Scope) -> bool {
