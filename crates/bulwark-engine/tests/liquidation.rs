@@ -476,3 +476,73 @@ fn vault_shares_withdrawal_delay_and_claim() {
     }));
     assert_eq!(v.collateral(LP), usd("75000"));
 }
+
+#[test]
+fn the_vault_reduces_itself_through_the_book_when_near_its_limit() {
+    let mut v = opened(params());
+    v.deposit(LP, "2000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("1500"),
+    });
+    // As before, the vault takes T's 10 units at 910 with T's 100 of equity: collateral 1,600
+    // against 3 x 455 = 1,365 of its own limit.
+    v.oracle("820");
+    assert_eq!(stages(&v.liquidate(T)), ["started", "vault", "ended"]);
+    v.limit(MM, Side::Buy, "870", 100);
+    // Oracle 760 -> mark 880: vault equity 1,600 + 8,800 - 9,100 = 1,300 < 3 x 440 = 1,320.
+    // It sells just enough at 870 (1.136% below the mark) to get back within its limit:
+    // x = 20 / (15% - 1.136%) = 144 USD -> 1 unit. Equity 1,290 >= 3 x 396 = 1,188.
+    let ev = v.oracle("760");
+    assert!(ev.contains(&Event::VaultReduced {
+        market: MarketId(0),
+        qty: Qty(1)
+    }));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, Event::LiquidationPenalty { .. })));
+    let vault = v.e.vault_state();
+    assert_eq!(vault.health.equity_usd, usd("1290"));
+    assert_eq!(vault.health.maintenance_usd, usd("396"));
+}
+
+#[test]
+fn the_native_sweep_is_bounded_and_carries_the_rest_over() {
+    let mut v = Venue::new(params());
+    let t2 = 4;
+    v.deposit(MM, "1000000");
+    v.deposit(T, "1000");
+    v.deposit(t2, "900");
+    v.limit(MM, Side::Sell, "1000", 19);
+    v.limit(T, Side::Buy, "1000", 10);
+    v.limit(t2, Side::Buy, "1000", 9);
+    v.limit(MM, Side::Buy, "930", 100);
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::MaxLiquidationsPerStep(1),
+    });
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(true),
+    });
+    // Mark 940. Shortfalls: T 470 - 400 = 70; T2 423 - 360 = 63. One liquidation per step, the
+    // largest shortfall first: T now, T2 at the next command.
+    let ev = v.oracle("880");
+    let started: Vec<u32> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::LiquidationStarted { account, .. } => Some(account.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![T]);
+    let queue = v.e.liquidation_queue();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(
+        (queue[0].account, queue[0].shortfall_usd),
+        (AccountId(t2), usd("63"))
+    );
+    let ev = v.ok(Command::Tick);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::LiquidationStarted { account, .. } if account.0 == t2)));
+    assert!(v.e.liquidation_queue().is_empty());
+}

@@ -48,6 +48,17 @@ pub struct QueueEntry {
     pub shortfall_usd: Usd,
 }
 
+/// How a close goes through the book.
+#[derive(Clone, Copy, Debug)]
+enum Close {
+    /// A liquidation: within the band, charged the penalty.
+    Liquidation { keeper: Option<AccountId> },
+    /// The vault reducing itself: within the band, no penalty.
+    VaultReduce,
+    /// A bankrupt position with no other home: at any price the book offers, no penalty.
+    Unbanded,
+}
+
 /// A position closed against a counterparty by ADL, before its haircut is known.
 struct AdlClose {
     counterparty: AccountId,
@@ -108,8 +119,11 @@ impl Engine {
 
     /// Protocol-native liquidation: after a price change, liquidate up to
     /// `max_liquidations_per_step` pools, largest shortfall first; the rest stay queued.
+    /// The vault's own reduction runs after every price change whichever way liquidations are
+    /// driven: it is the venue managing its backstop, not a liquidation.
     pub(super) fn native_sweep(&mut self) {
         if !self.venue.native_liquidation {
+            self.reduce_vault();
             return;
         }
         let budget = self.venue.max_liquidations_per_step as usize;
@@ -150,13 +164,15 @@ impl Engine {
         let mut band_failed = false;
         for _ in 0..MAX_LIQUIDATION_ROUNDS {
             let h = self.pool_health_of(account, scope);
-            if !h.equity_usd.is_positive() || h.equity_usd >= self.end_requirement(account, scope) {
+            let end = self.end_requirement(account, scope, None);
+            if !h.equity_usd.is_positive() || h.equity_usd >= end {
                 break;
             }
-            let Some((mi, side, qty)) = self.liquidation_slice(account, scope, h) else {
+            let Some((mi, side, qty)) = self.liquidation_slice(account, scope, h, None) else {
                 break;
             };
-            let filled = self.close_through_book(account, mi, side, qty, true, keeper);
+            let filled =
+                self.close_through_book(account, mi, side, qty, Close::Liquidation { keeper });
             if filled < qty {
                 band_failed = true;
                 break;
@@ -200,8 +216,9 @@ impl Engine {
             .collect()
     }
 
-    /// Sum over the pool's positions of maintenance x the market's liquidation-end multiplier.
-    fn end_requirement(&self, account: AccountId, scope: Scope) -> Usd {
+    /// Sum over the pool's positions of maintenance x the end multiplier: the market's
+    /// `liquidation_end_multiplier`, or `k` when given (the vault's own margin multiplier).
+    fn end_requirement(&self, account: AccountId, scope: Scope, k: Option<Ppm>) -> Usd {
         let mut total = Usd::ZERO;
         for (mi, p) in self.pool_positions(account, scope) {
             let m = &self.markets[mi];
@@ -211,7 +228,8 @@ impl Engine {
                 m.params.lots_per_unit,
             ));
             let mm = bounded(margin::maintenance_usd(&m.params, notional));
-            let end = bounded(mm.mul_ppm(m.params.liquidation_end_multiplier, Round::Ceil));
+            let k = k.unwrap_or(m.params.liquidation_end_multiplier);
+            let end = bounded(mm.mul_ppm(k, Round::Ceil));
             total = bounded(total.checked_add(end));
         }
         total
@@ -226,6 +244,7 @@ impl Engine {
         account: AccountId,
         scope: Scope,
         h: Health,
+        k_override: Option<Ppm>,
     ) -> Option<(usize, Side, Qty)> {
         let mut best: Option<(Usd, usize, Position)> = None;
         for (mi, p) in self.pool_positions(account, scope) {
@@ -247,7 +266,7 @@ impl Engine {
         } else {
             Side::Buy
         };
-        let end = self.end_requirement(account, scope);
+        let end = self.end_requirement(account, scope, k_override);
         let deficit = bounded(end.checked_sub(h.equity_usd)).max(Usd::from_micros(1));
         let notional = bounded(margin::notional_ceil_usd(
             p.qty,
@@ -255,9 +274,15 @@ impl Engine {
             m.params.lots_per_unit,
         ));
         let f = margin::maintenance_fraction(&m.params, notional).raw() as i128;
-        let k = m.params.liquidation_end_multiplier.raw() as i128;
-        let fixed_cost =
-            (m.params.liquidation_penalty.raw() + m.params.taker_fee.raw().max(0)) as i128;
+        let k = k_override
+            .unwrap_or(m.params.liquidation_end_multiplier)
+            .raw() as i128;
+        let penalty = if k_override.is_some() {
+            0
+        } else {
+            m.params.liquidation_penalty.raw()
+        };
+        let fixed_cost = (penalty + m.params.taker_fee.raw().max(0)) as i128;
         let all = p.qty.abs();
         let lots = m.params.lots_per_unit as i128;
         let mark = m.mark.micros() as i128;
@@ -312,18 +337,18 @@ impl Engine {
         }
     }
 
-    /// Send an IOC, reduce-only order that closes up to `qty` lots. Within the market's
-    /// liquidation band when `banded`, otherwise at any price the book offers. A banded close is
-    /// charged the liquidation penalty. Returns the lots filled.
+    /// Send an IOC, reduce-only order that closes up to `qty` lots, within the market's
+    /// liquidation band unless `how` is `Unbanded`; a liquidation is charged the penalty.
+    /// Returns the lots filled.
     fn close_through_book(
         &mut self,
         account: AccountId,
         mi: usize,
         side: Side,
         qty: Qty,
-        banded: bool,
-        keeper: Option<AccountId>,
+        how: Close,
     ) -> Qty {
+        let banded = !matches!(how, Close::Unbanded);
         let m = &self.markets[mi];
         let a = self.acct(account);
         let Ok(index) = a.position_index(m.id) else {
@@ -374,7 +399,7 @@ impl Engine {
         self.liquidating = true;
         self.commit_order(mi, &o, qty, limit);
         self.liquidating = false;
-        if banded && filled.is_positive() {
+        if let (Close::Liquidation { keeper }, true) = (how, filled.is_positive()) {
             self.charge_penalty(
                 account,
                 pos.mode,
@@ -557,7 +582,7 @@ impl Engine {
                 } else {
                     Side::Buy
                 };
-                self.close_through_book(account, *mi, side, p.qty.abs(), false, None);
+                self.close_through_book(account, *mi, side, p.qty.abs(), Close::Unbanded);
             }
         }
         let mut deficit = self.pool_deficit(account, scope);
@@ -975,10 +1000,11 @@ impl Engine {
                 return;
             }
             let h = self.pool_health_of(VAULT, Scope::Cross);
-            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h) else {
+            let k = Some(self.venue.vault_margin_multiplier);
+            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k) else {
                 return;
             };
-            let filled = self.close_through_book(VAULT, mi, side, qty, true, None);
+            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce);
             if filled.is_zero() {
                 return;
             }
