@@ -149,6 +149,8 @@ pub struct Engine {
     liquidating: bool,
     /// The pool being liquidated: its isolated entry stays until the waterfall is done.
     liquidating_pool: Option<(AccountId, Scope)>,
+    /// ADL candidates per (market, side), ranked once per command (scratch, not state).
+    adl_cache: Vec<((MarketId, i64), Vec<AccountId>)>,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
     insurance_usd: Usd,
     /// Loss no waterfall stage covered, recorded (never a silent negative balance).
@@ -186,6 +188,7 @@ impl Engine {
             plan_end: PlanEnd::Exhausted,
             liquidating: false,
             liquidating_pool: None,
+            adl_cache: Vec::new(),
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
@@ -198,6 +201,7 @@ impl Engine {
     /// the next call); on rejection returns why, and the state is exactly as before.
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
         self.events.clear();
+        self.adl_cache.clear();
         if now < self.last_ms {
             return Err(Reject::TimeWentBackwards {
                 last: self.last_ms,

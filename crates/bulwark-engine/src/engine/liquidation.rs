@@ -772,66 +772,70 @@ impl Engine {
     }
 
     /// (counterparty, its position, lots to close) for an ADL of `qty` in market `mi`.
+    ///
+    /// The ranked policy reads the candidates in the order computed at the first ADL of this
+    /// market and side within the command (a scan of every account, done once per command,
+    /// not once per bankruptcy), with each candidate's position as it is now.
     fn adl_plan(
-        &self,
+        &mut self,
         bankrupt: AccountId,
         mi: usize,
         qty: Qty,
         policy: crate::command::AdlPolicy,
     ) -> Vec<(AccountId, Qty, Qty)> {
-        let m = &self.markets[mi];
+        let market = self.markets[mi].id;
         let want_sign = -qty.signum();
-        let mut cands: Vec<(i128, AccountId, Qty)> = Vec::new();
-        let ids = (0..self.accounts.len() as u32)
-            .map(AccountId)
-            .chain(std::iter::once(VAULT));
-        for id in ids {
-            if id == bankrupt {
-                continue;
+        let key = (market, want_sign);
+        let k = match self.adl_cache.iter().position(|(kk, _)| *kk == key) {
+            Some(k) => k,
+            None => {
+                let ranked = self.adl_candidates(market, want_sign, policy);
+                self.adl_cache.push((key, ranked));
+                self.adl_cache.len() - 1
             }
-            let a = self.acct(id);
-            if !a.active {
-                continue;
-            }
-            let Some(p) = a.position(m.id) else { continue };
-            if p.qty.signum() != want_sign {
-                continue;
-            }
-            cands.push((self.adl_score(a, p), id, p.qty));
-        }
+        };
+        let current = |e: &Engine, id: AccountId| -> Option<Qty> {
+            let p = e.acct(id).position(market)?;
+            (id != bankrupt && p.qty.signum() == want_sign).then_some(p.qty)
+        };
         let need = qty.abs().0;
         let mut plan = Vec::new();
         match policy {
             crate::command::AdlPolicy::Ranked => {
-                cands.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 let mut left = need;
-                for (_, id, q) in cands {
+                for &id in &self.adl_cache[k].1 {
                     if left == 0 {
                         break;
                     }
+                    let Some(q) = current(self, id) else { continue };
                     let close = q.abs().0.min(left);
                     left -= close;
                     plan.push((id, q, Qty(close)));
                 }
             }
             crate::command::AdlPolicy::ProRata => {
-                let total: i128 = cands.iter().map(|c| c.2.abs().0 as i128).sum();
+                let mut cands: Vec<(AccountId, Qty)> = self.adl_cache[k]
+                    .1
+                    .iter()
+                    .filter_map(|&id| current(self, id).map(|q| (id, q)))
+                    .collect();
+                let total: i128 = cands.iter().map(|c| c.1.abs().0 as i128).sum();
                 if total == 0 {
                     return plan;
                 }
                 // Shares rounded down, then the remaining lots one each to the largest
                 // positions (ties by id) so the total is exactly what is needed.
-                cands.sort_by(|a, b| b.2.abs().cmp(&a.2.abs()).then(a.1.cmp(&b.1)));
+                cands.sort_by(|a, b| b.1.abs().cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
                 let mut shares: Vec<i64> = cands
                     .iter()
-                    .map(|c| (need as i128 * c.2.abs().0 as i128 / total) as i64)
+                    .map(|c| (need as i128 * c.1.abs().0 as i128 / total) as i64)
                     .collect();
                 let mut left = need - shares.iter().sum::<i64>();
                 while left > 0 {
                     let before = left;
-                    for (k, c) in cands.iter().enumerate() {
-                        if left > 0 && shares[k] < c.2.abs().0 {
-                            shares[k] += 1;
+                    for (j, c) in cands.iter().enumerate() {
+                        if left > 0 && shares[j] < c.1.abs().0 {
+                            shares[j] += 1;
                             left -= 1;
                         }
                     }
@@ -839,14 +843,44 @@ impl Engine {
                         break;
                     }
                 }
-                for (k, (_, id, q)) in cands.into_iter().enumerate() {
-                    if shares[k] > 0 {
-                        plan.push((id, q, Qty(shares[k])));
+                for (j, (id, q)) in cands.into_iter().enumerate() {
+                    if shares[j] > 0 {
+                        plan.push((id, q, Qty(shares[j])));
                     }
                 }
             }
         }
         plan
+    }
+
+    /// Every account (and the vault) with a position of sign `sign` in `market`: ranked by
+    /// score for the ranked policy (ties by id), by id for pro rata.
+    fn adl_candidates(
+        &self,
+        market: MarketId,
+        sign: i64,
+        policy: crate::command::AdlPolicy,
+    ) -> Vec<AccountId> {
+        let ids = (0..self.accounts.len() as u32)
+            .map(AccountId)
+            .chain(std::iter::once(VAULT));
+        let mut cands: Vec<(i128, AccountId)> = Vec::new();
+        for id in ids {
+            let a = self.acct(id);
+            let Some(p) = a
+                .position(market)
+                .filter(|p| a.active && p.qty.signum() == sign)
+            else {
+                continue;
+            };
+            let score = match policy {
+                crate::command::AdlPolicy::Ranked => self.adl_score(a, p),
+                crate::command::AdlPolicy::ProRata => 0,
+            };
+            cands.push((score, id));
+        }
+        cands.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        cands.into_iter().map(|(_, id)| id).collect()
     }
 
     /// ADL rank: profit fraction x effective leverage = upnl/|cost| x notional/equity, in ppm.
