@@ -1306,7 +1306,12 @@ impl Engine {
         let (mut paid, mut received) = (Usd::ZERO, Usd::ZERO);
         if rate.raw() != 0 {
             let denom = bounded(bulwark_core::ok_or_overflow(lots.checked_mul(PPM_ONE)));
-            for a in self.accounts.iter_mut().filter(|a| a.active) {
+            // Every position pays or receives, the vault's included.
+            let holders = self
+                .accounts
+                .iter_mut()
+                .chain(std::iter::once(&mut self.vault.account));
+            for a in holders.filter(|a| a.active) {
                 let Ok(i) = a.position_index(market) else {
                     continue;
                 };

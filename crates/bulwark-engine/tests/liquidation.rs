@@ -546,3 +546,34 @@ fn the_native_sweep_is_bounded_and_carries_the_rest_over() {
         .any(|e| matches!(e, Event::LiquidationStarted { account, .. } if account.0 == t2)));
     assert!(v.e.liquidation_queue().is_empty());
 }
+
+#[test]
+fn funding_includes_the_vault_position() {
+    let mut v = opened(params());
+    v.deposit(LP, "100000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("50000"),
+    });
+    v.oracle("820");
+    v.liquidate(T);
+    // The vault is long 10; MM is short 10. Just before the hourly settlement a fresh oracle of
+    // 880 makes the mark mean(880, 1000) = 940; the premium
+    // (940 - 880) / 880 = 68,181 ppm, clamped to 7,500. The vault, long, pays 10 x 880 x
+    // 0.75% = 66 USD; the short receives 66.
+    v.t = 3_599_499;
+    v.oracle("880");
+    v.t = 3_600_099;
+    let ev = v.ok(Command::Tick);
+    let settled = ev.iter().find_map(|e| match e {
+        Event::FundingSettled {
+            rate,
+            paid_usd,
+            received_usd,
+            ..
+        } => Some((*rate, *paid_usd, *received_usd)),
+        _ => None,
+    });
+    assert_eq!(settled, Some((Ppm(7_500), usd("66"), usd("66"))));
+    assert_eq!(v.e.vault().account.positions[0].funding_paid_usd, usd("66"));
+}
