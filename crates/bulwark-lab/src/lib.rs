@@ -6,8 +6,24 @@
 //!   from bars or from a calibrated shock;
 //! - [`fetch`]: downloading kline archives for `bulwark data fetch`.
 //!
-//! Agents, the chain model and the run loop will live here too.
+//! - [`scenario`]: scenario files (TOML) and `--set` overrides;
+//! - [`agents`]: leveraged traders, market makers, arbitrageurs, keepers;
+//! - [`chain`]: blocks, capacity and a gas auction against background demand;
+//! - [`sim`]: the discrete-event run loop against the engine;
+//! - [`metrics`], [`output`]: what a run measures and the files it writes;
+//! - [`run`]: one run end to end;
+//! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots.
 
+pub mod agents;
+pub mod calibrate;
+pub mod chain;
 pub mod data;
 pub mod fetch;
+pub mod metrics;
+pub mod output;
 pub mod path;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod venue;
+pub mod venue_state;

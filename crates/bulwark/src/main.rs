@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod data;
+mod lab;
 mod replay;
 
 #[derive(Parser)]
@@ -39,6 +41,76 @@ enum Cmd {
         #[arg(long)]
         strict: bool,
     },
+    /// The crash lab: replay crashes against the engine with trading agents.
+    #[command(name = "lab", subcommand)]
+    Lab(LabCmd),
+    /// Market data: download exchange klines for historical scenarios.
+    #[command(name = "data", subcommand)]
+    Data(DataCmd),
+}
+
+#[derive(Subcommand)]
+enum LabCmd {
+    /// Run a scenario and write summary.json, timeseries.csv, events.csv and report.html.
+    ///
+    /// Without FILE, runs the default scenario (scenarios/default.toml, or the copy built into
+    /// the binary): BTC on 12-13 March 2020, 72 h at 1-second steps. Every parameter can be
+    /// overridden with --set, a dotted path into the scenario file, e.g.
+    /// --set seed=7 --set market.maintenance=8000 --set agents.traders.count=500
+    /// --set venue.native_liquidation=true --set 'chain.halt={start_s=43200,duration_s=3600}'
+    /// (quote values with braces or spaces for the shell).
+    Run {
+        /// The scenario file (TOML); see scenarios/README.md for every field.
+        file: Option<PathBuf>,
+        /// Override one parameter: KEY=VALUE, KEY a dotted path (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Where to write the results. Default: lab-out/<scenario name>.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Also run the scenario with one parameter set to each of several values and add a
+        /// comparison table to the report, e.g. --compare venue.native_liquidation=false,true
+        /// (each variant's files go to OUT/compare/KEY=VALUE/).
+        #[arg(long, value_name = "KEY=V1,V2")]
+        compare: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Download daily kline archives (cached; verified against the archive's checksums).
+    Fetch {
+        /// Exchange symbol, e.g. BTCUSDT (um) or BTCUSD_PERP (cm).
+        #[arg(long)]
+        symbol: String,
+        /// spot, um (USDT-margined futures) or cm (coin-margined futures).
+        #[arg(long, default_value = "um")]
+        market: String,
+        /// Bar interval, e.g. 1m, 5m, 1h, 1d.
+        #[arg(long, default_value = "1m")]
+        interval: String,
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (UTC), inclusive.
+        #[arg(long)]
+        to: String,
+        /// Cache directory for the daily files. Default: data-cache.
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Also write all days as one simple CSV (open_time_ms,open,high,low,close,volume).
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+        /// Archive base URL (default: the exchange's public archive).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// Skip checksum verification.
+        #[arg(long)]
+        no_verify: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +121,40 @@ fn main() -> ExitCode {
             events,
             strict,
         } => replay::run(&file, events.as_deref(), strict),
+        Cmd::Lab(LabCmd::Run {
+            file,
+            set,
+            out,
+            quiet,
+            compare,
+        }) => lab::run(&lab::RunArgs {
+            file: file.as_deref(),
+            sets: &set,
+            out: out.as_deref(),
+            quiet,
+            compare: compare.as_deref(),
+        }),
+        Cmd::Data(DataCmd::Fetch {
+            symbol,
+            market,
+            interval,
+            from,
+            to,
+            cache,
+            out,
+            base_url,
+            no_verify,
+        }) => data::fetch(&data::FetchArgs {
+            symbol: &symbol,
+            market: &market,
+            interval: &interval,
+            from: &from,
+            to: &to,
+            cache: cache.as_deref(),
+            out: out.as_deref(),
+            base_url: base_url.as_deref(),
+            no_verify,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

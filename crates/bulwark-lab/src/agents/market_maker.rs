@@ -1,0 +1,244 @@
+//! Market makers.
+//!
+//! A market maker prices off the outside market (it sees other venues) and keeps a ladder of
+//! `levels` limit orders on each side of the venue's book:
+//! - half spread = `base_half_spread_bp + vol_spread_bp x vol`, where vol is its own EWMA
+//!   estimate of the outside price's annualized volatility, so quotes widen in a crash;
+//! - each level holds `level_usd x min(1, (ref_vol / vol)^elasticity)`, so depth thins as
+//!   volatility rises (the Oct 2025 depth data shows depth within 1% falling sharply);
+//! - the ladder's centre is skewed against inventory by up to `max_skew_bp`, and the side that
+//!   would add to an inventory beyond `max_inventory_usd` is not quoted;
+//! - past `pull_vol_annual` volatility, or once equity has fallen `pull_loss_frac` below its
+//!   reference, it cancels everything and stays out for `pull_duration_s`; it returns when
+//!   volatility is back under the threshold (taking its equity then as the new reference).
+//!
+//! Inventory beyond `max_inventory_usd` is unloaded with a reduce-only IOC, limited two half
+//! spreads through the outside price, down to half the limit (a maker cannot carry an
+//! unbounded position; during a cascade this passes liquidated inventory on).
+//!
+//! It wakes every `requote_interval_ms` (with jitter) and shortly after any of its orders
+//! fills; it skips a requote when the outside price moved less than `requote_threshold_bp`
+//! and nothing filled.
+
+use bulwark_core::Round;
+use bulwark_engine::{AccountId, Command, MarginMode, OrderKind, PlaceOrder, SelfTrade, Side};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Action, Ctx};
+use crate::scenario::MarketMakerParams;
+use crate::venue::usd_from_f64;
+
+/// Seconds in a 365-day year, for annualizing per-second variance.
+const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
+
+#[derive(Clone, Debug)]
+pub struct MarketMaker {
+    pub account: AccountId,
+    pub params: MarketMakerParams,
+    /// EWMA of squared log returns per second of the outside price.
+    var_per_s: f64,
+    last_obs: Option<(u64, f64)>,
+    last_quote_ref: f64,
+    /// Set when one of its orders filled since the last quote.
+    pub filled_since_quote: bool,
+    pub pulled_until_ms: Option<u64>,
+    equity_ref_usd: f64,
+    pub pulls: u32,
+    pub pulled_ms_total: u64,
+    pulled_since_ms: u64,
+}
+
+impl MarketMaker {
+    pub fn new(account: AccountId, params: &MarketMakerParams) -> MarketMaker {
+        let ref_sigma = params.ref_vol_annual / SECONDS_PER_YEAR.sqrt();
+        MarketMaker {
+            account,
+            params: params.clone(),
+            var_per_s: ref_sigma * ref_sigma,
+            last_obs: None,
+            last_quote_ref: 0.0,
+            filled_since_quote: false,
+            pulled_until_ms: None,
+            equity_ref_usd: params.capital_usd,
+            pulls: 0,
+            pulled_ms_total: 0,
+            pulled_since_ms: 0,
+        }
+    }
+
+    pub fn initial_deposit(&self) -> Command {
+        Command::Deposit {
+            account: self.account,
+            amount_usd: usd_from_f64(self.params.capital_usd),
+        }
+    }
+
+    /// Annualized volatility estimate.
+    pub fn vol_annual(&self) -> f64 {
+        (self.var_per_s * SECONDS_PER_YEAR).sqrt()
+    }
+
+    pub fn is_quoting(&self) -> bool {
+        self.pulled_until_ms.is_none()
+    }
+
+    /// Folds a new outside observation into the EWMA (weight by elapsed time, half-life
+    /// `vol_half_life_s`), normalizing the squared return to one second.
+    pub fn observe(&mut self, now_ms: u64, price: f64) {
+        if let Some((t, p)) = self.last_obs {
+            let dt_s = (now_ms.saturating_sub(t)) as f64 / 1000.0;
+            if dt_s > 0.0 && p > 0.0 && price > 0.0 {
+                let r = (price / p).ln();
+                let w = 1.0 - 0.5f64.powf(dt_s / self.params.vol_half_life_s.max(1e-3));
+                self.var_per_s += w * (r * r / dt_s - self.var_per_s);
+            }
+        }
+        self.last_obs = Some((now_ms, price));
+    }
+
+    pub fn on_wake(&mut self, ctx: &mut Ctx, rng: &mut ChaCha8Rng) {
+        self.observe(ctx.now_ms, ctx.outside_price);
+        let jitter = rng.gen_range(0..=self.params.requote_interval_ms / 5);
+        let next = ctx.now_ms + self.params.requote_interval_ms + jitter;
+        ctx.out.push(Action::WakeAt(next));
+        let equity = ctx
+            .venue
+            .own_health(self.account)
+            .map_or(0.0, |h| h.equity_usd.to_f64_lossy());
+        if let Some(until) = self.pulled_until_ms {
+            if ctx.now_ms < until || self.vol_annual() > self.params.pull_vol_annual {
+                return;
+            }
+            self.pulled_until_ms = None;
+            self.pulled_ms_total += ctx.now_ms - self.pulled_since_ms;
+            self.equity_ref_usd = equity;
+            ctx.out.push(Action::Note("mm_return"));
+        }
+        let losing = equity < self.equity_ref_usd * (1.0 - self.params.pull_loss_frac);
+        if self.vol_annual() > self.params.pull_vol_annual || losing {
+            self.pull(ctx);
+            return;
+        }
+        let moved_bp = (ctx.outside_price / self.last_quote_ref - 1.0).abs() * 1e4;
+        if !self.filled_since_quote
+            && moved_bp < self.params.requote_threshold_bp
+            && ctx.venue.own_open_orders(self.account) > 0
+        {
+            return;
+        }
+        self.quote(ctx);
+    }
+
+    fn pull(&mut self, ctx: &mut Ctx) {
+        self.pulls += 1;
+        self.pulled_until_ms = Some(ctx.now_ms + self.params.pull_duration_s * 1000);
+        self.pulled_since_ms = ctx.now_ms;
+        ctx.out.push(Action::Send(self.cancel_all(ctx)));
+        ctx.out.push(Action::Note("mm_pull"));
+    }
+
+    fn cancel_all(&self, ctx: &Ctx) -> Command {
+        Command::CancelAll {
+            account: self.account,
+            market: Some(ctx.venue.market_id()),
+        }
+    }
+
+    /// The ladder this maker wants now: (side, price, lots) per level.
+    pub fn ladder(&self, ctx: &Ctx) -> Vec<(Side, bulwark_engine::Price, i64)> {
+        let p = &self.params;
+        let reference = ctx.outside_price;
+        let own = ctx.venue.own(self.account);
+        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        let inv_ratio = (inventory_usd / p.max_inventory_usd).clamp(-1.0, 1.0);
+        let centre = reference * (1.0 - inv_ratio * p.max_skew_bp / 1e4);
+        let vol = self.vol_annual();
+        let half_bp = p.base_half_spread_bp + p.vol_spread_bp * vol;
+        let depth_scale = (p.ref_vol_annual / vol)
+            .powf(p.depth_vol_elasticity)
+            .min(1.0);
+        let level_usd = p.level_usd * depth_scale;
+        let mut out = Vec::with_capacity(2 * p.levels as usize);
+        for i in 0..p.levels {
+            let off = (half_bp + f64::from(i) * p.level_spacing_bp) / 1e4;
+            if inventory_usd < p.max_inventory_usd {
+                let px = centre * (1.0 - off);
+                if let Some(price) = ctx.venue.to_tick(px, Round::Floor) {
+                    out.push((Side::Buy, price, ctx.venue.lots_for_usd(level_usd, px).0));
+                }
+            }
+            if inventory_usd > -p.max_inventory_usd {
+                let px = centre * (1.0 + off);
+                if let Some(price) = ctx.venue.to_tick(px, Round::Ceil) {
+                    out.push((Side::Sell, price, ctx.venue.lots_for_usd(level_usd, px).0));
+                }
+            }
+        }
+        out.retain(|l| l.2 > 0);
+        out
+    }
+
+    /// A reduce-only IOC that brings inventory back to half the limit, if it is beyond it.
+    pub fn unload(&self, ctx: &Ctx) -> Option<Command> {
+        let p = &self.params;
+        let reference = ctx.outside_price;
+        let own = ctx.venue.own(self.account);
+        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        if inventory_usd.abs() <= p.max_inventory_usd {
+            return None;
+        }
+        let excess_usd = inventory_usd.abs() - p.max_inventory_usd / 2.0;
+        let through = 2.0 * (p.base_half_spread_bp + p.vol_spread_bp * self.vol_annual()) / 1e4;
+        let (side, limit, round) = if inventory_usd > 0.0 {
+            (Side::Sell, reference * (1.0 - through), Round::Ceil)
+        } else {
+            (Side::Buy, reference * (1.0 + through), Round::Floor)
+        };
+        let qty = ctx.venue.lots_for_usd(excess_usd, reference);
+        (qty.0 > 0).then(|| {
+            Command::PlaceOrder(PlaceOrder {
+                account: self.account,
+                market: ctx.venue.market_id(),
+                side,
+                kind: OrderKind::Ioc,
+                price: ctx.venue.to_tick(limit, round),
+                qty,
+                reduce_only: true,
+                self_trade: SelfTrade::CancelTaker,
+                margin: MarginMode::Cross,
+            })
+        })
+    }
+
+    fn quote(&mut self, ctx: &mut Ctx) {
+        let ladder = self.ladder(ctx);
+        ctx.out.push(Action::Send(self.cancel_all(ctx)));
+        if let Some(unload) = self.unload(ctx) {
+            ctx.out.push(Action::Send(unload));
+        }
+        for (side, price, lots) in ladder {
+            ctx.out.push(Action::Send(Command::PlaceOrder(PlaceOrder {
+                account: self.account,
+                market: ctx.venue.market_id(),
+                side,
+                kind: OrderKind::Limit,
+                price: Some(price),
+                qty: bulwark_engine::Qty(lots),
+                reduce_only: false,
+                self_trade: SelfTrade::CancelTaker,
+                margin: MarginMode::Cross,
+            })));
+        }
+        self.last_quote_ref = ctx.outside_price;
+        self.filled_since_quote = false;
+    }
+
+    /// Closes the books at the end of the run (time still pulled counts).
+    pub fn finish(&mut self, end_ms: u64) {
+        if self.pulled_until_ms.is_some() {
+            self.pulled_ms_total += end_ms.saturating_sub(self.pulled_since_ms);
+            self.pulled_since_ms = end_ms;
+        }
+    }
+}

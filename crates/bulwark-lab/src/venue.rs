@@ -1,0 +1,160 @@
+//! What an agent may see of the venue: the queries a real client has.
+//!
+//! Agents never hold the engine. They get a [`Venue`], which answers public questions (book
+//! levels, mark, the public list of accounts below maintenance) and questions about the
+//! agent's own account, and converts the agents' `f64` prices onto the market's tick grid.
+
+use bulwark_core::Round;
+use bulwark_engine::{
+    AccountId, Engine, Flag, Health, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
+};
+
+/// Read-only client view of one market of the venue.
+#[derive(Clone, Copy)]
+pub struct Venue<'a> {
+    engine: &'a Engine,
+    market: MarketId,
+}
+
+/// The agent's own position, in the units agents think in.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OwnPosition {
+    /// Signed lots (positive: long).
+    pub qty_lots: i64,
+    /// Signed cost basis, USD (positive for a long).
+    pub cost_usd: f64,
+    /// Cross collateral, USD.
+    pub collateral_usd: f64,
+}
+
+impl<'a> Venue<'a> {
+    pub fn new(engine: &'a Engine, market: MarketId) -> Venue<'a> {
+        Venue { engine, market }
+    }
+
+    pub fn market_id(&self) -> MarketId {
+        self.market
+    }
+
+    fn m(&self) -> &'a bulwark_engine::market::Market {
+        self.engine
+            .market(self.market)
+            .expect("the lab creates its market before any agent runs")
+    }
+
+    pub fn mark(&self) -> f64 {
+        self.m().mark.to_f64_lossy()
+    }
+
+    pub fn mark_price(&self) -> Price {
+        self.m().mark
+    }
+
+    /// The on-venue oracle price, if any has landed.
+    pub fn oracle(&self) -> Option<f64> {
+        self.m().oracle.map(|o| o.price.to_f64_lossy())
+    }
+
+    pub fn best_bid(&self) -> Option<f64> {
+        self.m().book.best_bid().map(Price::to_f64_lossy)
+    }
+
+    pub fn best_ask(&self) -> Option<f64> {
+        self.m().book.best_ask().map(Price::to_f64_lossy)
+    }
+
+    /// Resting notional (USD) on one side within `frac` of `around`.
+    pub fn depth_usd(&self, side: Side, around: f64, frac: f64) -> f64 {
+        let lots = self.lots_per_unit();
+        let mut total = 0.0;
+        for (price, qty, _) in self.m().book.levels(side) {
+            let p = price.to_f64_lossy();
+            if (p - around).abs() > around * frac {
+                break;
+            }
+            total += p * qty.0 as f64 / lots;
+        }
+        total
+    }
+
+    pub fn lots_per_unit(&self) -> f64 {
+        self.m().params.lots_per_unit as f64
+    }
+
+    pub fn open_interest_lots(&self) -> i64 {
+        self.m().open_interest.0
+    }
+
+    /// Largest leverage the market allows at small size: 1 / (maintenance x initial multiple).
+    pub fn max_leverage(&self) -> f64 {
+        let p = &self.m().params;
+        1.0 / (p.maintenance.to_f64_lossy() * p.initial_multiplier.to_f64_lossy())
+    }
+
+    pub fn maintenance_frac(&self) -> f64 {
+        self.m().params.maintenance.to_f64_lossy()
+    }
+
+    pub fn own(&self, account: AccountId) -> OwnPosition {
+        let Some(a) = self.engine.account(account) else {
+            return OwnPosition::default();
+        };
+        let pos = a.position(self.market);
+        OwnPosition {
+            qty_lots: pos.map_or(0, |p| p.qty.0),
+            cost_usd: pos.map_or(0.0, |p| p.cost_usd.to_f64_lossy()),
+            collateral_usd: a.collateral_usd.to_f64_lossy(),
+        }
+    }
+
+    pub fn own_health(&self, account: AccountId) -> Option<Health> {
+        self.engine.health(account, Scope::Cross).ok()
+    }
+
+    pub fn own_open_orders(&self, account: AccountId) -> usize {
+        self.engine.account(account).map_or(0, |a| a.orders.len())
+    }
+
+    /// The public list of pools below maintenance (what a keeper's indexer sees).
+    pub fn flagged(&self) -> impl Iterator<Item = (&'a (AccountId, Scope), &'a Flag)> + 'a {
+        self.engine
+            .flags()
+            .iter()
+            .filter(|(_, f)| f.below_maintenance)
+    }
+
+    /// Public health of any account (on-chain venues expose every account's state).
+    pub fn public_health(&self, account: AccountId, scope: Scope) -> Option<Health> {
+        self.engine.health(account, scope).ok()
+    }
+
+    /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
+    pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
+        let tick = self.m().params.tick_size.micros();
+        let raw = Price::from_f64(price, round)?.micros();
+        let snapped = match round {
+            Round::Floor => raw - raw.rem_euclid(tick),
+            Round::Ceil => raw + (tick - raw.rem_euclid(tick)) % tick,
+        };
+        let max = self.m().params.max_price.micros();
+        Some(Price::from_micros(snapped.clamp(tick, max - max % tick)))
+    }
+
+    /// Lots for a notional at a price, rounded down; 0 when smaller than a lot.
+    pub fn lots_for_usd(&self, notional_usd: f64, price: f64) -> Qty {
+        if !(notional_usd > 0.0 && price > 0.0) {
+            return Qty::ZERO;
+        }
+        let lots = (notional_usd / price * self.lots_per_unit()).floor();
+        Qty(lots.min(self.m().params.max_order_qty.0 as f64) as i64)
+    }
+
+    pub fn now(&self) -> TimestampMs {
+        self.engine.last_ms()
+    }
+}
+
+/// USD from a float, floored to the micro-USD (for deposits computed by agents).
+pub fn usd_from_f64(v: f64) -> Usd {
+    Usd::from_micros((v.max(0.0) * 1e6).floor() as i64)
+}

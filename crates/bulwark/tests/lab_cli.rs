@@ -1,0 +1,163 @@
+//! The `bulwark lab run` and `bulwark data fetch` command lines: results, errors that say what
+//! to fix, and the built-in default scenario from any directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bulwark(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn lab_run_from_any_directory_uses_the_built_in_default_and_writes_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "run",
+            "--quiet",
+            "--set",
+            "duration_s=1800",
+            "--set",
+            "agents.traders.count=50",
+            "--out",
+            "res",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("embedded default scenario"), "{out}");
+    assert!(
+        out.contains("Bad debt (total)") && out.contains("report"),
+        "{out}"
+    );
+    for file in [
+        "summary.json",
+        "timeseries.csv",
+        "events.csv",
+        "report.html",
+    ] {
+        assert!(
+            dir.path().join("res").join(file).is_file(),
+            "{file} missing"
+        );
+    }
+}
+
+#[test]
+fn lab_run_bad_set_key_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bulwark(
+        dir.path(),
+        &["lab", "run", "--set", "market.maintenanse=8000"],
+    );
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("--set market.maintenanse") && out.contains("unknown field"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lab_run_unknown_field_in_a_file_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "name = \"bad\"\n[chain]\nblock_sec = 12\n").unwrap();
+    let o = bulwark(dir.path(), &["lab", "run", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("bad.toml") && out.contains("line 3") && out.contains("block_sec"),
+        "{out}"
+    );
+}
+
+#[test]
+fn data_fetch_rejects_a_bad_date_before_any_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bulwark(
+        dir.path(),
+        &[
+            "data",
+            "fetch",
+            "--symbol",
+            "BTCUSDT",
+            "--from",
+            "2020-13-01",
+            "--to",
+            "2020-03-13",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--from"), "{}", text(&o));
+}
+
+#[test]
+fn lab_run_compare_adds_a_table_and_writes_each_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "run",
+            "--quiet",
+            "--set",
+            "duration_s=1800",
+            "--set",
+            "agents.traders.count=50",
+            "--out",
+            "res",
+            "--compare",
+            "venue.native_liquidation=true",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let variant = dir
+        .path()
+        .join("res/compare/venue.native_liquidation=true/summary.json");
+    assert!(variant.is_file());
+    let html = std::fs::read_to_string(dir.path().join("res/report.html")).unwrap();
+    assert!(html.contains("venue.native_liquidation=true") && html.contains("as run"));
+}
+
+#[test]
+fn data_fetch_from_an_unreachable_archive_says_where_it_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bulwark(
+        dir.path(),
+        &[
+            "data",
+            "fetch",
+            "--symbol",
+            "BTCUSDT",
+            "--from",
+            "2020-03-11",
+            "--to",
+            "2020-03-11",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--cache",
+            "c",
+        ],
+    );
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("fetching BTCUSDT 1m from http://127.0.0.1:9"),
+        "{out}"
+    );
+}
