@@ -704,8 +704,9 @@ impl Engine {
                 return Err(Reject::BookFull);
             }
         }
-        self.check_order_risk(a, &pos, o.side, qty, limit, o.reduce_only)?;
         self.plan_matching(mi, o, &pos, index, qty, limit)?;
+        let a = self.active_account(o.account)?;
+        self.check_order_risk(a, &pos, o, qty, limit)?;
         self.commit_order(mi, o, qty, limit);
         Ok(())
     }
@@ -728,26 +729,26 @@ impl Engine {
         Ok(price)
     }
 
-    /// Pre-trade risk: the position limit and the initial margin of the pool, counting the
-    /// worse side of all resting orders plus this one, the loss of buying above (selling
-    /// below) the mark, and the taker fee. An order that does not increase the worst case
-    /// (it only reduces exposure) passes without a margin check.
+    /// Pre-trade risk, on the plan of the order: the position limit and the initial margin of
+    /// the pool, counting the worse side of all resting orders plus this one, the loss against
+    /// the mark of the planned fills and of the resting rest at its limit, and the fees (taker
+    /// on the fills, maker on the rest). An order that does not increase the worst case (it
+    /// only reduces exposure) passes without a margin check.
     fn check_order_risk(
         &self,
         a: &Account,
         pos: &Position,
-        side: Side,
+        o: &PlaceOrder,
         qty: Qty,
         limit: Price,
-        reduce_only: bool,
     ) -> Result<(), Reject> {
         let m = &self.markets[pos.market.0 as usize];
         let old_worst = margin::worst_case_qty(pos.qty, pos.open_buy, pos.open_sell);
         let mut with = *pos;
-        let open = with.open_on(side);
+        let open = with.open_on(o.side);
         *open = open.checked_add(qty)?;
         let new_worst = margin::worst_case_qty(with.qty, with.open_buy, with.open_sell);
-        if reduce_only || new_worst <= old_worst {
+        if o.reduce_only || new_worst <= old_worst {
             return Ok(());
         }
         if new_worst > m.params.max_position_qty {
@@ -762,18 +763,41 @@ impl Engine {
         };
         let h = self.pool_health(a, scope, Some(&with))?;
         let lots = m.params.lots_per_unit;
-        let adverse = match side {
-            Side::Buy => limit.micros().saturating_sub(m.mark.micros()),
-            Side::Sell => m.mark.micros().saturating_sub(limit.micros()),
+        let mark = m.mark.micros();
+        let against = |price: Price| -> i64 {
+            match o.side {
+                Side::Buy => price.micros().saturating_sub(mark),
+                Side::Sell => mark.saturating_sub(price.micros()),
+            }
+            .max(0)
+        };
+        let mut cost = Usd::ZERO;
+        let mut filled = Qty::ZERO;
+        for step in &self.steps {
+            if let Step::Fill {
+                price,
+                qty: q,
+                taker_fee,
+                ..
+            } = *step
+            {
+                let loss = Usd::from_micros(mul_div(q.0, against(price), lots, Round::Ceil)?);
+                cost = cost
+                    .checked_add(loss)?
+                    .checked_add(taker_fee.max(Usd::ZERO))?;
+                filled = filled.checked_add(q)?;
+            }
         }
-        .max(0);
-        let adverse_usd = mul_div(qty.0, adverse, lots, Round::Ceil)?;
-        let notional = margin::notional_ceil_usd(qty, limit, lots)?;
-        let fee = margin::fee_usd(notional, m.params.taker_fee)?.max(Usd::ZERO);
-        let required = h
-            .initial_usd
-            .checked_add(Usd::from_micros(adverse_usd))?
-            .checked_add(fee)?;
+        let rests = matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly)
+            && self.plan_end == PlanEnd::Exhausted;
+        if rests {
+            let rest = qty.checked_sub(filled)?;
+            let loss = Usd::from_micros(mul_div(rest.0, against(limit), lots, Round::Ceil)?);
+            let notional = margin::notional_ceil_usd(rest, limit, lots)?;
+            let fee = margin::fee_usd(notional, m.params.maker_fee)?.max(Usd::ZERO);
+            cost = cost.checked_add(loss)?.checked_add(fee)?;
+        }
+        let required = h.initial_usd.checked_add(cost)?;
         if h.equity_usd < required {
             return Err(Reject::InsufficientMargin {
                 equity: h.equity_usd,

@@ -239,6 +239,15 @@ fn check_vault(engine: &Engine) -> Result<(), String> {
             return Err(format!("vault request of {lp:?} is empty"));
         }
     }
+    let h = engine
+        .pool_health(&v.account, Scope::Cross, None)
+        .map_err(|x| x.to_string())?;
+    if h.equity_usd.is_negative() {
+        return Err(format!(
+            "the vault's equity {} is negative outside the waterfall",
+            h.equity_usd
+        ));
+    }
     if e.insurance_usd.is_negative() || e.bad_debt_usd.is_negative() {
         return Err("insurance fund or recorded bad debt is negative".into());
     }

@@ -222,13 +222,14 @@ fn insufficient_margin_is_rejected_and_changes_nothing() {
     let mut e = traded_venue();
     let before = state_hash(&e);
     // 30 BTC at 50,010 for account 2 (10,000 USD): initial on 1,500,000 of notional at the
-    // mark = 15,000; buying 10 USD above the mark costs 300; the taker fee on 1,500,300 is
-    // 750.15. Required 16,050.15 > 10,000.
+    // mark = 15,000. The plan fills 4 BTC at 50,010 (10 above the mark: 40 lost at once, taker
+    // fee 5 bp of 200,040 = 100.02) and rests 26 BTC at 50,010 (260 above the mark, maker fee
+    // 2 bp of 1,300,260 = 260.052). Required 15,660.072 > 10,000.
     let big = order(2, Side::Buy, OrderKind::Limit, Some("50010"), 30_000);
     let r = e.apply(&big, TimestampMs(4));
     let want = Reject::InsufficientMargin {
         equity: usd("10000"),
-        required: usd("16050.15"),
+        required: usd("15660.072"),
     };
     assert_eq!(r.unwrap_err(), want);
     assert_eq!(state_hash(&e), before);

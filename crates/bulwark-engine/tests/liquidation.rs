@@ -480,6 +480,10 @@ fn vault_shares_withdrawal_delay_and_claim() {
 #[test]
 fn the_vault_reduces_itself_through_the_book_when_near_its_limit() {
     let mut v = opened(params());
+    let limit = Ppm(3_000_000);
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::VaultMarginMultiplier(limit),
+    });
     v.deposit(LP, "2000");
     v.ok(Command::VaultDeposit {
         account: AccountId(LP),
@@ -576,4 +580,38 @@ fn funding_includes_the_vault_position() {
     });
     assert_eq!(settled, Some((Ppm(7_500), usd("66"), usd("66"))));
     assert_eq!(v.e.vault().account.positions[0].funding_paid_usd, usd("66"));
+}
+
+#[test]
+fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
+    let mut v = opened(params());
+    let limit = Ppm(3_000_000);
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::VaultMarginMultiplier(limit),
+    });
+    v.deposit(LP, "2000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("1500"),
+    });
+    v.oracle("820");
+    assert_eq!(stages(&v.liquidate(T)), ["started", "vault", "ended"]);
+    // The vault: 1,600 of collateral, long 10 at 910. Oracle 400 -> mark 700: equity 1,600 +
+    // 7,000 - 9,100 = -500, and no bid to reduce into. The vault is itself liquidated: its
+    // LPs' equity is gone, and the 500 it is short is an ADL haircut on the short (MM), who
+    // closes at 700 + 500/10 = 750.
+    let ev = v.oracle("400");
+    assert_eq!(stages(&ev), ["started", "bankrupt", "adl", "ended"]);
+    assert!(ev.contains(&Event::Deleveraged {
+        bankrupt: AccountId(u32::MAX),
+        counterparty: AccountId(MM),
+        market: MarketId(0),
+        qty: Qty(-10),
+        price: px("750"),
+        haircut_usd: usd("500"),
+    }));
+    let vault = v.e.vault_state();
+    assert_eq!(vault.health.equity_usd, Usd::ZERO);
+    assert_eq!(vault.positions, 0);
+    assert_eq!(vault.share_price_ppm, 0);
 }

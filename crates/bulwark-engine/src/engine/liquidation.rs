@@ -1031,21 +1031,43 @@ impl Engine {
     pub(super) fn reduce_vault(&mut self) {
         for _ in 0..MAX_VAULT_REDUCE_ROUNDS {
             if self.vault.account.positions.is_empty() || !self.vault_over_limit() {
-                return;
+                break;
             }
             let h = self.pool_health_of(VAULT, Scope::Cross);
             let k = Some(self.venue.vault_margin_multiplier);
             let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k) else {
-                return;
+                break;
             };
             let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce);
             if filled.is_zero() {
-                return;
+                break;
             }
             let market = self.markets[mi].id;
             self.events.push(Event::VaultReduced {
                 market,
                 qty: filled,
+            });
+        }
+        // A vault the book could not bring back above its own maintenance is liquidated like
+        // any account: its LPs' equity absorbs the loss first, then the rest of the waterfall
+        // (without the vault stage). Its equity never stays negative.
+        let h = self.pool_health_of(VAULT, Scope::Cross);
+        if h.below_maintenance() {
+            self.events.push(Event::LiquidationStarted {
+                account: VAULT,
+                scope: Scope::Cross,
+                keeper: None,
+                equity_usd: h.equity_usd,
+                maintenance_usd: h.maintenance_usd,
+            });
+            self.waterfall(VAULT, Scope::Cross);
+            let h = self.pool_health_of(VAULT, Scope::Cross);
+            self.events.push(Event::LiquidationEnded {
+                account: VAULT,
+                scope: Scope::Cross,
+                equity_usd: h.equity_usd,
+                maintenance_usd: h.maintenance_usd,
+                in_waterfall: true,
             });
         }
     }

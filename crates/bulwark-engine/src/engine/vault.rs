@@ -35,7 +35,8 @@ impl Default for VenueParams {
             native_liquidation: true,
             max_liquidations_per_step: 256,
             vault_withdrawal_delay_ms: 24 * 3_600_000,
-            vault_margin_multiplier: Ppm(3_000_000),
+            // 20 x a 0.5% maintenance = 10% of notional: the vault runs at 10x at most.
+            vault_margin_multiplier: Ppm(20_000_000),
         }
     }
 }
@@ -130,10 +131,10 @@ impl Engine {
             }
             VenueParam::VaultWithdrawalDelayMs(ms) => v.vault_withdrawal_delay_ms = ms,
             VenueParam::VaultMarginMultiplier(m) => {
-                if m.raw() < PPM_ONE || m.raw() > 100 * PPM_ONE {
+                if m.raw() < PPM_ONE || m.raw() > 1_000 * PPM_ONE {
                     return Err(Reject::InvalidParam {
                         name: "vault_margin_multiplier",
-                        reason: "must be between 1x and 100x".into(),
+                        reason: "must be between 1x and 1000x".into(),
                     });
                 }
                 v.vault_margin_multiplier = m;
