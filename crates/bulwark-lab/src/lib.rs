@@ -1,18 +1,19 @@
 //! The Bulwark crash lab: replays real crashes and synthetic tail scenarios against the engine.
 //!
-//! Modules so far:
+//! Modules:
 //! - [`data`]: loading market data (exchange klines, the project's simple CSV, gas prices);
 //! - [`path`]: the outside ("fair") price path the lab's oracle and arbitrageurs see, built
 //!   from bars or from a calibrated shock;
-//! - [`fetch`]: downloading kline archives for `bulwark data fetch`.
-//!
+//! - [`fetch`]: downloading kline archives for `bulwark data fetch`;
 //! - [`scenario`]: scenario files (TOML) and `--set` overrides;
 //! - [`agents`]: leveraged traders, market makers, arbitrageurs, keepers;
 //! - [`chain`]: blocks, capacity and a gas auction against background demand;
 //! - [`sim`]: the discrete-event run loop against the engine;
 //! - [`metrics`], [`output`]: what a run measures and the files it writes;
 //! - [`run`]: one run end to end;
-//! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots.
+//! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots;
+//! - [`venue`]: what agents may see of the venue (client queries only);
+//! - [`venue_state`]: the venue's own books that the metrics read.
 
 pub mod agents;
 pub mod calibrate;
