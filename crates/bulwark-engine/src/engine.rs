@@ -1649,6 +1649,27 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
             "order and position limits must be positive",
         ));
     }
+    let k = p.liquidation_end_multiplier.raw();
+    if k < PPM_ONE || k > p.initial_multiplier.raw() {
+        return Err(invalid(
+            "liquidation_end_multiplier",
+            "must be between 1x and the initial multiplier: liquidation starts at maintenance and must not demand more than initial margin",
+        ));
+    }
+    if p.liquidation_penalty.raw() < 0 || p.liquidation_penalty.raw() > 100_000 {
+        return Err(invalid("liquidation_penalty", "must be in [0, 10%]"));
+    }
+    if !frac(p.liquidation_band) || p.liquidation_band.raw() > 500_000 {
+        return Err(invalid("liquidation_band", "must be in (0, 50%]"));
+    }
+    for (name, v) in [
+        ("keeper_reward_share", p.keeper_reward_share),
+        ("insurance_fee_share", p.insurance_fee_share),
+    ] {
+        if v.raw() < 0 || v.raw() > PPM_ONE {
+            return Err(invalid(name, "must be in [0, 100%]"));
+        }
+    }
     if !p.max_price.is_positive() || p.max_price.micros() > limits::MAX_PRICE_MICROS {
         return Err(invalid("max_price", "must be in (0, 1e9] USD"));
     }

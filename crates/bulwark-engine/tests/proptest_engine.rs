@@ -662,14 +662,7 @@ fn param_of(which: u8, raw: i64, p: &MarketParams) -> Param {
     match which {
         0 => Param::Maintenance(Ppm(pick(0, 60_000))),
         1 => Param::InitialMultiplier(Ppm(pick(900_000, 5_000_000))),
-        // FIXME(engine bug): was pick(0, 120_000). The recheck index (engine/watch.rs) assumes
-        // a long's health improves as the price rises. With the size premium, maintenance is
-        // f x with f = size_premium x sqrt(x) (x the notional), whose slope is 1.5 f: once
-        // f > 2/3 a long's health *falls* as the price rises, the triggers point the wrong way,
-        // and flags go stale or stay unset (a hidden insolvency). Kept to at most 250 ppm,
-        // where f stays below 2/3 for every notional these sequences reach (a few million USD,
-        // doubled by the trigger range).
-        2 => Param::SizePremium(Ppm(pick(0, 250))),
+        2 => Param::SizePremium(Ppm(pick(0, 120_000))),
         3 => Param::MakerFee(Ppm(pick(-600, 800))),
         4 => Param::TakerFee(Ppm(pick(0, 1_000))),
         5 => Param::FundingClamp(Ppm(pick(0, 20_000))),
@@ -805,16 +798,6 @@ impl Harness {
             setup,
             tried: Vec::new(),
         };
-        // FIXME(engine bug): the ADL candidate list is cached per command, market and side
-        // (6528855), so an account that takes an opposite position later in the same command
-        // (the vault through a takeover, a maker of a liquidation fill) is never deleveraged
-        // against: a second bankruptcy in the same sweep closes fewer lots than it holds (none,
-        // if the earlier candidates are used up) and keeps its position after the waterfall.
-        // Until that is fixed, one liquidation per command (the random venue parameter keeps
-        // the budget at 1 too). Remove this and the `% 2` in `Op::Venue` with the fix.
-        h.apply_ok(Command::SetVenueParam {
-            param: VenueParam::MaxLiquidationsPerStep(1),
-        })?;
         if setup == Setup::Leverage {
             h.leverage_setup()?;
             return Ok(h);
@@ -1308,8 +1291,7 @@ impl Harness {
             Op::Venue { which, raw } => Command::SetVenueParam {
                 param: match which {
                     0 => VenueParam::NativeLiquidation(raw % 2 == 1),
-                    // FIXME(engine bug): `raw % 4` (see `Harness::with_setup`).
-                    1 => VenueParam::MaxLiquidationsPerStep((raw % 2) as u32),
+                    1 => VenueParam::MaxLiquidationsPerStep((raw % 4) as u32),
                     2 => VenueParam::VaultWithdrawalDelayMs(raw % 20_000),
                     _ => VenueParam::VaultMarginMultiplier(Ppm((raw % 6_000_000) as i64)),
                 },
@@ -2052,16 +2034,30 @@ fn check_segment(
         }
     }
 
-    // d (haircuts). Whenever ADL closed anything, the counterparties pay all that is left after
-    // the fund, t, in proportion to the lots closed against them, each share rounded up (the
-    // rounding excess goes to the insurance fund). Each closes at mark -/+ haircut per unit.
+    // d (haircuts). Whenever ADL closed anything, the counterparties pay the share t of what is
+    // left after the fund that belongs to the markets where ADL ran (by the pool's notional per
+    // market at the start of the waterfall; all of it when every market had ADL on), in
+    // proportion to the lots closed against them, each share rounded up (the rounding excess
+    // goes to the insurance fund). Each closes at mark -/+ haircut per unit.
+    let total_notional: i128 = positions.iter().map(|(m, q)| led.notional(*m, *q)).sum();
+    let adl_notional: i128 = positions
+        .iter()
+        .filter(|(m, _)| params(*m).waterfall.adl)
+        .map(|(m, q)| led.notional(*m, *q))
+        .sum();
     let closed_lots: i128 = sg
         .haircuts
         .iter()
         .map(|h| h.2.unsigned_abs() as i128)
         .sum::<i128>()
         .max(1);
-    let t = if sg.haircuts.is_empty() { 0 } else { d - p };
+    let t = if sg.haircuts.is_empty() || total_notional == 0 {
+        0
+    } else if adl_notional == total_notional {
+        d - p
+    } else {
+        (d - p) * adl_notional / total_notional
+    };
     let mut haircut_sum = 0i128;
     for &(cp, m, q, h, price) in &sg.haircuts {
         let l = q.unsigned_abs() as i128;
@@ -2078,7 +2074,7 @@ fn check_segment(
     }
     let adl_excess = haircut_sum - t;
     prop_assert!(adl_excess >= 0 && (t <= 0 || adl_excess < sg.haircuts.len() as i128));
-    if !sg.haircuts.is_empty() {
+    if !sg.haircuts.is_empty() && adl_notional == total_notional {
         prop_assert!(
             sg.social.is_empty() && sg.uncovered.is_none(),
             "ADL covers all that is left, yet later stages ran: {:?}",
@@ -2094,10 +2090,21 @@ fn check_segment(
     let mut covered = 0i128;
     let mut want_social: Vec<(AccountId, MarketId, i128)> = Vec::new();
     if rest > 0 && wf.is_some_and(|w| w.socialize) {
-        let total: i128 = positions.iter().map(|(m, q)| led.notional(*m, *q)).sum();
+        // After an ADL, what is left belongs to the markets without ADL (when there are any).
+        let no_adl: Vec<(MarketId, i64)> = positions
+            .iter()
+            .copied()
+            .filter(|(m, _)| !params(*m).waterfall.adl)
+            .collect();
+        let shared = if sg.haircuts.is_empty() || no_adl.is_empty() {
+            positions.clone()
+        } else {
+            no_adl
+        };
+        let total: i128 = shared.iter().map(|(m, q)| led.notional(*m, *q)).sum();
         let mut allocated = 0i128;
-        for (k, (m, q)) in positions.iter().enumerate() {
-            let part = if k + 1 == positions.len() || total == 0 {
+        for (k, (m, q)) in shared.iter().enumerate() {
+            let part = if k + 1 == shared.len() || total == 0 {
                 rest - allocated
             } else {
                 rest * led.notional(*m, *q) / total

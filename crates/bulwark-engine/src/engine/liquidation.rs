@@ -597,15 +597,39 @@ impl Engine {
                 fund_after_usd: self.insurance_usd,
             });
         }
-        let haircut_total = if closes.is_empty() {
+        // The deleveraged counterparties cover the share of the deficit that belongs to the
+        // markets where ADL ran (by the pool's notional in each), not losses made elsewhere.
+        let adl_flags: Vec<bool> = self
+            .markets
+            .iter()
+            .map(|m| m.params.waterfall.adl)
+            .collect();
+        let adl_on = |mi: usize| adl_flags[mi];
+        let total_notional: i128 = sides.iter().map(|s| s.2.micros() as i128).sum();
+        let adl_notional: i128 = sides
+            .iter()
+            .filter(|s| adl_on(s.0))
+            .map(|s| s.2.micros() as i128)
+            .sum();
+        let haircut_total = if closes.is_empty() || total_notional == 0 {
             Usd::ZERO
-        } else {
+        } else if adl_notional == total_notional {
             deficit
+        } else {
+            Usd::from_micros((deficit.micros() as i128 * adl_notional / total_notional) as i64)
         };
         self.settle_adl(account, scope, &closes, haircut_total);
         deficit = bounded(deficit.checked_sub(haircut_total));
         if deficit.is_positive() && wf.socialize {
-            let covered = self.socialize(account, scope, &sides, deficit);
+            // What is left belongs to the markets without ADL, when there are any.
+            let rest: Vec<(usize, i64, Usd)> =
+                sides.iter().copied().filter(|s| !adl_on(s.0)).collect();
+            let sides = if closes.is_empty() || rest.is_empty() {
+                &sides
+            } else {
+                &rest
+            };
+            let covered = self.socialize(account, scope, sides, deficit);
             deficit = bounded(deficit.checked_sub(covered));
         }
         if deficit.is_positive() {
@@ -811,6 +835,22 @@ impl Engine {
                     let close = q.abs().0.min(left);
                     left -= close;
                     plan.push((id, q, Qty(close)));
+                }
+                if left > 0 {
+                    // Someone took the opposite side since the list was ranked (the vault took
+                    // a position over, say): rank again and start over.
+                    self.adl_cache[k].1 = self.adl_candidates(market, want_sign, policy);
+                    plan.clear();
+                    left = need;
+                    for &id in &self.adl_cache[k].1 {
+                        if left == 0 {
+                            break;
+                        }
+                        let Some(q) = current(self, id) else { continue };
+                        let close = q.abs().0.min(left);
+                        left -= close;
+                        plan.push((id, q, Qty(close)));
+                    }
                 }
             }
             crate::command::AdlPolicy::ProRata => {

@@ -96,6 +96,12 @@ impl Engine {
                 .collect();
             return WatchReg::Multi(markets);
         }
+        if first.qty.is_positive() && self.steep_size_premium(first) {
+            // With the size premium, maintenance grows as notional^1.5: once the fraction
+            // reaches 2/3, a long's health falls as the price rises, the thresholds are no
+            // longer one-sided, and only a recheck on every move is safe.
+            return WatchReg::Multi(vec![first.market]);
+        }
         let pool = match scope {
             Scope::Cross => a.collateral_usd,
             Scope::Isolated(_) => first.isolated_usd,
@@ -106,6 +112,20 @@ impl Engine {
             down,
             up,
         }
+    }
+
+    /// Whether the maintenance fraction could reach 3/5 (a margin below the 2/3 where a long's
+    /// health stops rising with the price) within double the mark.
+    fn steep_size_premium(&self, p: &Position) -> bool {
+        let m = &self.markets[p.market.0 as usize];
+        if m.params.size_premium.raw() == 0 {
+            return m.params.maintenance.raw() >= 600_000;
+        }
+        let at = Price::from_micros(m.mark.micros().saturating_mul(2));
+        let Ok(notional) = margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit) else {
+            return true;
+        };
+        margin::maintenance_fraction(&m.params, notional).raw() >= 600_000
     }
 
     /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral is
