@@ -544,7 +544,9 @@ impl Engine {
         Ok(a.collateral_usd.min(h.free_usd()?).max(Usd::ZERO))
     }
 
-    fn withdraw(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
+    /// Check that `amount` (> 0) may leave the account's cross pool (withdrawal, vault or
+    /// insurance deposit); returns the pool's collateral after it left.
+    pub(crate) fn debit_free_cross(&self, account: AccountId, amount: Usd) -> Result<Usd, Reject> {
         if !amount.is_positive() {
             return Err(Reject::AmountNotPositive(amount));
         }
@@ -556,7 +558,11 @@ impl Engine {
                 requested: amount,
             });
         }
-        let collateral = a.collateral_usd.checked_sub(amount)?;
+        Ok(a.collateral_usd.checked_sub(amount)?)
+    }
+
+    fn withdraw(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
+        let collateral = self.debit_free_cross(account, amount)?;
         let withdrawn = self.withdrawn_usd.checked_add(amount)?;
         self.accounts[account.0 as usize].collateral_usd = collateral;
         self.withdrawn_usd = withdrawn;

@@ -148,17 +148,7 @@ impl Engine {
     }
 
     pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
-        if !amount.is_positive() {
-            return Err(Reject::AmountNotPositive(amount));
-        }
-        let a = self.active_account(account)?;
-        let available = self.free_cross_collateral(a)?;
-        if amount > available {
-            return Err(Reject::InsufficientCollateral {
-                available,
-                requested: amount,
-            });
-        }
+        let collateral = self.debit_free_cross(account, amount)?;
         let equity = self.vault_equity();
         // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD.
         let shares = if self.vault.total_shares == 0 || !equity.is_positive() {
@@ -175,7 +165,6 @@ impl Engine {
             .total_shares
             .checked_add(shares)
             .ok_or(Reject::CollateralBound)?;
-        let collateral = a.collateral_usd.checked_sub(amount)?;
         let vault_collateral = self.vault.account.collateral_usd.checked_add(amount)?;
         self.accounts[account.0 as usize].collateral_usd = collateral;
         self.vault.account.collateral_usd = vault_collateral;
@@ -284,18 +273,7 @@ impl Engine {
         account: AccountId,
         amount: Usd,
     ) -> Result<(), Reject> {
-        if !amount.is_positive() {
-            return Err(Reject::AmountNotPositive(amount));
-        }
-        let a = self.active_account(account)?;
-        let available = self.free_cross_collateral(a)?;
-        if amount > available {
-            return Err(Reject::InsufficientCollateral {
-                available,
-                requested: amount,
-            });
-        }
-        let collateral = a.collateral_usd.checked_sub(amount)?;
+        let collateral = self.debit_free_cross(account, amount)?;
         let fund = self.insurance_usd.checked_add(amount)?;
         self.accounts[account.0 as usize].collateral_usd = collateral;
         self.insurance_usd = fund;
