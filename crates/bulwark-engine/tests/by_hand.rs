@@ -93,8 +93,8 @@ fn funding_of(events: &[Event], m: MarketId) -> (Ppm, Usd, Usd, Usd) {
         .expect("a funding settlement")
 }
 
-/// Account 0 quotes 5 BTC each side at 49,990 / 50,010; account 1 buys 1 BTC, then sells 0.4.
-fn traded_venue() -> Engine {
+/// Account 0 quotes 5 BTC each side at 49,990 / 50,010.
+fn quoted_venue() -> Engine {
     let mut e = venue();
     e.apply(
         &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 5000),
@@ -106,6 +106,12 @@ fn traded_venue() -> Engine {
         TimestampMs(1),
     )
     .unwrap();
+    e
+}
+
+/// The quoted venue after account 1 buys 1 BTC, then sells 0.4.
+fn traded_venue() -> Engine {
+    let mut e = quoted_venue();
     e.apply(
         &order(1, Side::Buy, OrderKind::Limit, Some("50010"), 1000),
         TimestampMs(2),
@@ -121,17 +127,7 @@ fn traded_venue() -> Engine {
 
 #[test]
 fn matching_fees_and_realized_pnl() {
-    let mut e = venue();
-    e.apply(
-        &order(0, Side::Sell, OrderKind::Limit, Some("50010"), 5000),
-        TimestampMs(1),
-    )
-    .unwrap();
-    e.apply(
-        &order(0, Side::Buy, OrderKind::Limit, Some("49990"), 5000),
-        TimestampMs(1),
-    )
-    .unwrap();
+    let mut e = quoted_venue();
 
     // 1 BTC at 50,010: notional 50,010; taker 5 bp = 25.005; maker 2 bp = 10.002.
     let buy = order(1, Side::Buy, OrderKind::Limit, Some("50010"), 1000);
