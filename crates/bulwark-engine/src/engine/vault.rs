@@ -6,13 +6,13 @@
 //! is the vault's equity at the mark divided by the shares outstanding, so LPs earn what the
 //! vault earns on takeovers and bear what it loses.
 
-use super::{bounded, Engine};
-use crate::account::Account;
-use crate::command::VenueParam;
-use crate::event::{Event, Scope};
-use crate::margin::Health;
+use super::liquidation::Close;
+use super::*;
+use crate::account::{Account, Position};
+use crate::book::Side;
+use crate::margin::{self, Health};
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, Ppm, Round, TimestampMs, Usd, PPM_ONE};
+use bulwark_core::{mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -114,37 +114,6 @@ impl Engine {
 
     fn vault_equity(&self) -> Usd {
         bounded(self.pool_health(&self.vault.account, Scope::Cross, None)).equity_usd
-    }
-
-    pub(super) fn set_venue_param(&mut self, param: &VenueParam) -> Result<(), Reject> {
-        let mut v = self.venue.clone();
-        match *param {
-            VenueParam::NativeLiquidation(on) => v.native_liquidation = on,
-            VenueParam::MaxLiquidationsPerStep(n) => {
-                if n == 0 || n > 100_000 {
-                    return Err(Reject::InvalidParam {
-                        name: "max_liquidations_per_step",
-                        reason: "must be in 1..=100000".into(),
-                    });
-                }
-                v.max_liquidations_per_step = n;
-            }
-            VenueParam::VaultWithdrawalDelayMs(ms) => v.vault_withdrawal_delay_ms = ms,
-            VenueParam::VaultMarginMultiplier(m) => {
-                if m.raw() < PPM_ONE || m.raw() > 1_000 * PPM_ONE {
-                    return Err(Reject::InvalidParam {
-                        name: "vault_margin_multiplier",
-                        reason: "must be between 1x and 1000x".into(),
-                    });
-                }
-                v.vault_margin_multiplier = m;
-            }
-        }
-        self.venue = v;
-        self.events.push(Event::VenueParamSet {
-            param: param.clone(),
-        });
-        Ok(())
     }
 
     pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
@@ -294,5 +263,167 @@ impl Engine {
                 .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil),
         );
         h.equity_usd < limit
+    }
+}
+
+/// Most rounds the vault spends reducing itself in one command.
+pub const MAX_VAULT_REDUCE_ROUNDS: usize = 4;
+
+impl Engine {
+    /// Would the vault stay within its margin limit after taking these positions at the mark
+    /// and the pool's equity (negative: a loss) with them?
+    pub(super) fn vault_accepts(&self, positions: &[(usize, Position)], equity: Usd) -> bool {
+        let mut v: Account = self.vault.account.clone();
+        for (mi, p) in positions {
+            let m = &self.markets[*mi];
+            let side = if p.qty.is_positive() {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let Ok(notional) =
+                margin::fill_notional_usd(p.qty.abs(), m.mark, m.params.lots_per_unit)
+            else {
+                return false;
+            };
+            let i = match v.position_index(m.id) {
+                Ok(i) => i,
+                Err(i) => {
+                    v.positions
+                        .insert(i, Position::new(m.id, MarginMode::Cross));
+                    i
+                }
+            };
+            let Ok(realized) = v.positions[i].apply_fill(side, p.qty.abs(), notional) else {
+                return false;
+            };
+            let Ok(c) = v.collateral_usd.checked_add(realized) else {
+                return false;
+            };
+            v.collateral_usd = c;
+        }
+        let Ok(c) = v.collateral_usd.checked_add(equity) else {
+            return false;
+        };
+        v.collateral_usd = c;
+        let Ok(h) = self.pool_health(&v, Scope::Cross, None) else {
+            return false;
+        };
+        let Ok(limit) = h
+            .maintenance_usd
+            .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil)
+        else {
+            return false;
+        };
+        h.equity_usd.is_positive() && h.equity_usd >= limit
+    }
+
+    pub(super) fn vault_takeover(
+        &mut self,
+        account: AccountId,
+        scope: Scope,
+        positions: &[(usize, Position)],
+        equity: Usd,
+    ) {
+        let notionals: Vec<i128> = positions
+            .iter()
+            .map(|(mi, p)| {
+                let m = &self.markets[*mi];
+                bounded(margin::notional_ceil_usd(
+                    p.qty,
+                    m.mark,
+                    m.params.lots_per_unit,
+                ))
+                .micros() as i128
+            })
+            .collect();
+        let total: i128 = notionals.iter().sum::<i128>().max(1);
+        let mut allocated = 0i128;
+        for (k, (mi, p)) in positions.iter().enumerate() {
+            let m = &self.markets[*mi];
+            let (mark, lots, market) = (m.mark, m.params.lots_per_unit, m.id);
+            // The equity handed over with each position, in proportion to notional; the last
+            // position takes the rounding remainder so the parts add up exactly.
+            let share = if k + 1 == positions.len() {
+                equity.micros() as i128 - allocated
+            } else {
+                (equity.micros() as i128 * notionals[k]).div_euclid(total)
+            };
+            allocated += share;
+            let side = if p.qty.is_positive() {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark);
+            self.release_if_idle(VAULT, market, true);
+            // Bankruptcy price: where this position's share of equity would be zero.
+            let per_lot = share * lots as i128 / p.qty.0 as i128;
+            let bankruptcy_price = Price::from_micros(
+                (mark.micros() as i128 - per_lot).clamp(1, i64::MAX as i128) as i64,
+            );
+            self.events.push(Event::VaultTakeover {
+                account,
+                market,
+                qty: p.qty,
+                bankruptcy_price,
+                equity_usd: Usd::from_micros(share as i64),
+            });
+        }
+        // Whatever the pool holds now (its equity, realized at the mark) goes to the vault.
+        let left = self.pool_health_of(account, scope).equity_usd;
+        self.add_to_pool(account, scope, bounded(left.checked_neg()));
+        self.vault.account.collateral_usd =
+            bounded(self.vault.account.collateral_usd.checked_add(left));
+        for (mi, _) in positions {
+            let market = self.markets[*mi].id;
+            self.release_if_idle(account, market, false);
+        }
+    }
+
+    /// Keep the vault inside its own margin limit by reducing its largest position through the
+    /// book, within the liquidation band.
+    pub(super) fn reduce_vault(&mut self) {
+        for _ in 0..MAX_VAULT_REDUCE_ROUNDS {
+            if self.vault.account.positions.is_empty() || !self.vault_over_limit() {
+                break;
+            }
+            let h = self.pool_health_of(VAULT, Scope::Cross);
+            let k = Some(self.venue.vault_margin_multiplier);
+            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k) else {
+                break;
+            };
+            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce);
+            if filled.is_zero() {
+                break;
+            }
+            let market = self.markets[mi].id;
+            self.events.push(Event::VaultReduced {
+                market,
+                qty: filled,
+            });
+        }
+        // A vault the book could not bring back above its own maintenance is liquidated like
+        // any account: its LPs' equity absorbs the loss first, then the rest of the waterfall
+        // (without the vault stage). Its equity never stays negative.
+        let h = self.pool_health_of(VAULT, Scope::Cross);
+        if h.below_maintenance() {
+            self.events.push(Event::LiquidationStarted {
+                account: VAULT,
+                scope: Scope::Cross,
+                keeper: None,
+                equity_usd: h.equity_usd,
+                maintenance_usd: h.maintenance_usd,
+            });
+            self.waterfall(VAULT, Scope::Cross);
+            let h = self.pool_health_of(VAULT, Scope::Cross);
+            self.events.push(Event::LiquidationEnded {
+                account: VAULT,
+                scope: Scope::Cross,
+                equity_usd: h.equity_usd,
+                maintenance_usd: h.maintenance_usd,
+                in_waterfall: true,
+            });
+        }
     }
 }

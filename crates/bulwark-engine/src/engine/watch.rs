@@ -19,9 +19,8 @@
 //! on every move of any of their markets (`watch_always`). The invariant checker recomputes all
 //! flags from scratch after every command in debug builds, so a late trigger would be caught.
 
-use super::{bounded, Engine, VAULT};
+use super::{bounded, in_scope, Engine, VAULT};
 use crate::account::{Position, WatchReg};
-use crate::command::MarginMode;
 use crate::event::Scope;
 use crate::margin::{self, Health};
 use bulwark_core::{AccountId, MarketId, Price, PPM_ONE};
@@ -246,12 +245,5 @@ impl Engine {
                 }
             }
         }
-    }
-}
-
-fn in_scope(p: &Position, scope: Scope) -> bool {
-    match scope {
-        Scope::Cross => p.mode == MarginMode::Cross,
-        Scope::Isolated(m) => p.mode == MarginMode::Isolated && p.market == m,
     }
 }

@@ -1,0 +1,85 @@
+//! Health flags: which pools are below maintenance or have negative equity, kept up to date
+//! incrementally (with the recheck index in `watch.rs`) and emitted as events.
+
+use super::*;
+use crate::command::MarginMode;
+use crate::event::{Event, Scope};
+use crate::margin::Health;
+use bulwark_core::{AccountId, MarketId};
+
+impl Engine {
+    /// Re-check every pool of one account and emit the transitions of its flags.
+    pub(super) fn reevaluate(&mut self, account: AccountId) {
+        if account == VAULT {
+            // The vault is not liquidated like an account; `reduce_vault` keeps it in bounds.
+            return;
+        }
+        let i = account.0 as usize;
+        self.reevaluate_scope(account, Scope::Cross);
+        for k in 0..self.accounts[i].positions.len() {
+            let p = &self.accounts[i].positions[k];
+            if p.mode == MarginMode::Isolated {
+                let scope = Scope::Isolated(p.market);
+                self.reevaluate_scope(account, scope);
+            }
+        }
+    }
+
+    pub(super) fn reevaluate_scope(&mut self, account: AccountId, scope: Scope) {
+        if account == VAULT {
+            return;
+        }
+        let h = bounded(self.pool_health(self.acct(account), scope, None));
+        self.update_flag(account, scope, &h);
+        self.rewatch(account, scope, &h);
+    }
+
+    pub(super) fn update_flag(&mut self, account: AccountId, scope: Scope, h: &Health) {
+        let now = Flag {
+            below_maintenance: h.below_maintenance(),
+            negative_equity: h.is_negative(),
+        };
+        let key = (account, scope);
+        let before = self.flags.get(&key).copied().unwrap_or_default();
+        if now == before {
+            return;
+        }
+        if now.below_maintenance && !before.below_maintenance {
+            self.events.push(Event::BelowMaintenance {
+                account,
+                scope,
+                equity_usd: h.equity_usd,
+                maintenance_usd: h.maintenance_usd,
+            });
+        }
+        if now.negative_equity && !before.negative_equity {
+            self.events.push(Event::NegativeEquity {
+                account,
+                scope,
+                equity_usd: h.equity_usd,
+            });
+        }
+        if !now.below_maintenance && before.below_maintenance {
+            self.events.push(Event::BackAboveMaintenance {
+                account,
+                scope,
+                equity_usd: h.equity_usd,
+            });
+        }
+        if now == Flag::default() {
+            self.flags.remove(&key);
+        } else {
+            self.flags.insert(key, now);
+        }
+    }
+
+    /// Re-check every account with a position entry in `market`.
+    pub(super) fn reevaluate_market(&mut self, market: MarketId) {
+        for i in 0..self.accounts.len() {
+            let a = &self.accounts[i];
+            if a.active && a.position_index(market).is_ok() {
+                self.reevaluate(AccountId(i as u32));
+            }
+        }
+    }
+}

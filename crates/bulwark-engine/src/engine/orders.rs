@@ -1,0 +1,718 @@
+//! Orders: plan an order on copies of every account it touches (fills, fees, realized PnL, all
+//! checked), check its risk on the plan, then commit. A rejected plan changes nothing.
+
+use super::params::validate_price;
+use super::*;
+use crate::account::{Account, Position};
+use crate::book::{NewOrder, Side};
+use crate::command::{MarginMode, OrderKind, PlaceOrder, SelfTrade};
+use crate::event::{CancelReason, Event, Scope};
+use crate::margin::{self};
+use crate::market::Market;
+use crate::reject::Reject;
+use bulwark_core::{mul_div, AccountId, MarketId, OrderId, Price, Qty, Round, Usd};
+
+/// One planned step of matching an incoming order.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Step {
+    Fill {
+        maker: OrderId,
+        maker_account: AccountId,
+        price: Price,
+        qty: Qty,
+        notional: Usd,
+        maker_fee: Usd,
+        taker_fee: Usd,
+        maker_realized: Usd,
+        taker_realized: Usd,
+    },
+    CancelMaker {
+        order: OrderId,
+        account: AccountId,
+        qty: Qty,
+        reason: CancelReason,
+    },
+}
+
+/// Why matching stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PlanEnd {
+    /// Filled, or nothing crosses any more: a limit order's rest may rest.
+    Exhausted,
+    /// Met the account's own order with cancel-taker or cancel-both.
+    SelfTrade,
+    /// Met `max_fills_per_order` orders; the rest is cancelled so the book never crosses.
+    WorkLimit,
+}
+
+/// An account's state for one market while an order is planned.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Draft {
+    account: AccountId,
+    collateral: Usd,
+    pos: Position,
+    /// Where the position sits (Ok) or would be inserted (Err) in the account's list.
+    index: Result<usize, usize>,
+    /// Whether anything that maintenance depends on changed (set at write-back).
+    changed: bool,
+    /// Whether the order closed the position (set at write-back).
+    closed_now: bool,
+}
+
+impl Draft {
+    /// The pool that pays this position's fees and receives its PnL.
+    fn pool(&mut self) -> &mut Usd {
+        match self.pos.mode {
+            MarginMode::Cross => &mut self.collateral,
+            MarginMode::Isolated => &mut self.pos.isolated_usd,
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn place_order(&mut self, o: &PlaceOrder) -> Result<(), Reject> {
+        let mi = self.market_index(o.market)?;
+        let a = self.active_account(o.account)?;
+        let m = &self.markets[mi];
+        let p = &m.params;
+        if !o.qty.is_positive() {
+            return Err(Reject::QtyNotPositive(o.qty));
+        }
+        if o.qty > p.max_order_qty {
+            return Err(Reject::QtyTooLarge {
+                qty: o.qty,
+                limit: p.max_order_qty,
+            });
+        }
+        let limit = self.order_limit_price(m, o)?;
+        let index = a.position_index(o.market);
+        let pos = match index {
+            Ok(i) => a.positions[i],
+            Err(_) => {
+                if a.positions.len() >= self.config.max_positions_per_account {
+                    return Err(Reject::TooManyPositions {
+                        limit: self.config.max_positions_per_account,
+                    });
+                }
+                Position::new(o.market, o.margin)
+            }
+        };
+        if pos.mode != o.margin {
+            let current = match pos.mode {
+                MarginMode::Cross => "cross",
+                MarginMode::Isolated => "isolated",
+            };
+            return Err(Reject::MarginModeConflict {
+                market: o.market,
+                current,
+            });
+        }
+        let mut qty = o.qty;
+        if o.reduce_only {
+            let reducible = pos.reducible_by(o.side);
+            if reducible.is_zero() {
+                return Err(Reject::ReduceOnlyWouldIncrease);
+            }
+            qty = qty.min(reducible);
+        }
+        let may_rest = matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
+        if o.kind == OrderKind::PostOnly {
+            if let Some(best) = m.book.best(o.side.opposite()) {
+                if o.side.crosses(limit, best) {
+                    return Err(Reject::PostOnlyWouldCross { price: limit });
+                }
+            }
+        }
+        if may_rest {
+            if a.orders.len() as u32 >= self.config.max_open_orders_per_account {
+                return Err(Reject::TooManyOrders {
+                    limit: self.config.max_open_orders_per_account,
+                });
+            }
+            if !m.book.has_capacity() {
+                return Err(Reject::BookFull);
+            }
+        }
+        self.plan_matching(mi, o, &pos, index, qty, limit)?;
+        let a = self.active_account(o.account)?;
+        self.check_order_risk(a, &pos, o, qty, limit)?;
+        self.commit_order(mi, o, qty, limit);
+        Ok(())
+    }
+
+    /// The order's limit: its own price (validated), or for a market order the edge of the
+    /// market-order band around the mark, on the tick grid.
+    pub(super) fn order_limit_price(&self, m: &Market, o: &PlaceOrder) -> Result<Price, Reject> {
+        let p = &m.params;
+        if o.kind == OrderKind::Market {
+            return Ok(liquidation::band_edge(
+                m.mark,
+                p.market_order_band,
+                p.tick_size,
+                p.max_price,
+                o.side,
+            ));
+        }
+        let price = o.price.ok_or(Reject::PriceMissing(kind_name(o.kind)))?;
+        validate_price(price, p)?;
+        Ok(price)
+    }
+
+    /// Pre-trade risk, on the plan of the order: the position limit and the initial margin of
+    /// the pool, counting the worse side of all resting orders plus this one, the loss against
+    /// the mark of the planned fills and of the resting rest at its limit, and the fees (taker
+    /// on the fills, maker on the rest). An order that does not increase the worst case (it
+    /// only reduces exposure) passes without a margin check.
+    pub(super) fn check_order_risk(
+        &self,
+        a: &Account,
+        pos: &Position,
+        o: &PlaceOrder,
+        qty: Qty,
+        limit: Price,
+    ) -> Result<(), Reject> {
+        let m = &self.markets[pos.market.0 as usize];
+        let old_worst = margin::worst_case_qty(pos.qty, pos.open_buy, pos.open_sell);
+        let mut with = *pos;
+        let open = with.open_on(o.side);
+        *open = open.checked_add(qty)?;
+        let new_worst = margin::worst_case_qty(with.qty, with.open_buy, with.open_sell);
+        if o.reduce_only || new_worst <= old_worst {
+            return Ok(());
+        }
+        if new_worst > m.params.max_position_qty {
+            return Err(Reject::PositionLimit {
+                qty: new_worst,
+                limit: m.params.max_position_qty,
+            });
+        }
+        let scope = match pos.mode {
+            MarginMode::Cross => Scope::Cross,
+            MarginMode::Isolated => Scope::Isolated(pos.market),
+        };
+        let h = self.pool_health(a, scope, Some(&with))?;
+        let lots = m.params.lots_per_unit;
+        let mark = m.mark.micros();
+        let against = |price: Price| -> i64 {
+            match o.side {
+                Side::Buy => price.micros().saturating_sub(mark),
+                Side::Sell => mark.saturating_sub(price.micros()),
+            }
+            .max(0)
+        };
+        let mut cost = Usd::ZERO;
+        let mut filled = Qty::ZERO;
+        for step in &self.steps {
+            if let Step::Fill {
+                price,
+                qty: q,
+                taker_fee,
+                ..
+            } = *step
+            {
+                let loss = Usd::from_micros(mul_div(q.0, against(price), lots, Round::Ceil)?);
+                cost = cost
+                    .checked_add(loss)?
+                    .checked_add(taker_fee.max(Usd::ZERO))?;
+                filled = filled.checked_add(q)?;
+            }
+        }
+        let rests = matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly)
+            && self.plan_end == PlanEnd::Exhausted;
+        if rests {
+            let rest = qty.checked_sub(filled)?;
+            let loss = Usd::from_micros(mul_div(rest.0, against(limit), lots, Round::Ceil)?);
+            let notional = margin::notional_ceil_usd(rest, limit, lots)?;
+            let fee = margin::fee_usd(notional, m.params.maker_fee)?.max(Usd::ZERO);
+            cost = cost.checked_add(loss)?.checked_add(fee)?;
+        }
+        let required = h.initial_usd.checked_add(cost)?;
+        if h.equity_usd < required {
+            return Err(Reject::InsufficientMargin {
+                equity: h.equity_usd,
+                required,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn draft_of(&self, account: AccountId, market: MarketId) -> Draft {
+        let a = &self.accounts[account.0 as usize];
+        let index = a.position_index(market);
+        let pos = match index {
+            Ok(i) => a.positions[i],
+            Err(_) => unreachable!("a resting order's account has a position entry in its market"),
+        };
+        Draft {
+            account,
+            collateral: a.collateral_usd,
+            pos,
+            index,
+            changed: false,
+            closed_now: false,
+        }
+    }
+
+    /// Walk the opposite side and plan every fill and maker cancel on copies of the accounts
+    /// involved. Nothing is changed; an arithmetic failure or an unfillable FOK rejects.
+    pub(super) fn plan_matching(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        pos: &Position,
+        index: Result<usize, usize>,
+        qty: Qty,
+        limit: Price,
+    ) -> Result<(), Reject> {
+        self.steps.clear();
+        self.drafts.clear();
+        let taker_collateral = self.acct(o.account).collateral_usd;
+        self.drafts.push(Draft {
+            account: o.account,
+            collateral: taker_collateral,
+            pos: *pos,
+            index,
+            changed: false,
+            closed_now: false,
+        });
+        self.plan_end = PlanEnd::Exhausted;
+        if o.kind == OrderKind::PostOnly {
+            return Ok(());
+        }
+        let m = &self.markets[mi];
+        let p = &m.params;
+        let mut remaining = qty;
+        let mut met = 0usize;
+        let mut end = PlanEnd::Exhausted;
+        let mut steps = std::mem::take(&mut self.steps);
+        let mut drafts = std::mem::take(&mut self.drafts);
+        let result = (|| -> Result<(), Reject> {
+            for maker in m.book.crossing(o.side, limit) {
+                if remaining.is_zero() {
+                    break;
+                }
+                if met >= self.config.max_fills_per_order {
+                    end = PlanEnd::WorkLimit;
+                    break;
+                }
+                met += 1;
+                if maker.account == o.account {
+                    let cancel_maker =
+                        matches!(o.self_trade, SelfTrade::CancelMaker | SelfTrade::CancelBoth);
+                    if cancel_maker {
+                        let d = &mut drafts[0];
+                        let open = d.pos.open_on(maker.side);
+                        *open = open.checked_sub(maker.remaining)?;
+                        steps.push(Step::CancelMaker {
+                            order: maker.id,
+                            account: maker.account,
+                            qty: maker.remaining,
+                            reason: CancelReason::SelfTrade,
+                        });
+                    }
+                    if o.self_trade == SelfTrade::CancelMaker {
+                        continue;
+                    }
+                    end = PlanEnd::SelfTrade;
+                    break;
+                }
+                let di = match drafts.iter().position(|d| d.account == maker.account) {
+                    Some(di) => di,
+                    None => {
+                        drafts.push(self.draft_of(maker.account, o.market));
+                        drafts.len() - 1
+                    }
+                };
+                let mut fill_qty = remaining.min(maker.remaining);
+                if maker.reduce_only {
+                    fill_qty = fill_qty.min(drafts[di].pos.reducible_by(maker.side));
+                    if fill_qty.is_zero() {
+                        let open = drafts[di].pos.open_on(maker.side);
+                        *open = open.checked_sub(maker.remaining)?;
+                        steps.push(Step::CancelMaker {
+                            order: maker.id,
+                            account: maker.account,
+                            qty: maker.remaining,
+                            reason: CancelReason::ReduceOnly,
+                        });
+                        continue;
+                    }
+                }
+                let notional = margin::fill_notional_usd(fill_qty, maker.price, p.lots_per_unit)?;
+                let maker_fee = margin::fee_usd(notional, p.maker_fee)?;
+                let taker_fee = margin::fee_usd(notional, p.taker_fee)?;
+                let md = &mut drafts[di];
+                let maker_realized = md.pos.apply_fill(maker.side, fill_qty, notional)?;
+                let open = md.pos.open_on(maker.side);
+                *open = open.checked_sub(fill_qty)?;
+                md.pos.fees_paid_usd = md.pos.fees_paid_usd.checked_add(maker_fee)?;
+                let pool = md.pool();
+                *pool = pool.checked_add(maker_realized)?.checked_sub(maker_fee)?;
+                let td = &mut drafts[0];
+                let taker_realized = td.pos.apply_fill(o.side, fill_qty, notional)?;
+                td.pos.fees_paid_usd = td.pos.fees_paid_usd.checked_add(taker_fee)?;
+                let pool = td.pool();
+                *pool = pool.checked_add(taker_realized)?.checked_sub(taker_fee)?;
+                steps.push(Step::Fill {
+                    maker: maker.id,
+                    maker_account: maker.account,
+                    price: maker.price,
+                    qty: fill_qty,
+                    notional,
+                    maker_fee,
+                    taker_fee,
+                    maker_realized,
+                    taker_realized,
+                });
+                remaining = remaining.checked_sub(fill_qty)?;
+                // A reduce-only maker clipped by its position cannot fill the rest of its order
+                // any more: cancel that rest now, or it would rest crossed with the taker.
+                let left = maker.remaining.checked_sub(fill_qty)?;
+                if maker.reduce_only && left.is_positive() && remaining.is_positive() {
+                    let open = drafts[di].pos.open_on(maker.side);
+                    *open = open.checked_sub(left)?;
+                    steps.push(Step::CancelMaker {
+                        order: maker.id,
+                        account: maker.account,
+                        qty: left,
+                        reason: CancelReason::ReduceOnly,
+                    });
+                }
+            }
+            if o.kind == OrderKind::Fok && remaining.is_positive() {
+                return Err(Reject::FokNotFillable {
+                    requested: qty,
+                    available: qty.checked_sub(remaining)?,
+                });
+            }
+            // The fee pool and the trade EMA must not overflow either.
+            let mut pool = self.fee_pool_usd;
+            for s in &steps {
+                if let Step::Fill {
+                    maker_fee,
+                    taker_fee,
+                    ..
+                } = s
+                {
+                    pool = pool.checked_add(*maker_fee)?.checked_add(*taker_fee)?;
+                }
+            }
+            Ok(())
+        })();
+        self.steps = steps;
+        self.drafts = drafts;
+        self.plan_end = end;
+        result
+    }
+
+    /// Apply a plan that passed every check. Cannot fail.
+    pub(super) fn commit_order(&mut self, mi: usize, o: &PlaceOrder, qty: Qty, limit: Price) {
+        let seq = self.next_order_seq;
+        self.next_order_seq += 1;
+        let market = o.market;
+        let id = self.markets[mi].book.reserve(seq);
+        self.events.push(Event::OrderAccepted {
+            order: id,
+            account: o.account,
+            market,
+            side: o.side,
+            kind: o.kind,
+            price: limit,
+            qty,
+        });
+        let mut filled = Qty::ZERO;
+        let steps = std::mem::take(&mut self.steps);
+        for step in &steps {
+            match *step {
+                Step::Fill {
+                    maker,
+                    maker_account,
+                    price,
+                    qty: q,
+                    notional,
+                    maker_fee,
+                    taker_fee,
+                    maker_realized,
+                    taker_realized,
+                } => {
+                    let m = &mut self.markets[mi];
+                    let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
+                    if m.book.fill(maker, q).is_zero() {
+                        self.unlist_order(maker_account, acct_slot);
+                    }
+                    let m = &mut self.markets[mi];
+                    bounded(m.record_trade(price));
+                    // A share of every fee funds the insurance fund; the rest stays in the pool.
+                    let fees = bounded(maker_fee.checked_add(taker_fee));
+                    let share = m.params.insurance_fee_share;
+                    let to_insurance = bounded(fees.mul_ppm(share, Round::Floor)).max(Usd::ZERO);
+                    self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
+                    self.fee_pool_usd = bounded(
+                        self.fee_pool_usd
+                            .checked_add(fees)
+                            .and_then(|p| p.checked_sub(to_insurance)),
+                    );
+                    filled.0 += q.0;
+                    self.events.push(Event::Fill {
+                        market,
+                        maker_order: maker,
+                        taker_order: id,
+                        maker: maker_account,
+                        taker: o.account,
+                        taker_side: o.side,
+                        price,
+                        qty: q,
+                        notional_usd: notional,
+                        maker_fee_usd: maker_fee,
+                        taker_fee_usd: taker_fee,
+                        maker_realized_pnl_usd: maker_realized,
+                        taker_realized_pnl_usd: taker_realized,
+                        liquidation: self.liquidating,
+                    });
+                }
+                Step::CancelMaker {
+                    order,
+                    account,
+                    qty: q,
+                    reason,
+                } => {
+                    let gone = self.markets[mi]
+                        .book
+                        .remove(order)
+                        .expect("planned maker rests");
+                    self.unlist_order(account, gone.acct_slot);
+                    self.events.push(Event::OrderCancelled {
+                        order,
+                        account,
+                        market,
+                        qty: q,
+                        reason,
+                    });
+                }
+            }
+        }
+        self.steps = steps;
+        let remaining = Qty(qty.0 - filled.0);
+        let rests = remaining.is_positive()
+            && self.plan_end == PlanEnd::Exhausted
+            && matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
+        if rests {
+            let d = &mut self.drafts[0];
+            let open = d.pos.open_on(o.side);
+            open.0 += remaining.0;
+            self.markets[mi].book.insert(
+                id,
+                NewOrder {
+                    account: o.account,
+                    side: o.side,
+                    price: limit,
+                    qty: remaining,
+                    reduce_only: o.reduce_only,
+                },
+            );
+            let list = &mut self.acct_mut(o.account).orders;
+            list.push((market, id));
+            let acct_slot = (list.len() - 1) as u32;
+            self.markets[mi].book.set_acct_slot(id, acct_slot);
+            self.events.push(Event::OrderRested {
+                order: id,
+                market,
+                price: limit,
+                qty: remaining,
+            });
+        } else {
+            self.markets[mi].book.release(id);
+            if remaining.is_positive() {
+                let reason = match self.plan_end {
+                    PlanEnd::SelfTrade => CancelReason::SelfTrade,
+                    PlanEnd::Exhausted | PlanEnd::WorkLimit => CancelReason::Unfilled,
+                };
+                self.events.push(Event::OrderCancelled {
+                    order: id,
+                    account: o.account,
+                    market,
+                    qty: remaining,
+                    reason,
+                });
+            }
+        }
+        self.write_back_drafts(mi);
+    }
+
+    /// Store the planned accounts, update open interest, drop idle positions and re-check the
+    /// health of every account the order touched.
+    pub(super) fn write_back_drafts(&mut self, mi: usize) {
+        let market = self.markets[mi].id;
+        let mut drafts = std::mem::take(&mut self.drafts);
+        let mut oi_delta = 0i64;
+        for d in drafts.iter_mut() {
+            let a = self.acct_mut(d.account);
+            // The taker's index may point at an insertion place; it is still valid because
+            // nothing else changed this account's positions during the command.
+            let old = match d.index {
+                Ok(i) => std::mem::replace(&mut a.positions[i], d.pos),
+                Err(i) => {
+                    a.positions.insert(i, d.pos);
+                    Position::new(market, d.pos.mode)
+                }
+            };
+            oi_delta += d.pos.qty.0.max(0) - old.qty.0.max(0);
+            d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
+            d.changed = (old.qty, old.cost_usd, old.isolated_usd)
+                != (d.pos.qty, d.pos.cost_usd, d.pos.isolated_usd)
+                || a.collateral_usd != d.collateral;
+            a.collateral_usd = d.collateral;
+        }
+        let m = &mut self.markets[mi];
+        m.open_interest = Qty(m.open_interest.0 + oi_delta);
+        for d in &drafts {
+            self.release_if_idle(d.account, market, d.closed_now);
+        }
+        for d in &drafts {
+            // Resting an order changes no maintenance flag: only a changed position or pool
+            // needs a recheck.
+            if d.changed {
+                self.reevaluate(d.account);
+            }
+        }
+        self.drafts = drafts;
+    }
+
+    /// Drop a position entry with nothing open or resting. An isolated position that has just
+    /// closed (`closed_now`) returns its remaining collateral to the cross pool; one funded in
+    /// advance of trading keeps it until the owner moves it. A negative remainder stays,
+    /// recorded, for the waterfall; the pool being liquidated keeps its entry until the end.
+    pub(super) fn release_if_idle(
+        &mut self,
+        account: AccountId,
+        market: MarketId,
+        closed_now: bool,
+    ) {
+        if self.liquidating_pool == Some((account, Scope::Isolated(market))) {
+            return;
+        }
+        let a = self.acct_mut(account);
+        let Ok(i) = a.position_index(market) else {
+            return;
+        };
+        let p = a.positions[i];
+        let keeps_funds = p.isolated_usd.is_positive() && !closed_now;
+        if !p.is_idle() || p.isolated_usd.is_negative() || keeps_funds {
+            return;
+        }
+        a.positions.remove(i);
+        if p.mode == MarginMode::Isolated {
+            self.unwatch_isolated(account, &p);
+        }
+        let scope = Scope::Isolated(market);
+        if p.mode == MarginMode::Isolated && self.flags.remove(&(account, scope)).is_some() {
+            let equity_usd = p.isolated_usd;
+            self.events.push(Event::BackAboveMaintenance {
+                account,
+                scope,
+                equity_usd,
+            });
+        }
+        if p.isolated_usd.is_positive() {
+            let a = self.acct_mut(account);
+            a.collateral_usd = bounded(a.collateral_usd.checked_add(p.isolated_usd));
+            self.events.push(Event::IsolatedMarginReleased {
+                account,
+                market,
+                amount_usd: p.isolated_usd,
+            });
+            // The cross pool just gained collateral: its flags may clear.
+            self.reevaluate(account);
+        }
+    }
+
+    pub(super) fn cancel(
+        &mut self,
+        account: AccountId,
+        market: MarketId,
+        order: OrderId,
+    ) -> Result<(), Reject> {
+        let mi = self.market_index(market)?;
+        self.active_account(account)?;
+        let o = self.markets[mi]
+            .book
+            .get(order)
+            .ok_or(Reject::UnknownOrder(order))?;
+        if o.account != account {
+            return Err(Reject::NotOrderOwner { order });
+        }
+        self.cancel_resting(mi, order, CancelReason::User);
+        self.release_if_idle(account, market, false);
+        Ok(())
+    }
+
+    pub(super) fn cancel_resting(&mut self, mi: usize, order: OrderId, reason: CancelReason) {
+        let m = &mut self.markets[mi];
+        let o = m
+            .book
+            .remove(order)
+            .expect("caller checked the order rests");
+        let market = m.id;
+        self.unlist_order(o.account, o.acct_slot);
+        let a = &mut self.accounts[o.account.0 as usize];
+        let i = a
+            .position_index(market)
+            .expect("resting order has a position entry");
+        let open = a.positions[i].open_on(o.side);
+        open.0 -= o.remaining.0;
+        self.events.push(Event::OrderCancelled {
+            order,
+            account: o.account,
+            market,
+            qty: o.remaining,
+            reason,
+        });
+    }
+
+    pub(super) fn cancel_all(
+        &mut self,
+        account: AccountId,
+        market: Option<MarketId>,
+    ) -> Result<(), Reject> {
+        if let Some(m) = market {
+            self.market_index(m)?;
+        }
+        let a = self.active_account(account)?;
+        let mut targets: Vec<(MarketId, OrderId)> = a
+            .orders
+            .iter()
+            .copied()
+            .filter(|(m, _)| market.is_none_or(|want| *m == want))
+            .collect();
+        // Cancel oldest first so the event order does not depend on the list's internal order.
+        targets.sort_unstable_by_key(|(m, id)| (*m, *id));
+        for (m, id) in &targets {
+            self.cancel_resting(m.0 as usize, *id, CancelReason::User);
+        }
+        targets.dedup_by_key(|(m, _)| *m);
+        for (m, _) in targets {
+            self.release_if_idle(account, m, false);
+        }
+        Ok(())
+    }
+
+    /// Remove the order at `slot` of an account's order list; the order moved into its place
+    /// learns its new index.
+    pub(super) fn unlist_order(&mut self, account: AccountId, slot: u32) {
+        let list = &mut self.acct_mut(account).orders;
+        list.swap_remove(slot as usize);
+        if let Some(&(m, moved)) = list.get(slot as usize) {
+            self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
+        }
+    }
+}
+
+fn kind_name(k: OrderKind) -> &'static str {
+    match k {
+        OrderKind::Limit => "limit",
+        OrderKind::Market => "market",
+        OrderKind::Ioc => "ioc",
+        OrderKind::Fok => "fok",
+        OrderKind::PostOnly => "post_only",
+    }
+}

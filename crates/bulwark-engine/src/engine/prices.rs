@@ -1,0 +1,65 @@
+//! Prices and time: oracle prints, the mark, and the tick that samples funding premiums.
+
+use super::*;
+use crate::event::Event;
+use crate::market::OracleReading;
+use crate::reject::Reject;
+use bulwark_core::{MarketId, Price, TimestampMs};
+
+impl Engine {
+    pub(super) fn oracle_price(
+        &mut self,
+        market: MarketId,
+        price: Price,
+        now: TimestampMs,
+    ) -> Result<(), Reject> {
+        let mi = self.market_index(market)?;
+        let max = self.markets[mi].params.max_price;
+        if !price.is_positive() || price > max {
+            return Err(Reject::PriceOutOfRange { price, max });
+        }
+        self.markets[mi].oracle = Some(OracleReading { price, at: now });
+        self.events.push(Event::OraclePrice { market, price });
+        self.refresh_mark(mi, now);
+        self.native_sweep();
+        Ok(())
+    }
+
+    /// Recompute a market's mark; on a change, emit it and re-check the market's accounts.
+    pub(super) fn refresh_mark(&mut self, mi: usize, now: TimestampMs) {
+        let m = &mut self.markets[mi];
+        let (mark, inputs) = m.compute_mark(now);
+        if mark == m.mark {
+            return;
+        }
+        let old = m.mark;
+        m.mark = mark;
+        self.events.push(Event::MarkPrice {
+            market: m.id,
+            mark,
+            oracle: inputs.oracle,
+            impact_mid: inputs.impact_mid,
+            trade_ema: inputs.trade_ema,
+        });
+        self.recheck_after_move(mi, old, mark);
+    }
+
+    pub(super) fn tick(&mut self, now: TimestampMs) {
+        for mi in 0..self.markets.len() {
+            self.refresh_mark(mi, now);
+            let m = &mut self.markets[mi];
+            if let Some(premium) = bounded(m.premium_ppm(now)) {
+                m.premium_sum_ppm = m.premium_sum_ppm.saturating_add(premium);
+                m.premium_samples += 1;
+            }
+            if now.0 >= m.next_funding_ms {
+                // Missed intervals (a long gap between ticks) collapse into one settlement.
+                let interval = m.params.funding_interval_ms;
+                let behind = (now.0 - m.next_funding_ms) / interval + 1;
+                m.next_funding_ms += behind * interval;
+                self.settle_funding(mi, now);
+            }
+        }
+        self.native_sweep();
+    }
+}

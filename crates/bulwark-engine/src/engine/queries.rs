@@ -1,0 +1,240 @@
+//! Queries: health of a pool at the marks (or a counterfactual mark), lookups, read-only views.
+//! A query never changes state.
+
+use super::*;
+use crate::account::{Account, Position};
+use crate::command::MarginMode;
+use crate::event::Scope;
+use crate::margin::{self, Health};
+use crate::market::Market;
+use crate::reject::Reject;
+use bulwark_core::{AccountId, ArithResult, MarketId, Price, Round, TimestampMs, Usd};
+
+impl Engine {
+    /// Health of a pool as if `market`'s mark were `mark` (other marks unchanged): the lab's
+    /// counterfactual for cascades ("would this account be liquidated at the outside price?").
+    pub fn health_with_mark(
+        &self,
+        account: AccountId,
+        scope: Scope,
+        market: MarketId,
+        mark: Price,
+    ) -> Result<Health, Reject> {
+        self.market_index(market)?;
+        let a = self.active_account(account)?;
+        Ok(self.pool_health_inner(a, scope, None, Some((market, mark)))?)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn markets(&self) -> &[Market] {
+        &self.markets
+    }
+
+    pub fn market(&self, id: MarketId) -> Option<&Market> {
+        self.markets.get(id.0 as usize)
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(id.0 as usize).filter(|a| a.active)
+    }
+
+    pub fn fee_pool_usd(&self) -> Usd {
+        self.fee_pool_usd
+    }
+
+    pub fn funding_residue_usd(&self) -> Usd {
+        self.funding_residue_usd
+    }
+
+    pub fn deposited_usd(&self) -> Usd {
+        self.deposited_usd
+    }
+
+    pub fn withdrawn_usd(&self) -> Usd {
+        self.withdrawn_usd
+    }
+
+    pub fn last_ms(&self) -> TimestampMs {
+        self.last_ms
+    }
+
+    pub fn commands_applied(&self) -> u64 {
+        self.commands_applied
+    }
+
+    pub fn next_order_seq(&self) -> u64 {
+        self.next_order_seq
+    }
+
+    /// Pools currently below maintenance or with negative equity, in (account, pool) order.
+    pub fn flags(&self) -> &BTreeMap<(AccountId, Scope), Flag> {
+        &self.flags
+    }
+
+    /// Health of one pool of an account at current marks.
+    pub fn health(&self, account: AccountId, scope: Scope) -> Result<Health, Reject> {
+        let a = self
+            .account(account)
+            .ok_or(Reject::UnknownAccount(account))?;
+        Ok(self.pool_health(a, scope, None)?)
+    }
+
+    /// The pools an account has: cross, and one per isolated position.
+    pub fn scopes(a: &Account) -> impl Iterator<Item = Scope> + '_ {
+        std::iter::once(Scope::Cross).chain(
+            a.positions
+                .iter()
+                .filter(|p| p.mode == MarginMode::Isolated)
+                .map(|p| Scope::Isolated(p.market)),
+        )
+    }
+
+    /// Equity and requirements of a pool. `with` replaces (or adds) the position of its market,
+    /// so a hypothetical order can be checked without touching state.
+    pub fn pool_health(
+        &self,
+        a: &Account,
+        scope: Scope,
+        with: Option<&Position>,
+    ) -> ArithResult<Health> {
+        self.pool_health_inner(a, scope, with, None)
+    }
+
+    pub(super) fn pool_health_inner(
+        &self,
+        a: &Account,
+        scope: Scope,
+        with: Option<&Position>,
+        mark_override: Option<(MarketId, Price)>,
+    ) -> ArithResult<Health> {
+        let mut h = match scope {
+            Scope::Cross => Health {
+                equity_usd: a.collateral_usd,
+                ..Health::default()
+            },
+            Scope::Isolated(_) => Health::default(),
+        };
+        let mut substituted = false;
+        for stored in &a.positions {
+            let p = match with {
+                Some(w) if w.market == stored.market => {
+                    substituted = true;
+                    w
+                }
+                _ => stored,
+            };
+            self.add_position_health(&mut h, p, scope, mark_override)?;
+        }
+        if let Some(w) = with.filter(|_| !substituted) {
+            self.add_position_health(&mut h, w, scope, mark_override)?;
+        }
+        Ok(h)
+    }
+
+    #[inline]
+    pub(super) fn add_position_health(
+        &self,
+        h: &mut Health,
+        p: &Position,
+        scope: Scope,
+        mark_override: Option<(MarketId, Price)>,
+    ) -> ArithResult<()> {
+        let in_scope = match scope {
+            Scope::Cross => p.mode == MarginMode::Cross,
+            Scope::Isolated(m) => p.mode == MarginMode::Isolated && p.market == m,
+        };
+        if !in_scope {
+            return Ok(());
+        }
+        let m = &self.markets[p.market.0 as usize];
+        let mark = match mark_override {
+            Some((market, price)) if market == p.market => price,
+            _ => m.mark,
+        };
+        let lots = m.params.lots_per_unit;
+        if p.mode == MarginMode::Isolated {
+            h.equity_usd = h.equity_usd.checked_add(p.isolated_usd)?;
+        }
+        let worst = margin::worst_case_qty(p.qty, p.open_buy, p.open_sell);
+        let mut maintenance = Usd::ZERO;
+        if !p.qty.is_zero() {
+            let (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
+            h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
+            maintenance = margin::maintenance_usd(&m.params, notional)?;
+            h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
+        }
+        let initial = if worst == p.qty.abs() {
+            // No resting order adds risk: the initial requirement is the maintenance one scaled.
+            maintenance.mul_ppm(m.params.initial_multiplier, Round::Ceil)?
+        } else {
+            let notional = margin::notional_ceil_usd(worst, mark, lots)?;
+            margin::initial_usd(&m.params, notional)?
+        };
+        h.initial_usd = h.initial_usd.checked_add(initial)?;
+        Ok(())
+    }
+
+    pub(super) fn market_index(&self, id: MarketId) -> Result<usize, Reject> {
+        let i = id.0 as usize;
+        if i < self.markets.len() {
+            Ok(i)
+        } else {
+            Err(Reject::UnknownMarket(id))
+        }
+    }
+
+    /// Any trading account, the vault included.
+    #[inline]
+    pub(crate) fn acct(&self, id: AccountId) -> &Account {
+        if id == VAULT {
+            &self.vault.account
+        } else {
+            &self.accounts[id.0 as usize]
+        }
+    }
+
+    #[inline]
+    pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
+        if id == VAULT {
+            &mut self.vault.account
+        } else {
+            &mut self.accounts[id.0 as usize]
+        }
+    }
+
+    pub(super) fn active_account(&self, id: AccountId) -> Result<&Account, Reject> {
+        self.account(id).ok_or(Reject::UnknownAccount(id))
+    }
+
+    /// Check every invariant from scratch; returns a description of the first breach.
+    /// Runs after every command in debug and test builds (and with the `invariants` feature).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        crate::invariants::check(self)
+    }
+
+    pub(crate) fn parts(&self) -> EngineParts<'_> {
+        EngineParts {
+            markets: &self.markets,
+            accounts: &self.accounts,
+            vault: &self.vault,
+            venue: &self.venue,
+            insurance_usd: self.insurance_usd,
+            bad_debt_usd: self.bad_debt_usd,
+            fee_pool_usd: self.fee_pool_usd,
+            funding_residue_usd: self.funding_residue_usd,
+            deposited_usd: self.deposited_usd,
+            withdrawn_usd: self.withdrawn_usd,
+            flags: &self.flags,
+            last_ms: self.last_ms,
+            next_order_seq: self.next_order_seq,
+            commands_applied: self.commands_applied,
+        }
+    }
+}
