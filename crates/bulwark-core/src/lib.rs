@@ -19,7 +19,9 @@ use core::panic::Location;
 use core::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod allocate;
 mod decimal;
+pub use allocate::allocate;
 pub use decimal::ParseDecimalError;
 
 /// Micro-units per whole unit of USD (and of price).
