@@ -44,7 +44,10 @@ pub fn allocate(total: i64, weights: &[i64]) -> ArithResult<Vec<i64>> {
         remainders.push((exact % sum, i));
     }
     let left = usize::try_from(magnitude - given).expect("fewer leftover units than weights");
-    assert!(left <= remainders.len(), "leftover units exceed the weights");
+    assert!(
+        left <= remainders.len(),
+        "leftover units exceed the weights"
+    );
     if left > 0 {
         // The `left` largest remainders, ties to the lower index.
         let order = |a: &(i128, usize), b: &(i128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
@@ -61,7 +64,10 @@ pub fn allocate(total: i64, weights: &[i64]) -> ArithResult<Vec<i64>> {
         }
     }
     let check: i128 = parts.iter().map(|p| *p as i128).sum();
-    assert_eq!(check, total as i128, "allocation parts must sum to the total");
+    assert_eq!(
+        check, total as i128,
+        "allocation parts must sum to the total"
+    );
     Ok(parts)
 }
 

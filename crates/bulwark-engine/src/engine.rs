@@ -13,7 +13,7 @@ use crate::market::Market;
 use crate::reject::Reject;
 use bulwark_core::{AccountId, ArithResult, MarketId, TimestampMs, Usd};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 // One module per mechanism; each adds its part of `impl Engine`.
 mod adl;
@@ -33,6 +33,7 @@ pub use liquidation::{QueueEntry, MAX_LIQUIDATION_ROUNDS};
 use orders::{Draft, PlanEnd, Step};
 pub use params::validate_params;
 pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest, MAX_VAULT_REDUCE_ROUNDS};
+use waterfall::LossOrigin;
 
 /// Hard bounds that keep every product and sum inside `i64` (see the module docs).
 pub mod limits {
@@ -101,6 +102,14 @@ pub struct Engine {
     liquidating: bool,
     /// The pool being liquidated: its isolated entry stays until the waterfall is done.
     liquidating_pool: Option<(AccountId, Scope)>,
+    /// Pools in the waterfall whose positions the book could not take yet: owned by the
+    /// liquidation process and retried at every price change (state: hashed).
+    waterfall_pending: BTreeSet<(AccountId, Scope)>,
+    /// Deficits realized outside a liquidation during this command, booked before it ends
+    /// (scratch: always empty between commands).
+    realized_deficits: Vec<(AccountId, Scope, LossOrigin)>,
+    /// Set while a bankrupt position is closed through the book: no taker fee, no rebate.
+    bankrupt_close: bool,
     /// ADL candidates per (market, side), ranked once per command (scratch, not state).
     adl_cache: Vec<((MarketId, i64), Vec<AccountId>)>,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
@@ -140,6 +149,9 @@ impl Engine {
             plan_end: PlanEnd::Exhausted,
             liquidating: false,
             liquidating_pool: None,
+            waterfall_pending: BTreeSet::new(),
+            realized_deficits: Vec::new(),
+            bankrupt_close: false,
             adl_cache: Vec::new(),
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
@@ -209,8 +221,10 @@ impl Engine {
         };
         if let Err(e) = result {
             debug_assert!(self.events.is_empty(), "a rejected command emitted events");
+            debug_assert!(self.realized_deficits.is_empty());
             return Err(e);
         }
+        self.book_realized_deficits();
         self.last_ms = now;
         self.commands_applied += 1;
         #[cfg(any(debug_assertions, feature = "invariants"))]
@@ -245,6 +259,7 @@ pub(crate) struct EngineParts<'a> {
     pub deposited_usd: Usd,
     pub withdrawn_usd: Usd,
     pub flags: &'a BTreeMap<(AccountId, Scope), Flag>,
+    pub waterfall_pending: &'a BTreeSet<(AccountId, Scope)>,
     pub last_ms: TimestampMs,
     pub next_order_seq: u64,
     pub commands_applied: u64,

@@ -169,8 +169,9 @@ pub enum Event {
         maintenance_usd: Usd,
         in_waterfall: bool,
     },
-    /// Stage a: the account's own collateral was exhausted; `deficit_usd` (> 0) is the loss the
-    /// remaining stages must cover.
+    /// Stage a: the account's own collateral was exhausted; `deficit_usd` (> 0) is the loss
+    /// actually realized (positions closed or taken over), which the stages that follow pay
+    /// to the micro-USD.
     Bankrupt {
         account: AccountId,
         scope: Scope,
@@ -184,6 +185,18 @@ pub enum Event {
         bankruptcy_price: Price,
         /// The account's equity handed to the vault: negative when the vault absorbed a loss.
         equity_usd: Usd,
+        /// What this stage paid: the loss the vault absorbed with this position (the negative
+        /// part of `equity_usd`).
+        loss_usd: Usd,
+    },
+    /// A bankrupt pool's position could not be closed (no vault capacity, ADL off, no bid):
+    /// nothing was charged for it; the pool keeps it, stays flagged and is retried at every
+    /// price change.
+    BankruptcyDeferred {
+        account: AccountId,
+        scope: Scope,
+        market: MarketId,
+        qty_left: Qty,
     },
     /// Stage c: the insurance fund paid bad debt.
     InsurancePayout {

@@ -112,6 +112,14 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
     ] {
         f.i64(v.micros());
     }
+    f.u64(e.waterfall_pending.len() as u64);
+    for (account, scope) in e.waterfall_pending {
+        f.u64(account.0 as u64);
+        match scope {
+            Scope::Cross => f.u64(u64::MAX),
+            Scope::Isolated(m) => f.u64(m.0 as u64),
+        }
+    }
     f.bool(e.venue.native_liquidation);
     f.u64(e.venue.max_liquidations_per_step as u64);
     f.u64(e.venue.vault_withdrawal_delay_ms);

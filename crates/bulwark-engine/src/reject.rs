@@ -1,5 +1,6 @@
 //! Why a command was refused. A rejected command changes nothing.
 
+use crate::event::Scope;
 use bulwark_core::{AccountId, ArithError, MarketId, OrderId, Price, Qty, TimestampMs, Usd};
 use thiserror::Error;
 
@@ -70,6 +71,10 @@ pub enum Reject {
     NoWithdrawalRequest,
     #[error("vault withdrawal claimable from {claimable_at_ms} ms")]
     WithdrawalNotYetClaimable { claimable_at_ms: u64 },
+    #[error("pool {scope:?} of account {account:?} has negative equity and is in liquidation: only the engine trades it until the loss is booked (a deposit can top it up)")]
+    PoolInBankruptcy { account: AccountId, scope: Scope },
+    #[error("{pools} pool(s) hold a loss the waterfall has not booked yet; vault deposits and claims wait until it is, so shares are never priced off it")]
+    UnbookedLoss { pools: usize },
     #[error("arithmetic: {0}")]
     Arithmetic(ArithError),
 }

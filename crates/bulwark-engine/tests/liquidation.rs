@@ -70,21 +70,35 @@ impl Venue {
         });
     }
     fn limit(&mut self, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
-        self.ok(Command::PlaceOrder(PlaceOrder {
+        self.limit_in(0, a, side, price, qty)
+    }
+    fn limit_in(&mut self, m: u16, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
+        let c = self.order(m, a, side, OrderKind::Limit, price, qty);
+        self.ok(c)
+    }
+    fn order(&self, m: u16, a: u32, side: Side, kind: OrderKind, price: &str, qty: i64) -> Command {
+        Command::PlaceOrder(PlaceOrder {
             account: AccountId(a),
-            market: MarketId(0),
+            market: MarketId(m),
             side,
-            kind: OrderKind::Limit,
+            kind,
             price: Some(px(price)),
             qty: Qty(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
-        }))
+        })
+    }
+    fn try_cmd(&mut self, c: Command) -> Result<Vec<Event>, Reject> {
+        self.t += 1;
+        self.e.apply(&c, TimestampMs(self.t)).map(|ev| ev.to_vec())
     }
     fn oracle(&mut self, price: &str) -> Vec<Event> {
+        self.oracle_in(0, price)
+    }
+    fn oracle_in(&mut self, m: u16, price: &str) -> Vec<Event> {
         self.ok(Command::OraclePrice {
-            market: MarketId(0),
+            market: MarketId(m),
             price: px(price),
         })
     }
@@ -224,6 +238,7 @@ fn the_vault_takes_over_when_the_band_cannot_absorb() {
         qty: Qty(10),
         bankruptcy_price: px("900"),
         equity_usd: usd("100"),
+        loss_usd: Usd::ZERO,
     }));
     assert_eq!(v.qty(T), Qty(0));
     assert_eq!(v.collateral(T), Usd::ZERO);
@@ -614,4 +629,229 @@ fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
     assert_eq!(vault.health.equity_usd, Usd::ZERO);
     assert_eq!(vault.positions, 0);
     assert_eq!(vault.share_price_ppm, 0);
+}
+
+// ----- issue 9: every deficit paid exactly once ----------------------------------------------
+
+/// The sum of what every waterfall stage paid in these events, and the deficits announced.
+fn stage_payments(events: &[Event]) -> (Usd, Usd) {
+    let mut paid = 0i64;
+    let mut announced = 0i64;
+    for e in events {
+        paid += match e {
+            Event::VaultTakeover { loss_usd, .. } => loss_usd.micros(),
+            Event::InsurancePayout { amount_usd, .. } => amount_usd.micros(),
+            Event::Deleveraged { haircut_usd, .. } => haircut_usd.micros(),
+            Event::SocializedLoss { amount_usd, .. } => amount_usd.micros(),
+            Event::UncoveredLoss { amount_usd, .. } => amount_usd.micros(),
+            _ => 0,
+        };
+        if let Event::Bankrupt { deficit_usd, .. } = e {
+            announced += deficit_usd.micros();
+        }
+    }
+    (Usd::from_micros(paid), Usd::from_micros(announced))
+}
+
+fn no_adl_no_vault() -> MarketParams {
+    let mut p = params();
+    p.waterfall = Waterfall {
+        vault: false,
+        insurance: true,
+        adl: false,
+        socialize: true,
+    };
+    p
+}
+
+/// T long 10 at 1,000 with 1,000 of collateral, MM short 10 and 600 in the insurance fund;
+/// then the oracle falls to 600 with no bid anywhere: mark 800, T's equity 1,000 - 2,000 =
+/// -1,000, and T's position cannot be closed.
+fn bankrupt_with_no_bid() -> Venue {
+    let mut v = opened(no_adl_no_vault());
+    v.ok(Command::InsuranceDeposit {
+        account: AccountId(MM),
+        amount_usd: usd("600"),
+    });
+    v.oracle("600");
+    assert_eq!(v.mark(), px("800"));
+    v
+}
+
+#[test]
+fn a_position_that_cannot_be_closed_is_charged_to_nobody() {
+    let mut v = bankrupt_with_no_bid();
+    let ev = v.liquidate(T);
+    // Nothing was closed, so no stage paid anything: the loss at the mark is not yet realized.
+    assert_eq!(stage_payments(&ev), (Usd::ZERO, Usd::ZERO));
+    assert_eq!(v.qty(T), Qty(10));
+    assert_eq!(v.collateral(T), usd("1000"));
+    assert_eq!(v.e.insurance_usd(), usd("600"));
+    let flag = v.e.flags()[&(AccountId(T), Scope::Cross)];
+    assert!(flag.negative_equity && flag.below_maintenance);
+    // The owner can neither trade the pool nor withdraw from it.
+    let sell = v.order(0, T, Side::Sell, OrderKind::Ioc, "1", 10);
+    assert!(matches!(
+        v.try_cmd(sell),
+        Err(Reject::PoolInBankruptcy { .. })
+    ));
+    let buy = v.order(0, T, Side::Buy, OrderKind::Limit, "700", 1);
+    assert!(matches!(
+        v.try_cmd(buy),
+        Err(Reject::PoolInBankruptcy { .. })
+    ));
+    let w = Command::Withdraw {
+        account: AccountId(T),
+        amount_usd: usd("1"),
+    };
+    assert!(v.try_cmd(w).is_err());
+    // LPs cannot price vault shares off a loss not yet booked.
+    v.deposit(LP, "1000");
+    let vd = Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("100"),
+    };
+    assert!(matches!(v.try_cmd(vd), Err(Reject::UnbookedLoss { .. })));
+    // A bid arrives: 10 at 700. The next step retries the close without a keeper: sold at 700,
+    // realized 7,000 - 10,000 = -3,000 -> collateral -2,000, the deficit actually realized.
+    // The fund pays its 600, the opposite side (MM, short 10) the other 1,400.
+    let bidder = 20;
+    v.deposit(bidder, "100000");
+    v.limit(bidder, Side::Buy, "700", 10);
+    let ev = v.ok(Command::Tick);
+    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(stage_payments(&ev), (usd("2000"), usd("2000")));
+    assert!(ev.contains(&Event::InsurancePayout {
+        account: AccountId(T),
+        amount_usd: usd("600"),
+        fund_after_usd: Usd::ZERO,
+    }));
+    assert_eq!(
+        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
+        usd("1400")
+    );
+    assert_eq!(v.collateral(T), Usd::ZERO);
+    assert!(!v.e.flags().contains_key(&(AccountId(T), Scope::Cross)));
+}
+
+#[test]
+fn after_a_rebound_the_bankrupt_account_withdraws_only_its_own_money() {
+    let mut v = bankrupt_with_no_bid();
+    v.liquidate(T);
+    // The price comes back: oracle 1,000, mark 1,000. T is healthy again with its own 1,000.
+    v.oracle("1000");
+    assert_eq!(v.mark(), px("1000"));
+    assert!(!v.e.flags().contains_key(&(AccountId(T), Scope::Cross)));
+    let bidder = 20;
+    v.deposit(bidder, "100000");
+    v.limit(bidder, Side::Buy, "1000", 10);
+    let sell = v.order(0, T, Side::Sell, OrderKind::Ioc, "1000", 10);
+    v.ok(sell);
+    assert_eq!(v.qty(T), Qty(0));
+    // Nobody paid for T: the fund is whole, MM was charged nothing, and T can take out
+    // exactly what it put in, not a micro-USD more.
+    assert_eq!(v.e.insurance_usd(), usd("600"));
+    assert_eq!(
+        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
+        Usd::ZERO
+    );
+    let too_much = Command::Withdraw {
+        account: AccountId(T),
+        amount_usd: usd("1000.000001"),
+    };
+    assert!(v.try_cmd(too_much).is_err());
+    v.ok(Command::Withdraw {
+        account: AccountId(T),
+        amount_usd: usd("1000"),
+    });
+}
+
+#[test]
+fn a_deficit_realized_by_the_owner_goes_down_the_waterfall() {
+    let mut p = no_adl_no_vault();
+    p.waterfall.insurance = false;
+    let mut v = opened(p);
+    // A thin bid far below: T (healthy at mark 1,000) dumps its 10 into it. Closing needs no
+    // margin, so the order is allowed; it realizes 8,500 - 10,000 = -1,500 -> collateral -500
+    // and leaves no position. The 500 is socialized on the opposite side of T's long: MM.
+    let bidder = 20;
+    v.deposit(bidder, "100000");
+    v.limit(bidder, Side::Buy, "850", 10);
+    let sell = v.order(0, T, Side::Sell, OrderKind::Ioc, "850", 10);
+    let ev = v.ok(sell);
+    assert_eq!(stage_payments(&ev), (usd("500"), usd("500")));
+    assert_eq!(v.collateral(T), Usd::ZERO);
+    assert_eq!(
+        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
+        usd("500")
+    );
+    assert_eq!(v.e.bad_debt_usd(), Usd::ZERO);
+}
+
+#[test]
+fn stage_payments_add_up_to_the_deficit_realized_and_a_bankrupt_close_pays_no_fee() {
+    let mut p = no_adl_no_vault();
+    p.taker_fee = Ppm(500);
+    let mut v = bankrupt_with_no_bid();
+    v.ok(Command::SetParam {
+        market: MarketId(0),
+        param: Param::TakerFee(Ppm(500)),
+    });
+    let bidder = 20;
+    v.deposit(bidder, "100000");
+    v.limit(bidder, Side::Buy, "700", 10);
+    let fees_before = v.e.fee_pool_usd();
+    let ev = v.liquidate(T);
+    // Closed at 700: the realized deficit is 2,000 (not the 1,000 at the mark), with no taker
+    // fee on top: the venue books no fee income that the fund and MM would pay for.
+    assert_eq!(stage_payments(&ev), (usd("2000"), usd("2000")));
+    let taker_fee: Usd = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Fill { taker_fee_usd, .. } => Some(*taker_fee_usd),
+            _ => None,
+        })
+        .fold(Usd::ZERO, |a, b| a.checked_add(b).unwrap());
+    assert_eq!(taker_fee, Usd::ZERO);
+    assert_eq!(v.e.fee_pool_usd(), fees_before);
+    let _ = p;
+}
+
+#[test]
+fn a_cross_deficit_is_charged_to_the_market_the_loss_came_from() {
+    let mut p = no_adl_no_vault();
+    p.waterfall.insurance = false;
+    let mut v = Venue::new(p.clone());
+    p.symbol = "B-PERP".into();
+    v.ok(Command::CreateMarket { params: p });
+    let (ma, mb) = (30, 31);
+    v.deposit(ma, "1000000");
+    v.deposit(mb, "1000000");
+    v.deposit(T, "15000");
+    v.deposit(K, "10");
+    // T: long 50 in A and long 100 in B, both at 1,000 (initial 10% of 150,000 = 15,000).
+    v.limit_in(0, ma, Side::Sell, "1000", 50);
+    v.limit_in(0, T, Side::Buy, "1000", 50);
+    v.limit_in(1, mb, Side::Sell, "1000", 100);
+    v.limit_in(1, T, Side::Buy, "1000", 100);
+    // A crashes: oracle 200 -> mark 600. T loses 50 x 400 = 20,000 in A and nothing in B:
+    // equity 15,000 - 20,000 = -5,000. B's notional (100,000) dwarfs A's (30,000), but the
+    // loss came from A.
+    v.oracle_in(0, "200");
+    assert_eq!(v.e.market(MarketId(0)).unwrap().mark, px("600"));
+    let bidder = 20;
+    v.deposit(bidder, "1000000");
+    v.limit_in(0, bidder, Side::Buy, "600", 50);
+    v.limit_in(1, bidder, Side::Buy, "1000", 100);
+    let ev = v.liquidate(T);
+    assert_eq!(stage_payments(&ev), (usd("5000"), usd("5000")));
+    // All 5,000 is socialized on A's shorts; B's shorts pay nothing.
+    assert_eq!(
+        v.e.account(AccountId(ma)).unwrap().socialized_loss_usd,
+        usd("5000")
+    );
+    assert_eq!(
+        v.e.account(AccountId(mb)).unwrap().socialized_loss_usd,
+        Usd::ZERO
+    );
 }

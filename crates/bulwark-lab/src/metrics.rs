@@ -1,8 +1,11 @@
 //! What a run measures, read from engine events (and a few lab observations).
 //!
 //! Waterfall accounting, from the engine's events:
-//! - bad debt (total) = sum of `Bankrupt.deficit_usd`: losses beyond an account's own collateral;
-//! - vault = losses the vault absorbed (`-VaultTakeover.equity_usd` when negative);
+//! - bad debt (total) = the sum of what the stages paid (vault + insurance + ADL + socialized +
+//!   uncovered): losses beyond an account's own collateral, counted from the stage events only
+//!   (the engine asserts that they add up to each `Bankrupt.deficit_usd`, the deficit actually
+//!   realized, and the lab checks it again at the end of a run);
+//! - vault = losses the vault absorbed (`VaultTakeover.loss_usd`);
 //! - insurance = `InsurancePayout.amount_usd`; ADL = `Deleveraged.haircut_usd` (with the count and
 //!   notional closed); socialized = `SocializedLoss.amount_usd`; uncovered = `UncoveredLoss`;
 //! - penalties = `LiquidationPenalty.penalty_usd` (paid from the liquidated account's collateral);
@@ -62,7 +65,13 @@ pub struct LiquidationRecord {
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     pub start_ms: u64,
+    /// What the waterfall's stages paid, in total (vault + insurance + ADL + socialized +
+    /// uncovered).
     pub bad_debt_usd: f64,
+    /// The same two totals in exact micro-USD: what `Bankrupt` events announced and what the
+    /// stage events paid. They must be equal (`Metrics::stages_match_deficits`).
+    pub announced_deficit_micros: i128,
+    pub stage_paid_micros: i128,
     pub penalties_usd: f64,
     pub vault_absorbed_usd: f64,
     pub insurance_paid_usd: f64,
@@ -385,7 +394,7 @@ impl Metrics {
                 scope,
                 deficit_usd,
             } => {
-                self.bad_debt_usd += usd(deficit_usd);
+                self.announced_deficit_micros += deficit_usd.micros() as i128;
                 self.push(EventRow {
                     event: "bankrupt",
                     account: Some(account.0),
@@ -399,10 +408,13 @@ impl Metrics {
                 qty,
                 bankruptcy_price,
                 equity_usd,
+                loss_usd,
                 ..
             } => {
-                let absorbed = (-usd(equity_usd)).max(0.0);
+                let absorbed = usd(loss_usd);
                 self.vault_absorbed_usd += absorbed;
+                self.bad_debt_usd += absorbed;
+                self.stage_paid_micros += loss_usd.micros() as i128;
                 let px = bankruptcy_price.to_f64_lossy();
                 let notional = px * (qty.0 as f64).abs() / self.lots_per_unit;
                 self.mark_stage("vault");
@@ -427,6 +439,8 @@ impl Metrics {
                 fund_after_usd,
             } => {
                 self.insurance_paid_usd += usd(amount_usd);
+                self.bad_debt_usd += usd(amount_usd);
+                self.stage_paid_micros += amount_usd.micros() as i128;
                 self.mark_stage("insurance");
                 self.push(EventRow {
                     event: "insurance_payout",
@@ -449,6 +463,8 @@ impl Metrics {
                 let notional = px * (qty.0 as f64).abs() / self.lots_per_unit;
                 self.adl_notional_usd += notional;
                 self.adl_haircut_usd += usd(haircut_usd);
+                self.bad_debt_usd += usd(haircut_usd);
+                self.stage_paid_micros += haircut_usd.micros() as i128;
                 self.mark_stage("adl");
                 self.push(EventRow {
                     event: "deleveraged",
@@ -467,6 +483,8 @@ impl Metrics {
                 ..
             } => {
                 self.socialized_usd += usd(amount_usd);
+                self.bad_debt_usd += usd(amount_usd);
+                self.stage_paid_micros += amount_usd.micros() as i128;
                 self.mark_stage("socialized");
                 self.push(EventRow {
                     event: "socialized_loss",
@@ -480,6 +498,8 @@ impl Metrics {
                 amount_usd,
             } => {
                 self.uncovered_usd += usd(amount_usd);
+                self.bad_debt_usd += usd(amount_usd);
+                self.stage_paid_micros += amount_usd.micros() as i128;
                 self.push(EventRow {
                     event: "uncovered_loss",
                     account: Some(account.0),
@@ -489,6 +509,11 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// Whether the stage events paid exactly the deficits the `Bankrupt` events announced.
+    pub fn stages_match_deficits(&self) -> bool {
+        self.announced_deficit_micros == self.stage_paid_micros
     }
 
     /// Share of liquidation volume that was endogenous (0 with no liquidations).

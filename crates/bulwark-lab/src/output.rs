@@ -122,7 +122,8 @@ pub struct PriceSummary {
     pub mark_end: f64,
 }
 
-/// Losses and who paid them, USD. `total_usd` is the sum of `Bankrupt` deficits.
+/// Losses and who paid them, USD. `total_usd` is the sum of what the stages paid (vault,
+/// insurance, ADL, socialized, uncovered), which equals the realized `Bankrupt` deficits.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BadDebt {
     pub total_usd: f64,

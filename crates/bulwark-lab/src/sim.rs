@@ -535,6 +535,15 @@ impl Sim {
                 self.now_ms - self.start_ms
             ));
         }
+        if !self.metrics.stages_match_deficits() {
+            let m = &self.metrics;
+            self.invariant_breach.get_or_insert(format!(
+                "at t = {} ms: the waterfall stages paid {} micro-USD for {} micro-USD of announced deficits",
+                self.now_ms - self.start_ms,
+                m.stage_paid_micros,
+                m.announced_deficit_micros
+            ));
+        }
     }
 
     /// An agent's order filled (`kind` 0), or (keepers, `kind` 1) an account was flagged:

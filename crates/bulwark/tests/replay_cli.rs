@@ -145,6 +145,7 @@ fn waterfall_walk_visits_every_stage_in_order() {
         qty: bulwark_engine::Qty(10),
         bankruptcy_price: "900".parse().unwrap(),
         equity_usd: usd("-500"),
+        loss_usd: usd("500"),
     }));
     // c + d: a deficit of 1,000 = 300 from the fund (emptied) + 700 of ADL haircut.
     assert!(has(&Event::InsurancePayout {

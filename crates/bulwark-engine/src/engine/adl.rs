@@ -7,15 +7,16 @@ use crate::book::Side;
 use crate::command::MarginMode;
 use crate::event::{Event, Scope};
 use crate::margin::{self};
-use bulwark_core::{AccountId, MarketId, Price, Qty, Usd, PPM_ONE};
+use bulwark_core::{allocate, AccountId, MarketId, Price, Qty, Usd, PPM_ONE};
 
 /// A position closed against a counterparty by ADL, before its haircut is known.
+#[derive(Clone, Copy, Debug)]
 pub(super) struct AdlClose {
-    counterparty: AccountId,
-    market: MarketId,
+    pub counterparty: AccountId,
+    pub market: MarketId,
     /// Lots closed, signed as the counterparty's position was.
-    qty: Qty,
-    mark: Price,
+    pub qty: Qty,
+    pub mark: Price,
 }
 
 impl Engine {
@@ -199,9 +200,10 @@ impl Engine {
             / cost.saturating_mul(equity)
     }
 
-    /// Stage d: the deleveraged counterparties pay `total` (the deficit left after the
-    /// insurance fund) in proportion to the lots closed against them, rounded up; the excess of
-    /// the rounding goes to the insurance fund. Emits one `Deleveraged` per close.
+    /// Stage d: the deleveraged counterparties pay `total` (their market's share of the
+    /// deficit left after the insurance fund) in proportion to the lots closed against them,
+    /// split exactly (`allocate`: the haircuts add up to `total`, no rounding excess). Emits
+    /// one `Deleveraged` per close; credits the bankrupt pool with `total`.
     pub(super) fn settle_adl(
         &mut self,
         bankrupt: AccountId,
@@ -209,27 +211,22 @@ impl Engine {
         closes: &[AdlClose],
         total: Usd,
     ) {
-        let lots: i128 = closes
-            .iter()
-            .map(|c| c.qty.abs().0 as i128)
-            .sum::<i128>()
-            .max(1);
-        let mut collected = Usd::ZERO;
-        for c in closes {
-            let haircut = if total.is_positive() {
-                let h = (total.micros() as i128 * c.qty.abs().0 as i128 + lots - 1) / lots;
-                Usd::from_micros(h as i64)
-            } else {
-                Usd::ZERO
-            };
+        let lots: Vec<i64> = closes.iter().map(|c| c.qty.abs().0).collect();
+        let haircuts = if total.is_positive() {
+            bounded(allocate(total.micros(), &lots))
+        } else {
+            vec![0; closes.len()]
+        };
+        for (c, &h) in closes.iter().zip(&haircuts) {
+            let haircut = Usd::from_micros(h);
+            let cp_scope = self.counterparty_scope(c.counterparty, c.market);
             if haircut.is_positive() {
-                let cp_scope = self.counterparty_scope(c.counterparty, c.market);
                 self.add_to_pool(c.counterparty, cp_scope, bounded(haircut.checked_neg()));
                 let a = self.acct_mut(c.counterparty);
                 a.adl_haircut_usd = bounded(a.adl_haircut_usd.checked_add(haircut));
-                collected = bounded(collected.checked_add(haircut));
             }
-            let lots_per_unit = self.markets[c.market.0 as usize].params.lots_per_unit;
+            let mi = c.market.0 as usize;
+            let lots_per_unit = self.markets[mi].params.lots_per_unit;
             let per_lot = haircut.micros() as i128 * lots_per_unit as i128 / c.qty.abs().0 as i128;
             let price = c.mark.micros() as i128 - per_lot * c.qty.signum() as i128;
             self.events.push(Event::Deleveraged {
@@ -240,12 +237,18 @@ impl Engine {
                 price: Price::from_micros(price.clamp(1, i64::MAX as i128) as i64),
                 haircut_usd: haircut,
             });
+            // A haircut on a counterparty's last position can leave its pool below zero with
+            // nothing open: a realized deficit of its own.
+            let origin = LossOrigin {
+                mi,
+                sign: c.qty.signum(),
+                weight: 1,
+            };
+            self.note_realized_deficit(c.counterparty, cp_scope, origin);
             self.reevaluate(c.counterparty);
         }
         if total.is_positive() {
             self.add_to_pool(bankrupt, scope, total);
-            let excess = bounded(collected.checked_sub(total));
-            self.insurance_usd = bounded(self.insurance_usd.checked_add(excess));
         }
     }
 

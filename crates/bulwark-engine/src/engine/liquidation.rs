@@ -97,17 +97,23 @@ impl Engine {
     /// The vault's own reduction runs after every price change whichever way liquidations are
     /// driven: it is the venue managing its backstop, not a liquidation.
     pub(super) fn native_sweep(&mut self) {
+        let budget = self.venue.max_liquidations_per_step as usize;
+        // Bankrupt pools whose positions the book could not take belong to the liquidation
+        // process, keepers or not.
+        if !self.waterfall_pending.is_empty() {
+            self.retry_deferred_bankruptcies(budget);
+        }
         if !self.venue.native_liquidation {
             self.reduce_vault();
             return;
         }
-        let budget = self.venue.max_liquidations_per_step as usize;
         if self.flags.values().any(|f| f.below_maintenance) {
             let queue = self.liquidation_queue();
             for e in queue.into_iter().take(budget) {
                 // An earlier liquidation in this sweep may have changed this pool.
                 let h = bounded(self.pool_health(self.acct(e.account), e.scope, None));
-                if h.below_maintenance() {
+                let retried = self.waterfall_pending.contains(&(e.account, e.scope));
+                if h.below_maintenance() && !retried {
                     self.liquidate_pool(e.account, e.scope, None, h);
                 }
             }
@@ -130,6 +136,9 @@ impl Engine {
             maintenance_usd: h.maintenance_usd,
         });
         self.liquidating_pool = Some((account, scope));
+        // Where the loss comes from, before closes realize it (the waterfall needs it when
+        // nothing is left open to measure).
+        let origins = self.loss_origins(&self.pool_positions(account, scope));
         self.cancel_pool_orders(account, scope);
         let markets: Vec<MarketId> = self
             .pool_positions(account, scope)
@@ -156,7 +165,7 @@ impl Engine {
         let h = self.pool_health_of(account, scope);
         let in_waterfall = h.below_maintenance() && (band_failed || !h.equity_usd.is_positive());
         if in_waterfall {
-            self.waterfall(account, scope);
+            self.waterfall(account, scope, &origins);
         }
         self.liquidating_pool = None;
         for market in markets {
@@ -362,10 +371,14 @@ impl Engine {
             self_trade: SelfTrade::CancelMaker,
             margin: pos.mode,
         };
+        // A bankrupt close pays no taker fee and earns makers no rebate: that income would be
+        // paid by the fund, the ADL victims or the socialized side, not by the account.
+        self.bankrupt_close = !banded;
         if self
             .plan_matching(mi, &o, &pos, Ok(index), qty, limit)
             .is_err()
         {
+            self.bankrupt_close = false;
             return Qty::ZERO;
         }
         let (mut filled, mut closed_notional) = (Qty::ZERO, Usd::ZERO);
@@ -378,6 +391,7 @@ impl Engine {
         self.liquidating = true;
         self.commit_order(mi, &o, qty, limit);
         self.liquidating = false;
+        self.bankrupt_close = false;
         if let (Close::Liquidation { keeper }, true) = (how, filled.is_positive()) {
             self.charge_penalty(
                 account,

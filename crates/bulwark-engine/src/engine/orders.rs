@@ -57,6 +57,8 @@ pub(super) struct Draft {
     changed: bool,
     /// Whether the order closed the position (set at write-back).
     closed_now: bool,
+    /// The sign of the position before the order (set at write-back).
+    closed_sign: i64,
 }
 
 impl Draft {
@@ -73,6 +75,14 @@ impl Engine {
     pub(super) fn place_order(&mut self, o: &PlaceOrder) -> Result<(), Reject> {
         let mi = self.market_index(o.market)?;
         let a = self.active_account(o.account)?;
+        let scope = scope_of(o.margin, o.market);
+        if self.pool_in_bankruptcy(o.account, scope) {
+            // Only the engine trades a pool whose loss is not yet booked.
+            return Err(Reject::PoolInBankruptcy {
+                account: o.account,
+                scope,
+            });
+        }
         let m = &self.markets[mi];
         let p = &m.params;
         if !o.qty.is_positive() {
@@ -250,6 +260,7 @@ impl Engine {
             index,
             changed: false,
             closed_now: false,
+            closed_sign: 0,
         }
     }
 
@@ -274,6 +285,7 @@ impl Engine {
             index,
             changed: false,
             closed_now: false,
+            closed_sign: 0,
         });
         self.plan_end = PlanEnd::Exhausted;
         if o.kind == OrderKind::PostOnly {
@@ -323,6 +335,20 @@ impl Engine {
                         drafts.len() - 1
                     }
                 };
+                let maker_scope = scope_of(drafts[di].pos.mode, o.market);
+                if self.pool_in_bankruptcy(maker.account, maker_scope) {
+                    // A maker whose pool has negative equity no longer trades it: its order
+                    // leaves the book (the liquidation would have cancelled it).
+                    let open = drafts[di].pos.open_on(maker.side);
+                    *open = open.checked_sub(maker.remaining)?;
+                    steps.push(Step::CancelMaker {
+                        order: maker.id,
+                        account: maker.account,
+                        qty: maker.remaining,
+                        reason: CancelReason::Liquidation,
+                    });
+                    continue;
+                }
                 let mut fill_qty = remaining.min(maker.remaining);
                 if maker.reduce_only {
                     fill_qty = fill_qty.min(drafts[di].pos.reducible_by(maker.side));
@@ -339,8 +365,17 @@ impl Engine {
                     }
                 }
                 let notional = margin::fill_notional_usd(fill_qty, maker.price, p.lots_per_unit)?;
-                let maker_fee = margin::fee_usd(notional, p.maker_fee)?;
-                let taker_fee = margin::fee_usd(notional, p.taker_fee)?;
+                let (maker_fee, taker_fee) = if self.bankrupt_close {
+                    (
+                        margin::fee_usd(notional, p.maker_fee.max(bulwark_core::Ppm::ZERO))?,
+                        Usd::ZERO,
+                    )
+                } else {
+                    (
+                        margin::fee_usd(notional, p.maker_fee)?,
+                        margin::fee_usd(notional, p.taker_fee)?,
+                    )
+                };
                 let md = &mut drafts[di];
                 let maker_realized = md.pos.apply_fill(maker.side, fill_qty, notional)?;
                 let open = md.pos.open_on(maker.side);
@@ -558,6 +593,7 @@ impl Engine {
             };
             oi_delta += d.pos.qty.0.max(0) - old.qty.0.max(0);
             d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
+            d.closed_sign = old.qty.signum();
             d.changed = (old.qty, old.cost_usd, old.isolated_usd)
                 != (d.pos.qty, d.pos.cost_usd, d.pos.isolated_usd)
                 || a.collateral_usd != d.collateral;
@@ -566,6 +602,15 @@ impl Engine {
         let m = &mut self.markets[mi];
         m.open_interest = Qty(m.open_interest.0 + oi_delta);
         for d in &drafts {
+            if d.closed_now {
+                // Closing the last position past bankruptcy realizes a deficit: book it.
+                let origin = LossOrigin {
+                    mi,
+                    sign: d.closed_sign,
+                    weight: self.lifetime_loss(mi, &d.pos).max(1),
+                };
+                self.note_realized_deficit(d.account, scope_of(d.pos.mode, market), origin);
+            }
             self.release_if_idle(d.account, market, d.closed_now);
         }
         for d in &drafts {

@@ -78,6 +78,28 @@ impl Engine {
         &self.flags
     }
 
+    /// Pools in the waterfall whose positions could not be closed yet (retried every step).
+    pub fn deferred_bankruptcies(&self) -> &BTreeSet<(AccountId, Scope)> {
+        &self.waterfall_pending
+    }
+
+    /// Whether a pool has negative equity: a loss not yet booked, so its owner may not trade
+    /// it or take money out of it (flags are exact after every command).
+    pub(crate) fn pool_in_bankruptcy(&self, account: AccountId, scope: Scope) -> bool {
+        !self.flags.is_empty()
+            && self
+                .flags
+                .get(&(account, scope))
+                .is_some_and(|f| f.negative_equity)
+    }
+
+    /// Pools holding a loss the waterfall has not booked: negative equity with positions
+    /// still open (including the vault's own, while it waits in the waterfall).
+    pub fn unbooked_loss_pools(&self) -> usize {
+        let flagged = self.flags.values().filter(|f| f.negative_equity).count();
+        flagged + usize::from(self.waterfall_pending.contains(&(VAULT, Scope::Cross)))
+    }
+
     /// Health of one pool of an account at current marks.
     pub fn health(&self, account: AccountId, scope: Scope) -> Result<Health, Reject> {
         let a = self
@@ -232,6 +254,7 @@ impl Engine {
             deposited_usd: self.deposited_usd,
             withdrawn_usd: self.withdrawn_usd,
             flags: &self.flags,
+            waterfall_pending: &self.waterfall_pending,
             last_ms: self.last_ms,
             next_order_seq: self.next_order_seq,
             commands_applied: self.commands_applied,

@@ -12,7 +12,7 @@ use crate::account::{Account, Position};
 use crate::book::Side;
 use crate::margin::{self, Health};
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE};
+use bulwark_core::{allocate, mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -116,7 +116,18 @@ impl Engine {
         bounded(self.pool_health(&self.vault.account, Scope::Cross, None)).equity_usd
     }
 
+    /// Vault shares are priced at the vault's equity; while a loss sits unbooked in some pool
+    /// (which the vault may yet have to take over, or pay through ADL or socialization), that
+    /// price is not the truth, so nobody buys or redeems at it.
+    fn refuse_while_loss_unbooked(&self) -> Result<(), Reject> {
+        match self.unbooked_loss_pools() {
+            0 => Ok(()),
+            pools => Err(Reject::UnbookedLoss { pools }),
+        }
+    }
+
     pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
+        self.refuse_while_loss_unbooked()?;
         let collateral = self.debit_free_cross(account, amount)?;
         let equity = self.vault_equity();
         // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD.
@@ -185,6 +196,7 @@ impl Engine {
         now: TimestampMs,
     ) -> Result<(), Reject> {
         self.active_account(account)?;
+        self.refuse_while_loss_unbooked()?;
         let req = *self
             .vault
             .requests
@@ -325,31 +337,20 @@ impl Engine {
         positions: &[(usize, Position)],
         equity: Usd,
     ) {
-        let notionals: Vec<i128> = positions
+        let notionals: Vec<i64> = positions
             .iter()
             .map(|(mi, p)| {
                 let m = &self.markets[*mi];
-                bounded(margin::notional_ceil_usd(
-                    p.qty,
-                    m.mark,
-                    m.params.lots_per_unit,
-                ))
-                .micros() as i128
+                let n = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
+                bounded(n).micros().max(1)
             })
             .collect();
-        let total: i128 = notionals.iter().sum::<i128>().max(1);
-        let mut allocated = 0i128;
-        for (k, (mi, p)) in positions.iter().enumerate() {
+        // The equity handed over with each position, in proportion to notional, split exactly.
+        let shares = bounded(allocate(equity.micros(), &notionals));
+        for ((mi, p), &share) in positions.iter().zip(&shares) {
             let m = &self.markets[*mi];
             let (mark, lots, market) = (m.mark, m.params.lots_per_unit, m.id);
-            // The equity handed over with each position, in proportion to notional; the last
-            // position takes the rounding remainder so the parts add up exactly.
-            let share = if k + 1 == positions.len() {
-                equity.micros() as i128 - allocated
-            } else {
-                (equity.micros() as i128 * notionals[k]).div_euclid(total)
-            };
-            allocated += share;
+            let share = share as i128;
             let side = if p.qty.is_positive() {
                 Side::Sell
             } else {
@@ -368,6 +369,7 @@ impl Engine {
                 qty: p.qty,
                 bankruptcy_price,
                 equity_usd: Usd::from_micros(share as i64),
+                loss_usd: Usd::from_micros((-share).max(0) as i64),
             });
         }
         // Whatever the pool holds now (its equity, realized at the mark) goes to the vault.
@@ -415,7 +417,7 @@ impl Engine {
                 equity_usd: h.equity_usd,
                 maintenance_usd: h.maintenance_usd,
             });
-            self.waterfall(VAULT, Scope::Cross);
+            self.waterfall(VAULT, Scope::Cross, &[]);
             let h = self.pool_health_of(VAULT, Scope::Cross);
             self.events.push(Event::LiquidationEnded {
                 account: VAULT,
