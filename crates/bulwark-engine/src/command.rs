@@ -283,6 +283,9 @@ pub enum Command {
         price: Price,
     },
     /// Time passes: marks refresh, funding premiums are sampled and, when due, settled.
+    /// (A unit variant: serde's `deny_unknown_fields` does not reach the unit variants of an
+    /// internally tagged enum, so `tick` refuses unknown fields through its own function.)
+    #[serde(deserialize_with = "no_fields")]
     Tick,
     SetParam {
         market: MarketId,
@@ -318,6 +321,15 @@ pub enum Command {
         account: AccountId,
         amount_usd: Usd,
     },
+}
+
+/// The (empty) field list of `tick`: every field but `cmd` is unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    NoFields::deserialize(d).map(|_| ())
 }
 
 impl Command {

@@ -35,15 +35,90 @@ pub use params::validate_params;
 pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest, MAX_VAULT_REDUCE_ROUNDS};
 use waterfall::LossOrigin;
 
-/// Hard bounds that keep every product and sum inside `i64` (see the module docs).
+/// Hard bounds on every numeric input, checked at the edge of [`Engine::apply`] before any
+/// state changes, and the arithmetic facts they guarantee (checked by the compiler below).
+/// A value outside them is a typed rejection that says which bound it broke.
 pub mod limits {
+    use bulwark_core::PPM_ONE;
+
+    /// Latest timestamp a command may carry: 9999-12-31T23:59:59.999Z, in ms since the Unix
+    /// epoch. Keeps every time sum (a timestamp plus a funding interval or a delay) far inside
+    /// `u64`.
+    pub const MAX_TIMESTAMP_MS: u64 = 253_402_300_799_999;
+    /// Longest duration parameter (oracle staleness, vault withdrawal delay): 365 days.
+    pub const MAX_DURATION_MS: u64 = 365 * 86_400_000;
+    /// Longest funding interval: one week.
+    pub const MAX_FUNDING_INTERVAL_MS: u64 = 7 * 86_400_000;
     /// Highest `max_price` any market may set: 1e9 USD per base unit, in micro-USD.
     pub const MAX_PRICE_MICROS: i64 = 1_000_000_000_000_000;
-    /// Largest notional one position may reach at its market's `max_price`: 1e11 USD. With at
-    /// most 32 positions and 1e12 USD of collateral, an account's equity stays inside `i64`.
+    /// Most lots in one whole base unit.
+    pub const MAX_LOTS_PER_UNIT: i64 = 1_000_000_000;
+    /// Largest notional one position may reach at its market's `max_price`: 1e11 USD.
     pub const MAX_POSITION_NOTIONAL_MICROS: i64 = 100_000_000_000_000_000;
+    /// Largest notional of one order at `max_price`: two full positions, so one order can
+    /// turn a full long into a full short.
+    pub const MAX_ORDER_NOTIONAL_MICROS: i64 = 2 * MAX_POSITION_NOTIONAL_MICROS;
     /// Largest total of deposits net of withdrawals: 1e12 USD.
     pub const MAX_TOTAL_COLLATERAL_MICROS: i64 = 1_000_000_000_000_000_000;
+    /// Largest amount one command may move (deposit, withdrawal, isolated-margin change, vault
+    /// or insurance deposit): no balance can ever hold more than the total collateral bound.
+    pub const MAX_AMOUNT_MICROS: i64 = MAX_TOTAL_COLLATERAL_MICROS;
+    /// Largest `impact_notional_usd`: a book deeper than all collateral cannot exist.
+    pub const MAX_IMPACT_NOTIONAL_MICROS: i64 = MAX_TOTAL_COLLATERAL_MICROS;
+    /// Most markets one account may hold positions in (`EngineConfig` may set fewer).
+    pub const MAX_POSITIONS_PER_ACCOUNT: usize = 32;
+    /// Account ids are dense and below this (`EngineConfig` may set fewer); the vault's id
+    /// (`u32::MAX`) is never a user's.
+    pub const MAX_ACCOUNTS: u32 = 1 << 31;
+    /// Largest supply of vault shares (the first deposit mints one share per micro-USD).
+    /// Share counts are cast to `i64` in the share-price arithmetic.
+    pub const MAX_VAULT_SHARES: u64 = 4 * MAX_TOTAL_COLLATERAL_MICROS as u64;
+    /// Largest premium sample of mark over oracle, 1000x (1e9 ppm). The rate is clamped to
+    /// `funding_clamp` <= 100% when settled, so a larger sample only weighs more in the mean:
+    /// at this bound one sample still outweighs 1,000 samples at the most negative premium
+    /// possible (-100%, a mark near zero), which is already a broken oracle or a broken mark.
+    /// The bound keeps the sum of samples inside `i64` (below).
+    pub const MAX_PREMIUM_PPM: i64 = 1_000 * PPM_ONE;
+    /// Most premium samples one funding interval counts; later ticks in the same interval
+    /// are not sampled (4e9 ticks in one interval is no real venue).
+    pub const MAX_PREMIUM_SAMPLES: u32 = u32::MAX;
+    /// Most liquidations one command may carry out (`max_liquidations_per_step`).
+    pub const MAX_LIQUIDATIONS_PER_STEP: u32 = 100_000;
+    /// Largest `vault_margin_multiplier`: 1000x the vault's maintenance.
+    pub const MAX_VAULT_MARGIN_MULTIPLIER_PPM: i64 = 1_000 * PPM_ONE;
+
+    // Time: the latest timestamp plus the longest interval or delay fits `u64` (no time sum
+    // can overflow), and so does the latest funding deadline.
+    const _: () = assert!(MAX_TIMESTAMP_MS < u64::MAX - MAX_DURATION_MS - MAX_FUNDING_INTERVAL_MS);
+    const _: () = assert!(MAX_FUNDING_INTERVAL_MS <= MAX_DURATION_MS);
+    // An account's equity: collateral (at most the total bound) plus, per position, value
+    // minus cost basis (each at most one full notional), fits `i64`.
+    const _: () = assert!(
+        MAX_TOTAL_COLLATERAL_MICROS as i128
+            + 2 * MAX_POSITIONS_PER_ACCOUNT as i128 * MAX_POSITION_NOTIONAL_MICROS as i128
+            <= i64::MAX as i128
+    );
+    // Requirements: the initial fraction is at most 100% (validation and the size-premium
+    // cap), so a pool's initial requirement is at most its positions' notional.
+    const _: () = assert!(
+        MAX_POSITIONS_PER_ACCOUNT as i128 * MAX_POSITION_NOTIONAL_MICROS as i128
+            <= i64::MAX as i128
+    );
+    // A notional: at most `MAX_PRICE_MICROS` x lots / lots_per_unit, checked at validation;
+    // an order's notional fits too.
+    const _: () = assert!(MAX_ORDER_NOTIONAL_MICROS < i64::MAX);
+    // Funding premium: the sum of the most samples at the largest premium fits `i64`.
+    const _: () =
+        assert!(MAX_PREMIUM_PPM as i128 * MAX_PREMIUM_SAMPLES as i128 <= i64::MAX as i128);
+    // Amounts: two of the largest amounts added to the total bound still fit (a deposit is
+    // added to deposits net of withdrawals before the bound is checked).
+    const _: () = assert!(
+        MAX_TOTAL_COLLATERAL_MICROS as i128 + 2 * MAX_AMOUNT_MICROS as i128 <= i64::MAX as i128
+    );
+    // Vault shares fit `i64`, with room for one more maximal mint.
+    const _: () = assert!(2 * MAX_VAULT_SHARES <= i64::MAX as u64);
+    // User ids stay below the vault's.
+    const _: () = assert!(MAX_ACCOUNTS < u32::MAX);
 }
 
 /// Engine-wide limits: every loop and table has a named bound.
@@ -130,7 +205,17 @@ impl Default for Engine {
 }
 
 impl Engine {
+    /// A fresh engine. A configuration beyond [`limits`] is a programmer error and stops the
+    /// program: the arithmetic bounds depend on it.
     pub fn new(config: EngineConfig) -> Engine {
+        assert!(
+            config.max_positions_per_account <= limits::MAX_POSITIONS_PER_ACCOUNT,
+            "EngineConfig::max_positions_per_account above limits::MAX_POSITIONS_PER_ACCOUNT"
+        );
+        assert!(
+            config.max_accounts <= limits::MAX_ACCOUNTS,
+            "EngineConfig::max_accounts above limits::MAX_ACCOUNTS"
+        );
         Engine {
             config,
             markets: Vec::new(),
@@ -166,6 +251,12 @@ impl Engine {
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
         self.events.clear();
         self.adl_cache.clear();
+        if now.0 > limits::MAX_TIMESTAMP_MS {
+            return Err(Reject::TimestampOutOfRange {
+                now,
+                max: TimestampMs(limits::MAX_TIMESTAMP_MS),
+            });
+        }
         if now < self.last_ms {
             return Err(Reject::TimeWentBackwards {
                 last: self.last_ms,
@@ -222,7 +313,7 @@ impl Engine {
         if let Err(e) = result {
             debug_assert!(self.events.is_empty(), "a rejected command emitted events");
             debug_assert!(self.realized_deficits.is_empty());
-            return Err(e);
+            return Err(e.in_command(cmd.name()));
         }
         self.book_realized_deficits();
         self.last_ms = now;

@@ -82,10 +82,33 @@ pub fn maintenance_usd(p: &MarketParams, notional: Usd) -> ArithResult<Usd> {
     notional.mul_ppm(maintenance_fraction(p, notional), Round::Ceil)
 }
 
-/// Initial requirement: the maintenance requirement times the market's initial multiplier.
+/// Initial requirement: the maintenance requirement times the market's initial multiplier,
+/// never more than the notional itself (a position at 1x needs no more than its notional).
 #[inline]
 pub fn initial_usd(p: &MarketParams, notional: Usd) -> ArithResult<Usd> {
-    maintenance_usd(p, notional)?.mul_ppm(p.initial_multiplier, Round::Ceil)
+    initial_from_maintenance(p, maintenance_usd(p, notional)?, notional)
+}
+
+/// The initial requirement from a maintenance requirement already computed for `notional`.
+///
+/// Capped at the notional: a 100% maintenance fraction (the size premium's cap) times a 100x
+/// multiplier would otherwise ask for 100 notionals, beyond `i64` at the largest notional
+/// (`engine::limits`); with the cap a pool's initial requirement is at most the sum of its
+/// notionals.
+#[inline]
+pub fn initial_from_maintenance(
+    p: &MarketParams,
+    maintenance: Usd,
+    notional: Usd,
+) -> ArithResult<Usd> {
+    // The multiplier's product can only fail by overflowing `i64`, and then it is above any
+    // notional: the cap is the answer.
+    Ok(
+        match maintenance.mul_ppm(p.initial_multiplier, Round::Ceil) {
+            Ok(initial) => initial.min(notional),
+            Err(_) => notional,
+        },
+    )
 }
 
 /// Fee on a notional, positive when the account pays. Always rounded up: a fee is a little

@@ -2,6 +2,7 @@
 
 use crate::book::{Book, Side};
 use crate::command::MarketParams;
+use crate::engine::limits;
 use crate::event::Scope;
 use crate::margin;
 use bulwark_core::AccountId;
@@ -144,18 +145,19 @@ impl Market {
         Ok(())
     }
 
-    /// The premium of mark over a fresh oracle, in ppm of the oracle, if the oracle is fresh.
-    pub fn premium_ppm(&self, now: TimestampMs) -> ArithResult<Option<i64>> {
-        let Some(oracle) = self.fresh_oracle(now) else {
-            return Ok(None);
-        };
-        let p = mul_div(
-            self.mark.micros() - oracle.micros(),
-            PPM_ONE,
-            oracle.micros(),
-            Round::Floor,
-        )?;
-        Ok(Some(p))
+    /// The premium of mark over a fresh oracle, in ppm of the oracle, if the oracle is fresh;
+    /// rounded down and clamped to +/- [`limits::MAX_PREMIUM_PPM`] (see there why the clamp is
+    /// safe: the rate is clamped far tighter when settled).
+    ///
+    /// In `i128`: a mark in the tens of millions of USD over an oracle print of a few
+    /// micro-USD is a premium beyond `i64`. Prices are positive and at most
+    /// `MAX_PRICE_MICROS` (1e15), so the product is at most 1e21 and cannot overflow `i128`.
+    pub fn premium_ppm(&self, now: TimestampMs) -> Option<i64> {
+        let oracle = self.fresh_oracle(now)?.micros().max(1) as i128;
+        let diff = self.mark.micros() as i128 - oracle;
+        let p = (diff * PPM_ONE as i128).div_euclid(oracle);
+        let bound = limits::MAX_PREMIUM_PPM as i128;
+        Some(p.clamp(-bound, bound) as i64)
     }
 
     /// The funding rate for the interval that ends now: the mean sampled premium, clamped.

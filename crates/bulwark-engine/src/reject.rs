@@ -6,6 +6,8 @@ use thiserror::Error;
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum Reject {
+    #[error("timestamp {} ms is beyond the latest the engine accepts ({} ms, the end of year 9999)", now.0, max.0)]
+    TimestampOutOfRange { now: TimestampMs, max: TimestampMs },
     #[error("time went backwards: command at {now:?} after {last:?}")]
     TimeWentBackwards { last: TimestampMs, now: TimestampMs },
     #[error("unknown market {0:?}")]
@@ -20,6 +22,8 @@ pub enum Reject {
     InvalidParam { name: &'static str, reason: String },
     #[error("amount must be positive, got {0}")]
     AmountNotPositive(Usd),
+    #[error("amount {amount} USD is beyond the largest one command may move ({max} USD, the venue's bound on total collateral)")]
+    AmountTooLarge { amount: Usd, max: Usd },
     #[error("deposits would exceed the venue's bound on total collateral")]
     CollateralBound,
     #[error("insufficient free collateral: {available} available, {requested} requested")]
@@ -34,6 +38,8 @@ pub enum Reject {
     PositionLimit { qty: Qty, limit: Qty },
     #[error("price {price} is not a positive multiple of the tick size {tick}")]
     PriceNotOnTick { price: Price, tick: Price },
+    #[error("price must be positive, got {0}")]
+    PriceNotPositive(Price),
     #[error("price {price} is above the market's maximum {max}")]
     PriceOutOfRange { price: Price, max: Price },
     #[error("a {0} order needs a price")]
@@ -65,6 +71,10 @@ pub enum Reject {
     NotLiquidatable { equity: Usd, maintenance: Usd },
     #[error("an account cannot liquidate itself")]
     SelfLiquidation,
+    #[error("{requested} vault shares is beyond the largest share count ({max})")]
+    SharesOutOfRange { requested: u64, max: u64 },
+    #[error("the vault's share supply would exceed its bound ({max} shares); deposit less")]
+    VaultSharesBound { max: u64 },
     #[error("not enough vault shares: {held} held, {requested} requested")]
     NotEnoughShares { held: u64, requested: u64 },
     #[error("no vault withdrawal request to claim")]
@@ -75,12 +85,36 @@ pub enum Reject {
     PoolInBankruptcy { account: AccountId, scope: Scope },
     #[error("{pools} pool(s) hold a loss the waterfall has not booked yet; vault deposits and claims wait until it is, so shares are never priced off it")]
     UnbookedLoss { pools: usize },
-    #[error("arithmetic: {0}")]
-    Arithmetic(ArithError),
+    /// A product or sum inside the engine would leave its integer range. The input bounds are
+    /// meant to make this impossible, so it is an engine bug; it is still only a rejection: the
+    /// command was planned on copies and nothing changed. `error` (shown by `Debug`) keeps the
+    /// source location for the engine's developers; the message a user sees names none.
+    #[error("{command} rejected: it would breach an internal arithmetic bound of the engine (not a limit of your input); nothing changed")]
+    Arithmetic {
+        /// The command's name, filled in by `Engine::apply`.
+        command: &'static str,
+        error: ArithError,
+    },
 }
 
 impl From<ArithError> for Reject {
-    fn from(e: ArithError) -> Self {
-        Reject::Arithmetic(e)
+    fn from(error: ArithError) -> Self {
+        Reject::Arithmetic {
+            command: "command",
+            error,
+        }
+    }
+}
+
+impl Reject {
+    /// Name the command an internal arithmetic failure happened in.
+    pub(crate) fn in_command(self, name: &'static str) -> Reject {
+        match self {
+            Reject::Arithmetic { error, .. } => Reject::Arithmetic {
+                command: name,
+                error,
+            },
+            other => other,
+        }
     }
 }

@@ -27,14 +27,16 @@ enum Cmd {
     ///
     /// Each line is one command with its timestamp, e.g.
     /// {"ts_ms":0,"cmd":"deposit","account":1,"amount_usd":"1000"}.
-    /// A line that does not parse stops the replay with its line number; nothing after it is
-    /// applied. A command the engine rejects is reported and the replay goes on (use --strict
-    /// to stop at the first rejection).
+    /// The whole log is read and parsed before any command is applied: a line that does not
+    /// parse stops the replay with its line number, and nothing at all is applied (not even the
+    /// lines before it). A command the engine rejects is reported and the replay goes on (use
+    /// --strict to stop at the first rejection; the commands before it stay applied).
     Replay {
         /// The command log (JSON lines).
         file: PathBuf,
         /// Where to write the events (JSON lines); "-" for standard output.
-        /// Default: next to the log, as NAME.events.jsonl.
+        /// Default: next to the log, as NAME.events.jsonl. An existing file is replaced, even
+        /// when the log does not parse (it is then left empty).
         #[arg(long)]
         events: Option<PathBuf>,
         /// Stop at the first rejected command, with a non-zero exit status.

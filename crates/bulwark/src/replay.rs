@@ -137,12 +137,13 @@ fn default_events_path(log: &Path) -> PathBuf {
 }
 
 pub fn run(file: &Path, events: Option<&Path>, strict: bool) -> Result<()> {
-    let entries = read_log(file)?;
-    let mut engine = Engine::default();
     let events_path = events
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_events_path(file));
     let to_stdout = events_path.as_os_str() == "-";
+    // The events file is replaced (truncated) before the log is read, so that whatever it
+    // holds afterwards is this run's: empty when the log does not parse, never the stale
+    // events of an earlier run.
     let mut sink: Box<dyn Write> = if to_stdout {
         Box::new(BufWriter::new(std::io::stdout().lock()))
     } else {
@@ -150,6 +151,9 @@ pub fn run(file: &Path, events: Option<&Path>, strict: bool) -> Result<()> {
             .with_context(|| format!("cannot write events to {}", events_path.display()))?;
         Box::new(BufWriter::new(f))
     };
+    // Every line is parsed before any is applied: a malformed log applies nothing.
+    let entries = read_log(file)?;
+    let mut engine = Engine::default();
     let summary = apply_log(&mut engine, &entries, &mut sink, strict)?;
     drop(sink);
     let report = render_summary(

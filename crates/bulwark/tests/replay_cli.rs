@@ -297,3 +297,76 @@ fn strict_stops_at_the_first_rejected_command() {
     assert_eq!(rejected, [3, 5]);
     assert!(events(&ev).iter().any(|(l, _)| *l == 4));
 }
+
+#[test]
+fn help_says_a_malformed_log_applies_nothing_and_the_events_file_is_replaced() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(["replay", "--help"])
+        .output()
+        .expect("the bulwark binary runs");
+    assert!(out.status.success());
+    // clap wraps the text; compare it with the line breaks folded.
+    let help = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for claim in [
+        "parsed before any command is applied",
+        "nothing at all is applied (not even the lines before it)",
+        "An existing file is replaced, even when the log does not parse",
+    ] {
+        assert!(help.contains(claim), "{claim:?} not in:\n{help}");
+    }
+}
+
+#[test]
+fn events_file_is_replaced_not_left_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = dir.path().join("events.jsonl");
+    // An earlier, longer run: the basic log's many events.
+    let out = replay(&replay_dir().join("basic.jsonl"), &ev, false);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(records(&ev).len() > 2);
+
+    // A shorter run: exactly its two events (one deposit each), nothing left of the first.
+    let short = dir.path().join("short.jsonl");
+    std::fs::write(
+        &short,
+        [
+            r#"{"ts_ms":0,"cmd":"deposit","account":0,"amount_usd":"1000"}"#,
+            r#"{"ts_ms":0,"cmd":"deposit","account":1,"amount_usd":"5"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = replay(&short, &ev, false);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let recs = records(&ev);
+    let lines: Vec<u64> = recs.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [1, 2], "{recs:?}");
+    assert!(
+        recs.iter().all(|(_, v)| v["event"] == "deposited"),
+        "{recs:?}"
+    );
+
+    // A malformed log after that: nothing applied, and the file holds nothing (before, it
+    // kept the previous run's events, as if this run had produced them).
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        [
+            r#"{"ts_ms":0,"cmd":"deposit","account":0,"amount_usd":"1000"}"#,
+            r#"{"ts_ms":0,"cmd":"tick","foo":1}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = replay(&bad, &ev, false);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 2") && stderr.contains("foo"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&ev).unwrap(), "");
+}

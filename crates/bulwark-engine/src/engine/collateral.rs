@@ -10,9 +10,7 @@ use bulwark_core::{AccountId, ArithResult, MarketId, Usd};
 
 impl Engine {
     pub(super) fn deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
-        if !amount.is_positive() {
-            return Err(Reject::AmountNotPositive(amount));
-        }
+        check_amount(amount)?;
         if account.0 >= self.config.max_accounts {
             return Err(Reject::AccountOutOfRange {
                 account,
@@ -57,9 +55,7 @@ impl Engine {
     /// Check that `amount` (> 0) may leave the account's cross pool (withdrawal, vault or
     /// insurance deposit); returns the pool's collateral after it left.
     pub(crate) fn debit_free_cross(&self, account: AccountId, amount: Usd) -> Result<Usd, Reject> {
-        if !amount.is_positive() {
-            return Err(Reject::AmountNotPositive(amount));
-        }
+        check_amount(amount)?;
         let a = self.active_account(account)?;
         let available = self.free_cross_collateral(a)?;
         if amount > available {
@@ -95,6 +91,7 @@ impl Engine {
         if delta.is_zero() {
             return Err(Reject::AmountNotPositive(delta));
         }
+        check_amount(Usd::from_micros(delta.micros().saturating_abs()))?;
         let a = self.active_account(account)?;
         let index = a.position_index(market);
         let mut pos = match index {
@@ -154,4 +151,19 @@ impl Engine {
         self.reevaluate(account);
         Ok(())
     }
+}
+
+/// The edge check of an amount one command moves: positive, and at most
+/// [`limits::MAX_AMOUNT_MICROS`] (so every sum it enters stays inside `i64`).
+pub(crate) fn check_amount(amount: Usd) -> Result<(), Reject> {
+    if !amount.is_positive() {
+        return Err(Reject::AmountNotPositive(amount));
+    }
+    if amount.micros() > limits::MAX_AMOUNT_MICROS {
+        return Err(Reject::AmountTooLarge {
+            amount,
+            max: Usd::from_micros(limits::MAX_AMOUNT_MICROS),
+        });
+    }
+    Ok(())
 }

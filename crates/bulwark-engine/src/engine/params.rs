@@ -2,6 +2,7 @@
 //! arithmetic inside `i64` is checked here).
 
 use super::*;
+use crate::book::Side;
 use crate::command::{MarketParams, Param, VenueParam};
 use crate::event::Event;
 use crate::market::Market;
@@ -56,6 +57,7 @@ impl Engine {
             Param::AdlPolicy(v) => p.adl_policy = v,
         }
         validate_params(&p)?;
+        self.check_market_state_fits(mi, &p)?;
         self.markets[mi].params = p;
         self.events.push(Event::ParamSet {
             market,
@@ -71,7 +73,7 @@ impl Engine {
         match *param {
             VenueParam::NativeLiquidation(on) => v.native_liquidation = on,
             VenueParam::MaxLiquidationsPerStep(n) => {
-                if n == 0 || n > 100_000 {
+                if n == 0 || n > limits::MAX_LIQUIDATIONS_PER_STEP {
                     return Err(Reject::InvalidParam {
                         name: "max_liquidations_per_step",
                         reason: "must be in 1..=100000".into(),
@@ -79,9 +81,17 @@ impl Engine {
                 }
                 v.max_liquidations_per_step = n;
             }
-            VenueParam::VaultWithdrawalDelayMs(ms) => v.vault_withdrawal_delay_ms = ms,
+            VenueParam::VaultWithdrawalDelayMs(ms) => {
+                if ms > limits::MAX_DURATION_MS {
+                    return Err(Reject::InvalidParam {
+                        name: "vault_withdrawal_delay_ms",
+                        reason: "must be at most 31536000000 (365 days)".into(),
+                    });
+                }
+                v.vault_withdrawal_delay_ms = ms;
+            }
             VenueParam::VaultMarginMultiplier(m) => {
-                if m.raw() < PPM_ONE || m.raw() > 1_000 * PPM_ONE {
+                if m.raw() < PPM_ONE || m.raw() > limits::MAX_VAULT_MARGIN_MULTIPLIER_PPM {
                     return Err(Reject::InvalidParam {
                         name: "vault_margin_multiplier",
                         reason: "must be between 1x and 1000x".into(),
@@ -98,9 +108,53 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A parameter change must keep the bounds true of what the market already holds, not only
+    /// of future orders: lowering `max_position_qty` leaves larger positions and resting orders
+    /// in place, and lowering `max_price` leaves higher resting prices (and a mark formed from
+    /// them). So the notional bound is checked with the largest quantity any position can still
+    /// reach (the open interest plus every resting order: positions grow past the new limit
+    /// only through fills of orders resting now) and the highest price the market can still
+    /// see.
+    pub(super) fn check_market_state_fits(
+        &self,
+        mi: usize,
+        p: &MarketParams,
+    ) -> Result<(), Reject> {
+        let m = &self.markets[mi];
+        let mut resting: i128 = 0;
+        let mut top = m.mark.max(m.trade_ema.unwrap_or(Price::ZERO));
+        if let Some(o) = m.oracle {
+            top = top.max(o.price);
+        }
+        for side in [Side::Buy, Side::Sell] {
+            for (price, qty, _) in m.book.levels(side) {
+                resting += qty.0 as i128;
+                top = top.max(price);
+            }
+        }
+        let qty = (m.open_interest.0 as i128 + resting).max(p.max_position_qty.0 as i128);
+        let price = top.max(p.max_price).micros() as i128;
+        let lots = p.lots_per_unit as i128;
+        // Ceil, like every requirement's notional; in i128, since the product is what is
+        // being bounded.
+        let notional = (qty * price + lots - 1) / lots;
+        if notional > limits::MAX_POSITION_NOTIONAL_MICROS as i128 {
+            return Err(invalid(
+                "max_position_qty",
+                "the market's open interest and resting orders at the highest price it can still see would exceed 1e11 USD of notional; lower max_price or wait for positions to close",
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn validate_price(price: Price, p: &MarketParams) -> Result<(), Reject> {
     let tick = p.tick_size.micros();
-    if !price.is_positive() || price.micros() % tick != 0 {
+    if !price.is_positive() {
+        return Err(Reject::PriceNotPositive(price));
+    }
+    if price.micros() % tick != 0 {
         return Err(Reject::PriceNotOnTick {
             price,
             tick: p.tick_size,
@@ -129,9 +183,9 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
         return Err(invalid("symbol", "must be 1 to 32 characters"));
     }
     if !p.tick_size.is_positive() || p.tick_size.micros() > limits::MAX_PRICE_MICROS {
-        return Err(invalid("tick_size", "must be positive"));
+        return Err(invalid("tick_size", "must be in (0, 1e9] USD"));
     }
-    if p.lots_per_unit <= 0 || p.lots_per_unit > 1_000_000_000 {
+    if p.lots_per_unit <= 0 || p.lots_per_unit > limits::MAX_LOTS_PER_UNIT {
         return Err(invalid("lots_per_unit", "must be in 1..=1e9"));
     }
     if !frac(p.maintenance) {
@@ -158,7 +212,7 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
             "must be in [-taker_fee, 10%]: a rebate never exceeds the taker fee",
         ));
     }
-    if p.funding_interval_ms == 0 || p.funding_interval_ms > 7 * 86_400_000 {
+    if p.funding_interval_ms == 0 || p.funding_interval_ms > limits::MAX_FUNDING_INTERVAL_MS {
         return Err(invalid(
             "funding_interval_ms",
             "must be in 1..=604800000 (one week)",
@@ -170,8 +224,16 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
     if !frac(p.trade_ema_alpha) {
         return Err(invalid("trade_ema_alpha", "must be in (0, 1]"));
     }
-    if !p.impact_notional_usd.is_positive() {
-        return Err(invalid("impact_notional_usd", "must be positive"));
+    if !p.impact_notional_usd.is_positive()
+        || p.impact_notional_usd.micros() > limits::MAX_IMPACT_NOTIONAL_MICROS
+    {
+        return Err(invalid("impact_notional_usd", "must be in (0, 1e12] USD"));
+    }
+    if p.oracle_stale_ms > limits::MAX_DURATION_MS {
+        return Err(invalid(
+            "oracle_stale_ms",
+            "must be at most 31536000000 (365 days)",
+        ));
     }
     if !frac(p.market_order_band) || p.market_order_band.raw() >= PPM_ONE {
         return Err(invalid("market_order_band", "must be in (0, 1)"));
@@ -216,6 +278,18 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
         return Err(invalid(
             "max_position_qty",
             "max_position_qty at max_price must stay within 1e11 USD of notional",
+        ));
+    }
+    let max_order_notional = mul_div(
+        p.max_order_qty.0,
+        p.max_price.micros(),
+        p.lots_per_unit,
+        Round::Ceil,
+    );
+    if !matches!(max_order_notional, Ok(n) if n <= limits::MAX_ORDER_NOTIONAL_MICROS) {
+        return Err(invalid(
+            "max_order_qty",
+            "max_order_qty at max_price must stay within 2e11 USD of notional",
         ));
     }
     if !p.initial_price.is_positive() || p.initial_price > p.max_price {

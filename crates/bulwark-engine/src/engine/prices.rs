@@ -15,7 +15,10 @@ impl Engine {
     ) -> Result<(), Reject> {
         let mi = self.market_index(market)?;
         let max = self.markets[mi].params.max_price;
-        if !price.is_positive() || price > max {
+        if !price.is_positive() {
+            return Err(Reject::PriceNotPositive(price));
+        }
+        if price > max {
             return Err(Reject::PriceOutOfRange { price, max });
         }
         self.markets[mi].oracle = Some(OracleReading { price, at: now });
@@ -48,15 +51,23 @@ impl Engine {
         for mi in 0..self.markets.len() {
             self.refresh_mark(mi, now);
             let m = &mut self.markets[mi];
-            if let Some(premium) = bounded(m.premium_ppm(now)) {
-                m.premium_sum_ppm = m.premium_sum_ppm.saturating_add(premium);
-                m.premium_samples += 1;
+            if let Some(premium) = m.premium_ppm(now) {
+                if m.premium_samples < limits::MAX_PREMIUM_SAMPLES {
+                    // Cannot saturate: at most MAX_PREMIUM_SAMPLES samples of at most
+                    // MAX_PREMIUM_PPM each fit (a const assertion in `limits`).
+                    m.premium_sum_ppm = m.premium_sum_ppm.saturating_add(premium);
+                    m.premium_samples += 1;
+                }
             }
             if now.0 >= m.next_funding_ms {
                 // Missed intervals (a long gap between ticks) collapse into one settlement.
-                let interval = m.params.funding_interval_ms;
+                // Timestamps are at most MAX_TIMESTAMP_MS and intervals at most a week, so the
+                // next deadline fits `u64`; saturate rather than trust that here.
+                let interval = m.params.funding_interval_ms.max(1);
                 let behind = (now.0 - m.next_funding_ms) / interval + 1;
-                m.next_funding_ms += behind * interval;
+                m.next_funding_ms = m
+                    .next_funding_ms
+                    .saturating_add(behind.saturating_mul(interval));
                 self.settle_funding(mi, now);
             }
         }

@@ -8,7 +8,7 @@ use crate::event::Scope;
 use crate::margin::{self, Health};
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{AccountId, ArithResult, MarketId, Price, Round, TimestampMs, Usd};
+use bulwark_core::{AccountId, ArithResult, MarketId, Price, TimestampMs, Usd};
 
 impl Engine {
     /// Health of a pool as if `market`'s mark were `mark` (other marks unchanged): the lab's
@@ -185,16 +185,17 @@ impl Engine {
             h.equity_usd = h.equity_usd.checked_add(p.isolated_usd)?;
         }
         let worst = margin::worst_case_qty(p.qty, p.open_buy, p.open_sell);
-        let mut maintenance = Usd::ZERO;
+        let (mut maintenance, mut notional) = (Usd::ZERO, Usd::ZERO);
         if !p.qty.is_zero() {
-            let (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
+            let value;
+            (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
             h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
             maintenance = margin::maintenance_usd(&m.params, notional)?;
             h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
         }
         let initial = if worst == p.qty.abs() {
             // No resting order adds risk: the initial requirement is the maintenance one scaled.
-            maintenance.mul_ppm(m.params.initial_multiplier, Round::Ceil)?
+            margin::initial_from_maintenance(&m.params, maintenance, notional)?
         } else {
             let notional = margin::notional_ceil_usd(worst, mark, lots)?;
             margin::initial_usd(&m.params, notional)?

@@ -130,21 +130,26 @@ impl Engine {
         self.refuse_while_loss_unbooked()?;
         let collateral = self.debit_free_cross(account, amount)?;
         let equity = self.vault_equity();
-        // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD.
-        let shares = if self.vault.total_shares == 0 || !equity.is_positive() {
-            amount.micros() as u64
+        // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD. In
+        // i128: a vault with little equity left mints many shares per micro-USD, and the
+        // share bound (not an overflow) is what refuses too many.
+        let shares: i128 = if self.vault.total_shares == 0 || !equity.is_positive() {
+            amount.micros() as i128
         } else {
-            let total = self.vault.total_shares as i64;
-            mul_div(amount.micros(), total, equity.micros(), Round::Floor)?.max(0) as u64
+            // Rounded down (both factors and the divisor are positive): the vault keeps the fraction.
+            amount.micros() as i128 * self.vault.total_shares as i128 / equity.micros() as i128
         };
-        if shares == 0 {
+        if shares <= 0 {
             return Err(Reject::AmountNotPositive(amount));
         }
-        let total = self
-            .vault
-            .total_shares
-            .checked_add(shares)
-            .ok_or(Reject::CollateralBound)?;
+        let total = self.vault.total_shares as i128 + shares;
+        if total > limits::MAX_VAULT_SHARES as i128 {
+            return Err(Reject::VaultSharesBound {
+                max: limits::MAX_VAULT_SHARES,
+            });
+        }
+        // Both fit: at most `MAX_VAULT_SHARES`, which fits `u64` and `i64`.
+        let (shares, total) = (shares as u64, total as u64);
         let vault_collateral = self.vault.account.collateral_usd.checked_add(amount)?;
         self.accounts[account.0 as usize].collateral_usd = collateral;
         self.vault.account.collateral_usd = vault_collateral;
@@ -165,6 +170,12 @@ impl Engine {
         shares: u64,
         now: TimestampMs,
     ) -> Result<(), Reject> {
+        if shares > limits::MAX_VAULT_SHARES {
+            return Err(Reject::SharesOutOfRange {
+                requested: shares,
+                max: limits::MAX_VAULT_SHARES,
+            });
+        }
         self.active_account(account)?;
         let held = self.vault.shares.get(&account).copied().unwrap_or(0);
         if shares == 0 || shares > held {

@@ -281,7 +281,7 @@ pub fn maintenance_ref(maintenance: i128, size_premium: i128, notional: i128) ->
 /// - maintenance = sum over open positions of ceil(n * fraction(n)), n = ceil(|qty| * mark /
 ///   lots) (requirements round up);
 /// - initial = sum over positions with a non-zero worst case of
-///   ceil(maintenance(ceil(|worst| * mark / lots)) * multiplier), where
+///   min(ceil(maintenance(n) * multiplier), n) with n = ceil(|worst| * mark / lots), where
 ///   worst = max(|qty + open_buy|, |qty - open_sell|).
 pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<RefHealth> {
     let a = engine.account(account)?;
@@ -318,7 +318,8 @@ pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<R
             .max((q - p.open_sell.0 as i128).abs());
         if worst != 0 {
             let notional = div_ceil(worst * mark, lots);
-            h.initial += div_ceil(maintenance_ref(mm, sp, notional) * mult, PPM);
+            // Never more than the notional itself (a position at 1x).
+            h.initial += div_ceil(maintenance_ref(mm, sp, notional) * mult, PPM).min(notional);
         }
     }
     Some(h)

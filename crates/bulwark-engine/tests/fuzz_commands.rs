@@ -1,0 +1,429 @@
+//! Fuzz target (a proptest: nightly and cargo-fuzz are not available): arbitrary command
+//! sequences as JSON lines with extreme values (0, 1, -1, i64::MAX/MIN, u64::MAX, values at
+//! and just past every bound in `engine::limits`, tiny and huge prices, unknown accounts,
+//! markets and orders, misspelt and invented field names) are parsed into `Command` (a parse
+//! error is fine) and applied to an engine set up with two markets, one of them at extreme but
+//! valid parameters, deposits and resting orders, so that trades, liquidations and the
+//! waterfall happen. After every command: nothing panicked, every invariant holds, and a
+//! rejected command left the state hash unchanged.
+//!
+//! `cargo test` runs 128 cases (a few seconds); hunt with many more:
+//! `PROPTEST_CASES=5000 cargo test -p bulwark-engine --test fuzz_commands`.
+//! Every input it ever found that panicked is a regression test in `no_panic.rs`. With
+//! `FUZZ_STATS=1` (and `--nocapture`) it prints each applied command, its outcome and its
+//! events, to see what a run covers (`sort | uniq -c`).
+
+use bulwark_core::MICROS_PER_UNIT;
+use bulwark_engine::engine::limits;
+use bulwark_engine::*;
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use serde_json::{json, Value};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+#[path = "fuzz_commands/setup.rs"]
+mod setup;
+use setup::{setup, MAX_ACCOUNTS};
+
+// ---------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------
+
+/// Integers at the edges of every type and bound, and small ones.
+fn int() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => (0i64..12).prop_map(Value::from),
+        1 => Just(json!(-1)),
+        1 => Just(json!(i64::MAX)),
+        1 => Just(json!(i64::MIN)),
+        1 => Just(json!(u64::MAX)),
+        1 => Just(json!(u32::MAX)),
+        1 => Just(json!(u16::MAX)),
+        1 => Just(json!(limits::MAX_TIMESTAMP_MS)),
+        1 => Just(json!(limits::MAX_DURATION_MS + 1)),
+        1 => Just(json!(limits::MAX_VAULT_SHARES)),
+        1 => Just(json!(limits::MAX_VAULT_SHARES + 1)),
+        1 => any::<i64>().prop_map(Value::from),
+        1 => any::<u64>().prop_map(Value::from),
+    ]
+}
+
+/// An account id: mostly funded or unknown ones, sometimes out of range.
+fn account() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        12 => (0u32..6).prop_map(Value::from),
+        2 => (6u32..10).prop_map(Value::from),
+        1 => Just(json!(MAX_ACCOUNTS)),
+        1 => int()
+    ]
+}
+
+fn market() -> impl Strategy<Value = Value> {
+    prop_oneof![8 => (0u16..2).prop_map(Value::from), 1 => Just(json!(2)), 1 => int()]
+}
+
+/// Money as JSON: a decimal string (tiny, huge, at and past the bounds, negative, malformed)
+/// or a whole number.
+fn money() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (1i64..200_000).prop_map(|w| json!(w.to_string())),
+        2 => (1i64..1_000_000).prop_map(|m| json!(format!("0.{m:06}"))),
+        1 => Just(json!("0")),
+        1 => Just(json!("-1")),
+        1 => Just(json!("0.000001")),
+        1 => Just(json!("1000000000000")),
+        1 => Just(json!("1000000000000.000001")),
+        1 => Just(json!("9223372036854.775807")),
+        1 => Just(json!("-9223372036854.775808")),
+        1 => Just(json!("1e3")),
+        1 => Just(json!(1.5)),
+        1 => int(),
+    ]
+}
+
+/// A price: mostly near market 0's 50,000 (jumps included, so liquidations happen), or tiny,
+/// huge, at and past the maximum, off tick, zero and negative.
+fn price() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        8 => (10_000i64..120_000).prop_map(|w| json!(w.to_string())),
+        2 => (45_000i64..55_000).prop_map(|w| json!(w.to_string())),
+        1 => Just(json!("0.000001")),
+        1 => Just(json!("0.5")),
+        1 => Just(json!("10000000")),
+        1 => Just(json!("10000000.000001")),
+        1 => Just(json!("1000000000")),
+        1 => Just(json!("1000000000.000001")),
+        1 => Just(json!("50000000")),
+        1 => Just(json!("0")),
+        1 => Just(json!("-50000")),
+        1 => money(),
+    ]
+}
+
+fn qty() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (1i64..300).prop_map(Value::from),
+        2 => (300i64..30_000).prop_map(Value::from),
+        1 => Just(json!(100_000_000_000i64)),
+        1 => Just(json!(200_000_000_001i64)),
+        1 => int(),
+    ]
+}
+
+fn scope() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => Just(json!({"scope": "cross"})),
+        1 => market().prop_map(|m| json!({"scope": "isolated", "market": m})),
+        1 => Just(json!({"scope": "nowhere"})),
+    ]
+}
+
+fn param() -> impl Strategy<Value = Value> {
+    let ppm_names = prop_oneof![
+        Just("maintenance"),
+        Just("initial_multiplier"),
+        Just("size_premium"),
+        Just("maker_fee"),
+        Just("taker_fee"),
+        Just("funding_clamp"),
+        Just("trade_ema_alpha"),
+        Just("market_order_band"),
+        Just("liquidation_end_multiplier"),
+        Just("liquidation_penalty"),
+        Just("keeper_reward_share"),
+        Just("liquidation_band"),
+        Just("insurance_fee_share"),
+    ];
+    let ppm = prop_oneof![
+        3 => (0i64..1_000_001).prop_map(Value::from),
+        1 => Just(json!(100_000_000)),
+        1 => int(),
+    ];
+    prop_oneof![
+        4 => (ppm_names, ppm).prop_map(|(n, v)| json!({"name": n, "value": v})),
+        1 => (prop_oneof![Just("funding_interval_ms"), Just("oracle_stale_ms")], int())
+            .prop_map(|(n, v)| json!({"name": n, "value": v})),
+        1 => (prop_oneof![Just("max_order_qty"), Just("max_position_qty")], qty())
+            .prop_map(|(n, v)| json!({"name": n, "value": v})),
+        1 => (prop_oneof![Just("max_price"), Just("impact_notional_usd")], price())
+            .prop_map(|(n, v)| json!({"name": n, "value": v})),
+        1 => (any::<[bool; 4]>()).prop_map(|b| json!({"name": "waterfall", "value":
+            {"vault": b[0], "insurance": b[1], "adl": b[2], "socialize": b[3]}})),
+        1 => prop_oneof![Just("ranked"), Just("pro_rata"), Just("random")]
+            .prop_map(|v| json!({"name": "adl_policy", "value": v})),
+    ]
+}
+
+fn venue_param() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<bool>().prop_map(|v| json!({"name": "native_liquidation", "value": v})),
+        int().prop_map(|v| json!({"name": "max_liquidations_per_step", "value": v})),
+        int().prop_map(|v| json!({"name": "vault_withdrawal_delay_ms", "value": v})),
+        prop_oneof![(0i64..2_000_000_000).prop_map(Value::from), int()]
+            .prop_map(|v| json!({"name": "vault_margin_multiplier", "value": v})),
+    ]
+}
+
+fn market_params() -> impl Strategy<Value = Value> {
+    (price(), price(), money(), qty(), qty(), int(), int(), int()).prop_map(
+        |(initial, max, impact, order, position, lots, interval, stale)| {
+            json!({"symbol": "FUZZ", "initial_price": initial, "max_price": max,
+                   "impact_notional_usd": impact, "max_order_qty": order,
+                   "max_position_qty": position, "lots_per_unit": lots,
+                   "funding_interval_ms": interval, "oracle_stale_ms": stale})
+        },
+    )
+}
+
+/// One command as a JSON object.
+fn command() -> impl Strategy<Value = Value> {
+    let side = prop_oneof![Just("buy"), Just("sell")];
+    let kind = prop_oneof![
+        4 => Just("limit"), 2 => Just("market"), 1 => Just("ioc"), 1 => Just("fok"),
+        1 => Just("post_only"),
+    ];
+    let place = (
+        account(),
+        market(),
+        side,
+        kind,
+        proptest::option::weighted(0.9, price()),
+        qty(),
+        proptest::bool::weighted(0.2),
+        prop_oneof![
+            Just("cancel_taker"),
+            Just("cancel_maker"),
+            Just("cancel_both")
+        ],
+        prop_oneof![4 => Just("cross"), 1 => Just("isolated")],
+    )
+        .prop_map(|(a, m, s, k, p, q, r, st, mg)| {
+            let mut v = json!({"cmd": "place_order", "account": a, "market": m, "side": s,
+                               "kind": k, "qty": q, "reduce_only": r, "self_trade": st,
+                               "margin": mg});
+            if let Some(p) = p {
+                v["price"] = p;
+            }
+            v
+        });
+    prop_oneof![
+        3 => (account(), money()).prop_map(|(a, m)| json!({"cmd": "deposit", "account": a, "amount_usd": m})),
+        2 => (account(), money()).prop_map(|(a, m)| json!({"cmd": "withdraw", "account": a, "amount_usd": m})),
+        10 => place,
+        2 => (account(), market(), prop_oneof![(0u64..64).prop_map(Value::from), int()])
+            .prop_map(|(a, m, o)| json!({"cmd": "cancel", "account": a, "market": m, "order": o})),
+        1 => (account(), proptest::option::of(market()))
+            .prop_map(|(a, m)| json!({"cmd": "cancel_all", "account": a, "market": m})),
+        2 => (account(), market(), money()).prop_map(|(a, m, d)|
+            json!({"cmd": "adjust_isolated_margin", "account": a, "market": m, "delta_usd": d})),
+        6 => (market(), price()).prop_map(|(m, p)| json!({"cmd": "oracle_price", "market": m, "price": p})),
+        5 => Just(json!({"cmd": "tick"})),
+        2 => (market(), param()).prop_map(|(m, p)| json!({"cmd": "set_param", "market": m, "param": p})),
+        1 => venue_param().prop_map(|p| json!({"cmd": "set_venue_param", "param": p})),
+        2 => (account(), account(), scope()).prop_map(|(k, a, s)|
+            json!({"cmd": "liquidate", "keeper": k, "account": a, "scope": s})),
+        2 => (account(), money()).prop_map(|(a, m)| json!({"cmd": "vault_deposit", "account": a, "amount_usd": m})),
+        1 => (account(), prop_oneof![(1u64..100_000_000_000).prop_map(Value::from), int()])
+            .prop_map(|(a, s)| json!({"cmd": "vault_request_withdrawal", "account": a, "shares": s})),
+        1 => account().prop_map(|a| json!({"cmd": "vault_claim_withdrawal", "account": a})),
+        1 => (account(), money()).prop_map(|(a, m)| json!({"cmd": "insurance_deposit", "account": a, "amount_usd": m})),
+        1 => market_params().prop_map(|p| json!({"cmd": "create_market", "params": p})),
+    ]
+}
+
+/// Sometimes an invented field, a field removed, or a field renamed (misspelt).
+fn mutate(v: Value, how: u8, key: &str) -> Value {
+    let Value::Object(mut m) = v else { return v };
+    match how {
+        0 => {
+            m.insert(key.to_string(), json!(1));
+        }
+        1 => {
+            if let Some(k) = m.keys().find(|k| *k != "cmd").cloned() {
+                m.remove(&k);
+            }
+        }
+        2 => {
+            if let Some(k) = m.keys().find(|k| *k != "cmd").cloned() {
+                let v = m.remove(&k).unwrap();
+                m.insert(format!("{k}x"), v);
+            }
+        }
+        _ => {}
+    }
+    Value::Object(m)
+}
+
+/// When a command happens: mostly a little after the last one, sometimes an hour later,
+/// sometimes at an extreme absolute time (the latest allowed, past it, u64::MAX, backwards).
+#[derive(Clone, Copy, Debug)]
+enum When {
+    After(u64),
+    At(u64),
+}
+
+fn when() -> impl Strategy<Value = When> {
+    prop_oneof![
+        120 => (0u64..5_000).prop_map(When::After),
+        20 => (5_000u64..4_000_000).prop_map(When::After),
+        3 => Just(When::At(0)),
+        1 => Just(When::At(limits::MAX_TIMESTAMP_MS)),
+        3 => Just(When::At(limits::MAX_TIMESTAMP_MS + 1)),
+        3 => Just(When::At(u64::MAX)),
+        3 => Just(When::At(u64::MAX - 1)),
+    ]
+}
+
+fn line() -> impl Strategy<Value = (When, String)> {
+    let key = prop_oneof![
+        Just("foo".to_string()),
+        Just("ts_ms".to_string()),
+        Just("cmd2".to_string()),
+        "[a-z_]{1,12}"
+    ];
+    (
+        when(),
+        command(),
+        prop_oneof![12 => Just(9u8), 1 => 0u8..3],
+        key,
+    )
+        .prop_map(|(w, v, how, key)| (w, mutate(v, how, &key).to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The property
+// ---------------------------------------------------------------------------------------------
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(128)
+}
+
+/// The lines so far as a command log for `bulwark replay`.
+fn log(lines: &[(u64, String)]) -> String {
+    lines
+        .iter()
+        .map(|(ts, l)| format!("{{\"ts_ms\":{ts},{}", &l[1..]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run(entries: &[(When, String)]) -> Result<(), TestCaseError> {
+    let mut e = setup();
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    for (w, text) in entries {
+        let now = match *w {
+            // Once at the latest timestamp, time stays there (and still works).
+            When::After(dt) => e
+                .last_ms()
+                .0
+                .saturating_add(dt)
+                .min(limits::MAX_TIMESTAMP_MS),
+            When::At(t) => t,
+        };
+        seen.push((now, text.clone()));
+        let Ok(cmd) = serde_json::from_str::<Command>(text) else {
+            continue;
+        };
+        if std::env::var("FUZZ_STATS").is_ok() {
+            eprintln!("APPLY {}", cmd.name());
+        }
+        let before = state_hash(&e);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            e.apply(&cmd, TimestampMs(now)).map(|evs| {
+                if std::env::var("FUZZ_STATS").is_ok() {
+                    for ev in evs {
+                        let v = serde_json::to_value(ev).unwrap();
+                        eprintln!("EVENT {}", v["event"]);
+                    }
+                }
+            })
+        }));
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(TestCaseError::fail(format!(
+                    "the engine panicked on the last line of:\n{}",
+                    log(&seen)
+                )))
+            }
+        };
+        if std::env::var("FUZZ_STATS").is_ok() {
+            eprintln!(
+                "RESULT {}",
+                match &result {
+                    Ok(()) => "ok".to_string(),
+                    Err(r) => format!("{r:?}")
+                        .split([' ', '(', '{'])
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                }
+            );
+        }
+        if let Err(r) = &result {
+            prop_assert_eq!(
+                state_hash(&e),
+                before,
+                "rejected ({}) but the state changed:\n{}",
+                r,
+                log(&seen)
+            );
+            let msg = r.to_string();
+            prop_assert!(!msg.contains(".rs:"), "a source location in {:?}", msg);
+        }
+        if let Err(b) = e.check_invariants() {
+            return Err(TestCaseError::fail(format!(
+                "invariant broken ({b}) after the last line of:\n{}",
+                log(&seen)
+            )));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: cases(), max_shrink_iters: 4_000, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn arbitrary_command_lines_never_panic_the_engine(entries in proptest::collection::vec(line(), 1..80)) {
+        run(&entries)?;
+    }
+}
+
+/// The setup itself is what the property starts from: two markets, a ladder, open positions
+/// that an oracle crash liquidates.
+#[test]
+fn the_setup_trades_and_can_liquidate() {
+    let mut e = setup();
+    assert_eq!(e.markets().len(), 2);
+    // Account 1 bought the asks at 50,100..50,400 (4 x 2,000 lots), account 3 the one at
+    // 50,500; account 2 sold the bids at 49,900..49,600, account 4 300 lots of 49,500. Left: 5
+    // asks and 6 bids; long 8,000 + 2,000 lots against the maker's -1,700 and 8,000 + 300.
+    assert_eq!(e.market(MarketId(0)).unwrap().book.len(), 11);
+    assert_eq!(e.market(MarketId(0)).unwrap().open_interest, Qty(10_000));
+    // An oracle print at 40,000 takes the mark to about 45,000 (the mean of the oracle and the
+    // trade EMA): account 1's 8 BTC bought near 50,250 lose about 42,000 USD of its 20,000.
+    let evs = e
+        .apply(
+            &Command::OraclePrice {
+                market: MarketId(0),
+                price: Price::from_micros(40_000 * MICROS_PER_UNIT),
+            },
+            TimestampMs(1),
+        )
+        .unwrap()
+        .to_vec();
+    assert!(
+        evs.iter().any(|ev| matches!(
+            ev,
+            Event::LiquidationStarted {
+                account: AccountId(1),
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+}
