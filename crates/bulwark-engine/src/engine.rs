@@ -101,8 +101,8 @@ pub struct Engine {
     liquidating: bool,
     /// The pool being liquidated: its isolated entry stays until the waterfall is done.
     liquidating_pool: Option<(AccountId, Scope)>,
-    /// ADL candidates per (market, side), ranked once per command (scratch, not state).
-    adl_cache: Vec<((MarketId, i64), Vec<AccountId>)>,
+    /// ADL rankings made in this command, kept up to date incrementally (scratch, not state).
+    adl_cache: adl::AdlCache,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
     insurance_usd: Usd,
     /// Loss no waterfall stage covered, recorded (never a silent negative balance).
@@ -140,7 +140,7 @@ impl Engine {
             plan_end: PlanEnd::Exhausted,
             liquidating: false,
             liquidating_pool: None,
-            adl_cache: Vec::new(),
+            adl_cache: adl::AdlCache::default(),
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
@@ -207,6 +207,8 @@ impl Engine {
                 amount_usd,
             } => self.insurance_deposit(*account, *amount_usd),
         };
+        // The rankings die with the command (a clone of the engine carries none).
+        self.adl_cache.clear();
         if let Err(e) = result {
             debug_assert!(self.events.is_empty(), "a rejected command emitted events");
             return Err(e);

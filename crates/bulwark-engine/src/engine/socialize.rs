@@ -31,6 +31,7 @@ impl Engine {
                 continue;
             }
             let market = self.markets[mi].id;
+            self.invalidate_adl_ranking(market);
             let payers: Vec<(AccountId, Qty, Scope)> = (0..self.accounts.len() as u32)
                 .map(AccountId)
                 .chain(std::iter::once(VAULT))
