@@ -50,10 +50,15 @@ pub(super) struct AdlCache {
 }
 
 impl AdlCache {
+    /// Forget every ranking; one branch when there is none (twice per command).
+    #[inline]
     pub(super) fn clear(&mut self) {
-        self.rankings.clear();
-        self.touched.clear();
-        self.marks.clear();
+        // `marks` is set whenever a ranking is made, and `touched` grows only while one exists.
+        if !self.marks.is_empty() {
+            self.rankings.clear();
+            self.touched.clear();
+            self.marks.clear();
+        }
     }
 
     /// Log a change to `id`'s account; free (one branch) until the command's first ADL.
@@ -278,18 +283,19 @@ impl Engine {
     /// The one full scan: every account (and the vault) with a position of sign `sign` in
     /// `market`, heaped by score in O(n).
     fn adl_scan(&self, market: MarketId, sign: i64, policy: AdlPolicy) -> BinaryHeap<RankEntry> {
-        let entries: Vec<RankEntry> = (0..self.accounts.len() as u32)
+        // Sized for every account at once: growing by doubling would copy the entries again.
+        let mut entries: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
+        let ids = (0..self.accounts.len() as u32)
             .map(AccountId)
-            .chain(std::iter::once(VAULT))
-            .filter_map(|id| {
-                let score = self.adl_entry_score(id, market, sign, policy)?;
-                Some(RankEntry {
-                    score,
-                    id: Reverse(id),
-                    generation: 0,
-                })
+            .chain(std::iter::once(VAULT));
+        entries.extend(ids.filter_map(|id| {
+            let score = self.adl_entry_score(id, market, sign, policy)?;
+            Some(RankEntry {
+                score,
+                id: Reverse(id),
+                generation: 0,
             })
-            .collect();
+        }));
         BinaryHeap::from(entries)
     }
 
@@ -368,6 +374,19 @@ impl Engine {
             .filter(|id| *id != bankrupt)
             .filter_map(|id| Some((self.adl_entry_score(id, market, sign, policy)?, id)))
             .collect();
+        for &(_, id) in &all {
+            let a = self.acct(id);
+            let p = a.position(market).expect("a candidate has a position");
+            let scope = scope_of(p.mode, market);
+            let health = bounded(self.pool_health(a, scope, None))
+                .equity_usd
+                .micros();
+            assert_eq!(
+                self.adl_pool_equity(a, scope),
+                health as i128,
+                "{id:?} {scope:?}"
+            );
+        }
         let expected = match policy {
             AdlPolicy::Ranked => {
                 all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -406,11 +425,7 @@ impl Engine {
             return i128::MIN;
         };
         let upnl = value.micros() as i128 - p.cost_usd.micros() as i128;
-        let scope = scope_of(p.mode, p.market);
-        let equity = self
-            .pool_health(a, scope, None)
-            .map(|h| h.equity_usd.micros())
-            .unwrap_or(0) as i128;
+        let equity = self.adl_pool_equity(a, scope_of(p.mode, p.market));
         let cost = (p.cost_usd.micros() as i128).abs().max(1);
         if upnl <= 0 || equity <= 0 {
             return upnl.min(0) - 1;
@@ -419,6 +434,24 @@ impl Engine {
         upnl.saturating_mul(notional)
             .saturating_mul(PPM_ONE as i128)
             / cost.saturating_mul(equity)
+    }
+
+    /// A pool's equity at the marks, as `pool_health` gives it, without the requirements it
+    /// also computes: the full scan calls this once per candidate.
+    fn adl_pool_equity(&self, a: &Account, scope: Scope) -> i128 {
+        let mut equity = match scope {
+            Scope::Cross => a.collateral_usd.micros() as i128,
+            Scope::Isolated(_) => 0,
+        };
+        for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
+            equity += p.isolated_usd.micros() as i128; // zero for a cross position
+            if !p.qty.is_zero() {
+                let m = &self.markets[p.market.0 as usize];
+                let value = bounded(margin::value_usd(p.qty, m.mark, m.params.lots_per_unit));
+                equity += value.micros() as i128 - p.cost_usd.micros() as i128;
+            }
+        }
+        equity
     }
 
     /// Stage d: the deleveraged counterparties pay `total` (the deficit left after the
