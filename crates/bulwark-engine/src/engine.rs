@@ -185,8 +185,8 @@ pub struct Engine {
     realized_deficits: Vec<(AccountId, Scope, LossOrigin)>,
     /// Set while a bankrupt position is closed through the book: no taker fee, no rebate.
     bankrupt_close: bool,
-    /// ADL candidates per (market, side), ranked once per command (scratch, not state).
-    adl_cache: Vec<((MarketId, i64), Vec<AccountId>)>,
+    /// ADL rankings made in this command, kept up to date incrementally (scratch, not state).
+    adl_cache: adl::AdlCache,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
     insurance_usd: Usd,
     /// Loss no waterfall stage covered, recorded (never a silent negative balance).
@@ -237,7 +237,7 @@ impl Engine {
             waterfall_pending: BTreeSet::new(),
             realized_deficits: Vec::new(),
             bankrupt_close: false,
-            adl_cache: Vec::new(),
+            adl_cache: adl::AdlCache::default(),
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
@@ -310,6 +310,8 @@ impl Engine {
                 amount_usd,
             } => self.insurance_deposit(*account, *amount_usd),
         };
+        // The rankings die with the command (a clone of the engine carries none).
+        self.adl_cache.clear();
         if let Err(e) = result {
             debug_assert!(self.events.is_empty(), "a rejected command emitted events");
             debug_assert!(self.realized_deficits.is_empty());

@@ -1,13 +1,33 @@
 //! Auto-deleveraging: close a bankrupt position against opposite positions, chosen by the
 //! market's policy (ranked by profit x leverage, or pro rata), and charge them the haircut.
+//!
+//! **Ranked at each bankruptcy.** The ranked policy takes the opposite positions with the
+//! highest score (`adl_score`: profit share x effective leverage) as the scores stand at that
+//! bankruptcy, so who pays does not depend on how liquidations are batched into commands. A
+//! score depends on the marks and on its own account (position, cost, pool collateral), and the
+//! marks do not move within a command. So the command's first ADL in a (market, side) scans
+//! every account once and heaps the candidates by score (O(n)); after that, only the accounts
+//! changed since are re-scored. Every change to an account goes through `Engine::acct_mut`,
+//! which logs the account in [`AdlCache::touched`] while a ranking exists (fills, ADL closes
+//! and haircuts, vault takeovers, penalties to keepers, released isolated margin); before each
+//! plan the ranking re-scores the part of the log it has not seen. A re-scored account gets a
+//! new generation, which retires its old heap entry lazily. Changes that do not go through
+//! `acct_mut` (funding settlement, socialization, whose lazy indexes will not touch accounts at
+//! all) call `invalidate_adl_ranking`. In debug and test builds every plan is checked against a
+//! from-scratch ranking (`adl_check_plan`).
+//!
+//! Pro rata does not rank: the same structure keeps the set of current holders (score 0), so
+//! each ADL costs O(holders), not a scan of every account.
 
 use super::*;
 use crate::account::{Account, Position};
 use crate::book::Side;
-use crate::command::MarginMode;
+use crate::command::{AdlPolicy, MarginMode};
 use crate::event::{Event, Scope};
 use crate::margin::{self};
 use bulwark_core::{allocate, AccountId, MarketId, Price, Qty, Usd, PPM_ONE};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// A position closed against a counterparty by ADL, before its haircut is known.
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +37,100 @@ pub(super) struct AdlClose {
     /// Lots closed, signed as the counterparty's position was.
     pub qty: Qty,
     pub mark: Price,
+}
+
+/// The ADL rankings of the command being applied: scratch, not state (emptied by every
+/// `apply`, neither hashed nor checked).
+#[derive(Clone, Debug, Default)]
+pub(super) struct AdlCache {
+    rankings: Vec<AdlRanking>,
+    /// Accounts changed since the command's first ranking, in order, repeats allowed.
+    touched: Vec<AccountId>,
+    /// Every market's mark when the rankings were made.
+    marks: Vec<Price>,
+}
+
+impl AdlCache {
+    /// Forget every ranking; one branch when there is none (twice per command).
+    #[inline]
+    pub(super) fn clear(&mut self) {
+        // `marks` is set whenever a ranking is made, and `touched` grows only while one exists.
+        if !self.marks.is_empty() {
+            self.rankings.clear();
+            self.touched.clear();
+            self.marks.clear();
+        }
+    }
+
+    /// Log a change to `id`'s account; free (one branch) until the command's first ADL.
+    #[inline]
+    pub(super) fn touch(&mut self, id: AccountId) {
+        if !self.rankings.is_empty() && self.touched.last() != Some(&id) {
+            self.touched.push(id);
+        }
+    }
+}
+
+/// The candidates on one side of one market.
+#[derive(Clone, Debug)]
+struct AdlRanking {
+    market: MarketId,
+    sign: i64,
+    policy: AdlPolicy,
+    /// Best first; may hold retired entries (an older generation), skipped when met.
+    heap: BinaryHeap<RankEntry>,
+    /// The generation of each account re-scored since the scan (absent: 0).
+    generation: BTreeMap<AccountId, u32>,
+    /// How much of `AdlCache::touched` this ranking has re-scored.
+    seen: usize,
+}
+
+impl AdlRanking {
+    fn is_current(&self, e: &RankEntry) -> bool {
+        e.generation == self.generation.get(&e.id.0).copied().unwrap_or(0)
+    }
+}
+
+/// Ordered best first in a max-heap: the highest score, then the lowest id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RankEntry {
+    score: i128,
+    id: Reverse<AccountId>,
+    generation: u32,
+}
+
+/// Split `need` lots over `cands` in proportion to their positions: shares rounded down, then
+/// the remaining lots one each to the largest positions (ties by id) so the total is exactly
+/// `need` (or every lot there is).
+fn pro_rata_plan(mut cands: Vec<(AccountId, Qty)>, need: i64) -> Vec<(AccountId, Qty, Qty)> {
+    let total: i128 = cands.iter().map(|c| c.1.abs().0 as i128).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    cands.sort_by(|a, b| b.1.abs().cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+    let mut shares: Vec<i64> = cands
+        .iter()
+        .map(|c| (need as i128 * c.1.abs().0 as i128 / total) as i64)
+        .collect();
+    let mut left = need - shares.iter().sum::<i64>();
+    while left > 0 {
+        let before = left;
+        for (j, c) in cands.iter().enumerate() {
+            if left > 0 && shares[j] < c.1.abs().0 {
+                shares[j] += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
+    cands
+        .into_iter()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0)
+        .map(|((id, q), share)| (id, q, Qty(share)))
+        .collect()
 }
 
 impl Engine {
@@ -51,130 +165,257 @@ impl Engine {
 
     /// (counterparty, its position, lots to close) for an ADL of `qty` in market `mi`.
     ///
-    /// The ranked policy reads the candidates in the order computed at the first ADL of this
-    /// market and side within the command (a scan of every account, done once per command,
-    /// not once per bankruptcy), with each candidate's position as it is now.
+    /// Ranked: the highest scores as they stand now (see [`AdlCache`]), ties by id. Pro rata:
+    /// every opposite position in proportion to its size. Either way exactly |qty| lots.
     pub(super) fn adl_plan(
         &mut self,
         bankrupt: AccountId,
         mi: usize,
         qty: Qty,
-        policy: crate::command::AdlPolicy,
+        policy: AdlPolicy,
     ) -> Vec<(AccountId, Qty, Qty)> {
         let market = self.markets[mi].id;
         let want_sign = -qty.signum();
-        let key = (market, want_sign);
-        let k = match self.adl_cache.iter().position(|(kk, _)| *kk == key) {
-            Some(k) => k,
-            None => {
-                let ranked = self.adl_candidates(market, want_sign, policy);
-                self.adl_cache.push((key, ranked));
-                self.adl_cache.len() - 1
-            }
-        };
-        let current = |e: &Engine, id: AccountId| -> Option<Qty> {
-            let p = e.acct(id).position(market)?;
-            (id != bankrupt && p.qty.signum() == want_sign).then_some(p.qty)
-        };
         let need = qty.abs().0;
-        let mut plan = Vec::new();
-        match policy {
-            crate::command::AdlPolicy::Ranked => {
-                let mut left = need;
-                for &id in &self.adl_cache[k].1 {
-                    if left == 0 {
-                        break;
-                    }
-                    let Some(q) = current(self, id) else { continue };
-                    let close = q.abs().0.min(left);
-                    left -= close;
-                    plan.push((id, q, Qty(close)));
-                }
-                if left > 0 {
-                    // Someone took the opposite side since the list was ranked (the vault took
-                    // a position over, say): rank again and start over.
-                    self.adl_cache[k].1 = self.adl_candidates(market, want_sign, policy);
-                    plan.clear();
-                    left = need;
-                    for &id in &self.adl_cache[k].1 {
-                        if left == 0 {
-                            break;
-                        }
-                        let Some(q) = current(self, id) else { continue };
-                        let close = q.abs().0.min(left);
-                        left -= close;
-                        plan.push((id, q, Qty(close)));
-                    }
-                }
-            }
-            crate::command::AdlPolicy::ProRata => {
-                let mut cands: Vec<(AccountId, Qty)> = self.adl_cache[k]
-                    .1
+        let k = self.adl_ranking(market, want_sign, policy);
+        let plan = match policy {
+            AdlPolicy::Ranked => self.adl_take_top(k, bankrupt, need),
+            AdlPolicy::ProRata => {
+                let r = &self.adl_cache.rankings[k];
+                let cands: Vec<(AccountId, Qty)> = r
+                    .heap
                     .iter()
-                    .filter_map(|&id| current(self, id).map(|q| (id, q)))
+                    .filter(|e| r.is_current(e) && e.id.0 != bankrupt)
+                    .map(|e| (e.id.0, self.adl_qty(e.id.0, market)))
                     .collect();
-                let total: i128 = cands.iter().map(|c| c.1.abs().0 as i128).sum();
-                if total == 0 {
-                    return plan;
-                }
-                // Shares rounded down, then the remaining lots one each to the largest
-                // positions (ties by id) so the total is exactly what is needed.
-                cands.sort_by(|a, b| b.1.abs().cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-                let mut shares: Vec<i64> = cands
-                    .iter()
-                    .map(|c| (need as i128 * c.1.abs().0 as i128 / total) as i64)
-                    .collect();
-                let mut left = need - shares.iter().sum::<i64>();
-                while left > 0 {
-                    let before = left;
-                    for (j, c) in cands.iter().enumerate() {
-                        if left > 0 && shares[j] < c.1.abs().0 {
-                            shares[j] += 1;
-                            left -= 1;
-                        }
-                    }
-                    if left == before {
-                        break;
-                    }
-                }
-                for (j, (id, q)) in cands.into_iter().enumerate() {
-                    if shares[j] > 0 {
-                        plan.push((id, q, Qty(shares[j])));
-                    }
-                }
+                pro_rata_plan(cands, need)
             }
+        };
+        debug_assert_eq!(
+            plan.iter().map(|c| c.2 .0).sum::<i64>(),
+            need,
+            "ADL closes exactly the bankrupt position (zero-sum open interest)"
+        );
+        #[cfg(any(debug_assertions, feature = "invariants"))]
+        if self.invariant_check_interval == 1 {
+            self.adl_check_plan(bankrupt, market, want_sign, policy, need, &plan);
         }
         plan
     }
 
-    /// Every account (and the vault) with a position of sign `sign` in `market`: ranked by
-    /// score for the ranked policy (ties by id), by id for pro rata.
-    pub(super) fn adl_candidates(
-        &self,
-        market: MarketId,
-        sign: i64,
-        policy: crate::command::AdlPolicy,
-    ) -> Vec<AccountId> {
+    /// The ranked plan: pop the best current entries until `need` lots are found, then put
+    /// them back (they stay valid until their accounts change).
+    fn adl_take_top(
+        &mut self,
+        k: usize,
+        bankrupt: AccountId,
+        need: i64,
+    ) -> Vec<(AccountId, Qty, Qty)> {
+        let market = self.adl_cache.rankings[k].market;
+        let mut heap = std::mem::take(&mut self.adl_cache.rankings[k].heap);
+        let mut popped = Vec::new();
+        let mut plan = Vec::new();
+        let mut left = need;
+        while left > 0 {
+            let Some(e) = heap.pop() else { break };
+            if !self.adl_cache.rankings[k].is_current(&e) {
+                continue; // superseded by a re-score: dropped for good
+            }
+            popped.push(e);
+            if e.id.0 == bankrupt {
+                continue;
+            }
+            let q = self.adl_qty(e.id.0, market);
+            let close = q.abs().0.min(left);
+            left -= close;
+            plan.push((e.id.0, q, Qty(close)));
+        }
+        heap.extend(popped);
+        self.adl_cache.rankings[k].heap = heap;
+        plan
+    }
+
+    /// The current position of a ranked candidate (an entry is current only while its
+    /// account holds a position on the ranked side).
+    fn adl_qty(&self, id: AccountId, market: MarketId) -> Qty {
+        let q = self.acct(id).position(market).map_or(Qty::ZERO, |p| p.qty);
+        debug_assert!(!q.is_zero(), "a current ADL entry has a position");
+        q
+    }
+
+    /// The index of the ranking of (`market`, `sign`), up to date: made by one scan at the
+    /// command's first ADL there, then brought up to date by re-scoring the accounts changed
+    /// since it was last used.
+    fn adl_ranking(&mut self, market: MarketId, sign: i64, policy: AdlPolicy) -> usize {
+        let marks_moved = !self.markets.iter().map(|m| m.mark).eq(self
+            .adl_cache
+            .marks
+            .iter()
+            .copied());
+        if marks_moved {
+            // Every score depends on the marks. They do not move within a command today (only
+            // `Tick` and `OraclePrice` move them, before any liquidation); should that change,
+            // the rankings are made again rather than read stale.
+            self.adl_cache.clear();
+            self.adl_cache.marks = self.markets.iter().map(|m| m.mark).collect();
+        }
+        let found = self
+            .adl_cache
+            .rankings
+            .iter()
+            .position(|r| (r.market, r.sign, r.policy) == (market, sign, policy));
+        if let Some(k) = found {
+            self.adl_rescore(k);
+            return k;
+        }
+        let heap = self.adl_scan(market, sign, policy);
+        let seen = self.adl_cache.touched.len();
+        self.adl_cache.rankings.push(AdlRanking {
+            market,
+            sign,
+            policy,
+            heap,
+            generation: BTreeMap::new(),
+            seen,
+        });
+        self.adl_cache.rankings.len() - 1
+    }
+
+    /// The one full scan: every account (and the vault) with a position of sign `sign` in
+    /// `market`, heaped by score in O(n).
+    fn adl_scan(&self, market: MarketId, sign: i64, policy: AdlPolicy) -> BinaryHeap<RankEntry> {
+        // Sized for every account at once: growing by doubling would copy the entries again.
+        let mut entries: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
         let ids = (0..self.accounts.len() as u32)
             .map(AccountId)
             .chain(std::iter::once(VAULT));
-        let mut cands: Vec<(i128, AccountId)> = Vec::new();
-        for id in ids {
-            let a = self.acct(id);
-            let Some(p) = a
-                .position(market)
-                .filter(|p| a.active && p.qty.signum() == sign)
-            else {
-                continue;
-            };
-            let score = match policy {
-                crate::command::AdlPolicy::Ranked => self.adl_score(a, p),
-                crate::command::AdlPolicy::ProRata => 0,
-            };
-            cands.push((score, id));
+        entries.extend(ids.filter_map(|id| {
+            let score = self.adl_entry_score(id, market, sign, policy)?;
+            Some(RankEntry {
+                score,
+                id: Reverse(id),
+                generation: 0,
+            })
+        }));
+        BinaryHeap::from(entries)
+    }
+
+    /// Re-score the accounts changed since ranking `k` was last brought up to date: each gets a
+    /// new generation (which retires its old entry) and, if it still holds a position on the
+    /// ranked side, a new entry with its score as it stands now.
+    fn adl_rescore(&mut self, k: usize) {
+        let r = &self.adl_cache.rankings[k];
+        let end = self.adl_cache.touched.len();
+        if r.seen == end {
+            return;
         }
-        cands.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        cands.into_iter().map(|(_, id)| id).collect()
+        let (market, sign, policy) = (r.market, r.sign, r.policy);
+        let mut ids = self.adl_cache.touched[r.seen..end].to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let score = self.adl_entry_score(id, market, sign, policy);
+            let r = &mut self.adl_cache.rankings[k];
+            let generation = r.generation.entry(id).or_insert(0);
+            *generation += 1;
+            if let Some(score) = score {
+                r.heap.push(RankEntry {
+                    score,
+                    id: Reverse(id),
+                    generation: *generation,
+                });
+            }
+        }
+        self.adl_cache.rankings[k].seen = end;
+    }
+
+    /// Drop the ADL rankings made in this command: something changed the equity of accounts
+    /// without going through `acct_mut` (a funding settlement, a socialized loss). A cross pool
+    /// links markets, so a change in `market` moves scores in every market where its holders
+    /// have cross positions: every ranking goes, and the next ADL scans again.
+    pub(super) fn invalidate_adl_ranking(&mut self, market: MarketId) {
+        let _ = market;
+        self.adl_cache.clear();
+    }
+
+    /// The ranking key of one account on one side of a market, if it is a candidate: its score
+    /// for the ranked policy, 0 for pro rata (membership only).
+    fn adl_entry_score(
+        &self,
+        id: AccountId,
+        market: MarketId,
+        sign: i64,
+        policy: AdlPolicy,
+    ) -> Option<i128> {
+        let a = self.acct(id);
+        let p = a
+            .position(market)
+            .filter(|p| a.active && p.qty.signum() == sign)?;
+        Some(match policy {
+            AdlPolicy::Ranked => self.adl_score(a, p),
+            AdlPolicy::ProRata => 0,
+        })
+    }
+
+    /// The pair assertion of the incremental ranking: the plan equals the one a from-scratch
+    /// ranking (a scan of every account, sorted) gives at this bankruptcy.
+    #[cfg(any(debug_assertions, feature = "invariants"))]
+    fn adl_check_plan(
+        &self,
+        bankrupt: AccountId,
+        market: MarketId,
+        sign: i64,
+        policy: AdlPolicy,
+        need: i64,
+        plan: &[(AccountId, Qty, Qty)],
+    ) {
+        let mut all: Vec<(i128, AccountId)> = (0..self.accounts.len() as u32)
+            .map(AccountId)
+            .chain(std::iter::once(VAULT))
+            .filter(|id| *id != bankrupt)
+            .filter_map(|id| Some((self.adl_entry_score(id, market, sign, policy)?, id)))
+            .collect();
+        for &(_, id) in &all {
+            let a = self.acct(id);
+            let p = a.position(market).expect("a candidate has a position");
+            let scope = scope_of(p.mode, market);
+            let health = bounded(self.pool_health(a, scope, None))
+                .equity_usd
+                .micros();
+            assert_eq!(
+                self.adl_pool_equity(a, scope),
+                health as i128,
+                "{id:?} {scope:?}"
+            );
+        }
+        let expected = match policy {
+            AdlPolicy::Ranked => {
+                all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut left = need;
+                let mut plan = Vec::new();
+                for (_, id) in all {
+                    if left == 0 {
+                        break;
+                    }
+                    let q = self.adl_qty(id, market);
+                    let close = q.abs().0.min(left);
+                    left -= close;
+                    plan.push((id, q, Qty(close)));
+                }
+                plan
+            }
+            AdlPolicy::ProRata => pro_rata_plan(
+                all.into_iter()
+                    .map(|(_, id)| (id, self.adl_qty(id, market)))
+                    .collect(),
+                need,
+            ),
+        };
+        assert_eq!(
+            plan, expected,
+            "ADL in {market:?} for {bankrupt:?}: the incremental ranking chose differently from a \
+             from-scratch ranking"
+        );
     }
 
     /// ADL rank: profit fraction x effective leverage = upnl/|cost| x notional/equity, in ppm.
@@ -185,11 +426,7 @@ impl Engine {
             return i128::MIN;
         };
         let upnl = value.micros() as i128 - p.cost_usd.micros() as i128;
-        let scope = scope_of(p.mode, p.market);
-        let equity = self
-            .pool_health(a, scope, None)
-            .map(|h| h.equity_usd.micros())
-            .unwrap_or(0) as i128;
+        let equity = self.adl_pool_equity(a, scope_of(p.mode, p.market));
         let cost = (p.cost_usd.micros() as i128).abs().max(1);
         if upnl <= 0 || equity <= 0 {
             return upnl.min(0) - 1;
@@ -198,6 +435,24 @@ impl Engine {
         upnl.saturating_mul(notional)
             .saturating_mul(PPM_ONE as i128)
             / cost.saturating_mul(equity)
+    }
+
+    /// A pool's equity at the marks, as `pool_health` gives it, without the requirements it
+    /// also computes: the full scan calls this once per candidate.
+    fn adl_pool_equity(&self, a: &Account, scope: Scope) -> i128 {
+        let mut equity = match scope {
+            Scope::Cross => a.collateral_usd.micros() as i128,
+            Scope::Isolated(_) => 0,
+        };
+        for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
+            equity += p.isolated_usd.micros() as i128; // zero for a cross position
+            if !p.qty.is_zero() {
+                let m = &self.markets[p.market.0 as usize];
+                let value = bounded(margin::value_usd(p.qty, m.mark, m.params.lots_per_unit));
+                equity += value.micros() as i128 - p.cost_usd.micros() as i128;
+            }
+        }
+        equity
     }
 
     /// Stage d: the deleveraged counterparties pay `total` (their market's share of the

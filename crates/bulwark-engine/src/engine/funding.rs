@@ -10,6 +10,7 @@ impl Engine {
     /// up, so payers pay at least what receivers get; the difference is booked to the funding
     /// residue pool. Zero-sum up to that explicit residue.
     pub(super) fn settle_funding(&mut self, mi: usize, now: TimestampMs) {
+        self.invalidate_adl_ranking(self.markets[mi].id);
         let m = &mut self.markets[mi];
         let rate = m.funding_rate();
         m.premium_sum_ppm = 0;

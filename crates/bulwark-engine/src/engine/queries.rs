@@ -225,6 +225,7 @@ impl Engine {
 
     #[inline]
     pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
+        self.adl_cache.touch(id); // any change may move the account's ADL score
         if id == VAULT {
             &mut self.vault.account
         } else {

@@ -11,6 +11,7 @@ impl Engine {
     /// no open position never pay.
     pub(super) fn socialize_in_market(&mut self, mi: usize, payer_sign: i64, amount: Usd) -> Usd {
         let market = self.markets[mi].id;
+        self.invalidate_adl_ranking(market);
         let payers: Vec<(AccountId, Qty, Scope)> = (0..self.accounts.len() as u32)
             .map(AccountId)
             .chain(std::iter::once(VAULT))
