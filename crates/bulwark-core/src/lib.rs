@@ -137,6 +137,40 @@ pub fn mul_mul_div(a: i64, b: i64, c: i64, d: i64, round: Round) -> ArithResult<
     ok_or_overflow(i64::try_from(q).ok())
 }
 
+/// `n / d` with the named rounding. Errors on a zero divisor and on `i64::MIN / -1`.
+#[inline]
+#[track_caller]
+pub fn div_i64(n: i64, d: i64, round: Round) -> ArithResult<i64> {
+    if d == 0 {
+        return Err(ArithError::division_by_zero());
+    }
+    if n == i64::MIN && d == -1 {
+        return Err(ArithError::overflow());
+    }
+    Ok(div_round_i64(n, d, round))
+}
+
+/// `n / d` in `i128` with the named rounding, for intermediate products that do not fit `i64`.
+/// Errors on a zero divisor and on `i128::MIN / -1`.
+#[inline]
+#[track_caller]
+pub fn div_i128(n: i128, d: i128, round: Round) -> ArithResult<i128> {
+    if d == 0 {
+        return Err(ArithError::division_by_zero());
+    }
+    if n == i128::MIN && d == -1 {
+        return Err(ArithError::overflow());
+    }
+    Ok(div_round_i128(n, d, round))
+}
+
+/// `n / d` for unsigned quantities (times, counts), rounded down. Errors on a zero divisor.
+#[inline]
+#[track_caller]
+pub fn div_floor_u64(n: u64, d: u64) -> ArithResult<u64> {
+    ok_or_overflow(n.checked_div(d)).map_err(|_| ArithError::division_by_zero())
+}
+
 #[inline]
 fn div_round_i64(p: i64, d: i64, round: Round) -> i64 {
     let q = p / d;

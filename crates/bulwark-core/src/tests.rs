@@ -147,3 +147,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn named_division_by_hand() {
+    assert_eq!(div_i64(7, 2, Round::Floor).unwrap(), 3);
+    assert_eq!(div_i64(7, 2, Round::Ceil).unwrap(), 4);
+    assert_eq!(div_i64(-7, 2, Round::Floor).unwrap(), -4);
+    assert_eq!(div_i64(-7, 2, Round::Ceil).unwrap(), -3);
+    assert_eq!(div_i64(7, -2, Round::Floor).unwrap(), -4);
+    assert_eq!(div_i64(6, 3, Round::Ceil).unwrap(), 2);
+    assert!(div_i64(1, 0, Round::Floor).is_err());
+    assert!(div_i64(i64::MIN, -1, Round::Floor).is_err());
+    assert_eq!(div_i128(-7, 2, Round::Floor).unwrap(), -4);
+    assert_eq!(
+        div_i128(i64::MAX as i128 * 4 + 1, 4, Round::Ceil).unwrap(),
+        i64::MAX as i128 + 1
+    );
+    assert!(div_i128(1, 0, Round::Ceil).is_err());
+    assert_eq!(div_floor_u64(7, 2).unwrap(), 3);
+    assert!(div_floor_u64(7, 0).is_err());
+}

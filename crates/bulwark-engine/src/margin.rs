@@ -63,10 +63,11 @@ pub fn maintenance_fraction(p: &MarketParams, notional: Usd) -> Ppm {
     if p.size_premium.raw() == 0 {
         return p.maintenance;
     }
-    let whole_usd = (notional.micros() / MICROS_PER_UNIT).max(0) as u64;
+    // Whole dollars rounded down (Euclidean division by a positive divisor is a floor).
+    let whole_usd = notional.micros().div_euclid(MICROS_PER_UNIT).max(0) as u64;
     // The premium only exceeds the base once isqrt(notional) > base / premium: below that,
     // skip the square root (the common case, and the margin check's hot path).
-    let ratio = (p.maintenance.raw() / p.size_premium.raw()) as u64;
+    let ratio = p.maintenance.raw().div_euclid(p.size_premium.raw()) as u64;
     if whole_usd <= ratio.saturating_mul(ratio) {
         return p.maintenance;
     }

@@ -1727,6 +1727,16 @@ fn in_scope(p: &bulwark_engine::Position, scope: Scope) -> bool {
     }
 }
 
+/// `n / d` rounded toward negative infinity, written out independently of the engine.
+fn floor_div(n: i128, d: i128) -> i128 {
+    let q = n / d;
+    if n % d != 0 && ((n < 0) != (d < 0)) {
+        q - 1
+    } else {
+        q
+    }
+}
+
 /// An account by id, the vault's included (`Engine::account` knows users only).
 fn holder(e: &Engine, id: AccountId) -> Option<&bulwark_engine::Account> {
     if id == VAULT {
@@ -2508,8 +2518,9 @@ impl Harness {
                     );
                     let e = equity_usd.micros() as i128;
                     *sg.vault_equity.get_or_insert(0) += e;
-                    // Bankruptcy price: where this position's share of the equity is zero.
-                    let per_lot = e * led.lots(*market) / qty.0 as i128;
+                    // Bankruptcy price: where this position's share of the equity is zero, the
+                    // equity per lot rounded down (toward negative infinity).
+                    let per_lot = floor_div(e * led.lots(*market), qty.0 as i128);
                     let want = (led.mark(*market) - per_lot).clamp(1, i64::MAX as i128);
                     prop_assert_eq!(bankruptcy_price.micros() as i128, want);
                     led.add(*account, *market, -qty.0);

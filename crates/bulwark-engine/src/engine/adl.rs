@@ -25,7 +25,7 @@ use crate::book::Side;
 use crate::command::{AdlPolicy, MarginMode};
 use crate::event::{Event, Scope};
 use crate::margin::{self};
-use bulwark_core::{allocate, AccountId, MarketId, Price, Qty, Usd, PPM_ONE};
+use bulwark_core::{allocate, div_i128, AccountId, MarketId, Price, Qty, Round, Usd, PPM_ONE};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -99,32 +99,18 @@ struct RankEntry {
     generation: u32,
 }
 
-/// Split `need` lots over `cands` in proportion to their positions: shares rounded down, then
-/// the remaining lots one each to the largest positions (ties by id) so the total is exactly
-/// `need` (or every lot there is).
+/// Split `need` lots over `cands` in proportion to their positions, exactly (`allocate`:
+/// largest remainder, ties to the larger position, then the lower id), so the total is `need`
+/// (or every lot there is) and nobody is closed for more than it holds.
 fn pro_rata_plan(mut cands: Vec<(AccountId, Qty)>, need: i64) -> Vec<(AccountId, Qty, Qty)> {
     let total: i128 = cands.iter().map(|c| c.1.abs().0 as i128).sum();
     if total == 0 {
         return Vec::new();
     }
     cands.sort_by(|a, b| b.1.abs().cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-    let mut shares: Vec<i64> = cands
-        .iter()
-        .map(|c| (need as i128 * c.1.abs().0 as i128 / total) as i64)
-        .collect();
-    let mut left = need - shares.iter().sum::<i64>();
-    while left > 0 {
-        let before = left;
-        for (j, c) in cands.iter().enumerate() {
-            if left > 0 && shares[j] < c.1.abs().0 {
-                shares[j] += 1;
-                left -= 1;
-            }
-        }
-        if left == before {
-            break;
-        }
-    }
+    let need = need.min(total.min(i64::MAX as i128) as i64);
+    let sizes: Vec<i64> = cands.iter().map(|c| c.1.abs().0).collect();
+    let shares = bounded(allocate(need, &sizes));
     cands
         .into_iter()
         .zip(shares)
@@ -432,9 +418,10 @@ impl Engine {
             return upnl.min(0) - 1;
         }
         let notional = (value.micros() as i128).abs();
-        upnl.saturating_mul(notional)
-            .saturating_mul(PPM_ONE as i128)
-            / cost.saturating_mul(equity)
+        let score = upnl
+            .saturating_mul(notional)
+            .saturating_mul(PPM_ONE as i128);
+        bounded(div_i128(score, cost.saturating_mul(equity), Round::Floor))
     }
 
     /// A pool's equity at the marks, as `pool_health` gives it, without the requirements it
@@ -482,7 +469,11 @@ impl Engine {
             }
             let mi = c.market.0 as usize;
             let lots_per_unit = self.markets[mi].params.lots_per_unit;
-            let per_lot = haircut.micros() as i128 * lots_per_unit as i128 / c.qty.abs().0 as i128;
+            let per_lot = bounded(div_i128(
+                haircut.micros() as i128 * lots_per_unit as i128,
+                c.qty.abs().0 as i128,
+                Round::Floor,
+            ));
             let price = c.mark.micros() as i128 - per_lot * c.qty.signum() as i128;
             self.events.push(Event::Deleveraged {
                 bankrupt,

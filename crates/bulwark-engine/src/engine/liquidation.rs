@@ -16,7 +16,9 @@ use crate::command::{MarginMode, OrderKind, PlaceOrder, SelfTrade};
 use crate::event::{Event, Scope};
 use crate::margin::{self, Health};
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, MarketId, Ppm, Price, Qty, Round, Usd, PPM_ONE};
+use bulwark_core::{
+    div_i128, div_i64, mul_div, AccountId, MarketId, Ppm, Price, Qty, Round, Usd, PPM_ONE,
+};
 
 /// Most partial closes one liquidation makes before it yields (the rest waits in the queue).
 pub const MAX_LIQUIDATION_ROUNDS: usize = 8;
@@ -277,7 +279,8 @@ impl Engine {
         if !m.mark.is_positive() {
             return Some((mi, side, all));
         }
-        let gain = k * f / PPM_ONE as i128;
+        // Rounded down: a smaller gain per unit closes a little more, never too little.
+        let gain = bounded(div_i128(k * f, PPM_ONE as i128, Round::Floor));
         // First with no slippage, then again with the slippage the book would actually give
         // those lots: a thin account closed too far below the mark would be bankrupted by its own
         // liquidation. If closing cannot gain health at that cost, close everything.
@@ -288,8 +291,13 @@ impl Engine {
             if gain_ppm <= 0 {
                 return Some((mi, side, all));
             }
-            let x_usd = (deficit.micros() as i128 * PPM_ONE as i128 + gain_ppm - 1) / gain_ppm;
-            qty = Qty(((x_usd * lots + mark - 1) / mark).clamp(1, all.0 as i128) as i64);
+            let x_usd = bounded(div_i128(
+                deficit.micros() as i128 * PPM_ONE as i128,
+                gain_ppm,
+                Round::Ceil,
+            ));
+            let lots_needed = bounded(div_i128(x_usd * lots, mark, Round::Ceil));
+            qty = Qty(lots_needed.clamp(1, all.0 as i128) as i64);
             let band = band_edge(
                 m.mark,
                 m.params.liquidation_band,
@@ -353,10 +361,7 @@ impl Engine {
             )
         } else {
             match side {
-                Side::Buy => Price::from_micros(
-                    m.params.max_price.micros()
-                        - m.params.max_price.micros() % m.params.tick_size.micros(),
-                ),
+                Side::Buy => on_tick(m.params.max_price, m.params.tick_size, Round::Floor),
                 Side::Sell => m.params.tick_size,
             }
         };
@@ -467,7 +472,7 @@ fn slippage_ppm(m: &crate::market::Market, side: Side, limit: Price, qty: Qty) -
         Side::Buy => cost - mark * qty.0 as i128,
     };
     let denom = mark * qty.0 as i128;
-    Some((avg_gap.max(0) * PPM_ONE as i128 + denom - 1) / denom)
+    div_i128(avg_gap.max(0) * PPM_ONE as i128, denom, Round::Ceil).ok()
 }
 
 /// The edge of a band of `band` around `mark` on the side a taker on `side` pays, snapped
@@ -479,17 +484,19 @@ pub(super) fn band_edge(
     max_price: Price,
     side: Side,
 ) -> Price {
-    let tick = tick.micros();
     let width = mul_div(mark.micros(), band.raw(), PPM_ONE, Round::Floor).unwrap_or(0);
     let edge = match side {
         Side::Buy => {
             let raw = mark.micros().saturating_add(width).min(max_price.micros());
-            raw - raw.rem_euclid(tick)
+            on_tick(Price::from_micros(raw), tick, Round::Floor)
         }
-        Side::Sell => {
-            let raw = mark.micros() - width;
-            raw + (tick - raw.rem_euclid(tick)) % tick
-        }
+        Side::Sell => on_tick(Price::from_micros(mark.micros() - width), tick, Round::Ceil),
     };
-    Price::from_micros(edge.max(tick))
+    edge.max(tick)
+}
+
+/// `price` snapped onto the grid of `tick` (> 0), in the named direction.
+fn on_tick(price: Price, tick: Price, round: Round) -> Price {
+    let steps = bounded(div_i64(price.micros(), tick.micros(), round));
+    Price::from_micros(steps.saturating_mul(tick.micros()))
 }

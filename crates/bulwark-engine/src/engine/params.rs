@@ -7,7 +7,7 @@ use crate::command::{MarketParams, Param, VenueParam};
 use crate::event::Event;
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{mul_div, MarketId, Ppm, Price, Round, TimestampMs, PPM_ONE};
+use bulwark_core::{div_i128, mul_div, MarketId, Ppm, Price, Round, TimestampMs, PPM_ONE};
 
 impl Engine {
     pub(super) fn create_market(
@@ -138,7 +138,7 @@ impl Engine {
         let lots = p.lots_per_unit as i128;
         // Ceil, like every requirement's notional; in i128, since the product is what is
         // being bounded.
-        let notional = (qty * price + lots - 1) / lots;
+        let notional = bounded(div_i128(qty * price, lots, Round::Ceil));
         if notional > limits::MAX_POSITION_NOTIONAL_MICROS as i128 {
             return Err(invalid(
                 "max_position_qty",

@@ -4,7 +4,7 @@ use super::*;
 use crate::event::Event;
 use crate::market::OracleReading;
 use crate::reject::Reject;
-use bulwark_core::{MarketId, Price, TimestampMs};
+use bulwark_core::{div_floor_u64, MarketId, Price, TimestampMs};
 
 impl Engine {
     pub(super) fn oracle_price(
@@ -64,7 +64,7 @@ impl Engine {
                 // Timestamps are at most MAX_TIMESTAMP_MS and intervals at most a week, so the
                 // next deadline fits `u64`; saturate rather than trust that here.
                 let interval = m.params.funding_interval_ms.max(1);
-                let behind = (now.0 - m.next_funding_ms) / interval + 1;
+                let behind = bounded(div_floor_u64(now.0 - m.next_funding_ms, interval)) + 1;
                 m.next_funding_ms = m
                     .next_funding_ms
                     .saturating_add(behind.saturating_mul(interval));

@@ -12,7 +12,9 @@ use crate::account::{Account, Position};
 use crate::book::Side;
 use crate::margin::{self, Health};
 use crate::reject::Reject;
-use bulwark_core::{allocate, mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE};
+use bulwark_core::{
+    allocate, div_i128, mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -137,7 +139,11 @@ impl Engine {
             amount.micros() as i128
         } else {
             // Rounded down (both factors and the divisor are positive): the vault keeps the fraction.
-            amount.micros() as i128 * self.vault.total_shares as i128 / equity.micros() as i128
+            bounded(div_i128(
+                amount.micros() as i128 * self.vault.total_shares as i128,
+                equity.micros() as i128,
+                Round::Floor,
+            ))
         };
         if shares <= 0 {
             return Err(Reject::AmountNotPositive(amount));
@@ -369,8 +375,13 @@ impl Engine {
             };
             self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark);
             self.release_if_idle(VAULT, market, true);
-            // Bankruptcy price: where this position's share of equity would be zero.
-            let per_lot = share * lots as i128 / p.qty.0 as i128;
+            // Bankruptcy price: where this position's share of equity would be zero (the
+            // equity per lot rounded down: the price errs toward the vault's side of zero).
+            let per_lot = bounded(div_i128(
+                share * lots as i128,
+                p.qty.0 as i128,
+                Round::Floor,
+            ));
             let bankruptcy_price = Price::from_micros(
                 (mark.micros() as i128 - per_lot).clamp(1, i64::MAX as i128) as i64,
             );
