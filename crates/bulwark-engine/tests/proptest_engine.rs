@@ -21,6 +21,7 @@ mod reference;
 use bulwark_core::MICROS_PER_UNIT;
 use bulwark_engine::book::{BookFill, NewOrder};
 use bulwark_engine::engine::VAULT;
+use bulwark_engine::PositionSide;
 use bulwark_engine::{
     state_hash, AccountId, AdlPolicy, Book, Command, Engine, EngineConfig, Event, Flag, MarginMode,
     MarketId, MarketParams, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, Qty, Reject, Scope,
@@ -1841,7 +1842,8 @@ struct Segment {
     payout: Option<(i128, i128)>,
     /// (counterparty, market, lots signed as its position was, haircut, price).
     haircuts: Vec<(AccountId, MarketId, i64, i128, i64)>,
-    social: Vec<(AccountId, MarketId, i128)>,
+    /// (market, sign of the paying side, amount, index step, open interest).
+    social: Vec<(MarketId, i64, i128, i128, i64)>,
     uncovered: Option<i128>,
     /// Index of the `LiquidationEnded` event, and what it said.
     end: usize,
@@ -2084,11 +2086,14 @@ fn check_segment(
 
     // e. What is left is shared over the opposite side of each of the pool's markets (split by
     // the pool's notional per market at the start of the waterfall, the last market taking the
-    // remainder), pro rata to position size, rounded up; only accounts with an open opposite
-    // position pay. Recomputed here from the ledger's positions.
+    // remainder), one `SocializedLoss` per market, charged through the paying side's loss index:
+    // the step is ceil(part x lots_per_unit x 1e6 / open interest), so the holders' charges
+    // (each rounded up) cover the part, and exceed it by less than their number plus
+    // open interest / (lots_per_unit x 1e6). Only accounts with an open opposite position pay.
+    // Recomputed here from the ledger's positions.
     let rest = d - p - t;
     let mut covered = 0i128;
-    let mut want_social: Vec<(AccountId, MarketId, i128)> = Vec::new();
+    let mut want_social: Vec<(MarketId, i64, i128, i128, i64)> = Vec::new();
     if rest > 0 && wf.is_some_and(|w| w.socialize) {
         // After an ADL, what is left belongs to the markets without ADL (when there are any).
         let no_adl: Vec<(MarketId, i64)> = positions
@@ -2113,26 +2118,33 @@ fn check_segment(
             if part <= 0 {
                 continue;
             }
-            let payers: Vec<(AccountId, i128)> = led
+            let payers: Vec<i128> = led
                 .qty
                 .iter()
                 .filter(|((a, mm), v)| mm == m && *a != sg.account && v.signum() == -q.signum())
-                .map(|((a, _), v)| (*a, v.unsigned_abs() as i128))
+                .map(|(_, v)| v.unsigned_abs() as i128)
                 .collect();
-            let lots: i128 = payers.iter().map(|x| x.1).sum();
+            let lots: i128 = payers.iter().sum();
             if lots == 0 {
                 continue;
             }
-            for (a, l) in payers {
-                want_social.push((a, *m, (part * l + lots - 1) / lots));
-            }
+            let denom = led.lots(*m) * 1_000_000;
+            let step = (part * denom + lots - 1) / lots;
+            let charged: i128 = payers.iter().map(|l| (l * step + denom - 1) / denom).sum();
+            prop_assert!(
+                charged >= part && charged - part < payers.len() as i128 + lots / denom + 1,
+                "socialized charges {} for a part of {}",
+                charged,
+                part
+            );
+            want_social.push((*m, -q.signum(), part, step, lots as i64));
             covered += part;
         }
     }
-    prop_assert_eq!(&sg.social, &want_social, "socialized shares: {:?}", sg);
+    prop_assert_eq!(&sg.social, &want_social, "socialized losses: {:?}", sg);
     let social_sum: i128 = sg.social.iter().map(|x| x.2).sum();
-    let social_excess = social_sum - covered;
-    prop_assert!(social_excess >= 0 && (covered == 0 || social_excess < sg.social.len() as i128));
+    // The payers' rounding excess stays in the market's socialization clearing balance.
+    let social_excess = 0;
 
     // What no stage covered is recorded as bad debt.
     let u = (rest - covered).max(0);
@@ -2144,7 +2156,7 @@ fn check_segment(
     );
 
     // The whole account: the stage events' amounts add up to the deficit after closing plus the
-    // two rounding excesses that went to the insurance fund, to the micro-USD.
+    // ADL rounding excess that went to the insurance fund, to the micro-USD.
     prop_assert_eq!(
         p + haircut_sum + social_sum + u,
         d + adl_excess + social_excess,
@@ -2550,19 +2562,27 @@ impl Harness {
                             ));
                         }
                         Event::SocializedLoss {
-                            account,
                             market,
+                            side,
                             amount_usd,
+                            index_step,
+                            open_interest,
                         } => {
-                            prop_assert_ne!(*account, sg.account);
+                            let sign = match side {
+                                PositionSide::Long => 1,
+                                PositionSide::Short => -1,
+                            };
                             prop_assert!(
-                                led.q(*account, *market) != 0,
-                                "a socialized loss for {:?}, which has no open position in {:?}",
-                                account,
-                                market
+                                led.q(sg.account, *market).signum() != sign,
+                                "the bankrupt pool pays its own socialized loss"
                             );
-                            sg.social
-                                .push((*account, *market, amount_usd.micros() as i128));
+                            sg.social.push((
+                                *market,
+                                sign,
+                                amount_usd.micros() as i128,
+                                *index_step,
+                                open_interest.0,
+                            ));
                         }
                         Event::UncoveredLoss {
                             account,

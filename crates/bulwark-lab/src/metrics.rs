@@ -4,7 +4,8 @@
 //! - bad debt (total) = sum of `Bankrupt.deficit_usd`: losses beyond an account's own collateral;
 //! - vault = losses the vault absorbed (`-VaultTakeover.equity_usd` when negative);
 //! - insurance = `InsurancePayout.amount_usd`; ADL = `Deleveraged.haircut_usd` (with the count and
-//!   notional closed); socialized = `SocializedLoss.amount_usd`; uncovered = `UncoveredLoss`;
+//!   notional closed); socialized = `SocializedLoss.amount_usd` (one event per socialization,
+//!   the amount charged to the paying side through its loss index); uncovered = `UncoveredLoss`;
 //! - penalties = `LiquidationPenalty.penalty_usd` (paid from the liquidated account's collateral);
 //! - unresolved negative equity at the end: accounts still below zero that no liquidation
 //!   reached (a venue with no working liquidation shows its hidden insolvency here).
@@ -24,7 +25,9 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_engine::{AccountId, Engine, Event, MarketId, Price, Reject, Scope, Side};
+use bulwark_engine::{
+    AccountId, Engine, Event, MarketId, PositionSide, Price, Reject, Scope, Side,
+};
 use serde::Serialize;
 
 /// One line of `events.csv`: flat columns, empty when not applicable.
@@ -462,15 +465,22 @@ impl Metrics {
                 });
             }
             Event::SocializedLoss {
-                account,
+                side,
                 amount_usd,
+                open_interest,
                 ..
             } => {
+                // One event per socialization: the amount the paying side owes in all (each
+                // holder settles its share through the market's loss index).
                 self.socialized_usd += usd(amount_usd);
                 self.mark_stage("socialized");
                 self.push(EventRow {
                     event: "socialized_loss",
-                    account: Some(account.0),
+                    side: Some(match side {
+                        PositionSide::Long => "long",
+                        PositionSide::Short => "short",
+                    }),
+                    qty_lots: Some(open_interest.0),
                     amount_usd: Some(usd(amount_usd)),
                     ..base
                 });

@@ -1,14 +1,52 @@
-//! Socialized loss: the last stage before bad debt.
+//! Socialized loss: the last stage before bad debt, O(1) per market through the loss index.
 
+use super::index::{self, LONG, SHORT};
 use super::*;
-use crate::event::{Event, Scope};
-use bulwark_core::{AccountId, Qty, Usd};
+use crate::event::{Event, PositionSide, Scope};
+use bulwark_core::{AccountId, Usd};
 
 impl Engine {
+    /// Charge `amount` to the holders of positions of sign `payer_sign` in market `mi` through
+    /// the side's loss index: the index rises by `ceil(amount x lots x 1e6 / open interest)`,
+    /// so the payers' pending charges (each rounded up) add up to at least `amount`, and
+    /// exceed it by less than the number of payers plus `open interest / (lots x 1e6)`.
+    /// The socialization clearing balance pays `amount` out at once (it goes negative until
+    /// the payers settle); the caller credits the bankrupt pool. Emits one `SocializedLoss`.
+    /// Returns what was covered: `amount`, or zero when no holder remains. Accounts with no
+    /// open position never pay, and positions opened later snapshot the raised index.
+    pub(super) fn socialize_in_market(&mut self, mi: usize, payer_sign: i64, amount: Usd) -> Usd {
+        let m = &mut self.markets[mi];
+        let oi = m.open_interest.0 as i128;
+        if !amount.is_positive() || oi <= 0 {
+            return Usd::ZERO;
+        }
+        let (side, s) = if payer_sign > 0 {
+            (PositionSide::Long, LONG)
+        } else {
+            (PositionSide::Short, SHORT)
+        };
+        let scaled = ok_or_overflow((amount.micros() as i128).checked_mul(index::denom(m)));
+        let step = bounded(index::ceil_div(bounded(scaled), oi));
+        m.loss_index[s] = bounded(ok_or_overflow(m.loss_index[s].checked_add(step)));
+        m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_sub(amount));
+        self.events.push(Event::SocializedLoss {
+            market: m.id,
+            side,
+            amount_usd: amount,
+            index_step: step,
+            open_interest: m.open_interest,
+        });
+        let mut steps = [0; 2];
+        steps[s] = step;
+        self.after_index_step(mi, steps);
+        amount
+    }
+
     /// Stage e: share `deficit` across the opposite side of the bankrupt pool's markets (in
-    /// proportion to the pool's notional in each), pro rata to position size, rounded up; the
-    /// rounding excess goes to the insurance fund. Returns what was covered. Accounts with no
-    /// open position never pay.
+    /// proportion to the pool's notional in each, the last market taking the remainder),
+    /// each part through `socialize_in_market`, and credit the pool with what was covered.
+    /// Returns what was covered. The rounding excess of the payers' charges stays in the
+    /// socialization clearing balance.
     pub(super) fn socialize(
         &mut self,
         bankrupt: AccountId,
@@ -27,46 +65,10 @@ impl Engine {
             };
             allocated += part;
             let part = Usd::from_micros(part as i64);
-            if !part.is_positive() {
-                continue;
-            }
-            let market = self.markets[mi].id;
-            let payers: Vec<(AccountId, Qty, Scope)> = (0..self.accounts.len() as u32)
-                .map(AccountId)
-                .chain(std::iter::once(VAULT))
-                .filter(|id| *id != bankrupt)
-                .filter_map(|id| {
-                    let a = self.acct(id);
-                    let p = a
-                        .position(market)
-                        .filter(|p| a.active && p.qty.signum() == -sign)?;
-                    Some((id, p.qty.abs(), scope_of(p.mode, market)))
-                })
-                .collect();
-            let lots: i128 = payers.iter().map(|p| p.1 .0 as i128).sum();
-            if lots == 0 {
-                continue;
-            }
-            let mut collected = Usd::ZERO;
-            for (id, q, pool) in &payers {
-                let share = (part.micros() as i128 * q.0 as i128 + lots - 1) / lots;
-                let share = Usd::from_micros(share as i64);
-                self.add_to_pool(*id, *pool, bounded(share.checked_neg()));
-                let a = self.acct_mut(*id);
-                a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(share));
-                collected = bounded(collected.checked_add(share));
-                self.events.push(Event::SocializedLoss {
-                    account: *id,
-                    market,
-                    amount_usd: share,
-                });
-            }
-            self.add_to_pool(bankrupt, scope, part);
-            let excess = bounded(collected.checked_sub(part));
-            self.insurance_usd = bounded(self.insurance_usd.checked_add(excess));
-            covered = bounded(covered.checked_add(part));
-            for (id, _, _) in payers {
-                self.reevaluate(id);
+            let got = self.socialize_in_market(mi, -sign, part);
+            if got.is_positive() {
+                self.add_to_pool(bankrupt, scope, got);
+                covered = bounded(covered.checked_add(got));
             }
         }
         covered
