@@ -207,7 +207,23 @@ fn bench_funding(c: &mut Criterion) {
         2,
     );
     oracle(&mut many, px(9_000), 2);
-    // Ticks from t = 3,000 ms: boundaries every 1,000 ms.
+    // Ticks from t = 3,000 ms: boundaries every 1,000 ms. The crossings first: pools rechecked
+    // because a step moved their triggers across the mark.
+    let mut probe = few.clone();
+    for k in 0..10_000 {
+        ok(&mut probe, Command::Tick, 3_000 + 1_000 * k);
+    }
+    eprintln!(
+        "funding/few: {} pools rechecked over 10,000 settlements",
+        probe.index_step_rechecks()
+    );
+    let mut probe = many.clone();
+    ok(&mut probe, Command::Tick, 3_000);
+    eprintln!(
+        "funding/many: {} pools rechecked by one settlement, {} flagged",
+        probe.index_step_rechecks(),
+        probe.flags().len()
+    );
     let mut g = c.benchmark_group("funding_1m_accounts");
     g.sample_size(10);
     g.bench_function("few", |b| {
@@ -296,6 +312,21 @@ fn bench_socialize(c: &mut Criterion) {
         account,
         scope: Scope::Cross,
     };
+    let mut probe = few.clone();
+    for k in 0..VICTIMS {
+        ok(&mut probe, liquidate(victim(k)), 3);
+    }
+    eprintln!(
+        "socialize/few: {} pools rechecked over {VICTIMS} socializations",
+        probe.index_step_rechecks()
+    );
+    let many = whale();
+    let mut probe = many.clone();
+    ok(&mut probe, liquidate(WHALE), 3);
+    eprintln!(
+        "socialize/many: {} pools rechecked by one socialization",
+        probe.index_step_rechecks()
+    );
     let mut g = c.benchmark_group("socialize_1m_accounts");
     g.sample_size(10);
     for (name, base) in [("few", &few), ("uncovered", &few_uncovered)] {
@@ -307,7 +338,6 @@ fn bench_socialize(c: &mut Criterion) {
             })
         });
     }
-    let many = whale();
     let mut many_uncovered = many.clone();
     set_socialize(&mut many_uncovered, false);
     for (name, base) in [("many", &many), ("many_uncovered", &many_uncovered)] {

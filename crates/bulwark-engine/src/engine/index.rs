@@ -251,3 +251,216 @@ impl Engine {
         self.index_rechecks
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The index arithmetic by hand. Market: 3 lots per unit (so shares do not divide
+    //! evenly), price 100 USD, no fees, no size premium; index units per micro-USD of one lot:
+    //! D = 3 x 1e6.
+    use super::*;
+    use crate::command::{Command, MarketParams, OrderKind, PlaceOrder, SelfTrade};
+    use bulwark_core::{Ppm, Price};
+
+    const A: AccountId = AccountId(1);
+    const B: AccountId = AccountId(2);
+    const C: AccountId = AccountId(3);
+    const E: AccountId = AccountId(5);
+    const F: AccountId = AccountId(6);
+    const G: AccountId = AccountId(7);
+    const M: MarketId = MarketId(0);
+
+    fn ok(e: &mut Engine, c: Command) {
+        let now = e.last_ms();
+        e.apply(&c, now).unwrap_or_else(|r| panic!("{c:?}: {r}"));
+    }
+
+    fn trade(e: &mut Engine, seller: AccountId, buyer: AccountId, lots: i64) {
+        let o = |account, side, kind| {
+            Command::PlaceOrder(PlaceOrder {
+                account,
+                market: M,
+                side,
+                kind,
+                price: Some(Price::from_micros(100_000_000)),
+                qty: Qty(lots),
+                reduce_only: false,
+                self_trade: SelfTrade::CancelTaker,
+                margin: MarginMode::Cross,
+            })
+        };
+        ok(e, o(seller, Side::Sell, OrderKind::Limit));
+        ok(e, o(buyer, Side::Buy, OrderKind::Ioc));
+    }
+
+    /// A long 3 lots against B, C and D short 1 lot each; E deposited but flat.
+    fn venue() -> Engine {
+        let mut e = Engine::default();
+        let mut p = MarketParams::btc_like("ODD-PERP", Price::from_micros(100_000_000));
+        p.lots_per_unit = 3;
+        p.tick_size = Price::from_micros(1);
+        p.size_premium = Ppm(0);
+        p.maker_fee = Ppm(0);
+        p.taker_fee = Ppm(0);
+        p.max_price = Price::from_micros(1_000_000_000);
+        ok(&mut e, Command::CreateMarket { params: p });
+        for a in 1..=7 {
+            let amount_usd = Usd::from_micros(1_000_000_000);
+            let account = AccountId(a);
+            ok(
+                &mut e,
+                Command::Deposit {
+                    account,
+                    amount_usd,
+                },
+            );
+        }
+        for short in [B, C, AccountId(4)] {
+            trade(&mut e, short, A, 1);
+        }
+        e
+    }
+
+    fn pending(e: &Engine, a: AccountId) -> Pending {
+        e.pending(a, M).unwrap()
+    }
+
+    /// Settle funding at `rate` ppm (the mark, 100 USD, is the price: no oracle).
+    fn funding_at(e: &mut Engine, rate: i64) {
+        let m = &mut e.markets[0];
+        m.premium_sum_ppm = rate;
+        m.premium_samples = 1;
+        let now = e.last_ms();
+        e.settle_funding(0, now);
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn socialization_rounds_up_and_flat_accounts_never_pay() {
+        let mut e = venue();
+        // 10 micro-USD over the shorts (open interest 3 lots): step ceil(10 x D / 3) = 1e7.
+        let covered = e.socialize_in_market(0, -1, Usd::from_micros(10));
+        assert_eq!(covered, Usd::from_micros(10));
+        e.add_to_pool(A, crate::event::Scope::Cross, covered);
+        assert_eq!(e.markets[0].loss_index, [0, 10_000_000]);
+        assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-10));
+        e.check_invariants().unwrap();
+        // Each short owes ceil(1 x 1e7 / 3e6) = ceil(3.33) = 4 micro-USD: 12 in all, at least
+        // the 10, and the excess (2) is below the number of payers (3).
+        for a in [B, C, AccountId(4)] {
+            assert_eq!(pending(&e, a).loss_usd, Usd::from_micros(4));
+            assert_eq!(e.socialized_loss_total(a).unwrap(), Usd::from_micros(4));
+        }
+        // The long side and the flat account pay nothing.
+        assert_eq!(e.socialized_loss_total(A).unwrap(), Usd::ZERO);
+        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO);
+        // A position opened after the socialization snapshots the raised index: E sells 1
+        // lot to F (a new short, a new long), and neither owes any of it.
+        trade(&mut e, E, F, 1);
+        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO);
+        assert_eq!(e.socialized_loss_total(F).unwrap(), Usd::ZERO);
+        // B trades (buys back its lot from G): it settles 4 first, the clearing balance
+        // rises to -10 + 4 = -6, and B's settled total is 4.
+        trade(&mut e, G, B, 1);
+        let b = e.account(B).unwrap();
+        assert_eq!(b.socialized_loss_usd, Usd::from_micros(4));
+        assert_eq!(b.collateral_usd, Usd::from_micros(1_000_000_000 - 4));
+        assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-6));
+        e.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn payers_pay_at_least_the_amount_by_hand() {
+        // Shorts of 1, 2, 5 and 7 lots (open interest 15) owe 1,000,003 micro-USD: step
+        // ceil(1,000,003 x 3e6 / 15) = 200,000,600,000; shares ceil(q x step / 3e6) =
+        // 66,667 + 133,334 + 333,335 + 466,669 = 1,000,005: 2 over, fewer than 4 payers.
+        let mut m = venue().markets[0].clone();
+        m.loss_index[SHORT] = 200_000_600_000;
+        let shares: Vec<i64> = [1, 2, 5, 7]
+            .iter()
+            .map(|&q| {
+                let mut p = Position::new(M, MarginMode::Cross);
+                p.qty = Qty(-q);
+                pending_usd(&m, &p).unwrap().1.micros()
+            })
+            .collect();
+        assert_eq!(shares, [66_667, 133_334, 333_335, 466_669]);
+        let amount = 1_000_003;
+        let scaled = amount as i128 * denom(&m);
+        assert_eq!(ceil_div(scaled, 15).unwrap(), m.loss_index[SHORT]);
+        let total: i64 = shares.iter().sum();
+        assert!(total >= amount && total - amount < shares.len() as i64);
+    }
+
+    #[test]
+    fn funding_settlement_rounds_against_the_account() {
+        let mut e = venue();
+        // Rate 7 ppm at 100 USD: the longs' index +7e8, the shorts' -7e8. A (long 3 lots) owes
+        // ceil(3 x 7e8 / 3e6) = 700 micro-USD; each short is owed 7e8 / 3e6 = 233.3 and
+        // receives the floor, 233: 699 out, 1 micro-USD of residue.
+        funding_at(&mut e, 7);
+        assert_eq!(e.markets[0].funding_index, [700_000_000, -700_000_000]);
+        assert_eq!(pending(&e, A).funding_usd, Usd::from_micros(700));
+        assert_eq!(pending(&e, B).funding_usd, Usd::from_micros(-233));
+        // A second interval accumulates before anyone settles: 1,400 and -466 (the short's
+        // rounding is applied once to the sum: floor(466.7)).
+        funding_at(&mut e, 7);
+        assert_eq!(pending(&e, A).funding_usd, Usd::from_micros(1_400));
+        assert_eq!(pending(&e, B).funding_usd, Usd::from_micros(-466));
+        // Everyone settles (each adds 1 lot): the clearing balance keeps the residue,
+        // 1,400 - 3 x 466 = 2 micro-USD.
+        for (seller, buyer) in [(E, A), (B, G), (C, G), (AccountId(4), G)] {
+            trade(&mut e, seller, buyer, 1);
+        }
+        assert_eq!(e.funding_clearing_usd(), Usd::from_micros(2));
+        assert_eq!(e.funding_total(A, M).unwrap(), Usd::from_micros(1_400));
+        assert_eq!(e.funding_total(B, M).unwrap(), Usd::from_micros(-466));
+    }
+
+    #[test]
+    fn funding_with_a_side_flip_mid_interval() {
+        let mut e = venue();
+        // Interval 1: A is long 3 lots and owes 700 micro-USD (see above).
+        funding_at(&mut e, 7);
+        // A sells 6 lots to G: it settles the 700 first, then is short 3 lots with the shorts'
+        // index as its snapshot.
+        trade(&mut e, A, G, 6);
+        let p = *e.account(A).unwrap().position(M).unwrap();
+        assert_eq!(p.qty, Qty(-3));
+        assert_eq!(p.funding_paid_usd, Usd::from_micros(700));
+        assert_eq!(p.funding_snap, e.markets[0].funding_index[SHORT]);
+        assert_eq!(pending(&e, A).funding_usd, Usd::ZERO);
+        // Interval 2 at the same rate: A, short 3 lots, receives 700 (exact); in all it paid 0.
+        // G, long 6 lots since the flip, owes ceil(6 x 7e8 / 3e6) = 1,400 and nothing of the
+        // first interval.
+        funding_at(&mut e, 7);
+        assert_eq!(pending(&e, A).funding_usd, Usd::from_micros(-700));
+        assert_eq!(e.funding_total(A, M).unwrap(), Usd::ZERO);
+        assert_eq!(e.funding_total(G, M).unwrap(), Usd::from_micros(1_400));
+    }
+
+    #[test]
+    fn an_index_step_flags_only_the_pools_whose_triggers_it_crosses() {
+        let mut e = venue();
+        // H: 1 USD for a long of 3 lots (100 USD; maintenance 0.5 USD, initial 1 USD).
+        let h = AccountId(8);
+        let one = Usd::from_micros(1_000_000);
+        ok(
+            &mut e,
+            Command::Deposit {
+                account: h,
+                amount_usd: one,
+            },
+        );
+        trade(&mut e, E, h, 3);
+        let rechecked = e.index_step_rechecks();
+        // Rate 6,000 ppm: H owes ceil(3 x 6e11 / 3e6) = 0.6 USD, equity 0.4 < 0.5: flagged
+        // without any mark move. A (long 3 lots on 1,000 USD) and the shorts are far from
+        // their triggers and are not rechecked: exactly one pool is.
+        funding_at(&mut e, 6_000);
+        assert_eq!(pending(&e, h).funding_usd, Usd::from_micros(600_000));
+        let flag = e.flags().get(&(h, crate::event::Scope::Cross)).copied();
+        assert!(flag.is_some_and(|f| f.below_maintenance && !f.negative_equity));
+        assert_eq!(e.index_step_rechecks() - rechecked, 1);
+        assert_eq!(e.flags().len(), 1);
+    }
+}
