@@ -10,12 +10,12 @@
 //! the next 10,000 hold 115 USD (8.7x), the rest 400 USD. Native liquidation is off.
 //!
 //! - `funding/few`: one `Tick` at a funding boundary (one-second intervals) with a 1 ppm rate:
-//!   no pool's trigger is crossed. Runs on one engine, ticks in a row (a fresh clone every
-//!   10,000 ticks, not timed). `funding/tick_only` is the same `Tick` off the boundary (no
+//!   no pool's trigger is crossed. Runs on one engine, ticks in a row across samples (a fresh
+//!   clone every 10,000 ticks, not timed). `funding/tick_only` is the same `Tick` off the boundary (no
 //!   settlement): the difference is the settlement.
-//! - `funding/many`: one `Tick` at a boundary with the mark 5% over the oracle and the clamp at
-//!   10%: the step (900 USD per BTC) crosses the triggers of the 30,000 high-leverage longs.
-//!   A fresh clone per iteration (not timed).
+//! - `funding/many`: one `Tick` at a boundary with the mark (9,500) 5.6% over the oracle
+//!   (9,000) and the clamp at 10%: the step (500 USD per BTC) crosses the triggers of the
+//!   30,000 high-leverage longs (victims and 8.7x). A fresh clone per iteration (not timed).
 //! - `socialize/few`: after a 10% fall, one keeper `Liquidate` of a victim: ADL, vault and
 //!   insurance off, so its long is sold into a market maker's bids and its deficit (about 41
 //!   USD) is socialized over the 500,000 shorts. `socialize/uncovered` is the same command with
@@ -165,30 +165,42 @@ fn set_socialize(e: &mut Engine, on: bool) {
     );
 }
 
-/// Time one command per iteration on one engine, re-cloning `base` (not timed) every `every`
-/// iterations; `cmd(k)` is the k-th command since the last clone.
-fn run_in_a_row(
-    base: &Engine,
-    iters: u64,
+/// Commands in a row on one engine that lives across criterion's samples (so a sample does
+/// not start on cold caches), re-cloned from `base` (not timed) every `every` commands;
+/// `cmd(k)` is the k-th command since the last clone.
+struct InARow<'a> {
+    base: &'a Engine,
+    engine: Engine,
+    k: u64,
     every: u64,
-    mut cmd: impl FnMut(u64) -> (Command, u64),
-) -> Duration {
-    let mut e = base.clone();
-    let mut k = 0;
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        if k == every {
-            e = base.clone();
-            k = 0;
+}
+
+impl<'a> InARow<'a> {
+    fn new(base: &'a Engine, every: u64) -> InARow<'a> {
+        InARow {
+            base,
+            engine: base.clone(),
+            k: 0,
+            every,
         }
-        let (c, t) = cmd(k);
-        let start = Instant::now();
-        let r = e.apply(&c, TimestampMs(t)).map(|ev| ev.len());
-        total += start.elapsed();
-        r.unwrap_or_else(|r| panic!("{c:?}: {r}"));
-        k += 1;
     }
-    total
+
+    fn run(&mut self, iters: u64, cmd: impl Fn(u64) -> (Command, u64)) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            if self.k == self.every {
+                self.engine = self.base.clone();
+                self.k = 0;
+            }
+            let (c, t) = cmd(self.k);
+            let start = Instant::now();
+            let r = self.engine.apply(&c, TimestampMs(t)).map(|ev| ev.len());
+            total += start.elapsed();
+            r.unwrap_or_else(|r| panic!("{c:?}: {r}"));
+            self.k += 1;
+        }
+        total
+    }
 }
 
 fn bench_funding(c: &mut Criterion) {
@@ -226,21 +238,17 @@ fn bench_funding(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("funding_1m_accounts");
     g.sample_size(10);
+    let mut row = InARow::new(&few, 10_000);
     g.bench_function("few", |b| {
-        b.iter_custom(|iters| {
-            run_in_a_row(&few, iters, 10_000, |k| (Command::Tick, 3_000 + 1_000 * k))
-        })
+        b.iter_custom(|iters| row.run(iters, |k| (Command::Tick, 3_000 + 1_000 * k)))
     });
+    // Settle at the boundaries of 3,000 and 3,001 ms first; the next is at 4,001.
+    let mut first = few.clone();
+    ok(&mut first, Command::Tick, 3_000);
+    ok(&mut first, Command::Tick, 3_001);
+    let mut row = InARow::new(&first, 100_000);
     g.bench_function("tick_only", |b| {
-        b.iter_custom(|iters| {
-            // Settle at the boundaries of 3,000 and 3,001 ms first; the next is at 4,001.
-            let mut first = few.clone();
-            ok(&mut first, Command::Tick, 3_000);
-            ok(&mut first, Command::Tick, 3_001);
-            run_in_a_row(&first, iters, 10_000, |k| {
-                (Command::Tick, 3_002 + k / 1_000)
-            })
-        })
+        b.iter_custom(|iters| row.run(iters, |k| (Command::Tick, 3_002 + k / 100_000)))
     });
     g.bench_function("many", |b| {
         b.iter_batched(
@@ -330,12 +338,9 @@ fn bench_socialize(c: &mut Criterion) {
     let mut g = c.benchmark_group("socialize_1m_accounts");
     g.sample_size(10);
     for (name, base) in [("few", &few), ("uncovered", &few_uncovered)] {
+        let mut row = InARow::new(base, VICTIMS as u64);
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                run_in_a_row(base, iters, VICTIMS as u64, |k| {
-                    (liquidate(victim(k as u32)), 3)
-                })
-            })
+            b.iter_custom(|iters| row.run(iters, |k| (liquidate(victim(k as u32)), 3)))
         });
     }
     let mut many_uncovered = many.clone();
