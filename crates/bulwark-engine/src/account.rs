@@ -25,12 +25,20 @@ pub struct Position {
     pub isolated_usd: Usd,
     /// Running totals, for reports.
     pub realized_pnl_usd: Usd,
+    /// Funding settled into the pool so far (paid positive, received negative); what is still
+    /// pending is `Engine::funding_total` minus this.
     pub funding_paid_usd: Usd,
     pub fees_paid_usd: Usd,
-    /// Recheck triggers (down, up) of an isolated pool in its market's watch lists; derived
-    /// from the state, so neither hashed nor serialized.
+    /// The position's side's cumulative funding and socialized-loss indexes when it last
+    /// settled (see engine::index); meaningless while the position is flat.
+    #[serde(with = "crate::event::i128_string")]
+    pub funding_snap: i128,
+    #[serde(with = "crate::event::i128_string")]
+    pub loss_snap: i128,
+    /// Recheck triggers (side, down key, up key) of an isolated pool in its market's watch
+    /// lists; derived from the state, so neither hashed nor serialized.
     #[serde(skip)]
-    pub(crate) iso_watch: Option<(i64, i64)>,
+    pub(crate) iso_watch: Option<(usize, i128, i128)>,
 }
 
 /// Where a pool is registered for rechecks on mark moves (see `engine::watch`).
@@ -38,11 +46,13 @@ pub struct Position {
 pub(crate) enum WatchReg {
     #[default]
     None,
-    /// One position: recheck when its market's mark falls to `down` or rises to `up`.
+    /// One position: recheck when its market's mark falls to `down` or rises to `up` (keys
+    /// in the watch sets of the position's side: the triggers minus that side's shifts).
     Single {
         market: MarketId,
-        down: i64,
-        up: i64,
+        side: usize,
+        down: i128,
+        up: i128,
     },
     /// Several positions in a cross pool: recheck on any move of these markets.
     Multi(Vec<MarketId>),
@@ -136,7 +146,8 @@ pub struct Account {
     pub orders: Vec<(MarketId, OrderId)>,
     /// What auto-deleveraging took from this account (closing it at the bankruptcy price).
     pub adl_haircut_usd: Usd,
-    /// This account's shares of socialized losses.
+    /// This account's shares of socialized losses, as settled so far; what is still pending
+    /// is `Engine::socialized_loss_total` minus this.
     pub socialized_loss_usd: Usd,
     /// The cross pool's recheck registration (derived; neither hashed nor serialized).
     #[serde(skip)]

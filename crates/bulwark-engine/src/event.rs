@@ -21,6 +21,29 @@ pub enum CancelReason {
     Liquidation,
 }
 
+/// The side of a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionSide {
+    Long,
+    Short,
+}
+
+/// Index values cross JSON as decimal strings (like money): `i128` does not survive every
+/// serde path (internally tagged enums), and a string keeps it exact.
+pub(crate) mod i128_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which collateral pool a health figure is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "market", rename_all = "snake_case")]
@@ -110,15 +133,20 @@ pub enum Event {
         impact_mid: Option<Price>,
         trade_ema: Option<Price>,
     },
-    /// Funding settled for a market: longs paid `paid_usd` in total (negative rate: shorts
-    /// paid), the other side received `received_usd`; the rounding residue went to the
-    /// funding residue pool, never to a trader.
+    /// A funding interval ended: the longs' funding index rose by `index_step` = `price x
+    /// rate` (micro-USD x ppm per whole base unit; negative: it fell) and the shorts' fell by
+    /// as much, over `open_interest` lots a side. No money moved yet: each position settles
+    /// `ceil(|qty| x step / (lots_per_unit x 1e6))` (paid, or received when negative) when it
+    /// is next touched; queries and health count it at once. Longs owe about
+    /// `open_interest x step / (lots_per_unit x 1e6)` micro-USD in all, shorts receive as much.
     FundingSettled {
         market: MarketId,
         rate: Ppm,
-        paid_usd: Usd,
-        received_usd: Usd,
-        residue_usd: Usd,
+        /// The price the rate applied to: the fresh oracle, else the mark.
+        price: Price,
+        #[serde(with = "i128_string")]
+        index_step: i128,
+        open_interest: Qty,
     },
     ParamSet {
         market: MarketId,
@@ -215,11 +243,18 @@ pub enum Event {
         /// What closing at the bankruptcy price instead of the mark cost the counterparty.
         haircut_usd: Usd,
     },
-    /// Stage e: one account's share of a socialized loss.
+    /// Stage e: `amount_usd` of a bankrupt pool's deficit, charged to every holder of a
+    /// position on `side` of `market` in proportion to its size, through the side's loss index
+    /// (it rose by `index_step` = ceil(amount x lots_per_unit x 1e6 / open_interest)); the
+    /// bankrupt pool was paid `amount_usd` at once. Each holder settles its share
+    /// (`ceil(|qty| x step / (lots_per_unit x 1e6))`) when next touched.
     SocializedLoss {
-        account: AccountId,
         market: MarketId,
+        side: PositionSide,
         amount_usd: Usd,
+        #[serde(with = "i128_string")]
+        index_step: i128,
+        open_interest: Qty,
     },
     /// A loss no stage could cover (every stage off or exhausted); it stays recorded as bad debt.
     UncoveredLoss {

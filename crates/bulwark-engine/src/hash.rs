@@ -20,6 +20,9 @@ impl Feed {
     fn i64(&mut self, v: i64) {
         self.0.update(&v.to_le_bytes());
     }
+    fn i128(&mut self, v: i128) {
+        self.0.update(&v.to_le_bytes());
+    }
     fn bool(&mut self, v: bool) {
         self.0.update(&[v as u8]);
     }
@@ -91,6 +94,8 @@ impl Feed {
         ] {
             self.i64(v);
         }
+        self.i128(p.funding_snap);
+        self.i128(p.loss_snap);
     }
 }
 
@@ -98,13 +103,12 @@ impl Feed {
 pub fn state_hash(engine: &Engine) -> [u8; 32] {
     let e = engine.parts();
     let mut f = Feed(blake3::Hasher::new());
-    f.str("bulwark-state-v1");
+    f.str("bulwark-state-v2");
     f.u64(e.last_ms.0);
     f.u64(e.next_order_seq);
     f.u64(e.commands_applied);
     for v in [
         e.fee_pool_usd,
-        e.funding_residue_usd,
         e.deposited_usd,
         e.withdrawn_usd,
         e.insurance_usd,
@@ -135,6 +139,11 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         f.u64(m.next_funding_ms);
         f.i64(m.premium_sum_ppm);
         f.u64(m.premium_samples as u64);
+        for v in m.funding_index.iter().chain(&m.loss_index) {
+            f.i128(*v);
+        }
+        f.i64(m.funding_clearing_usd.micros());
+        f.i64(m.loss_clearing_usd.micros());
         f.u64(m.book.free_slots().len() as u64);
         for &slot in m.book.free_slots() {
             f.u64(slot as u64);

@@ -2,9 +2,13 @@
 //! debug and test builds; tests and the lab can call it in release too.
 //!
 //! 1. Conservation: sum over accounts of (cross collateral + isolated collateral - cost basis)
-//!    plus fee pool plus funding residue = deposits - withdrawals, to the micro-USD. (The cost-basis
-//!    term is the not-yet-realized side of every trade; realizing PnL moves money between it
-//!    and collateral, so the sum is exact whatever the marks are.)
+//!    plus fee pool plus every market's funding and socialization clearing balances plus the
+//!    insurance fund minus recorded bad debt = deposits - withdrawals, to the micro-USD. (The
+//!    cost-basis term is the not-yet-realized side of every trade; realizing PnL moves money
+//!    between it and collateral, so the sum is exact whatever the marks are. Pending funding and
+//!    socialized loss are not in any balance yet: they move between a pool and a clearing
+//!    balance at settlement.) And each clearing balance covers what is still owed through its
+//!    index: `clearing x lots_per_unit x 1e6 + sum over positions of exact pending >= 0`.
 //! 2. Zero-sum positions: per market, long lots = short lots = the market's open interest.
 //! 3. The book is uncrossed and consistent, and every resting order is on its account's list
 //!    and in its position's resting totals.
@@ -55,15 +59,16 @@ pub(crate) fn check(engine: &Engine) -> Result<(), String> {
 
 fn check_conservation(engine: &Engine) -> Result<(), String> {
     let e = engine.parts();
-    let mut held: i128 = e.fee_pool_usd.micros() as i128
-        + e.funding_residue_usd.micros() as i128
-        + e.insurance_usd.micros() as i128
+    let mut held: i128 = e.fee_pool_usd.micros() as i128 + e.insurance_usd.micros() as i128
         - e.bad_debt_usd.micros() as i128;
     for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
         held += a.collateral_usd.micros() as i128;
         for p in &a.positions {
             held += p.isolated_usd.micros() as i128 - p.cost_usd.micros() as i128;
         }
+    }
+    for m in e.markets {
+        held += m.funding_clearing_usd.micros() as i128 + m.loss_clearing_usd.micros() as i128;
     }
     let net = e.deposited_usd.micros() as i128 - e.withdrawn_usd.micros() as i128;
     if held != net {
@@ -72,7 +77,37 @@ fn check_conservation(engine: &Engine) -> Result<(), String> {
             held - net
         ));
     }
+    check_clearing(engine)
+}
+
+/// Each market's clearing balances cover what its positions still owe through the indexes:
+/// `clearing x lots x 1e6 + sum of exact pending >= 0` (the excess is rounding residue). A
+/// negative figure would mean settlement could pay out more than it collects.
+fn check_clearing(engine: &Engine) -> Result<(), String> {
+    let e = engine.parts();
+    for (mi, m) in e.markets.iter().enumerate() {
+        let d = index_denom(m);
+        let mut funding = m.funding_clearing_usd.micros() as i128 * d;
+        let mut loss = m.loss_clearing_usd.micros() as i128 * d;
+        for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
+            if let Some(p) = a.position(m.id) {
+                let (f, l) = crate::engine::pending_exact(m, p)
+                    .map_err(|x| format!("market {mi}: pending of a position: {x}"))?;
+                funding += f;
+                loss += l;
+            }
+        }
+        if funding < 0 || loss < 0 {
+            return Err(format!(
+                "market {mi}: clearing balances do not cover what is owed (funding {funding}, socialized loss {loss}, in micro-USD x lots x 1e6)"
+            ));
+        }
+    }
     Ok(())
+}
+
+fn index_denom(m: &crate::market::Market) -> i128 {
+    m.params.lots_per_unit as i128 * bulwark_core::PPM_ONE as i128
 }
 
 fn check_orders(engine: &Engine) -> Result<(), String> {

@@ -28,8 +28,8 @@ pub use command::{
     AdlPolicy, Command, MarginMode, MarketParams, OrderKind, Param, PlaceOrder, SelfTrade,
     VenueParam, Waterfall,
 };
-pub use engine::{Engine, EngineConfig, Flag};
-pub use event::{CancelReason, Event, Scope};
+pub use engine::{Engine, EngineConfig, Flag, Pending};
+pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};
 pub use margin::Health;
 pub use reject::Reject;

@@ -28,10 +28,29 @@ pub struct Market {
     /// Sum and count of premium samples (mark vs oracle, ppm) since the last settlement.
     pub premium_sum_ppm: i64,
     pub premium_samples: u32,
-    /// Pools to recheck when the mark falls to or below the first field (see engine::watch).
-    pub(crate) watch_down: BTreeSet<(i64, AccountId, Scope)>,
-    /// Pools to recheck when the mark rises to or above the first field.
-    pub(crate) watch_up: BTreeSet<(i64, AccountId, Scope)>,
+    /// Cumulative funding index per side (`[longs, shorts]`), in micro-USD x ppm per whole
+    /// base unit: a settlement adds `price x rate` to the longs' and subtracts it from the
+    /// shorts' (see engine::index). A position owes `ceil(|qty| x (index - its snapshot) /
+    /// (lots_per_unit x 1e6))`; negative means it receives.
+    pub funding_index: [i128; 2],
+    /// Cumulative socialized-loss index per side, same units; it only rises.
+    pub loss_index: [i128; 2],
+    /// Funding moved between the positions and the venue at settlement: what positions have
+    /// settled (paid minus received). Temporarily negative while receivers settle first.
+    pub funding_clearing_usd: Usd,
+    /// Socialization clearing: what settled payers paid minus what bankrupt pools were paid.
+    /// Negative while payers still owe it.
+    pub loss_clearing_usd: Usd,
+    /// Pools to recheck when the mark falls to or below their trigger, per side of their
+    /// position, keyed by the trigger minus `shift_down[side]` (see engine::watch).
+    pub(crate) watch_down: [BTreeSet<(i128, AccountId, Scope)>; 2],
+    /// Pools to recheck when the mark rises to or above their trigger, keyed by the trigger
+    /// minus `shift_up[side]`.
+    pub(crate) watch_up: [BTreeSet<(i128, AccountId, Scope)>; 2],
+    /// Cumulative price shifts (micro-USD) that index steps applied to each side's triggers:
+    /// a trigger's price is its key plus the shift. Derived state (not hashed).
+    pub(crate) shift_down: [i128; 2],
+    pub(crate) shift_up: [i128; 2],
     /// Cross pools with positions in several markets: rechecked on every move.
     pub(crate) watch_always: BTreeSet<(AccountId, Scope)>,
 }
@@ -64,8 +83,14 @@ impl Market {
             next_funding_ms,
             premium_sum_ppm: 0,
             premium_samples: 0,
-            watch_down: BTreeSet::new(),
-            watch_up: BTreeSet::new(),
+            funding_index: [0; 2],
+            loss_index: [0; 2],
+            funding_clearing_usd: Usd::ZERO,
+            loss_clearing_usd: Usd::ZERO,
+            watch_down: [BTreeSet::new(), BTreeSet::new()],
+            watch_up: [BTreeSet::new(), BTreeSet::new()],
+            shift_down: [0; 2],
+            shift_up: [0; 2],
             watch_always: BTreeSet::new(),
         }
     }

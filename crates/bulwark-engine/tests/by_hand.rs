@@ -77,17 +77,18 @@ fn fills(events: &[Event]) -> Vec<FillRow> {
         .collect()
 }
 
-fn funding_of(events: &[Event], m: MarketId) -> (Ppm, Usd, Usd, Usd) {
+/// (rate, price, index step, open interest) of a market's funding settlement.
+fn funding_of(events: &[Event], m: MarketId) -> (Ppm, Price, i128, Qty) {
     events
         .iter()
         .find_map(|ev| match ev {
             Event::FundingSettled {
                 market,
                 rate,
-                paid_usd,
-                received_usd,
-                residue_usd,
-            } if *market == m => Some((*rate, *paid_usd, *received_usd, *residue_usd)),
+                price,
+                index_step,
+                open_interest,
+            } if *market == m => Some((*rate, *price, *index_step, *open_interest)),
             _ => None,
         })
         .expect("a funding settlement")
@@ -247,16 +248,47 @@ fn funding_by_hand() {
     e.apply(&oracle, TimestampMs(3_599_000)).unwrap();
     assert_eq!(e.market(MarketId(0)).unwrap().mark, px("50000"));
     // Premium (50,000 - 49,900) / 49,900 = 2,004 ppm (floor). At the hourly settlement the
-    // long pays 0.6 BTC x 49,900 x 0.002004 = 59.99976 USD; the short receives the same.
+    // longs' funding index rises by 49,900 USD x 2,004 ppm = 49,900,000,000 x 2,004 =
+    // 99,999,600,000,000 (micro-USD x ppm per BTC); the shorts' falls as much. Open interest:
+    // 0.6 BTC = 600 lots.
+    let h1 = e.health(AccountId(1), Scope::Cross).unwrap();
     let ev = e
         .apply(&Command::Tick, TimestampMs(3_600_000))
         .unwrap()
         .to_vec();
-    let want = (Ppm(2_004), usd("59.99976"), usd("59.99976"), Usd::ZERO);
+    let want = (Ppm(2_004), px("49900"), 99_999_600_000_000, Qty(600));
     assert_eq!(funding_of(&ev, MarketId(0)), want);
+    // Nobody was touched: collateral is as before. The long owes ceil(600 x 99,999,600,000,000 /
+    // (1,000 x 1e6)) = 59,999,760 micro-USD = 59.99976 USD, the short receives as much; the
+    // queries and the long's equity count it already.
+    assert_eq!(collateral(&e, 1), usd("9956.997"));
+    assert_eq!(collateral(&e, 0), usd("999993.9988"));
+    let m = MarketId(0);
+    assert_eq!(e.funding_total(AccountId(1), m).unwrap(), usd("59.99976"));
+    assert_eq!(e.funding_total(AccountId(0), m).unwrap(), usd("-59.99976"));
+    assert_eq!(position(&e, 1).funding_paid_usd, Usd::ZERO);
+    let h1_after = e.health(AccountId(1), Scope::Cross).unwrap();
+    assert_eq!(
+        h1.equity_usd.checked_sub(h1_after.equity_usd).unwrap(),
+        usd("59.99976")
+    );
+    // The long's next order settles it (here one that only rests): 9,956.997 - 59.99976 =
+    // 9,896.99724, and its health does not change. The funding clearing balance holds what
+    // was paid until the short settles.
+    let rest = order(1, Side::Buy, OrderKind::Limit, Some("40000"), 1);
+    e.apply(&rest, TimestampMs(3_600_001)).unwrap();
     assert_eq!(collateral(&e, 1), usd("9896.99724"));
-    assert_eq!(collateral(&e, 0), usd("1000053.99856"));
     assert_eq!(position(&e, 1).funding_paid_usd, usd("59.99976"));
+    let h1_settled = e.health(AccountId(1), Scope::Cross).unwrap();
+    assert_eq!(
+        (h1_settled.equity_usd, h1_settled.maintenance_usd),
+        (h1_after.equity_usd, h1_after.maintenance_usd)
+    );
+    assert_eq!(e.funding_clearing_usd(), usd("59.99976"));
+    let rest = order(0, Side::Sell, OrderKind::Limit, Some("60000"), 1);
+    e.apply(&rest, TimestampMs(3_600_002)).unwrap();
+    assert_eq!(collateral(&e, 0), usd("1000053.99856"));
+    assert_eq!(e.funding_clearing_usd(), Usd::ZERO);
 }
 
 #[test]
@@ -299,16 +331,40 @@ fn funding_rounding_residue_is_booked() {
         .apply(&Command::Tick, TimestampMs(3_600_000))
         .unwrap()
         .to_vec();
-    let (rate, paid, received, residue) = funding_of(&ev, m);
-    assert_eq!(rate, Ppm(1));
-    // Long 2 lots of 1/7 unit at 2.99999: value floor(0.857140) = 0.857140 USD; x 1 ppm =
-    // 0.857 micro-USD -> the long pays ceil = 1 micro. Each short: value -0.428570 x 1 ppm =
-    // -0.43 micro -> receives floor = 0 micro each. Residue 1 - 0 = 1 micro-USD.
+    let (rate, price, step, oi) = funding_of(&ev, m);
+    assert_eq!((rate, price, oi), (Ppm(1), px("2.99999"), Qty(2)));
+    // The longs' index rises by 2,999,990 x 1 ppm = 2,999,990; the shorts' falls as much.
+    assert_eq!(step, 2_999_990);
+    // Long 2 lots of 1/7 unit: owes ceil(2 x 2,999,990 / 7e6) = ceil(0.857) = 1 micro-USD. Each
+    // short (1 lot) is owed 2,999,990 / 7e6 = 0.43 micro: ceil(-0.43) = 0, it receives the
+    // floor, nothing.
+    let pending = |e: &Engine, a: u32| e.pending(AccountId(a), m).unwrap().funding_usd;
     assert_eq!(
-        (paid, received, residue),
-        (Usd::from_micros(1), Usd::ZERO, Usd::from_micros(1))
+        (pending(&e, 0), pending(&e, 1), pending(&e, 2)),
+        (Usd::from_micros(1), Usd::ZERO, Usd::ZERO)
     );
-    assert_eq!(e.funding_residue_usd(), Usd::from_micros(1));
+    // Each account's next order settles it; the residue (1 micro-USD) stays in the funding
+    // clearing balance.
+    for (acct, side, price) in [
+        (0, Side::Buy, "2"),
+        (1, Side::Sell, "4"),
+        (2, Side::Sell, "4"),
+    ] {
+        let c = Command::PlaceOrder(PlaceOrder {
+            account: AccountId(acct),
+            market: m,
+            side,
+            kind: OrderKind::Limit,
+            price: Some(px(price)),
+            qty: Qty(1),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        });
+        e.apply(&c, TimestampMs(3_600_001)).unwrap();
+    }
+    assert_eq!(e.funding_clearing_usd(), Usd::from_micros(1));
+    assert_eq!(pending(&e, 0), Usd::ZERO);
 }
 
 #[test]

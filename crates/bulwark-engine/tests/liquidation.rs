@@ -6,6 +6,7 @@
 //! never exists and the mark is the mean of the oracle and the trade EMA (1,000 after the
 //! opening trades).
 
+use bulwark_engine::engine::VAULT;
 use bulwark_engine::*;
 
 fn usd(s: &str) -> Usd {
@@ -387,40 +388,35 @@ fn socialized_loss_falls_on_open_positions_only() {
     v.limit(m, Side::Buy, "800", 15);
     v.oracle("600");
     let ev = v.liquidate(T);
-    assert_eq!(
-        stages(&ev),
-        [
-            "started",
-            "bankrupt",
-            "socialized",
-            "socialized",
-            "socialized",
-            "ended"
-        ]
-    );
+    assert_eq!(stages(&ev), ["started", "bankrupt", "socialized", "ended"]);
     // With ADL off, T's position is sold into the book without a band: 15 at 800, realized
     // 12,000 - 15,000 = -3,000 -> collateral -1,500. The fund is empty; the three shorts (the
-    // opposite side) pay 500 each, pro rata to their 10 lots.
-    for s in [10, 11, 12] {
-        let a = v.e.account(AccountId(s)).unwrap();
-        assert_eq!(a.socialized_loss_usd, usd("500"), "account {s}");
-    }
+    // opposite side, 30 lots) owe it pro rata through their loss index: one event, step
+    // ceil(1,500e6 x 1 x 1e6 / 30) = 5e13, and each short of 10 lots owes
+    // ceil(10 x 5e13 / 1e6) = 500 USD, pending until it is next touched.
     assert!(ev.contains(&Event::SocializedLoss {
-        account: AccountId(11),
         market: MarketId(0),
-        amount_usd: usd("500")
+        side: PositionSide::Short,
+        amount_usd: usd("1500"),
+        index_step: 50_000_000_000_000,
+        open_interest: Qty(30),
     }));
+    for s in [10, 11, 12] {
+        let total = v.e.socialized_loss_total(AccountId(s)).unwrap();
+        assert_eq!(total, usd("500"), "account {s}");
+        let a = v.e.account(AccountId(s)).unwrap();
+        assert_eq!(
+            a.socialized_loss_usd,
+            Usd::ZERO,
+            "settled only when touched"
+        );
+    }
     // Longs and accounts with no position pay nothing.
     assert_eq!(
-        v.e.account(AccountId(bystander))
-            .unwrap()
-            .socialized_loss_usd,
+        v.e.socialized_loss_total(AccountId(bystander)).unwrap(),
         Usd::ZERO
     );
-    assert_eq!(
-        v.e.account(AccountId(13)).unwrap().socialized_loss_usd,
-        Usd::ZERO
-    );
+    assert_eq!(v.e.socialized_loss_total(AccountId(13)).unwrap(), Usd::ZERO);
     assert_eq!(v.collateral(bystander), usd("5000"));
     assert_eq!(v.collateral(T), Usd::ZERO);
     assert_eq!(v.e.bad_debt_usd(), Usd::ZERO);
@@ -584,17 +580,23 @@ fn funding_includes_the_vault_position() {
     v.oracle("880");
     v.t = 3_600_099;
     let ev = v.ok(Command::Tick);
+    // The longs' index rises by 880e6 x 7,500 = 6.6e12 per unit (1 lot per unit here): the
+    // vault owes ceil(10 x 6.6e12 / 1e6) = 66 USD, pending until its position next changes.
     let settled = ev.iter().find_map(|e| match e {
         Event::FundingSettled {
             rate,
-            paid_usd,
-            received_usd,
+            index_step,
+            open_interest,
             ..
-        } => Some((*rate, *paid_usd, *received_usd)),
+        } => Some((*rate, *index_step, *open_interest)),
         _ => None,
     });
-    assert_eq!(settled, Some((Ppm(7_500), usd("66"), usd("66"))));
-    assert_eq!(v.e.vault().account.positions[0].funding_paid_usd, usd("66"));
+    assert_eq!(settled, Some((Ppm(7_500), 6_600_000_000_000, Qty(10))));
+    assert_eq!(v.e.funding_total(VAULT, MarketId(0)).unwrap(), usd("66"));
+    assert_eq!(
+        v.e.funding_total(AccountId(MM), MarketId(0)).unwrap(),
+        usd("-66")
+    );
 }
 
 #[test]
@@ -727,7 +729,7 @@ fn a_position_that_cannot_be_closed_is_charged_to_nobody() {
         fund_after_usd: Usd::ZERO,
     }));
     assert_eq!(
-        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
+        v.e.socialized_loss_total(AccountId(MM)).unwrap(),
         usd("1400")
     );
     assert_eq!(v.collateral(T), Usd::ZERO);
@@ -751,10 +753,7 @@ fn after_a_rebound_the_bankrupt_account_withdraws_only_its_own_money() {
     // Nobody paid for T: the fund is whole, MM was charged nothing, and T can take out
     // exactly what it put in, not a micro-USD more.
     assert_eq!(v.e.insurance_usd(), usd("600"));
-    assert_eq!(
-        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
-        Usd::ZERO
-    );
+    assert_eq!(v.e.socialized_loss_total(AccountId(MM)).unwrap(), Usd::ZERO);
     let too_much = Command::Withdraw {
         account: AccountId(T),
         amount_usd: usd("1000.000001"),
@@ -782,7 +781,7 @@ fn a_deficit_realized_by_the_owner_goes_down_the_waterfall() {
     assert_eq!(stage_payments(&ev), (usd("500"), usd("500")));
     assert_eq!(v.collateral(T), Usd::ZERO);
     assert_eq!(
-        v.e.account(AccountId(MM)).unwrap().socialized_loss_usd,
+        v.e.socialized_loss_total(AccountId(MM)).unwrap(),
         usd("500")
     );
     assert_eq!(v.e.bad_debt_usd(), Usd::ZERO);
@@ -847,11 +846,8 @@ fn a_cross_deficit_is_charged_to_the_market_the_loss_came_from() {
     assert_eq!(stage_payments(&ev), (usd("5000"), usd("5000")));
     // All 5,000 is socialized on A's shorts; B's shorts pay nothing.
     assert_eq!(
-        v.e.account(AccountId(ma)).unwrap().socialized_loss_usd,
+        v.e.socialized_loss_total(AccountId(ma)).unwrap(),
         usd("5000")
     );
-    assert_eq!(
-        v.e.account(AccountId(mb)).unwrap().socialized_loss_usd,
-        Usd::ZERO
-    );
+    assert_eq!(v.e.socialized_loss_total(AccountId(mb)).unwrap(), Usd::ZERO);
 }

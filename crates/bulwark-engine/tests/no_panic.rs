@@ -199,14 +199,23 @@ fn a_tiny_oracle_under_a_huge_mark_clamps_the_premium() {
     // At the hour the oracle is stale (60 s), the mark is back at the EMA, 50,000,000, and
     // the rate is the mean premium clamped to 0.75%: the long pays
     // 1 lot x 50,000,000 x 0.0075 / 1000 = 375 USD, the short receives it.
+    // The index steps by price x rate = 50,000,000,000,000 micro-USD x 7,500 ppm per unit.
     let evs = ok(&mut e, &Command::Tick, 3_600_000);
     assert!(evs.contains(&Event::FundingSettled {
         market: MarketId(0),
         rate: Ppm(7_500),
-        paid_usd: usd("375"),
-        received_usd: usd("375"),
-        residue_usd: Usd::ZERO,
+        price: px("50000000"),
+        index_step: 50_000_000_000_000i128 * 7_500,
+        open_interest: Qty(1),
     }));
+    assert_eq!(
+        e.funding_total(AccountId(1), MarketId(0)).unwrap(),
+        usd("375")
+    );
+    assert_eq!(
+        e.funding_total(AccountId(0), MarketId(0)).unwrap(),
+        usd("-375")
+    );
 }
 
 #[test]

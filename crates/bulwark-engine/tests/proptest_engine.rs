@@ -21,6 +21,7 @@ mod reference;
 use bulwark_core::MICROS_PER_UNIT;
 use bulwark_engine::book::{BookFill, NewOrder};
 use bulwark_engine::engine::VAULT;
+use bulwark_engine::PositionSide;
 use bulwark_engine::{
     state_hash, AccountId, AdlPolicy, Book, Command, Engine, EngineConfig, Event, Flag, MarginMode,
     MarketId, MarketParams, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, Qty, Reject, Scope,
@@ -1849,7 +1850,8 @@ struct Segment {
     payout: Option<(i128, i128)>,
     /// (counterparty, market, lots signed as its position was, haircut, price).
     haircuts: Vec<(AccountId, MarketId, i64, i128, i64)>,
-    social: Vec<(AccountId, MarketId, i128)>,
+    /// (market, sign of the paying side, amount, index step, open interest).
+    social: Vec<(MarketId, i64, i128, i128, i64)>,
     uncovered: Option<i128>,
     /// Index of the `LiquidationEnded` event, and what it said.
     end: usize,
@@ -2127,40 +2129,47 @@ fn check_segment(
         );
     }
 
-    // e. With one market, what is left is shared over the market's opposite side, pro rata to
-    // position size, split exactly; only accounts with an open opposite position pay (and
-    // only non-zero shares are events). Recomputed here from the ledger's positions.
+    // e. With one market, what is left is socialized in one step over the market's opposite
+    // side: one `SocializedLoss` for all of it, charged through the paying side's loss index.
+    // The step is ceil(rest x lots_per_unit x 1e6 / open interest), so the holders' charges
+    // (each rounded up) cover it, and exceed it by less than their number plus
+    // open interest / (lots_per_unit x 1e6); the excess stays in the market's socialization
+    // clearing balance. Only accounts with an open opposite position pay. Recomputed here from
+    // the ledger's positions.
     let social_sum: i128 = sg.social.iter().map(|x| x.2).sum();
-    for (a, m, _) in &sg.social {
+    for (m, _, _, _, _) in &sg.social {
         prop_assert!(
             params(*m).waterfall.socialize,
-            "socialized in {:?} with the stage off ({:?})",
-            m,
-            a
+            "socialized in {:?} with the stage off",
+            m
         );
     }
     if single && sg.haircuts.is_empty() {
         let (m, q) = positions[0];
         let rest = d - p;
-        let mut want_social: Vec<(AccountId, MarketId, i128)> = Vec::new();
+        let mut want_social: Vec<(MarketId, i64, i128, i128, i64)> = Vec::new();
         if rest > 0 && params(m).waterfall.socialize {
-            let payers: Vec<(AccountId, i64)> = led
+            let payers: Vec<i128> = led
                 .qty
                 .iter()
                 .filter(|((a, mm), v)| *mm == m && *a != sg.account && v.signum() == -q.signum())
-                .map(|((a, _), v)| (*a, v.abs()))
+                .map(|(_, v)| v.unsigned_abs() as i128)
                 .collect();
-            if !payers.is_empty() {
-                let lots: Vec<i64> = payers.iter().map(|x| x.1).collect();
-                let shares = bulwark_core::allocate(rest as i64, &lots).unwrap();
-                for ((a, _), share) in payers.iter().zip(shares) {
-                    if share > 0 {
-                        want_social.push((*a, m, share as i128));
-                    }
-                }
+            let lots: i128 = payers.iter().sum();
+            if lots > 0 {
+                let denom = led.lots(m) * 1_000_000;
+                let step = (rest * denom + lots - 1) / lots;
+                let charged: i128 = payers.iter().map(|l| (l * step + denom - 1) / denom).sum();
+                prop_assert!(
+                    charged >= rest && charged - rest < payers.len() as i128 + lots / denom + 1,
+                    "socialized charges {} for {}",
+                    charged,
+                    rest
+                );
+                want_social.push((m, -q.signum(), rest, step, lots as i64));
             }
         }
-        prop_assert_eq!(&sg.social, &want_social, "socialized shares: {:?}", sg);
+        prop_assert_eq!(&sg.social, &want_social, "socialized losses: {:?}", sg);
     }
 
     // What no stage covered is recorded as bad debt, and the stage events' amounts add up to
@@ -2605,19 +2614,27 @@ impl Harness {
                             ));
                         }
                         Event::SocializedLoss {
-                            account,
                             market,
+                            side,
                             amount_usd,
+                            index_step,
+                            open_interest,
                         } => {
-                            prop_assert_ne!(*account, sg.account);
+                            let sign = match side {
+                                PositionSide::Long => 1,
+                                PositionSide::Short => -1,
+                            };
                             prop_assert!(
-                                led.q(*account, *market) != 0,
-                                "a socialized loss for {:?}, which has no open position in {:?}",
-                                account,
-                                market
+                                led.q(sg.account, *market).signum() != sign,
+                                "the bankrupt pool pays its own socialized loss"
                             );
-                            sg.social
-                                .push((*account, *market, amount_usd.micros() as i128));
+                            sg.social.push((
+                                *market,
+                                sign,
+                                amount_usd.micros() as i128,
+                                *index_step,
+                                open_interest.0,
+                            ));
                         }
                         Event::UncoveredLoss {
                             account,

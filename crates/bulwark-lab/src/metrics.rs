@@ -7,7 +7,8 @@
 //!   realized, and the lab checks it again at the end of a run);
 //! - vault = losses the vault absorbed (`VaultTakeover.loss_usd`);
 //! - insurance = `InsurancePayout.amount_usd`; ADL = `Deleveraged.haircut_usd` (with the count and
-//!   notional closed); socialized = `SocializedLoss.amount_usd`; uncovered = `UncoveredLoss`;
+//!   notional closed); socialized = `SocializedLoss.amount_usd` (one event per socialization,
+//!   the amount charged to the paying side through its loss index); uncovered = `UncoveredLoss`;
 //! - penalties = `LiquidationPenalty.penalty_usd` (paid from the liquidated account's collateral);
 //! - unresolved negative equity at the end: accounts still below zero that no liquidation
 //!   reached (a venue with no working liquidation shows its hidden insolvency here).
@@ -27,7 +28,9 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_engine::{AccountId, Engine, Event, MarketId, Price, Reject, Scope, Side};
+use bulwark_engine::{
+    AccountId, Engine, Event, MarketId, PositionSide, Price, Reject, Scope, Side,
+};
 use serde::Serialize;
 
 /// One line of `events.csv`: flat columns, empty when not applicable.
@@ -478,17 +481,24 @@ impl Metrics {
                 });
             }
             Event::SocializedLoss {
-                account,
+                side,
                 amount_usd,
+                open_interest,
                 ..
             } => {
+                // One event per socialization: the amount the paying side owes in all (each
+                // holder settles its share through the market's loss index).
                 self.socialized_usd += usd(amount_usd);
                 self.bad_debt_usd += usd(amount_usd);
                 self.stage_paid_micros += amount_usd.micros() as i128;
                 self.mark_stage("socialized");
                 self.push(EventRow {
                     event: "socialized_loss",
-                    account: Some(account.0),
+                    side: Some(match side {
+                        PositionSide::Long => "long",
+                        PositionSide::Short => "short",
+                    }),
+                    qty_lots: Some(open_interest.0),
                     amount_usd: Some(usd(amount_usd)),
                     ..base
                 });

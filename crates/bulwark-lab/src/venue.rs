@@ -100,10 +100,17 @@ impl<'a> Venue<'a> {
             return OwnPosition::default();
         };
         let pos = a.position(self.market);
+        // Collateral as a client sees it: net of the funding and socialized loss its position
+        // has pending (they settle when the position next changes).
+        let pending = self
+            .engine
+            .pending(account, self.market)
+            .unwrap_or_default();
+        let pending = pending.funding_usd.to_f64_lossy() + pending.loss_usd.to_f64_lossy();
         OwnPosition {
             qty_lots: pos.map_or(0, |p| p.qty.0),
             cost_usd: pos.map_or(0.0, |p| p.cost_usd.to_f64_lossy()),
-            collateral_usd: a.collateral_usd.to_f64_lossy(),
+            collateral_usd: a.collateral_usd.to_f64_lossy() - pending,
         }
     }
 

@@ -198,9 +198,10 @@ fn render_summary(engine: &Engine, s: &Summary, log: &Path, events: Option<&Path
         );
     }
     r += &format!(
-        "fee pool {} USD, funding residue {} USD, deposits {} USD, withdrawals {} USD\n",
+        "fee pool {} USD, funding clearing {} USD, socialization clearing {} USD, deposits {} USD, withdrawals {} USD\n",
         engine.fee_pool_usd(),
-        engine.funding_residue_usd(),
+        engine.funding_clearing_usd(),
+        engine.loss_clearing_usd(),
         engine.deposited_usd(),
         engine.withdrawn_usd()
     );

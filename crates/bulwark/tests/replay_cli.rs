@@ -165,21 +165,24 @@ fn waterfall_walk_visits_every_stage_in_order() {
         })
         .collect();
     assert_eq!(haircuts, [(AccountId(4), usd("700"))]);
-    // e: closed through the book at 700, the deficit is 2,000, shared 15:5 by the shorts.
-    let social: Vec<(AccountId, Usd)> = evs
+    // e: closed through the book at 700, the deficit is 2,000, charged to the shorts (15 and 5
+    // lots, 1 lot per unit) in one event through their loss index: the step is
+    // ceil(2,000e6 x 1 x 1e6 / 20) = 1e14, so they owe ceil(15 x 1e14 / 1e6) = 1,500 USD and
+    // ceil(5 x 1e14 / 1e6) = 500 USD, settled when next touched.
+    let social: Vec<&Event> = evs
         .iter()
-        .filter_map(|(_, e)| match e {
-            Event::SocializedLoss {
-                account,
-                amount_usd,
-                ..
-            } => Some((*account, *amount_usd)),
-            _ => None,
-        })
+        .map(|(_, e)| e)
+        .filter(|e| matches!(e, Event::SocializedLoss { .. }))
         .collect();
     assert_eq!(
         social,
-        [(AccountId(4), usd("1500")), (AccountId(5), usd("500"))]
+        [&Event::SocializedLoss {
+            market: bulwark_engine::MarketId(0),
+            side: bulwark_engine::PositionSide::Short,
+            amount_usd: usd("2000"),
+            index_step: 100_000_000_000_000,
+            open_interest: bulwark_engine::Qty(20),
+        }]
     );
     assert!(has(&Event::UncoveredLoss {
         account: trader,

@@ -436,7 +436,12 @@ impl Engine {
             if !p.qty.is_zero() {
                 let m = &self.markets[p.market.0 as usize];
                 let value = bounded(margin::value_usd(p.qty, m.mark, m.params.lots_per_unit));
-                equity += value.micros() as i128 - p.cost_usd.micros() as i128;
+                // Pending funding and socialized loss count, as in `pool_health`.
+                let (funding, loss) = bounded(super::index::pending_usd(m, p));
+                equity += value.micros() as i128
+                    - p.cost_usd.micros() as i128
+                    - funding.micros() as i128
+                    - loss.micros() as i128;
             }
         }
         equity

@@ -59,6 +59,10 @@ pub(super) struct Draft {
     closed_now: bool,
     /// The sign of the position before the order (set at write-back).
     closed_sign: i64,
+    /// Funding and socialized loss the position had pending, settled into the draft's pool
+    /// when the draft was made (booked to the market's clearing balances at write-back).
+    funding: Usd,
+    loss: Usd,
 }
 
 impl Draft {
@@ -246,22 +250,38 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn draft_of(&self, account: AccountId, market: MarketId) -> Draft {
+    pub(super) fn draft_of(&self, account: AccountId, market: MarketId) -> Result<Draft, Reject> {
         let a = &self.accounts[account.0 as usize];
         let index = a.position_index(market);
         let pos = match index {
             Ok(i) => a.positions[i],
             Err(_) => unreachable!("a resting order's account has a position entry in its market"),
         };
-        Draft {
+        self.new_draft(account, a.collateral_usd, pos, index)
+    }
+
+    /// A draft of `pos` with its pending funding and socialized loss settled into the draft's
+    /// pool first (health is unchanged by it; a rejected plan discards it with the draft).
+    fn new_draft(
+        &self,
+        account: AccountId,
+        mut collateral: Usd,
+        mut pos: Position,
+        index: Result<usize, usize>,
+    ) -> Result<Draft, Reject> {
+        let m = &self.markets[pos.market.0 as usize];
+        let (funding, loss) = super::index::settle(m, &mut pos, &mut collateral)?;
+        Ok(Draft {
             account,
-            collateral: a.collateral_usd,
+            collateral,
             pos,
             index,
             changed: false,
             closed_now: false,
             closed_sign: 0,
-        }
+            funding,
+            loss,
+        })
     }
 
     /// Walk the opposite side and plan every fill and maker cancel on copies of the accounts
@@ -278,15 +298,8 @@ impl Engine {
         self.steps.clear();
         self.drafts.clear();
         let taker_collateral = self.acct(o.account).collateral_usd;
-        self.drafts.push(Draft {
-            account: o.account,
-            collateral: taker_collateral,
-            pos: *pos,
-            index,
-            changed: false,
-            closed_now: false,
-            closed_sign: 0,
-        });
+        let taker = self.new_draft(o.account, taker_collateral, *pos, index)?;
+        self.drafts.push(taker);
         self.plan_end = PlanEnd::Exhausted;
         if o.kind == OrderKind::PostOnly {
             return Ok(());
@@ -331,7 +344,7 @@ impl Engine {
                 let di = match drafts.iter().position(|d| d.account == maker.account) {
                     Some(di) => di,
                     None => {
-                        drafts.push(self.draft_of(maker.account, o.market));
+                        drafts.push(self.draft_of(maker.account, o.market)?);
                         drafts.len() - 1
                     }
                 };
@@ -581,6 +594,10 @@ impl Engine {
         let mut drafts = std::mem::take(&mut self.drafts);
         let mut oi_delta = 0i64;
         for d in drafts.iter_mut() {
+            // The position's snapshots follow the side it ends on; what it had pending was
+            // settled into the draft and goes to the clearing balances now.
+            super::index::snap(&self.markets[mi], &mut d.pos);
+            self.book_settlement(mi, d.account, d.funding, d.loss);
             let a = self.acct_mut(d.account);
             // The taker's index may point at an insertion place; it is still valid because
             // nothing else changed this account's positions during the command.

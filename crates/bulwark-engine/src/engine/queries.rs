@@ -49,10 +49,6 @@ impl Engine {
         self.fee_pool_usd
     }
 
-    pub fn funding_residue_usd(&self) -> Usd {
-        self.funding_residue_usd
-    }
-
     pub fn deposited_usd(&self) -> Usd {
         self.deposited_usd
     }
@@ -189,7 +185,15 @@ impl Engine {
         if !p.qty.is_zero() {
             let value;
             (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
-            h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
+            // Pending funding and socialized loss, rounded exactly as settlement will round
+            // them, so that settling never changes a pool's health.
+            let (funding, loss) = super::index::pending_usd(m, p)?;
+            h.equity_usd = h
+                .equity_usd
+                .checked_add(value)?
+                .checked_sub(p.cost_usd)?
+                .checked_sub(funding)?
+                .checked_sub(loss)?;
             maintenance = margin::maintenance_usd(&m.params, notional)?;
             h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
         }
@@ -252,7 +256,6 @@ impl Engine {
             insurance_usd: self.insurance_usd,
             bad_debt_usd: self.bad_debt_usd,
             fee_pool_usd: self.fee_pool_usd,
-            funding_residue_usd: self.funding_residue_usd,
             deposited_usd: self.deposited_usd,
             withdrawn_usd: self.withdrawn_usd,
             flags: &self.flags,

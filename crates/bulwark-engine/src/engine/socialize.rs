@@ -1,50 +1,45 @@
-//! Socialized loss: the last stage before bad debt.
+//! Socialized loss: the last stage before bad debt, O(1) per market through the loss index.
 
+use super::index::{self, LONG, SHORT};
 use super::*;
-use crate::event::{Event, Scope};
-use bulwark_core::{allocate, AccountId, Qty, Usd};
+use crate::event::{Event, PositionSide};
+use bulwark_core::Usd;
 
 impl Engine {
-    /// Stage e: charge `amount` to the holders of sign `payer_sign` in market `mi`, pro rata
-    /// to position size, split exactly (`allocate`). Returns what was charged: `amount`, or
-    /// zero when nobody holds that side. The caller credits the bankrupt pool. Accounts with
-    /// no open position never pay.
+    /// Charge `amount` to the holders of positions of sign `payer_sign` in market `mi` through
+    /// the side's loss index: the index rises by `ceil(amount x lots x 1e6 / open interest)`,
+    /// so the payers' pending charges (each rounded up) add up to at least `amount`, and
+    /// exceed it by less than the number of payers plus `open interest / (lots x 1e6)`.
+    /// The socialization clearing balance pays `amount` out at once (it goes negative until
+    /// the payers settle); the caller credits the bankrupt pool. Emits one `SocializedLoss`.
+    /// Returns what was covered: `amount`, or zero when no holder remains. Accounts with no
+    /// open position never pay, and positions opened later snapshot the raised index.
     pub(super) fn socialize_in_market(&mut self, mi: usize, payer_sign: i64, amount: Usd) -> Usd {
-        let market = self.markets[mi].id;
-        self.invalidate_adl_ranking(market);
-        let payers: Vec<(AccountId, Qty, Scope)> = (0..self.accounts.len() as u32)
-            .map(AccountId)
-            .chain(std::iter::once(VAULT))
-            .filter_map(|id| {
-                let a = self.acct(id);
-                let p = a
-                    .position(market)
-                    .filter(|p| a.active && p.qty.signum() == payer_sign)?;
-                Some((id, p.qty.abs(), scope_of(p.mode, market)))
-            })
-            .collect();
-        if payers.is_empty() || !amount.is_positive() {
+        self.invalidate_adl_ranking(self.markets[mi].id);
+        let m = &mut self.markets[mi];
+        let oi = m.open_interest.0 as i128;
+        if !amount.is_positive() || oi <= 0 {
             return Usd::ZERO;
         }
-        let lots: Vec<i64> = payers.iter().map(|p| p.1 .0).collect();
-        let shares = bounded(allocate(amount.micros(), &lots));
-        for ((id, _, pool), share) in payers.iter().zip(shares) {
-            let share = Usd::from_micros(share);
-            if !share.is_positive() {
-                continue;
-            }
-            self.add_to_pool(*id, *pool, bounded(share.checked_neg()));
-            let a = self.acct_mut(*id);
-            a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(share));
-            self.events.push(Event::SocializedLoss {
-                account: *id,
-                market,
-                amount_usd: share,
-            });
-        }
-        for (id, _, _) in payers {
-            self.reevaluate(id);
-        }
+        let (side, s) = if payer_sign > 0 {
+            (PositionSide::Long, LONG)
+        } else {
+            (PositionSide::Short, SHORT)
+        };
+        let scaled = ok_or_overflow((amount.micros() as i128).checked_mul(index::denom(m)));
+        let step = bounded(index::ceil_div(bounded(scaled), oi));
+        m.loss_index[s] = bounded(ok_or_overflow(m.loss_index[s].checked_add(step)));
+        m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_sub(amount));
+        self.events.push(Event::SocializedLoss {
+            market: m.id,
+            side,
+            amount_usd: amount,
+            index_step: step,
+            open_interest: m.open_interest,
+        });
+        let mut steps = [0; 2];
+        steps[s] = step;
+        self.after_index_step(mi, steps);
         amount
     }
 }

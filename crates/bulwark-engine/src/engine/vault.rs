@@ -323,9 +323,15 @@ impl Engine {
                     i
                 }
             };
-            let Ok(realized) = v.positions[i].apply_fill(side, p.qty.abs(), notional) else {
+            // Settle what the vault's position has pending first, as the takeover will.
+            let pos = &mut v.positions[i];
+            if super::index::settle(m, pos, &mut v.collateral_usd).is_err() {
+                return false;
+            }
+            let Ok(realized) = pos.apply_fill(side, p.qty.abs(), notional) else {
                 return false;
             };
+            super::index::snap(m, pos);
             let Ok(c) = v.collateral_usd.checked_add(realized) else {
                 return false;
             };

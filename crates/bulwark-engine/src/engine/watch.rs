@@ -1,4 +1,5 @@
-//! The recheck index: which pools must be re-examined when a mark moves.
+//! The recheck index: which pools must be re-examined when a mark moves, or when an index step
+//! (funding, socialized loss) changes the equity of every holder on one side of a market.
 //!
 //! Recomputing every account's health on every mark change is O(accounts) per tick, which a
 //! venue with a million accounts cannot afford. Instead each pool with a single position
@@ -15,31 +16,51 @@
 //! - each trigger is moved 1 bp toward the mark to absorb micro-USD rounding;
 //! - triggers never lie beyond half or double the mark, so a pool is rechecked at least then.
 //!
+//! **Index steps.** A funding or socialized-loss step changes the equity of every holder on
+//! one side of a market by the same amount per whole base unit, `c = step / 1e6` micro-USD
+//! (positive: a charge), without touching them. That moves every threshold of that side by a
+//! price amount that depends only on `c` and on how fast equity minus the requirement changes
+//! with the price: the zero-equity threshold by exactly `c` (up for a long, down for a short),
+//! a long's maintenance threshold by `c / (1 - f)` with a flat fraction and at most
+//! `c / (1 - 1.5 f) <= 10 c` with the size premium (single-position registrations keep
+//! `f < 0.6`), a short's maintenance threshold by at most `c` (at least 0). So the watch sets
+//! are split by side and keyed in an index-adjusted coordinate: the key is the trigger minus
+//! the side's cumulative shift at registration (`shift_down[side]`, `shift_up[side]`), and a
+//! step adds to each side's shift the bound that keeps its kind of trigger early: the largest
+//! possible move for `down` triggers, the smallest for `up` triggers. One step thus moves all
+//! of a side's triggers at once, and a range query finds those it moved across the mark: only
+//! those pools are rechecked (`index_step_rechecks` counts them).
+//!
 //! Cross pools with positions in several markets depend on several marks; they are rechecked
-//! on every move of any of their markets (`watch_always`). The invariant checker recomputes all
-//! flags from scratch after every command in debug builds, so a late trigger would be caught.
+//! on every move and every index step of any of their markets (`watch_always`). The invariant
+//! checker recomputes all flags from scratch after every command in debug builds, so a late
+//! trigger would be caught.
 
+use super::index::{self, side_of, LONG};
 use super::{bounded, in_scope, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
-use bulwark_core::{AccountId, MarketId, Price, PPM_ONE};
+use bulwark_core::{ok_or_overflow, AccountId, MarketId, Price, PPM_ONE};
+
+/// Largest possible ratio (ppm) of a long's maintenance-threshold move to the zero-equity
+/// threshold's move under the size premium: 1 / (1 - 1.5 x 0.6).
+const LONG_PREMIUM_FACTOR_PPM: i128 = 10_000_000;
+/// Index units (micro-USD x ppm) times ppm per micro-USD of price.
+const PRICE_SCALE: i128 = PPM_ONE as i128 * PPM_ONE as i128;
 
 impl Engine {
     /// Recheck the pools whose triggers a mark move from `old` to `new` crossed.
     pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) {
         let m = &self.markets[mi];
         let mut hits: Vec<(AccountId, Scope)> = Vec::new();
-        if new < old {
-            let from = (new.micros(), AccountId(0), Scope::Cross);
-            hits.extend(m.watch_down.range(from..).map(|&(_, a, s)| (a, s)));
-        } else {
-            let to = (
-                new.micros(),
-                AccountId(u32::MAX),
-                Scope::Isolated(MarketId(u16::MAX)),
-            );
-            hits.extend(m.watch_up.range(..=to).map(|&(_, a, s)| (a, s)));
+        let new = new.micros() as i128;
+        for side in 0..2 {
+            if new < old.micros() as i128 {
+                hits.extend(down_from(m, side, new));
+            } else {
+                hits.extend(up_to(m, side, new));
+            }
         }
         hits.extend(m.watch_always.iter().copied());
         hits.sort_unstable();
@@ -47,6 +68,63 @@ impl Engine {
         for (account, scope) in hits {
             self.reevaluate_scope(account, scope);
         }
+    }
+
+    /// An index step changed the equity of every holder on each side of market `mi` by
+    /// `steps[side]` index units per whole base unit (positive: a charge). Shift that side's
+    /// triggers by the bounds of how far its thresholds moved and recheck the pools whose
+    /// triggers now lie at or beyond the mark, and the multi-position pools of the market.
+    pub(super) fn after_index_step(&mut self, mi: usize, steps: [i128; 2]) {
+        let long_factor = self.long_shift_factor_ppm(mi);
+        let m = &mut self.markets[mi];
+        let mark = m.mark.micros() as i128;
+        let mut hits: Vec<(AccountId, Scope)> = Vec::new();
+        for (side, &c) in steps.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            // The thresholds' price moves lie between `lo` and `hi` (x 1e-12 micro-USD): a
+            // long's move the same way as the charge, by 1 to `long_factor` x c; a short's the
+            // other way, by 0 to 1 x c.
+            let mul = |k: i128| bounded(ok_or_overflow(c.checked_mul(k)));
+            let (a, b) = if side == LONG {
+                (mul(PPM_ONE as i128), mul(long_factor))
+            } else {
+                (0, mul(-(PPM_ONE as i128)))
+            };
+            let hi = bounded(index::ceil_div(a.max(b), PRICE_SCALE));
+            let lo = (a.min(b)).div_euclid(PRICE_SCALE);
+            m.shift_down[side] = bounded(ok_or_overflow(m.shift_down[side].checked_add(hi)));
+            m.shift_up[side] = bounded(ok_or_overflow(m.shift_up[side].checked_add(lo)));
+            // `down` triggers that moved up may now be at or above the mark, `up` triggers
+            // that moved down at or below it.
+            if hi > 0 {
+                hits.extend(down_from(m, side, mark));
+            }
+            if lo < 0 {
+                hits.extend(up_to(m, side, mark));
+            }
+        }
+        hits.extend(m.watch_always.iter().copied());
+        hits.sort_unstable();
+        hits.dedup();
+        self.index_rechecks += hits.len() as u64;
+        for (account, scope) in hits {
+            self.reevaluate_scope(account, scope);
+        }
+    }
+
+    /// The largest ratio (ppm) of a long's maintenance-threshold move to its zero-equity
+    /// threshold's move: 1 / (1 - f) with a flat fraction (below 0.6, or every long pool is
+    /// rechecked on every move anyway), 10 with the size premium.
+    fn long_shift_factor_ppm(&self, mi: usize) -> i128 {
+        let p = &self.markets[mi].params;
+        if p.size_premium.raw() != 0 {
+            return LONG_PREMIUM_FACTOR_PPM;
+        }
+        let f = p.maintenance.raw().min(599_999) as i128;
+        let one = PPM_ONE as i128;
+        (one * one).div_euclid(one - f) + 1
     }
 
     /// Replace the pool's registration with one computed from its current state.
@@ -67,9 +145,10 @@ impl Engine {
 
     /// Remove an isolated pool's triggers before its position entry goes away.
     pub(super) fn unwatch_isolated(&mut self, account: AccountId, p: &Position) {
-        if let Some((down, up)) = p.iso_watch {
+        if let Some((side, down, up)) = p.iso_watch {
             let reg = WatchReg::Single {
                 market: p.market,
+                side,
                 down,
                 up,
             };
@@ -105,11 +184,16 @@ impl Engine {
             Scope::Cross => a.collateral_usd,
             Scope::Isolated(_) => first.isolated_usd,
         };
-        let (down, up) = self.triggers(first, pool.micros() as i128, h);
+        let m = &self.markets[first.market.0 as usize];
+        let (funding, loss) = bounded(index::pending_usd(m, first));
+        let pool = pool.micros() as i128 - funding.micros() as i128 - loss.micros() as i128;
+        let (down, up) = self.triggers(first, pool, h);
+        let side = side_of(first.qty);
         WatchReg::Single {
             market: first.market,
-            down,
-            up,
+            side,
+            down: down as i128 - m.shift_down[side],
+            up: up as i128 - m.shift_up[side],
         }
     }
 
@@ -127,8 +211,8 @@ impl Engine {
         margin::maintenance_fraction(&m.params, notional).raw() >= 600_000
     }
 
-    /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral is
-    /// `pool` micro-USD and whose health is `h`.
+    /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral net
+    /// of pending funding and socialized loss is `pool` micro-USD and whose health is `h`.
     fn triggers(&self, p: &Position, pool: i128, h: &Health) -> (i64, i64) {
         let m = &self.markets[p.market.0 as usize];
         let mark = m.mark.micros() as i128;
@@ -190,7 +274,12 @@ impl Engine {
             Scope::Cross => std::mem::take(&mut a.cross_watch),
             Scope::Isolated(market) => match a.position_index(market) {
                 Ok(i) => match a.positions[i].iso_watch.take() {
-                    Some((down, up)) => WatchReg::Single { market, down, up },
+                    Some((side, down, up)) => WatchReg::Single {
+                        market,
+                        side,
+                        down,
+                        up,
+                    },
                     None => WatchReg::None,
                 },
                 Err(_) => WatchReg::None,
@@ -203,9 +292,10 @@ impl Engine {
         match scope {
             Scope::Cross => a.cross_watch = reg,
             Scope::Isolated(market) => {
-                if let (Ok(i), WatchReg::Single { down, up, .. }) = (a.position_index(market), reg)
+                if let (Ok(i), WatchReg::Single { side, down, up, .. }) =
+                    (a.position_index(market), reg)
                 {
-                    a.positions[i].iso_watch = Some((down, up));
+                    a.positions[i].iso_watch = Some((side, down, up));
                 }
             }
         }
@@ -214,10 +304,15 @@ impl Engine {
     fn register(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
         match reg {
             WatchReg::None => {}
-            WatchReg::Single { market, down, up } => {
+            WatchReg::Single {
+                market,
+                side,
+                down,
+                up,
+            } => {
                 let m = &mut self.markets[market.0 as usize];
-                m.watch_down.insert((*down, account, scope));
-                m.watch_up.insert((*up, account, scope));
+                m.watch_down[*side].insert((*down, account, scope));
+                m.watch_up[*side].insert((*up, account, scope));
             }
             WatchReg::Multi(markets) => {
                 for market in markets {
@@ -232,10 +327,15 @@ impl Engine {
     fn unregister(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
         match reg {
             WatchReg::None => {}
-            WatchReg::Single { market, down, up } => {
+            WatchReg::Single {
+                market,
+                side,
+                down,
+                up,
+            } => {
                 let m = &mut self.markets[market.0 as usize];
-                m.watch_down.remove(&(*down, account, scope));
-                m.watch_up.remove(&(*up, account, scope));
+                m.watch_down[*side].remove(&(*down, account, scope));
+                m.watch_up[*side].remove(&(*up, account, scope));
             }
             WatchReg::Multi(markets) => {
                 for market in markets {
@@ -246,4 +346,28 @@ impl Engine {
             }
         }
     }
+}
+
+/// Pools of `side` whose `down` trigger is at or above `price`.
+fn down_from(
+    m: &crate::market::Market,
+    side: usize,
+    price: i128,
+) -> impl Iterator<Item = (AccountId, Scope)> + '_ {
+    let from = (price - m.shift_down[side], AccountId(0), Scope::Cross);
+    m.watch_down[side].range(from..).map(|&(_, a, s)| (a, s))
+}
+
+/// Pools of `side` whose `up` trigger is at or below `price`.
+fn up_to(
+    m: &crate::market::Market,
+    side: usize,
+    price: i128,
+) -> impl Iterator<Item = (AccountId, Scope)> + '_ {
+    let to = (
+        price - m.shift_up[side],
+        AccountId(u32::MAX),
+        Scope::Isolated(MarketId(u16::MAX)),
+    );
+    m.watch_up[side].range(..=to).map(|&(_, a, s)| (a, s))
 }

@@ -421,6 +421,7 @@ impl Engine {
         qty: Qty,
         price: Price,
     ) {
+        self.settle_for_fill(mi, [(a, a_side), (b, a_side.opposite())], qty);
         let market = self.markets[mi].id;
         let notional = bounded(margin::fill_notional_usd(
             qty,
