@@ -4,13 +4,13 @@
 use super::params::validate_price;
 use super::*;
 use crate::account::{Account, Position};
-use crate::book::{NewOrder, Side};
-use crate::command::{MarginMode, OrderKind, PlaceOrder, SelfTrade};
+use crate::book::{NewOrder, Order, Side};
+use crate::command::{MarginMode, MarketParams, OrderKind, PlaceOrder, SelfTrade};
 use crate::event::{CancelReason, Event, Scope};
 use crate::margin::{self};
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, MarketId, OrderId, Price, Qty, Round, Usd};
+use bulwark_core::{mul_div, AccountId, MarketId, OrderId, Ppm, Price, Qty, Round, Usd};
 
 /// One planned step of matching an incoming order.
 #[derive(Clone, Copy, Debug)]
@@ -304,165 +304,172 @@ impl Engine {
         if o.kind == OrderKind::PostOnly {
             return Ok(());
         }
-        let m = &self.markets[mi];
-        let p = &m.params;
-        let mut remaining = qty;
-        let mut met = 0usize;
-        let mut end = PlanEnd::Exhausted;
+        // The plan is built in scratch vectors taken out of `self` (so `self` can be read while
+        // they grow) and put back whatever happens.
         let mut steps = std::mem::take(&mut self.steps);
         let mut drafts = std::mem::take(&mut self.drafts);
-        let result = (|| -> Result<(), Reject> {
-            for maker in m.book.crossing(o.side, limit) {
-                if remaining.is_zero() {
-                    break;
-                }
-                if met >= self.config.max_fills_per_order {
-                    end = PlanEnd::WorkLimit;
-                    break;
-                }
-                met += 1;
-                if maker.account == o.account {
-                    let cancel_maker =
-                        matches!(o.self_trade, SelfTrade::CancelMaker | SelfTrade::CancelBoth);
-                    if cancel_maker {
-                        let d = &mut drafts[0];
-                        let open = d.pos.open_on(maker.side);
-                        *open = open.checked_sub(maker.remaining)?;
-                        steps.push(Step::CancelMaker {
-                            order: maker.id,
-                            account: maker.account,
-                            qty: maker.remaining,
-                            reason: CancelReason::SelfTrade,
-                        });
-                    }
-                    if o.self_trade == SelfTrade::CancelMaker {
-                        continue;
-                    }
-                    end = PlanEnd::SelfTrade;
-                    break;
-                }
-                let di = match drafts.iter().position(|d| d.account == maker.account) {
-                    Some(di) => di,
-                    None => {
-                        drafts.push(self.draft_of(maker.account, o.market)?);
-                        drafts.len() - 1
-                    }
-                };
-                let maker_scope = scope_of(drafts[di].pos.mode, o.market);
-                if self.pool_in_bankruptcy(maker.account, maker_scope) {
-                    // A maker whose pool has negative equity no longer trades it: its order
-                    // leaves the book (the liquidation would have cancelled it).
-                    let open = drafts[di].pos.open_on(maker.side);
-                    *open = open.checked_sub(maker.remaining)?;
-                    steps.push(Step::CancelMaker {
-                        order: maker.id,
-                        account: maker.account,
-                        qty: maker.remaining,
-                        reason: CancelReason::Liquidation,
-                    });
-                    continue;
-                }
-                let mut fill_qty = remaining.min(maker.remaining);
-                if maker.reduce_only {
-                    fill_qty = fill_qty.min(drafts[di].pos.reducible_by(maker.side));
-                    if fill_qty.is_zero() {
-                        let open = drafts[di].pos.open_on(maker.side);
-                        *open = open.checked_sub(maker.remaining)?;
-                        steps.push(Step::CancelMaker {
-                            order: maker.id,
-                            account: maker.account,
-                            qty: maker.remaining,
-                            reason: CancelReason::ReduceOnly,
-                        });
-                        continue;
-                    }
-                }
-                let notional = margin::fill_notional_usd(fill_qty, maker.price, p.lots_per_unit)?;
-                let (maker_fee, taker_fee) = if self.bankrupt_close {
-                    (
-                        margin::fee_usd(notional, p.maker_fee.max(bulwark_core::Ppm::ZERO))?,
-                        Usd::ZERO,
-                    )
-                } else {
-                    (
-                        margin::fee_usd(notional, p.maker_fee)?,
-                        margin::fee_usd(notional, p.taker_fee)?,
-                    )
-                };
-                let md = &mut drafts[di];
-                let maker_realized = md.pos.apply_fill(maker.side, fill_qty, notional)?;
-                let open = md.pos.open_on(maker.side);
-                *open = open.checked_sub(fill_qty)?;
-                md.pos.fees_paid_usd = md.pos.fees_paid_usd.checked_add(maker_fee)?;
-                let pool = md.pool();
-                *pool = pool.checked_add(maker_realized)?.checked_sub(maker_fee)?;
-                let td = &mut drafts[0];
-                let taker_realized = td.pos.apply_fill(o.side, fill_qty, notional)?;
-                td.pos.fees_paid_usd = td.pos.fees_paid_usd.checked_add(taker_fee)?;
-                let pool = td.pool();
-                *pool = pool.checked_add(taker_realized)?.checked_sub(taker_fee)?;
-                steps.push(Step::Fill {
-                    maker: maker.id,
-                    maker_account: maker.account,
-                    price: maker.price,
-                    qty: fill_qty,
-                    notional,
-                    maker_fee,
-                    taker_fee,
-                    maker_realized,
-                    taker_realized,
-                });
-                remaining = remaining.checked_sub(fill_qty)?;
-                // A reduce-only maker clipped by its position cannot fill the rest of its order
-                // any more: cancel that rest now, or it would rest crossed with the taker.
-                let left = maker.remaining.checked_sub(fill_qty)?;
-                if maker.reduce_only && left.is_positive() && remaining.is_positive() {
-                    let open = drafts[di].pos.open_on(maker.side);
-                    *open = open.checked_sub(left)?;
-                    steps.push(Step::CancelMaker {
-                        order: maker.id,
-                        account: maker.account,
-                        qty: left,
-                        reason: CancelReason::ReduceOnly,
-                    });
-                }
-            }
-            if o.kind == OrderKind::Fok && remaining.is_positive() {
-                return Err(Reject::FokNotFillable {
-                    requested: qty,
-                    available: qty.checked_sub(remaining)?,
-                });
-            }
-            // The fee pool and the trade EMA must not overflow either.
-            let mut pool = self.fee_pool_usd;
-            for s in &steps {
-                if let Step::Fill {
-                    maker_fee,
-                    taker_fee,
-                    ..
-                } = s
-                {
-                    pool = pool.checked_add(*maker_fee)?.checked_add(*taker_fee)?;
-                }
-            }
-            Ok(())
-        })();
+        let result = self.plan_walk(mi, o, qty, limit, &mut steps, &mut drafts);
         self.steps = steps;
         self.drafts = drafts;
-        self.plan_end = end;
-        result
+        self.plan_end = *result.as_ref().unwrap_or(&PlanEnd::Exhausted);
+        result.map(|_| ())
+    }
+
+    /// The matching loop of `plan_matching`: one step per resting order met, in price-time
+    /// order, until the order is filled, stops at its own order, or meets the work limit.
+    fn plan_walk(
+        &self,
+        mi: usize,
+        o: &PlaceOrder,
+        qty: Qty,
+        limit: Price,
+        steps: &mut Vec<Step>,
+        drafts: &mut Vec<Draft>,
+    ) -> Result<PlanEnd, Reject> {
+        let m = &self.markets[mi];
+        let mut remaining = qty;
+        let mut end = PlanEnd::Exhausted;
+        for (met, maker) in m.book.crossing(o.side, limit).enumerate() {
+            if remaining.is_zero() {
+                break;
+            }
+            if met >= self.config.max_fills_per_order {
+                end = PlanEnd::WorkLimit;
+                break;
+            }
+            if maker.account == o.account {
+                if plan_self_trade(o, maker, steps, &mut drafts[0])? {
+                    continue;
+                }
+                end = PlanEnd::SelfTrade;
+                break;
+            }
+            let di = self.maker_draft(drafts, maker.account, o.market)?;
+            let filled = self.plan_maker(o, maker, remaining, &mut drafts[di], steps)?;
+            if let Some(mut fill) = filled {
+                fill.taker_realized = plan_fill_taker(o, &fill, &mut drafts[0])?;
+                remaining = remaining.checked_sub(fill.qty)?;
+                steps.push(fill.step(maker));
+                // A reduce-only maker clipped by its position cannot fill the rest of its
+                // order any more: cancel that rest now, or it would rest crossed with the taker.
+                let left = maker.remaining.checked_sub(fill.qty)?;
+                if maker.reduce_only && left.is_positive() && remaining.is_positive() {
+                    plan_cancel(
+                        &mut drafts[di],
+                        maker,
+                        left,
+                        CancelReason::ReduceOnly,
+                        steps,
+                    )?;
+                }
+            }
+        }
+        if o.kind == OrderKind::Fok && remaining.is_positive() {
+            return Err(Reject::FokNotFillable {
+                requested: qty,
+                available: qty.checked_sub(remaining)?,
+            });
+        }
+        self.check_fee_pool_bound(steps)?;
+        Ok(end)
+    }
+
+    /// The index of the maker's draft, drafting it on first sight.
+    fn maker_draft(
+        &self,
+        drafts: &mut Vec<Draft>,
+        account: AccountId,
+        market: MarketId,
+    ) -> Result<usize, Reject> {
+        if let Some(di) = drafts.iter().position(|d| d.account == account) {
+            return Ok(di);
+        }
+        drafts.push(self.draft_of(account, market)?);
+        Ok(drafts.len() - 1)
+    }
+
+    /// Plan the maker's side of meeting `maker`: either a cancel (its pool is bankrupt, or a
+    /// reduce-only order with nothing left to reduce) or a fill of up to `remaining` lots,
+    /// booked on the maker's draft. Returns the fill, if any.
+    fn plan_maker(
+        &self,
+        o: &PlaceOrder,
+        maker: &Order,
+        remaining: Qty,
+        md: &mut Draft,
+        steps: &mut Vec<Step>,
+    ) -> Result<Option<PlannedFill>, Reject> {
+        if self.pool_in_bankruptcy(maker.account, scope_of(md.pos.mode, o.market)) {
+            // A maker whose pool has negative equity no longer trades it: its order leaves the
+            // book (the liquidation would have cancelled it).
+            plan_cancel(md, maker, maker.remaining, CancelReason::Liquidation, steps)?;
+            return Ok(None);
+        }
+        let mut fill_qty = remaining.min(maker.remaining);
+        if maker.reduce_only {
+            fill_qty = fill_qty.min(md.pos.reducible_by(maker.side));
+            if fill_qty.is_zero() {
+                plan_cancel(md, maker, maker.remaining, CancelReason::ReduceOnly, steps)?;
+                return Ok(None);
+            }
+        }
+        let p = &self.markets[o.market.0 as usize].params;
+        let notional = margin::fill_notional_usd(fill_qty, maker.price, p.lots_per_unit)?;
+        let (maker_fee, taker_fee) = self.fill_fees(p, notional)?;
+        let maker_realized = md.pos.apply_fill(maker.side, fill_qty, notional)?;
+        let open = md.pos.open_on(maker.side);
+        *open = open.checked_sub(fill_qty)?;
+        md.pos.fees_paid_usd = md.pos.fees_paid_usd.checked_add(maker_fee)?;
+        let pool = md.pool();
+        *pool = pool.checked_add(maker_realized)?.checked_sub(maker_fee)?;
+        Ok(Some(PlannedFill {
+            qty: fill_qty,
+            notional,
+            maker_fee,
+            taker_fee,
+            maker_realized,
+            taker_realized: Usd::ZERO,
+        }))
+    }
+
+    /// (maker fee, taker fee) on a fill's notional. A bankrupt close pays no taker fee and
+    /// earns its maker no rebate (see the waterfall).
+    fn fill_fees(&self, p: &MarketParams, notional: Usd) -> Result<(Usd, Usd), Reject> {
+        if self.bankrupt_close {
+            let maker_fee = margin::fee_usd(notional, p.maker_fee.max(Ppm::ZERO))?;
+            return Ok((maker_fee, Usd::ZERO));
+        }
+        Ok((
+            margin::fee_usd(notional, p.maker_fee)?,
+            margin::fee_usd(notional, p.taker_fee)?,
+        ))
+    }
+
+    /// The fee pool must not overflow when the plan's fees reach it.
+    fn check_fee_pool_bound(&self, steps: &[Step]) -> Result<(), Reject> {
+        let mut pool = self.fee_pool_usd;
+        for s in steps {
+            if let Step::Fill {
+                maker_fee,
+                taker_fee,
+                ..
+            } = s
+            {
+                pool = pool.checked_add(*maker_fee)?.checked_add(*taker_fee)?;
+            }
+        }
+        Ok(())
     }
 
     /// Apply a plan that passed every check. Cannot fail.
     pub(super) fn commit_order(&mut self, mi: usize, o: &PlaceOrder, qty: Qty, limit: Price) {
         let seq = self.next_order_seq;
         self.next_order_seq += 1;
-        let market = o.market;
         let id = self.markets[mi].book.reserve(seq);
         self.events.push(Event::OrderAccepted {
             order: id,
             account: o.account,
-            market,
+            market: o.market,
             side: o.side,
             kind: o.kind,
             price: limit,
@@ -472,119 +479,147 @@ impl Engine {
         let steps = std::mem::take(&mut self.steps);
         for step in &steps {
             match *step {
-                Step::Fill {
-                    maker,
-                    maker_account,
-                    price,
-                    qty: q,
-                    notional,
-                    maker_fee,
-                    taker_fee,
-                    maker_realized,
-                    taker_realized,
-                } => {
-                    let m = &mut self.markets[mi];
-                    let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
-                    if m.book.fill(maker, q).is_zero() {
-                        self.unlist_order(maker_account, acct_slot);
-                    }
-                    let m = &mut self.markets[mi];
-                    bounded(m.record_trade(price));
-                    // A share of every fee funds the insurance fund; the rest stays in the pool.
-                    let fees = bounded(maker_fee.checked_add(taker_fee));
-                    let share = m.params.insurance_fee_share;
-                    let to_insurance = bounded(fees.mul_ppm(share, Round::Floor)).max(Usd::ZERO);
-                    self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
-                    self.fee_pool_usd = bounded(
-                        self.fee_pool_usd
-                            .checked_add(fees)
-                            .and_then(|p| p.checked_sub(to_insurance)),
-                    );
-                    filled.0 += q.0;
-                    self.events.push(Event::Fill {
-                        market,
-                        maker_order: maker,
-                        taker_order: id,
-                        maker: maker_account,
-                        taker: o.account,
-                        taker_side: o.side,
-                        price,
-                        qty: q,
-                        notional_usd: notional,
-                        maker_fee_usd: maker_fee,
-                        taker_fee_usd: taker_fee,
-                        maker_realized_pnl_usd: maker_realized,
-                        taker_realized_pnl_usd: taker_realized,
-                        liquidation: self.liquidating,
-                    });
+                Step::Fill { qty: q, .. } => {
+                    self.commit_fill(mi, o, id, step);
+                    filled = bounded(filled.checked_add(q));
                 }
                 Step::CancelMaker {
                     order,
                     account,
                     qty: q,
                     reason,
-                } => {
-                    let gone = self.markets[mi]
-                        .book
-                        .remove(order)
-                        .expect("planned maker rests");
-                    self.unlist_order(account, gone.acct_slot);
-                    self.events.push(Event::OrderCancelled {
-                        order,
-                        account,
-                        market,
-                        qty: q,
-                        reason,
-                    });
-                }
+                } => self.commit_maker_cancel(mi, order, account, q, reason),
             }
         }
         self.steps = steps;
-        let remaining = Qty(qty.0 - filled.0);
+        let remaining = bounded(qty.checked_sub(filled));
         let rests = remaining.is_positive()
             && self.plan_end == PlanEnd::Exhausted
             && matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
         if rests {
-            let d = &mut self.drafts[0];
-            let open = d.pos.open_on(o.side);
-            open.0 += remaining.0;
-            self.markets[mi].book.insert(
-                id,
-                NewOrder {
-                    account: o.account,
-                    side: o.side,
-                    price: limit,
-                    qty: remaining,
-                    reduce_only: o.reduce_only,
-                },
-            );
-            let list = &mut self.acct_mut(o.account).orders;
-            list.push((market, id));
-            let acct_slot = (list.len() - 1) as u32;
-            self.markets[mi].book.set_acct_slot(id, acct_slot);
-            self.events.push(Event::OrderRested {
-                order: id,
-                market,
-                price: limit,
-                qty: remaining,
-            });
+            self.rest_order(mi, o, id, limit, remaining);
         } else {
-            self.markets[mi].book.release(id);
-            if remaining.is_positive() {
-                let reason = match self.plan_end {
-                    PlanEnd::SelfTrade => CancelReason::SelfTrade,
-                    PlanEnd::Exhausted | PlanEnd::WorkLimit => CancelReason::Unfilled,
-                };
-                self.events.push(Event::OrderCancelled {
-                    order: id,
-                    account: o.account,
-                    market,
-                    qty: remaining,
-                    reason,
-                });
-            }
+            self.drop_unfilled(mi, o, id, remaining);
         }
         self.write_back_drafts(mi);
+    }
+
+    /// One planned fill: the maker's order in the book, the trade EMA, the fees (a share to
+    /// the insurance fund, the rest to the fee pool) and the `Fill` event.
+    fn commit_fill(&mut self, mi: usize, o: &PlaceOrder, taker_order: OrderId, step: &Step) {
+        let Step::Fill {
+            maker,
+            maker_account,
+            price,
+            qty,
+            notional,
+            maker_fee,
+            taker_fee,
+            maker_realized,
+            taker_realized,
+        } = *step
+        else {
+            unreachable!("commit_fill takes fills")
+        };
+        let m = &mut self.markets[mi];
+        let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
+        if m.book.fill(maker, qty).is_zero() {
+            self.unlist_order(maker_account, acct_slot);
+        }
+        let m = &mut self.markets[mi];
+        bounded(m.record_trade(price));
+        let fees = bounded(maker_fee.checked_add(taker_fee));
+        let share = m.params.insurance_fee_share;
+        let to_insurance = bounded(fees.mul_ppm(share, Round::Floor)).max(Usd::ZERO);
+        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
+        self.fee_pool_usd = bounded(
+            self.fee_pool_usd
+                .checked_add(fees)
+                .and_then(|p| p.checked_sub(to_insurance)),
+        );
+        self.events.push(Event::Fill {
+            market: o.market,
+            maker_order: maker,
+            taker_order,
+            maker: maker_account,
+            taker: o.account,
+            taker_side: o.side,
+            price,
+            qty,
+            notional_usd: notional,
+            maker_fee_usd: maker_fee,
+            taker_fee_usd: taker_fee,
+            maker_realized_pnl_usd: maker_realized,
+            taker_realized_pnl_usd: taker_realized,
+            liquidation: self.liquidating,
+        });
+    }
+
+    /// One planned cancel of a resting order the taker met.
+    fn commit_maker_cancel(
+        &mut self,
+        mi: usize,
+        order: OrderId,
+        account: AccountId,
+        qty: Qty,
+        reason: CancelReason,
+    ) {
+        let gone = self.markets[mi]
+            .book
+            .remove(order)
+            .expect("planned maker rests");
+        self.unlist_order(account, gone.acct_slot);
+        self.events.push(Event::OrderCancelled {
+            order,
+            account,
+            market: self.markets[mi].id,
+            qty,
+            reason,
+        });
+    }
+
+    /// The unfilled rest of a limit or post-only order rests in the book, on its account's
+    /// list and in its position's resting total (on the taker's draft).
+    fn rest_order(&mut self, mi: usize, o: &PlaceOrder, id: OrderId, limit: Price, qty: Qty) {
+        let open = self.drafts[0].pos.open_on(o.side);
+        *open = bounded(open.checked_add(qty));
+        let new = NewOrder {
+            account: o.account,
+            side: o.side,
+            price: limit,
+            qty,
+            reduce_only: o.reduce_only,
+        };
+        self.markets[mi].book.insert(id, new);
+        let list = &mut self.acct_mut(o.account).orders;
+        list.push((o.market, id));
+        let acct_slot = (list.len() - 1) as u32;
+        self.markets[mi].book.set_acct_slot(id, acct_slot);
+        self.events.push(Event::OrderRested {
+            order: id,
+            market: o.market,
+            price: limit,
+            qty,
+        });
+    }
+
+    /// An order that does not rest gives its id's slot back; its unfilled rest is cancelled.
+    fn drop_unfilled(&mut self, mi: usize, o: &PlaceOrder, id: OrderId, remaining: Qty) {
+        self.markets[mi].book.release(id);
+        if !remaining.is_positive() {
+            return;
+        }
+        let reason = match self.plan_end {
+            PlanEnd::SelfTrade => CancelReason::SelfTrade,
+            PlanEnd::Exhausted | PlanEnd::WorkLimit => CancelReason::Unfilled,
+        };
+        self.events.push(Event::OrderCancelled {
+            order: id,
+            account: o.account,
+            market: o.market,
+            qty: remaining,
+            reason,
+        });
     }
 
     /// Store the planned accounts, update open interest, drop idle positions and re-check the
@@ -767,6 +802,81 @@ impl Engine {
             self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
         }
     }
+}
+
+/// A fill planned against one resting order, before it becomes a `Step`.
+struct PlannedFill {
+    qty: Qty,
+    notional: Usd,
+    maker_fee: Usd,
+    taker_fee: Usd,
+    maker_realized: Usd,
+    taker_realized: Usd,
+}
+
+impl PlannedFill {
+    fn step(&self, maker: &Order) -> Step {
+        Step::Fill {
+            maker: maker.id,
+            maker_account: maker.account,
+            price: maker.price,
+            qty: self.qty,
+            notional: self.notional,
+            maker_fee: self.maker_fee,
+            taker_fee: self.taker_fee,
+            maker_realized: self.maker_realized,
+            taker_realized: self.taker_realized,
+        }
+    }
+}
+
+/// Plan the cancel of `qty` lots of a resting order: off its account's resting total (on the
+/// account's draft) and into the plan.
+fn plan_cancel(
+    draft: &mut Draft,
+    maker: &Order,
+    qty: Qty,
+    reason: CancelReason,
+    steps: &mut Vec<Step>,
+) -> Result<(), Reject> {
+    let open = draft.pos.open_on(maker.side);
+    *open = open.checked_sub(qty)?;
+    steps.push(Step::CancelMaker {
+        order: maker.id,
+        account: maker.account,
+        qty,
+        reason,
+    });
+    Ok(())
+}
+
+/// The taker met its own resting order: cancel it if the policy says so. Returns whether
+/// matching goes on (cancel-maker) or stops here (cancel-taker, cancel-both).
+fn plan_self_trade(
+    o: &PlaceOrder,
+    maker: &Order,
+    steps: &mut Vec<Step>,
+    taker: &mut Draft,
+) -> Result<bool, Reject> {
+    if matches!(o.self_trade, SelfTrade::CancelMaker | SelfTrade::CancelBoth) {
+        plan_cancel(
+            taker,
+            maker,
+            maker.remaining,
+            CancelReason::SelfTrade,
+            steps,
+        )?;
+    }
+    Ok(o.self_trade == SelfTrade::CancelMaker)
+}
+
+/// Book the taker's side of a planned fill on its draft; returns its realized PnL.
+fn plan_fill_taker(o: &PlaceOrder, fill: &PlannedFill, td: &mut Draft) -> Result<Usd, Reject> {
+    let realized = td.pos.apply_fill(o.side, fill.qty, fill.notional)?;
+    td.pos.fees_paid_usd = td.pos.fees_paid_usd.checked_add(fill.taker_fee)?;
+    let pool = td.pool();
+    *pool = pool.checked_add(realized)?.checked_sub(fill.taker_fee)?;
+    Ok(realized)
 }
 
 fn kind_name(k: OrderKind) -> &'static str {
