@@ -236,26 +236,9 @@ impl Engine {
         h: Health,
         k_override: Option<Ppm>,
     ) -> Option<(usize, Side, Qty)> {
-        let mut best: Option<(Usd, usize, Position)> = None;
-        for (mi, p) in self.pool_positions(account, scope) {
-            let m = &self.markets[mi];
-            let notional = bounded(margin::notional_ceil_usd(
-                p.qty,
-                m.mark,
-                m.params.lots_per_unit,
-            ));
-            let mm = bounded(margin::maintenance_usd(&m.params, notional));
-            if best.as_ref().is_none_or(|(b, _, _)| mm > *b) {
-                best = Some((mm, mi, p));
-            }
-        }
-        let (_, mi, p) = best?;
+        let (mi, p) = self.largest_requirement(account, scope)?;
         let m = &self.markets[mi];
-        let side = if p.qty.is_positive() {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
+        let side = super::waterfall::closing_side(p.qty);
         let end = self.end_requirement(account, scope, k_override);
         let deficit = bounded(end.checked_sub(h.equity_usd)).max(Usd::from_micros(1));
         let notional = bounded(margin::notional_ceil_usd(
@@ -311,6 +294,20 @@ impl Engine {
             cost = fixed_cost + slip_ppm;
         }
         Some((mi, side, qty))
+    }
+
+    /// The pool's position with the largest maintenance requirement (ties: the first market).
+    fn largest_requirement(&self, account: AccountId, scope: Scope) -> Option<(usize, Position)> {
+        let mut best: Option<(Usd, usize, Position)> = None;
+        for (mi, p) in self.pool_positions(account, scope) {
+            let m = &self.markets[mi];
+            let notional = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
+            let mm = bounded(margin::maintenance_usd(&m.params, bounded(notional)));
+            if best.as_ref().is_none_or(|(b, _, _)| mm > *b) {
+                best = Some((mm, mi, p));
+            }
+        }
+        best.map(|(_, mi, p)| (mi, p))
     }
 
     /// Cancel the pool's resting orders: all cross-market orders for the cross pool, the

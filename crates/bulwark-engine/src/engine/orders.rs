@@ -99,28 +99,7 @@ impl Engine {
             });
         }
         let limit = self.order_limit_price(m, o)?;
-        let index = a.position_index(o.market);
-        let pos = match index {
-            Ok(i) => a.positions[i],
-            Err(_) => {
-                if a.positions.len() >= self.config.max_positions_per_account {
-                    return Err(Reject::TooManyPositions {
-                        limit: self.config.max_positions_per_account,
-                    });
-                }
-                Position::new(o.market, o.margin)
-            }
-        };
-        if pos.mode != o.margin {
-            let current = match pos.mode {
-                MarginMode::Cross => "cross",
-                MarginMode::Isolated => "isolated",
-            };
-            return Err(Reject::MarginModeConflict {
-                market: o.market,
-                current,
-            });
-        }
+        let (pos, index) = self.order_position(a, o)?;
         let mut qty = o.qty;
         if o.reduce_only {
             let reducible = pos.reducible_by(o.side);
@@ -152,6 +131,37 @@ impl Engine {
         self.check_order_risk(a, &pos, o, qty, limit)?;
         self.commit_order(mi, o, qty, limit);
         Ok(())
+    }
+
+    /// The position the order trades (a new one if the account has none in the market) and
+    /// where it sits in the account's list; refuses a new market beyond the position limit
+    /// and an order in the other margin mode than the position's.
+    fn order_position(
+        &self,
+        a: &Account,
+        o: &PlaceOrder,
+    ) -> Result<(Position, Result<usize, usize>), Reject> {
+        let index = a.position_index(o.market);
+        let pos = match index {
+            Ok(i) => a.positions[i],
+            Err(_) if a.positions.len() >= self.config.max_positions_per_account => {
+                return Err(Reject::TooManyPositions {
+                    limit: self.config.max_positions_per_account,
+                });
+            }
+            Err(_) => Position::new(o.market, o.margin),
+        };
+        if pos.mode != o.margin {
+            let current = match pos.mode {
+                MarginMode::Cross => "cross",
+                MarginMode::Isolated => "isolated",
+            };
+            return Err(Reject::MarginModeConflict {
+                market: o.market,
+                current,
+            });
+        }
+        Ok((pos, index))
     }
 
     /// The order's limit: its own price (validated), or for a market order the edge of the
