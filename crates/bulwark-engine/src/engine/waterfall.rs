@@ -112,14 +112,18 @@ impl Engine {
         origins
     }
 
-    /// A position's loss over its life, at the mark (zero if it made money).
+    /// A position's loss over its life, at the mark (zero if it made money): realized and
+    /// unrealized PnL, less fees, funding and socialized charges (settled and pending).
     pub(super) fn lifetime_loss(&self, mi: usize, p: &Position) -> i64 {
         let m = &self.markets[mi];
         let value = margin::value_usd(p.qty, m.mark, m.params.lots_per_unit);
+        let (funding, loss) = bounded(super::index::pending_usd(m, p));
         let pnl = bounded(value).micros() as i128 - p.cost_usd.micros() as i128
             + p.realized_pnl_usd.micros() as i128
             - p.fees_paid_usd.micros() as i128
-            - p.funding_paid_usd.micros() as i128;
+            - p.funding_paid_usd.micros() as i128
+            - funding.micros() as i128
+            - loss.micros() as i128;
         (-pnl).clamp(0, i64::MAX as i128) as i64
     }
 
@@ -173,7 +177,15 @@ impl Engine {
         let mut closes = Vec::new();
         for (mi, p) in positions {
             if self.markets[*mi].params.waterfall.adl {
+                let before = closes.len();
                 self.adl_close(account, *mi, p.qty, &mut closes);
+                // Postcondition: the lots closed against counterparties are exactly the
+                // bankrupt position, each on the opposite side.
+                let lots: i64 = closes[before..].iter().map(|c| c.qty.abs().lots()).sum();
+                assert_eq!(lots, p.qty.abs().lots(), "ADL closed {lots} of {}", p.qty);
+                debug_assert!(closes[before..]
+                    .iter()
+                    .all(|c| c.qty.signum() == -p.qty.signum()));
             }
         }
         closes
