@@ -7,7 +7,8 @@ use crate::event::Scope;
 use crate::margin;
 use bulwark_core::AccountId;
 use bulwark_core::{
-    mul_div, ArithResult, MarketId, Ppm, Price, Qty, Round, TimestampMs, Usd, PPM_ONE,
+    div_i128, div_i64, mul_div, ArithResult, MarketId, Ppm, Price, Qty, Round, TimestampMs, Usd,
+    PPM_ONE,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -120,9 +121,9 @@ impl Market {
     pub fn impact_mid(&self) -> Option<Price> {
         let bid = self.impact_price(Side::Sell)?;
         let ask = self.impact_price(Side::Buy)?;
-        Some(Price::from_micros(
-            bid.micros() / 2 + ask.micros() / 2 + (bid.micros() % 2 + ask.micros() % 2) / 2,
-        ))
+        let sum = bid.micros() as i128 + ask.micros() as i128;
+        let mid = div_i128(sum, 2, Round::Floor).ok()?;
+        Some(Price::from_micros(mid as i64))
     }
 
     /// The mark: the median of whichever of (fresh oracle, impact mid, trade EMA) exist; the
@@ -147,7 +148,10 @@ impl Market {
         let mark = match n {
             0 => self.mark,
             1 => v[0],
-            2 => Price::from_micros(v[0].micros() + (v[1].micros() - v[0].micros()) / 2),
+            2 => {
+                let half_gap = div_i64(v[1].micros() - v[0].micros(), 2, Round::Floor);
+                Price::from_micros(v[0].micros() + half_gap.unwrap_or(0))
+            }
             _ => v[1],
         };
         (mark, inputs)
@@ -180,7 +184,7 @@ impl Market {
     pub fn premium_ppm(&self, now: TimestampMs) -> Option<i64> {
         let oracle = self.fresh_oracle(now)?.micros().max(1) as i128;
         let diff = self.mark.micros() as i128 - oracle;
-        let p = (diff * PPM_ONE as i128).div_euclid(oracle);
+        let p = div_i128(diff * PPM_ONE as i128, oracle, Round::Floor).ok()?;
         let bound = limits::MAX_PREMIUM_PPM as i128;
         Some(p.clamp(-bound, bound) as i64)
     }
@@ -190,7 +194,8 @@ impl Market {
         if self.premium_samples == 0 {
             return Ppm::ZERO;
         }
-        let mean = self.premium_sum_ppm.div_euclid(self.premium_samples as i64);
+        let samples = self.premium_samples as i64;
+        let mean = div_i64(self.premium_sum_ppm, samples, Round::Floor).unwrap_or(0);
         let clamp = self.params.funding_clamp.raw();
         Ppm(mean.clamp(-clamp, clamp))
     }

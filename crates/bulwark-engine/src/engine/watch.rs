@@ -41,7 +41,7 @@ use super::{bounded, in_scope, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
-use bulwark_core::{ok_or_overflow, AccountId, MarketId, Price, PPM_ONE};
+use bulwark_core::{div_i128, ok_or_overflow, AccountId, MarketId, Price, Round, PPM_ONE};
 
 /// Largest possible ratio (ppm) of a long's maintenance-threshold move to the zero-equity
 /// threshold's move under the size premium: 1 / (1 - 1.5 x 0.6).
@@ -241,7 +241,7 @@ impl Engine {
             margin::maintenance_fraction(&m.params, notional).raw() as i128
         };
         let one = PPM_ONE as i128;
-        let mut down = mark / 2;
+        let mut down = bounded(div_i128(mark, 2, Round::Floor));
         let mut up = mark * 2;
         // A bound on the wrong side of the mark says only that the flip is near: recheck on
         // any move that way.
@@ -252,16 +252,25 @@ impl Engine {
                 up = up.min(t.max(mark));
             }
         };
+        // Each threshold rounds toward the mark (a down trigger up, an up trigger down), so it
+        // errs early.
+        let toward_mark = |down: bool| if down { Round::Ceil } else { Round::Floor };
         // Equity zero: a + q P / lots = 0  =>  P = -a * lots / q.
-        add(-a * lots / q, zero_down);
+        add(
+            bounded(div_i128(-a * lots, q, toward_mark(zero_down))),
+            zero_down,
+        );
         // Maintenance: a + q P / lots - |q| P f / lots = 0  =>  P = -a lots / (q - |q| f).
         let denom = q * one - q.abs() * f;
         if denom != 0 {
-            add(-a * lots * one / denom, maintenance_down);
+            let t = div_i128(-a * lots * one, denom, toward_mark(maintenance_down));
+            add(bounded(t), maintenance_down);
         }
-        // Move each trigger 1 bp (and one micro) toward the mark, against rounding.
-        let down = down + down / 10_000 + 1;
-        let up = up - up / 10_000 - 1;
+        // Move each trigger 1 bp (and one micro) further toward the mark, against the
+        // micro-USD rounding of the health arithmetic itself.
+        let bp = |v: i128| bounded(div_i128(v, 10_000, Round::Floor));
+        let down = down + bp(down) + 1;
+        let up = up - bp(up) - 1;
         (
             down.min(i64::MAX as i128) as i64,
             up.clamp(1, i64::MAX as i128) as i64,
