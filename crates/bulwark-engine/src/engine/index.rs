@@ -54,8 +54,7 @@ pub(crate) fn denom(m: &Market) -> i128 {
 /// `ceil(a / d)` for `d > 0`.
 #[inline]
 pub(crate) fn ceil_div(a: i128, d: i128) -> ArithResult<i128> {
-    let q = ok_or_overflow(a.checked_neg())?.div_euclid(d);
-    ok_or_overflow(q.checked_neg())
+    bulwark_core::div_i128(a, d, bulwark_core::Round::Ceil)
 }
 
 /// The exact pending (funding, loss) of a position, in index units (`x lots_per_unit x 1e6`
