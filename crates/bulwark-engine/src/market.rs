@@ -192,7 +192,7 @@ impl Market {
         }
         let mean = self.premium_sum_ppm.div_euclid(self.premium_samples as i64);
         let clamp = self.params.funding_clamp.raw();
-        Ppm(mean.clamp(-clamp, clamp))
+        Ppm::from_raw(mean.clamp(-clamp, clamp))
     }
 
     /// The price funding payments are computed at: the fresh oracle, else the mark.
@@ -225,7 +225,7 @@ mod tests {
                 account: AccountId(0),
                 side,
                 price: px(price),
-                qty: Qty(qty),
+                qty: Qty::from_lots(qty),
                 reduce_only: false,
             },
         );
@@ -284,9 +284,9 @@ mod tests {
         let mut m = market();
         m.premium_sum_ppm = 3_000 + 5_000;
         m.premium_samples = 2;
-        assert_eq!(m.funding_rate(), Ppm(4_000));
+        assert_eq!(m.funding_rate(), Ppm::from_raw(4_000));
         m.premium_sum_ppm = -20_000;
         m.premium_samples = 1;
-        assert_eq!(m.funding_rate(), Ppm(-7_500));
+        assert_eq!(m.funding_rate(), Ppm::from_raw(-7_500));
     }
 }

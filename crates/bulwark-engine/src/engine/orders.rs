@@ -224,7 +224,7 @@ impl Engine {
                 ..
             } = *step
             {
-                let loss = Usd::from_micros(mul_div(q.0, against(price), lots, Round::Ceil)?);
+                let loss = Usd::from_micros(mul_div(q.lots(), against(price), lots, Round::Ceil)?);
                 cost = cost
                     .checked_add(loss)?
                     .checked_add(taker_fee.max(Usd::ZERO))?;
@@ -235,7 +235,7 @@ impl Engine {
             && self.plan_end == PlanEnd::Exhausted;
         if rests {
             let rest = qty.checked_sub(filled)?;
-            let loss = Usd::from_micros(mul_div(rest.0, against(limit), lots, Round::Ceil)?);
+            let loss = Usd::from_micros(mul_div(rest.lots(), against(limit), lots, Round::Ceil)?);
             let notional = margin::notional_ceil_usd(rest, limit, lots)?;
             let fee = margin::fee_usd(notional, m.params.maker_fee)?.max(Usd::ZERO);
             cost = cost.checked_add(loss)?.checked_add(fee)?;
@@ -500,7 +500,7 @@ impl Engine {
                             .checked_add(fees)
                             .and_then(|p| p.checked_sub(to_insurance)),
                     );
-                    filled.0 += q.0;
+                    filled = Qty::from_lots(filled.lots() + q.lots());
                     self.events.push(Event::Fill {
                         market,
                         maker_order: maker,
@@ -540,14 +540,14 @@ impl Engine {
             }
         }
         self.steps = steps;
-        let remaining = Qty(qty.0 - filled.0);
+        let remaining = Qty::from_lots(qty.lots() - filled.lots());
         let rests = remaining.is_positive()
             && self.plan_end == PlanEnd::Exhausted
             && matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
         if rests {
             let d = &mut self.drafts[0];
             let open = d.pos.open_on(o.side);
-            open.0 += remaining.0;
+            *open = Qty::from_lots(open.lots() + remaining.lots());
             self.markets[mi].book.insert(
                 id,
                 NewOrder {
@@ -608,7 +608,7 @@ impl Engine {
                     Position::new(market, d.pos.mode)
                 }
             };
-            oi_delta += d.pos.qty.0.max(0) - old.qty.0.max(0);
+            oi_delta += d.pos.qty.lots().max(0) - old.qty.lots().max(0);
             d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
             d.closed_sign = old.qty.signum();
             d.changed = (old.qty, old.cost_usd, old.isolated_usd)
@@ -617,7 +617,7 @@ impl Engine {
             a.collateral_usd = d.collateral;
         }
         let m = &mut self.markets[mi];
-        m.open_interest = Qty(m.open_interest.0 + oi_delta);
+        m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
         for d in &drafts {
             if d.closed_now {
                 // Closing the last position past bankruptcy realizes a deficit: book it.
@@ -721,7 +721,7 @@ impl Engine {
             .position_index(market)
             .expect("resting order has a position entry");
         let open = a.positions[i].open_on(o.side);
-        open.0 -= o.remaining.0;
+        *open = Qty::from_lots(open.lots() - o.remaining.lots());
         self.events.push(Event::OrderCancelled {
             order,
             account: o.account,
