@@ -14,7 +14,7 @@
 //! events, to see what a run covers (`sort | uniq -c`).
 
 use bulwark_core::MICROS_PER_UNIT;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config;

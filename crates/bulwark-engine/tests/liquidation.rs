@@ -6,7 +6,7 @@
 //! never exists and the mark is the mean of the oracle and the trade EMA (1,000 after the
 //! opening trades).
 
-use bulwark_engine::engine::VAULT;
+use bulwark_engine::VAULT;
 use bulwark_engine::*;
 
 fn usd(s: &str) -> Usd {

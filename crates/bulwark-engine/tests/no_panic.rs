@@ -5,7 +5,7 @@
 //! fuzz target (`fuzz_commands.rs`) finds are added here too.
 
 use bulwark_core::ArithError;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 
 fn px(s: &str) -> Price {

@@ -20,8 +20,8 @@ mod reference;
 
 use bulwark_core::MICROS_PER_UNIT;
 use bulwark_engine::book::{BookFill, NewOrder};
-use bulwark_engine::engine::VAULT;
 use bulwark_engine::PositionSide;
+use bulwark_engine::VAULT;
 use bulwark_engine::{
     state_hash, AccountId, AdlPolicy, Book, Command, Engine, EngineConfig, Event, Flag, MarginMode,
     MarketId, MarketParams, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, Qty, Reject, Scope,

@@ -6,7 +6,7 @@
 
 use bulwark_core::Round;
 use bulwark_engine::{
-    AccountId, Engine, Flag, Health, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
+    AccountId, Engine, Flag, Health, Market, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
 };
 
 /// Read-only client view of one market of the venue.
@@ -36,7 +36,7 @@ impl<'a> Venue<'a> {
         self.market
     }
 
-    fn m(&self) -> &'a bulwark_engine::market::Market {
+    fn m(&self) -> &'a Market {
         self.engine
             .market(self.market)
             .expect("the lab creates its market before any agent runs")

@@ -2,7 +2,7 @@
 //! finds replays exactly.
 
 use bulwark_core::MICROS_PER_UNIT;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 
 /// Accounts 0..=5 get deposits in the setup; 6..=9 start unknown; 16 and above are beyond
