@@ -6,8 +6,8 @@
 //! |---|---|---|
 //! | [`Usd`] | signed micro-USD (1e-6 USD), `i64` | `Usd::from_micros(1_500_000)` is 1.5 USD |
 //! | [`Price`] | micro-USD per one whole base unit, `i64`, > 0 | 65,000.5 USD/BTC is `65_000_500_000` |
-//! | [`Qty`] | signed lots of a market, `i64` | with a 0.001 BTC lot, `Qty(2_500)` is 2.5 BTC |
-//! | [`Ppm`] | parts per million, `i64` | 0.5% is `Ppm(5_000)` |
+//! | [`Qty`] | signed lots of a market, `i64` | with a 0.001 BTC lot, `Qty::from_lots(2_500)` is 2.5 BTC |
+//! | [`Ppm`] | parts per million, `i64` | 0.5% is `Ppm::from_raw(5_000)` |
 //!
 //! Products and quotients go through `i128`; every division names its rounding
 //! ([`Round::Floor`] or [`Round::Ceil`]) and the caller picks the direction that goes
@@ -361,10 +361,14 @@ impl Price {
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Qty(pub i64);
+pub struct Qty(i64);
 checked_ops!(Qty);
 
 impl Qty {
+    #[inline]
+    pub const fn from_lots(lots: i64) -> Qty {
+        Qty(lots)
+    }
     #[inline]
     pub const fn lots(self) -> i64 {
         self.0
@@ -378,7 +382,7 @@ impl Qty {
         Qty(self.0.max(o.0))
     }
     #[inline]
-    pub fn abs(self) -> Qty {
+    pub const fn abs(self) -> Qty {
         // Quantities are bounded far below i64::MAX by market limits, so abs cannot overflow
         // for any quantity the engine accepts; saturate rather than panic on a raw value.
         Qty(self.0.saturating_abs())
@@ -390,11 +394,16 @@ impl Qty {
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Ppm(pub i64);
+pub struct Ppm(i64);
 
 impl Ppm {
     pub const ZERO: Ppm = Ppm(0);
     pub const ONE: Ppm = Ppm(PPM_ONE);
+    /// Parts per million: `Ppm::from_raw(5_000)` is 0.5%.
+    #[inline]
+    pub const fn from_raw(ppm: i64) -> Ppm {
+        Ppm(ppm)
+    }
     #[inline]
     pub const fn raw(self) -> i64 {
         self.0

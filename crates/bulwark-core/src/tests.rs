@@ -90,6 +90,30 @@ fn serde_money_is_a_decimal_string() {
 }
 
 #[test]
+fn serde_lots_and_ppm_are_bare_integers() {
+    // The fields are private, but the JSON form is the integer itself, as in every command
+    // log and events file written so far.
+    assert_eq!(
+        serde_json::to_string(&Qty::from_lots(-2_500)).unwrap(),
+        "-2500"
+    );
+    assert_eq!(
+        serde_json::to_string(&Ppm::from_raw(5_000)).unwrap(),
+        "5000"
+    );
+    let q: Qty = serde_json::from_str("7").unwrap();
+    assert_eq!(q.lots(), 7);
+    let f: Ppm = serde_json::from_str("-200").unwrap();
+    assert_eq!(f.raw(), -200);
+    const HALF_PERCENT: Ppm = Ppm::from_raw(5_000);
+    const LOT: Qty = Qty::from_lots(1);
+    assert_eq!(
+        (HALF_PERCENT.raw(), LOT.lots(), LOT.abs().lots()),
+        (5_000, 1, 1)
+    );
+}
+
+#[test]
 fn isqrt_edges() {
     for n in [
         0u64,

@@ -54,7 +54,7 @@ fn order(account: AccountId, side: Side, kind: OrderKind, qty: i64) -> Command {
         side,
         kind,
         price: Some(px(10_000)),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -74,13 +74,13 @@ fn prepared() -> Engine {
         },
     );
     let mut p = MarketParams::btc_like("BTC-PERP", px(10_000));
-    p.maintenance = Ppm(30_000);
-    p.size_premium = Ppm(0);
-    p.maker_fee = Ppm(0);
-    p.taker_fee = Ppm(0);
+    p.maintenance = Ppm::from_raw(30_000);
+    p.size_premium = Ppm::from_raw(0);
+    p.maker_fee = Ppm::from_raw(0);
+    p.taker_fee = Ppm::from_raw(0);
     p.impact_notional_usd = usd(1_000_000_000_000);
-    p.max_position_qty = Qty(200_000_000);
-    p.max_order_qty = Qty(200_000_000);
+    p.max_position_qty = Qty::from_lots(200_000_000);
+    p.max_order_qty = Qty::from_lots(200_000_000);
     p.max_price = px(100_000);
     p.waterfall.vault = false;
     ok(&mut e, Command::CreateMarket { params: p });

@@ -193,7 +193,7 @@ impl BareBook {
         self.fills.clear();
         let left = self
             .book
-            .sweep(s.side, s.price(), Qty(s.qty), &mut self.fills);
+            .sweep(s.side, s.price(), Qty::from_lots(s.qty), &mut self.fills);
         self.seq += 1;
         left.is_positive().then(|| {
             self.book.insert_new(
@@ -226,7 +226,7 @@ fn limit(account: AccountId, s: &Seed, kind: OrderKind) -> Command {
         side: s.side,
         kind,
         price: Some(s.price()),
-        qty: Qty(s.qty),
+        qty: Qty::from_lots(s.qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -494,7 +494,7 @@ fn bench_sweep(c: &mut Criterion) {
                     let left = bb.book.sweep(
                         sw.side,
                         Price::from_micros(sw.limit_ticks * TICK_MICROS),
-                        Qty(sw.qty),
+                        Qty::from_lots(sw.qty),
                         &mut fills,
                     );
                     black_box((left, fills.len()));

@@ -53,7 +53,7 @@ fn order(account: AccountId, side: Side, kind: OrderKind, price: i64, qty: i64) 
         side,
         kind,
         price: Some(px(price)),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -82,13 +82,13 @@ fn prepared(bids: i64) -> Engine {
     };
     ok(&mut e, native_off, 1);
     let mut p = MarketParams::btc_like("BTC-PERP", px(10_000));
-    p.maintenance = Ppm(30_000);
-    p.size_premium = Ppm(0);
-    p.maker_fee = Ppm(0);
-    p.taker_fee = Ppm(0);
+    p.maintenance = Ppm::from_raw(30_000);
+    p.size_premium = Ppm::from_raw(0);
+    p.maker_fee = Ppm::from_raw(0);
+    p.taker_fee = Ppm::from_raw(0);
     p.impact_notional_usd = usd(1_000_000_000_000);
-    p.max_position_qty = Qty(100_000_000);
-    p.max_order_qty = Qty(100_000_000);
+    p.max_position_qty = Qty::from_lots(100_000_000);
+    p.max_order_qty = Qty::from_lots(100_000_000);
     p.max_price = px(100_000);
     p.funding_interval_ms = 1_000;
     p.oracle_stale_ms = 100_000_000_000;
@@ -214,7 +214,7 @@ fn bench_funding(c: &mut Criterion) {
         &mut many,
         Command::SetParam {
             market: M,
-            param: Param::FundingClamp(Ppm(100_000)),
+            param: Param::FundingClamp(Ppm::from_raw(100_000)),
         },
         2,
     );

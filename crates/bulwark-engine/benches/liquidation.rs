@@ -43,7 +43,7 @@ fn order(account: AccountId, side: Side, kind: OrderKind, price: i64, qty: i64) 
         side,
         kind,
         price: Some(px(price)),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -73,12 +73,12 @@ fn prepared() -> Engine {
         },
     );
     let mut p = MarketParams::btc_like("BTC-PERP", px(10_000));
-    p.maintenance = Ppm(30_000);
-    p.size_premium = Ppm(0);
-    p.maker_fee = Ppm(0);
-    p.taker_fee = Ppm(0);
+    p.maintenance = Ppm::from_raw(30_000);
+    p.size_premium = Ppm::from_raw(0);
+    p.maker_fee = Ppm::from_raw(0);
+    p.taker_fee = Ppm::from_raw(0);
     p.impact_notional_usd = usd(1_000_000_000_000);
-    p.max_position_qty = Qty(100_000_000);
+    p.max_position_qty = Qty::from_lots(100_000_000);
     p.max_price = px(100_000);
     ok(&mut e, Command::CreateMarket { params: p });
     ok(

@@ -30,7 +30,7 @@ fn order(account: AccountId, side: Side, kind: OrderKind, ticks: i64, qty: i64) 
         side,
         kind,
         price: Some(px(ticks)),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,

@@ -75,7 +75,7 @@ impl Position {
 
     /// Lots that an order on `side` could close without opening the other way.
     pub fn reducible_by(&self, side: Side) -> Qty {
-        if self.qty.0 * side.sign() < 0 {
+        if self.qty.lots() * side.sign() < 0 {
             self.qty.abs()
         } else {
             Qty::ZERO
@@ -89,19 +89,19 @@ impl Position {
     /// realized amount rounds against the account; the total of `pool - cost` is exact.
     pub fn apply_fill(&mut self, side: Side, qty: Qty, notional: Usd) -> ArithResult<Usd> {
         let sign = side.sign();
-        let old_q = self.qty.0;
-        let dq = sign * qty.0;
+        let old_q = self.qty.lots();
+        let dq = sign * qty.lots();
         if old_q == 0 || old_q.signum() == dq.signum() {
-            self.qty = Qty(old_q + dq);
+            self.qty = Qty::from_lots(old_q + dq);
             self.cost_usd = self
                 .cost_usd
                 .checked_add(Usd::from_micros(sign * notional.micros()))?;
             return Ok(Usd::ZERO);
         }
-        let closed = qty.0.min(old_q.abs());
+        let closed = qty.lots().min(old_q.abs());
         // Split the fill's notional between the lots it closes and any it opens the other way;
         // the two parts add up to the whole exactly.
-        let n_closed = notional.mul_div(closed, qty.0, Round::Floor)?;
+        let n_closed = notional.mul_div(closed, qty.lots(), Round::Floor)?;
         let n_opened = notional.checked_sub(n_closed)?;
         let kept_lots = old_q.abs() - closed;
         let round_away = if self.cost_usd.is_negative() {
@@ -114,8 +114,8 @@ impl Position {
             .cost_usd
             .checked_add(Usd::from_micros(sign * n_closed.micros()))?;
         let realized = kept_cost.checked_sub(cost_after_trade)?;
-        let opened = qty.0 - closed;
-        self.qty = Qty(old_q + dq);
+        let opened = qty.lots() - closed;
+        self.qty = Qty::from_lots(old_q + dq);
         self.cost_usd = kept_cost.checked_add(Usd::from_micros(sign * n_opened.micros()))?;
         debug_assert!(opened == 0 || kept_lots == 0);
         self.realized_pnl_usd = self.realized_pnl_usd.checked_add(realized)?;
@@ -179,20 +179,30 @@ mod tests {
         // Long 2 lots for 200 USD; sell 1 for 110: realized 110 - 100 = +10.
         let mut p = Position::new(MarketId(0), MarginMode::Cross);
         assert_eq!(
-            p.apply_fill(Side::Buy, Qty(2), usd(200)).unwrap(),
+            p.apply_fill(Side::Buy, Qty::from_lots(2), usd(200))
+                .unwrap(),
             Usd::ZERO
         );
-        assert_eq!(p.apply_fill(Side::Sell, Qty(1), usd(110)).unwrap(), usd(10));
-        assert_eq!((p.qty, p.cost_usd), (Qty(1), usd(100)));
+        assert_eq!(
+            p.apply_fill(Side::Sell, Qty::from_lots(1), usd(110))
+                .unwrap(),
+            usd(10)
+        );
+        assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(1), usd(100)));
         // Sell 3 at 90 each (270): closes 1 (cost 100, proceeds 90: -10) and opens short 2 for 180.
         assert_eq!(
-            p.apply_fill(Side::Sell, Qty(3), usd(270)).unwrap(),
+            p.apply_fill(Side::Sell, Qty::from_lots(3), usd(270))
+                .unwrap(),
             usd(-10)
         );
-        assert_eq!((p.qty, p.cost_usd), (Qty(-2), usd(-180)));
+        assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(-2), usd(-180)));
         // Buy 2 back at 80 each: short profit 180 - 160 = +20.
-        assert_eq!(p.apply_fill(Side::Buy, Qty(2), usd(160)).unwrap(), usd(20));
-        assert_eq!((p.qty, p.cost_usd), (Qty(0), Usd::ZERO));
+        assert_eq!(
+            p.apply_fill(Side::Buy, Qty::from_lots(2), usd(160))
+                .unwrap(),
+            usd(20)
+        );
+        assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(0), Usd::ZERO));
         assert_eq!(p.realized_pnl_usd, usd(20));
     }
 
@@ -200,16 +210,20 @@ mod tests {
     fn kept_cost_rounds_away_from_zero() {
         // Long 3 lots for 1 micro-USD total; close 1 for 0: the 2 kept lots keep ceil(2/3) = 1.
         let mut p = Position::new(MarketId(0), MarginMode::Cross);
-        p.apply_fill(Side::Buy, Qty(3), Usd::from_micros(1))
+        p.apply_fill(Side::Buy, Qty::from_lots(3), Usd::from_micros(1))
             .unwrap();
-        let r = p.apply_fill(Side::Sell, Qty(1), Usd::ZERO).unwrap();
+        let r = p
+            .apply_fill(Side::Sell, Qty::from_lots(1), Usd::ZERO)
+            .unwrap();
         assert_eq!(p.cost_usd, Usd::from_micros(1));
         assert_eq!(r, Usd::ZERO);
         // Short: kept cost rounds toward -inf, so realized rounds down as well.
         let mut s = Position::new(MarketId(0), MarginMode::Cross);
-        s.apply_fill(Side::Sell, Qty(3), Usd::from_micros(2))
+        s.apply_fill(Side::Sell, Qty::from_lots(3), Usd::from_micros(2))
             .unwrap();
-        let r = s.apply_fill(Side::Buy, Qty(1), Usd::ZERO).unwrap();
+        let r = s
+            .apply_fill(Side::Buy, Qty::from_lots(1), Usd::ZERO)
+            .unwrap();
         // cost -2 -> kept floor(-2 * 2/3) = -2; realized = -2 - (-2 + 0) = 0.
         assert_eq!((s.cost_usd, r), (Usd::from_micros(-2), Usd::ZERO));
     }
@@ -217,8 +231,8 @@ mod tests {
     #[test]
     fn reducible() {
         let mut p = Position::new(MarketId(0), MarginMode::Cross);
-        p.qty = Qty(5);
-        assert_eq!(p.reducible_by(Side::Sell), Qty(5));
-        assert_eq!(p.reducible_by(Side::Buy), Qty(0));
+        p.qty = Qty::from_lots(5);
+        assert_eq!(p.reducible_by(Side::Sell), Qty::from_lots(5));
+        assert_eq!(p.reducible_by(Side::Buy), Qty::from_lots(0));
     }
 }

@@ -243,10 +243,11 @@ impl Book {
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert!(o.id == id && o.level != NIL && qty.is_positive() && qty <= o.remaining);
-        o.remaining = Qty(o.remaining.0 - qty.0);
+        o.remaining = Qty::from_lots(o.remaining.lots() - qty.lots());
         let left = o.remaining;
         let level = o.level;
-        self.levels[level as usize].total.0 -= qty.0;
+        self.levels[level as usize].total =
+            Qty::from_lots(self.levels[level as usize].total.lots() - qty.lots());
         if left.is_zero() {
             self.unlink(slot);
         }
@@ -266,10 +267,11 @@ impl Book {
         let slot = Self::slot_of(id);
         let o = &self.orders[slot as usize];
         debug_assert!(new_remaining.is_positive() && new_remaining < o.remaining);
-        let delta = o.remaining.0 - new_remaining.0;
+        let delta = o.remaining.lots() - new_remaining.lots();
         let level = o.level;
         self.orders[slot as usize].remaining = new_remaining;
-        self.levels[level as usize].total.0 -= delta;
+        self.levels[level as usize].total =
+            Qty::from_lots(self.levels[level as usize].total.lots() - delta);
     }
 
     /// Resting orders that a taker on `taker_side` with limit `limit` would meet, best first,
@@ -353,9 +355,9 @@ impl Book {
                     price,
                     qty: q,
                 });
-                o.remaining.0 -= q.0;
-                lv.total.0 -= q.0;
-                qty.0 -= q.0;
+                o.remaining = Qty::from_lots(o.remaining.lots() - q.lots());
+                lv.total = Qty::from_lots(lv.total.lots() - q.lots());
+                qty = Qty::from_lots(qty.lots() - q.lots());
                 if o.remaining.is_zero() {
                     let next = o.next;
                     o.level = NIL;
@@ -404,12 +406,12 @@ impl Book {
                     if !o.remaining.is_positive() {
                         return Err(format!("order {:?} rests with no quantity", o.id));
                     }
-                    total += o.remaining.0;
+                    total += o.remaining.lots();
                     count += 1;
                     prev = cur;
                     cur = o.next;
                 }
-                if total != lv.total.0 || count != lv.count || prev != lv.tail {
+                if total != lv.total.lots() || count != lv.count || prev != lv.tail {
                     return Err(format!("level {price} totals disagree with its orders"));
                 }
                 seen += count as usize;
@@ -458,7 +460,7 @@ impl Book {
         let tail = lv.tail;
         lv.tail = slot;
         lv.count += 1;
-        lv.total.0 += self.orders[slot as usize].remaining.0;
+        lv.total = Qty::from_lots(lv.total.lots() + self.orders[slot as usize].remaining.lots());
         if tail == NIL {
             lv.head = slot;
         } else {
@@ -483,7 +485,7 @@ impl Book {
         }
         let lv = &mut self.levels[o.level as usize];
         lv.count -= 1;
-        lv.total.0 -= o.remaining.0;
+        lv.total = Qty::from_lots(lv.total.lots() - o.remaining.lots());
         if lv.count == 0 {
             match o.side {
                 Side::Buy => self.bids.remove(&o.price),

@@ -32,10 +32,9 @@ mod watch;
 mod waterfall;
 pub(crate) use index::pending_exact;
 pub use index::Pending;
-pub use liquidation::{QueueEntry, MAX_LIQUIDATION_ROUNDS};
+pub use liquidation::QueueEntry;
 use orders::{Draft, PlanEnd, Step};
-pub use params::validate_params;
-pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest, MAX_VAULT_REDUCE_ROUNDS};
+pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest};
 use waterfall::LossOrigin;
 
 /// Hard bounds on every numeric input, checked at the edge of [`Engine::apply`] before any

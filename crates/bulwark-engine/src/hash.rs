@@ -57,8 +57,8 @@ impl Feed {
             p.impact_notional_usd.micros(),
             p.oracle_stale_ms as i64,
             p.market_order_band.raw(),
-            p.max_order_qty.0,
-            p.max_position_qty.0,
+            p.max_order_qty.lots(),
+            p.max_position_qty.lots(),
             p.initial_price.micros(),
             p.max_price.micros(),
             p.liquidation_end_multiplier.raw(),
@@ -83,10 +83,10 @@ impl Feed {
         self.u64(p.market.0 as u64);
         self.bool(p.mode == MarginMode::Isolated);
         for v in [
-            p.qty.0,
+            p.qty.lots(),
             p.cost_usd.micros(),
-            p.open_buy.0,
-            p.open_sell.0,
+            p.open_buy.lots(),
+            p.open_sell.lots(),
             p.isolated_usd.micros(),
             p.realized_pnl_usd.micros(),
             p.funding_paid_usd.micros(),
@@ -135,7 +135,7 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         f.opt_i64(m.oracle.map(|o| o.price.micros()));
         f.opt_i64(m.oracle.map(|o| o.at.0 as i64));
         f.opt_i64(m.trade_ema.map(|p| p.micros()));
-        f.i64(m.open_interest.0);
+        f.i64(m.open_interest.lots());
         f.u64(m.next_funding_ms);
         f.i64(m.premium_sum_ppm);
         f.u64(m.premium_samples as u64);
@@ -154,7 +154,7 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
                 f.u64(o.id.0);
                 f.u64(o.account.0 as u64);
                 f.i64(o.price.micros());
-                f.i64(o.remaining.0);
+                f.i64(o.remaining.lots());
                 f.bool(o.reduce_only);
             }
         }

@@ -36,14 +36,14 @@ pub(crate) fn check(engine: &Engine) -> Result<(), String> {
         let (mut long, mut short) = (0i128, 0i128);
         for a in e.accounts.iter().chain(std::iter::once(&e.vault.account)) {
             if let Some(p) = a.position(m.id) {
-                if p.qty.0 > 0 {
-                    long += p.qty.0 as i128;
+                if p.qty.lots() > 0 {
+                    long += p.qty.lots() as i128;
                 } else {
-                    short -= p.qty.0 as i128;
+                    short -= p.qty.lots() as i128;
                 }
             }
         }
-        if long != short || long != m.open_interest.0 as i128 {
+        if long != short || long != m.open_interest.lots() as i128 {
             return Err(format!(
                 "market {:?}: long {long} lots, short {short}, open interest {}",
                 m.id, m.open_interest
@@ -131,8 +131,8 @@ fn check_orders(engine: &Engine) -> Result<(), String> {
                 }
                 let t = open.entry((o.account, m.id)).or_default();
                 match side {
-                    Side::Buy => t.0 += o.remaining.0,
-                    Side::Sell => t.1 += o.remaining.0,
+                    Side::Buy => t.0 += o.remaining.lots(),
+                    Side::Sell => t.1 += o.remaining.lots(),
                 }
                 listed.entry(o.account).or_default().push((m.id, o.id));
             }
@@ -154,7 +154,7 @@ fn check_orders(engine: &Engine) -> Result<(), String> {
         }
         for p in &a.positions {
             let (b, s) = open.get(&(id, p.market)).copied().unwrap_or_default();
-            if (p.open_buy.0, p.open_sell.0) != (b, s) {
+            if (p.open_buy.lots(), p.open_sell.lots()) != (b, s) {
                 return Err(format!(
                     "account {id:?} market {:?}: resting totals {}/{} but books hold {b}/{s}",
                     p.market, p.open_buy, p.open_sell
@@ -195,7 +195,7 @@ fn check_accounts_shape(accounts: &[Account], max_positions: usize) -> Result<()
                     "account {i}: cross position with isolated collateral"
                 ));
             }
-            if p.qty.0 * p.cost_usd.signum() < 0 {
+            if p.qty.lots() * p.cost_usd.signum() < 0 {
                 return Err(format!(
                     "account {i}: cost basis sign disagrees with the position"
                 ));

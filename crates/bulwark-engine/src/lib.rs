@@ -5,18 +5,23 @@
 //! I/O, reads no clock, starts no thread and keeps no float in a balance: the lab and the
 //! server drive the very same code.
 //!
-//! Module map: [`book`] (price-time order book), [`account`] (positions, cost basis),
-//! [`margin`] (pure requirement arithmetic), [`market`] (mark price, funding state),
-//! [`engine`] (the state machine), [`invariants`] (checked after every command in debug and
-//! test builds), [`hash`] (canonical state hash).
+//! API boundary: [`Engine::apply`], the query methods of [`Engine`] (and the types they
+//! return), [`state_hash`] / [`state_hash_hex`], the serde types [`Command`], [`Event`],
+//! [`Reject`], [`MarketParams`], and the input bounds in [`limits`]. The public modules are
+//! those whose types the queries return or drivers build on: [`book`] (price-time order
+//! book), [`account`] (positions, cost basis), [`margin`] (pure requirement arithmetic and
+//! [`Health`]), [`market`] (mark price, funding state), [`command`], [`event`], [`reject`].
+//! The state machine's mechanisms (`engine`), the invariant checker (`invariants`, run
+//! through [`Engine::check_invariants`]) and the state encoding (`hash`) are private to the
+//! crate; only what this file re-exports crosses the boundary.
 
 pub mod account;
 pub mod book;
 pub mod command;
-pub mod engine;
+mod engine;
 pub mod event;
-pub mod hash;
-pub mod invariants;
+pub(crate) mod hash;
+pub(crate) mod invariants;
 pub mod margin;
 pub mod market;
 pub mod reject;
@@ -28,8 +33,14 @@ pub use command::{
     AdlPolicy, Command, MarginMode, MarketParams, OrderKind, Param, PlaceOrder, SelfTrade,
     VenueParam, Waterfall,
 };
-pub use engine::{Engine, EngineConfig, Flag, Pending};
+// What the engine's queries return, the vault's account id (it appears in events) and the
+// input bounds a driver may check before sending a command.
+pub use engine::{
+    limits, Engine, EngineConfig, Flag, Pending, QueueEntry, Vault, VaultState, VenueParams,
+    WithdrawalRequest, VAULT,
+};
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};
 pub use margin::Health;
+pub use market::{Market, OracleReading};
 pub use reject::Reject;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// down (so a long is worth a little less and a short owes a little more).
 #[inline]
 pub fn value_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
-    mul_div(qty.0, price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
+    mul_div(qty.lots(), price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
 }
 
 /// The signed value of `qty` lots at `price` rounded down, and its absolute notional rounded
@@ -21,13 +21,13 @@ pub fn value_and_notional_usd(
     lots_per_unit: i64,
 ) -> ArithResult<(Usd, Usd)> {
     debug_assert!(lots_per_unit > 0);
-    let (floor, exact) = match qty.0.checked_mul(price.micros()) {
+    let (floor, exact) = match qty.lots().checked_mul(price.micros()) {
         Some(p) => (
             p.div_euclid(lots_per_unit),
             p.rem_euclid(lots_per_unit) == 0,
         ),
         None => {
-            let p = qty.0 as i128 * price.micros() as i128;
+            let p = qty.lots() as i128 * price.micros() as i128;
             let f = bulwark_core::ok_or_overflow(
                 i64::try_from(p.div_euclid(lots_per_unit as i128)).ok(),
             )?;
@@ -46,14 +46,14 @@ pub fn value_and_notional_usd(
 /// Absolute notional of `qty` lots at `price`, rounded up (for requirements).
 #[inline]
 pub fn notional_ceil_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
-    mul_div(qty.abs().0, price.micros(), lots_per_unit, Round::Ceil).map(Usd::from_micros)
+    mul_div(qty.abs().lots(), price.micros(), lots_per_unit, Round::Ceil).map(Usd::from_micros)
 }
 
 /// Notional of a fill: rounded down, and the same number is used for both sides so the
 /// trade itself moves no money out of thin air.
 #[inline]
 pub fn fill_notional_usd(qty: Qty, price: Price, lots_per_unit: i64) -> ArithResult<Usd> {
-    mul_div(qty.0, price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
+    mul_div(qty.lots(), price.micros(), lots_per_unit, Round::Floor).map(Usd::from_micros)
 }
 
 /// Maintenance fraction for a position of `notional` (>= 0): the market's base fraction, or
@@ -74,7 +74,7 @@ pub fn maintenance_fraction(p: &MarketParams, notional: Usd) -> Ppm {
     let premium = (p.size_premium.raw() as u64).saturating_mul(bulwark_core::isqrt_u64(whole_usd));
     // A fraction above 1 would demand more than the notional; cap at 100%.
     let premium = premium.min(PPM_ONE as u64) as i64;
-    Ppm(p.maintenance.raw().max(premium))
+    Ppm::from_raw(p.maintenance.raw().max(premium))
 }
 
 /// Maintenance requirement of a position with absolute notional `notional`, rounded up.
@@ -148,7 +148,11 @@ impl Health {
 /// The worse of a position's two extremes if every resting buy, or every resting sell, filled.
 #[inline]
 pub fn worst_case_qty(qty: Qty, open_buy: Qty, open_sell: Qty) -> Qty {
-    Qty((qty.0 + open_buy.0).abs().max((qty.0 - open_sell.0).abs()))
+    Qty::from_lots(
+        (qty.lots() + open_buy.lots())
+            .abs()
+            .max((qty.lots() - open_sell.lots()).abs()),
+    )
 }
 
 #[cfg(test)]
@@ -164,15 +168,15 @@ mod tests {
         // 3 lots of 0.001 BTC at 33,333.333333 USD = 99.999999999 USD.
         let price = Price::from_micros(33_333_333_333);
         assert_eq!(
-            value_usd(Qty(3), price, 1000).unwrap(),
+            value_usd(Qty::from_lots(3), price, 1000).unwrap(),
             Usd::from_micros(99_999_999)
         );
         assert_eq!(
-            value_usd(Qty(-3), price, 1000).unwrap(),
+            value_usd(Qty::from_lots(-3), price, 1000).unwrap(),
             Usd::from_micros(-100_000_000)
         );
         assert_eq!(
-            notional_ceil_usd(Qty(-3), price, 1000).unwrap(),
+            notional_ceil_usd(Qty::from_lots(-3), price, 1000).unwrap(),
             Usd::from_micros(100_000_000)
         );
     }
@@ -180,7 +184,7 @@ mod tests {
     #[test]
     fn requirements_by_hand() {
         let mut p = params();
-        p.size_premium = Ppm(0);
+        p.size_premium = Ppm::from_raw(0);
         // 1 BTC at 50,000: maintenance 0.5% = 250 USD, initial 2x = 500 USD.
         let n = Usd::from_micros(50_000 * MICROS_PER_UNIT);
         assert_eq!(
@@ -192,11 +196,11 @@ mod tests {
             Usd::from_micros(500 * MICROS_PER_UNIT)
         );
         // With a size premium of 10 ppm per sqrt(USD): sqrt(50,000) = 223 -> 2,230 ppm < 5,000.
-        p.size_premium = Ppm(10);
-        assert_eq!(maintenance_fraction(&p, n), Ppm(5_000));
+        p.size_premium = Ppm::from_raw(10);
+        assert_eq!(maintenance_fraction(&p, n), Ppm::from_raw(5_000));
         // 100 BTC (5,000,000 USD): sqrt = 2,236 -> 22,360 ppm = 2.236%.
         let big = Usd::from_micros(5_000_000 * MICROS_PER_UNIT);
-        assert_eq!(maintenance_fraction(&p, big), Ppm(22_360));
+        assert_eq!(maintenance_fraction(&p, big), Ppm::from_raw(22_360));
         assert_eq!(
             maintenance_usd(&p, big).unwrap(),
             Usd::from_micros(111_800 * MICROS_PER_UNIT)
@@ -207,15 +211,30 @@ mod tests {
     fn fees_round_toward_the_venue() {
         let n = Usd::from_micros(1_000_001);
         // 5 bp of 1.000001 USD = 0.0005000005 -> 0.000501 paid.
-        assert_eq!(fee_usd(n, Ppm(500)).unwrap(), Usd::from_micros(501));
+        assert_eq!(
+            fee_usd(n, Ppm::from_raw(500)).unwrap(),
+            Usd::from_micros(501)
+        );
         // A 2 bp rebate = -0.0002000002 -> -0.000200 (ceil): the account gets 0.000200.
-        assert_eq!(fee_usd(n, Ppm(-200)).unwrap(), Usd::from_micros(-200));
+        assert_eq!(
+            fee_usd(n, Ppm::from_raw(-200)).unwrap(),
+            Usd::from_micros(-200)
+        );
     }
 
     #[test]
     fn worst_case_counts_the_worse_side() {
-        assert_eq!(worst_case_qty(Qty(10), Qty(5), Qty(30)), Qty(20));
-        assert_eq!(worst_case_qty(Qty(-10), Qty(5), Qty(0)), Qty(10));
-        assert_eq!(worst_case_qty(Qty(0), Qty(7), Qty(3)), Qty(7));
+        assert_eq!(
+            worst_case_qty(Qty::from_lots(10), Qty::from_lots(5), Qty::from_lots(30)),
+            Qty::from_lots(20)
+        );
+        assert_eq!(
+            worst_case_qty(Qty::from_lots(-10), Qty::from_lots(5), Qty::from_lots(0)),
+            Qty::from_lots(10)
+        );
+        assert_eq!(
+            worst_case_qty(Qty::from_lots(0), Qty::from_lots(7), Qty::from_lots(3)),
+            Qty::from_lots(7)
+        );
     }
 }

@@ -197,7 +197,7 @@ impl Market {
         let samples = self.premium_samples as i64;
         let mean = div_i64(self.premium_sum_ppm, samples, Round::Floor).unwrap_or(0);
         let clamp = self.params.funding_clamp.raw();
-        Ppm(mean.clamp(-clamp, clamp))
+        Ppm::from_raw(mean.clamp(-clamp, clamp))
     }
 
     /// The price funding payments are computed at: the fresh oracle, else the mark.
@@ -230,7 +230,7 @@ mod tests {
                 account: AccountId(0),
                 side,
                 price: px(price),
-                qty: Qty(qty),
+                qty: Qty::from_lots(qty),
                 reduce_only: false,
             },
         );
@@ -289,9 +289,9 @@ mod tests {
         let mut m = market();
         m.premium_sum_ppm = 3_000 + 5_000;
         m.premium_samples = 2;
-        assert_eq!(m.funding_rate(), Ppm(4_000));
+        assert_eq!(m.funding_rate(), Ppm::from_raw(4_000));
         m.premium_sum_ppm = -20_000;
         m.premium_samples = 1;
-        assert_eq!(m.funding_rate(), Ppm(-7_500));
+        assert_eq!(m.funding_rate(), Ppm::from_raw(-7_500));
     }
 }

@@ -18,18 +18,18 @@ fn px(s: &str) -> Price {
 fn params() -> MarketParams {
     let mut p = MarketParams::btc_like("TEST-PERP", px("1000"));
     p.lots_per_unit = 1;
-    p.maintenance = Ppm(50_000);
-    p.initial_multiplier = Ppm(2_000_000);
-    p.size_premium = Ppm(0);
-    p.maker_fee = Ppm(0);
-    p.taker_fee = Ppm(0);
-    p.insurance_fee_share = Ppm(0);
-    p.liquidation_end_multiplier = Ppm(1_500_000);
-    p.liquidation_penalty = Ppm(10_000);
-    p.keeper_reward_share = Ppm(200_000);
-    p.liquidation_band = Ppm(20_000);
+    p.maintenance = Ppm::from_raw(50_000);
+    p.initial_multiplier = Ppm::from_raw(2_000_000);
+    p.size_premium = Ppm::from_raw(0);
+    p.maker_fee = Ppm::from_raw(0);
+    p.taker_fee = Ppm::from_raw(0);
+    p.insurance_fee_share = Ppm::from_raw(0);
+    p.liquidation_end_multiplier = Ppm::from_raw(1_500_000);
+    p.liquidation_penalty = Ppm::from_raw(10_000);
+    p.keeper_reward_share = Ppm::from_raw(200_000);
+    p.liquidation_band = Ppm::from_raw(20_000);
     p.impact_notional_usd = usd("1000000000");
-    p.max_position_qty = Qty(1_000_000);
+    p.max_position_qty = Qty::from_lots(1_000_000);
     p.max_price = px("100000");
     p.waterfall.vault = false;
     p
@@ -72,7 +72,7 @@ impl Venue {
             side,
             kind: OrderKind::Limit,
             price: Some(px(price)),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
@@ -152,8 +152,8 @@ fn two_thin_longs(max_liquidations_per_step: u32) -> Venue {
 /// which pays T2's deficit of 50: it closes at 800 + 50 / 5 = 810.
 fn expected() -> Vec<Adl> {
     vec![
-        (T1, X, Qty(-5), px("820"), usd("100")),
-        (T2, Y, Qty(-5), px("810"), usd("50")),
+        (T1, X, Qty::from_lots(-5), px("820"), usd("100")),
+        (T2, Y, Qty::from_lots(-5), px("810"), usd("50")),
     ]
 }
 
@@ -170,11 +170,11 @@ fn adl_reranks_after_a_haircut_within_one_command() {
         v.e.account(AccountId(a))
             .unwrap()
             .position(MarketId(0))
-            .map_or(Qty(0), |p| p.qty)
+            .map_or(Qty::from_lots(0), |p| p.qty)
     };
     assert_eq!(
         [qty(&v, X), qty(&v, Y), qty(&v, Z)],
-        [Qty(-5), Qty(-5), Qty(-10)]
+        [Qty::from_lots(-5), Qty::from_lots(-5), Qty::from_lots(-10)]
     );
     let adl_paid = |v: &Venue, a: u32| v.e.account(AccountId(a)).unwrap().adl_haircut_usd;
     assert_eq!(
@@ -290,7 +290,7 @@ fn trade(v: &mut Venue, maker: u32, taker: u32, maker_sells: bool, price: i64, q
             side,
             kind,
             price: Some(price),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
@@ -345,7 +345,7 @@ fn build(s: &OneMarket) -> Venue {
                 .unwrap()
                 .position(MarketId(0))
                 .map(|p| p.qty),
-            Some(Qty(if s.down { lots } else { -lots })),
+            Some(Qty::from_lots(if s.down { lots } else { -lots })),
             "the thin account opened"
         );
     }
@@ -422,20 +422,22 @@ fn replay_adl(
         let mut ranked: Vec<(i128, u32)> = ledger
             .iter()
             .enumerate()
-            .filter(|(id, (_, p))| *id as u32 != b && p.qty.0.signum() == -need.0.signum())
+            .filter(|(id, (_, p))| {
+                *id as u32 != b && p.qty.lots().signum() == -need.lots().signum()
+            })
             .map(|(id, (c, p))| (reference_score(*c, p, mark), id as u32))
             .collect();
         ranked.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-        let mut left = need.0.abs();
+        let mut left = need.lots().abs();
         let mut expected = Vec::new();
         for (_, id) in ranked {
             if left == 0 {
                 break;
             }
             let q = ledger[id as usize].1.qty;
-            let close = q.0.abs().min(left);
+            let close = q.lots().abs().min(left);
             left -= close;
-            expected.push((id, Qty(close * q.0.signum())));
+            expected.push((id, Qty::from_lots(close * q.lots().signum())));
         }
         let chosen: Vec<(u32, Qty)> = group.iter().map(|a| (a.1, a.2)).collect();
         prop_assert_eq!(&chosen, &expected, "ADL of {} at mark {:?}", b, mark);
@@ -607,7 +609,7 @@ fn place(
         side,
         kind,
         price: Some(px(&price.to_string())),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin,

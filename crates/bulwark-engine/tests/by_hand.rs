@@ -15,7 +15,7 @@ fn px(s: &str) -> Price {
 fn venue() -> Engine {
     let mut e = Engine::default();
     let mut p = MarketParams::btc_like("BTC-PERP", px("50000"));
-    p.size_premium = Ppm(0);
+    p.size_premium = Ppm::from_raw(0);
     e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
         .unwrap();
     for (acct, amount) in [(0, "1000000"), (1, "10000"), (2, "10000")] {
@@ -40,7 +40,7 @@ fn order(account: u32, side: Side, kind: OrderKind, price: Option<&str>, qty: i6
         side,
         kind,
         price: price.map(px),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -137,7 +137,7 @@ fn matching_fees_and_realized_pnl() {
         fills(ev),
         vec![(
             px("50010"),
-            Qty(1000),
+            Qty::from_lots(1000),
             usd("50010"),
             usd("10.002"),
             usd("25.005")
@@ -147,11 +147,11 @@ fn matching_fees_and_realized_pnl() {
     assert_eq!(collateral(&e, 0), usd("999989.998"));
     assert_eq!(
         (position(&e, 1).qty, position(&e, 1).cost_usd),
-        (Qty(1000), usd("50010"))
+        (Qty::from_lots(1000), usd("50010"))
     );
     assert_eq!(
         (position(&e, 0).qty, position(&e, 0).cost_usd),
-        (Qty(-1000), usd("-50010"))
+        (Qty::from_lots(-1000), usd("-50010"))
     );
 
     // Sell 0.4 BTC into the 49,990 bid: notional 19,996. Account 1 closes 400 of 1,000 lots
@@ -180,16 +180,19 @@ fn matching_fees_and_realized_pnl() {
     // insurance fund: 17.5035 + 6.9986 = 24.5021 each.
     assert_eq!(e.fee_pool_usd(), usd("24.5021"));
     assert_eq!(e.insurance_usd(), usd("24.5021"));
-    assert_eq!(e.market(MarketId(0)).unwrap().open_interest, Qty(600));
+    assert_eq!(
+        e.market(MarketId(0)).unwrap().open_interest,
+        Qty::from_lots(600)
+    );
     // The book: 4,000 lots left at 50,010 and 4,600 at 49,990.
     let book = &e.market(MarketId(0)).unwrap().book;
     assert_eq!(
         book.levels(Side::Sell).collect::<Vec<_>>(),
-        vec![(px("50010"), Qty(4000), 1)]
+        vec![(px("50010"), Qty::from_lots(4000), 1)]
     );
     assert_eq!(
         book.levels(Side::Buy).collect::<Vec<_>>(),
-        vec![(px("49990"), Qty(4600), 1)]
+        vec![(px("49990"), Qty::from_lots(4600), 1)]
     );
 }
 
@@ -256,7 +259,12 @@ fn funding_by_hand() {
         .apply(&Command::Tick, TimestampMs(3_600_000))
         .unwrap()
         .to_vec();
-    let want = (Ppm(2_004), px("49900"), 99_999_600_000_000, Qty(600));
+    let want = (
+        Ppm::from_raw(2_004),
+        px("49900"),
+        99_999_600_000_000,
+        Qty::from_lots(600),
+    );
     assert_eq!(funding_of(&ev, MarketId(0)), want);
     // Nobody was touched: collateral is as before. The long owes ceil(600 x 99,999,600,000,000 /
     // (1,000 x 1e6)) = 59,999,760 micro-USD = 59.99976 USD, the short receives as much; the
@@ -298,7 +306,7 @@ fn funding_rounding_residue_is_booked() {
     p.lots_per_unit = 7;
     p.max_price = px("1000");
     p.tick_size = px("0.000001");
-    p.size_premium = Ppm(0);
+    p.size_premium = Ppm::from_raw(0);
     e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
         .unwrap();
     let m = MarketId(1);
@@ -309,7 +317,7 @@ fn funding_rounding_residue_is_booked() {
             side,
             kind: OrderKind::Limit,
             price: Some(px("3")),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
@@ -332,7 +340,10 @@ fn funding_rounding_residue_is_booked() {
         .unwrap()
         .to_vec();
     let (rate, price, step, oi) = funding_of(&ev, m);
-    assert_eq!((rate, price, oi), (Ppm(1), px("2.99999"), Qty(2)));
+    assert_eq!(
+        (rate, price, oi),
+        (Ppm::from_raw(1), px("2.99999"), Qty::from_lots(2))
+    );
     // The longs' index rises by 2,999,990 x 1 ppm = 2,999,990; the shorts' falls as much.
     assert_eq!(step, 2_999_990);
     // Long 2 lots of 1/7 unit: owes ceil(2 x 2,999,990 / 7e6) = ceil(0.857) = 1 micro-USD. Each
@@ -356,7 +367,7 @@ fn funding_rounding_residue_is_booked() {
             side,
             kind: OrderKind::Limit,
             price: Some(px(price)),
-            qty: Qty(1),
+            qty: Qty::from_lots(1),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
@@ -446,9 +457,9 @@ fn self_trade_prevention_modes() {
             x,
             Event::OrderCancelled {
                 reason: CancelReason::SelfTrade,
-                qty: Qty(5),
+                qty,
                 ..
-            }
+            } if qty.lots() == 5
         )
     };
     assert!(ev.iter().any(self_cancel));
@@ -462,7 +473,7 @@ fn self_trade_prevention_modes() {
     assert!(ev.iter().any(|x| matches!(x, Event::OrderCancelled { order, reason: CancelReason::SelfTrade, .. } if *order == maker_id)));
     assert!(ev
         .iter()
-        .any(|x| matches!(x, Event::OrderRested { qty: Qty(5), .. })));
+        .any(|x| matches!(x, Event::OrderRested { qty, .. } if qty.lots() == 5)));
     assert_eq!(
         e.market(MarketId(0)).unwrap().book.best_bid(),
         Some(px("50010"))
@@ -492,8 +503,8 @@ fn post_only_fok_and_reduce_only() {
     assert_eq!(
         r.unwrap_err(),
         Reject::FokNotFillable {
-            requested: Qty(11),
-            available: Qty(10)
+            requested: Qty::from_lots(11),
+            available: Qty::from_lots(10)
         }
     );
     // Reduce-only with no position is refused; after buying 4, a reduce-only sell of 10 is
@@ -514,7 +525,7 @@ fn post_only_fok_and_reduce_only() {
     let ev = e.apply(&ro, TimestampMs(5)).unwrap().to_vec();
     assert!(ev
         .iter()
-        .any(|x| matches!(x, Event::OrderRested { qty: Qty(4), .. })));
+        .any(|x| matches!(x, Event::OrderRested { qty, .. } if qty.lots() == 4)));
 }
 
 #[test]
@@ -538,15 +549,15 @@ fn market_order_stops_at_the_band() {
         )
         .unwrap();
     let got: Vec<(Price, Qty)> = fills(ev).iter().map(|f| (f.0, f.1)).collect();
-    assert_eq!(got, vec![(px("52500"), Qty(3))]);
+    assert_eq!(got, vec![(px("52500"), Qty::from_lots(3))]);
     let unfilled = |x: &Event| {
         matches!(
             x,
             Event::OrderCancelled {
                 reason: CancelReason::Unfilled,
-                qty: Qty(2),
+                qty,
                 ..
-            }
+            } if qty.lots() == 2
         )
     };
     assert!(ev.iter().any(unfilled));

@@ -14,7 +14,7 @@
 //! events, to see what a run covers (`sort | uniq -c`).
 
 use bulwark_core::MICROS_PER_UNIT;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -403,7 +403,10 @@ fn the_setup_trades_and_can_liquidate() {
     // 50,500; account 2 sold the bids at 49,900..49,600, account 4 300 lots of 49,500. Left: 5
     // asks and 6 bids; long 8,000 + 2,000 lots against the maker's -1,700 and 8,000 + 300.
     assert_eq!(e.market(MarketId(0)).unwrap().book.len(), 11);
-    assert_eq!(e.market(MarketId(0)).unwrap().open_interest, Qty(10_000));
+    assert_eq!(
+        e.market(MarketId(0)).unwrap().open_interest,
+        Qty::from_lots(10_000)
+    );
     // An oracle print at 40,000 takes the mark to about 45,000 (the mean of the oracle and the
     // trade EMA): account 1's 8 BTC bought near 50,250 lose about 42,000 USD of its 20,000.
     let evs = e

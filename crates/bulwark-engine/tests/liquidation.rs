@@ -6,7 +6,7 @@
 //! never exists and the mark is the mean of the oracle and the trade EMA (1,000 after the
 //! opening trades).
 
-use bulwark_engine::engine::VAULT;
+use bulwark_engine::VAULT;
 use bulwark_engine::*;
 
 fn usd(s: &str) -> Usd {
@@ -24,18 +24,18 @@ const LP: u32 = 3; // vault liquidity provider
 fn params() -> MarketParams {
     let mut p = MarketParams::btc_like("TEST-PERP", px("1000"));
     p.lots_per_unit = 1;
-    p.maintenance = Ppm(50_000);
-    p.initial_multiplier = Ppm(2_000_000);
-    p.size_premium = Ppm(0);
-    p.maker_fee = Ppm(0);
-    p.taker_fee = Ppm(0);
-    p.insurance_fee_share = Ppm(0);
-    p.liquidation_end_multiplier = Ppm(1_500_000);
-    p.liquidation_penalty = Ppm(10_000);
-    p.keeper_reward_share = Ppm(200_000);
-    p.liquidation_band = Ppm(20_000);
+    p.maintenance = Ppm::from_raw(50_000);
+    p.initial_multiplier = Ppm::from_raw(2_000_000);
+    p.size_premium = Ppm::from_raw(0);
+    p.maker_fee = Ppm::from_raw(0);
+    p.taker_fee = Ppm::from_raw(0);
+    p.insurance_fee_share = Ppm::from_raw(0);
+    p.liquidation_end_multiplier = Ppm::from_raw(1_500_000);
+    p.liquidation_penalty = Ppm::from_raw(10_000);
+    p.keeper_reward_share = Ppm::from_raw(200_000);
+    p.liquidation_band = Ppm::from_raw(20_000);
     p.impact_notional_usd = usd("1000000000");
-    p.max_position_qty = Qty(1_000_000);
+    p.max_position_qty = Qty::from_lots(1_000_000);
     p.max_price = px("100000");
     p
 }
@@ -84,7 +84,7 @@ impl Venue {
             side,
             kind,
             price: Some(px(price)),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,
@@ -118,7 +118,7 @@ impl Venue {
             .account(AccountId(a))
             .unwrap()
             .position(MarketId(0))
-            .map_or(Qty(0), |p| p.qty)
+            .map_or(Qty::from_lots(0), |p| p.qty)
     }
     fn mark(&self) -> Price {
         self.e.market(MarketId(0)).unwrap().mark
@@ -152,7 +152,7 @@ fn opened(p: MarketParams) -> Venue {
     v.deposit(K, "10");
     v.limit(MM, Side::Sell, "1000", 10);
     v.limit(T, Side::Buy, "1000", 10);
-    assert_eq!(v.qty(T), Qty(10));
+    assert_eq!(v.qty(T), Qty::from_lots(10));
     v
 }
 
@@ -172,7 +172,7 @@ fn partial_liquidation_through_the_book_stops_at_the_end_requirement() {
     // equity 580 - 240 = 340 against maintenance 188. Penalty 1% of 5,580 = 55.8 (within the
     // 152 above maintenance): 11.16 to the keeper, 44.64 to the fund.
     // Now equity 524.2 - 240 = 284.2 >= end 282 (1.5 x 188): done, 4 units left.
-    assert_eq!(v.qty(T), Qty(4));
+    assert_eq!(v.qty(T), Qty::from_lots(4));
     assert_eq!(v.collateral(T), usd("524.2"));
     assert_eq!(v.collateral(K), usd("21.16"));
     assert_eq!(v.e.insurance_usd(), usd("44.64"));
@@ -236,17 +236,20 @@ fn the_vault_takes_over_when_the_band_cannot_absorb() {
     assert!(ev.contains(&Event::VaultTakeover {
         account: AccountId(T),
         market: MarketId(0),
-        qty: Qty(10),
+        qty: Qty::from_lots(10),
         bankruptcy_price: px("900"),
         equity_usd: usd("100"),
         loss_usd: Usd::ZERO,
     }));
-    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(v.qty(T), Qty::from_lots(0));
     assert_eq!(v.collateral(T), Usd::ZERO);
     let vs = v.e.vault_state();
     assert_eq!(vs.health.equity_usd, usd("50100"));
     assert_eq!(vs.share_price_ppm, 1_002_000);
-    assert_eq!(v.e.market(MarketId(0)).unwrap().open_interest, Qty(10));
+    assert_eq!(
+        v.e.market(MarketId(0)).unwrap().open_interest,
+        Qty::from_lots(10)
+    );
 }
 
 #[test]
@@ -281,20 +284,23 @@ fn the_insurance_fund_pays_then_adl_haircuts_the_rest() {
         bankrupt: AccountId(T),
         counterparty: AccountId(MM),
         market: MarketId(0),
-        qty: Qty(-10),
+        qty: Qty::from_lots(-10),
         price: px("840"),
         haircut_usd: usd("400"),
     }));
     assert_eq!(v.e.insurance_usd(), Usd::ZERO);
     assert_eq!(v.collateral(T), Usd::ZERO);
-    assert_eq!(v.qty(MM), Qty(0));
+    assert_eq!(v.qty(MM), Qty::from_lots(0));
     // MM: 1,000,000 - 600 (to the fund) + 2,000 (short profit) - 400 (haircut).
     assert_eq!(v.collateral(MM), usd("1001000"));
     assert_eq!(
         v.e.account(AccountId(MM)).unwrap().adl_haircut_usd,
         usd("400")
     );
-    assert_eq!(v.e.market(MarketId(0)).unwrap().open_interest, Qty(0));
+    assert_eq!(
+        v.e.market(MarketId(0)).unwrap().open_interest,
+        Qty::from_lots(0)
+    );
 }
 
 /// Three shorts A, B, C of 10 each, entered at 1,000; T and U long 15 each.
@@ -312,7 +318,7 @@ fn three_shorts(p: MarketParams) -> Venue {
     }
     v.limit(T, Side::Buy, "1000", 15); // fills A 10, B 5 (time priority)
     v.limit(u, Side::Buy, "1000", 15); // fills B 5, C 10
-    assert_eq!([v.qty(a), v.qty(b), v.qty(c)], [Qty(-10); 3]);
+    assert_eq!([v.qty(a), v.qty(b), v.qty(c)], [Qty::from_lots(-10); 3]);
     v
 }
 
@@ -342,13 +348,16 @@ fn adl_ranks_by_profit_times_leverage() {
     // A 1,000 and C 500 (both close at 900 instead of 800).
     assert_eq!(
         adl,
-        vec![(10, Qty(-10), usd("1000")), (12, Qty(-5), usd("500"))]
+        vec![
+            (10, Qty::from_lots(-10), usd("1000")),
+            (12, Qty::from_lots(-5), usd("500"))
+        ]
     );
     assert_eq!(
         [v.qty(10), v.qty(11), v.qty(12)],
-        [Qty(0), Qty(-10), Qty(-5)]
+        [Qty::from_lots(0), Qty::from_lots(-10), Qty::from_lots(-5)]
     );
-    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(v.qty(T), Qty::from_lots(0));
 }
 
 #[test]
@@ -360,7 +369,7 @@ fn pro_rata_adl_spreads_over_the_whole_opposite_side() {
     v.oracle("600");
     v.liquidate(T);
     // 15 lots over three shorts of 10: 5 each.
-    assert_eq!([v.qty(10), v.qty(11), v.qty(12)], [Qty(-5); 3]);
+    assert_eq!([v.qty(10), v.qty(11), v.qty(12)], [Qty::from_lots(-5); 3]);
     // Each pays 1,500 x 5/15 = 500.
     for s in [10, 11, 12] {
         assert_eq!(
@@ -399,7 +408,7 @@ fn socialized_loss_falls_on_open_positions_only() {
         side: PositionSide::Short,
         amount_usd: usd("1500"),
         index_step: 50_000_000_000_000,
-        open_interest: Qty(30),
+        open_interest: Qty::from_lots(30),
     }));
     for s in [10, 11, 12] {
         let total = v.e.socialized_loss_total(AccountId(s)).unwrap();
@@ -452,7 +461,7 @@ fn native_liquidation_sweeps_after_a_price_move() {
     // and the whole penalty (55.8) goes to the insurance fund.
     let ev = v.oracle("880");
     assert_eq!(stages(&ev), ["started", "penalty", "ended"]);
-    assert_eq!(v.qty(T), Qty(4));
+    assert_eq!(v.qty(T), Qty::from_lots(4));
     assert_eq!(v.e.insurance_usd(), usd("55.8"));
     assert_eq!(v.collateral(K), usd("10"));
     assert!(v.e.liquidation_queue().is_empty());
@@ -491,7 +500,7 @@ fn vault_shares_withdrawal_delay_and_claim() {
 #[test]
 fn the_vault_reduces_itself_through_the_book_when_near_its_limit() {
     let mut v = opened(params());
-    let limit = Ppm(3_000_000);
+    let limit = Ppm::from_raw(3_000_000);
     v.ok(Command::SetVenueParam {
         param: VenueParam::VaultMarginMultiplier(limit),
     });
@@ -511,7 +520,7 @@ fn the_vault_reduces_itself_through_the_book_when_near_its_limit() {
     let ev = v.oracle("760");
     assert!(ev.contains(&Event::VaultReduced {
         market: MarketId(0),
-        qty: Qty(1)
+        qty: Qty::from_lots(1)
     }));
     assert!(!ev
         .iter()
@@ -591,7 +600,10 @@ fn funding_includes_the_vault_position() {
         } => Some((*rate, *index_step, *open_interest)),
         _ => None,
     });
-    assert_eq!(settled, Some((Ppm(7_500), 6_600_000_000_000, Qty(10))));
+    assert_eq!(
+        settled,
+        Some((Ppm::from_raw(7_500), 6_600_000_000_000, Qty::from_lots(10)))
+    );
     assert_eq!(v.e.funding_total(VAULT, MarketId(0)).unwrap(), usd("66"));
     assert_eq!(
         v.e.funding_total(AccountId(MM), MarketId(0)).unwrap(),
@@ -602,7 +614,7 @@ fn funding_includes_the_vault_position() {
 #[test]
 fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
     let mut v = opened(params());
-    let limit = Ppm(3_000_000);
+    let limit = Ppm::from_raw(3_000_000);
     v.ok(Command::SetVenueParam {
         param: VenueParam::VaultMarginMultiplier(limit),
     });
@@ -623,7 +635,7 @@ fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
         bankrupt: AccountId(u32::MAX),
         counterparty: AccountId(MM),
         market: MarketId(0),
-        qty: Qty(-10),
+        qty: Qty::from_lots(-10),
         price: px("750"),
         haircut_usd: usd("500"),
     }));
@@ -686,7 +698,7 @@ fn a_position_that_cannot_be_closed_is_charged_to_nobody() {
     let ev = v.liquidate(T);
     // Nothing was closed, so no stage paid anything: the loss at the mark is not yet realized.
     assert_eq!(stage_payments(&ev), (Usd::ZERO, Usd::ZERO));
-    assert_eq!(v.qty(T), Qty(10));
+    assert_eq!(v.qty(T), Qty::from_lots(10));
     assert_eq!(v.collateral(T), usd("1000"));
     assert_eq!(v.e.insurance_usd(), usd("600"));
     let flag = v.e.flags()[&(AccountId(T), Scope::Cross)];
@@ -721,7 +733,7 @@ fn a_position_that_cannot_be_closed_is_charged_to_nobody() {
     v.deposit(bidder, "100000");
     v.limit(bidder, Side::Buy, "700", 10);
     let ev = v.ok(Command::Tick);
-    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(v.qty(T), Qty::from_lots(0));
     assert_eq!(stage_payments(&ev), (usd("2000"), usd("2000")));
     assert!(ev.contains(&Event::InsurancePayout {
         account: AccountId(T),
@@ -749,7 +761,7 @@ fn after_a_rebound_the_bankrupt_account_withdraws_only_its_own_money() {
     v.limit(bidder, Side::Buy, "1000", 10);
     let sell = v.order(0, T, Side::Sell, OrderKind::Ioc, "1000", 10);
     v.ok(sell);
-    assert_eq!(v.qty(T), Qty(0));
+    assert_eq!(v.qty(T), Qty::from_lots(0));
     // Nobody paid for T: the fund is whole, MM was charged nothing, and T can take out
     // exactly what it put in, not a micro-USD more.
     assert_eq!(v.e.insurance_usd(), usd("600"));
@@ -790,11 +802,11 @@ fn a_deficit_realized_by_the_owner_goes_down_the_waterfall() {
 #[test]
 fn stage_payments_add_up_to_the_deficit_realized_and_a_bankrupt_close_pays_no_fee() {
     let mut p = no_adl_no_vault();
-    p.taker_fee = Ppm(500);
+    p.taker_fee = Ppm::from_raw(500);
     let mut v = bankrupt_with_no_bid();
     v.ok(Command::SetParam {
         market: MarketId(0),
-        param: Param::TakerFee(Ppm(500)),
+        param: Param::TakerFee(Ppm::from_raw(500)),
     });
     let bidder = 20;
     v.deposit(bidder, "100000");

@@ -5,7 +5,7 @@
 //! fuzz target (`fuzz_commands.rs`) finds are added here too.
 
 use bulwark_core::ArithError;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 
 fn px(s: &str) -> Price {
@@ -29,7 +29,7 @@ fn limit(account: u32, side: Side, price: Price, qty: i64) -> Command {
         side,
         kind: OrderKind::Limit,
         price: Some(price),
-        qty: Qty(qty),
+        qty: Qty::from_lots(qty),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -170,8 +170,8 @@ fn a_tiny_oracle_under_a_huge_mark_clamps_the_premium() {
     // 0.1 x 1e9 = 1e8 USD of notional), a mark starting at 50,000,000 USD.
     let mut p = MarketParams::btc_like("HUGE", px("50000000"));
     p.max_price = px("1000000000");
-    p.max_position_qty = Qty(100);
-    p.max_order_qty = Qty(100);
+    p.max_position_qty = Qty::from_lots(100);
+    p.max_order_qty = Qty::from_lots(100);
     let mut e = Engine::default();
     ok(&mut e, &Command::CreateMarket { params: p }, 0);
     for a in 0..2 {
@@ -203,10 +203,10 @@ fn a_tiny_oracle_under_a_huge_mark_clamps_the_premium() {
     let evs = ok(&mut e, &Command::Tick, 3_600_000);
     assert!(evs.contains(&Event::FundingSettled {
         market: MarketId(0),
-        rate: Ppm(7_500),
+        rate: Ppm::from_raw(7_500),
         price: px("50000000"),
         index_step: 50_000_000_000_000i128 * 7_500,
-        open_interest: Qty(1),
+        open_interest: Qty::from_lots(1),
     }));
     assert_eq!(
         e.funding_total(AccountId(1), MarketId(0)).unwrap(),
@@ -378,8 +378,8 @@ fn a_parameter_change_cannot_lift_the_bound_over_positions_already_open() {
         param,
     };
     // Lowering the limits is fine...
-    ok(&mut e, &set(Param::MaxOrderQty(Qty(1))), 0);
-    ok(&mut e, &set(Param::MaxPositionQty(Qty(1))), 0);
+    ok(&mut e, &set(Param::MaxOrderQty(Qty::from_lots(1))), 0);
+    ok(&mut e, &set(Param::MaxPositionQty(Qty::from_lots(1))), 0);
     // ...but raising the price to 1e9 USD would put the open 1,000 BTC at 1e12 USD of
     // notional, ten times the bound, though 1 lot x 1e9 passes on its own.
     let r = rejected(&mut e, &set(Param::MaxPrice(px("1000000000"))), 0);
@@ -415,8 +415,14 @@ fn other_parameters_have_upper_bounds() {
             "impact_notional_usd",
         ),
         (Param::FundingIntervalMs(u64::MAX), "funding_interval_ms"),
-        (Param::MaxOrderQty(Qty(i64::MAX)), "max_order_qty"),
-        (Param::MaxPositionQty(Qty(i64::MAX)), "max_position_qty"),
+        (
+            Param::MaxOrderQty(Qty::from_lots(i64::MAX)),
+            "max_order_qty",
+        ),
+        (
+            Param::MaxPositionQty(Qty::from_lots(i64::MAX)),
+            "max_position_qty",
+        ),
         (Param::MaxPrice(Price::from_micros(i64::MAX)), "max_price"),
     ] {
         let r = rejected(&mut e, &set(param.clone()), 0);

@@ -20,8 +20,8 @@ mod reference;
 
 use bulwark_core::MICROS_PER_UNIT;
 use bulwark_engine::book::{BookFill, NewOrder};
-use bulwark_engine::engine::VAULT;
 use bulwark_engine::PositionSide;
+use bulwark_engine::VAULT;
 use bulwark_engine::{
     state_hash, AccountId, AdlPolicy, Book, Command, Engine, EngineConfig, Event, Flag, MarginMode,
     MarketId, MarketParams, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, Qty, Reject, Scope,
@@ -179,7 +179,7 @@ fn run_book_ops(ops: &[BookOp]) -> Result<(), TestCaseError> {
             } => {
                 let side = side_of(buy);
                 let price = tick_price(ticks);
-                let left = sweep_both(&mut book, &mut r, side, price, Qty(qty))?;
+                let left = sweep_both(&mut book, &mut r, side, price, Qty::from_lots(qty))?;
                 if left.is_positive() {
                     let o = NewOrder {
                         account: AccountId(account),
@@ -196,7 +196,13 @@ fn run_book_ops(ops: &[BookOp]) -> Result<(), TestCaseError> {
                 seq += 1;
             }
             BookOp::Sweep { buy, ticks, qty } => {
-                sweep_both(&mut book, &mut r, side_of(buy), tick_price(ticks), Qty(qty))?;
+                sweep_both(
+                    &mut book,
+                    &mut r,
+                    side_of(buy),
+                    tick_price(ticks),
+                    Qty::from_lots(qty),
+                )?;
             }
             BookOp::Remove { pick } => {
                 if !known.is_empty() {
@@ -225,8 +231,8 @@ fn run_book_ops(ops: &[BookOp]) -> Result<(), TestCaseError> {
                     .collect();
                 if !live.is_empty() {
                     let id = live[pick % live.len()];
-                    let rem = r.get(id).unwrap().remaining.0;
-                    let q = Qty(1 + (amount - 1) % rem);
+                    let rem = r.get(id).unwrap().remaining.lots();
+                    let q = Qty::from_lots(1 + (amount - 1) % rem);
                     prop_assert_eq!(book.fill(id, q), r.fill(id, q), "fill({:?}, {})", id, q);
                 }
             }
@@ -234,12 +240,12 @@ fn run_book_ops(ops: &[BookOp]) -> Result<(), TestCaseError> {
                 let live: Vec<_> = known
                     .iter()
                     .copied()
-                    .filter(|&id| r.get(id).is_some_and(|o| o.remaining.0 >= 2))
+                    .filter(|&id| r.get(id).is_some_and(|o| o.remaining.lots() >= 2))
                     .collect();
                 if !live.is_empty() {
                     let id = live[pick % live.len()];
-                    let rem = r.get(id).unwrap().remaining.0;
-                    let new_remaining = Qty(1 + (amount - 1) % (rem - 1));
+                    let rem = r.get(id).unwrap().remaining.lots();
+                    let new_remaining = Qty::from_lots(1 + (amount - 1) % (rem - 1));
                     book.reduce(id, new_remaining);
                     r.reduce(id, new_remaining);
                 }
@@ -279,20 +285,27 @@ fn book_reference_by_hand() {
             account: AccountId(seq as u32),
             side: Side::Buy,
             price: tick_price(ticks),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
         };
         let id = book.insert_new(seq as u64 + 1, o);
         r.insert(id, o.account, o.side, o.price, o.qty, false);
         ids.push(id);
     }
-    let left = sweep_both(&mut book, &mut r, Side::Sell, tick_price(99), Qty(25)).unwrap();
-    assert_eq!(left, Qty(0));
+    let left = sweep_both(
+        &mut book,
+        &mut r,
+        Side::Sell,
+        tick_price(99),
+        Qty::from_lots(25),
+    )
+    .unwrap();
+    assert_eq!(left, Qty::from_lots(0));
     assert_eq!(
         book.levels(Side::Buy).collect::<Vec<_>>(),
-        vec![(tick_price(99), Qty(5), 1)]
+        vec![(tick_price(99), Qty::from_lots(5), 1)]
     );
-    assert_eq!(book.get(ids[1]).unwrap().remaining, Qty(5));
+    assert_eq!(book.get(ids[1]).unwrap().remaining, Qty::from_lots(5));
     compare_books(&book, &r, &ids).unwrap();
 }
 
@@ -316,18 +329,18 @@ fn market_params() -> [MarketParams; 2] {
     btc.impact_notional_usd = usd(2_000);
     btc.funding_interval_ms = 60_000;
     btc.oracle_stale_ms = 30_000;
-    btc.max_order_qty = Qty(5_000);
-    btc.max_position_qty = Qty(20_000);
+    btc.max_order_qty = Qty::from_lots(5_000);
+    btc.max_position_qty = Qty::from_lots(20_000);
     let mut eth = MarketParams::btc_like("ETH-PERP", Price::from_micros(3_000 * MICROS_PER_UNIT));
     eth.tick_size = Price::from_micros(100_000); // 0.1 USD
     eth.lots_per_unit = 100; // a lot is 0.01 ETH, about 30 USD
-    eth.maker_fee = Ppm(-100); // a rebate
-    eth.taker_fee = Ppm(400);
+    eth.maker_fee = Ppm::from_raw(-100); // a rebate
+    eth.taker_fee = Ppm::from_raw(400);
     eth.impact_notional_usd = usd(1_000);
     eth.funding_interval_ms = 45_000;
     eth.oracle_stale_ms = 20_000;
-    eth.max_order_qty = Qty(5_000);
-    eth.max_position_qty = Qty(50_000);
+    eth.max_order_qty = Qty::from_lots(5_000);
+    eth.max_position_qty = Qty::from_lots(50_000);
     [btc, eth]
 }
 
@@ -663,19 +676,19 @@ fn param_of(which: u8, raw: i64, p: &MarketParams) -> Param {
     let r = raw.unsigned_abs();
     let pick = |lo: i64, hi: i64| lo + (r % ((hi - lo + 1) as u64)) as i64;
     match which {
-        0 => Param::Maintenance(Ppm(pick(0, 60_000))),
-        1 => Param::InitialMultiplier(Ppm(pick(900_000, 5_000_000))),
-        2 => Param::SizePremium(Ppm(pick(0, 120_000))),
-        3 => Param::MakerFee(Ppm(pick(-600, 800))),
-        4 => Param::TakerFee(Ppm(pick(0, 1_000))),
-        5 => Param::FundingClamp(Ppm(pick(0, 20_000))),
+        0 => Param::Maintenance(Ppm::from_raw(pick(0, 60_000))),
+        1 => Param::InitialMultiplier(Ppm::from_raw(pick(900_000, 5_000_000))),
+        2 => Param::SizePremium(Ppm::from_raw(pick(0, 120_000))),
+        3 => Param::MakerFee(Ppm::from_raw(pick(-600, 800))),
+        4 => Param::TakerFee(Ppm::from_raw(pick(0, 1_000))),
+        5 => Param::FundingClamp(Ppm::from_raw(pick(0, 20_000))),
         6 => Param::FundingIntervalMs(pick(0, 200_000) as u64),
-        7 => Param::TradeEmaAlpha(Ppm(pick(0, 1_000_000))),
+        7 => Param::TradeEmaAlpha(Ppm::from_raw(pick(0, 1_000_000))),
         8 => Param::ImpactNotionalUsd(Usd::from_micros(pick(0, 5_000) * MICROS_PER_UNIT)),
         9 => Param::OracleStaleMs(pick(1_000, 120_000) as u64),
-        10 => Param::MarketOrderBand(Ppm(pick(0, 300_000))),
-        11 => Param::MaxOrderQty(Qty(pick(0, 6_000))),
-        12 => Param::MaxPositionQty(Qty(pick(0, 60_000))),
+        10 => Param::MarketOrderBand(Ppm::from_raw(pick(0, 300_000))),
+        11 => Param::MaxOrderQty(Qty::from_lots(pick(0, 6_000))),
+        12 => Param::MaxPositionQty(Qty::from_lots(pick(0, 60_000))),
         13 => {
             let init = p.initial_price.micros();
             let tick = p.tick_size.micros();
@@ -694,7 +707,7 @@ fn param_of(which: u8, raw: i64, p: &MarketParams) -> Param {
         } else {
             AdlPolicy::ProRata
         }),
-        _ => Param::MakerFee(Ppm(-p.taker_fee.raw() - 1)),
+        _ => Param::MakerFee(Ppm::from_raw(-p.taker_fee.raw() - 1)),
     }
 }
 
@@ -895,7 +908,7 @@ impl Harness {
                 side,
                 kind,
                 price: Some(price),
-                qty: Qty(qty),
+                qty: Qty::from_lots(qty),
                 reduce_only: false,
                 self_trade: SelfTrade::CancelTaker,
                 margin,
@@ -960,7 +973,7 @@ impl Harness {
                 .engine
                 .account(AccountId(a))
                 .and_then(|x| x.position(MarketId(m)))
-                .map_or(0, |p| p.qty.0);
+                .map_or(0, |p| p.qty.lots());
             prop_assert_eq!(
                 q.abs(),
                 lots,
@@ -1031,7 +1044,7 @@ impl Harness {
                     side: side_of(s.buy),
                     kind: s.kind,
                     price,
-                    qty: Qty(s.qty),
+                    qty: Qty::from_lots(s.qty),
                     reduce_only: s.reduce_only,
                     self_trade: s.self_trade,
                     margin: if s.isolated {
@@ -1203,7 +1216,8 @@ impl Harness {
                 let room = free(scope).max(if *isolated { 0 } else { free(Scope::Cross) });
                 let p = self.params(*market);
                 let lot_value = (self.mark(*market) as i128 / p.lots_per_unit as i128).max(1);
-                let qty = (room * *lev as i128 / lot_value).clamp(1, p.max_order_qty.0 as i128);
+                let qty =
+                    (room * *lev as i128 / lot_value).clamp(1, p.max_order_qty.lots() as i128);
                 // An IOC at the price account 0 quotes (`quote_for`): a market order's limit is
                 // the band edge, and the risk check would count the whole band as adverse.
                 let tick = p.tick_size.micros();
@@ -1219,7 +1233,7 @@ impl Harness {
                     side: side_of(*buy),
                     kind: OrderKind::Ioc,
                     price: Some(Price::from_micros(price)),
-                    qty: Qty(qty as i64),
+                    qty: Qty::from_lots(qty as i64),
                     reduce_only: false,
                     self_trade: SelfTrade::CancelTaker,
                     margin: if *isolated {
@@ -1249,7 +1263,7 @@ impl Harness {
                     side: side_of(*buy),
                     kind: OrderKind::Limit,
                     price: Some(Price::from_micros(price.max(tick))),
-                    qty: Qty(*qty),
+                    qty: Qty::from_lots(*qty),
                     reduce_only: false,
                     self_trade: SelfTrade::CancelTaker,
                     margin: MarginMode::Cross,
@@ -1298,7 +1312,7 @@ impl Harness {
                     0 => VenueParam::NativeLiquidation(raw % 2 == 1),
                     1 => VenueParam::MaxLiquidationsPerStep((raw % 4) as u32),
                     2 => VenueParam::VaultWithdrawalDelayMs(raw % 20_000),
-                    _ => VenueParam::VaultMarginMultiplier(Ppm((raw % 6_000_000) as i64)),
+                    _ => VenueParam::VaultMarginMultiplier(Ppm::from_raw((raw % 6_000_000) as i64)),
                 },
             },
             Op::Tick { .. } | Op::Backwards => Command::Tick,
@@ -1503,17 +1517,17 @@ impl Harness {
                         );
                     }
                     last_price = Some(*price);
-                    filled += qty.0;
+                    filled += qty.lots();
                 }
                 Event::OrderRested { order, qty, .. } => {
                     self.stats.rests += 1;
                     prop_assert_eq!(Some(*order), taker.map(|t| t.0));
-                    rested += qty.0;
+                    rested += qty.lots();
                 }
                 Event::OrderCancelled { order, qty, .. } => {
                     self.stats.cancels += 1;
                     if Some(*order) == taker.map(|t| t.0) {
-                        dropped += qty.0;
+                        dropped += qty.lots();
                     }
                 }
                 Event::FundingSettled { .. } => self.stats.funding += 1,
@@ -1536,12 +1550,12 @@ impl Harness {
             prop_assert!(qty <= o.qty && qty.is_positive());
             prop_assert_eq!(
                 filled + rested + dropped,
-                qty.0,
+                qty.lots(),
                 "order quantity unaccounted for: {:?}",
                 events
             );
             match o.kind {
-                OrderKind::Fok => prop_assert_eq!(filled, qty.0),
+                OrderKind::Fok => prop_assert_eq!(filled, qty.lots()),
                 OrderKind::PostOnly => prop_assert_eq!(filled, 0),
                 OrderKind::Market | OrderKind::Ioc => prop_assert_eq!(rested, 0),
                 OrderKind::Limit => {}
@@ -1770,7 +1784,7 @@ impl Ledger {
             .chain(std::iter::once((VAULT, &e.vault().account)));
         for (id, a) in holders {
             for p in a.positions.iter().filter(|p| !p.qty.is_zero()) {
-                qty.insert((id, p.market), p.qty.0);
+                qty.insert((id, p.market), p.qty.lots());
             }
         }
         Ledger {
@@ -1924,9 +1938,9 @@ fn close_before_stages(
         } = e
         {
             prop_assert_eq!(*bankrupt, sg.account);
-            let n = led.fill_notional(*market, qty.0.abs());
-            sg.equity += led.trade_delta(*bankrupt, *market, qty.0, n, 0);
-            led.add(*bankrupt, *market, qty.0);
+            let n = led.fill_notional(*market, qty.lots().abs());
+            sg.equity += led.trade_delta(*bankrupt, *market, qty.lots(), n, 0);
+            led.add(*bankrupt, *market, qty.lots());
         }
     }
     sg.deficit_after_close = Some((-sg.equity).max(0));
@@ -2067,7 +2081,7 @@ fn check_segment(
         prop_assert_eq!(adl_lots, want, "ADL lots in {:?}: {:?}", m, sg);
         let before = holder(pre, sg.account)
             .and_then(|a| a.position(*m))
-            .map_or(0, |p| p.qty.0.abs());
+            .map_or(0, |p| p.qty.lots().abs());
         let gained = led.max_abs(sg.account, *m) - before;
         prop_assert!(
             adl_lots <= before + gained,
@@ -2402,9 +2416,9 @@ impl Harness {
                     ..
                 } => {
                     let dq = if *taker_side == Side::Buy {
-                        qty.0
+                        qty.lots()
                     } else {
-                        -qty.0
+                        -qty.lots()
                     };
                     match seg.as_mut() {
                         Some(sg) => {
@@ -2521,7 +2535,7 @@ impl Harness {
                     prop_assert_eq!(*account, sg.account);
                     sg.begin_waterfall(&led);
                     prop_assert_eq!(
-                        qty.0,
+                        qty.lots(),
                         led.q(*account, *market),
                         "takeover of part of a position"
                     );
@@ -2529,11 +2543,11 @@ impl Harness {
                     *sg.vault_equity.get_or_insert(0) += e;
                     // Bankruptcy price: where this position's share of the equity is zero, the
                     // equity per lot rounded down (toward negative infinity).
-                    let per_lot = floor_div(e * led.lots(*market), qty.0 as i128);
+                    let per_lot = floor_div(e * led.lots(*market), qty.lots() as i128);
                     let want = (led.mark(*market) - per_lot).clamp(1, i64::MAX as i128);
                     prop_assert_eq!(bankruptcy_price.micros() as i128, want);
-                    led.add(*account, *market, -qty.0);
-                    led.add(VAULT, *market, qty.0);
+                    led.add(*account, *market, -qty.lots());
+                    led.add(VAULT, *market, qty.lots());
                     // The pool's equity goes to the vault with its positions.
                     sg.equity = 0;
                 }
@@ -2596,19 +2610,19 @@ impl Harness {
                             prop_assert_ne!(*counterparty, sg.account);
                             let held = led.q(*counterparty, *market);
                             prop_assert!(
-                                qty.0 != 0
-                                    && held.signum() == qty.0.signum()
-                                    && qty.0.abs() <= held.abs(),
+                                qty.lots() != 0
+                                    && held.signum() == qty.lots().signum()
+                                    && qty.lots().abs() <= held.abs(),
                                 "ADL closed {} lots of {:?}'s position of {}",
                                 qty,
                                 counterparty,
                                 held
                             );
-                            led.add(*counterparty, *market, -qty.0);
+                            led.add(*counterparty, *market, -qty.lots());
                             sg.haircuts.push((
                                 *counterparty,
                                 *market,
-                                qty.0,
+                                qty.lots(),
                                 haircut_usd.micros() as i128,
                                 price.micros(),
                             ));
@@ -2633,7 +2647,7 @@ impl Harness {
                                 sign,
                                 amount_usd.micros() as i128,
                                 *index_step,
-                                open_interest.0,
+                                open_interest.lots(),
                             ));
                         }
                         Event::UncoveredLoss {
@@ -2655,7 +2669,7 @@ impl Harness {
                 } => {
                     let sg = seg_of(&mut seg)?;
                     prop_assert_eq!((*account, *scope), (sg.account, sg.scope));
-                    prop_assert_eq!(qty_left.0, led.q(*account, *market));
+                    prop_assert_eq!(qty_left.lots(), led.q(*account, *market));
                     sg.begin_waterfall(&led);
                     sg.deferred = true;
                 }

@@ -245,7 +245,7 @@ impl Metrics {
                     account: Some(taker.0),
                     side: Some(side_name(taker_side)),
                     price: Some(price.to_f64_lossy()),
-                    qty_lots: Some(qty.0),
+                    qty_lots: Some(qty.lots()),
                     notional_usd: Some(n),
                     endogenous,
                     ..base
@@ -363,7 +363,7 @@ impl Metrics {
         let left = engine
             .account(account)
             .and_then(|a| a.position(self.market))
-            .map_or(0, |p| p.qty.0);
+            .map_or(0, |p| p.qty.lots());
         let sign = if left != 0 {
             left.signum() as f64
         } else {
@@ -419,7 +419,7 @@ impl Metrics {
                 self.bad_debt_usd += absorbed;
                 self.stage_paid_micros += loss_usd.micros() as i128;
                 let px = bankruptcy_price.to_f64_lossy();
-                let notional = px * (qty.0 as f64).abs() / self.lots_per_unit;
+                let notional = px * (qty.lots() as f64).abs() / self.lots_per_unit;
                 self.mark_stage("vault");
                 if let Some(i) = self.current {
                     self.liquidations[i].volume_usd += notional;
@@ -429,7 +429,7 @@ impl Metrics {
                     event: "vault_takeover",
                     account: Some(account.0),
                     price: Some(px),
-                    qty_lots: Some(qty.0),
+                    qty_lots: Some(qty.lots()),
                     notional_usd: Some(notional),
                     amount_usd: Some(absorbed),
                     equity_usd: Some(usd(equity_usd)),
@@ -463,7 +463,7 @@ impl Metrics {
             } => {
                 self.adl_count += 1;
                 let px = price.to_f64_lossy();
-                let notional = px * (qty.0 as f64).abs() / self.lots_per_unit;
+                let notional = px * (qty.lots() as f64).abs() / self.lots_per_unit;
                 self.adl_notional_usd += notional;
                 self.adl_haircut_usd += usd(haircut_usd);
                 self.bad_debt_usd += usd(haircut_usd);
@@ -474,7 +474,7 @@ impl Metrics {
                     account: Some(bankrupt.0),
                     counterparty: Some(counterparty.0),
                     price: Some(px),
-                    qty_lots: Some(qty.0),
+                    qty_lots: Some(qty.lots()),
                     notional_usd: Some(notional),
                     amount_usd: Some(usd(haircut_usd)),
                     ..base
@@ -498,7 +498,7 @@ impl Metrics {
                         PositionSide::Long => "long",
                         PositionSide::Short => "short",
                     }),
-                    qty_lots: Some(open_interest.0),
+                    qty_lots: Some(open_interest.lots()),
                     amount_usd: Some(usd(amount_usd)),
                     ..base
                 });

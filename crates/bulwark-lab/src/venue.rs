@@ -6,7 +6,7 @@
 
 use bulwark_core::Round;
 use bulwark_engine::{
-    AccountId, Engine, Flag, Health, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
+    AccountId, Engine, Flag, Health, Market, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
 };
 
 /// Read-only client view of one market of the venue.
@@ -36,7 +36,7 @@ impl<'a> Venue<'a> {
         self.market
     }
 
-    fn m(&self) -> &'a bulwark_engine::market::Market {
+    fn m(&self) -> &'a Market {
         self.engine
             .market(self.market)
             .expect("the lab creates its market before any agent runs")
@@ -72,7 +72,7 @@ impl<'a> Venue<'a> {
             if (p - around).abs() > around * frac {
                 break;
             }
-            total += p * qty.0 as f64 / lots;
+            total += p * qty.lots() as f64 / lots;
         }
         total
     }
@@ -82,7 +82,7 @@ impl<'a> Venue<'a> {
     }
 
     pub fn open_interest_lots(&self) -> i64 {
-        self.m().open_interest.0
+        self.m().open_interest.lots()
     }
 
     /// Largest leverage the market allows at small size: 1 / (maintenance x initial multiple).
@@ -108,7 +108,7 @@ impl<'a> Venue<'a> {
             .unwrap_or_default();
         let pending = pending.funding_usd.to_f64_lossy() + pending.loss_usd.to_f64_lossy();
         OwnPosition {
-            qty_lots: pos.map_or(0, |p| p.qty.0),
+            qty_lots: pos.map_or(0, |p| p.qty.lots()),
             cost_usd: pos.map_or(0.0, |p| p.cost_usd.to_f64_lossy()),
             collateral_usd: a.collateral_usd.to_f64_lossy() - pending,
         }
@@ -153,7 +153,7 @@ impl<'a> Venue<'a> {
             return Qty::ZERO;
         }
         let lots = (notional_usd / price * self.lots_per_unit()).floor();
-        Qty(lots.min(self.m().params.max_order_qty.0 as f64) as i64)
+        Qty::from_lots(lots.min(self.m().params.max_order_qty.lots() as f64) as i64)
     }
 
     pub fn now(&self) -> TimestampMs {

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use bulwark_core::TimestampMs;
-use bulwark_engine::{hash, Command, Engine, Event};
+use bulwark_engine::{state_hash_hex, Command, Engine, Event};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -103,7 +103,7 @@ pub fn apply_log(
         }
     }
     out.flush()?;
-    s.state_hash = hash::state_hash_hex(engine);
+    s.state_hash = state_hash_hex(engine);
     Ok(s)
 }
 

@@ -142,7 +142,7 @@ fn waterfall_walk_visits_every_stage_in_order() {
     assert!(has(&Event::VaultTakeover {
         account: trader,
         market: bulwark_engine::MarketId(0),
-        qty: bulwark_engine::Qty(10),
+        qty: bulwark_engine::Qty::from_lots(10),
         bankruptcy_price: "900".parse().unwrap(),
         equity_usd: usd("-500"),
         loss_usd: usd("500"),
@@ -181,7 +181,7 @@ fn waterfall_walk_visits_every_stage_in_order() {
             side: bulwark_engine::PositionSide::Short,
             amount_usd: usd("2000"),
             index_step: 100_000_000_000_000,
-            open_interest: bulwark_engine::Qty(20),
+            open_interest: bulwark_engine::Qty::from_lots(20),
         }]
     );
     assert!(has(&Event::UncoveredLoss {

@@ -103,19 +103,19 @@ struct RankEntry {
 /// largest remainder, ties to the larger position, then the lower id), so the total is `need`
 /// (or every lot there is) and nobody is closed for more than it holds.
 fn pro_rata_plan(mut cands: Vec<(AccountId, Qty)>, need: i64) -> Vec<(AccountId, Qty, Qty)> {
-    let total: i128 = cands.iter().map(|c| c.1.abs().0 as i128).sum();
+    let total: i128 = cands.iter().map(|c| c.1.abs().lots() as i128).sum();
     if total == 0 {
         return Vec::new();
     }
     cands.sort_by(|a, b| b.1.abs().cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
     let need = need.min(total.min(i64::MAX as i128) as i64);
-    let sizes: Vec<i64> = cands.iter().map(|c| c.1.abs().0).collect();
+    let sizes: Vec<i64> = cands.iter().map(|c| c.1.abs().lots()).collect();
     let shares = bounded(allocate(need, &sizes));
     cands
         .into_iter()
         .zip(shares)
         .filter(|(_, share)| *share > 0)
-        .map(|((id, q), share)| (id, q, Qty(share)))
+        .map(|((id, q), share)| (id, q, Qty::from_lots(share)))
         .collect()
 }
 
@@ -143,7 +143,7 @@ impl Engine {
             closes.push(AdlClose {
                 counterparty: cp,
                 market,
-                qty: Qty(close.0 * cp_qty.signum()),
+                qty: Qty::from_lots(close.lots() * cp_qty.signum()),
                 mark,
             });
         }
@@ -162,7 +162,7 @@ impl Engine {
     ) -> Vec<(AccountId, Qty, Qty)> {
         let market = self.markets[mi].id;
         let want_sign = -qty.signum();
-        let need = qty.abs().0;
+        let need = qty.abs().lots();
         let k = self.adl_ranking(market, want_sign, policy);
         let plan = match policy {
             AdlPolicy::Ranked => self.adl_take_top(k, bankrupt, need),
@@ -178,7 +178,7 @@ impl Engine {
             }
         };
         debug_assert_eq!(
-            plan.iter().map(|c| c.2 .0).sum::<i64>(),
+            plan.iter().map(|c| c.2.lots()).sum::<i64>(),
             need,
             "ADL closes exactly the bankrupt position (zero-sum open interest)"
         );
@@ -212,9 +212,9 @@ impl Engine {
                 continue;
             }
             let q = self.adl_qty(e.id.0, market);
-            let close = q.abs().0.min(left);
+            let close = q.abs().lots().min(left);
             left -= close;
-            plan.push((e.id.0, q, Qty(close)));
+            plan.push((e.id.0, q, Qty::from_lots(close)));
         }
         heap.extend(popped);
         self.adl_cache.rankings[k].heap = heap;
@@ -384,9 +384,9 @@ impl Engine {
                         break;
                     }
                     let q = self.adl_qty(id, market);
-                    let close = q.abs().0.min(left);
+                    let close = q.abs().lots().min(left);
                     left -= close;
-                    plan.push((id, q, Qty(close)));
+                    plan.push((id, q, Qty::from_lots(close)));
                 }
                 plan
             }
@@ -458,7 +458,7 @@ impl Engine {
         closes: &[AdlClose],
         total: Usd,
     ) {
-        let lots: Vec<i64> = closes.iter().map(|c| c.qty.abs().0).collect();
+        let lots: Vec<i64> = closes.iter().map(|c| c.qty.abs().lots()).collect();
         let haircuts = if total.is_positive() {
             bounded(allocate(total.micros(), &lots))
         } else {
@@ -476,7 +476,7 @@ impl Engine {
             let lots_per_unit = self.markets[mi].params.lots_per_unit;
             let per_lot = bounded(div_i128(
                 haircut.micros() as i128 * lots_per_unit as i128,
-                c.qty.abs().0 as i128,
+                c.qty.abs().lots() as i128,
                 Round::Floor,
             ));
             let price = c.mark.micros() as i128 - per_lot * c.qty.signum() as i128;

@@ -38,7 +38,7 @@ pub(crate) const SHORT: usize = 1;
 /// The side a non-zero position is on.
 #[inline]
 pub(crate) fn side_of(qty: Qty) -> usize {
-    if qty.0 > 0 {
+    if qty.lots() > 0 {
         LONG
     } else {
         SHORT
@@ -65,7 +65,7 @@ pub(crate) fn pending_exact(m: &Market, p: &Position) -> ArithResult<(i128, i128
         return Ok((0, 0));
     }
     let s = side_of(p.qty);
-    let q = p.qty.0.unsigned_abs() as i128;
+    let q = p.qty.lots().unsigned_abs() as i128;
     let df = ok_or_overflow(m.funding_index[s].checked_sub(p.funding_snap))?;
     let dl = ok_or_overflow(m.loss_index[s].checked_sub(p.loss_snap))?;
     Ok((
@@ -147,7 +147,7 @@ impl Engine {
             let p = &mut a.positions[i];
             let (f, l) = bounded(settle(m, p, &mut a.collateral_usd));
             let mut after = *p;
-            after.qty = Qty(p.qty.0 + side.sign() * qty.0);
+            after.qty = Qty::from_lots(p.qty.lots() + side.sign() * qty.lots());
             snap(m, &mut after);
             (p.funding_snap, p.loss_snap) = (after.funding_snap, after.loss_snap);
             a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l));
@@ -281,7 +281,7 @@ mod tests {
                 side,
                 kind,
                 price: Some(Price::from_micros(100_000_000)),
-                qty: Qty(lots),
+                qty: Qty::from_lots(lots),
                 reduce_only: false,
                 self_trade: SelfTrade::CancelTaker,
                 margin: MarginMode::Cross,
@@ -297,9 +297,9 @@ mod tests {
         let mut p = MarketParams::btc_like("ODD-PERP", Price::from_micros(100_000_000));
         p.lots_per_unit = 3;
         p.tick_size = Price::from_micros(1);
-        p.size_premium = Ppm(0);
-        p.maker_fee = Ppm(0);
-        p.taker_fee = Ppm(0);
+        p.size_premium = Ppm::from_raw(0);
+        p.maker_fee = Ppm::from_raw(0);
+        p.taker_fee = Ppm::from_raw(0);
         p.max_price = Price::from_micros(1_000_000_000);
         ok(&mut e, Command::CreateMarket { params: p });
         for a in 1..=7 {
@@ -378,7 +378,7 @@ mod tests {
             .iter()
             .map(|&q| {
                 let mut p = Position::new(M, MarginMode::Cross);
-                p.qty = Qty(-q);
+                p.qty = Qty::from_lots(-q);
                 pending_usd(&m, &p).unwrap().1.micros()
             })
             .collect();
@@ -424,7 +424,7 @@ mod tests {
         // index as its snapshot.
         trade(&mut e, A, G, 6);
         let p = *e.account(A).unwrap().position(M).unwrap();
-        assert_eq!(p.qty, Qty(-3));
+        assert_eq!(p.qty, Qty::from_lots(-3));
         assert_eq!(p.funding_paid_usd, Usd::from_micros(700));
         assert_eq!(p.funding_snap, e.markets[0].funding_index[SHORT]);
         assert_eq!(pending(&e, A).funding_usd, Usd::ZERO);

@@ -280,7 +280,7 @@ impl Engine {
                 Round::Ceil,
             ));
             let lots_needed = bounded(div_i128(x_usd * lots, mark, Round::Ceil));
-            qty = Qty(lots_needed.clamp(1, all.0 as i128) as i64);
+            qty = Qty::from_lots(lots_needed.clamp(1, all.lots() as i128) as i64);
             let band = band_edge(
                 m.mark,
                 m.params.liquidation_band,
@@ -386,7 +386,7 @@ impl Engine {
         let (mut filled, mut closed_notional) = (Qty::ZERO, Usd::ZERO);
         for s in &self.steps {
             if let Step::Fill { qty, notional, .. } = s {
-                filled.0 += qty.0;
+                filled = Qty::from_lots(filled.lots() + qty.lots());
                 closed_notional = bounded(closed_notional.checked_add(*notional));
             }
         }
@@ -450,10 +450,10 @@ impl Engine {
 /// The average distance from the mark, in ppm of the mark, at which a taker on `side` would
 /// fill `qty` lots against the book within `limit`; `None` if the book cannot fill them.
 fn slippage_ppm(m: &crate::market::Market, side: Side, limit: Price, qty: Qty) -> Option<i128> {
-    let mut left = qty.0 as i128;
+    let mut left = qty.lots() as i128;
     let mut cost = 0i128; // sum of lots x price, micro-USD
     for o in m.book.crossing(side, limit) {
-        let q = left.min(o.remaining.0 as i128);
+        let q = left.min(o.remaining.lots() as i128);
         cost += q * o.price.micros() as i128;
         left -= q;
         if left == 0 {
@@ -465,10 +465,10 @@ fn slippage_ppm(m: &crate::market::Market, side: Side, limit: Price, qty: Qty) -
     }
     let mark = m.mark.micros() as i128;
     let avg_gap = match side {
-        Side::Sell => mark * qty.0 as i128 - cost,
-        Side::Buy => cost - mark * qty.0 as i128,
+        Side::Sell => mark * qty.lots() as i128 - cost,
+        Side::Buy => cost - mark * qty.lots() as i128,
     };
-    let denom = mark * qty.0 as i128;
+    let denom = mark * qty.lots() as i128;
     div_i128(avg_gap.max(0) * PPM_ONE as i128, denom, Round::Ceil).ok()
 }
 

@@ -234,7 +234,7 @@ impl Engine {
                 ..
             } = *step
             {
-                let loss = Usd::from_micros(mul_div(q.0, against(price), lots, Round::Ceil)?);
+                let loss = Usd::from_micros(mul_div(q.lots(), against(price), lots, Round::Ceil)?);
                 cost = cost
                     .checked_add(loss)?
                     .checked_add(taker_fee.max(Usd::ZERO))?;
@@ -245,7 +245,7 @@ impl Engine {
             && self.plan_end == PlanEnd::Exhausted;
         if rests {
             let rest = qty.checked_sub(filled)?;
-            let loss = Usd::from_micros(mul_div(rest.0, against(limit), lots, Round::Ceil)?);
+            let loss = Usd::from_micros(mul_div(rest.lots(), against(limit), lots, Round::Ceil)?);
             let notional = margin::notional_ceil_usd(rest, limit, lots)?;
             let fee = margin::fee_usd(notional, m.params.maker_fee)?.max(Usd::ZERO);
             cost = cost.checked_add(loss)?.checked_add(fee)?;
@@ -653,7 +653,7 @@ impl Engine {
                     Position::new(market, d.pos.mode)
                 }
             };
-            oi_delta += d.pos.qty.0.max(0) - old.qty.0.max(0);
+            oi_delta += d.pos.qty.lots().max(0) - old.qty.lots().max(0);
             d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
             d.closed_sign = old.qty.signum();
             d.changed = (old.qty, old.cost_usd, old.isolated_usd)
@@ -662,7 +662,7 @@ impl Engine {
             a.collateral_usd = d.collateral;
         }
         let m = &mut self.markets[mi];
-        m.open_interest = Qty(m.open_interest.0 + oi_delta);
+        m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
         for d in &drafts {
             if d.closed_now {
                 // Closing the last position past bankruptcy realizes a deficit: book it.
@@ -766,7 +766,7 @@ impl Engine {
             .position_index(market)
             .expect("resting order has a position entry");
         let open = a.positions[i].open_on(o.side);
-        open.0 -= o.remaining.0;
+        *open = Qty::from_lots(open.lots() - o.remaining.lots());
         self.events.push(Event::OrderCancelled {
             order,
             account: o.account,

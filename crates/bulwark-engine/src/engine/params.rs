@@ -129,11 +129,11 @@ impl Engine {
         }
         for side in [Side::Buy, Side::Sell] {
             for (price, qty, _) in m.book.levels(side) {
-                resting += qty.0 as i128;
+                resting += qty.lots() as i128;
                 top = top.max(price);
             }
         }
-        let qty = (m.open_interest.0 as i128 + resting).max(p.max_position_qty.0 as i128);
+        let qty = (m.open_interest.lots() as i128 + resting).max(p.max_position_qty.lots() as i128);
         let price = top.max(p.max_price).micros() as i128;
         let lots = p.lots_per_unit as i128;
         // Ceil, like every requirement's notional; in i128, since the product is what is
@@ -269,7 +269,7 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
         return Err(invalid("max_price", "must be in (0, 1e9] USD"));
     }
     let max_notional = mul_div(
-        p.max_position_qty.0,
+        p.max_position_qty.lots(),
         p.max_price.micros(),
         p.lots_per_unit,
         Round::Ceil,
@@ -281,7 +281,7 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
         ));
     }
     let max_order_notional = mul_div(
-        p.max_order_qty.0,
+        p.max_order_qty.lots(),
         p.max_price.micros(),
         p.lots_per_unit,
         Round::Ceil,

@@ -17,7 +17,7 @@ impl Engine {
     pub(super) fn socialize_in_market(&mut self, mi: usize, payer_sign: i64, amount: Usd) -> Usd {
         self.invalidate_adl_ranking(self.markets[mi].id);
         let m = &mut self.markets[mi];
-        let oi = m.open_interest.0 as i128;
+        let oi = m.open_interest.lots() as i128;
         if !amount.is_positive() || oi <= 0 {
             return Usd::ZERO;
         }

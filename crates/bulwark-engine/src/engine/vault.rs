@@ -38,7 +38,7 @@ impl Default for VenueParams {
             max_liquidations_per_step: 256,
             vault_withdrawal_delay_ms: 24 * 3_600_000,
             // 20 x a 0.5% maintenance = 10% of notional: the vault runs at 10x at most.
-            vault_margin_multiplier: Ppm(20_000_000),
+            vault_margin_multiplier: Ppm::from_raw(20_000_000),
         }
     }
 }
@@ -385,7 +385,7 @@ impl Engine {
             // equity per lot rounded down: the price errs toward the vault's side of zero).
             let per_lot = bounded(div_i128(
                 share * lots as i128,
-                p.qty.0 as i128,
+                p.qty.lots() as i128,
                 Round::Floor,
             ));
             let bankruptcy_price = Price::from_micros(

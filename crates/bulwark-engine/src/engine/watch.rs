@@ -217,7 +217,7 @@ impl Engine {
         let m = &self.markets[p.market.0 as usize];
         let mark = m.mark.micros() as i128;
         let lots = m.params.lots_per_unit as i128;
-        let q = p.qty.0 as i128;
+        let q = p.qty.lots() as i128;
         let long = q > 0;
         let below = h.below_maintenance();
         // Equity(P) = a + q * P / lots.

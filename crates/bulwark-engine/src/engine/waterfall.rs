@@ -455,7 +455,7 @@ impl Engine {
             let p = &mut account.positions[i];
             let old = p.qty;
             let realized = bounded(p.apply_fill(side, qty, notional));
-            oi_delta += p.qty.0.max(0) - old.0.max(0);
+            oi_delta += p.qty.lots().max(0) - old.lots().max(0);
             match p.mode {
                 MarginMode::Cross => {
                     account.collateral_usd = bounded(account.collateral_usd.checked_add(realized))
@@ -466,7 +466,7 @@ impl Engine {
             }
         }
         let m = &mut self.markets[mi];
-        m.open_interest = Qty(m.open_interest.0 + oi_delta);
+        m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
     }
 }
 

@@ -2,7 +2,7 @@
 //! finds replays exactly.
 
 use bulwark_core::MICROS_PER_UNIT;
-use bulwark_engine::engine::limits;
+use bulwark_engine::limits;
 use bulwark_engine::*;
 
 /// Accounts 0..=5 get deposits in the setup; 6..=9 start unknown; 16 and above are beyond
@@ -25,30 +25,30 @@ fn markets() -> [MarketParams; 2] {
     btc.impact_notional_usd = usd(1_000_000_000);
     btc.funding_interval_ms = 60_000;
     btc.oracle_stale_ms = 30_000;
-    btc.max_order_qty = Qty(10_000);
-    btc.max_position_qty = Qty(20_000);
+    btc.max_order_qty = Qty::from_lots(10_000);
+    btc.max_position_qty = Qty::from_lots(20_000);
     let mut x = MarketParams::btc_like("EXTREME", Price::from_micros(MICROS_PER_UNIT));
     x.tick_size = Price::from_micros(1);
     x.lots_per_unit = 1_000_000_000;
     x.max_price = Price::from_micros(limits::MAX_PRICE_MICROS);
-    x.max_position_qty = Qty(100_000_000_000);
-    x.max_order_qty = Qty(200_000_000_000);
-    x.maintenance = Ppm(1_000_000);
-    x.initial_multiplier = Ppm(100_000_000);
-    x.size_premium = Ppm(1_000_000);
-    x.taker_fee = Ppm(100_000);
-    x.maker_fee = Ppm(-100_000);
+    x.max_position_qty = Qty::from_lots(100_000_000_000);
+    x.max_order_qty = Qty::from_lots(200_000_000_000);
+    x.maintenance = Ppm::from_raw(1_000_000);
+    x.initial_multiplier = Ppm::from_raw(100_000_000);
+    x.size_premium = Ppm::from_raw(1_000_000);
+    x.taker_fee = Ppm::from_raw(100_000);
+    x.maker_fee = Ppm::from_raw(-100_000);
     x.funding_interval_ms = 1;
-    x.funding_clamp = Ppm(1_000_000);
-    x.trade_ema_alpha = Ppm(1_000_000);
+    x.funding_clamp = Ppm::from_raw(1_000_000);
+    x.trade_ema_alpha = Ppm::from_raw(1_000_000);
     x.impact_notional_usd = Usd::from_micros(1);
     x.oracle_stale_ms = 0;
-    x.market_order_band = Ppm(999_999);
-    x.liquidation_end_multiplier = Ppm(1_000_000);
-    x.liquidation_penalty = Ppm(100_000);
-    x.keeper_reward_share = Ppm(1_000_000);
-    x.liquidation_band = Ppm(500_000);
-    x.insurance_fee_share = Ppm(1_000_000);
+    x.market_order_band = Ppm::from_raw(999_999);
+    x.liquidation_end_multiplier = Ppm::from_raw(1_000_000);
+    x.liquidation_penalty = Ppm::from_raw(100_000);
+    x.keeper_reward_share = Ppm::from_raw(1_000_000);
+    x.liquidation_band = Ppm::from_raw(500_000);
+    x.insurance_fee_share = Ppm::from_raw(1_000_000);
     x.waterfall = Waterfall {
         vault: false,
         insurance: false,
@@ -90,7 +90,7 @@ pub fn setup() -> Engine {
             side,
             kind: OrderKind::Limit,
             price: Some(Price::from_micros(price * MICROS_PER_UNIT)),
-            qty: Qty(qty),
+            qty: Qty::from_lots(qty),
             reduce_only: false,
             self_trade: SelfTrade::CancelTaker,
             margin: MarginMode::Cross,

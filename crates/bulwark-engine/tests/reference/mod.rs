@@ -66,7 +66,10 @@ impl RefBook {
         qty: Qty,
         reduce_only: bool,
     ) {
-        assert!(qty.0 > 0, "reference: resting quantity must be positive");
+        assert!(
+            qty.lots() > 0,
+            "reference: resting quantity must be positive"
+        );
         assert!(self.get(id).is_none(), "reference: duplicate id {id:?}");
         self.arrivals += 1;
         self.orders.push(RefOrder {
@@ -96,10 +99,10 @@ impl RefBook {
             .iter()
             .position(|o| o.id == id)
             .expect("reference: fill of a resting order");
-        assert!(qty.0 > 0 && qty.0 <= self.orders[i].remaining.0);
-        self.orders[i].remaining = Qty(self.orders[i].remaining.0 - qty.0);
+        assert!(qty.lots() > 0 && qty.lots() <= self.orders[i].remaining.lots());
+        self.orders[i].remaining = Qty::from_lots(self.orders[i].remaining.lots() - qty.lots());
         let left = self.orders[i].remaining;
-        if left.0 == 0 {
+        if left.lots() == 0 {
             self.orders.remove(i);
         }
         left
@@ -112,7 +115,7 @@ impl RefBook {
             .iter_mut()
             .find(|o| o.id == id)
             .expect("reference: reduce of a resting order");
-        assert!(new_remaining.0 > 0 && new_remaining.0 < o.remaining.0);
+        assert!(new_remaining.lots() > 0 && new_remaining.lots() < o.remaining.lots());
         o.remaining = new_remaining;
     }
 
@@ -158,7 +161,7 @@ impl RefBook {
         for o in self.in_priority(side) {
             match out.last_mut() {
                 Some(l) if l.0 == o.price => {
-                    l.1 = Qty(l.1 .0 + o.remaining.0);
+                    l.1 = Qty::from_lots(l.1.lots() + o.remaining.lots());
                     l.2 += 1;
                 }
                 _ => out.push((o.price, o.remaining, 1)),
@@ -181,7 +184,7 @@ impl RefBook {
     /// Match a taker against the book: repeatedly take the order with priority while it
     /// crosses. Returns the fills and the unfilled quantity.
     pub fn sweep(&mut self, side: Side, limit: Price, qty: Qty) -> (Vec<RefFill>, Qty) {
-        let mut left = qty.0;
+        let mut left = qty.lots();
         let mut fills = Vec::new();
         while left > 0 {
             let Some(top) = self.top(side.opposite()).copied() else {
@@ -194,17 +197,17 @@ impl RefBook {
             if !crosses {
                 break;
             }
-            let q = left.min(top.remaining.0);
+            let q = left.min(top.remaining.lots());
             fills.push(RefFill {
                 maker: top.id,
                 maker_account: top.account,
                 price: top.price,
-                qty: Qty(q),
+                qty: Qty::from_lots(q),
             });
-            self.fill(top.id, Qty(q));
+            self.fill(top.id, Qty::from_lots(q));
             left -= q;
         }
-        (fills, Qty(left))
+        (fills, Qty::from_lots(left))
     }
 }
 
@@ -306,7 +309,7 @@ pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<R
         if p.mode == MarginMode::Isolated {
             h.equity += p.isolated_usd.micros() as i128;
         }
-        let q = p.qty.0 as i128;
+        let q = p.qty.lots() as i128;
         if q != 0 {
             let value = div_floor(q * mark, lots);
             h.equity += value - p.cost_usd.micros() as i128;
@@ -319,9 +322,9 @@ pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<R
             // The maintenance notional rounds up, like every requirement.
             h.maintenance += maintenance_ref(mm, sp, div_ceil(q.abs() * mark, lots));
         }
-        let worst = (q + p.open_buy.0 as i128)
+        let worst = (q + p.open_buy.lots() as i128)
             .abs()
-            .max((q - p.open_sell.0 as i128).abs());
+            .max((q - p.open_sell.lots() as i128).abs());
         if worst != 0 {
             let notional = div_ceil(worst * mark, lots);
             // Never more than the notional itself (a position at 1x).

@@ -94,7 +94,7 @@ impl Arbitrageur {
         let Some(price) = ctx.venue.to_tick(limit, round) else {
             return;
         };
-        if qty.0 > 0 {
+        if qty.lots() > 0 {
             self.trades += 1;
             self.pending = Some((ctx.now_ms, ctx.venue.own(self.account).qty_lots));
             ctx.out.push(Action::Send(ioc(

@@ -165,13 +165,21 @@ impl MarketMaker {
             if inventory_usd < p.max_inventory_usd {
                 let px = centre * (1.0 - off);
                 if let Some(price) = ctx.venue.to_tick(px, Round::Floor) {
-                    out.push((Side::Buy, price, ctx.venue.lots_for_usd(level_usd, px).0));
+                    out.push((
+                        Side::Buy,
+                        price,
+                        ctx.venue.lots_for_usd(level_usd, px).lots(),
+                    ));
                 }
             }
             if inventory_usd > -p.max_inventory_usd {
                 let px = centre * (1.0 + off);
                 if let Some(price) = ctx.venue.to_tick(px, Round::Ceil) {
-                    out.push((Side::Sell, price, ctx.venue.lots_for_usd(level_usd, px).0));
+                    out.push((
+                        Side::Sell,
+                        price,
+                        ctx.venue.lots_for_usd(level_usd, px).lots(),
+                    ));
                 }
             }
         }
@@ -196,7 +204,7 @@ impl MarketMaker {
             (Side::Buy, reference * (1.0 + through), Round::Floor)
         };
         let qty = ctx.venue.lots_for_usd(excess_usd, reference);
-        (qty.0 > 0).then(|| {
+        (qty.lots() > 0).then(|| {
             Command::PlaceOrder(PlaceOrder {
                 account: self.account,
                 market: ctx.venue.market_id(),
@@ -224,7 +232,7 @@ impl MarketMaker {
                 side,
                 kind: OrderKind::Limit,
                 price: Some(price),
-                qty: bulwark_engine::Qty(lots),
+                qty: bulwark_engine::Qty::from_lots(lots),
                 reduce_only: false,
                 self_trade: SelfTrade::CancelTaker,
                 margin: MarginMode::Cross,

@@ -39,7 +39,7 @@ fn order(
         side,
         kind,
         price: price.map(px),
-        qty: Qty(lots),
+        qty: Qty::from_lots(lots),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -179,7 +179,7 @@ fn market_maker_quotes_a_ladder_around_the_outside_price_wider_when_volatile() {
         hot_bp > calm_bp + 5.0,
         "calm {calm_bp} bp, volatile {hot_bp} bp"
     );
-    let depth = |os: &[PlaceOrder]| os.iter().map(|o| o.qty.0).sum::<i64>();
+    let depth = |os: &[PlaceOrder]| os.iter().map(|o| o.qty.lots()).sum::<i64>();
     assert!(
         depth(&hot_orders) < depth(&calm_orders),
         "depth thins with volatility"

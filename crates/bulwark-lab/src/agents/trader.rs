@@ -148,7 +148,7 @@ impl Trader {
         let mark = ctx.venue.mark();
         let leverage = self.leverage.min(ctx.venue.max_leverage() * 0.9);
         let qty = ctx.venue.lots_for_usd(equity * leverage, mark);
-        if qty.0 == 0 {
+        if qty.lots() == 0 {
             return;
         }
         self.pending = Some((ctx.now_ms, 0));
@@ -156,7 +156,7 @@ impl Trader {
             self.account,
             ctx,
             side,
-            qty.0,
+            qty.lots(),
             self.params.max_slippage_bp,
         )));
         self.entries += 1;
@@ -292,7 +292,7 @@ fn entry_order(account: AccountId, ctx: &Ctx, side: Side, lots: i64, slippage_bp
         side,
         kind: OrderKind::Ioc,
         price: ctx.venue.to_tick(limit, round),
-        qty: bulwark_engine::Qty(lots),
+        qty: bulwark_engine::Qty::from_lots(lots),
         reduce_only: false,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,
@@ -313,7 +313,7 @@ fn market_order(
         side,
         kind: OrderKind::Market,
         price: None,
-        qty: bulwark_engine::Qty(lots),
+        qty: bulwark_engine::Qty::from_lots(lots),
         reduce_only,
         self_trade: SelfTrade::CancelTaker,
         margin: MarginMode::Cross,

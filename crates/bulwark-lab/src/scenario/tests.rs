@@ -74,7 +74,7 @@ fn overrides_reach_every_level() {
     .unwrap();
     let s = l.scenario;
     assert_eq!(s.seed, 7);
-    assert_eq!(s.market.maintenance, Ppm(8_000));
+    assert_eq!(s.market.maintenance, Ppm::from_raw(8_000));
     assert_eq!(s.agents.traders.count, 500);
     assert_eq!(
         s.chain.halt,
