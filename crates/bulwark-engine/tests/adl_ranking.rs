@@ -6,81 +6,16 @@
 //! the oracle and the trade EMA (1,000 after the opening trades). The vault stage is off and
 //! the insurance fund is empty, so every deficit goes to the ADL counterparties.
 
+mod common;
+
 use bulwark_engine::*;
+use common::{px, usd, Venue};
 
-fn usd(s: &str) -> Usd {
-    s.parse().unwrap()
-}
-fn px(s: &str) -> Price {
-    s.parse().unwrap()
-}
-
+/// The shared test market with the vault stage off.
 fn params() -> MarketParams {
-    let mut p = MarketParams::btc_like("TEST-PERP", px("1000"));
-    p.lots_per_unit = 1;
-    p.maintenance = Ppm::from_raw(50_000);
-    p.initial_multiplier = Ppm::from_raw(2_000_000);
-    p.size_premium = Ppm::from_raw(0);
-    p.maker_fee = Ppm::from_raw(0);
-    p.taker_fee = Ppm::from_raw(0);
-    p.insurance_fee_share = Ppm::from_raw(0);
-    p.liquidation_end_multiplier = Ppm::from_raw(1_500_000);
-    p.liquidation_penalty = Ppm::from_raw(10_000);
-    p.keeper_reward_share = Ppm::from_raw(200_000);
-    p.liquidation_band = Ppm::from_raw(20_000);
-    p.impact_notional_usd = usd("1000000000");
-    p.max_position_qty = Qty::from_lots(1_000_000);
-    p.max_price = px("100000");
+    let mut p = common::params();
     p.waterfall.vault = false;
     p
-}
-
-struct Venue {
-    e: Engine,
-    t: u64,
-}
-
-impl Venue {
-    fn new(p: MarketParams) -> Venue {
-        let mut v = Venue {
-            e: Engine::default(),
-            t: 0,
-        };
-        v.ok(Command::SetVenueParam {
-            param: VenueParam::NativeLiquidation(false),
-        });
-        v.ok(Command::CreateMarket { params: p });
-        v
-    }
-    fn ok(&mut self, c: Command) -> Vec<Event> {
-        self.t += 1;
-        match self.e.apply(&c, TimestampMs(self.t)) {
-            Ok(ev) => ev.to_vec(),
-            Err(r) => panic!("{c:?} rejected: {r}"),
-        }
-    }
-    fn deposit(&mut self, a: u32, amount: &str) {
-        self.ok(Command::Deposit {
-            account: AccountId(a),
-            amount_usd: usd(amount),
-        });
-    }
-    fn limit(&mut self, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
-        self.ok(Command::PlaceOrder(PlaceOrder {
-            account: AccountId(a),
-            market: MarketId(0),
-            side,
-            kind: OrderKind::Limit,
-            price: Some(px(price)),
-            qty: Qty::from_lots(qty),
-            reduce_only: false,
-            self_trade: SelfTrade::CancelTaker,
-            margin: MarginMode::Cross,
-        }))
-    }
-    fn venue(&mut self, param: VenueParam) {
-        self.ok(Command::SetVenueParam { param });
-    }
 }
 
 /// (bankrupt, counterparty, qty, price, haircut) of every `Deleveraged` event, in order.

@@ -1,127 +1,28 @@
 //! Hand-computed liquidation and waterfall cases. Every number is worked out in a comment.
 //!
-//! The market is kept simple so the arithmetic is easy to follow: 1 lot = 1 unit, price 1,000,
-//! maintenance 5%, initial 2x (10%), liquidation ends at 1.5x maintenance, penalty 1% (20% of
-//! it to the keeper), band 2%, no trading fees. The impact notional is huge, so the impact mid
-//! never exists and the mark is the mean of the oracle and the trade EMA (1,000 after the
+//! The market is `common::params()` (1 lot = 1 unit, price 1,000, maintenance 5%, initial 2x,
+//! no trading fees; the mark is the mean of the oracle and the trade EMA, 1,000 after the
 //! opening trades).
+
+mod common;
 
 use bulwark_engine::VAULT;
 use bulwark_engine::*;
-
-fn usd(s: &str) -> Usd {
-    s.parse().unwrap()
-}
-fn px(s: &str) -> Price {
-    s.parse().unwrap()
-}
+use common::{params, px, usd, Venue};
 
 const T: u32 = 1; // the trader who gets liquidated
 const K: u32 = 2; // the keeper
 const MM: u32 = 0; // market maker
 const LP: u32 = 3; // vault liquidity provider
 
-fn params() -> MarketParams {
-    let mut p = MarketParams::btc_like("TEST-PERP", px("1000"));
-    p.lots_per_unit = 1;
-    p.maintenance = Ppm::from_raw(50_000);
-    p.initial_multiplier = Ppm::from_raw(2_000_000);
-    p.size_premium = Ppm::from_raw(0);
-    p.maker_fee = Ppm::from_raw(0);
-    p.taker_fee = Ppm::from_raw(0);
-    p.insurance_fee_share = Ppm::from_raw(0);
-    p.liquidation_end_multiplier = Ppm::from_raw(1_500_000);
-    p.liquidation_penalty = Ppm::from_raw(10_000);
-    p.keeper_reward_share = Ppm::from_raw(200_000);
-    p.liquidation_band = Ppm::from_raw(20_000);
-    p.impact_notional_usd = usd("1000000000");
-    p.max_position_qty = Qty::from_lots(1_000_000);
-    p.max_price = px("100000");
-    p
-}
-
-struct Venue {
-    e: Engine,
-    t: u64,
-}
-
 impl Venue {
-    fn new(p: MarketParams) -> Venue {
-        let mut v = Venue {
-            e: Engine::default(),
-            t: 0,
-        };
-        v.ok(Command::SetVenueParam {
-            param: VenueParam::NativeLiquidation(false),
-        });
-        v.ok(Command::CreateMarket { params: p });
-        v
-    }
-    fn ok(&mut self, c: Command) -> Vec<Event> {
-        self.t += 1;
-        match self.e.apply(&c, TimestampMs(self.t)) {
-            Ok(ev) => ev.to_vec(),
-            Err(r) => panic!("{c:?} rejected: {r}"),
-        }
-    }
-    fn deposit(&mut self, a: u32, amount: &str) {
-        self.ok(Command::Deposit {
-            account: AccountId(a),
-            amount_usd: usd(amount),
-        });
-    }
-    fn limit(&mut self, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
-        self.limit_in(0, a, side, price, qty)
-    }
-    fn limit_in(&mut self, m: u16, a: u32, side: Side, price: &str, qty: i64) -> Vec<Event> {
-        let c = self.order(m, a, side, OrderKind::Limit, price, qty);
-        self.ok(c)
-    }
-    fn order(&self, m: u16, a: u32, side: Side, kind: OrderKind, price: &str, qty: i64) -> Command {
-        Command::PlaceOrder(PlaceOrder {
-            account: AccountId(a),
-            market: MarketId(m),
-            side,
-            kind,
-            price: Some(px(price)),
-            qty: Qty::from_lots(qty),
-            reduce_only: false,
-            self_trade: SelfTrade::CancelTaker,
-            margin: MarginMode::Cross,
-        })
-    }
-    fn try_cmd(&mut self, c: Command) -> Result<Vec<Event>, Reject> {
-        self.t += 1;
-        self.e.apply(&c, TimestampMs(self.t)).map(|ev| ev.to_vec())
-    }
-    fn oracle(&mut self, price: &str) -> Vec<Event> {
-        self.oracle_in(0, price)
-    }
-    fn oracle_in(&mut self, m: u16, price: &str) -> Vec<Event> {
-        self.ok(Command::OraclePrice {
-            market: MarketId(m),
-            price: px(price),
-        })
-    }
+    /// The keeper K liquidates the account's cross pool.
     fn liquidate(&mut self, account: u32) -> Vec<Event> {
         self.ok(Command::Liquidate {
             keeper: AccountId(K),
             account: AccountId(account),
             scope: Scope::Cross,
         })
-    }
-    fn collateral(&self, a: u32) -> Usd {
-        self.e.account(AccountId(a)).unwrap().collateral_usd
-    }
-    fn qty(&self, a: u32) -> Qty {
-        self.e
-            .account(AccountId(a))
-            .unwrap()
-            .position(MarketId(0))
-            .map_or(Qty::from_lots(0), |p| p.qty)
-    }
-    fn mark(&self) -> Price {
-        self.e.market(MarketId(0)).unwrap().mark
     }
 }
 
