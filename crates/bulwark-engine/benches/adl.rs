@@ -24,10 +24,13 @@
 //! Each iteration runs on a fresh clone of the prepared engine (the clone is not timed).
 
 use bulwark_engine::{
-    AccountId, Command, Engine, EngineConfig, Event, MarginMode, MarketId, MarketParams, OrderKind,
-    PlaceOrder, Ppm, Price, Qty, SelfTrade, Side, TimestampMs, Usd, VenueParam,
+    AccountId, Command, Engine, EngineConfig, Event, MarketId, MarketParams, OrderKind, Ppm, Qty,
+    Side, TimestampMs, VenueParam,
 };
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+mod common;
+
+use common::*;
+use criterion::{criterion_group, criterion_main, Criterion};
 
 const SHORTS: u32 = 1_000_000;
 const LONG: AccountId = AccountId(0);
@@ -40,25 +43,9 @@ fn thin(k: u32) -> AccountId {
     AccountId(2 + k)
 }
 
-fn usd(v: i64) -> Usd {
-    Usd::from_micros(v * 1_000_000)
-}
-fn px(v: i64) -> Price {
-    Price::from_micros(v * 1_000_000)
-}
-
-fn order(account: AccountId, side: Side, kind: OrderKind, qty: i64) -> Command {
-    Command::PlaceOrder(PlaceOrder {
-        account,
-        market: MarketId(0),
-        side,
-        kind,
-        price: Some(px(10_000)),
-        qty: Qty::from_lots(qty),
-        reduce_only: false,
-        self_trade: SelfTrade::CancelTaker,
-        margin: MarginMode::Cross,
-    })
+/// An order at the starting price, 10,000.
+fn at_start(account: AccountId, side: Side, kind: OrderKind, qty: i64) -> Command {
+    common::order(account, side, kind, 10_000, qty)
 }
 
 fn prepared() -> Engine {
@@ -93,7 +80,7 @@ fn prepared() -> Engine {
     );
     ok(
         &mut e,
-        order(LONG, Side::Buy, OrderKind::Limit, 100 * SHORTS as i64),
+        at_start(LONG, Side::Buy, OrderKind::Limit, 100 * SHORTS as i64),
     );
     for k in 0..SHORTS {
         let short = AccountId(FIRST_SHORT + k);
@@ -105,7 +92,7 @@ fn prepared() -> Engine {
                 amount_usd: usd(collateral),
             },
         );
-        ok(&mut e, order(short, Side::Sell, OrderKind::Ioc, 100));
+        ok(&mut e, at_start(short, Side::Sell, OrderKind::Ioc, 100));
     }
     ok(
         &mut e,
@@ -123,7 +110,7 @@ fn prepared() -> Engine {
     );
     ok(
         &mut e,
-        order(SELLER, Side::Sell, OrderKind::Limit, 1_000 * THIN as i64),
+        at_start(SELLER, Side::Sell, OrderKind::Limit, 1_000 * THIN as i64),
     );
     for k in 0..THIN {
         ok(
@@ -133,7 +120,7 @@ fn prepared() -> Engine {
                 amount_usd: usd(700 + k as i64),
             },
         );
-        ok(&mut e, order(thin(k), Side::Buy, OrderKind::Ioc, 1_000));
+        ok(&mut e, at_start(thin(k), Side::Buy, OrderKind::Ioc, 1_000));
     }
     e
 }
@@ -198,16 +185,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("adl_1m_candidates");
     g.sample_size(10);
     for (name, e, _) in &cases {
-        g.bench_function(*name, |b| {
-            b.iter_batched(
-                || e.clone(),
-                |mut e| {
-                    let n = e.apply(&crash, t).unwrap().len();
-                    (e, n)
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_on_clone(&mut g, name, e, &crash, t);
     }
     g.finish();
 }

@@ -25,10 +25,13 @@
 //!   crosses. `socialize/many_uncovered` is its baseline. A fresh clone per iteration.
 
 use bulwark_engine::{
-    AccountId, Command, Engine, EngineConfig, MarginMode, MarketId, MarketParams, OrderKind, Param,
-    PlaceOrder, Ppm, Price, Qty, Scope, SelfTrade, Side, TimestampMs, Usd, VenueParam, Waterfall,
+    AccountId, Command, Engine, EngineConfig, MarketId, MarketParams, OrderKind, Param, Ppm, Price,
+    Qty, Scope, Side, TimestampMs, VenueParam, Waterfall,
 };
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+mod common;
+
+use common::*;
+use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
 
 const PAIRS: u32 = 500_000;
@@ -38,27 +41,6 @@ const NEAR_SHORTS: u32 = 10_000;
 const MM: AccountId = AccountId(0);
 const WHALE: AccountId = AccountId(2_000_000);
 const M: MarketId = MarketId(0);
-
-fn usd(v: i64) -> Usd {
-    Usd::from_micros(v * 1_000_000)
-}
-fn px(v: i64) -> Price {
-    Price::from_micros(v * 1_000_000)
-}
-
-fn order(account: AccountId, side: Side, kind: OrderKind, price: i64, qty: i64) -> Command {
-    Command::PlaceOrder(PlaceOrder {
-        account,
-        market: M,
-        side,
-        kind,
-        price: Some(px(price)),
-        qty: Qty::from_lots(qty),
-        reduce_only: false,
-        self_trade: SelfTrade::CancelTaker,
-        margin: MarginMode::Cross,
-    })
-}
 
 fn ok(e: &mut Engine, c: Command, t: u64) {
     e.apply(&c, TimestampMs(t))
@@ -250,16 +232,7 @@ fn bench_funding(c: &mut Criterion) {
     g.bench_function("tick_only", |b| {
         b.iter_custom(|iters| row.run(iters, |k| (Command::Tick, 3_002 + k / 100_000)))
     });
-    g.bench_function("many", |b| {
-        b.iter_batched(
-            || many.clone(),
-            |mut e| {
-                let n = e.apply(&Command::Tick, TimestampMs(3_000)).unwrap().len();
-                (e, n)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_on_clone(&mut g, "many", &many, &Command::Tick, TimestampMs(3_000));
     g.finish();
 }
 
@@ -346,16 +319,7 @@ fn bench_socialize(c: &mut Criterion) {
     let mut many_uncovered = many.clone();
     set_socialize(&mut many_uncovered, false);
     for (name, base) in [("many", &many), ("many_uncovered", &many_uncovered)] {
-        g.bench_function(name, |b| {
-            b.iter_batched(
-                || base.clone(),
-                |mut e| {
-                    let n = e.apply(&liquidate(WHALE), TimestampMs(3)).unwrap().len();
-                    (e, n)
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_on_clone(&mut g, name, base, &liquidate(WHALE), TimestampMs(3));
     }
     g.finish();
 }

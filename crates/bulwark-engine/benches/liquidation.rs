@@ -20,35 +20,17 @@
 //! Each iteration runs on a fresh clone of the prepared engine (the clone is not timed).
 
 use bulwark_engine::{
-    AccountId, Command, Engine, EngineConfig, Event, MarginMode, MarketId, MarketParams, OrderKind,
-    PlaceOrder, Ppm, Price, Qty, SelfTrade, Side, TimestampMs, Usd, VenueParam,
+    AccountId, Command, Engine, EngineConfig, Event, MarketId, MarketParams, OrderKind, Ppm, Qty,
+    Side, TimestampMs, VenueParam,
 };
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+mod common;
+
+use common::*;
+use criterion::{criterion_group, criterion_main, Criterion};
 
 const PAIRS: u32 = 500_000;
 const HIGH_LEVERAGE_LONGS: u32 = 10_000;
 const MM: AccountId = AccountId(0);
-
-fn usd(v: i64) -> Usd {
-    Usd::from_micros(v * 1_000_000)
-}
-fn px(v: i64) -> Price {
-    Price::from_micros(v * 1_000_000)
-}
-
-fn order(account: AccountId, side: Side, kind: OrderKind, price: i64, qty: i64) -> Command {
-    Command::PlaceOrder(PlaceOrder {
-        account,
-        market: MarketId(0),
-        side,
-        kind,
-        price: Some(px(price)),
-        qty: Qty::from_lots(qty),
-        reduce_only: false,
-        self_trade: SelfTrade::CancelTaker,
-        margin: MarginMode::Cross,
-    })
-}
 
 fn prepared() -> Engine {
     let config = EngineConfig {
@@ -168,16 +150,7 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("liquidation_1m_accounts");
     g.sample_size(10);
-    g.bench_function("detect", |b| {
-        b.iter_batched(
-            || base.clone(),
-            |mut e| {
-                let n = e.apply(&crash, t).unwrap().len();
-                (e, n)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_on_clone(&mut g, "detect", &base, &crash, t);
     let mut native = base.clone();
     native
         .apply(
@@ -187,16 +160,7 @@ fn bench(c: &mut Criterion) {
             t,
         )
         .unwrap();
-    g.bench_function("liquidate_10k", |b| {
-        b.iter_batched(
-            || native.clone(),
-            |mut e| {
-                let n = e.apply(&crash, t).unwrap().len();
-                (e, n)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_on_clone(&mut g, "liquidate_10k", &native, &crash, t);
     g.finish();
 }
 
