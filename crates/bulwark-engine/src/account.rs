@@ -31,14 +31,48 @@ pub struct Position {
     pub fees_paid_usd: Usd,
     /// The position's side's cumulative funding and socialized-loss indexes when it last
     /// settled (see engine::index); meaningless while the position is flat.
-    #[serde(with = "crate::event::i128_string")]
-    pub funding_snap: i128,
-    #[serde(with = "crate::event::i128_string")]
-    pub loss_snap: i128,
-    /// Recheck triggers (side, down key, up key) of an isolated pool in its market's watch
-    /// lists; derived from the state, so neither hashed nor serialized.
-    #[serde(skip)]
-    pub(crate) iso_watch: Option<(usize, i128, i128)>,
+    pub funding_snap: Wide,
+    pub loss_snap: Wide,
+}
+
+// A position is copied by value on the order path (drafts, the pre-trade check); past 128
+// bytes the compiler copies it through an out-of-line memcpy (measured: +15 M instructions
+// on the fixed workload), so it stays under.
+const _: () = assert!(std::mem::size_of::<Position>() <= 128);
+
+/// An `i128` stored as two 64-bit halves, so that a `Position` keeps an 8-byte alignment and
+/// stays small enough (under 128 bytes) to be copied inline on the order path. JSON carries it
+/// as a decimal string, like every `i128` of the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wide {
+    hi: i64,
+    lo: u64,
+}
+
+impl Wide {
+    #[inline]
+    pub const fn new(v: i128) -> Wide {
+        Wide {
+            hi: (v >> 64) as i64,
+            lo: v as u64,
+        }
+    }
+    #[inline]
+    pub const fn get(self) -> i128 {
+        ((self.hi as i128) << 64) | self.lo as i128
+    }
+}
+
+impl Serialize for Wide {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::event::i128_string::serialize(&self.get(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Wide {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Wide, D::Error> {
+        crate::event::i128_string::deserialize(d).map(Wide::new)
+    }
 }
 
 /// Where a pool is registered for rechecks on mark moves (see `engine::watch`).
@@ -152,6 +186,10 @@ pub struct Account {
     /// The cross pool's recheck registration (derived; neither hashed nor serialized).
     #[serde(skip)]
     pub(crate) cross_watch: WatchReg,
+    /// The isolated pools' registrations, by market (derived; kept here rather than in each
+    /// `Position` so that a position stays small on the order path).
+    #[serde(skip)]
+    pub(crate) iso_watch: Vec<(MarketId, WatchReg)>,
 }
 
 impl Account {

@@ -178,6 +178,9 @@ pub struct Engine {
     liquidating: bool,
     /// The pool being liquidated: its isolated entry stays until the waterfall is done.
     liquidating_pool: Option<(AccountId, Scope)>,
+    /// How many flags have `negative_equity` (derived from `flags`, kept with it): lets the
+    /// order path skip the map lookup when no pool is bankrupt.
+    negative_pools: usize,
     /// Pools in the waterfall whose positions the book could not take yet: owned by the
     /// liquidation process and retried at every price change (state: hashed).
     waterfall_pending: BTreeSet<(AccountId, Scope)>,
@@ -237,6 +240,7 @@ impl Engine {
             plan_end: PlanEnd::Exhausted,
             liquidating: false,
             liquidating_pool: None,
+            negative_pools: 0,
             waterfall_pending: BTreeSet::new(),
             realized_deficits: Vec::new(),
             bankrupt_close: false,
@@ -355,6 +359,7 @@ pub(crate) struct EngineParts<'a> {
     pub deposited_usd: Usd,
     pub withdrawn_usd: Usd,
     pub flags: &'a BTreeMap<(AccountId, Scope), Flag>,
+    pub negative_pools: usize,
     pub waterfall_pending: &'a BTreeSet<(AccountId, Scope)>,
     pub last_ms: TimestampMs,
     pub next_order_seq: u64,

@@ -94,8 +94,8 @@ impl Feed {
         ] {
             self.i64(v);
         }
-        self.i128(p.funding_snap);
-        self.i128(p.loss_snap);
+        self.i128(p.funding_snap.get());
+        self.i128(p.loss_snap.get());
     }
 }
 

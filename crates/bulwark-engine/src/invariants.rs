@@ -229,6 +229,13 @@ fn check_flags(engine: &Engine) -> Result<(), String> {
             }
         }
     }
+    let negative = e.flags.values().filter(|f| f.negative_equity).count();
+    if negative != e.negative_pools {
+        return Err(format!(
+            "{negative} flags say negative equity, the engine counts {}",
+            e.negative_pools
+        ));
+    }
     if &expected != e.flags {
         let missing: Vec<_> = expected
             .iter()
@@ -249,7 +256,10 @@ fn check_flags(engine: &Engine) -> Result<(), String> {
                 let a = engine.acct(acc);
                 let reg = match scope {
                     Scope::Cross => format!("{:?}", a.cross_watch),
-                    Scope::Isolated(m) => format!("{:?}", a.position(m).map(|p| p.iso_watch)),
+                    Scope::Isolated(m) => format!(
+                        "{:?}",
+                        a.iso_watch.iter().find(|(mm, _)| *mm == m).map(|(_, r)| r)
+                    ),
                 };
                 let h = engine.pool_health(a, scope, None).ok();
                 let marks: Vec<i64> = e.markets.iter().map(|m| m.mark.micros()).collect();

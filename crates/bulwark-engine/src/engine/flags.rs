@@ -66,6 +66,11 @@ impl Engine {
                 equity_usd: h.equity_usd,
             });
         }
+        match (before.negative_equity, now.negative_equity) {
+            (false, true) => self.negative_pools += 1,
+            (true, false) => self.negative_pools -= 1,
+            _ => {}
+        }
         if now == Flag::default() {
             self.flags.remove(&key);
         } else {

@@ -23,7 +23,7 @@
 //! amounts >= 0` (the difference is the rounding residue accumulated in the venue's favour).
 
 use super::*;
-use crate::account::{Account, Position};
+use crate::account::{Account, Position, Wide};
 use crate::book::Side;
 use crate::command::MarginMode;
 use crate::market::Market;
@@ -66,8 +66,8 @@ pub(crate) fn pending_exact(m: &Market, p: &Position) -> ArithResult<(i128, i128
     }
     let s = side_of(p.qty);
     let q = p.qty.lots().unsigned_abs() as i128;
-    let df = ok_or_overflow(m.funding_index[s].checked_sub(p.funding_snap))?;
-    let dl = ok_or_overflow(m.loss_index[s].checked_sub(p.loss_snap))?;
+    let df = ok_or_overflow(m.funding_index[s].checked_sub(p.funding_snap.get()))?;
+    let dl = ok_or_overflow(m.loss_index[s].checked_sub(p.loss_snap.get()))?;
     Ok((
         ok_or_overflow(q.checked_mul(df))?,
         ok_or_overflow(q.checked_mul(dl))?,
@@ -78,7 +78,9 @@ pub(crate) fn pending_exact(m: &Market, p: &Position) -> ArithResult<(i128, i128
 /// (a charge is a little larger, a credit a little smaller). Positive: the position owes.
 #[inline]
 pub(crate) fn pending_usd(m: &Market, p: &Position) -> ArithResult<(Usd, Usd)> {
-    if p.qty.is_zero() {
+    if p.qty.is_zero() || is_current(m, p) {
+        // The common case between funding intervals: nothing moved since the last settlement,
+        // and no wide arithmetic is needed to say so.
         return Ok((Usd::ZERO, Usd::ZERO));
     }
     let (f, l) = pending_exact(m, p)?;
@@ -87,16 +89,23 @@ pub(crate) fn pending_usd(m: &Market, p: &Position) -> ArithResult<(Usd, Usd)> {
     Ok((to_usd(ceil_div(f, d)?)?, to_usd(ceil_div(l, d)?)?))
 }
 
+/// Whether a (non-flat) position's snapshots equal its side's current indexes.
+#[inline(always)]
+pub(crate) fn is_current(m: &Market, p: &Position) -> bool {
+    let s = side_of(p.qty);
+    m.funding_index[s] == p.funding_snap.get() && m.loss_index[s] == p.loss_snap.get()
+}
+
 /// Reset a position's snapshots to the current indexes of its side (zero while flat).
 #[inline]
 pub(crate) fn snap(m: &Market, p: &mut Position) {
     if p.qty.is_zero() {
-        p.funding_snap = 0;
-        p.loss_snap = 0;
+        p.funding_snap = Wide::default();
+        p.loss_snap = Wide::default();
     } else {
         let s = side_of(p.qty);
-        p.funding_snap = m.funding_index[s];
-        p.loss_snap = m.loss_index[s];
+        p.funding_snap = Wide::new(m.funding_index[s]);
+        p.loss_snap = Wide::new(m.loss_index[s]);
     }
 }
 
@@ -104,7 +113,12 @@ pub(crate) fn snap(m: &Market, p: &mut Position) {
 /// isolated collateral otherwise), add the funding to its settled total and reset its
 /// snapshots. Returns (funding, loss) charged; the caller books them into the market's
 /// clearing balances and the loss into the account's settled total.
+#[inline]
 pub(crate) fn settle(m: &Market, p: &mut Position, cross: &mut Usd) -> ArithResult<(Usd, Usd)> {
+    if p.qty.is_zero() || is_current(m, p) {
+        // Nothing pending and the snapshots already current (a flat position's are zero).
+        return Ok((Usd::ZERO, Usd::ZERO));
+    }
     let (f, l) = pending_usd(m, p)?;
     if !(f.is_zero() && l.is_zero()) {
         let total = f.checked_add(l)?;
@@ -158,6 +172,9 @@ impl Engine {
 
     /// Book what a settlement charged into a market's clearing balances.
     pub(super) fn book_settlement(&mut self, mi: usize, account: AccountId, f: Usd, l: Usd) {
+        if f.is_zero() && l.is_zero() {
+            return;
+        }
         let m = &mut self.markets[mi];
         m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f));
         m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l));
@@ -426,7 +443,7 @@ mod tests {
         let p = *e.account(A).unwrap().position(M).unwrap();
         assert_eq!(p.qty, Qty::from_lots(-3));
         assert_eq!(p.funding_paid_usd, Usd::from_micros(700));
-        assert_eq!(p.funding_snap, e.markets[0].funding_index[SHORT]);
+        assert_eq!(p.funding_snap.get(), e.markets[0].funding_index[SHORT]);
         assert_eq!(pending(&e, A).funding_usd, Usd::ZERO);
         // Interval 2 at the same rate: A, short 3 lots, receives 700 (exact); in all it paid 0.
         // G, long 6 lots since the flip, owes ceil(6 x 7e8 / 3e6) = 1,400 and nothing of the

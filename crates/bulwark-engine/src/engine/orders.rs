@@ -66,6 +66,14 @@ pub(super) struct Draft {
 }
 
 impl Draft {
+    /// The collateral of the position's pool as drafted.
+    fn pool_value(&self) -> Usd {
+        match self.pos.mode {
+            MarginMode::Cross => self.collateral,
+            MarginMode::Isolated => self.pos.isolated_usd,
+        }
+    }
+
     /// The pool that pays this position's fees and receives its PnL.
     fn pool(&mut self) -> &mut Usd {
         match self.pos.mode {
@@ -99,7 +107,11 @@ impl Engine {
             });
         }
         let limit = self.order_limit_price(m, o)?;
-        let (pos, index) = self.order_position(a, o)?;
+        let index = self.order_position(a, o)?;
+        let pos = match index {
+            Ok(i) => a.positions[i],
+            Err(_) => Position::new(o.market, o.margin),
+        };
         let mut qty = o.qty;
         if o.reduce_only {
             let reducible = pos.reducible_by(o.side);
@@ -133,26 +145,22 @@ impl Engine {
         Ok(())
     }
 
-    /// The position the order trades (a new one if the account has none in the market) and
-    /// where it sits in the account's list; refuses a new market beyond the position limit
-    /// and an order in the other margin mode than the position's.
-    fn order_position(
-        &self,
-        a: &Account,
-        o: &PlaceOrder,
-    ) -> Result<(Position, Result<usize, usize>), Reject> {
+    /// Where the position the order trades sits in the account's list (or would be inserted:
+    /// a new market); refuses a new market beyond the position limit and an order in the
+    /// other margin mode than the position's.
+    fn order_position(&self, a: &Account, o: &PlaceOrder) -> Result<Result<usize, usize>, Reject> {
         let index = a.position_index(o.market);
-        let pos = match index {
-            Ok(i) => a.positions[i],
+        let mode = match index {
+            Ok(i) => a.positions[i].mode,
             Err(_) if a.positions.len() >= self.config.max_positions_per_account => {
                 return Err(Reject::TooManyPositions {
                     limit: self.config.max_positions_per_account,
                 });
             }
-            Err(_) => Position::new(o.market, o.margin),
+            Err(_) => o.margin,
         };
-        if pos.mode != o.margin {
-            let current = match pos.mode {
+        if mode != o.margin {
+            let current = match mode {
                 MarginMode::Cross => "cross",
                 MarginMode::Isolated => "isolated",
             };
@@ -161,7 +169,7 @@ impl Engine {
                 current,
             });
         }
-        Ok((pos, index))
+        Ok(index)
     }
 
     /// The order's limit: its own price (validated), or for a market order the edge of the
@@ -260,38 +268,56 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn draft_of(&self, account: AccountId, market: MarketId) -> Result<Draft, Reject> {
+    /// Draft a resting order's account (which has a position entry in the market).
+    fn push_maker_draft(
+        &self,
+        drafts: &mut Vec<Draft>,
+        account: AccountId,
+        market: MarketId,
+    ) -> Result<(), Reject> {
         let a = &self.accounts[account.0 as usize];
         let index = a.position_index(market);
         let pos = match index {
-            Ok(i) => a.positions[i],
+            Ok(i) => &a.positions[i],
             Err(_) => unreachable!("a resting order's account has a position entry in its market"),
         };
-        self.new_draft(account, a.collateral_usd, pos, index)
+        self.push_draft(drafts, account, a.collateral_usd, pos, index)
     }
 
-    /// A draft of `pos` with its pending funding and socialized loss settled into the draft's
-    /// pool first (health is unchanged by it; a rejected plan discards it with the draft).
-    fn new_draft(
+    /// Push a draft of `pos` with its pending funding and socialized loss settled into the
+    /// draft's pool (health is unchanged by it; a rejected plan discards it with the draft).
+    /// Built in place: a draft is large, and the order path moves it as little as it can.
+    fn push_draft(
         &self,
+        drafts: &mut Vec<Draft>,
         account: AccountId,
-        mut collateral: Usd,
-        mut pos: Position,
+        collateral: Usd,
+        pos: &Position,
         index: Result<usize, usize>,
-    ) -> Result<Draft, Reject> {
-        let m = &self.markets[pos.market.0 as usize];
-        let (funding, loss) = super::index::settle(m, &mut pos, &mut collateral)?;
-        Ok(Draft {
+    ) -> Result<(), Reject> {
+        drafts.push(Draft {
             account,
             collateral,
-            pos,
+            pos: *pos,
             index,
             changed: false,
             closed_now: false,
             closed_sign: 0,
-            funding,
-            loss,
-        })
+            funding: Usd::ZERO,
+            loss: Usd::ZERO,
+        });
+        let d = drafts.last_mut().expect("just pushed");
+        let m = &self.markets[d.pos.market.0 as usize];
+        match super::index::settle(m, &mut d.pos, &mut d.collateral) {
+            Ok((funding, loss)) => {
+                (d.funding, d.loss) = (funding, loss);
+                Ok(())
+            }
+            Err(e) => {
+                drafts.pop();
+                Err(e.into())
+            }
+        }
     }
 
     /// Walk the opposite side and plan every fill and maker cancel on copies of the accounts
@@ -308,8 +334,10 @@ impl Engine {
         self.steps.clear();
         self.drafts.clear();
         let taker_collateral = self.acct(o.account).collateral_usd;
-        let taker = self.new_draft(o.account, taker_collateral, *pos, index)?;
-        self.drafts.push(taker);
+        let mut drafts = std::mem::take(&mut self.drafts);
+        let taker = self.push_draft(&mut drafts, o.account, taker_collateral, pos, index);
+        self.drafts = drafts;
+        taker?;
         self.plan_end = PlanEnd::Exhausted;
         if o.kind == OrderKind::PostOnly {
             return Ok(());
@@ -394,7 +422,7 @@ impl Engine {
         if let Some(di) = drafts.iter().position(|d| d.account == account) {
             return Ok(di);
         }
-        drafts.push(self.draft_of(account, market)?);
+        self.push_maker_draft(drafts, account, market)?;
         Ok(drafts.len() - 1)
     }
 
@@ -664,8 +692,10 @@ impl Engine {
         let m = &mut self.markets[mi];
         m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
         for d in &drafts {
-            if d.closed_now {
-                // Closing the last position past bankruptcy realizes a deficit: book it.
+            if d.closed_now && d.pool_value().is_negative() {
+                // Closing the last position past bankruptcy realizes a deficit: book it. (With
+                // nothing open, the pool's equity is its collateral: a pool left with
+                // non-negative collateral has nothing to book.)
                 let origin = LossOrigin {
                     mi,
                     sign: d.closed_sign,
@@ -712,7 +742,14 @@ impl Engine {
             self.unwatch_isolated(account, &p);
         }
         let scope = Scope::Isolated(market);
-        if p.mode == MarginMode::Isolated && self.flags.remove(&(account, scope)).is_some() {
+        let removed = match p.mode {
+            MarginMode::Isolated => self.flags.remove(&(account, scope)),
+            MarginMode::Cross => None,
+        };
+        if removed.is_some_and(|f| f.negative_equity) {
+            self.negative_pools -= 1;
+        }
+        if removed.is_some() {
             let equity_usd = p.isolated_usd;
             self.events.push(Event::BackAboveMaintenance {
                 account,

@@ -82,7 +82,7 @@ impl Engine {
     /// Whether a pool has negative equity: a loss not yet booked, so its owner may not trade
     /// it or take money out of it (flags are exact after every command).
     pub(crate) fn pool_in_bankruptcy(&self, account: AccountId, scope: Scope) -> bool {
-        !self.flags.is_empty()
+        self.negative_pools > 0
             && self
                 .flags
                 .get(&(account, scope))
@@ -92,8 +92,7 @@ impl Engine {
     /// Pools holding a loss the waterfall has not booked: negative equity with positions
     /// still open (including the vault's own, while it waits in the waterfall).
     pub fn unbooked_loss_pools(&self) -> usize {
-        let flagged = self.flags.values().filter(|f| f.negative_equity).count();
-        flagged + usize::from(self.waterfall_pending.contains(&(VAULT, Scope::Cross)))
+        self.negative_pools + usize::from(self.waterfall_pending.contains(&(VAULT, Scope::Cross)))
     }
 
     /// Health of one pool of an account at current marks.
@@ -259,6 +258,7 @@ impl Engine {
             deposited_usd: self.deposited_usd,
             withdrawn_usd: self.withdrawn_usd,
             flags: &self.flags,
+            negative_pools: self.negative_pools,
             waterfall_pending: &self.waterfall_pending,
             last_ms: self.last_ms,
             next_order_seq: self.next_order_seq,

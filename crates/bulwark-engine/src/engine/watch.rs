@@ -145,15 +145,8 @@ impl Engine {
 
     /// Remove an isolated pool's triggers before its position entry goes away.
     pub(super) fn unwatch_isolated(&mut self, account: AccountId, p: &Position) {
-        if let Some((side, down, up)) = p.iso_watch {
-            let reg = WatchReg::Single {
-                market: p.market,
-                side,
-                down,
-                up,
-            };
-            self.unregister(account, Scope::Isolated(p.market), &reg);
-        }
+        let reg = self.take_registration(account, Scope::Isolated(p.market));
+        self.unregister(account, Scope::Isolated(p.market), &reg);
     }
 
     fn compute_watch(&self, account: AccountId, scope: Scope, h: &Health) -> WatchReg {
@@ -281,17 +274,9 @@ impl Engine {
         let a = self.acct_mut(account);
         match scope {
             Scope::Cross => std::mem::take(&mut a.cross_watch),
-            Scope::Isolated(market) => match a.position_index(market) {
-                Ok(i) => match a.positions[i].iso_watch.take() {
-                    Some((side, down, up)) => WatchReg::Single {
-                        market,
-                        side,
-                        down,
-                        up,
-                    },
-                    None => WatchReg::None,
-                },
-                Err(_) => WatchReg::None,
+            Scope::Isolated(market) => match a.iso_watch.iter().position(|(m, _)| *m == market) {
+                Some(k) => a.iso_watch.swap_remove(k).1,
+                None => WatchReg::None,
             },
         }
     }
@@ -301,10 +286,8 @@ impl Engine {
         match scope {
             Scope::Cross => a.cross_watch = reg,
             Scope::Isolated(market) => {
-                if let (Ok(i), WatchReg::Single { side, down, up, .. }) =
-                    (a.position_index(market), reg)
-                {
-                    a.positions[i].iso_watch = Some((side, down, up));
+                if a.position_index(market).is_ok() && reg != WatchReg::None {
+                    a.iso_watch.push((market, reg));
                 }
             }
         }

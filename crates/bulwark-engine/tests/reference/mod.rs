@@ -317,8 +317,8 @@ pub fn ref_health(engine: &Engine, account: AccountId, scope: Scope) -> Option<R
             // up (a credit's magnitude down).
             let side = if q > 0 { 0 } else { 1 };
             let owed = |index: i128, snap: i128| div_ceil(q.abs() * (index - snap), lots * PPM);
-            h.equity -= owed(m.funding_index[side], p.funding_snap);
-            h.equity -= owed(m.loss_index[side], p.loss_snap);
+            h.equity -= owed(m.funding_index[side], p.funding_snap.get());
+            h.equity -= owed(m.loss_index[side], p.loss_snap.get());
             // The maintenance notional rounds up, like every requirement.
             h.maintenance += maintenance_ref(mm, sp, div_ceil(q.abs() * mark, lots));
         }
