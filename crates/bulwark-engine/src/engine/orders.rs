@@ -148,6 +148,7 @@ impl Engine {
     /// Where the position the order trades sits in the account's list (or would be inserted:
     /// a new market); refuses a new market beyond the position limit and an order in the
     /// other margin mode than the position's.
+    #[inline]
     fn order_position(&self, a: &Account, o: &PlaceOrder) -> Result<Result<usize, usize>, Reject> {
         let index = a.position_index(o.market);
         let mode = match index {
@@ -287,6 +288,7 @@ impl Engine {
     /// Push a draft of `pos` with its pending funding and socialized loss settled into the
     /// draft's pool (health is unchanged by it; a rejected plan discards it with the draft).
     /// Built in place: a draft is large, and the order path moves it as little as it can.
+    #[inline]
     fn push_draft(
         &self,
         drafts: &mut Vec<Draft>,
