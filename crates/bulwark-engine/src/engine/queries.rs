@@ -184,15 +184,14 @@ impl Engine {
         if !p.qty.is_zero() {
             let value;
             (value, notional) = margin::value_and_notional_usd(p.qty, mark, lots)?;
+            h.equity_usd = h.equity_usd.checked_add(value)?.checked_sub(p.cost_usd)?;
             // Pending funding and socialized loss, rounded exactly as settlement will round
-            // them, so that settling never changes a pool's health.
-            let (funding, loss) = super::index::pending_usd(m, p)?;
-            h.equity_usd = h
-                .equity_usd
-                .checked_add(value)?
-                .checked_sub(p.cost_usd)?
-                .checked_sub(funding)?
-                .checked_sub(loss)?;
+            // them, so that settling never changes a pool's health (nothing to add while the
+            // position's snapshots are current, the common case).
+            if !super::index::is_current(m, p) {
+                let (funding, loss) = super::index::pending_usd(m, p)?;
+                h.equity_usd = h.equity_usd.checked_sub(funding)?.checked_sub(loss)?;
+            }
             maintenance = margin::maintenance_usd(&m.params, notional)?;
             h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
         }
