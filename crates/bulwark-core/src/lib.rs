@@ -190,7 +190,8 @@ fn div_round_i64(p: i64, d: i64, round: Round) -> i64 {
 #[inline]
 fn div_round_i128(p: i128, d: i128, round: Round) -> i128 {
     let q = p / d;
-    let r = p % d;
+    // The remainder from the quotient: one `i128` division (a library call) instead of two.
+    let r = p - q * d;
     if r == 0 {
         return q;
     }

@@ -33,6 +33,10 @@ pub struct Position {
     /// settled (see engine::index); meaningless while the position is flat.
     pub funding_snap: Wide,
     pub loss_snap: Wide,
+    /// The market's `index_epoch` when the snapshots were taken: equal to it, the position
+    /// owes nothing (a cache, so neither hashed nor serialized).
+    #[serde(skip)]
+    pub(crate) snap_epoch: u64,
 }
 
 // A position is copied by value on the order path (drafts, the pre-trade check); past 128

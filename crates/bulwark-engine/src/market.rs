@@ -36,6 +36,10 @@ pub struct Market {
     pub funding_index: [i128; 2],
     /// Cumulative socialized-loss index per side, same units; it only rises.
     pub loss_index: [i128; 2],
+    /// How many index steps the market has taken (either index, either side). A position
+    /// snapshotted at the current epoch owes nothing: the order path's fast check. A cache of
+    /// the step count, so neither hashed nor serialized.
+    pub(crate) index_epoch: u64,
     /// Funding moved between the positions and the venue at settlement: what positions have
     /// settled (paid minus received). Temporarily negative while receivers settle first.
     pub funding_clearing_usd: Usd,
@@ -86,6 +90,7 @@ impl Market {
             premium_samples: 0,
             funding_index: [0; 2],
             loss_index: [0; 2],
+            index_epoch: 0,
             funding_clearing_usd: Usd::ZERO,
             loss_clearing_usd: Usd::ZERO,
             watch_down: [BTreeSet::new(), BTreeSet::new()],

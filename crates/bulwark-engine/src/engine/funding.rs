@@ -22,6 +22,7 @@ impl Engine {
         let step = price.micros() as i128 * rate.raw() as i128;
         m.funding_index[LONG] = bounded(ok_or_overflow(m.funding_index[LONG].checked_add(step)));
         m.funding_index[SHORT] = bounded(ok_or_overflow(m.funding_index[SHORT].checked_sub(step)));
+        m.index_epoch += 1;
         self.events.push(Event::FundingSettled {
             market: m.id,
             rate,

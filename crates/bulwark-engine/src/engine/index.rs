@@ -92,6 +92,9 @@ pub(crate) fn pending_usd(m: &Market, p: &Position) -> ArithResult<(Usd, Usd)> {
 /// Whether a (non-flat) position's snapshots equal its side's current indexes.
 #[inline(always)]
 pub(crate) fn is_current(m: &Market, p: &Position) -> bool {
+    if p.snap_epoch == m.index_epoch {
+        return true; // no index step since the snapshots were taken
+    }
     let s = side_of(p.qty);
     m.funding_index[s] == p.funding_snap.get() && m.loss_index[s] == p.loss_snap.get()
 }
@@ -107,6 +110,7 @@ pub(crate) fn snap(m: &Market, p: &mut Position) {
         p.funding_snap = Wide::new(m.funding_index[s]);
         p.loss_snap = Wide::new(m.loss_index[s]);
     }
+    p.snap_epoch = m.index_epoch;
 }
 
 /// Settle a position's pending amounts into its pool (`cross` for a cross position, its own
@@ -164,6 +168,7 @@ impl Engine {
             after.qty = Qty::from_lots(p.qty.lots() + side.sign() * qty.lots());
             snap(m, &mut after);
             (p.funding_snap, p.loss_snap) = (after.funding_snap, after.loss_snap);
+            p.snap_epoch = after.snap_epoch;
             a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l));
             m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f));
             m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l));
@@ -391,6 +396,7 @@ mod tests {
         // 66,667 + 133,334 + 333,335 + 466,669 = 1,000,005: 2 over, fewer than 4 payers.
         let mut m = venue().markets[0].clone();
         m.loss_index[SHORT] = 200_000_600_000;
+        m.index_epoch += 1;
         let shares: Vec<i64> = [1, 2, 5, 7]
             .iter()
             .map(|&q| {

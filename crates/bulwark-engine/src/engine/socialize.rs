@@ -29,6 +29,7 @@ impl Engine {
         let scaled = ok_or_overflow((amount.micros() as i128).checked_mul(index::denom(m)));
         let step = bounded(index::ceil_div(bounded(scaled), oi));
         m.loss_index[s] = bounded(ok_or_overflow(m.loss_index[s].checked_add(step)));
+        m.index_epoch += 1;
         m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_sub(amount));
         self.events.push(Event::SocializedLoss {
             market: m.id,
