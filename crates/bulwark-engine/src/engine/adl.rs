@@ -363,6 +363,7 @@ impl Engine {
             .collect();
         for &(_, id) in &all {
             let a = self.acct(id);
+            // ok: candidates are taken from current holders of the market just above.
             let p = a.position(market).expect("a candidate has a position");
             let scope = scope_of(p.mode, market);
             let health = bounded(self.pool_health(a, scope, None))

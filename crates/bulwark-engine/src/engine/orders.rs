@@ -57,7 +57,7 @@ pub(super) struct Draft {
     changed: bool,
     /// Whether the order closed the position (set at write-back).
     closed_now: bool,
-    /// The sign of the position before the order (set at write-back).
+    /// The sign of the position before the order (set when drafted).
     closed_sign: i64,
     /// Funding and socialized loss the position had pending, settled into the draft's pool
     /// when the draft was made (booked to the market's clearing balances at write-back).
@@ -280,6 +280,7 @@ impl Engine {
         let index = a.position_index(market);
         let pos = match index {
             Ok(i) => &a.positions[i],
+            // ok: invariant 3, every resting order is in its position's resting totals.
             Err(_) => unreachable!("a resting order's account has a position entry in its market"),
         };
         self.push_draft(drafts, account, a.collateral_usd, pos, index)
@@ -304,11 +305,11 @@ impl Engine {
             index,
             changed: false,
             closed_now: false,
-            closed_sign: 0,
+            closed_sign: pos.qty.signum(),
             funding: Usd::ZERO,
             loss: Usd::ZERO,
         });
-        let d = drafts.last_mut().expect("just pushed");
+        let d = drafts.last_mut().expect("just pushed"); // ok: pushed on the line above
         let m = &self.markets[d.pos.market.0 as usize];
         match super::index::settle(m, &mut d.pos, &mut d.collateral) {
             Ok((funding, loss)) => {
@@ -559,9 +560,10 @@ impl Engine {
             taker_realized,
         } = *step
         else {
-            unreachable!("commit_fill takes fills")
+            unreachable!("commit_fill takes fills") // ok: its one caller matches `Step::Fill`
         };
         let m = &mut self.markets[mi];
+        // ok: the plan was made against this book in this command, nothing ran in between.
         let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
         if m.book.fill(maker, qty).is_zero() {
             self.unlist_order(maker_account, acct_slot);
@@ -607,7 +609,7 @@ impl Engine {
         let gone = self.markets[mi]
             .book
             .remove(order)
-            .expect("planned maker rests");
+            .expect("planned maker rests"); // ok: as in commit_fill
         self.unlist_order(account, gone.acct_slot);
         self.events.push(Event::OrderCancelled {
             order,
@@ -669,9 +671,12 @@ impl Engine {
         let mut drafts = std::mem::take(&mut self.drafts);
         let mut oi_delta = 0i64;
         for d in drafts.iter_mut() {
-            // The position's snapshots follow the side it ends on; what it had pending was
-            // settled into the draft and goes to the clearing balances now.
-            super::index::snap(&self.markets[mi], &mut d.pos);
+            // What the position had pending was settled into the draft, leaving its snapshots
+            // current for the side it was on; only a position that changed side or went flat
+            // needs new ones. The pending amounts go to the clearing balances now.
+            if d.closed_sign != d.pos.qty.signum() {
+                super::index::snap(&self.markets[mi], &mut d.pos);
+            }
             self.book_settlement(mi, d.account, d.funding, d.loss);
             let a = self.acct_mut(d.account);
             // The taker's index may point at an insertion place; it is still valid because
@@ -685,7 +690,6 @@ impl Engine {
             };
             oi_delta += d.pos.qty.lots().max(0) - old.qty.lots().max(0);
             d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
-            d.closed_sign = old.qty.signum();
             d.changed = (old.qty, old.cost_usd, old.isolated_usd)
                 != (d.pos.qty, d.pos.cost_usd, d.pos.isolated_usd)
                 || a.collateral_usd != d.collateral;
@@ -797,13 +801,13 @@ impl Engine {
         let o = m
             .book
             .remove(order)
-            .expect("caller checked the order rests");
+            .expect("caller checked the order rests"); // ok: checked by the caller
         let market = m.id;
         self.unlist_order(o.account, o.acct_slot);
         let a = &mut self.accounts[o.account.0 as usize];
         let i = a
             .position_index(market)
-            .expect("resting order has a position entry");
+            .expect("resting order has a position entry"); // ok: invariant 3
         let open = a.positions[i].open_on(o.side);
         *open = Qty::from_lots(open.lots() - o.remaining.lots());
         self.events.push(Event::OrderCancelled {

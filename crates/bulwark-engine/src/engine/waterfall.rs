@@ -415,6 +415,7 @@ impl Engine {
             Scope::Isolated(m) => {
                 let i = a
                     .position_index(m)
+                    // ok: an isolated pool keeps its entry while it holds collateral or a loss.
                     .expect("an isolated pool has its position entry");
                 let p = &mut a.positions[i];
                 p.isolated_usd = bounded(p.isolated_usd.checked_add(delta));
