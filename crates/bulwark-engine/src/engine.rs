@@ -336,6 +336,7 @@ impl Engine {
             if let Err(breach) = self.check_invariants() {
                 // ok: debug and test builds only; a broken invariant is an engine bug to stop on.
                 panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
+                // ok: see above
             }
         }
         Ok(&self.events)
@@ -379,7 +380,7 @@ pub(crate) fn bounded<T>(r: ArithResult<T>) -> T {
         // ok: the input bounds in `limits` and their const assertions make this unreachable
         // (and the fuzz target never reached it); turning it into a rejection with the state
         // unchanged needs an undo journal (issue 9, item 8, still open).
-        Err(e) => panic!("arithmetic bound breached in the commit phase ({e}); see engine::limits"),
+        Err(e) => panic!("arithmetic bound breached in the commit phase ({e}); see limits"), // ok: see above
     }
 }
 

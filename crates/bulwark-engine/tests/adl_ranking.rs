@@ -233,21 +233,14 @@ fn trade(v: &mut Venue, maker: u32, taker: u32, maker_sells: bool, price: i64, q
     };
     // Either side may be refused for margin; a refusal changes nothing.
     v.t += 1;
-    let _ = v.e.apply(
-        &order(maker, maker_side, OrderKind::Limit),
-        TimestampMs(v.t),
-    );
+    v.attempt(&order(maker, maker_side, OrderKind::Limit));
     v.t += 1;
-    let _ =
-        v.e.apply(&order(taker, taker_side, OrderKind::Ioc), TimestampMs(v.t));
+    v.attempt(&order(taker, taker_side, OrderKind::Ioc));
     v.t += 1;
-    let _ = v.e.apply(
-        &Command::CancelAll {
-            account: AccountId(maker),
-            market: None,
-        },
-        TimestampMs(v.t),
-    );
+    v.attempt(&Command::CancelAll {
+        account: AccountId(maker),
+        market: None,
+    });
 }
 
 fn build(s: &OneMarket) -> Venue {
@@ -285,14 +278,11 @@ fn build(s: &OneMarket) -> Venue {
         );
     }
     if s.insurance_usd > 0 {
-        let _ = v.e.apply(
-            &Command::InsuranceDeposit {
-                account: AccountId(ORDINARY),
-                amount_usd: usd(&s.insurance_usd.to_string()),
-            },
-            TimestampMs(v.t + 1),
-        );
         v.t += 1;
+        v.attempt(&Command::InsuranceDeposit {
+            account: AccountId(ORDINARY),
+            amount_usd: usd(&s.insurance_usd.to_string()),
+        });
     }
     v.venue(VenueParam::MaxLiquidationsPerStep(
         s.max_liquidations_per_step,
@@ -551,19 +541,16 @@ fn place(
     };
     v.t += 1;
     // Refused for margin now and then; a refusal changes nothing.
-    let _ = v.e.apply(&Command::PlaceOrder(o), TimestampMs(v.t));
+    v.attempt(&Command::PlaceOrder(o));
 }
 
 fn fund_isolated(v: &mut Venue, account: u32, market: u16, amount: i64) {
     v.t += 1;
-    let _ = v.e.apply(
-        &Command::AdjustIsolatedMargin {
-            account: AccountId(account),
-            market: MarketId(market),
-            delta_usd: usd(&amount.to_string()),
-        },
-        TimestampMs(v.t),
-    );
+    v.attempt(&Command::AdjustIsolatedMargin {
+        account: AccountId(account),
+        market: MarketId(market),
+        delta_usd: usd(&amount.to_string()),
+    });
 }
 
 fn two_market_trade(v: &mut Venue, t: (u16, u32, u32, bool, i64, i64, bool)) {
@@ -589,13 +576,10 @@ fn two_market_trade(v: &mut Venue, t: (u16, u32, u32, bool, i64, i64, bool)) {
     );
     place(v, taker, (market, isolated), ts, OrderKind::Ioc, price, qty);
     v.t += 1;
-    let _ = v.e.apply(
-        &Command::CancelAll {
-            account: AccountId(maker),
-            market: None,
-        },
-        TimestampMs(v.t),
-    );
+    v.attempt(&Command::CancelAll {
+        account: AccountId(maker),
+        market: None,
+    });
 }
 
 fn build_two(s: &TwoMarkets) -> Venue {
@@ -672,13 +656,10 @@ fn build_two(s: &TwoMarkets) -> Venue {
     }
     if s.insurance_usd > 0 {
         v.t += 1;
-        let _ = v.e.apply(
-            &Command::InsuranceDeposit {
-                account: AccountId(WELL_FUNDED),
-                amount_usd: usd(&s.insurance_usd.to_string()),
-            },
-            TimestampMs(v.t),
-        );
+        v.attempt(&Command::InsuranceDeposit {
+            account: AccountId(WELL_FUNDED),
+            amount_usd: usd(&s.insurance_usd.to_string()),
+        });
     }
     v.venue(VenueParam::MaxLiquidationsPerStep(
         s.max_liquidations_per_step,

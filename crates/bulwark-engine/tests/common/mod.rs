@@ -68,6 +68,18 @@ impl Venue {
         self.t += 1;
         self.e.apply(&c, TimestampMs(self.t)).map(|ev| ev.to_vec())
     }
+    /// Apply, at the current time, a command that may be refused (random setups): a refusal
+    /// must change nothing.
+    pub fn attempt(&mut self, c: &Command) {
+        let before = state_hash(&self.e);
+        if self.e.apply(c, TimestampMs(self.t)).is_err() {
+            assert_eq!(
+                state_hash(&self.e),
+                before,
+                "a refused {c:?} changed the state"
+            );
+        }
+    }
     pub fn venue(&mut self, param: VenueParam) {
         self.ok(Command::SetVenueParam { param });
     }
