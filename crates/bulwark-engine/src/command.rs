@@ -242,6 +242,9 @@ pub enum VenueParam {
     /// The vault takes no position that would bring its equity below this multiple of its
     /// maintenance requirement, and reduces itself through the book when it falls below it.
     VaultMarginMultiplier(Ppm),
+    /// How the vault unwinds its inventory and when it stops taking over (every field at
+    /// once, validated together).
+    VaultPolicy(crate::engine::VaultPolicy),
 }
 
 /// Every input the engine accepts.

@@ -34,7 +34,9 @@ pub(crate) use index::pending_exact;
 pub use index::Pending;
 pub use liquidation::QueueEntry;
 use orders::{Draft, PlanEnd, Step};
-pub use vault::{Vault, VaultState, VenueParams, WithdrawalRequest};
+pub use vault::{
+    Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
+};
 use waterfall::LossOrigin;
 
 /// Hard bounds on every numeric input, checked at the edge of [`Engine::apply`] before any
@@ -191,6 +193,8 @@ pub struct Engine {
     bankrupt_close: bool,
     /// ADL rankings made in this command, kept up to date incrementally (scratch, not state).
     adl_cache: adl::AdlCache,
+    /// The time of the command being applied (scratch: set by `apply` before anything else).
+    now_ms: TimestampMs,
     /// The insurance fund: a share of fees and liquidation penalties, explicit deposits.
     insurance_usd: Usd,
     /// Loss no waterfall stage covered, recorded (never a silent negative balance).
@@ -245,6 +249,7 @@ impl Engine {
             realized_deficits: Vec::new(),
             bankrupt_close: false,
             adl_cache: adl::AdlCache::default(),
+            now_ms: TimestampMs(0),
             insurance_usd: Usd::ZERO,
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
@@ -271,6 +276,7 @@ impl Engine {
                 now,
             });
         }
+        self.now_ms = now;
         let result = match cmd {
             Command::CreateMarket { params } => self.create_market(params, now),
             Command::Deposit {

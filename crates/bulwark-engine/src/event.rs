@@ -2,6 +2,7 @@
 
 use crate::book::Side;
 use crate::command::{OrderKind, Param, VenueParam};
+use crate::engine::VaultRefusal;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
 
@@ -242,6 +243,9 @@ pub enum Event {
         price: Price,
         /// What closing at the bankruptcy price instead of the mark cost the counterparty.
         haircut_usd: Usd,
+        /// Why ADL fired: why the vault did not take the bankrupt position over. A haircut
+        /// above zero means the insurance fund (stage c) was off or exhausted as well.
+        reason: VaultRefusal,
     },
     /// Stage e: `amount_usd` of a bankrupt pool's deficit, charged to every holder of a
     /// position on `side` of `market` in proportion to its size, through the side's loss index
@@ -280,6 +284,22 @@ pub enum Event {
     VaultReduced {
         market: MarketId,
         qty: Qty,
+    },
+    /// The vault unwound part of its inventory into the book at its policy's bounded rate
+    /// (`VaultPolicy`).
+    VaultUnwound {
+        market: MarketId,
+        /// Lots closed, signed as the vault's position was (positive: it sold longs).
+        qty: Qty,
+        /// PnL the unwind realized against the vault's cost basis (negative: a loss).
+        realized_pnl_usd: Usd,
+        fees_usd: Usd,
+        /// How long the vault had held inventory in this market.
+        held_ms: u64,
+        /// The share of in-band depth this unwind was allowed (rises past `max_hold_ms`).
+        depth_share: Ppm,
+        /// What the vault still holds in the market, signed.
+        qty_left: Qty,
     },
     InsuranceDeposited {
         account: AccountId,

@@ -128,6 +128,13 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
     f.u64(e.venue.max_liquidations_per_step as u64);
     f.u64(e.venue.vault_withdrawal_delay_ms);
     f.i64(e.venue.vault_margin_multiplier.raw());
+    let vp = &e.venue.vault_policy;
+    f.i64(vp.unwind_depth_share.raw());
+    f.i64(vp.unwind_band.raw());
+    f.u64(vp.unwind_interval_ms);
+    f.u64(vp.max_hold_ms);
+    f.i64(vp.max_market_exposure.raw());
+    f.i64(vp.max_total_exposure.raw());
     f.u64(e.markets.len() as u64);
     for m in e.markets {
         f.params(&m.params);
@@ -189,6 +196,12 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
         f.u64(lp.0 as u64);
         f.u64(r.shares);
         f.u64(r.claimable_at_ms);
+    }
+    f.u64(e.vault.inventory.len() as u64);
+    for (m, inv) in &e.vault.inventory {
+        f.u64(m.0 as u64);
+        f.u64(inv.since_ms);
+        f.u64(inv.last_unwind_ms);
     }
     f.u64(e.flags.len() as u64);
     for (&(acc, scope), flag) in e.flags {

@@ -36,8 +36,8 @@ pub use command::{
 // What the engine's queries return, the vault's account id (it appears in events) and the
 // input bounds a driver may check before sending a command.
 pub use engine::{
-    limits, Engine, EngineConfig, Flag, Pending, QueueEntry, Vault, VaultState, VenueParams,
-    WithdrawalRequest, VAULT,
+    limits, Engine, EngineConfig, Flag, Pending, QueueEntry, Vault, VaultInventory, VaultPolicy,
+    VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
 };
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};

@@ -45,6 +45,19 @@ fn stages(events: &[Event]) -> Vec<&'static str> {
         .collect()
 }
 
+/// The vault bound by its margin limit alone: no exposure limits worth the name, no unwinding
+/// (the tests of those are in `tests/vault_policy.rs`).
+fn margin_limit_only(v: &mut Venue) {
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::VaultPolicy(VaultPolicy {
+            unwind_depth_share: Ppm::from_raw(0),
+            max_market_exposure: Ppm::from_raw(1_000_000_000),
+            max_total_exposure: Ppm::from_raw(1_000_000_000),
+            ..VaultPolicy::default()
+        }),
+    });
+}
+
 /// T buys 10 at 1,000 with 1,000 of collateral (exactly the 10% initial margin).
 fn opened(p: MarketParams) -> Venue {
     let mut v = Venue::new(p);
@@ -188,6 +201,7 @@ fn the_insurance_fund_pays_then_adl_haircuts_the_rest() {
         qty: Qty::from_lots(-10),
         price: px("840"),
         haircut_usd: usd("400"),
+        reason: VaultRefusal::StageOff,
     }));
     assert_eq!(v.e.insurance_usd(), Usd::ZERO);
     assert_eq!(v.collateral(T), Usd::ZERO);
@@ -405,6 +419,7 @@ fn the_vault_reduces_itself_through_the_book_when_near_its_limit() {
     v.ok(Command::SetVenueParam {
         param: VenueParam::VaultMarginMultiplier(limit),
     });
+    margin_limit_only(&mut v);
     v.deposit(LP, "2000");
     v.ok(Command::VaultDeposit {
         account: AccountId(LP),
@@ -519,6 +534,7 @@ fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
     v.ok(Command::SetVenueParam {
         param: VenueParam::VaultMarginMultiplier(limit),
     });
+    margin_limit_only(&mut v);
     v.deposit(LP, "2000");
     v.ok(Command::VaultDeposit {
         account: AccountId(LP),
@@ -539,6 +555,7 @@ fn a_vault_below_its_maintenance_goes_down_the_waterfall_itself() {
         qty: Qty::from_lots(-10),
         price: px("750"),
         haircut_usd: usd("500"),
+        reason: VaultRefusal::VaultItself,
     }));
     let vault = v.e.vault_state();
     assert_eq!(vault.health.equity_usd, Usd::ZERO);

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use bulwark_engine::{MarketParams, Ppm, Usd};
+use bulwark_engine::{MarketParams, Ppm, Usd, VaultPolicy};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -102,6 +102,9 @@ pub struct VenueSection {
     pub vault_withdrawal_delay_ms: Option<u64>,
     /// Vault margin multiple, ppm of 1x (absent: the engine's default).
     pub vault_margin_multiplier: Option<Ppm>,
+    /// How the backstop vault unwinds what it took over and when it stops taking over
+    /// (`[venue.vault_policy]`; every field absent takes the engine's default).
+    pub vault_policy: VaultPolicy,
     /// Collateral the venue's treasury puts into the insurance fund at the start, USD.
     pub insurance_seed_usd: Usd,
     /// Collateral liquidity providers put into the backstop vault at the start, USD.
@@ -115,6 +118,7 @@ impl Default for VenueSection {
             max_liquidations_per_step: None,
             vault_withdrawal_delay_ms: None,
             vault_margin_multiplier: None,
+            vault_policy: VaultPolicy::default(),
             insurance_seed_usd: Usd::from_micros(1_000_000 * 1_000_000),
             vault_seed_usd: Usd::from_micros(2_000_000 * 1_000_000),
         }

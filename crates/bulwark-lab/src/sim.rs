@@ -285,6 +285,7 @@ impl Sim {
             s.venue
                 .vault_margin_multiplier
                 .map(VenueParam::VaultMarginMultiplier),
+            Some(VenueParam::VaultPolicy(s.venue.vault_policy.clone())),
         ];
         for param in optional.into_iter().flatten() {
             self.exec_setup(Command::SetVenueParam { param })?;

@@ -37,6 +37,8 @@ pub(super) struct AdlClose {
     /// Lots closed, signed as the counterparty's position was.
     pub qty: Qty,
     pub mark: Price,
+    /// Why the vault did not take the bankrupt position over.
+    pub reason: VaultRefusal,
 }
 
 /// The ADL rankings of the command being applied: scratch, not state (emptied by every
@@ -127,6 +129,7 @@ impl Engine {
         bankrupt: AccountId,
         mi: usize,
         qty: Qty,
+        reason: VaultRefusal,
         closes: &mut Vec<AdlClose>,
     ) {
         let m = &self.markets[mi];
@@ -145,6 +148,7 @@ impl Engine {
                 market,
                 qty: Qty::from_lots(close.lots() * cp_qty.signum()),
                 mark,
+                reason,
             });
         }
     }
@@ -488,6 +492,7 @@ impl Engine {
                 qty: c.qty,
                 price: Price::from_micros(price.clamp(1, i64::MAX as i128) as i64),
                 haircut_usd: haircut,
+                reason: c.reason,
             });
             // A haircut on a counterparty's last position can leave its pool below zero with
             // nothing open: a realized deficit of its own.

@@ -41,6 +41,8 @@ pub(super) enum Close {
     Liquidation { keeper: Option<AccountId> },
     /// The vault reducing itself: within the band, no penalty.
     VaultReduce,
+    /// The vault unwinding its inventory: within its own band, no penalty.
+    VaultUnwind { band: Ppm },
     /// A bankrupt position with no other home: at any price the book offers, no penalty.
     Unbanded,
 }
@@ -90,7 +92,7 @@ impl Engine {
             });
         }
         self.liquidate_pool(account, scope, Some(keeper), h);
-        self.reduce_vault();
+        self.manage_vault();
         Ok(())
     }
 
@@ -106,7 +108,7 @@ impl Engine {
             self.retry_deferred_bankruptcies(budget);
         }
         if !self.venue.native_liquidation {
-            self.reduce_vault();
+            self.manage_vault();
             return;
         }
         if self.flags.values().any(|f| f.below_maintenance) {
@@ -120,7 +122,7 @@ impl Engine {
                 }
             }
         }
-        self.reduce_vault();
+        self.manage_vault();
     }
 
     pub(super) fn liquidate_pool(
@@ -348,14 +350,12 @@ impl Engine {
             return Qty::ZERO;
         };
         let pos = a.positions[index];
+        let band = match how {
+            Close::VaultUnwind { band } => band,
+            _ => m.params.liquidation_band,
+        };
         let limit = if banded {
-            band_edge(
-                m.mark,
-                m.params.liquidation_band,
-                m.params.tick_size,
-                m.params.max_price,
-                side,
-            )
+            band_edge(m.mark, band, m.params.tick_size, m.params.max_price, side)
         } else {
             match side {
                 Side::Buy => on_tick(m.params.max_price, m.params.tick_size, Round::Floor),

@@ -99,6 +99,10 @@ impl Engine {
                 }
                 v.vault_margin_multiplier = m;
             }
+            VenueParam::VaultPolicy(ref policy) => {
+                policy.validate()?;
+                v.vault_policy = policy.clone();
+            }
         }
         self.venue = v;
         self.events.push(Event::VenueParamSet {

@@ -13,7 +13,7 @@ use crate::book::Side;
 use crate::margin::{self, Health};
 use crate::reject::Reject;
 use bulwark_core::{
-    allocate, div_i128, mul_div, AccountId, Ppm, Price, Round, TimestampMs, Usd, PPM_ONE,
+    allocate, div_i128, mul_div, AccountId, Ppm, Price, Qty, Round, TimestampMs, Usd, PPM_ONE,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +29,132 @@ pub struct VenueParams {
     pub vault_withdrawal_delay_ms: u64,
     /// The vault keeps its equity at or above this multiple of its maintenance requirement.
     pub vault_margin_multiplier: Ppm,
+    /// How the vault unwinds what it took over, and when it stops taking over.
+    pub vault_policy: VaultPolicy,
+}
+
+/// How the backstop vault manages its inventory (venue-wide, `VenueParam::VaultPolicy`).
+///
+/// A liquidator vault is a market maker of last resort, not an investor: it takes bankrupt
+/// positions over at the bankruptcy price and sells them back into the book as fast as the
+/// book can absorb without the vault itself crashing the price. Three rules:
+///
+/// * **Unwind at a bounded rate.** At every price change, at most once per
+///   `unwind_interval_ms` per market, the vault closes up to `unwind_depth_share` of the
+///   resting depth on the opposite side within `unwind_band` of the mark (an IOC limited to
+///   the band's edge). Past `max_hold_ms` of holding, the share rises linearly (one more
+///   `unwind_depth_share` per further `max_hold_ms`, up to the whole in-band depth), so old
+///   inventory goes faster. The rate binds only this discretionary unwinding, never the
+///   vault's reduction back inside its own margin limit (`reduce_vault`).
+/// * **Exposure limits.** The vault takes no position that would make its notional in one
+///   market exceed `max_market_exposure` times its equity, or its total notional exceed
+///   `max_total_exposure` times its equity (both after the takeover).
+/// * **When it stops.** A takeover that breaks the margin limit or either exposure limit is
+///   refused; the waterfall goes on to ADL, whose events name the refusal. Because the limits
+///   scale with the vault's equity, a vault that has lost money takes less.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultPolicy {
+    /// Share of the in-band opposite depth one unwind may take (ppm; 0 = never unwind).
+    pub unwind_depth_share: Ppm,
+    /// Half-width of the band around the mark whose depth counts and where the unwind's IOC
+    /// is limited (ppm of the mark).
+    pub unwind_band: Ppm,
+    /// Least time between two unwinds in one market.
+    pub unwind_interval_ms: u64,
+    /// Holding time after which the unwind share rises (0 = it never rises).
+    pub max_hold_ms: u64,
+    /// Largest notional in one market, as a multiple of the vault's equity (ppm of 1x).
+    pub max_market_exposure: Ppm,
+    /// Largest total notional, as a multiple of the vault's equity (ppm of 1x).
+    pub max_total_exposure: Ppm,
+}
+
+impl Default for VaultPolicy {
+    fn default() -> Self {
+        VaultPolicy {
+            unwind_depth_share: Ppm::from_raw(250_000),
+            unwind_band: Ppm::from_raw(5_000),
+            unwind_interval_ms: 60_000,
+            max_hold_ms: 3_600_000,
+            max_market_exposure: Ppm::from_raw(5_000_000),
+            max_total_exposure: Ppm::from_raw(8_000_000),
+        }
+    }
+}
+
+impl VaultPolicy {
+    /// Check every field; the error names the first field out of range.
+    pub fn validate(&self) -> Result<(), Reject> {
+        let bad = |name: &'static str, reason: &str| {
+            Err(Reject::InvalidParam {
+                name,
+                reason: reason.into(),
+            })
+        };
+        if !(0..=PPM_ONE).contains(&self.unwind_depth_share.raw()) {
+            return bad(
+                "vault_policy.unwind_depth_share",
+                "must be between 0 and 1000000 ppm (100%)",
+            );
+        }
+        if !(1..=PPM_ONE / 2).contains(&self.unwind_band.raw()) {
+            return bad(
+                "vault_policy.unwind_band",
+                "must be between 1 and 500000 ppm (50%)",
+            );
+        }
+        if self.unwind_interval_ms > limits::MAX_DURATION_MS {
+            return bad(
+                "vault_policy.unwind_interval_ms",
+                "must be at most 31536000000 (365 days)",
+            );
+        }
+        if self.max_hold_ms > limits::MAX_DURATION_MS {
+            return bad(
+                "vault_policy.max_hold_ms",
+                "must be at most 31536000000 (365 days)",
+            );
+        }
+        let max = limits::MAX_VAULT_MARGIN_MULTIPLIER_PPM;
+        if !(1..=max).contains(&self.max_market_exposure.raw()) {
+            return bad(
+                "vault_policy.max_market_exposure",
+                "must be above 0 and at most 1000x (1000000000 ppm)",
+            );
+        }
+        if !(1..=max).contains(&self.max_total_exposure.raw()) {
+            return bad(
+                "vault_policy.max_total_exposure",
+                "must be above 0 and at most 1000x (1000000000 ppm)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Why the vault did not take a bankrupt pool's positions over (carried by ADL events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaultRefusal {
+    /// The market carrying most of the loss has the vault stage off.
+    StageOff,
+    /// The bankrupt pool is the vault's own.
+    VaultItself,
+    /// The vault's equity would fall below its margin limit (or to zero).
+    MarginLimit,
+    /// The vault's notional in one market would exceed `max_market_exposure` x equity.
+    MarketExposure,
+    /// The vault's total notional would exceed `max_total_exposure` x equity.
+    TotalExposure,
+}
+
+/// The vault's inventory in one market: since when it has held a position there, and when it
+/// last unwound (state: hashed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultInventory {
+    pub since_ms: u64,
+    pub last_unwind_ms: u64,
 }
 
 impl Default for VenueParams {
@@ -39,6 +165,7 @@ impl Default for VenueParams {
             vault_withdrawal_delay_ms: 24 * 3_600_000,
             // 20 x a 0.5% maintenance = 10% of notional: the vault runs at 10x at most.
             vault_margin_multiplier: Ppm::from_raw(20_000_000),
+            vault_policy: VaultPolicy::default(),
         }
     }
 }
@@ -55,6 +182,8 @@ pub struct Vault {
     pub total_shares: u64,
     pub shares: BTreeMap<AccountId, u64>,
     pub requests: BTreeMap<AccountId, WithdrawalRequest>,
+    /// Per market where the vault holds (or held) a position: its age and last unwind.
+    pub inventory: BTreeMap<MarketId, VaultInventory>,
 }
 
 impl Default for Vault {
@@ -67,6 +196,7 @@ impl Default for Vault {
             total_shares: 0,
             shares: BTreeMap::new(),
             requests: BTreeMap::new(),
+            inventory: BTreeMap::new(),
         }
     }
 }
@@ -299,9 +429,55 @@ impl Engine {
 pub const MAX_VAULT_REDUCE_ROUNDS: usize = 4;
 
 impl Engine {
-    /// Would the vault stay within its margin limit after taking these positions at the mark
-    /// and the pool's equity (negative: a loss) with them?
-    pub(super) fn vault_accepts(&self, positions: &[(usize, Position)], equity: Usd) -> bool {
+    /// May the vault take these positions at the mark, and the pool's equity (negative: a
+    /// loss) with them? It must stay within its margin limit and its exposure limits
+    /// ([`VaultPolicy`]) afterwards; the error says which limit refused.
+    pub(super) fn vault_accepts(
+        &self,
+        positions: &[(usize, Position)],
+        equity: Usd,
+    ) -> Result<(), VaultRefusal> {
+        let v = self
+            .vault_after_takeover(positions, equity)
+            .ok_or(VaultRefusal::MarginLimit)?;
+        let h = self
+            .pool_health(&v, Scope::Cross, None)
+            .map_err(|_| VaultRefusal::MarginLimit)?;
+        let limit = h
+            .maintenance_usd
+            .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil)
+            .map_err(|_| VaultRefusal::MarginLimit)?;
+        if !h.equity_usd.is_positive() || h.equity_usd < limit {
+            return Err(VaultRefusal::MarginLimit);
+        }
+        let policy = &self.venue.vault_policy;
+        let cap = |multiple: Ppm| h.equity_usd.mul_ppm(multiple, Round::Floor);
+        let market_cap = cap(policy.max_market_exposure).map_err(|_| VaultRefusal::MarginLimit)?;
+        let total_cap = cap(policy.max_total_exposure).map_err(|_| VaultRefusal::MarginLimit)?;
+        let mut total = 0i128;
+        for p in v.positions.iter().filter(|p| !p.qty.is_zero()) {
+            let m = &self.markets[p.market.0 as usize];
+            let notional = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit)
+                .map_err(|_| VaultRefusal::MarketExposure)?;
+            let taken = positions.iter().any(|(mi, _)| *mi == p.market.0 as usize);
+            if taken && notional > market_cap {
+                return Err(VaultRefusal::MarketExposure);
+            }
+            total += notional.micros() as i128;
+        }
+        if total > total_cap.micros() as i128 {
+            return Err(VaultRefusal::TotalExposure);
+        }
+        Ok(())
+    }
+
+    /// The vault's account as it would be after taking `positions` at the mark with `equity`
+    /// (`None` if the arithmetic says it cannot be).
+    fn vault_after_takeover(
+        &self,
+        positions: &[(usize, Position)],
+        equity: Usd,
+    ) -> Option<Account> {
         let mut v: Account = self.vault.account.clone();
         for (mi, p) in positions {
             let m = &self.markets[*mi];
@@ -310,11 +486,8 @@ impl Engine {
             } else {
                 Side::Sell
             };
-            let Ok(notional) =
-                margin::fill_notional_usd(p.qty.abs(), m.mark, m.params.lots_per_unit)
-            else {
-                return false;
-            };
+            let notional =
+                margin::fill_notional_usd(p.qty.abs(), m.mark, m.params.lots_per_unit).ok()?;
             let i = match v.position_index(m.id) {
                 Ok(i) => i,
                 Err(i) => {
@@ -325,32 +498,13 @@ impl Engine {
             };
             // Settle what the vault's position has pending first, as the takeover will.
             let pos = &mut v.positions[i];
-            if super::index::settle(m, pos, &mut v.collateral_usd).is_err() {
-                return false;
-            }
-            let Ok(realized) = pos.apply_fill(side, p.qty.abs(), notional) else {
-                return false;
-            };
+            super::index::settle(m, pos, &mut v.collateral_usd).ok()?;
+            let realized = pos.apply_fill(side, p.qty.abs(), notional).ok()?;
             super::index::snap(m, pos);
-            let Ok(c) = v.collateral_usd.checked_add(realized) else {
-                return false;
-            };
-            v.collateral_usd = c;
+            v.collateral_usd = v.collateral_usd.checked_add(realized).ok()?;
         }
-        let Ok(c) = v.collateral_usd.checked_add(equity) else {
-            return false;
-        };
-        v.collateral_usd = c;
-        let Ok(h) = self.pool_health(&v, Scope::Cross, None) else {
-            return false;
-        };
-        let Ok(limit) = h
-            .maintenance_usd
-            .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil)
-        else {
-            return false;
-        };
-        h.equity_usd.is_positive() && h.equity_usd >= limit
+        v.collateral_usd = v.collateral_usd.checked_add(equity).ok()?;
+        Some(v)
     }
 
     pub(super) fn vault_takeover(
@@ -373,6 +527,7 @@ impl Engine {
         for ((mi, p), &share) in positions.iter().zip(&shares) {
             let m = &self.markets[*mi];
             let (mark, lots, market) = (m.mark, m.params.lots_per_unit, m.id);
+            self.note_vault_inventory(market);
             let share = share as i128;
             let side = if p.qty.is_positive() {
                 Side::Sell
@@ -411,9 +566,131 @@ impl Engine {
         }
     }
 
+    /// Start the clock of the vault's inventory in `market` if it holds nothing there yet.
+    fn note_vault_inventory(&mut self, market: MarketId) {
+        let holds = self
+            .vault
+            .account
+            .position(market)
+            .is_some_and(|p| !p.qty.is_zero());
+        let now = self.now_ms.0;
+        let inv = self.vault.inventory.entry(market).or_default();
+        if !holds {
+            inv.since_ms = now;
+        }
+    }
+
+    /// The vault's management after every price change and liquidation: first back inside
+    /// its margin limit (not rate-limited), then the discretionary unwind of its inventory at
+    /// the policy's bounded rate.
+    pub(super) fn manage_vault(&mut self) {
+        self.reduce_vault();
+        if self.vault.inventory.is_empty() {
+            return;
+        }
+        let markets: Vec<MarketId> = self.vault.inventory.keys().copied().collect();
+        for market in markets {
+            self.unwind_vault(market);
+        }
+    }
+
+    /// Unwind part of the vault's position in `market` into the book (see [`VaultPolicy`]).
+    fn unwind_vault(&mut self, market: MarketId) {
+        let now = self.now_ms.0;
+        let policy = self.venue.vault_policy.clone();
+        let Some(inv) = self.vault.inventory.get(&market).copied() else {
+            return;
+        };
+        let qty = match self.vault.account.position(market) {
+            Some(p) if !p.qty.is_zero() => p.qty,
+            _ => {
+                // Flat (reduced, unwound or deleveraged): the clock stops.
+                self.vault.inventory.remove(&market);
+                return;
+            }
+        };
+        let due = inv.last_unwind_ms.saturating_add(policy.unwind_interval_ms);
+        if inv.last_unwind_ms != 0 && now < due {
+            return;
+        }
+        let held_ms = now.saturating_sub(inv.since_ms);
+        let share = unwind_share_ppm(&policy, held_ms);
+        if share == 0 {
+            return;
+        }
+        let mi = market.0 as usize;
+        let side = super::waterfall::closing_side(qty);
+        let m = &self.markets[mi];
+        if !m.mark.is_positive() {
+            return;
+        }
+        let edge = super::liquidation::band_edge(
+            m.mark,
+            policy.unwind_band,
+            m.params.tick_size,
+            m.params.max_price,
+            side,
+        );
+        let depth: i64 = m
+            .book
+            .crossing(side, edge)
+            .map(|o| o.remaining.lots())
+            .fold(0i64, |a, b| a.saturating_add(b));
+        // Rounded down: the vault never takes more than its share of the depth.
+        let allowed = bounded(mul_div(depth, share, PPM_ONE, Round::Floor));
+        let lots = allowed.min(qty.abs().lots());
+        if lots <= 0 {
+            return;
+        }
+        let before = self.vault_position_totals(market);
+        let filled = self.close_through_book(
+            VAULT,
+            mi,
+            side,
+            Qty::from_lots(lots),
+            Close::VaultUnwind {
+                band: policy.unwind_band,
+            },
+        );
+        if let Some(inv) = self.vault.inventory.get_mut(&market) {
+            inv.last_unwind_ms = now.max(1);
+        }
+        if filled.is_zero() {
+            return;
+        }
+        let after = self.vault_position_totals(market);
+        let left = self
+            .vault
+            .account
+            .position(market)
+            .map_or(Qty::ZERO, |p| p.qty);
+        if left.is_zero() {
+            self.vault.inventory.remove(&market);
+        }
+        self.events.push(Event::VaultUnwound {
+            market,
+            qty: Qty::from_lots(filled.lots() * qty.signum()),
+            realized_pnl_usd: bounded(after.0.checked_sub(before.0)),
+            fees_usd: bounded(after.1.checked_sub(before.1)),
+            held_ms,
+            depth_share: Ppm::from_raw(share),
+            qty_left: left,
+        });
+    }
+
+    /// The vault's realized PnL and fees paid in `market` so far.
+    fn vault_position_totals(&self, market: MarketId) -> (Usd, Usd) {
+        self.vault
+            .account
+            .position(market)
+            .map_or((Usd::ZERO, Usd::ZERO), |p| {
+                (p.realized_pnl_usd, p.fees_paid_usd)
+            })
+    }
+
     /// Keep the vault inside its own margin limit by reducing its largest position through the
     /// book, within the liquidation band.
-    pub(super) fn reduce_vault(&mut self) {
+    fn reduce_vault(&mut self) {
         for _ in 0..MAX_VAULT_REDUCE_ROUNDS {
             if self.vault.account.positions.is_empty() || !self.vault_over_limit() {
                 break;
@@ -456,4 +733,16 @@ impl Engine {
             });
         }
     }
+}
+
+/// The share of in-band depth one unwind may take after holding for `held_ms`: the policy's
+/// share, plus one more share per `max_hold_ms` held past `max_hold_ms`, at most 100% (ppm).
+pub(super) fn unwind_share_ppm(policy: &VaultPolicy, held_ms: u64) -> i64 {
+    let base = policy.unwind_depth_share.raw();
+    if policy.max_hold_ms == 0 || held_ms <= policy.max_hold_ms {
+        return base;
+    }
+    let overdue = (held_ms - policy.max_hold_ms) as i128;
+    let extra = base as i128 * overdue / policy.max_hold_ms as i128;
+    (base as i128 + extra).min(PPM_ONE as i128) as i64
 }

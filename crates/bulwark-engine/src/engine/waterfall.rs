@@ -64,15 +64,22 @@ impl Engine {
         } else {
             self.loss_origins(&positions)
         };
-        if !positions.is_empty() && self.try_vault_takeover(account, scope, &positions, &origins) {
-            self.waterfall_pending.remove(&(account, scope));
-            return;
-        }
+        let refusal = if positions.is_empty() {
+            VaultRefusal::StageOff
+        } else {
+            match self.try_vault_takeover(account, scope, &positions, &origins) {
+                Ok(()) => {
+                    self.waterfall_pending.remove(&(account, scope));
+                    return;
+                }
+                Err(refusal) => refusal,
+            }
+        };
         if !self.close_outside_adl(account, &positions) {
             self.defer_bankruptcy(account, scope);
             return;
         }
-        let closes = self.close_by_adl(account, &positions);
+        let closes = self.close_by_adl(account, &positions, refusal);
         if !self.pool_positions(account, scope).is_empty() {
             self.defer_bankruptcy(account, scope);
             return;
@@ -128,20 +135,24 @@ impl Engine {
     }
 
     /// Stage b: the vault takes every position of the pool, if the market that carries most of
-    /// the loss has the stage on and the vault's own limit allows. Returns whether it did.
+    /// the loss has the stage on and the vault's own limits allow. Returns why it did not.
     fn try_vault_takeover(
         &mut self,
         account: AccountId,
         scope: Scope,
         positions: &[(usize, Position)],
         origins: &[LossOrigin],
-    ) -> bool {
+    ) -> Result<(), VaultRefusal> {
         let primary = primary_market(origins);
         let on = primary.is_some_and(|mi| self.markets[mi].params.waterfall.vault);
-        let equity = self.pool_health_of(account, scope).equity_usd;
-        if !on || account == VAULT || !self.vault_accepts(positions, equity) {
-            return false;
+        if !on {
+            return Err(VaultRefusal::StageOff);
         }
+        if account == VAULT {
+            return Err(VaultRefusal::VaultItself);
+        }
+        let equity = self.pool_health_of(account, scope).equity_usd;
+        self.vault_accepts(positions, equity)?;
         if equity.is_negative() {
             self.events.push(Event::Bankrupt {
                 account,
@@ -150,7 +161,7 @@ impl Engine {
             });
         }
         self.vault_takeover(account, scope, positions, equity);
-        true
+        Ok(())
     }
 
     /// Close the pool's positions in markets without ADL through the book, at any price the
@@ -173,12 +184,13 @@ impl Engine {
         &mut self,
         account: AccountId,
         positions: &[(usize, Position)],
+        reason: VaultRefusal,
     ) -> Vec<AdlClose> {
         let mut closes = Vec::new();
         for (mi, p) in positions {
             if self.markets[*mi].params.waterfall.adl {
                 let before = closes.len();
-                self.adl_close(account, *mi, p.qty, &mut closes);
+                self.adl_close(account, *mi, p.qty, reason, &mut closes);
                 // Postcondition: the lots closed against counterparties are exactly the
                 // bankrupt position, each on the opposite side.
                 let lots: i64 = closes[before..].iter().map(|c| c.qty.abs().lots()).sum();
