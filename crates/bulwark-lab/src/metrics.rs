@@ -83,6 +83,11 @@ pub struct Metrics {
     pub adl_notional_usd: f64,
     pub socialized_usd: f64,
     pub uncovered_usd: f64,
+    /// The vault's discretionary unwinds (count, lots) and its reductions inside its margin
+    /// limit (lots).
+    pub vault_unwind_count: u64,
+    pub vault_unwound_lots: u64,
+    pub vault_reduced_lots: u64,
     pub liquidations: Vec<LiquidationRecord>,
     pub liquidation_volume_usd: f64,
     pub below_maintenance_events: u64,
@@ -514,6 +519,31 @@ impl Metrics {
                     event: "uncovered_loss",
                     account: Some(account.0),
                     amount_usd: Some(usd(amount_usd)),
+                    ..base
+                });
+            }
+            Event::VaultUnwound {
+                qty,
+                realized_pnl_usd,
+                ..
+            } => {
+                self.vault_unwound_lots += qty.lots().unsigned_abs();
+                self.vault_unwind_count += 1;
+                self.push(EventRow {
+                    event: "vault_unwound",
+                    account: Some(bulwark_engine::VAULT.0),
+                    side: Some(if qty.is_positive() { "sell" } else { "buy" }),
+                    qty_lots: Some(qty.lots()),
+                    amount_usd: Some(usd(realized_pnl_usd)),
+                    ..base
+                });
+            }
+            Event::VaultReduced { qty, .. } => {
+                self.vault_reduced_lots += qty.lots().unsigned_abs();
+                self.push(EventRow {
+                    event: "vault_reduced",
+                    account: Some(bulwark_engine::VAULT.0),
+                    qty_lots: Some(qty.lots()),
                     ..base
                 });
             }
