@@ -5,10 +5,15 @@
 //! Every agent draws from its own `ChaCha8Rng` stream, derived from the run seed and the
 //! agent's id ([`agent_rng`]), so adding an agent or reordering wake-ups never changes another
 //! agent's random numbers.
+//!
+//! Everything an agent reads is defined on this side: its [`Ctx`], the venue's public mark
+//! feed ([`MarkHistory`]); [`population`] draws every agent of a scenario. The run loop
+//! depends on the agents, never the other way round.
 
 pub mod arbitrageur;
 pub mod keeper;
 pub mod market_maker;
+pub mod population;
 pub mod trader;
 
 use bulwark_engine::{AccountId, Command, Scope};
@@ -82,6 +87,33 @@ pub enum Action {
     Note(&'static str),
 }
 
+/// The venue's public mark feed, one value per engine step (what a trader's chart shows).
+#[derive(Clone, Debug, Default)]
+pub struct MarkHistory {
+    pub start_ms: u64,
+    pub step_ms: u64,
+    pub marks: Vec<f64>,
+}
+
+impl MarkHistory {
+    pub fn new(start_ms: u64, step_ms: u64) -> MarkHistory {
+        MarkHistory {
+            start_ms,
+            step_ms,
+            marks: Vec::new(),
+        }
+    }
+
+    /// The mark at or before `t_ms`, if the feed reaches back that far.
+    pub fn at(&self, t_ms: u64) -> Option<f64> {
+        if t_ms < self.start_ms || self.marks.is_empty() {
+            return None;
+        }
+        let i = ((t_ms - self.start_ms) / self.step_ms.max(1)) as usize;
+        self.marks.get(i.min(self.marks.len() - 1)).copied()
+    }
+}
+
 /// What an agent sees when it wakes.
 pub struct Ctx<'a> {
     pub now_ms: u64,
@@ -90,7 +122,7 @@ pub struct Ctx<'a> {
     /// arbitrageurs use it, traders watch the venue).
     pub outside_price: f64,
     /// The venue's mark `lookback` ago, from the public price feed the lab records.
-    pub mark_history: &'a crate::sim::MarkHistory,
+    pub mark_history: &'a MarkHistory,
     /// The chain's going gas price (what a wallet would suggest), gwei.
     pub going_gas_gwei: f64,
     pub out: &'a mut Vec<Action>,

@@ -20,6 +20,39 @@ use rand_distr::{Distribution, LogNormal, Poisson};
 use crate::data::{load_gas_prices, DataError};
 use crate::scenario::ChainParams;
 
+/// The outside market's volatility as the chain's users feel it: an EWMA of the squared
+/// log return per second with a ten-minute half-life (congestion follows the market within
+/// minutes). The run loop feeds it every engine step; blocks read it.
+#[derive(Clone, Debug)]
+pub struct OutsideVol {
+    var_per_s: f64,
+    last_price: f64,
+}
+
+impl OutsideVol {
+    /// Starts at `vol_annual` (annualized) and the price `price`.
+    pub fn new(vol_annual: f64, price: f64) -> OutsideVol {
+        OutsideVol {
+            var_per_s: vol_annual.powi(2) / (365.0 * 86_400.0),
+            last_price: price,
+        }
+    }
+
+    /// The price `step_ms` after the last one.
+    pub fn observe(&mut self, price: f64, step_ms: u64) {
+        let dt_s = step_ms as f64 / 1000.0;
+        let r = (price / self.last_price).ln();
+        let w = 1.0 - 0.5f64.powf(dt_s / 600.0);
+        self.var_per_s += w * (r * r / dt_s - self.var_per_s);
+        self.last_price = price;
+    }
+
+    /// Annualized (365-day) volatility.
+    pub fn annual(&self) -> f64 {
+        (self.var_per_s * 365.0 * 86_400.0).sqrt()
+    }
+}
+
 /// A transaction waiting for a block.
 #[derive(Clone, Debug)]
 pub struct PendingTx<T> {

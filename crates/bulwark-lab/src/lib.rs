@@ -8,8 +8,11 @@
 //! - [`scenario`]: scenario files (TOML) and `--set` overrides;
 //! - [`agents`]: leveraged traders, market makers, arbitrageurs, keepers;
 //! - [`chain`]: blocks, capacity and a gas auction against background demand;
-//! - [`sim`]: the discrete-event run loop against the engine;
-//! - [`metrics`], [`output`]: what a run measures and the files it writes;
+//! - [`sim`]: the discrete-event run loop against the engine (with the venue plumbing, the
+//!   agents' wake-ups and the oracle feed under it);
+//! - [`metrics`]: what a run measures, from the engine's events and the lab's observations;
+//! - [`sampling`]: the venue's snapshots over time (`timeseries.csv`);
+//! - [`output`]: the summary, the report and the files a run writes;
 //! - [`run`]: one run end to end;
 //! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots;
 //! - [`venue`]: what agents may see of the venue (client queries only);
@@ -24,6 +27,7 @@ pub mod metrics;
 pub mod output;
 pub mod path;
 pub mod run;
+pub mod sampling;
 pub mod scenario;
 pub mod sim;
 pub mod venue;

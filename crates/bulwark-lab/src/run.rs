@@ -24,7 +24,6 @@ pub fn build_path(loaded: &LoadedScenario) -> Result<PricePath, String> {
         PathKind::CalibratedShock => s
             .path
             .shock
-            .to_shock()
             .generate(s.step_ms, s.seed)
             .map_err(|e| format!("path.shock: {e}")),
         PathKind::Historical => {

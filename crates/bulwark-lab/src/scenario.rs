@@ -16,7 +16,7 @@ use bulwark_engine::{MarketParams, Ppm, Usd, VaultPolicy};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::path::{CalibratedShock, ShockJumps};
+use crate::path::CalibratedShock;
 
 /// The default scenario, shipped as `scenarios/default.toml` and embedded so `bulwark lab run`
 /// works from any directory.
@@ -141,76 +141,11 @@ pub enum PathKind {
 #[serde(deny_unknown_fields, default)]
 pub struct PathSpec {
     pub kind: PathKind,
-    /// Used when `kind = "calibrated_shock"`.
-    pub shock: ShockParams,
+    /// Used when `kind = "calibrated_shock"`; every absent field takes its value from
+    /// [`CalibratedShock::march_2020`] (BTC, 12-13 March 2020).
+    pub shock: CalibratedShock,
     /// Required when `kind = "historical"`.
     pub historical: Option<HistoricalParams>,
-}
-
-/// The fields of [`CalibratedShock`]; each absent one takes its value from
-/// [`CalibratedShock::march_2020`] (BTC, 12-13 March 2020).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ShockParams {
-    /// Time of the first sample, UTC epoch ms.
-    pub start_ms: u64,
-    /// Price at the start and at the top of the drop, USD.
-    pub start_price: f64,
-    /// Calm period before the drop, s.
-    pub pre_shock_s: u64,
-    /// Peak-to-trough drop as a share of `start_price`, in (0, 1).
-    pub drop_frac: f64,
-    /// Time from the start of the drop to the trough, s.
-    pub drop_duration_s: u64,
-    /// Share of the drop recovered by the end of the rebound, in [0, 1].
-    pub rebound_frac: f64,
-    /// Time from the trough to the end of the rebound, s.
-    pub rebound_duration_s: u64,
-    /// Time after the rebound, s.
-    pub tail_s: u64,
-    /// Annualized volatility of the calm and tail noise (0.7 = 70%).
-    pub annual_vol: f64,
-    /// Multiplier on `annual_vol` during the drop and rebound.
-    pub shock_vol_mult: f64,
-    /// Sudden downward gaps during the drop: `{ count = 4, mean_frac = 0.04 }`.
-    pub jumps: Option<ShockJumps>,
-}
-
-impl Default for ShockParams {
-    fn default() -> Self {
-        let s = CalibratedShock::march_2020();
-        ShockParams {
-            start_ms: s.start_ms,
-            start_price: s.start_price,
-            pre_shock_s: s.pre_shock_s,
-            drop_frac: s.drop_frac,
-            drop_duration_s: s.drop_duration_s,
-            rebound_frac: s.rebound_frac,
-            rebound_duration_s: s.rebound_duration_s,
-            tail_s: s.tail_s,
-            annual_vol: s.annual_vol,
-            shock_vol_mult: s.shock_vol_mult,
-            jumps: s.jumps,
-        }
-    }
-}
-
-impl ShockParams {
-    pub fn to_shock(&self) -> CalibratedShock {
-        CalibratedShock {
-            start_ms: self.start_ms,
-            start_price: self.start_price,
-            pre_shock_s: self.pre_shock_s,
-            drop_frac: self.drop_frac,
-            drop_duration_s: self.drop_duration_s,
-            rebound_frac: self.rebound_frac,
-            rebound_duration_s: self.rebound_duration_s,
-            tail_s: self.tail_s,
-            annual_vol: self.annual_vol,
-            shock_vol_mult: self.shock_vol_mult,
-            jumps: self.jumps,
-        }
-    }
 }
 
 /// A historical replay from exchange bars.

@@ -1,70 +1,44 @@
 //! The run loop: a discrete-event simulation of one scenario against the real engine.
 //!
-//! One queue of timed events (engine steps, blocks, oracle polls, agent wake-ups), ordered by
-//! (time, sequence number): two events at the same millisecond run in the order they were
-//! scheduled, and scheduling is itself deterministic, so ties never depend on luck. The
-//! engine's clock is the event time. Idle agents cost nothing: an agent runs only when its
-//! timer expires, a price trigger it set is crossed, one of its orders fills, or (keepers) an
-//! account is flagged below maintenance.
+//! One queue of timed events (engine steps, blocks, oracle polls, agent wake-ups, see
+//! [`queue`]); the engine's clock is the event time. Each event has a handler here, and the
+//! handlers only route: commands reach the engine through the venue plumbing
+//! ([`venue_link`]), whose events the metrics read and whose fills and flags wake agents
+//! ([`roster`]); oracle updates and keeper liquidations go through the chain model first.
+//! Idle agents cost nothing: an agent runs only when its timer expires, a price trigger it set
+//! is crossed, one of its orders fills, or (keepers) an account is flagged below maintenance.
+//!
+//! - [`queue`]: the event queue, ordered by (time, sequence);
+//! - [`roster`] (with [`triggers`]): the agents, their wake-ups and price triggers, and who
+//!   hears what a command did;
+//! - [`venue_link`]: commands to the engine and their results, and the invariant checks;
+//! - [`oracle`]: the push oracle feed;
+//! - [`setup`]: the commands that open the venue.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+pub mod oracle;
+pub mod queue;
+pub mod roster;
+pub mod setup;
+pub mod triggers;
+pub mod venue_link;
 
-use bulwark_core::Round;
-use bulwark_engine::{
-    AccountId, Command, Engine, Event, MarketId, Price, Reject, TimestampMs, VenueParam,
-};
-use rand_chacha::ChaCha8Rng;
+use bulwark_engine::{Command, MarketId, Price, Reject};
 
-use crate::agents::arbitrageur::Arbitrageur;
-use crate::agents::keeper::Keeper;
-use crate::agents::market_maker::MarketMaker;
-use crate::agents::trader::Trader;
-use crate::agents::{agent_rng, stream_rng, Action, Ctx, LiquidationTx, CHAIN_STREAM};
-use crate::chain::Chain;
+use crate::agents::population::{self, Agent, FIRST_AGENT_ACCOUNT};
+use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
+use crate::chain::{Chain, OutsideVol};
 use crate::metrics::Metrics;
 use crate::path::PricePath;
+use crate::sampling::{self, SampleInputs, Samples};
 use crate::scenario::{LoadedScenario, Scenario};
 use crate::venue::Venue;
-
-/// Account that funds the insurance fund at the start.
-pub const TREASURY: AccountId = AccountId(0);
-/// Account of the liquidity providers who seed the backstop vault.
-pub const LP: AccountId = AccountId(1);
-/// Agent `i` trades from account `FIRST_AGENT_ACCOUNT + i`.
-pub const FIRST_AGENT_ACCOUNT: u32 = 2;
+use oracle::OracleFeed;
+use queue::{Ev, EventQueue};
+use roster::{Notice, Roster};
+use venue_link::{Origin, VenueLink};
 
 /// Gas an on-chain order uses, when the book is on-chain.
 const GAS_PER_ORDER: u64 = 150_000;
-/// How long a trader takes to react to a fill or a crossed trigger, ms.
-const TRADER_REACTION_MS: u64 = 500;
-
-/// The venue's public mark feed, one value per engine step.
-#[derive(Clone, Debug, Default)]
-pub struct MarkHistory {
-    pub start_ms: u64,
-    pub step_ms: u64,
-    pub marks: Vec<f64>,
-}
-
-impl MarkHistory {
-    /// The mark at or before `t_ms`, if the feed reaches back that far.
-    pub fn at(&self, t_ms: u64) -> Option<f64> {
-        if t_ms < self.start_ms || self.marks.is_empty() {
-            return None;
-        }
-        let i = ((t_ms - self.start_ms) / self.step_ms.max(1)) as usize;
-        self.marks.get(i.min(self.marks.len() - 1)).copied()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Ev {
-    Step,
-    Block,
-    OraclePoll,
-    Wake { agent: u32, gen: u32 },
-}
 
 /// What a chain transaction carries.
 #[derive(Clone, Debug)]
@@ -74,31 +48,6 @@ pub enum Payload {
     Order { agent: u32, command: Command },
 }
 
-#[derive(Clone, Debug)]
-pub enum Agent {
-    Trader(Trader),
-    MarketMaker(MarketMaker),
-    Arbitrageur(Arbitrageur),
-    Keeper(Keeper),
-}
-
-#[derive(Clone, Debug)]
-struct Slot {
-    agent: Agent,
-    rng: ChaCha8Rng,
-    gen: u32,
-    next_wake_ms: u64,
-    trigger_gen: u32,
-}
-
-/// Price triggers: agents asking to be woken when the mark crosses a level.
-#[derive(Default, Debug)]
-struct Triggers {
-    below: BTreeMap<(i64, u64), (u32, u32)>,
-    above: BTreeMap<(i64, u64), (u32, u32)>,
-    seq: u64,
-}
-
 /// Progress of a run, for a progress bar.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
@@ -106,86 +55,28 @@ pub struct Progress {
     pub sim_total_ms: u64,
 }
 
-/// A snapshot of the venue every `sample_every_s`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Sample {
-    pub t_s: f64,
-    pub values: Vec<f64>,
-}
-
-/// Oracle feed state.
-#[derive(Clone, Debug, Default)]
-struct OracleFeed {
-    last_posted: f64,
-    last_post_ms: u64,
-    pending: bool,
-    /// When the price now on the venue was observed outside.
-    on_venue_observed_ms: u64,
-    updates: u64,
-    lag_max_ms: u64,
-    lag_sum_ms: u128,
-    lag_n: u64,
-}
-
-/// Chain-side statistics.
-#[derive(Clone, Debug, Default)]
-pub struct ChainStats {
-    pub keeper_txs: u64,
-    pub keeper_delay_sum_ms: u128,
-    pub keeper_delay_max_ms: u64,
-    pub oracle_delay_max_ms: u64,
-    pub halted_ms: u64,
-    pub blocks_skipped: u64,
-    pub txs_expired: u64,
-}
-
 /// The whole simulation state.
 pub struct Sim {
     pub scenario: Scenario,
-    pub engine: Engine,
-    pub market: MarketId,
     pub path: PricePath,
     pub start_ms: u64,
     pub end_ms: u64,
     now_ms: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, Ev)>>,
-    seq: u64,
-    slots: Vec<Slot>,
-    account_agent: Vec<Option<u32>>,
-    keepers: Vec<u32>,
-    triggers: Triggers,
+    /// The engine and the commands sent to it.
+    pub venue: VenueLink,
+    pub roster: Roster,
     pub chain: Chain<Payload>,
-    pub chain_stats: ChainStats,
+    /// The outside market's volatility, which drives chain congestion.
+    outside_vol: OutsideVol,
     oracle: OracleFeed,
+    /// The venue's public mark feed, which traders read.
     pub marks: MarkHistory,
     pub metrics: Metrics,
-    pub samples: Vec<Sample>,
-    pub sample_columns: Vec<(&'static str, &'static str)>,
-    /// EWMA of the outside price's squared per-second log return (drives chain congestion).
-    outside_var_per_s: f64,
-    last_outside: f64,
-    last_mark: Price,
+    pub samples: Samples,
+    queue: EventQueue,
+    /// Scratch buffers, kept to avoid allocating per event.
     actions: Vec<Action>,
-    events: Vec<Event>,
-    notify: Vec<(u32, u64)>,
-    next_invariant_check: u64,
-    pub invariant_checks: u64,
-    pub invariant_breach: Option<String>,
-    pub mark_dev_max_bp: f64,
-    mark_dev_sum_bp: f64,
-    mark_dev_n: u64,
-    pub insurance_start_usd: f64,
-    pub insurance_min: (f64, f64),
-    pub vault_start: (f64, f64),
-    pub vault_share_min: f64,
-    pub negative_equity_end_usd: f64,
-    pub engine_steps: u64,
-    pub commands_sent: u64,
-}
-
-fn push(queue: &mut BinaryHeap<Reverse<(u64, u64, Ev)>>, seq: &mut u64, t: u64, ev: Ev) {
-    queue.push(Reverse((t, *seq, ev)));
-    *seq += 1;
+    notices: Vec<Notice>,
 }
 
 impl Sim {
@@ -196,8 +87,6 @@ impl Sim {
         let start_ms = path.start_ms;
         let span_ms = path.end_ms() - path.start_ms;
         let end_ms = start_ms + s.duration_s.map_or(span_ms, |d| d * 1000);
-        let mut engine = Engine::default();
-        engine.set_invariant_check_interval(s.metrics.invariant_check_every.max(1));
         let mut chain_params = s.chain.clone();
         if let Some(csv) = &s.chain.gas_csv {
             let (calm, stress) =
@@ -206,194 +95,60 @@ impl Sim {
             chain_params.calm_gwei = calm;
             chain_params.stress_gwei = stress.max(calm);
         }
-        let chain = Chain::new(chain_params, stream_rng(s.seed, CHAIN_STREAM));
         let market = MarketId(0);
         let mut sim = Sim {
             metrics: Metrics::new(start_ms, market, s.market.lots_per_unit),
-            scenario: s.clone(),
-            engine,
-            market,
+            venue: VenueLink::new(market, s.metrics.invariant_check_every),
+            roster: Roster::new(population::draw(&s.agents, s.seed)),
+            chain: Chain::new(chain_params, stream_rng(s.seed, CHAIN_STREAM)),
+            outside_vol: OutsideVol::new(s.chain.calm_vol_annual, path.price_at(start_ms)),
+            oracle: OracleFeed::default(),
+            marks: MarkHistory::new(start_ms, s.step_ms),
+            samples: Samples::default(),
+            queue: EventQueue::default(),
+            actions: Vec::new(),
+            notices: Vec::new(),
             start_ms,
             end_ms,
             now_ms: start_ms,
-            queue: BinaryHeap::new(),
-            seq: 0,
-            slots: Vec::new(),
-            account_agent: Vec::new(),
-            keepers: Vec::new(),
-            triggers: Triggers::default(),
-            chain,
-            chain_stats: ChainStats::default(),
-            oracle: OracleFeed::default(),
-            marks: MarkHistory {
-                start_ms,
-                step_ms: s.step_ms,
-                marks: Vec::new(),
-            },
-            samples: Vec::new(),
-            sample_columns: crate::output::SAMPLE_COLUMNS.to_vec(),
-            outside_var_per_s: (s.chain.calm_vol_annual.powi(2)) / (365.0 * 86_400.0),
-            last_outside: path.price_at(start_ms),
-            last_mark: Price::ZERO,
-            actions: Vec::new(),
-            events: Vec::new(),
-            notify: Vec::new(),
-            next_invariant_check: s.metrics.invariant_check_every.max(1),
-            invariant_checks: 0,
-            invariant_breach: None,
-            mark_dev_max_bp: 0.0,
-            mark_dev_sum_bp: 0.0,
-            mark_dev_n: 0,
-            insurance_start_usd: 0.0,
-            insurance_min: (f64::INFINITY, 0.0),
-            vault_start: (0.0, 0.0),
-            vault_share_min: f64::INFINITY,
-            negative_equity_end_usd: 0.0,
-            engine_steps: 0,
-            commands_sent: 0,
             path,
+            scenario: s,
         };
-        sim.setup_venue(loaded)?;
-        sim.setup_agents();
+        sim.open_venue(loaded)?;
+        sim.open_accounts();
         sim.schedule_environment();
         Ok(sim)
     }
 
-    fn setup_venue(&mut self, loaded: &LoadedScenario) -> Result<(), String> {
-        let s = self.scenario.clone();
-        let mut params = s.market.clone();
+    fn open_venue(&mut self, loaded: &LoadedScenario) -> Result<(), String> {
+        let mut params = self.scenario.market.clone();
         if !loaded.initial_price_given {
-            params.initial_price = self.tick_price(self.path.prices[0], &params)?;
+            let first = self.path.prices[0];
+            params.initial_price = setup::tick_price(first, params.tick_size)
+                .ok_or_else(|| format!("price {first} is not representable"))?;
         }
         let first = params.initial_price;
-        let setup = [
-            Command::CreateMarket { params },
-            Command::SetVenueParam {
-                param: VenueParam::NativeLiquidation(s.venue.native_liquidation),
-            },
-        ];
-        for cmd in setup {
-            self.exec_setup(cmd)?;
+        for cmd in setup::venue_commands(&self.scenario, params, self.venue.market) {
+            self.exec(Origin::Venue, cmd.clone())
+                .map_err(|r| format!("setting up the venue: {} rejected: {r}", cmd.name()))?;
         }
-        let optional = [
-            s.venue
-                .max_liquidations_per_step
-                .map(VenueParam::MaxLiquidationsPerStep),
-            s.venue
-                .vault_withdrawal_delay_ms
-                .map(VenueParam::VaultWithdrawalDelayMs),
-            s.venue
-                .vault_margin_multiplier
-                .map(VenueParam::VaultMarginMultiplier),
-            Some(VenueParam::VaultPolicy(s.venue.vault_policy.clone())),
-        ];
-        for param in optional.into_iter().flatten() {
-            self.exec_setup(Command::SetVenueParam { param })?;
-        }
-        let (ins, vault) = (s.venue.insurance_seed_usd, s.venue.vault_seed_usd);
-        if ins.is_positive() {
-            self.exec_setup(Command::Deposit {
-                account: TREASURY,
-                amount_usd: ins,
-            })?;
-            self.exec_setup(Command::InsuranceDeposit {
-                account: TREASURY,
-                amount_usd: ins,
-            })?;
-        }
-        if vault.is_positive() {
-            self.exec_setup(Command::Deposit {
-                account: LP,
-                amount_usd: vault,
-            })?;
-            self.exec_setup(Command::VaultDeposit {
-                account: LP,
-                amount_usd: vault,
-            })?;
-        }
-        self.exec_setup(Command::OraclePrice {
-            market: self.market,
-            price: first,
-        })?;
-        self.oracle.last_posted = first.to_f64_lossy();
-        self.oracle.last_post_ms = self.start_ms;
-        self.oracle.on_venue_observed_ms = self.start_ms;
+        self.oracle = OracleFeed::new(first.to_f64_lossy(), self.start_ms);
         Ok(())
     }
 
-    fn tick_price(&self, v: f64, params: &bulwark_engine::MarketParams) -> Result<Price, String> {
-        let tick = params.tick_size.micros();
-        let p = Price::from_f64(v, Round::Floor)
-            .ok_or_else(|| format!("price {v} is not representable"))?;
-        Ok(Price::from_micros(
-            (p.micros() - p.micros().rem_euclid(tick)).max(tick),
-        ))
-    }
-
-    /// A setup command the engine rejects stops the run with a message naming it.
-    fn exec_setup(&mut self, cmd: Command) -> Result<(), String> {
-        self.exec(cmd.clone())
-            .map_err(|r| format!("setting up the venue: {} rejected: {r}", cmd.name()))
-    }
-
-    fn setup_agents(&mut self) {
-        let s = self.scenario.clone();
-        let a = &s.agents;
-        let mut id = 0u32;
-        let mut add = |sim: &mut Sim, make: &mut dyn FnMut(AccountId, &mut ChaCha8Rng) -> Agent| {
-            let account = AccountId(FIRST_AGENT_ACCOUNT + id);
-            let mut rng = agent_rng(s.seed, id);
-            let agent = make(account, &mut rng);
-            sim.slots.push(Slot {
-                agent,
-                rng,
-                gen: 0,
-                next_wake_ms: u64::MAX,
-                trigger_gen: 0,
-            });
-            let idx = account.0 as usize;
-            if sim.account_agent.len() <= idx {
-                sim.account_agent.resize(idx + 1, None);
-            }
-            sim.account_agent[idx] = Some(id);
-            id += 1;
-        };
-        for _ in 0..a.traders.count {
-            add(self, &mut |acc, rng| {
-                Agent::Trader(Trader::new(acc, &a.traders, rng))
-            });
-        }
-        for _ in 0..a.market_makers.count {
-            add(self, &mut |acc, _| {
-                Agent::MarketMaker(MarketMaker::new(acc, &a.market_makers))
-            });
-        }
-        for _ in 0..a.arbitrageurs.count {
-            add(self, &mut |acc, _| {
-                Agent::Arbitrageur(Arbitrageur::new(acc, &a.arbitrageurs))
-            });
-        }
-        for k in 0..a.keepers.count {
-            add(self, &mut |acc, rng| {
-                Agent::Keeper(Keeper::new(k, acc, &a.keepers, rng))
-            });
-        }
-        for i in 0..self.slots.len() {
-            let deposit = match &mut self.slots[i].agent {
+    /// Every agent's first deposit, in agent order.
+    fn open_accounts(&mut self) {
+        for i in 0..self.roster.len() as u32 {
+            let deposit = match self.roster.agent_mut(i) {
                 Agent::Trader(t) => {
                     t.start_at(self.start_ms);
                     t.initial_deposit()
                 }
-                Agent::MarketMaker(m) => m.initial_deposit(),
-                Agent::Arbitrageur(x) => x.initial_deposit(),
-                Agent::Keeper(k) => {
-                    self.keepers.push(i as u32);
-                    k.initial_deposit()
-                }
+                agent => agent.initial_deposit(),
             };
             // A rejected deposit (zero amount) leaves the agent without an account; it will
             // simply have its orders rejected, which the summary counts.
-            let _ = self.exec(deposit);
+            let _ = self.exec(Origin::Venue, deposit);
         }
     }
 
@@ -401,11 +156,11 @@ impl Sim {
         let t0 = self.start_ms;
         let s = &self.scenario;
         let (step, block, poll) = (s.step_ms, s.chain.block_ms, s.oracle.poll_ms.max(1));
-        push(&mut self.queue, &mut self.seq, t0 + step, Ev::Step);
-        push(&mut self.queue, &mut self.seq, t0 + block, Ev::Block);
-        push(&mut self.queue, &mut self.seq, t0 + poll, Ev::OraclePoll);
-        for i in 0..self.slots.len() as u32 {
-            let at = match &self.slots[i as usize].agent {
+        self.queue.push(t0 + step, Ev::Step);
+        self.queue.push(t0 + block, Ev::Block);
+        self.queue.push(t0 + poll, Ev::OraclePoll);
+        for i in 0..self.roster.len() as u32 {
+            let at = match self.roster.agent(i) {
                 Agent::Trader(t) => Some(t.next_entry_ms),
                 // Makers first so the book has quotes, staggered by a millisecond each.
                 Agent::MarketMaker(_) => Some(t0 + u64::from(i % 1000)),
@@ -416,22 +171,12 @@ impl Sim {
                 self.schedule(i, at);
             }
         }
-        self.record_funds();
-        self.insurance_start_usd = crate::venue_state::insurance_fund_usd(&self.engine);
-        self.vault_start = crate::venue_state::vault(&self.engine);
+        self.metrics.observed.start(&self.venue.engine);
     }
 
-    /// Wake `agent` at `at` unless it is already due earlier.
     fn schedule(&mut self, agent: u32, at: u64) {
-        let slot = &mut self.slots[agent as usize];
-        let at = at.max(self.now_ms);
-        if at >= slot.next_wake_ms {
-            return;
-        }
-        slot.gen = slot.gen.wrapping_add(1);
-        slot.next_wake_ms = at;
-        let gen = slot.gen;
-        push(&mut self.queue, &mut self.seq, at, Ev::Wake { agent, gen });
+        self.roster
+            .schedule(&mut self.queue, self.now_ms, agent, at);
     }
 
     /// Runs to the end. `progress` is called about a hundred times.
@@ -439,7 +184,7 @@ impl Sim {
         let total = self.end_ms - self.start_ms;
         let every = (total / 100).max(1);
         let mut next_report = self.start_ms;
-        while let Some(Reverse((t, _, ev))) = self.queue.pop() {
+        while let Some((t, ev)) = self.queue.pop() {
             if t > self.end_ms {
                 break;
             }
@@ -466,166 +211,74 @@ impl Sim {
         });
     }
 
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     fn outside(&self) -> f64 {
         self.path.price_at(self.now_ms)
     }
 
-    /// Applies one command at the current time and reads its events.
-    fn exec(&mut self, cmd: Command) -> Result<(), Reject> {
-        self.exec_as("venue", cmd)
+    fn since_start_ms(&self) -> u64 {
+        self.now_ms - self.start_ms
     }
 
-    /// Applies a command on behalf of `origin` (named in the rejection counts).
-    fn exec_as(&mut self, origin: &'static str, cmd: Command) -> Result<(), Reject> {
-        self.commands_sent += 1;
-        self.metrics.outside_price = self.outside();
-        let now = TimestampMs(self.now_ms);
-        let mut events = std::mem::take(&mut self.events);
-        let result = match self.engine.apply(&cmd, now) {
-            Ok(applied) => {
-                // Copied out: the metrics need the engine again to read counterfactuals.
-                events.extend_from_slice(applied);
-                self.metrics.on_events(self.now_ms, &events, &self.engine);
-                collect_notifications(
-                    &events,
-                    &self.account_agent,
-                    &self.keepers,
-                    &mut self.notify,
-                );
-                Ok(())
+    /// Applies a command on behalf of `origin` at the current time: the metrics read its
+    /// events (or count its rejection), the agents it concerns are told, price triggers the
+    /// mark crossed fire.
+    fn exec(&mut self, origin: Origin, cmd: Command) -> Result<(), Reject> {
+        let outside = self.outside();
+        let result = self.venue.apply(&cmd, self.now_ms);
+        match &result {
+            Ok(()) => {
+                let events = self.venue.events();
+                self.metrics
+                    .on_events(self.now_ms, events, &self.venue.engine, outside);
+                self.roster.notices(events, &mut self.notices);
             }
-            Err(r) => {
-                self.metrics.reject(origin, cmd.name(), &r);
-                self.metrics.pending_verdict = None;
-                Err(r)
-            }
-        };
-        events.clear();
-        self.events = events;
+            Err(r) => self.metrics.reject(origin.name(), cmd.name(), r),
+        }
         self.after_command();
         result
     }
 
     fn after_command(&mut self) {
-        if self.engine.commands_applied() >= self.next_invariant_check {
+        if self.venue.check_due() {
             self.check_invariants();
-            self.next_invariant_check =
-                self.engine.commands_applied() + self.scenario.metrics.invariant_check_every.max(1);
         }
-        let mark = self
-            .engine
-            .market(self.market)
-            .map_or(Price::ZERO, |m| m.mark);
-        if mark != self.last_mark {
-            self.last_mark = mark;
-            self.fire_triggers(mark);
+        if let Some(mark) = self.venue.mark_moved() {
+            self.roster
+                .fire_triggers(&mut self.queue, self.now_ms, mark);
         }
-        let notify = std::mem::take(&mut self.notify);
-        for &(agent, delay_ms) in &notify {
-            self.notify_agent(agent, delay_ms);
+        let mut notices = std::mem::take(&mut self.notices);
+        for &notice in &notices {
+            self.roster.notify(&mut self.queue, self.now_ms, notice);
         }
-        self.notify = notify;
-        self.notify.clear();
+        notices.clear();
+        self.notices = notices;
     }
 
     fn check_invariants(&mut self) {
-        self.invariant_checks += 1;
-        if let Err(breach) = self.engine.check_invariants() {
-            self.invariant_breach.get_or_insert(format!(
-                "at t = {} ms: {breach}",
-                self.now_ms - self.start_ms
-            ));
-        }
-        if !self.metrics.stages_match_deficits() {
-            let m = &self.metrics;
-            self.invariant_breach.get_or_insert(format!(
-                "at t = {} ms: the waterfall stages paid {} micro-USD for {} micro-USD of announced deficits",
-                self.now_ms - self.start_ms,
-                m.stage_paid_micros,
-                m.announced_deficit_micros
-            ));
-        }
-    }
-
-    /// An agent's order filled (`kind` 0), or (keepers, `kind` 1) an account was flagged:
-    /// wake it after its reaction delay.
-    fn notify_agent(&mut self, agent: u32, kind: u64) {
-        let now = self.now_ms;
-        let slot = &mut self.slots[agent as usize];
-        let delay = match &mut slot.agent {
-            Agent::Trader(_) => TRADER_REACTION_MS,
-            Agent::MarketMaker(m) => {
-                m.filled_since_quote = true;
-                m.params.latency_ms
-            }
-            Agent::Arbitrageur(_) => return,
-            Agent::Keeper(k) => {
-                if kind == 0 || k.out_of_gas() {
-                    return; // A fill of the keeper's own account, or no gas left.
-                }
-                k.reaction_ms(&mut slot.rng)
-            }
-        };
-        self.schedule(agent, now + delay);
-    }
-
-    fn fire_triggers(&mut self, mark: Price) {
-        let m = mark.micros();
-        let mut fired = Vec::new();
-        while let Some((&key, &(agent, gen))) = self.triggers.below.range((m, 0)..).next() {
-            self.triggers.below.remove(&key);
-            fired.push((agent, gen));
-        }
-        while let Some((&key, &(agent, gen))) =
-            self.triggers.above.range(..=(m, u64::MAX)).next_back()
-        {
-            self.triggers.above.remove(&key);
-            fired.push((agent, gen));
-        }
-        for (agent, gen) in fired {
-            if self.slots[agent as usize].trigger_gen == gen {
-                self.schedule(agent, self.now_ms + TRADER_REACTION_MS);
-            }
-        }
+        let t_ms = self.since_start_ms();
+        self.venue
+            .check_invariants(t_ms, self.metrics.losses.mismatch());
     }
 
     fn on_step(&mut self) {
         let step = self.scenario.step_ms;
-        push(&mut self.queue, &mut self.seq, self.now_ms + step, Ev::Step);
-        self.engine_steps += 1;
-        let _ = self.exec(Command::Tick);
+        self.queue.push(self.now_ms + step, Ev::Step);
+        let _ = self.exec(Origin::Venue, Command::Tick);
         let outside = self.outside();
-        self.observe_outside(outside, step);
-        let mark = self
-            .engine
-            .market(self.market)
-            .map_or(0.0, |m| m.mark.to_f64_lossy());
+        self.outside_vol.observe(outside, step);
+        let mark = self.venue.mark();
         self.marks.marks.push(mark);
-        let dev_bp = (mark / outside - 1.0).abs() * 1e4;
-        self.mark_dev_max_bp = self.mark_dev_max_bp.max(dev_bp);
-        self.mark_dev_sum_bp += dev_bp;
-        self.mark_dev_n += 1;
-        let lag = self.now_ms.saturating_sub(self.oracle.on_venue_observed_ms);
-        self.oracle.lag_max_ms = self.oracle.lag_max_ms.max(lag);
-        self.oracle.lag_sum_ms += u128::from(lag);
-        self.oracle.lag_n += 1;
+        let observed = &mut self.metrics.observed;
+        observed.on_step(mark, outside);
+        observed.oracle.on_step(self.oracle.lag_ms(self.now_ms));
         let sample_ms = self.scenario.metrics.sample_every_s * 1000;
-        if (self.now_ms - self.start_ms) % sample_ms < step {
+        if self.since_start_ms() % sample_ms < step {
             self.take_sample();
         }
-    }
-
-    fn observe_outside(&mut self, price: f64, step_ms: u64) {
-        let dt_s = step_ms as f64 / 1000.0;
-        let r = (price / self.last_outside).ln();
-        // Ten-minute half-life: congestion follows the market within minutes.
-        let w = 1.0 - 0.5f64.powf(dt_s / 600.0);
-        self.outside_var_per_s += w * (r * r / dt_s - self.outside_var_per_s);
-        self.last_outside = price;
-    }
-
-    pub fn outside_vol_annual(&self) -> f64 {
-        (self.outside_var_per_s * 365.0 * 86_400.0).sqrt()
     }
 
     fn halted(&self, t_ms: u64) -> bool {
@@ -637,37 +290,32 @@ impl Sim {
 
     fn on_block(&mut self) {
         let block_ms = self.scenario.chain.block_ms;
-        push(
-            &mut self.queue,
-            &mut self.seq,
-            self.now_ms + block_ms,
-            Ev::Block,
-        );
+        self.queue.push(self.now_ms + block_ms, Ev::Block);
         if self.halted(self.now_ms) {
-            self.chain_stats.halted_ms += block_ms;
-            self.chain_stats.blocks_skipped += 1;
+            let stats = &mut self.metrics.observed.chain;
+            stats.halted_ms += block_ms;
+            stats.blocks_skipped += 1;
             return;
         }
         self.expire_stuck_txs();
-        let included = self.chain.produce_block(self.outside_vol_annual());
+        let included = self.chain.produce_block(self.outside_vol.annual());
         for inc in included {
             let delay = self.now_ms - inc.tx.submitted_ms;
+            let stats = &mut self.metrics.observed.chain;
             match inc.tx.payload {
                 Payload::Oracle { price, observed_ms } => {
-                    self.chain_stats.oracle_delay_max_ms =
-                        self.chain_stats.oracle_delay_max_ms.max(delay);
+                    stats.oracle_delay_max_ms = stats.oracle_delay_max_ms.max(delay);
                     self.land_oracle(price, observed_ms);
                 }
                 Payload::Liquidation(tx) => {
-                    self.chain_stats.keeper_txs += 1;
-                    self.chain_stats.keeper_delay_sum_ms += u128::from(delay);
-                    self.chain_stats.keeper_delay_max_ms =
-                        self.chain_stats.keeper_delay_max_ms.max(delay);
+                    stats.keeper_txs += 1;
+                    stats.keeper_delay_sum_ms += u128::from(delay);
+                    stats.keeper_delay_max_ms = stats.keeper_delay_max_ms.max(delay);
                     self.land_liquidation(tx, inc.price_gwei);
                 }
                 Payload::Order { agent, command } => {
-                    let origin = self.origin_of(agent);
-                    let _ = self.exec_as(origin, command);
+                    let origin = Origin::Agent(self.roster.agent(agent).kind());
+                    let _ = self.exec(origin, command);
                 }
             }
         }
@@ -678,12 +326,12 @@ impl Sim {
         // Never shorter than three blocks: a transaction must get a chance to be included.
         let ttl_ms = (self.scenario.chain.tx_ttl_s * 1000).max(3 * self.scenario.chain.block_ms);
         for tx in self.chain.expire(self.now_ms, ttl_ms) {
-            self.chain_stats.txs_expired += 1;
+            self.metrics.observed.chain.txs_expired += 1;
             match tx.payload {
-                Payload::Oracle { .. } => self.oracle.pending = false,
+                Payload::Oracle { .. } => self.oracle.arrived(),
                 Payload::Liquidation(l) => {
-                    let agent = self.keepers[l.keeper_index as usize];
-                    if let Agent::Keeper(k) = &mut self.slots[agent as usize].agent {
+                    let (agent, keeper) = self.roster.keeper_mut(l.keeper_index);
+                    if let Some(k) = keeper {
                         k.in_flight.remove(&(l.account, l.scope));
                     }
                     self.schedule(agent, self.now_ms);
@@ -694,104 +342,104 @@ impl Sim {
     }
 
     fn land_oracle(&mut self, price: Price, observed_ms: u64) {
-        self.oracle.pending = false;
+        self.oracle.arrived();
+        let market = self.venue.market;
         if self
-            .exec_as(
-                "oracle",
-                Command::OraclePrice {
-                    market: self.market,
-                    price,
-                },
-            )
+            .exec(Origin::Oracle, Command::OraclePrice { market, price })
             .is_ok()
         {
-            self.oracle.updates += 1;
-            self.oracle.on_venue_observed_ms = observed_ms;
+            self.metrics.observed.oracle.updates += 1;
+            self.oracle.accepted(observed_ms);
         }
     }
 
     fn land_liquidation(&mut self, tx: LiquidationTx, price_gwei: f64) {
-        let outside = Price::from_f64(self.outside(), Round::Floor).unwrap_or(Price::ZERO);
-        let verdict = self
-            .engine
-            .health_with_mark(tx.account, tx.scope, self.market, outside)
-            .map(|h| !h.below_maintenance())
-            .unwrap_or(false);
-        self.metrics.pending_verdict = Some((tx.account, tx.scope, verdict));
+        #[cfg(debug_assertions)]
+        let (expected, before) = (
+            self.keeper_verdict(&tx),
+            self.metrics.liquidations.records.len(),
+        );
         let cmd = Command::Liquidate {
             keeper: tx.keeper,
             account: tx.account,
             scope: tx.scope,
         };
-        let ok = self.exec_as("keeper", cmd).is_ok();
+        let ok = self.exec(Origin::Keeper, cmd).is_ok();
+        #[cfg(debug_assertions)]
+        if let Some(started) = self.metrics.liquidations.records.get(before) {
+            // Pair assertion: the verdict read from the liquidation's events is the engine's
+            // own counterfactual health, asked before the command.
+            debug_assert_eq!(
+                started.endogenous, expected,
+                "cascade verdict of account {} at t = {} ms",
+                tx.account.0, self.now_ms
+            );
+        }
         let gas_usd = tx.gas as f64 * price_gwei * 1e-9 * self.chain.params.eth_usd;
-        if let Agent::Keeper(k) =
-            &mut self.slots[self.keepers[tx.keeper_index as usize] as usize].agent
-        {
+        if let (_, Some(k)) = self.roster.keeper_mut(tx.keeper_index) {
             k.on_landed(&tx, gas_usd, ok);
         }
     }
 
+    /// Would the pool a keeper targets stay at or above maintenance with the mark at the
+    /// outside price? (`Engine::health_with_mark`, for the pair assertion above.)
+    #[cfg(debug_assertions)]
+    fn keeper_verdict(&self, tx: &LiquidationTx) -> bool {
+        let outside =
+            Price::from_f64(self.outside(), bulwark_core::Round::Floor).unwrap_or(Price::ZERO);
+        self.venue
+            .engine
+            .health_with_mark(tx.account, tx.scope, self.venue.market, outside)
+            .map(|h| !h.below_maintenance())
+            .unwrap_or(false)
+    }
+
     fn on_oracle_poll(&mut self) {
         let o = &self.scenario.oracle;
-        push(
-            &mut self.queue,
-            &mut self.seq,
-            self.now_ms + o.poll_ms.max(1),
-            Ev::OraclePoll,
-        );
+        self.queue
+            .push(self.now_ms + o.poll_ms.max(1), Ev::OraclePoll);
         let p = self.outside();
-        let moved_bp = (p / self.oracle.last_posted - 1.0).abs() * 1e4;
-        let due = self.now_ms - self.oracle.last_post_ms >= o.heartbeat_s * 1000;
-        if self.oracle.pending || (moved_bp < o.deviation_bp && !due) {
+        if !self.oracle.due(self.now_ms, p, o) {
             return;
         }
-        let Ok(price) = self.tick_price(p, &self.scenario.market.clone()) else {
+        let Some(price) = setup::tick_price(p, self.scenario.market.tick_size) else {
             return;
         };
-        self.oracle.last_posted = p;
-        self.oracle.last_post_ms = self.now_ms;
-        if self.scenario.chain.oracle_on_chain {
+        let on_chain = self.scenario.chain.oracle_on_chain;
+        self.oracle.posted(self.now_ms, p, on_chain);
+        if on_chain {
+            let o = &self.scenario.oracle;
             let bid = (self.chain.going_gwei * o.bid_multiplier).min(o.max_gas_gwei);
-            self.oracle.pending = true;
-            let gas = o.gas_per_update;
-            self.chain.submit(
-                self.now_ms,
-                bid,
-                gas,
-                Payload::Oracle {
-                    price,
-                    observed_ms: self.now_ms,
-                },
-            );
+            let payload = Payload::Oracle {
+                price,
+                observed_ms: self.now_ms,
+            };
+            self.chain
+                .submit(self.now_ms, bid, o.gas_per_update, payload);
         } else {
             self.land_oracle(price, self.now_ms);
         }
     }
 
     fn on_wake(&mut self, agent: u32, gen: u32) {
-        let slot = &mut self.slots[agent as usize];
-        if slot.gen != gen {
-            return; // Superseded by an earlier wake-up.
-        }
-        slot.next_wake_ms = u64::MAX;
         let mut out = std::mem::take(&mut self.actions);
-        let outside = self.path.price_at(self.now_ms);
-        {
-            let mut ctx = Ctx {
-                now_ms: self.now_ms,
-                venue: Venue::new(&self.engine, self.market),
-                outside_price: outside,
-                mark_history: &self.marks,
-                going_gas_gwei: self.chain.going_gwei,
-                out: &mut out,
-            };
-            match &mut slot.agent {
-                Agent::Trader(t) => t.on_wake(&mut ctx, &mut slot.rng),
-                Agent::MarketMaker(m) => m.on_wake(&mut ctx, &mut slot.rng),
-                Agent::Arbitrageur(a) => a.on_wake(&mut ctx),
-                Agent::Keeper(k) => k.on_wake(&mut ctx),
-            }
+        let Some(slot) = self.roster.take_wake(agent, gen) else {
+            self.actions = out;
+            return; // Superseded by an earlier wake-up.
+        };
+        let mut ctx = Ctx {
+            now_ms: self.now_ms,
+            venue: Venue::new(&self.venue.engine, self.venue.market),
+            outside_price: self.path.price_at(self.now_ms),
+            mark_history: &self.marks,
+            going_gas_gwei: self.chain.going_gwei,
+            out: &mut out,
+        };
+        match &mut slot.agent {
+            Agent::Trader(t) => t.on_wake(&mut ctx, &mut slot.rng),
+            Agent::MarketMaker(m) => m.on_wake(&mut ctx, &mut slot.rng),
+            Agent::Arbitrageur(a) => a.on_wake(&mut ctx),
+            Agent::Keeper(k) => k.on_wake(&mut ctx),
         }
         self.apply_actions(agent, &mut out);
         out.clear();
@@ -807,58 +455,31 @@ impl Sim {
                 Action::WakeAt(t) => self.schedule(agent, t),
                 Action::TriggerBelow(p) | Action::TriggerAbove(p) => {
                     if !triggers_reset {
-                        let slot = &mut self.slots[agent as usize];
-                        slot.trigger_gen = slot.trigger_gen.wrapping_add(1);
+                        self.roster.reset_triggers(agent);
                         triggers_reset = true;
                     }
                     let below = matches!(action, Action::TriggerBelow(_));
-                    self.add_trigger(agent, p, below);
+                    self.roster.add_trigger(agent, p, below);
                 }
                 Action::Note(what) => {
-                    let account = AccountId(FIRST_AGENT_ACCOUNT + agent);
+                    let account = bulwark_engine::AccountId(FIRST_AGENT_ACCOUNT + agent);
                     self.metrics.note(self.now_ms, what, Some(account));
                 }
             }
         }
     }
 
-    fn add_trigger(&mut self, agent: u32, price: f64, below: bool) {
-        let micros = (price * 1e6).clamp(0.0, i64::MAX as f64 / 2.0) as i64;
-        let gen = self.slots[agent as usize].trigger_gen;
-        let key = (micros, self.triggers.seq);
-        self.triggers.seq += 1;
-        let map = if below {
-            &mut self.triggers.below
-        } else {
-            &mut self.triggers.above
-        };
-        map.insert(key, (agent, gen));
-    }
-
     fn send(&mut self, agent: u32, cmd: Command) {
         if self.scenario.chain.orders_on_chain {
             let bid = self.chain.going_gwei * 1.2;
-            self.chain.submit(
-                self.now_ms,
-                bid,
-                GAS_PER_ORDER,
-                Payload::Order {
-                    agent,
-                    command: cmd,
-                },
-            );
+            let payload = Payload::Order {
+                agent,
+                command: cmd,
+            };
+            self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
         } else {
-            let origin = self.origin_of(agent);
-            let _ = self.exec_as(origin, cmd);
-        }
-    }
-
-    fn origin_of(&self, agent: u32) -> &'static str {
-        match self.slots[agent as usize].agent {
-            Agent::Trader(_) => "trader",
-            Agent::MarketMaker(_) => "market_maker",
-            Agent::Arbitrageur(_) => "arbitrageur",
-            Agent::Keeper(_) => "keeper",
+            let origin = Origin::Agent(self.roster.agent(agent).kind());
+            let _ = self.exec(origin, cmd);
         }
     }
 
@@ -873,93 +494,44 @@ impl Sim {
         }
     }
 
-    fn record_funds(&mut self) {
-        let ins = crate::venue_state::insurance_fund_usd(&self.engine);
-        if ins < self.insurance_min.0 {
-            self.insurance_min = (ins, (self.now_ms - self.start_ms) as f64 / 1000.0);
-        }
-        let (_, share) = crate::venue_state::vault(&self.engine);
-        if share > 0.0 {
-            self.vault_share_min = self.vault_share_min.min(share);
-        }
-    }
-
     fn take_sample(&mut self) {
-        self.record_funds();
-        let values = crate::output::sample_values(self);
-        self.samples.push(Sample {
-            t_s: (self.now_ms - self.start_ms) as f64 / 1000.0,
-            values,
+        let t_s = self.since_start_ms() as f64 / 1000.0;
+        self.metrics.observed.record_funds(&self.venue.engine, t_s);
+        let mms_quoting = self
+            .roster
+            .agents()
+            .filter(|a| matches!(a, Agent::MarketMaker(m) if m.is_quoting()))
+            .count();
+        let row = sampling::take(&SampleInputs {
+            t_s,
+            engine: &self.venue.engine,
+            market: self.venue.market,
+            metrics: &self.metrics,
+            outside_price: self.outside(),
+            mms_quoting,
+            gas_gwei: self.chain.going_gwei,
+            mempool_txs: self.chain.mempool_len(),
+            oracle_lag_s: self.oracle_lag_now_s(),
         });
+        self.samples.rows.push(row);
     }
 
     fn finish(&mut self) {
         self.check_invariants();
-        self.record_funds();
-        self.negative_equity_end_usd = crate::venue_state::negative_equity_usd(&self.engine);
-        for slot in &mut self.slots {
-            if let Agent::MarketMaker(m) = &mut slot.agent {
+        let t_s = self.since_start_ms() as f64 / 1000.0;
+        self.metrics.observed.finish(&self.venue.engine, t_s);
+        for agent in self.roster.agents_mut() {
+            if let Agent::MarketMaker(m) = agent {
                 m.finish(self.end_ms);
             }
         }
     }
 
     pub fn agents(&self) -> impl Iterator<Item = &Agent> {
-        self.slots.iter().map(|s| &s.agent)
-    }
-
-    pub fn oracle_stats(&self) -> (u64, f64, f64) {
-        let mean = if self.oracle.lag_n > 0 {
-            self.oracle.lag_sum_ms as f64 / self.oracle.lag_n as f64 / 1000.0
-        } else {
-            0.0
-        };
-        (
-            self.oracle.updates,
-            self.oracle.lag_max_ms as f64 / 1000.0,
-            mean,
-        )
+        self.roster.agents()
     }
 
     pub fn oracle_lag_now_s(&self) -> f64 {
-        self.now_ms.saturating_sub(self.oracle.on_venue_observed_ms) as f64 / 1000.0
-    }
-
-    pub fn mark_dev_mean_bp(&self) -> f64 {
-        if self.mark_dev_n == 0 {
-            0.0
-        } else {
-            self.mark_dev_sum_bp / self.mark_dev_n as f64
-        }
-    }
-
-    pub fn now_ms(&self) -> u64 {
-        self.now_ms
-    }
-}
-
-/// Who must hear about a command's events: owners of filled orders (delay 0 marks "fill"),
-/// and every keeper when an account is flagged (delay 1 marks "flag").
-fn collect_notifications(
-    events: &[Event],
-    account_agent: &[Option<u32>],
-    keepers: &[u32],
-    out: &mut Vec<(u32, u64)>,
-) {
-    let owner = |a: AccountId| account_agent.get(a.0 as usize).copied().flatten();
-    let mut flagged = false;
-    for ev in events {
-        match *ev {
-            Event::Fill { maker, taker, .. } => {
-                out.extend(owner(maker).map(|i| (i, 0)));
-                out.extend(owner(taker).map(|i| (i, 0)));
-            }
-            Event::LiquidationStarted { account, .. } => out.extend(owner(account).map(|i| (i, 0))),
-            Event::BelowMaintenance { .. } => flagged = true,
-            _ => {}
-        }
-    }
-    if flagged {
-        out.extend(keepers.iter().map(|&k| (k, 1)));
+        self.oracle.lag_ms(self.now_ms) as f64 / 1000.0
     }
 }

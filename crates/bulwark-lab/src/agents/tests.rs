@@ -7,7 +7,6 @@ use super::market_maker::MarketMaker;
 use super::trader::Trader;
 use super::*;
 use crate::scenario::{ArbitrageurParams, KeeperParams, MarketMakerParams, TraderParams};
-use crate::sim::MarkHistory;
 use bulwark_engine::{
     Command, Engine, MarginMode, MarketId, MarketParams, OrderKind, PlaceOrder, Price, Qty,
     SelfTrade, Side, TimestampMs, Usd,

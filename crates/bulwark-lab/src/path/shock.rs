@@ -26,11 +26,13 @@ use super::{PathError, PricePath, MAX_PATH_SAMPLES, MS_PER_YEAR};
 ///
 /// Every phase boundary must fall on the sample grid, so each duration (in ms) must be a
 /// multiple of the `step_ms` passed to [`CalibratedShock::generate`].
+///
+/// Read from TOML (a scenario's `[path.shock]`), every absent field takes its value from
+/// [`CalibratedShock::march_2020`], the `Default`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CalibratedShock {
     /// Time of the first sample, UTC epoch ms (0 for a path on relative time).
-    #[serde(default)]
     pub start_ms: u64,
     /// Price at the start and at the top of the drop.
     pub start_price: f64,
@@ -49,10 +51,8 @@ pub struct CalibratedShock {
     /// Annualized (365-day) volatility of the calm and tail noise, e.g. 0.7 for 70%.
     pub annual_vol: f64,
     /// Multiplier on `annual_vol` during the drop and rebound (crash-time vol is higher).
-    #[serde(default = "default_shock_vol_mult")]
     pub shock_vol_mult: f64,
     /// Sudden gaps during the drop, if any.
-    #[serde(default)]
     pub jumps: Option<ShockJumps>,
 }
 
@@ -67,16 +67,18 @@ pub struct ShockJumps {
     pub mean_frac: f64,
 }
 
-fn default_shock_vol_mult() -> f64 {
-    1.0
-}
-
 /// Upper bound on `annual_vol`: beyond 1000% the "calm" phase is no longer calm and the log
 /// noise swamps the shape the scenario states.
 const MAX_ANNUAL_VOL: f64 = 10.0;
 
 /// Upper bound on the number of jumps: "a few sudden gaps", not a jump process.
 const MAX_JUMPS: u32 = 1000;
+
+impl Default for CalibratedShock {
+    fn default() -> Self {
+        CalibratedShock::march_2020()
+    }
+}
 
 impl CalibratedShock {
     /// BTC on 12-13 March 2020, calibrated to Coinbase's daily bars

@@ -18,7 +18,7 @@ fn default_scenario_is_the_march_2020_crash_at_full_size() {
     let s = &l.scenario;
     assert_eq!(s.step_ms, 1_000);
     assert_eq!(s.path.kind, PathKind::CalibratedShock);
-    let shock = s.path.shock.to_shock();
+    let shock = s.path.shock.clone();
     assert_eq!(shock, CalibratedShock::march_2020());
     assert_eq!(shock.total_s(), 72 * 3600);
     assert!(s.agents.traders.count >= 2_000);

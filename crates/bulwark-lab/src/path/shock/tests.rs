@@ -122,8 +122,10 @@ fn deserializes_from_toml_and_rejects_unknown_fields() {
         jumps = { count = 2, mean_frac = 0.03 }
     "#;
     let shock: CalibratedShock = toml::from_str(text).unwrap();
-    assert_eq!(shock.start_ms, 0);
-    assert_eq!(shock.shock_vol_mult, 1.0);
+    // Absent fields take March 2020's values.
+    let march = CalibratedShock::march_2020();
+    assert_eq!(shock.start_ms, march.start_ms);
+    assert_eq!(shock.shock_vol_mult, march.shock_vol_mult);
     assert_eq!(shock.jumps.map(|j| j.count), Some(2));
     let path = shock.generate(MINUTE_MS, 0).unwrap();
     assert!((path.min_price().unwrap().1 - 7938.05 * 0.48).abs() < 1e-9);

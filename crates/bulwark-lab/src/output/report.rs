@@ -1,0 +1,221 @@
+//! What people read: the console's headline table, the HTML report's data, and the
+//! comparison table of `--compare`.
+
+use bulwark_report::{
+    fmt_duration_s, fmt_number, fmt_pct, fmt_usd, ComparisonTable, HeadlineRow, LiquidationMark,
+    Period, PeriodKind, RunReport, TimeSeries, WaterfallStage,
+};
+
+use super::summary::Summary;
+use crate::sim::Sim;
+
+/// The headline numbers, shared by the console and the report.
+pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow> {
+    let b = &summary.bad_debt;
+    let l = &summary.liquidations;
+    let mut rows = vec![
+        HeadlineRow::new("Bad debt (total)", fmt_usd(b.total_usd)).with_detail(format!(
+            "unresolved negative equity {}",
+            fmt_usd(b.unresolved_negative_equity_usd)
+        )),
+        HeadlineRow::new(
+            "Insurance fund minimum",
+            fmt_usd(summary.insurance_fund.min_usd),
+        )
+        .with_detail(format!("paid out {}", fmt_usd(b.insurance_usd))),
+        HeadlineRow::new("Vault PnL", fmt_usd(summary.vault.pnl_usd)).with_detail(format!(
+            "share price end {:.4}",
+            summary.vault.share_price_end
+        )),
+        HeadlineRow::new("Liquidations", fmt_number(l.count as f64, 0))
+            .with_detail(format!("{} volume", fmt_usd(l.volume_usd))),
+        HeadlineRow::new("ADL", fmt_number(summary.adl.count as f64, 0))
+            .with_detail(format!("{} notional", fmt_usd(summary.adl.notional_usd))),
+        HeadlineRow::new("Socialized loss", fmt_usd(b.socialized_usd)),
+        HeadlineRow::new(
+            "Cascade: endogenous share",
+            fmt_pct(summary.cascade.endogenous_volume_share),
+        )
+        .with_detail(format!(
+            "longest chain {} ({} s window)",
+            summary.cascade.longest_chain, summary.cascade.window_s
+        )),
+        HeadlineRow::new(
+            "Mark vs outside (max)",
+            format!("{:.1} bp", summary.mark_vs_outside.max_abs_bp),
+        )
+        .with_detail(format!(
+            "mean {:.1} bp",
+            summary.mark_vs_outside.mean_abs_bp
+        )),
+        HeadlineRow::new("Oracle lag (max)", fmt_duration_s(summary.oracle.max_lag_s)).with_detail(
+            format!(
+                "mean {:.1} s, {} updates",
+                summary.oracle.mean_lag_s, summary.oracle.updates
+            ),
+        ),
+        HeadlineRow::new(
+            "Gas (max)",
+            format!("{:.1} gwei", summary.chain.max_gas_gwei),
+        )
+        .with_detail(format!(
+            "keeper delay max {:.0} s",
+            summary.chain.keeper_delay_max_s
+        )),
+        HeadlineRow::new(
+            "Conservation",
+            if summary.conservation.ok {
+                "holds"
+            } else {
+                "BROKEN"
+            },
+        )
+        .with_detail(format!("{} checks", summary.conservation.checks)),
+        HeadlineRow::new(
+            "Rejected commands",
+            fmt_number(summary.commands_rejected.values().sum::<u64>() as f64, 0),
+        ),
+    ];
+    if let Some(w) = wall_time_s {
+        rows.push(HeadlineRow::new("Run time", format!("{w:.2} s")));
+    }
+    rows
+}
+
+/// Builds the HTML report's data.
+pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
+    let title = if sim.scenario.description.is_empty() {
+        format!("Crash lab: {}", sim.scenario.name)
+    } else {
+        sim.scenario.description.clone()
+    };
+    let mut r = RunReport::new(
+        &title,
+        &sim.scenario.name,
+        sim.scenario.seed,
+        &summary.final_state_hash,
+    );
+    r.run_wall_time_s = wall_time_s;
+    r.headline = headline(summary, Some(wall_time_s));
+    let rows = &sim.samples.rows;
+    let mut series = TimeSeries::new(rows.iter().map(|s| s.t_s).collect());
+    for (i, (name, unit_name)) in sim.samples.columns.iter().enumerate() {
+        let values = rows.iter().map(|s| s.values[i]).collect();
+        series
+            .push_column(name, unit_name, values)
+            .expect("columns are distinct and aligned");
+    }
+    r.series = series;
+    r.liquidations = sim
+        .metrics
+        .liquidations
+        .records
+        .iter()
+        .map(|l| LiquidationMark {
+            t_s: (l.t_ms - sim.start_ms) as f64 / 1000.0,
+            price: l.price,
+            notional_usd: l.volume_usd,
+            stage: l.stage.to_string(),
+        })
+        .collect();
+    let b = &summary.bad_debt;
+    // What the vault's LPs lost in all: the deficits it absorbed at takeover, or, when larger,
+    // its whole loss (the positions it took over can lose more after the takeover).
+    let vault_loss_usd = b.vault_usd.max(-summary.vault.pnl_usd);
+    r.waterfall = [
+        (
+            "Liquidation penalties (own collateral)",
+            b.liquidation_penalties_usd,
+        ),
+        ("Backstop vault (LP loss)", vault_loss_usd),
+        ("Insurance fund", b.insurance_usd),
+        ("ADL", b.adl_usd),
+        ("Socialized loss", b.socialized_usd),
+        ("Uncovered", b.uncovered_usd),
+        (
+            "Unresolved negative equity",
+            b.unresolved_negative_equity_usd,
+        ),
+    ]
+    .into_iter()
+    .map(|(stage, amount_usd)| WaterfallStage {
+        stage: stage.to_string(),
+        amount_usd,
+    })
+    .collect();
+    if let Some(h) = sim.scenario.chain.halt {
+        r.periods.push(Period {
+            start_s: h.start_s as f64,
+            end_s: (h.start_s + h.duration_s) as f64,
+            kind: PeriodKind::ChainHalt,
+            label: "chain halt (scenario)".to_string(),
+        });
+    }
+    r.periods.extend(stale_oracle_periods(sim));
+    r
+}
+
+/// Intervals where the venue's oracle price was older than the market's staleness limit
+/// (the mark then ignores it): the report's "oracle degraded" shading.
+fn stale_oracle_periods(sim: &Sim) -> Vec<Period> {
+    let limit_s = sim.scenario.market.oracle_stale_ms as f64 / 1000.0;
+    let lag_col = sim.samples.column("oracle_lag_s").expect("column exists");
+    let mut out = Vec::new();
+    let mut open: Option<f64> = None;
+    for s in &sim.samples.rows {
+        let stale = s.values[lag_col] > limit_s;
+        match (stale, open) {
+            (true, None) => open = Some(s.t_s),
+            (false, Some(from)) => {
+                out.push(Period {
+                    start_s: from,
+                    end_s: s.t_s,
+                    kind: PeriodKind::OracleDegraded,
+                    label: "oracle stale".into(),
+                });
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(from), Some(last)) = (open, sim.samples.rows.last()) {
+        out.push(Period {
+            start_s: from,
+            end_s: last.t_s,
+            kind: PeriodKind::OracleDegraded,
+            label: "oracle stale".into(),
+        });
+    }
+    out
+}
+
+/// One table row per variant of a scenario (a mechanism switched on or off): what each
+/// variant lost and who paid.
+pub fn comparison_table(caption: &str, variants: &[(String, &Summary)]) -> ComparisonTable {
+    let mut t = ComparisonTable::new([
+        "variant",
+        "bad debt",
+        "insurance paid",
+        "ADL notional",
+        "socialized",
+        "liquidations",
+        "endogenous share",
+        "longest chain",
+        "max mark dev",
+    ]);
+    t.caption = Some(caption.to_string());
+    for (name, s) in variants {
+        t.push_row([
+            name.clone(),
+            fmt_usd(s.bad_debt.total_usd),
+            fmt_usd(s.bad_debt.insurance_usd),
+            fmt_usd(s.adl.notional_usd),
+            fmt_usd(s.bad_debt.socialized_usd),
+            fmt_number(s.liquidations.count as f64, 0),
+            fmt_pct(s.cascade.endogenous_volume_share),
+            s.cascade.longest_chain.to_string(),
+            format!("{:.1} bp", s.mark_vs_outside.max_abs_bp),
+        ]);
+    }
+    t
+}

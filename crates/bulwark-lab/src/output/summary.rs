@@ -1,0 +1,384 @@
+//! `summary.json`: the machine-readable summary of one run.
+//!
+//! It is byte-identical for the same scenario, overrides and seed: its keys come in struct
+//! order, its numbers are what the run computed (serde_json writes the shortest decimal that
+//! reads back to the same `f64`), and wall-clock time is left out of it (it goes to the
+//! console and the report only).
+
+use serde::Serialize;
+
+use crate::agents::population::Agent;
+use crate::metrics::longest_chain;
+use crate::sim::Sim;
+use crate::venue::Venue;
+
+/// The machine-readable summary of one run. Field order is the key order in the file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub step_ms: u64,
+    pub engine_steps: u64,
+    pub commands_sent: u64,
+    pub commands_applied: u64,
+    /// Rejections by `origin/command:reason` (origin: trader, market_maker, arbitrageur,
+    /// keeper, oracle, venue).
+    pub commands_rejected: std::collections::BTreeMap<String, u64>,
+    pub agents: AgentCounts,
+    pub price: PriceSummary,
+    pub bad_debt: BadDebt,
+    pub insurance_fund: FundSummary,
+    pub vault: VaultSummary,
+    pub adl: AdlSummary,
+    pub liquidations: LiquidationSummary,
+    pub cascade: CascadeSummary,
+    pub mark_vs_outside: DeviationSummary,
+    pub oracle: OracleSummary,
+    pub chain: ChainSummary,
+    pub agent_activity: AgentActivity,
+    pub conservation: Conservation,
+    pub final_state_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentCounts {
+    pub traders: u32,
+    pub market_makers: u32,
+    pub arbitrageurs: u32,
+    pub keepers: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PriceSummary {
+    pub outside_start: f64,
+    pub outside_min: f64,
+    pub outside_end: f64,
+    pub mark_min: f64,
+    pub mark_end: f64,
+}
+
+/// Losses and who paid them, USD. `total_usd` is the sum of what the stages paid (vault,
+/// insurance, ADL, socialized, uncovered), which equals the realized `Bankrupt` deficits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BadDebt {
+    pub total_usd: f64,
+    pub liquidation_penalties_usd: f64,
+    pub vault_usd: f64,
+    pub insurance_usd: f64,
+    pub adl_usd: f64,
+    pub socialized_usd: f64,
+    pub uncovered_usd: f64,
+    /// Negative equity still on the books at the end (never liquidated).
+    pub unresolved_negative_equity_usd: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FundSummary {
+    pub start_usd: f64,
+    pub end_usd: f64,
+    pub min_usd: f64,
+    pub min_at_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VaultSummary {
+    pub start_equity_usd: f64,
+    pub end_equity_usd: f64,
+    pub pnl_usd: f64,
+    pub share_price_start: f64,
+    pub share_price_end: f64,
+    pub share_price_min: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdlSummary {
+    pub count: u64,
+    pub notional_usd: f64,
+    pub haircut_usd: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LiquidationSummary {
+    pub count: u64,
+    pub volume_usd: f64,
+    pub keeper_count: u64,
+    pub native_count: u64,
+    pub below_maintenance_events: u64,
+    pub keeper_txs_sent: u64,
+    pub keeper_txs_failed: u64,
+}
+
+/// See the `metrics` module for the definitions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CascadeSummary {
+    pub endogenous_volume_usd: f64,
+    pub endogenous_volume_share: f64,
+    pub window_s: u64,
+    pub longest_chain: u64,
+    pub longest_chain_start_s: f64,
+    pub longest_chain_end_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviationSummary {
+    pub max_abs_bp: f64,
+    pub mean_abs_bp: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OracleSummary {
+    pub updates: u64,
+    pub max_lag_s: f64,
+    pub mean_lag_s: f64,
+    pub max_chain_delay_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChainSummary {
+    pub blocks: u64,
+    pub blocks_skipped_halt: u64,
+    pub halted_s: f64,
+    pub max_gas_gwei: f64,
+    pub calm_gwei: f64,
+    pub stress_gwei: f64,
+    pub keeper_txs_included: u64,
+    pub keeper_delay_mean_s: f64,
+    pub keeper_delay_max_s: f64,
+    pub keeper_gas_spent_usd: f64,
+    /// Lab transactions dropped after `tx_ttl_s` in the mempool (then sent again).
+    pub txs_expired: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentActivity {
+    pub trader_entries: u64,
+    pub trader_topups: u64,
+    pub mm_pulls: u64,
+    pub mm_time_pulled_s: f64,
+    pub arb_trades: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Conservation {
+    pub checks: u64,
+    pub ok: bool,
+    pub first_breach: Option<String>,
+}
+
+fn min_of(v: impl Iterator<Item = f64>) -> f64 {
+    v.fold(f64::INFINITY, f64::min)
+}
+
+/// Keeper totals: (transactions sent, failed, gas spent USD).
+#[derive(Default)]
+struct KeeperTotals {
+    sent: u64,
+    failed: u64,
+    gas_usd: f64,
+}
+
+/// Counts and activity of every population.
+fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
+    let mut counts = AgentCounts {
+        traders: 0,
+        market_makers: 0,
+        arbitrageurs: 0,
+        keepers: 0,
+    };
+    let mut act = AgentActivity {
+        trader_entries: 0,
+        trader_topups: 0,
+        mm_pulls: 0,
+        mm_time_pulled_s: 0.0,
+        arb_trades: 0,
+    };
+    let mut keepers = KeeperTotals::default();
+    for a in sim.roster.agents() {
+        match a {
+            Agent::Trader(t) => {
+                counts.traders += 1;
+                act.trader_entries += u64::from(t.entries);
+                act.trader_topups += u64::from(t.topups_done);
+            }
+            Agent::MarketMaker(mm) => {
+                counts.market_makers += 1;
+                act.mm_pulls += u64::from(mm.pulls);
+                act.mm_time_pulled_s += mm.pulled_ms_total as f64 / 1000.0;
+            }
+            Agent::Arbitrageur(x) => {
+                counts.arbitrageurs += 1;
+                act.arb_trades += u64::from(x.trades);
+            }
+            Agent::Keeper(k) => {
+                counts.keepers += 1;
+                keepers.sent += u64::from(k.sent);
+                keepers.failed += u64::from(k.failed);
+                keepers.gas_usd += k.gas_spent_usd;
+            }
+        }
+    }
+    (counts, act, keepers)
+}
+
+fn price_summary(sim: &Sim) -> PriceSummary {
+    let window = sim.path.index_at(sim.start_ms)..=sim.path.index_at(sim.end_ms);
+    PriceSummary {
+        outside_start: sim.path.price_at(sim.start_ms),
+        outside_min: min_of(sim.path.prices[window].iter().copied()),
+        outside_end: sim.path.price_at(sim.end_ms),
+        mark_min: min_of(sim.marks.marks.iter().copied()),
+        mark_end: Venue::new(&sim.venue.engine, sim.venue.market).mark(),
+    }
+}
+
+fn bad_debt(sim: &Sim) -> BadDebt {
+    let m = &sim.metrics.losses;
+    BadDebt {
+        total_usd: m.bad_debt_usd,
+        liquidation_penalties_usd: m.penalties_usd,
+        vault_usd: m.vault_absorbed_usd,
+        insurance_usd: m.insurance_paid_usd,
+        adl_usd: m.adl_haircut_usd,
+        socialized_usd: m.socialized_usd,
+        uncovered_usd: m.uncovered_usd,
+        unresolved_negative_equity_usd: sim.metrics.observed.negative_equity_end_usd,
+    }
+}
+
+fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
+    let engine = &sim.venue.engine;
+    let o = &sim.metrics.observed;
+    let (vault_end, share_end) = crate::venue_state::vault(engine);
+    let ins_end = crate::venue_state::insurance_fund_usd(engine);
+    let fund = FundSummary {
+        start_usd: o.insurance_start_usd,
+        end_usd: ins_end,
+        min_usd: o.insurance_min.0.min(ins_end),
+        min_at_s: o.insurance_min.1,
+    };
+    let vault = VaultSummary {
+        start_equity_usd: o.vault_start.0,
+        end_equity_usd: vault_end,
+        pnl_usd: vault_end - o.vault_start.0,
+        share_price_start: o.vault_start.1,
+        share_price_end: share_end,
+        share_price_min: if o.vault_share_min.is_finite() {
+            o.vault_share_min
+        } else {
+            0.0
+        },
+    };
+    (fund, vault)
+}
+
+fn liquidation_summary(sim: &Sim, keepers: &KeeperTotals) -> (LiquidationSummary, CascadeSummary) {
+    let m = &sim.metrics;
+    let records = &m.liquidations.records;
+    let window_s = sim.scenario.metrics.cascade_window_s;
+    let times: Vec<u64> = records.iter().map(|l| l.t_ms).collect();
+    let (chain_len, chain_from, chain_to) = longest_chain(&times, window_s * 1000);
+    let (endo_usd, endo_share) = m.liquidations.endogenous_share();
+    let since_start_s = |t: u64| t.saturating_sub(sim.start_ms) as f64 / 1000.0;
+    let liquidations = LiquidationSummary {
+        count: records.len() as u64,
+        volume_usd: m.liquidations.volume_usd,
+        keeper_count: records.iter().filter(|l| !l.native).count() as u64,
+        native_count: records.iter().filter(|l| l.native).count() as u64,
+        below_maintenance_events: m.below_maintenance_events,
+        keeper_txs_sent: keepers.sent,
+        keeper_txs_failed: keepers.failed,
+    };
+    let cascade = CascadeSummary {
+        endogenous_volume_usd: endo_usd,
+        endogenous_volume_share: endo_share,
+        window_s,
+        longest_chain: chain_len as u64,
+        longest_chain_start_s: since_start_s(chain_from),
+        longest_chain_end_s: since_start_s(chain_to),
+    };
+    (liquidations, cascade)
+}
+
+fn chain_summary(sim: &Sim, keepers: &KeeperTotals) -> (OracleSummary, ChainSummary) {
+    let cs = &sim.metrics.observed.chain;
+    let (updates, max_lag_s, mean_lag_s) = sim.metrics.observed.oracle.summary();
+    let oracle = OracleSummary {
+        updates,
+        max_lag_s,
+        mean_lag_s,
+        max_chain_delay_s: cs.oracle_delay_max_ms as f64 / 1000.0,
+    };
+    let keeper_delay_mean_s = if cs.keeper_txs > 0 {
+        cs.keeper_delay_sum_ms as f64 / cs.keeper_txs as f64 / 1000.0
+    } else {
+        0.0
+    };
+    let chain = ChainSummary {
+        blocks: sim.chain.blocks,
+        blocks_skipped_halt: cs.blocks_skipped,
+        halted_s: cs.halted_ms as f64 / 1000.0,
+        max_gas_gwei: sim.chain.max_clearing_gwei,
+        calm_gwei: sim.chain.params.calm_gwei,
+        stress_gwei: sim.chain.params.stress_gwei,
+        keeper_txs_included: cs.keeper_txs,
+        keeper_delay_mean_s,
+        keeper_delay_max_s: cs.keeper_delay_max_ms as f64 / 1000.0,
+        keeper_gas_spent_usd: keepers.gas_usd,
+        txs_expired: cs.txs_expired,
+    };
+    (oracle, chain)
+}
+
+/// Builds the summary at the end of a run.
+pub fn summarize(sim: &Sim) -> Summary {
+    let s = &sim.scenario;
+    let m = &sim.metrics;
+    let (losses, observed) = (&m.losses, &m.observed);
+    let (agents, agent_activity, keepers) = agent_totals(sim);
+    let (insurance_fund, vault) = funds(sim);
+    let (liquidations, cascade) = liquidation_summary(sim, &keepers);
+    let (oracle, chain) = chain_summary(sim, &keepers);
+    Summary {
+        scenario: s.name.clone(),
+        seed: s.seed,
+        duration_s: (sim.end_ms - sim.start_ms) as f64 / 1000.0,
+        step_ms: s.step_ms,
+        engine_steps: observed.engine_steps,
+        commands_sent: sim.venue.commands_sent,
+        commands_applied: sim.venue.engine.commands_applied(),
+        commands_rejected: m.rejections.clone(),
+        agents,
+        price: price_summary(sim),
+        bad_debt: bad_debt(sim),
+        insurance_fund,
+        vault,
+        adl: AdlSummary {
+            count: losses.adl_count,
+            notional_usd: losses.adl_notional_usd,
+            haircut_usd: losses.adl_haircut_usd,
+        },
+        liquidations,
+        cascade,
+        mark_vs_outside: DeviationSummary {
+            max_abs_bp: observed.mark_dev_max_bp,
+            mean_abs_bp: observed.mark_dev_mean_bp(),
+        },
+        oracle,
+        chain,
+        agent_activity,
+        conservation: Conservation {
+            checks: sim.venue.invariant_checks,
+            ok: sim.venue.invariant_breach.is_none(),
+            first_breach: sim.venue.invariant_breach.clone(),
+        },
+        final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),
+    }
+}
+
+/// The summary as written to `summary.json` (pretty, trailing newline).
+pub fn summary_json(summary: &Summary) -> String {
+    let mut s = serde_json::to_string_pretty(summary).expect("the summary has only plain data");
+    s.push('\n');
+    s
+}
