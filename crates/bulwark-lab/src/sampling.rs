@@ -13,13 +13,19 @@ use crate::venue::Venue;
 use crate::venue_state;
 
 /// Columns of `timeseries.csv` (after `t_s`), with their report units.
-pub const SAMPLE_COLUMNS: [(&str, &str); 17] = [
+pub const SAMPLE_COLUMNS: [(&str, &str); 20] = [
     ("outside_price", unit::USD),
     ("oracle_price", unit::USD),
     ("mark_price", unit::USD),
     ("insurance_fund_usd", unit::USD),
     ("vault_equity_usd", unit::USD),
     ("vault_share_price", unit::RATIO),
+    // Signed notional of what the vault holds at the mark, and its loss against the capital
+    // LPs put in: realized (collateral short of that capital) and marked (equity short of it;
+    // the difference is the inventory's unrealized PnL).
+    ("vault_inventory_usd", unit::USD),
+    ("vault_realized_loss_usd", unit::USD),
+    ("vault_marked_loss_usd", unit::USD),
     ("open_interest_usd", unit::USD),
     ("bad_debt_cum_usd", unit::USD),
     ("liquidations_cum", "count"),
@@ -87,6 +93,8 @@ pub fn take(i: &SampleInputs) -> Sample {
     let below = venue.flagged().count() as f64;
     let depth = venue.depth_usd(Side::Buy, mark, 0.01) + venue.depth_usd(Side::Sell, mark, 0.01);
     let m = i.metrics;
+    let (vault_collateral, vault_inventory) = venue_state::vault_book(i.engine);
+    let capital = m.losses.vault_lp_net_usd;
     let values = vec![
         i.outside_price,
         venue.oracle().unwrap_or(f64::NAN),
@@ -94,6 +102,9 @@ pub fn take(i: &SampleInputs) -> Sample {
         venue_state::insurance_fund_usd(i.engine),
         vault_equity,
         share,
+        vault_inventory,
+        capital - vault_collateral,
+        capital - vault_equity,
         oi_usd,
         m.losses.bad_debt_usd,
         m.liquidations.records.len() as f64,

@@ -20,6 +20,22 @@ pub fn vault(engine: &Engine) -> (f64, f64) {
     (v.health.equity_usd.to_f64_lossy(), share)
 }
 
+/// The backstop vault's books: (collateral USD, signed notional of its inventory at the
+/// marks USD; positive when it holds longs).
+pub fn vault_book(engine: &Engine) -> (f64, f64) {
+    let account = &engine.vault().account;
+    let inventory = account
+        .positions
+        .iter()
+        .filter_map(|p| {
+            let m = engine.market(p.market)?;
+            let units = p.qty.lots() as f64 / m.params.lots_per_unit as f64;
+            Some(units * m.mark.to_f64_lossy())
+        })
+        .fold(0.0, |a, b| a + b);
+    (account.collateral_usd.to_f64_lossy(), inventory)
+}
+
 /// Sum of negative equity over every pool flagged negative: losses no liquidation has
 /// reached yet (with no working liquidation, the venue's hidden insolvency).
 pub fn negative_equity_usd(engine: &Engine) -> f64 {

@@ -187,6 +187,7 @@ fn chart_sections(report: &RunReport) -> String {
     html.push_str(&price_section(report, window_s));
     html.push_str(&funds_section(report, window_s));
     html.push_str(&share_price_section(report, window_s));
+    html.push_str(&vault_inventory_section(report, window_s));
     html.push_str(&waterfall_section(report));
     html.push_str(&exposure_section(report, window_s));
     html
@@ -425,6 +426,73 @@ fn share_price_section(report: &RunReport, window_s: (f64, f64)) -> String {
     section(
         TITLE,
         "What one vault share is worth: liquidity providers' gain or loss from taking over liquidated positions.",
+        &render_time_chart(&chart),
+    )
+}
+
+fn vault_inventory_section(report: &RunReport, window_s: (f64, f64)) -> String {
+    const TITLE: &str = "Vault inventory and loss";
+    let columns = [
+        col::VAULT_INVENTORY_USD,
+        col::VAULT_REALIZED_LOSS_USD,
+        col::VAULT_MARKED_LOSS_USD,
+    ];
+    let lines: Vec<Line> = [
+        line(
+            report,
+            col::VAULT_REALIZED_LOSS_USD,
+            "Realized loss",
+            palette::RED,
+            false,
+            Side::Left,
+        ),
+        line(
+            report,
+            col::VAULT_MARKED_LOSS_USD,
+            "Marked loss",
+            palette::AMBER,
+            false,
+            Side::Left,
+        ),
+        line(
+            report,
+            col::VAULT_INVENTORY_USD,
+            "Inventory (notional)",
+            palette::BLUE,
+            false,
+            Side::Right,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if lines.len() < columns.len() {
+        return section(TITLE, "", &missing(&columns));
+    }
+    let (title, usd) = axis_title(report, "Loss", col::VAULT_MARKED_LOSS_USD);
+    let (right_title, right_usd) = axis_title(report, "Inventory", col::VAULT_INVENTORY_USD);
+    let chart = TimeChart {
+        aria_label: "Vault inventory and its realized and marked loss over time".into(),
+        height_px: 280.0,
+        t_s: &report.series.t_s,
+        window_s,
+        lines,
+        left: AxisSpec {
+            title,
+            usd,
+            include_zero: true,
+        },
+        right: Some(AxisSpec {
+            title: right_title,
+            usd: right_usd,
+            include_zero: true,
+        }),
+        marks: &[],
+        periods: &report.periods,
+    };
+    section(
+        TITLE,
+        "What the backstop vault holds from takeovers (signed notional at the mark) and its loss against the capital liquidity providers put in: realized (collateral short of that capital) and marked (equity short of it). The vault unwinds at a bounded rate into the book; the gap between the two losses is what its inventory has yet to realize.",
         &render_time_chart(&chart),
     )
 }

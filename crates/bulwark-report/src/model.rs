@@ -75,17 +75,23 @@ pub mod col {
     pub const INSURANCE_FUND_USD: &str = "insurance_fund_usd";
     pub const VAULT_EQUITY_USD: &str = "vault_equity_usd";
     pub const VAULT_SHARE_PRICE: &str = "vault_share_price";
+    pub const VAULT_INVENTORY_USD: &str = "vault_inventory_usd";
+    pub const VAULT_REALIZED_LOSS_USD: &str = "vault_realized_loss_usd";
+    pub const VAULT_MARKED_LOSS_USD: &str = "vault_marked_loss_usd";
     pub const OPEN_INTEREST_USD: &str = "open_interest_usd";
     pub const BAD_DEBT_CUM_USD: &str = "bad_debt_cum_usd";
 
     /// Every column a standard chart consumes.
-    pub const STANDARD: [&str; 8] = [
+    pub const STANDARD: [&str; 11] = [
         OUTSIDE_PRICE,
         ORACLE_PRICE,
         MARK_PRICE,
         INSURANCE_FUND_USD,
         VAULT_EQUITY_USD,
         VAULT_SHARE_PRICE,
+        VAULT_INVENTORY_USD,
+        VAULT_REALIZED_LOSS_USD,
+        VAULT_MARKED_LOSS_USD,
         OPEN_INTEREST_USD,
         BAD_DEBT_CUM_USD,
     ];

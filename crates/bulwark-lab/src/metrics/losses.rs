@@ -39,6 +39,8 @@ pub struct Losses {
     pub vault_unwound_lots: u64,
     pub vault_unwind_pnl_usd: f64,
     pub vault_reduced_lots: u64,
+    /// What liquidity providers put into the vault net of what they took out (its capital).
+    pub vault_lp_net_usd: f64,
 }
 
 impl Losses {
@@ -89,6 +91,8 @@ impl Losses {
             Event::VaultReduced { qty, .. } => {
                 self.vault_reduced_lots += qty.lots().unsigned_abs();
             }
+            Event::VaultDeposited { amount_usd, .. } => self.vault_lp_net_usd += usd(amount_usd),
+            Event::VaultWithdrawn { amount_usd, .. } => self.vault_lp_net_usd -= usd(amount_usd),
             _ => {}
         }
     }
