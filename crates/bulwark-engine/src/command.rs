@@ -358,3 +358,27 @@ impl Command {
         }
     }
 }
+
+impl Command {
+    /// The account acting (the keeper for a liquidation), if the command has one.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Command::Deposit { account, .. }
+            | Command::Withdraw { account, .. }
+            | Command::Cancel { account, .. }
+            | Command::CancelAll { account, .. }
+            | Command::AdjustIsolatedMargin { account, .. }
+            | Command::VaultDeposit { account, .. }
+            | Command::VaultRequestWithdrawal { account, .. }
+            | Command::VaultClaimWithdrawal { account }
+            | Command::InsuranceDeposit { account, .. } => Some(*account),
+            Command::PlaceOrder(o) => Some(o.account),
+            Command::Liquidate { keeper, .. } => Some(*keeper),
+            Command::CreateMarket { .. }
+            | Command::OraclePrice { .. }
+            | Command::Tick
+            | Command::SetParam { .. }
+            | Command::SetVenueParam { .. } => None,
+        }
+    }
+}

@@ -23,7 +23,7 @@ use bulwark_engine::{AccountId, Engine, Event, MarketId, Reject};
 pub use cascade::{longest_chain, CommandContext, LiquidationRecord, Liquidations};
 pub use losses::Losses;
 pub use observed::{ChainStats, Observed};
-pub use rows::EventRow;
+pub use rows::{EventRow, EVENT_COLUMNS};
 
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
@@ -64,11 +64,26 @@ impl Metrics {
         (t_ms.saturating_sub(self.start_ms)) as f64 / 1000.0
     }
 
-    pub fn reject(&mut self, origin: &str, command: &str, r: &Reject) {
-        *self
-            .rejections
-            .entry(format!("{origin}/{command}:{}", reject_kind(r)))
-            .or_default() += 1;
+    /// A command the engine refused: counted by `origin/command:reason` and listed in the
+    /// events (`rejected`, with that key as the detail and the engine's message nowhere: the
+    /// kind is what a reader filters on).
+    pub fn reject(
+        &mut self,
+        t_ms: u64,
+        origin: &str,
+        command: &str,
+        account: Option<AccountId>,
+        r: &Reject,
+    ) {
+        let key = format!("{origin}/{command}:{}", reject_kind(r));
+        self.events.push(EventRow {
+            t_s: self.t_s(t_ms),
+            event: "rejected",
+            account: account.map(|a| a.0),
+            detail: Some(key.clone()),
+            ..EventRow::default()
+        });
+        *self.rejections.entry(key).or_default() += 1;
     }
 
     /// A lab-side event (market maker pulled its quotes, top-up, chain halt...).
@@ -104,5 +119,6 @@ impl Metrics {
             }
         }
         self.liquidations.end_command();
+        self.losses.end_command();
     }
 }

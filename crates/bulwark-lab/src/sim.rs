@@ -236,7 +236,11 @@ impl Sim {
                     .on_events(self.now_ms, events, &self.venue.engine, outside);
                 self.roster.notices(events, &mut self.notices);
             }
-            Err(r) => self.metrics.reject(origin.name(), cmd.name(), r),
+            Err(r) => {
+                let account = cmd.account();
+                self.metrics
+                    .reject(self.now_ms, origin.name(), cmd.name(), account, r)
+            }
         }
         self.after_command();
         result

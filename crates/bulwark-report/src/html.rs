@@ -7,7 +7,7 @@ use crate::charts::{
     palette, render_time_chart, render_waterfall, AxisSpec, Line, Side, TimeChart,
 };
 use crate::format::{fmt_duration_s, fmt_number};
-use crate::model::{col, unit, ComparisonTable, Period, RunReport};
+use crate::model::{col, unit, ComparisonTable, Period, PeriodKind, RunReport};
 
 /// Escapes text for HTML (and SVG) element content and quoted attributes.
 pub fn escape_html(text: &str) -> String {
@@ -308,8 +308,9 @@ fn price_section(report: &RunReport, window_s: (f64, f64)) -> String {
     let note = format!(
         "Outside (reference) price, the venue's oracle and its mark. Dots are liquidations \
          ({} in total), coloured by where the loss landed; area is proportional to notional, \
-         and nearby liquidations of one stage are merged. Shaded bands are breakers and halts.",
-        fmt_number(report.liquidations.len() as f64, 0)
+         and nearby liquidations of one stage are merged.{}",
+        fmt_number(report.liquidations.len() as f64, 0),
+        shaded_note(&report.periods)
     );
     let mut body = render_time_chart(&chart);
     body.push_str(&periods_table(&report.periods, window_s.0));
@@ -335,6 +336,20 @@ fn periods_table(periods: &[Period], t0_s: f64) -> String {
     }
     html.push_str("</table>");
     html
+}
+
+/// " Shaded bands are chain halts and oracle degraded." naming only the kinds of period the
+/// run has (nothing when it has none): a chart never names a mechanism that did not act.
+fn shaded_note(periods: &[Period]) -> String {
+    let kinds: Vec<&str> = PeriodKind::ALL
+        .iter()
+        .filter(|k| periods.iter().any(|p| p.kind == **k))
+        .map(|k| k.display_name())
+        .collect();
+    if kinds.is_empty() {
+        return String::new();
+    }
+    format!(" Shaded bands: {}.", kinds.join(", ").to_lowercase())
 }
 
 fn funds_section(report: &RunReport, window_s: (f64, f64)) -> String {
@@ -673,6 +688,20 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
         );
         assert_eq!(escape_html("BTC ≥ $30k"), "BTC ≥ $30k");
+    }
+
+    #[test]
+    fn the_shading_note_names_only_the_kinds_of_period_present() {
+        assert_eq!(shaded_note(&[]), "");
+        let halt = Period {
+            start_s: 0.0,
+            end_s: 60.0,
+            kind: PeriodKind::ChainHalt,
+            label: "halt".into(),
+        };
+        let note = shaded_note(&[halt.clone(), halt]);
+        assert_eq!(note, " Shaded bands: chain halt.");
+        assert!(!note.contains("breaker"));
     }
 
     #[test]

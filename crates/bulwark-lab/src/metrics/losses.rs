@@ -11,8 +11,17 @@
 //!   uncovered = `UncoveredLoss`;
 //! - penalties = `LiquidationPenalty.penalty_usd` (paid from the liquidated account's
 //!   collateral).
+//!
+//! ADL overshoot (the measure of the October 2025 ADL studies): notional closed by ADL minus
+//! the least that would have covered the deficit. The engine's ADL closes the whole bankrupt
+//! position against counterparties, so a bankruptcy whose ADL charged no haircut (the
+//! insurance fund covered the deficit, and the position was closed by ADL only because the
+//! vault refused it) needed no ADL at all: all of its ADL notional is overshoot. One that
+//! charged a haircut needed it: its notional counts as required.
 
-use bulwark_engine::{Event, Usd};
+use std::collections::BTreeMap;
+
+use bulwark_engine::{AccountId, Event, Usd, VaultRefusal};
 
 use super::units::{notional, usd};
 
@@ -41,10 +50,39 @@ pub struct Losses {
     pub vault_reduced_lots: u64,
     /// What liquidity providers put into the vault net of what they took out (its capital).
     pub vault_lp_net_usd: f64,
+    /// ADL closes by why the vault did not take the position (`VaultRefusal`, snake case).
+    pub adl_by_reason: BTreeMap<&'static str, u64>,
+    /// ADL notional that covered a haircut (required) and that did not (overshoot).
+    pub adl_required_notional_usd: f64,
+    pub adl_overshoot_notional_usd: f64,
+    /// The ADL closes of the bankruptcy being read: (bankrupt, notional, haircut USD).
+    adl_group: Option<(AccountId, f64, f64)>,
+}
+
+/// A refusal's name in reports.
+pub fn refusal_name(r: VaultRefusal) -> &'static str {
+    match r {
+        VaultRefusal::StageOff => "vault_stage_off",
+        VaultRefusal::VaultItself => "vault_itself_bankrupt",
+        VaultRefusal::MarginLimit => "vault_margin_limit",
+        VaultRefusal::MarketExposure => "vault_market_exposure",
+        VaultRefusal::TotalExposure => "vault_total_exposure",
+    }
 }
 
 impl Losses {
     pub fn on_event(&mut self, ev: &Event, lots_per_unit: f64) {
+        // One bankruptcy's ADL closes end at the next bankruptcy, the end of the liquidation,
+        // ADL for another account, or the end of the command.
+        match *ev {
+            Event::Deleveraged { bankrupt, .. }
+                if self.adl_group.is_some_and(|g| g.0 != bankrupt) =>
+            {
+                self.end_adl_group()
+            }
+            Event::Bankrupt { .. } | Event::LiquidationEnded { .. } => self.end_adl_group(),
+            _ => {}
+        }
         match *ev {
             Event::LiquidationPenalty { penalty_usd, .. } => {
                 self.penalties_usd += usd(penalty_usd);
@@ -61,14 +99,21 @@ impl Losses {
                 self.stage_paid(amount_usd);
             }
             Event::Deleveraged {
+                bankrupt,
                 qty,
                 price,
                 haircut_usd,
+                reason,
                 ..
             } => {
+                let n = notional(price.to_f64_lossy(), qty.lots(), lots_per_unit);
                 self.adl_count += 1;
-                self.adl_notional_usd += notional(price.to_f64_lossy(), qty.lots(), lots_per_unit);
+                self.adl_notional_usd += n;
                 self.adl_haircut_usd += usd(haircut_usd);
+                *self.adl_by_reason.entry(refusal_name(reason)).or_default() += 1;
+                let g = self.adl_group.get_or_insert((bankrupt, 0.0, 0.0));
+                g.1 += n;
+                g.2 += usd(haircut_usd);
                 self.stage_paid(haircut_usd);
             }
             Event::SocializedLoss { amount_usd, .. } => {
@@ -97,6 +142,21 @@ impl Losses {
         }
     }
 
+    /// The end of one command's events: closes the ADL group being read.
+    pub fn end_command(&mut self) {
+        self.end_adl_group();
+    }
+
+    fn end_adl_group(&mut self) {
+        if let Some((_, notional, haircut)) = self.adl_group.take() {
+            if haircut > 0.0 {
+                self.adl_required_notional_usd += notional;
+            } else {
+                self.adl_overshoot_notional_usd += notional;
+            }
+        }
+    }
+
     fn stage_paid(&mut self, amount: Usd) {
         self.bad_debt_usd += usd(amount);
         self.stage_paid_micros += amount.micros() as i128;
@@ -115,5 +175,62 @@ impl Losses {
                 self.stage_paid_micros, self.announced_deficit_micros
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_engine::{MarketId, Price, Qty, Scope};
+
+    fn adl(bankrupt: u32, lots: i64, haircut_usd: i64, reason: VaultRefusal) -> Event {
+        Event::Deleveraged {
+            bankrupt: AccountId(bankrupt),
+            counterparty: AccountId(99),
+            market: MarketId(0),
+            qty: Qty::from_lots(lots),
+            price: Price::from_micros(100_000_000),
+            haircut_usd: Usd::from_micros(haircut_usd * 1_000_000),
+            reason,
+        }
+    }
+
+    fn bankrupt(account: u32, deficit_usd: i64) -> Event {
+        Event::Bankrupt {
+            account: AccountId(account),
+            scope: Scope::Cross,
+            deficit_usd: Usd::from_micros(deficit_usd * 1_000_000),
+        }
+    }
+
+    #[test]
+    fn adl_without_a_haircut_is_overshoot_and_with_one_is_required() {
+        let mut l = Losses::default();
+        // A: 10 units at 100 closed by ADL, no haircut (the fund paid): 1,000 of overshoot.
+        // B: 5 + 1 units at 100, a haircut of 5 on the first close only: 600 required (one
+        // bankruptcy's closes count together, even the one whose share rounded to zero).
+        // C: ADL right after B in the same command, another account: its own group.
+        let events = [
+            bankrupt(1, 50),
+            adl(1, -10, 0, VaultRefusal::MarketExposure),
+            bankrupt(2, 5),
+            adl(2, -5, 5, VaultRefusal::MarginLimit),
+            adl(2, -1, 0, VaultRefusal::MarginLimit),
+            adl(3, 2, 0, VaultRefusal::StageOff),
+        ];
+        for e in &events {
+            l.on_event(e, 1.0);
+        }
+        l.end_command();
+        assert_eq!(l.adl_overshoot_notional_usd, 1_000.0 + 200.0);
+        assert_eq!(l.adl_required_notional_usd, 600.0);
+        assert_eq!(l.adl_notional_usd, 1_800.0);
+        assert_eq!(l.adl_by_reason["vault_market_exposure"], 1);
+        assert_eq!(l.adl_by_reason["vault_margin_limit"], 2);
+        assert_eq!(l.adl_by_reason["vault_stage_off"], 1);
+        // Stage accounting: 5 of haircut paid for 55 of announced deficits (the rest would be
+        // other stages' events, absent here).
+        assert_eq!(l.adl_haircut_usd, 5.0);
+        assert!(!l.stages_match_deficits());
     }
 }

@@ -24,10 +24,12 @@ pub struct EventRow {
     pub equity_usd: Option<f64>,
     pub maintenance_usd: Option<f64>,
     pub endogenous: Option<bool>,
+    /// Free text where a row needs it: a rejected command's `origin/command:reason`.
+    pub detail: Option<String>,
 }
 
 /// The header of `events.csv`, in [`EventRow`]'s field order.
-pub const EVENT_COLUMNS: [&str; 14] = [
+pub const EVENT_COLUMNS: [&str; 15] = [
     "t_s",
     "event",
     "account",
@@ -42,6 +44,7 @@ pub const EVENT_COLUMNS: [&str; 14] = [
     "equity_usd",
     "maintenance_usd",
     "endogenous",
+    "detail",
 ];
 
 fn scope_name(s: Scope) -> String {

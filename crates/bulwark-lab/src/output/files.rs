@@ -42,23 +42,8 @@ pub fn write_events(path: &Path, events: &[EventRow]) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if events.is_empty() {
         // serde writes the header with the first row; an empty file still needs one.
-        w.write_record([
-            "t_s",
-            "event",
-            "account",
-            "scope",
-            "counterparty",
-            "keeper",
-            "side",
-            "price",
-            "qty_lots",
-            "notional_usd",
-            "amount_usd",
-            "equity_usd",
-            "maintenance_usd",
-            "endogenous",
-        ])
-        .map_err(|e| e.to_string())?;
+        w.write_record(crate::metrics::EVENT_COLUMNS)
+            .map_err(|e| e.to_string())?;
     }
     for e in events {
         w.serialize(e).map_err(|e| e.to_string())?;

@@ -13,9 +13,22 @@ use crate::sim::Sim;
 pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow> {
     let b = &summary.bad_debt;
     let l = &summary.liquidations;
+    let loss = &summary.losses;
+    let st = &loss.by_stage;
+    let v = &summary.vault;
+    let a = &summary.adl;
     let mut rows = vec![
+        HeadlineRow::new("Loss (total)", fmt_usd(loss.total_usd)).with_detail(format!(
+            "borne by: penalties {}, vault {}, insurance {}, ADL {}, socialized {}, uncovered {}",
+            fmt_usd(st.penalties_usd),
+            fmt_usd(st.vault_usd),
+            fmt_usd(st.insurance_usd),
+            fmt_usd(st.adl_usd),
+            fmt_usd(st.socialized_usd),
+            fmt_usd(st.uncovered_usd),
+        )),
         HeadlineRow::new("Bad debt (total)", fmt_usd(b.total_usd)).with_detail(format!(
-            "unresolved negative equity {}",
+            "the loss past liquidated accounts' own collateral; unresolved negative equity {}",
             fmt_usd(b.unresolved_negative_equity_usd)
         )),
         HeadlineRow::new(
@@ -23,14 +36,25 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
             fmt_usd(summary.insurance_fund.min_usd),
         )
         .with_detail(format!("paid out {}", fmt_usd(b.insurance_usd))),
-        HeadlineRow::new("Vault PnL", fmt_usd(summary.vault.pnl_usd)).with_detail(format!(
-            "share price end {:.4}",
-            summary.vault.share_price_end
+        HeadlineRow::new("Vault loss (marked)", fmt_usd(v.marked_loss_usd)).with_detail(format!(
+            "{} of its capital; realized {}; {} unwinds; share price end {:.4}",
+            fmt_pct(if v.capital_usd > 0.0 {
+                v.marked_loss_usd / v.capital_usd
+            } else {
+                0.0
+            }),
+            fmt_usd(v.realized_loss_usd),
+            v.unwinds,
+            v.share_price_end
         )),
         HeadlineRow::new("Liquidations", fmt_number(l.count as f64, 0))
             .with_detail(format!("{} volume", fmt_usd(l.volume_usd))),
-        HeadlineRow::new("ADL", fmt_number(summary.adl.count as f64, 0))
-            .with_detail(format!("{} notional", fmt_usd(summary.adl.notional_usd))),
+        HeadlineRow::new("ADL", fmt_number(a.count as f64, 0)).with_detail(format!(
+            "{} notional, overshoot {}; why: {}",
+            fmt_usd(a.notional_usd),
+            fmt_usd(a.overshoot_notional_usd),
+            adl_reasons(a)
+        )),
         HeadlineRow::new("Socialized loss", fmt_usd(b.socialized_usd)),
         HeadlineRow::new(
             "Cascade: endogenous share",
@@ -80,6 +104,18 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
         rows.push(HeadlineRow::new("Run time", format!("{w:.2} s")));
     }
     rows
+}
+
+/// "vault_margin_limit 12, vault_market_exposure 140", or "none".
+fn adl_reasons(a: &super::summary::AdlSummary) -> String {
+    if a.by_reason.is_empty() {
+        return "none".to_string();
+    }
+    a.by_reason
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Builds the HTML report's data.
@@ -194,10 +230,16 @@ fn stale_oracle_periods(sim: &Sim) -> Vec<Period> {
 pub fn comparison_table(caption: &str, variants: &[(String, &Summary)]) -> ComparisonTable {
     let mut t = ComparisonTable::new([
         "variant",
-        "bad debt",
+        "total loss",
+        "penalties",
+        "vault (takeovers)",
         "insurance paid",
-        "ADL notional",
+        "ADL haircuts",
         "socialized",
+        "uncovered",
+        "vault loss realized",
+        "vault loss marked",
+        "ADL notional",
         "liquidations",
         "endogenous share",
         "longest chain",
@@ -205,12 +247,19 @@ pub fn comparison_table(caption: &str, variants: &[(String, &Summary)]) -> Compa
     ]);
     t.caption = Some(caption.to_string());
     for (name, s) in variants {
+        let st = &s.losses.by_stage;
         t.push_row([
             name.clone(),
-            fmt_usd(s.bad_debt.total_usd),
-            fmt_usd(s.bad_debt.insurance_usd),
+            fmt_usd(s.losses.total_usd),
+            fmt_usd(st.penalties_usd),
+            fmt_usd(st.vault_usd),
+            fmt_usd(st.insurance_usd),
+            fmt_usd(st.adl_usd),
+            fmt_usd(st.socialized_usd),
+            fmt_usd(st.uncovered_usd),
+            fmt_usd(s.losses.vault_realized_loss_usd),
+            fmt_usd(s.losses.vault_marked_loss_usd),
             fmt_usd(s.adl.notional_usd),
-            fmt_usd(s.bad_debt.socialized_usd),
             fmt_number(s.liquidations.count as f64, 0),
             fmt_pct(s.cascade.endogenous_volume_share),
             s.cascade.longest_chain.to_string(),

@@ -27,6 +27,7 @@ pub struct Summary {
     pub commands_rejected: std::collections::BTreeMap<String, u64>,
     pub agents: AgentCounts,
     pub price: PriceSummary,
+    pub losses: Losses,
     pub bad_debt: BadDebt,
     pub insurance_fund: FundSummary,
     pub vault: VaultSummary,
@@ -81,6 +82,28 @@ pub struct FundSummary {
     pub min_at_s: f64,
 }
 
+/// Every loss of the run and who bore it, USD, from the engine's stage events:
+/// `total_usd` = the penalties liquidated accounts paid + the bad debt the waterfall's stages
+/// paid (`by_stage`). The vault's own result is beside it: what it absorbed at takeovers is
+/// one stage; its realized and marked loss also count what its inventory lost or made after.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Losses {
+    pub total_usd: f64,
+    pub by_stage: LossesByStage,
+    pub vault_realized_loss_usd: f64,
+    pub vault_marked_loss_usd: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LossesByStage {
+    pub penalties_usd: f64,
+    pub vault_usd: f64,
+    pub insurance_usd: f64,
+    pub adl_usd: f64,
+    pub socialized_usd: f64,
+    pub uncovered_usd: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VaultSummary {
     pub start_equity_usd: f64,
@@ -89,6 +112,20 @@ pub struct VaultSummary {
     pub share_price_start: f64,
     pub share_price_end: f64,
     pub share_price_min: f64,
+    /// What LPs put in net of what they took out.
+    pub capital_usd: f64,
+    /// Capital minus collateral (what the vault has lost for good) and capital minus equity
+    /// (counting its inventory at the mark).
+    pub realized_loss_usd: f64,
+    pub marked_loss_usd: f64,
+    /// Signed notional still held at the end, at the mark.
+    pub inventory_end_usd: f64,
+    /// Discretionary unwinds: how many, base units, PnL they realized.
+    pub unwinds: u64,
+    pub unwound_units: f64,
+    pub unwind_pnl_usd: f64,
+    /// Base units sold to get back inside the vault's margin limit.
+    pub reduced_units: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -96,6 +133,13 @@ pub struct AdlSummary {
     pub count: u64,
     pub notional_usd: f64,
     pub haircut_usd: f64,
+    /// ADL closes by why the vault did not take the position over; a close with a haircut
+    /// also means the insurance fund was off or exhausted.
+    pub by_reason: std::collections::BTreeMap<&'static str, u64>,
+    /// Notional closed in bankruptcies that charged a haircut (needed) and in those that did
+    /// not (the insurance fund covered the deficit: ADL was not needed).
+    pub required_notional_usd: f64,
+    pub overshoot_notional_usd: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -257,6 +301,9 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         min_usd: o.insurance_min.0.min(ins_end),
         min_at_s: o.insurance_min.1,
     };
+    let l = &sim.metrics.losses;
+    let (collateral, inventory) = crate::venue_state::vault_book(engine);
+    let units = |lots: u64| lots as f64 / sim.metrics.lots_per_unit;
     let vault = VaultSummary {
         start_equity_usd: o.vault_start.0,
         end_equity_usd: vault_end,
@@ -268,6 +315,14 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         } else {
             0.0
         },
+        capital_usd: l.vault_lp_net_usd,
+        realized_loss_usd: l.vault_lp_net_usd - collateral,
+        marked_loss_usd: l.vault_lp_net_usd - vault_end,
+        inventory_end_usd: inventory,
+        unwinds: l.vault_unwind_count,
+        unwound_units: units(l.vault_unwound_lots),
+        unwind_pnl_usd: l.vault_unwind_pnl_usd,
+        reduced_units: units(l.vault_reduced_lots),
     };
     (fund, vault)
 }
@@ -350,6 +405,19 @@ pub fn summarize(sim: &Sim) -> Summary {
         commands_rejected: m.rejections.clone(),
         agents,
         price: price_summary(sim),
+        losses: Losses {
+            total_usd: losses.penalties_usd + losses.bad_debt_usd,
+            by_stage: LossesByStage {
+                penalties_usd: losses.penalties_usd,
+                vault_usd: losses.vault_absorbed_usd,
+                insurance_usd: losses.insurance_paid_usd,
+                adl_usd: losses.adl_haircut_usd,
+                socialized_usd: losses.socialized_usd,
+                uncovered_usd: losses.uncovered_usd,
+            },
+            vault_realized_loss_usd: vault.realized_loss_usd,
+            vault_marked_loss_usd: vault.marked_loss_usd,
+        },
         bad_debt: bad_debt(sim),
         insurance_fund,
         vault,
@@ -357,6 +425,9 @@ pub fn summarize(sim: &Sim) -> Summary {
             count: losses.adl_count,
             notional_usd: losses.adl_notional_usd,
             haircut_usd: losses.adl_haircut_usd,
+            by_reason: losses.adl_by_reason.clone(),
+            required_notional_usd: losses.adl_required_notional_usd,
+            overshoot_notional_usd: losses.adl_overshoot_notional_usd,
         },
         liquidations,
         cascade,
