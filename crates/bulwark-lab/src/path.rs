@@ -1,8 +1,15 @@
 //! The outside ("fair") price path that the lab's oracle and arbitrageurs observe.
 //!
 //! A [`PricePath`] is a regular grid of positive `f64` prices. It is built either from
-//! historical bars ([`path_from_bars`]), filling in the moves inside each bar, or from a
-//! [`CalibratedShock`] that reproduces published facts about a crash.
+//! historical bars ([`path_from_bars`]), filling in the moves inside each bar and bridging
+//! gaps in the data, or from a [`CalibratedShock`] that reproduces published facts about a
+//! crash.
+//!
+//! Generators live in a module each and share one shape, [`LogIncrements`]: log-price moves
+//! on a regular grid from a seeded ChaCha8 stream, with their float maths through `libm` so
+//! a seed gives the same bits on any machine. Today: [`Diffusion`] (driftless geometric
+//! Brownian motion) and [`SelfExcitingJumps`] (clustered jumps, fitted by [`jump::fit`]);
+//! a [`CalibratedShock`] bridges their moves through published anchors.
 
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
@@ -12,9 +19,23 @@ use thiserror::Error;
 
 use crate::data::Bar;
 
+pub mod draw;
+pub mod jump;
+pub(crate) mod optimize;
 mod shock;
+pub mod stats;
 
-pub use shock::{CalibratedShock, ShockJumps};
+pub use jump::{JumpKind, SelfExcitingJumps};
+pub use shock::{
+    CalibratedShock, DailyFacts, Diffusion, FastLeg, ShockJumps, CRASH_DAY_WORST_10_MIN_SHARE,
+    CRASH_DAY_WORST_HOUR_SHARE, DAY_MS,
+};
+
+/// A generator of log-price increments on a regular grid: `steps` moves of `step_ms` each,
+/// drawn from `rng`. Every synthetic path is built from one or more of these.
+pub trait LogIncrements {
+    fn log_increments(&self, steps: usize, step_ms: u64, rng: &mut ChaCha8Rng) -> Vec<f64>;
+}
 
 /// Upper bound on the samples one path may hold (160 MB of `f64`). A path longer than this is
 /// almost always a step chosen too small for the window, e.g. 1 ms over eight years of bars.

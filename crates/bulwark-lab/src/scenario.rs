@@ -16,7 +16,7 @@ use bulwark_engine::{MarketParams, Ppm, Usd};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::path::{CalibratedShock, ShockJumps};
+use crate::path::{CalibratedShock, DailyFacts, FastLeg, ShockJumps};
 
 /// The default scenario, shipped as `scenarios/default.toml` and embedded so `bulwark lab run`
 /// works from any directory.
@@ -170,6 +170,10 @@ pub struct ShockParams {
     pub shock_vol_mult: f64,
     /// Sudden downward gaps during the drop: `{ count = 4, mean_frac = 0.04 }`.
     pub jumps: Option<ShockJumps>,
+    /// Published daily bars the path keeps exactly (`[]` for none).
+    pub days: Vec<DailyFacts>,
+    /// The fast leg of clustered jumps into the trough.
+    pub fast_leg: Option<FastLeg>,
 }
 
 impl Default for ShockParams {
@@ -187,6 +191,8 @@ impl Default for ShockParams {
             annual_vol: s.annual_vol,
             shock_vol_mult: s.shock_vol_mult,
             jumps: s.jumps,
+            days: s.days,
+            fast_leg: s.fast_leg,
         }
     }
 }
@@ -205,6 +211,8 @@ impl ShockParams {
             annual_vol: self.annual_vol,
             shock_vol_mult: self.shock_vol_mult,
             jumps: self.jumps,
+            days: self.days.clone(),
+            fast_leg: self.fast_leg,
         }
     }
 }
