@@ -51,7 +51,9 @@ pub(super) fn validate_days(shock: &CalibratedShock, step_ms: u64) -> Result<(),
         if day.open_time_ms < shock.start_ms || day.open_time_ms >= end_ms {
             return invalid("days.open_time_ms", "each day must start inside the path");
         }
-        if (day.open_time_ms - shock.start_ms) % step_ms != 0 || DAY_MS % step_ms != 0 {
+        if !(day.open_time_ms - shock.start_ms).is_multiple_of(step_ms)
+            || !DAY_MS.is_multiple_of(step_ms)
+        {
             return invalid(
                 "days.open_time_ms",
                 "each day must start and end on the sample grid (a multiple of step_ms \
