@@ -115,6 +115,20 @@ pub enum DataError {
     #[error("{file}: no data rows; the file is empty or has only a header")]
     Empty { file: String },
     #[error(
+        "{file}: the data has a gap of {length_s} s starting {start} ({start_ms} ms), longer \
+         than max_gap_s = {max_gap_s}{}; fill the data (e.g. `bulwark data fetch` the missing \
+         days) or raise path.historical.max_gap_s",
+        if *more > 0 { format!(" (and {more} more such gaps)") } else { String::new() }
+    )]
+    GapTooLong {
+        file: String,
+        start: String,
+        start_ms: u64,
+        length_s: f64,
+        max_gap_s: u64,
+        more: usize,
+    },
+    #[error(
         "{file} starts at {first_ms} ms, which is not after the last bar of {prev_file} \
          ({prev_last_ms} ms); the files overlap or are out of order"
     )]
@@ -398,6 +412,66 @@ fn repair(bar: &Bar, field: &'static str, was: f64, now: f64) -> Repair {
         was,
         now,
     }
+}
+
+/// Time with no bar: from the end of one bar to the open of the next (an exchange outage, or
+/// a hole in the archive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DataGap {
+    /// End of the last bar before the gap (its open time plus the bar length), UTC epoch ms.
+    pub start_ms: u64,
+    /// Open time of the first bar after the gap, UTC epoch ms.
+    pub end_ms: u64,
+}
+
+impl DataGap {
+    pub fn length_ms(&self) -> u64 {
+        self.end_ms - self.start_ms
+    }
+}
+
+/// Every gap between consecutive bars of length `bar_ms`, in time order. Bars that overlap
+/// are not a gap (the path refuses them separately).
+pub fn find_gaps(bars: &[Bar], bar_ms: u64) -> Vec<DataGap> {
+    bars.windows(2)
+        .filter_map(|w| {
+            let start_ms = w[0].open_time_ms.saturating_add(bar_ms);
+            (w[1].open_time_ms > start_ms).then_some(DataGap {
+                start_ms,
+                end_ms: w[1].open_time_ms,
+            })
+        })
+        .collect()
+}
+
+/// The first gap longer than `max_gap_s`, as an error naming its start and length.
+pub fn check_max_gap(gaps: &[DataGap], max_gap_s: u64, file: &str) -> Result<(), DataError> {
+    let too_long = |g: &&DataGap| g.length_ms() > max_gap_s.saturating_mul(1000);
+    let Some(first) = gaps.iter().find(too_long) else {
+        return Ok(());
+    };
+    Err(DataError::GapTooLong {
+        file: file.to_string(),
+        start: format_utc_ms(first.start_ms),
+        start_ms: first.start_ms,
+        length_s: first.length_ms() as f64 / 1000.0,
+        max_gap_s,
+        more: gaps.iter().filter(too_long).count() - 1,
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for an epoch time in ms (milliseconds dropped).
+pub fn format_utc_ms(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let secs = (ms % 86_400_000) / 1000;
+    let date = crate::fetch::CivilDate::from_days_since_epoch(days)
+        .map_or_else(|| format!("day {days}"), |d| d.to_string());
+    format!(
+        "{date} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// One day of Etherscan's "average gas price" export.

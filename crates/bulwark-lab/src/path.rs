@@ -1,8 +1,15 @@
 //! The outside ("fair") price path that the lab's oracle and arbitrageurs observe.
 //!
 //! A [`PricePath`] is a regular grid of positive `f64` prices. It is built either from
-//! historical bars ([`path_from_bars`]), filling in the moves inside each bar, or from a
-//! [`CalibratedShock`] that reproduces published facts about a crash.
+//! historical bars ([`path_from_bars`]), filling in the moves inside each bar and bridging
+//! gaps in the data, or from a [`CalibratedShock`] that reproduces published facts about a
+//! crash.
+//!
+//! Generators live in a module each and share one shape, [`LogIncrements`]: log-price moves
+//! on a regular grid from a seeded ChaCha8 stream, with their float maths through `libm` so
+//! a seed gives the same bits on any machine. Today: [`Diffusion`] (driftless geometric
+//! Brownian motion) and [`SelfExcitingJumps`] (clustered jumps, fitted by [`jump::fit`]);
+//! a [`CalibratedShock`] bridges their moves through published anchors.
 
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
@@ -10,11 +17,26 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use thiserror::Error;
 
-use crate::data::Bar;
+use crate::data::{find_gaps, Bar, DataGap};
 
+pub mod draw;
+pub mod gaps;
+pub mod jump;
+pub(crate) mod optimize;
 mod shock;
+pub mod stats;
 
-pub use shock::{CalibratedShock, ShockJumps};
+pub use jump::{JumpKind, SelfExcitingJumps};
+pub use shock::{
+    CalibratedShock, DailyFacts, Diffusion, FastLeg, ShockJumps, CRASH_DAY_WORST_10_MIN_SHARE,
+    CRASH_DAY_WORST_HOUR_SHARE, DAY_MS,
+};
+
+/// A generator of log-price increments on a regular grid: `steps` moves of `step_ms` each,
+/// drawn from `rng`. Every synthetic path is built from one or more of these.
+pub trait LogIncrements {
+    fn log_increments(&self, steps: usize, step_ms: u64, rng: &mut ChaCha8Rng) -> Vec<f64>;
+}
 
 /// Upper bound on the samples one path may hold (160 MB of `f64`). A path longer than this is
 /// almost always a step chosen too small for the window, e.g. 1 ms over eight years of bars.
@@ -84,6 +106,8 @@ pub struct PricePath {
     pub start_ms: u64,
     pub step_ms: u64,
     pub prices: Vec<f64>,
+    /// Gaps in the data the path was built from, bridged (empty for synthetic paths).
+    pub gaps: Vec<DataGap>,
 }
 
 impl PricePath {
@@ -107,6 +131,7 @@ impl PricePath {
             start_ms,
             step_ms,
             prices,
+            gaps: Vec::new(),
         })
     }
 
@@ -210,8 +235,13 @@ pub fn infer_bar_ms(bars: &[Bar]) -> Result<u64, PathError> {
 /// With fewer samples the segment keeps what fits, in priority order: three samples keep
 /// open, the larger of the two wicks, close; two keep open and close; one keeps open; a bar
 /// with no sample (step longer than the bar) is skipped. A step that does not divide the bar
-/// gives segments of unequal lengths; each still follows the rules above. Time between bars
-/// (an exchange outage) holds the previous close, as a stale oracle would.
+/// gives segments of unequal lengths; each still follows the rules above.
+///
+/// Time between bars (an exchange outage, a hole in the archive) is bridged from the last
+/// close to the next open by a log Brownian bridge with the local volatility of the bars
+/// around it ([`gaps::local_vol_per_bar`]), drawn from a stream of its own (ChaCha8 stream 1
+/// of the seed), so a gap changes nothing else in the path. The gaps are listed in
+/// [`PricePath::gaps`].
 pub fn path_from_bars_with_interval(
     bars: &[Bar],
     bar_ms: u64,
@@ -229,18 +259,25 @@ pub fn path_from_bars_with_interval(
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut gap_rng = ChaCha8Rng::seed_from_u64(seed);
+    gap_rng.set_stream(1);
     let mut prices: Vec<f64> = Vec::with_capacity(total as usize);
-    for bar in bars {
+    for (i, bar) in bars.iter().enumerate() {
         let offset_ms = bar.open_time_ms - start_ms;
         let first = offset_ms.div_ceil(step_ms) as usize;
         let end = (offset_ms + bar_ms).div_ceil(step_ms) as usize;
-        hold_last_price_until(&mut prices, first);
+        if i > 0 && first > prices.len() {
+            let sigma_bar = gaps::local_vol_per_bar(bars, i - 1, bar_ms);
+            let sigma_step = sigma_bar * libm::sqrt(step_ms as f64 / bar_ms as f64);
+            gaps::bridge_gap(&mut prices, first, bar.open, sigma_step, &mut gap_rng);
+        }
         prices.extend(bar_segment(bar, end - first, &mut rng));
     }
     Ok(PricePath {
         start_ms,
         step_ms,
         prices,
+        gaps: find_gaps(bars, bar_ms),
     })
 }
 
@@ -279,13 +316,6 @@ fn check_no_overlap(bars: &[Bar], bar_ms: u64) -> Result<(), PathError> {
         }
     }
     Ok(())
-}
-
-/// Fills samples that belong to no bar (a gap in the data) with the last known price.
-fn hold_last_price_until(prices: &mut Vec<f64>, len: usize) {
-    if let Some(&last) = prices.last() {
-        prices.resize(len.max(prices.len()), last);
-    }
 }
 
 /// The `n` samples of one bar's segment.

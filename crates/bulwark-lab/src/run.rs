@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::data::{clip_bad_prints, load_bars};
+use crate::data::{check_max_gap, clip_bad_prints, find_gaps, load_bars};
 use crate::output::{summarize, write_all, Summary, Written};
 use crate::path::{infer_bar_ms, path_from_bars_with_interval, PricePath};
 use crate::scenario::{LoadedScenario, PathKind};
@@ -36,6 +36,14 @@ pub fn build_path(loaded: &LoadedScenario) -> Result<PricePath, String> {
             let bars = load_bars(&file).map_err(|e| format!("path.historical.csv: {e}"))?;
             let (bars, _repairs) = clip_bad_prints(&bars, h.clip_wick_frac);
             let bar_ms = infer_bar_ms(&bars).map_err(|e| format!("path.historical: {e}"))?;
+            if let Some(max_gap_s) = h.max_gap_s {
+                check_max_gap(
+                    &find_gaps(&bars, bar_ms),
+                    max_gap_s,
+                    &file.display().to_string(),
+                )
+                .map_err(|e| format!("path.historical: {e}"))?;
+            }
             path_from_bars_with_interval(&bars, bar_ms, s.step_ms, s.seed)
                 .map_err(|e| format!("path.historical ({}): {e}", file.display()))
         }

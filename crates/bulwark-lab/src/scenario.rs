@@ -158,6 +158,9 @@ pub struct HistoricalParams {
     /// Wicks longer than this share of the price are clipped as bad prints.
     #[serde(default = "default_wick_frac")]
     pub clip_wick_frac: f64,
+    /// Refuse data with a gap between bars longer than this, s (absent: bridge any gap).
+    #[serde(default)]
+    pub max_gap_s: Option<u64>,
 }
 
 fn default_wick_frac() -> f64 {

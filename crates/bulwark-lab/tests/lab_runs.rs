@@ -276,3 +276,56 @@ fn an_on_chain_book_delays_orders_without_doubling_them() {
         .sum();
     assert!(doubled < 100, "{:?}", s.commands_rejected);
 }
+
+/// Three hours of one-minute bars from 2025-10-10 20:00 UTC with a 13-minute hole at 21:02
+/// (the length of the outage that opened a real crash's file), as a simple CSV.
+fn csv_with_a_gap(dir: &Path) -> PathBuf {
+    let t0: u64 = 1_760_126_400_000;
+    let mut text = SIMPLE_HEADER.join(",") + "\n";
+    let mut price = 117_000.0f64;
+    for k in 0..180u64 {
+        if (62..75).contains(&k) {
+            continue;
+        }
+        let close = price * if k % 3 == 0 { 0.998 } else { 1.001 };
+        let (hi, lo) = (price.max(close) * 1.0005, price.min(close) * 0.9995);
+        text += &format!("{},{price},{hi},{lo},{close},0\n", t0 + k * 60_000);
+        price = close;
+    }
+    let file = dir.join("gap.csv");
+    fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn a_gap_in_the_data_is_bridged_reported_and_refusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = csv_with_a_gap(dir.path());
+    let outcome = quiet_run(&historical(&csv, 1_000));
+    let g = &outcome.summary.data_gaps;
+    assert_eq!((g.count, g.longest_s, g.total_s), (1, 780.0, 780.0));
+    assert_eq!(g.longest_start_ms, 1_760_126_400_000 + 62 * 60_000);
+    assert_eq!(g.gaps.len(), 1);
+    // Bridged, not held: the outside price moves inside the gap.
+    let path = &outcome.sim.path;
+    let inside = path.index_at(g.longest_start_ms)..path.index_at(g.longest_start_ms + 780_000);
+    let first = path.prices[inside.start];
+    assert!(path.prices[inside].iter().any(|p| *p != first));
+    // The report shades it.
+    let page = bulwark_lab::output::report(&outcome.sim, &outcome.summary, 0.0);
+    assert!(page
+        .periods
+        .iter()
+        .any(|p| p.kind == bulwark_report::PeriodKind::DataGap && p.end_s - p.start_s == 780.0));
+
+    let mut strict = historical(&csv, 1_000);
+    strict.scenario.path.historical.as_mut().unwrap().max_gap_s = Some(300);
+    let err = bulwark_lab::run::build_path(&strict).unwrap_err();
+    assert!(
+        err.contains("gap of 780 s starting 2025-10-10 21:02:00 UTC")
+            && err.contains("max_gap_s = 300"),
+        "{err}"
+    );
+    strict.scenario.path.historical.as_mut().unwrap().max_gap_s = Some(780);
+    assert!(bulwark_lab::run::build_path(&strict).is_ok());
+}

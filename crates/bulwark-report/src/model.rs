@@ -265,14 +265,17 @@ pub enum PeriodKind {
     Halt,
     ChainHalt,
     OracleDegraded,
+    /// A gap in the historical data the outside price was bridged across.
+    DataGap,
 }
 
 impl PeriodKind {
-    pub const ALL: [PeriodKind; 4] = [
+    pub const ALL: [PeriodKind; 5] = [
         PeriodKind::Breaker,
         PeriodKind::Halt,
         PeriodKind::ChainHalt,
         PeriodKind::OracleDegraded,
+        PeriodKind::DataGap,
     ];
 
     pub fn display_name(self) -> &'static str {
@@ -281,6 +284,7 @@ impl PeriodKind {
             PeriodKind::Halt => "Venue halt",
             PeriodKind::ChainHalt => "Chain halt",
             PeriodKind::OracleDegraded => "Oracle degraded",
+            PeriodKind::DataGap => "Data gap (bridged)",
         }
     }
 }

@@ -44,19 +44,19 @@ pub fn fetch(a: &FetchArgs) -> Result<()> {
     })
     .with_context(|| format!("fetching {} {} from {}", a.symbol, a.interval, req.base_url))?;
     bar.finish_and_clear();
-    println!(
-        "{} days: {} downloaded, {} from cache ({} bytes) in {}",
+    crate::out::stdout(&format!(
+        "{} days: {} downloaded, {} from cache ({} bytes) in {}\n",
         outcome.files.len(),
         outcome.downloaded,
         outcome.cached,
         outcome.bytes_downloaded,
         cache.display()
-    );
+    ))?;
     if let Some(out) = a.out {
         let bars = outcome
             .write_simple_csv(out)
             .with_context(|| format!("writing {}", out.display()))?;
-        println!("{bars} bars written to {}", out.display());
+        crate::out::stdout(&format!("{bars} bars written to {}\n", out.display()))?;
     }
     Ok(())
 }

@@ -78,10 +78,13 @@ pub fn run(a: &RunArgs) -> Result<()> {
     .map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
     let rows = bulwark_lab::output::headline(&outcome.summary, Some(outcome.wall_time_s));
-    print!("{}", bulwark_report::render_console_table(&rows));
-    println!("state hash {}", outcome.summary.final_state_hash);
-    println!("summary    {}", written.summary.display());
-    println!("report     {}", written.report.display());
+    crate::out::stdout(&format!(
+        "{}state hash {}\nsummary    {}\nreport     {}\n",
+        bulwark_report::render_console_table(&rows),
+        outcome.summary.final_state_hash,
+        written.summary.display(),
+        written.report.display()
+    ))?;
     if !outcome.summary.conservation.ok {
         return Err(anyhow!(
             "conservation broken: {}",

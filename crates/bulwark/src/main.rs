@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod data;
 mod lab;
+mod out;
 mod replay;
 
 #[derive(Parser)]

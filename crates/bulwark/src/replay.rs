@@ -165,7 +165,7 @@ pub fn run(file: &Path, events: Option<&Path>, strict: bool) -> Result<()> {
     if to_stdout {
         eprint!("{report}");
     } else {
-        print!("{report}");
+        crate::out::stdout(&report)?;
     }
     engine
         .check_invariants()

@@ -161,3 +161,33 @@ fn data_fetch_from_an_unreachable_archive_says_where_it_tried() {
         "{out}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    // `bulwark lab run | head -1`: the pipe closes before the headline is written. The run
+    // still writes its files and exits 0, with no panic about a broken pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args([
+            "lab",
+            "run",
+            "--quiet",
+            "--set",
+            "duration_s=600",
+            "--set",
+            "agents.traders.count=20",
+            "--out",
+            "res",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take()); // the reader goes away at once
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(dir.path().join("res/summary.json").exists());
+}

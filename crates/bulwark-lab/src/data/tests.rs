@@ -269,3 +269,45 @@ fn gas_price_errors_name_line_and_field() {
         "gas.csv: line 2: field `Value (Wei)`: `12.9 gwei` is not a non-negative integer"
     );
 }
+
+#[test]
+fn gaps_are_found_and_a_long_one_is_refused_by_time_and_length() {
+    let flat = |t: u64| Bar {
+        open_time_ms: t,
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 0.0,
+    };
+    // 2025-10-10 21:00 UTC, then minute bars with a 13-minute hole after 21:01 and a
+    // 2-minute one after 21:15.
+    let t0 = 1_760_130_000_000;
+    let m = 60_000;
+    let bars = [flat(t0), flat(t0 + m), flat(t0 + 15 * m), flat(t0 + 18 * m)];
+    let gaps = find_gaps(&bars, m);
+    assert_eq!(
+        gaps,
+        vec![
+            DataGap {
+                start_ms: t0 + 2 * m,
+                end_ms: t0 + 15 * m
+            },
+            DataGap {
+                start_ms: t0 + 16 * m,
+                end_ms: t0 + 18 * m
+            },
+        ]
+    );
+    assert_eq!(gaps[0].length_ms(), 13 * m);
+    assert!(check_max_gap(&gaps, 780, "f.csv").is_ok());
+    let err = check_max_gap(&gaps, 60, "f.csv").unwrap_err().to_string();
+    assert!(
+        err.contains("gap of 780 s starting 2025-10-10 21:02:00 UTC (1760130120000 ms)")
+            && err.contains("max_gap_s = 60")
+            && err.contains("(and 1 more such gaps)")
+            && err.starts_with("f.csv"),
+        "{err}"
+    );
+    assert_eq!(format_utc_ms(0), "1970-01-01 00:00:00 UTC");
+}

@@ -27,6 +27,7 @@ pub struct Summary {
     pub commands_rejected: std::collections::BTreeMap<String, u64>,
     pub agents: AgentCounts,
     pub price: PriceSummary,
+    pub data_gaps: DataGapsSummary,
     pub losses: Losses,
     pub bad_debt: BadDebt,
     pub insurance_fund: FundSummary,
@@ -80,6 +81,48 @@ pub struct FundSummary {
     pub end_usd: f64,
     pub min_usd: f64,
     pub min_at_s: f64,
+}
+
+/// Gaps in historical data (bridged by the path; none for synthetic paths): how many, the
+/// longest, and where the first [`MAX_LISTED_GAPS`] are.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataGapsSummary {
+    pub count: u64,
+    pub total_s: f64,
+    pub longest_s: f64,
+    /// Start of the longest gap, UTC epoch ms (0 when there is none).
+    pub longest_start_ms: u64,
+    pub gaps: Vec<GapRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GapRow {
+    pub start_ms: u64,
+    pub length_s: f64,
+}
+
+/// Gaps listed one by one in `summary.json`; the count and the longest cover all of them.
+pub const MAX_LISTED_GAPS: usize = 50;
+
+fn data_gaps(sim: &Sim) -> DataGapsSummary {
+    let gaps = &sim.path.gaps;
+    let longest = gaps
+        .iter()
+        .max_by_key(|g| (g.length_ms(), std::cmp::Reverse(g.start_ms)));
+    DataGapsSummary {
+        count: gaps.len() as u64,
+        total_s: gaps.iter().map(|g| g.length_ms()).sum::<u64>() as f64 / 1000.0,
+        longest_s: longest.map_or(0.0, |g| g.length_ms() as f64 / 1000.0),
+        longest_start_ms: longest.map_or(0, |g| g.start_ms),
+        gaps: gaps
+            .iter()
+            .take(MAX_LISTED_GAPS)
+            .map(|g| GapRow {
+                start_ms: g.start_ms,
+                length_s: g.length_ms() as f64 / 1000.0,
+            })
+            .collect(),
+    }
 }
 
 /// Every loss of the run and who bore it, USD, from the engine's stage events:
@@ -405,6 +448,7 @@ pub fn summarize(sim: &Sim) -> Summary {
         commands_rejected: m.rejections.clone(),
         agents,
         price: price_summary(sim),
+        data_gaps: data_gaps(sim),
         losses: Losses {
             total_usd: losses.penalties_usd + losses.bad_debt_usd,
             by_stage: LossesByStage {

@@ -2,12 +2,17 @@
 //! peak-to-trough drop, how long it took, how much was recovered), with realistic noise.
 
 use rand::seq::index;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Exp1, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{PathError, PricePath, MAX_PATH_SAMPLES, MS_PER_YEAR};
+use super::draw::{exp1, standard_normal};
+use super::jump::SelfExcitingJumps;
+use super::{LogIncrements, PathError, PricePath, MAX_PATH_SAMPLES, MS_PER_YEAR};
+
+mod anchors;
+
+use anchors::Anchors;
 
 /// A crash in four phases: calm, drop, rebound, tail.
 ///
@@ -23,6 +28,14 @@ use super::{PathError, PricePath, MAX_PATH_SAMPLES, MS_PER_YEAR};
 /// use `annual_vol * shock_vol_mult`. Optional jumps add sudden downward gaps during the drop.
 /// The trough is the path's minimum: noise that would dip below it is reflected back up, so
 /// the stated peak-to-trough drop is exactly the drop the path shows.
+///
+/// Two optional additions make the crash look like the real ones:
+/// - `days`: published daily bars (open, high, low, close, any of them) that the path keeps
+///   exactly: an open or close is pinned at the day's start or end, a low or high not already
+///   pinned is reached once at a time drawn from the seed, and the whole day stays inside
+///   its stated low and high (noise beyond them is reflected back);
+/// - `fast_leg`: the last `duration_s` before the trough is a fast leg drawn from a
+///   self-exciting jump process fitted to a real crash day ([`FastLeg`]).
 ///
 /// Every phase boundary must fall on the sample grid, so each duration (in ms) must be a
 /// multiple of the `step_ms` passed to [`CalibratedShock::generate`].
@@ -54,7 +67,62 @@ pub struct CalibratedShock {
     pub shock_vol_mult: f64,
     /// Sudden gaps during the drop, if any.
     pub jumps: Option<ShockJumps>,
+    /// Published daily bars the path keeps exactly (`[]` for none).
+    pub days: Vec<DailyFacts>,
+    /// A fast leg of clustered jumps into the trough.
+    pub fast_leg: Option<FastLeg>,
 }
+
+/// One UTC day's published bar; each stated price is kept exactly by the path.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyFacts {
+    /// Start of the day, UTC epoch ms; the day lasts 24 h.
+    pub open_time_ms: u64,
+    #[serde(default)]
+    pub open: Option<f64>,
+    #[serde(default)]
+    pub high: Option<f64>,
+    #[serde(default)]
+    pub low: Option<f64>,
+    #[serde(default)]
+    pub close: Option<f64>,
+}
+
+/// Milliseconds in a day of [`DailyFacts`].
+pub const DAY_MS: u64 = 86_400_000;
+
+/// The fast leg into the trough: the path falls `drop_frac` of its price in the last
+/// `duration_s` of the drop, in the shape of a real cascade.
+///
+/// The shape comes from the fitted process: one day of [`SelfExcitingJumps`] is simulated at
+/// the path's step and its worst `duration_s` window (the largest fall) is taken, jumps,
+/// diffusion and all; the published facts set its size: the window's log increments are
+/// scaled so that it falls exactly `drop_frac`. Scaling keeps what the statistics of a crash
+/// day are made of (when the jumps come, how they cluster, their sizes relative to each
+/// other and to the diffusion), so the worst 10 minutes keep their share of the worst hour.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastLeg {
+    /// Length of the leg, ending at the trough, in seconds.
+    pub duration_s: u64,
+    /// Fall over the leg as a share of the price at its top, in (0, 1).
+    pub drop_frac: f64,
+    /// The process that shapes the leg (default: fitted to the crash of 2025-10-10).
+    #[serde(default = "SelfExcitingJumps::crash_2025_10_10")]
+    pub jumps: SelfExcitingJumps,
+}
+
+/// Length of the simulated day the fast leg's window is taken from, in ms.
+const FAST_LEG_SEARCH_MS: u64 = DAY_MS;
+
+/// Share of the day's range (high - low, over the high) that the worst 60 one-minute closes
+/// fell on the crash day of 2025-10-10 (Binance CM BTCUSD perp mark, one-minute bars: 10.42%
+/// of a 16.34% range). `tests/calibration.rs` measures it again from the file.
+pub const CRASH_DAY_WORST_HOUR_SHARE: f64 = 0.638;
+
+/// The same for the worst 10 minutes (8.54% of 16.34%).
+pub const CRASH_DAY_WORST_10_MIN_SHARE: f64 = 0.522;
 
 /// Sudden downward gaps during the drop.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,18 +150,29 @@ impl Default for CalibratedShock {
 
 impl CalibratedShock {
     /// BTC on 12-13 March 2020, calibrated to Coinbase's daily bars
-    /// (2020-03-12 O 7,938.05; 2020-03-13 L 3,858.00, C 5,637.60) over a 72-hour window:
+    /// (`coinbase_btcusd_1d_2017-01-01_2025-09-25.csv`: 2020-03-12 O 7,938.05, L 4,644.00,
+    /// C 4,857.10; 2020-03-13 O 4,857.10, H 5,995.00, L 3,858.00, C 5,637.60), all kept exactly,
+    /// over a 72-hour window:
     /// - 12 h of calm from 2020-03-11 12:00 UTC (realized vol then was about 70%);
     /// - a 26 h drop from 7,938.05 at 03-12 00:00 UTC to 3,858.00 at 03-13 02:00 UTC, the hour
-    ///   of the low on major venues, at 3x the calm vol, with four gaps of about 4% each (the
-    ///   12 March sell-off came in sudden legs);
-    /// - a 22 h rebound to Coinbase's 03-13 close, 5,637.60 (43.6% of the drop recovered;
-    ///   other venues closed nearer 5,000);
+    ///   of the low on major venues, at 3x the calm vol, through the 12 March low and close;
+    /// - its last hour a fast leg: the self-exciting jump process fitted to the one-minute bars
+    ///   of the 2025-10-10 crash, falling the share of 13 March's range that the real crash
+    ///   day's worst hour fell of its own ([`CRASH_DAY_WORST_HOUR_SHARE`] x (5,995 - 3,858) /
+    ///   5,995 = 22.8%, from about 4,998 to 3,858);
+    /// - a 22 h rebound through the 13 March high to its close, 5,637.60 (43.6% of the drop
+    ///   recovered; other venues closed nearer 5,000);
     /// - 12 h of tail.
+    ///
+    /// The 12 March high (7,969.45, 0.4% above the open) is not kept: the calm-to-drop noise
+    /// would have to stay under it all day, and no run depends on it.
     pub fn march_2020() -> Self {
         let start_price = 7938.05;
         let trough = 3858.0;
         let rebound_to = 5637.6;
+        let (high_13, close_12, low_12) = (5995.0, 4857.1, 4644.0);
+        let day_12 = 1_583_971_200_000; // 2020-03-12 00:00 UTC
+        let range_13 = (high_13 - trough) / high_13;
         Self {
             start_ms: 1_583_928_000_000,
             start_price,
@@ -105,9 +184,27 @@ impl CalibratedShock {
             tail_s: 12 * 3600,
             annual_vol: 0.7,
             shock_vol_mult: 3.0,
-            jumps: Some(ShockJumps {
-                count: 4,
-                mean_frac: 0.04,
+            jumps: None,
+            days: vec![
+                DailyFacts {
+                    open_time_ms: day_12,
+                    open: Some(start_price),
+                    high: None,
+                    low: Some(low_12),
+                    close: Some(close_12),
+                },
+                DailyFacts {
+                    open_time_ms: day_12 + DAY_MS,
+                    open: Some(close_12),
+                    high: Some(high_13),
+                    low: Some(trough),
+                    close: Some(rebound_to),
+                },
+            ],
+            fast_leg: Some(FastLeg {
+                duration_s: 3600,
+                drop_frac: CRASH_DAY_WORST_HOUR_SHARE * range_13,
+                jumps: SelfExcitingJumps::crash_2025_10_10(),
             }),
         }
     }
@@ -147,7 +244,9 @@ impl CalibratedShock {
         self.validate_prices()?;
         self.validate_durations(step_ms)?;
         self.validate_noise()?;
-        self.validate_jumps(step_ms)
+        self.validate_jumps(step_ms)?;
+        self.validate_fast_leg(step_ms)?;
+        anchors::validate_days(self, step_ms)
     }
 
     fn validate_prices(&self) -> Result<(), PathError> {
@@ -266,75 +365,148 @@ impl CalibratedShock {
         Ok(())
     }
 
+    fn validate_fast_leg(&self, step_ms: u64) -> Result<(), PathError> {
+        let Some(leg) = self.fast_leg else {
+            return Ok(());
+        };
+        if !(leg.drop_frac > 0.0 && leg.drop_frac < 1.0) {
+            return invalid("fast_leg.drop_frac", "must be in (0, 1), e.g. 0.23");
+        }
+        if leg.duration_s == 0 || leg.duration_s > self.drop_duration_s {
+            return invalid(
+                "fast_leg.duration_s",
+                "must be > 0 and at most drop_duration_s (the leg ends the drop)",
+            );
+        }
+        if (leg.duration_s * 1000) % step_ms != 0 {
+            return invalid(
+                "fast_leg.duration_s",
+                &format!("must be a multiple of step_ms ({step_ms} ms)"),
+            );
+        }
+        if leg.duration_s * 1000 >= FAST_LEG_SEARCH_MS {
+            return invalid("fast_leg.duration_s", "must be shorter than a day");
+        }
+        let top = self.trough_price() / (1.0 - leg.drop_frac);
+        if top > self.start_price {
+            return invalid(
+                "fast_leg.drop_frac",
+                &format!(
+                    "the leg would start at {top:.2}, above start_price; the leg is part of \
+                     the drop, so use a smaller drop_frac"
+                ),
+            );
+        }
+        leg.jumps.validate()
+    }
+
     /// Generates the path sampled every `step_ms`, reproducibly from `seed`.
     pub fn generate(&self, step_ms: u64, seed: u64) -> Result<PricePath, PathError> {
         self.validate(step_ms)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let steps = |secs: u64| steps_of(secs, step_ms);
-        let sigma_calm = self.annual_vol * (step_ms as f64 / MS_PER_YEAR).sqrt();
-        let sigma_shock = sigma_calm * self.shock_vol_mult;
-        let (start, trough, rebound) = (
-            self.start_price.ln(),
-            self.trough_price().ln(),
-            self.rebound_price().ln(),
-        );
-
-        let mut logs = vec![start];
-        let calm = random_walk(steps(self.pre_shock_s), sigma_calm, &[], &mut rng);
-        push_bridge(&mut logs, &calm, start);
-        let drop_steps = steps(self.drop_duration_s);
-        let jumps = self.draw_jumps(drop_steps, &mut rng);
-        let drop = random_walk(drop_steps, sigma_shock, &jumps, &mut rng);
-        push_bridge(&mut logs, &drop, trough);
-        let up = random_walk(steps(self.rebound_duration_s), sigma_shock, &[], &mut rng);
-        push_bridge(&mut logs, &up, rebound);
-        let tail = random_walk(steps(self.tail_s), sigma_calm, &[], &mut rng);
-        push_free(&mut logs, &tail);
-
-        let prices = self.to_prices(&logs, step_ms);
+        let anchors = Anchors::build(self, step_ms, &mut rng)?;
+        let mut increments = self.phase_noise(step_ms, &mut rng);
+        self.add_gaps(&mut increments, step_ms, &mut rng);
+        if let Some(leg) = &self.fast_leg {
+            self.put_fast_leg(leg, &mut increments, step_ms, &mut rng);
+        }
+        let logs = anchors.bridge(&increments);
+        let prices = anchors.to_prices(&logs);
         PricePath::new(self.start_ms, step_ms, prices)
     }
 
-    /// Jump sizes (log, negative) keyed by the 1-based step of the drop they land on.
-    fn draw_jumps(&self, drop_steps: usize, rng: &mut ChaCha8Rng) -> Vec<(usize, f64)> {
-        let Some(jumps) = self.jumps else {
-            return Vec::new();
-        };
-        let log_mean = (1.0 - jumps.mean_frac).ln();
-        let at = index::sample(rng, drop_steps, jumps.count as usize);
-        at.into_iter()
-            .map(|step| {
-                let size: f64 = rng.sample(Exp1);
-                (step + 1, log_mean * size)
-            })
-            .collect()
-    }
-
-    /// Exponentiates, reflects anything below the trough back above it, and writes the anchor
-    /// prices exactly (`exp(ln(x))` need not give back `x` to the last bit).
-    fn to_prices(&self, logs: &[f64], step_ms: u64) -> Vec<f64> {
-        let trough = self.trough_price();
-        let trough_log = trough.ln();
-        let mut prices: Vec<f64> = logs
-            .iter()
-            .map(|&y| {
-                let reflected = if y < trough_log {
-                    2.0 * trough_log - y
-                } else {
-                    y
-                };
-                reflected.exp().max(trough)
-            })
-            .collect();
+    /// Sample indexes of the drop's start, the trough and the rebound's end.
+    fn phase_steps(&self, step_ms: u64) -> (usize, usize, usize) {
         let drop_start = steps_of(self.pre_shock_s, step_ms);
         let trough_at = drop_start + steps_of(self.drop_duration_s, step_ms);
         let rebound_end = trough_at + steps_of(self.rebound_duration_s, step_ms);
-        prices[0] = self.start_price;
-        prices[drop_start] = self.start_price;
-        prices[trough_at] = trough;
-        prices[rebound_end] = self.rebound_price();
-        prices
+        (drop_start, trough_at, rebound_end)
     }
+
+    /// Gaussian log increments, one per step: the calm vol before the drop and after the
+    /// rebound, the shock vol in between.
+    fn phase_noise(&self, step_ms: u64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        let total = steps_of(self.total_s(), step_ms);
+        let (drop_start, _, rebound_end) = self.phase_steps(step_ms);
+        let calm = Diffusion {
+            annual_vol: self.annual_vol,
+        };
+        let shock = Diffusion {
+            annual_vol: self.annual_vol * self.shock_vol_mult,
+        };
+        let mut out = calm.log_increments(drop_start, step_ms, rng);
+        out.extend(shock.log_increments(rebound_end - drop_start, step_ms, rng));
+        out.extend(calm.log_increments(total - rebound_end, step_ms, rng));
+        out
+    }
+
+    /// Adds the `jumps` gaps at distinct random steps of the drop.
+    fn add_gaps(&self, increments: &mut [f64], step_ms: u64, rng: &mut ChaCha8Rng) {
+        let Some(jumps) = self.jumps else {
+            return;
+        };
+        let (drop_start, trough_at, _) = self.phase_steps(step_ms);
+        let log_mean = libm::log(1.0 - jumps.mean_frac);
+        for step in index::sample(rng, trough_at - drop_start, jumps.count as usize) {
+            increments[drop_start + step] += log_mean * exp1(rng);
+        }
+    }
+
+    /// Replaces the increments of the leg's steps (the last of the drop) with the worst
+    /// window of a simulated day of the leg's process, scaled to fall `drop_frac`.
+    fn put_fast_leg(
+        &self,
+        leg: &FastLeg,
+        increments: &mut [f64],
+        step_ms: u64,
+        rng: &mut ChaCha8Rng,
+    ) {
+        let leg_steps = steps_of(leg.duration_s, step_ms);
+        let day_steps = (FAST_LEG_SEARCH_MS / step_ms) as usize;
+        let day = leg.jumps.log_increments(day_steps, step_ms, rng);
+        let (from, fall) = worst_window(&day, leg_steps);
+        // A simulated day with no fall at all (vanishingly rare) leaves the shock noise, which
+        // the bridge still takes to the trough.
+        if fall >= 0.0 {
+            return;
+        }
+        let scale = libm::log(1.0 - leg.drop_frac) / fall;
+        let (_, trough_at, _) = self.phase_steps(step_ms);
+        for (slot, dx) in increments[trough_at - leg_steps..trough_at]
+            .iter_mut()
+            .zip(&day[from..from + leg_steps])
+        {
+            *slot = dx * scale;
+        }
+    }
+}
+
+/// Gaussian log increments of a given annualized volatility: geometric Brownian motion
+/// without drift, the plainest generator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Diffusion {
+    pub annual_vol: f64,
+}
+
+impl LogIncrements for Diffusion {
+    fn log_increments(&self, steps: usize, step_ms: u64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        let sd = self.annual_vol * libm::sqrt(step_ms as f64 / MS_PER_YEAR);
+        (0..steps).map(|_| sd * standard_normal(rng)).collect()
+    }
+}
+
+/// The start and sum of the `len` consecutive increments with the smallest sum.
+fn worst_window(increments: &[f64], len: usize) -> (usize, f64) {
+    let mut sum: f64 = increments[..len].iter().sum();
+    let mut best = (0, sum);
+    for from in 1..=increments.len() - len {
+        sum += increments[from + len - 1] - increments[from - 1];
+        if sum < best.1 {
+            best = (from, sum);
+        }
+    }
+    // Recompute the winner exactly: the running sum drifts by rounding over a day of steps.
+    (best.0, increments[best.0..best.0 + len].iter().sum())
 }
 
 fn steps_of(secs: u64, step_ms: u64) -> usize {
@@ -353,44 +525,6 @@ fn too_long(name: &'static str) -> PathError {
         name,
         problem: "is too long to express in milliseconds".to_string(),
     }
-}
-
-/// A random walk `W_0 = 0, W_k = W_{k-1} + sigma * Z_k (+ jump at step k)`, `steps + 1` points.
-fn random_walk(steps: usize, sigma: f64, jumps: &[(usize, f64)], rng: &mut ChaCha8Rng) -> Vec<f64> {
-    let mut increments: Vec<f64> = (0..steps)
-        .map(|_| sigma * rng.sample::<f64, _>(StandardNormal))
-        .collect();
-    for &(k, size) in jumps {
-        increments[k - 1] += size;
-    }
-    let mut walk = Vec::with_capacity(steps + 1);
-    walk.push(0.0);
-    for dx in increments {
-        walk.push(walk[walk.len() - 1] + dx);
-    }
-    walk
-}
-
-/// Appends `walk` turned into a bridge from the current last log price to `target`:
-/// `X_k = a + (target - a) k/m + W_k - (k/m) W_m`. Subtracting the walk's own endpoint pins the
-/// end while keeping every increment's randomness, including the jumps' suddenness.
-fn push_bridge(logs: &mut Vec<f64>, walk: &[f64], target: f64) {
-    let from = logs[logs.len() - 1];
-    let m = walk.len() - 1;
-    if m == 0 {
-        return;
-    }
-    let end_noise = walk[m];
-    for (k, w) in walk.iter().enumerate().skip(1) {
-        let frac = k as f64 / m as f64;
-        logs.push(from + (target - from) * frac + w - frac * end_noise);
-    }
-}
-
-/// Appends `walk` as free noise from the current last log price.
-fn push_free(logs: &mut Vec<f64>, walk: &[f64]) {
-    let from = logs[logs.len() - 1];
-    logs.extend(walk.iter().skip(1).map(|w| from + w));
 }
 
 #[cfg(test)]

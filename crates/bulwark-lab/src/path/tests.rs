@@ -133,15 +133,92 @@ fn step_longer_than_bars_samples_opens() {
     assert_eq!(path.prices, vec![10.0, 12.0]);
 }
 
+/// Minute bars whose closes alternate between 100 and 100 e^0.01, so every close-to-close
+/// return is +-0.01: the local volatility is 0.01 a bar, by hand.
+fn zigzag(from_ms: u64, n: usize, start_up: bool) -> Vec<Bar> {
+    let (lo, hi) = (100.0, 100.0 * 0.01f64.exp());
+    (0..n)
+        .map(|k| {
+            let close = if (k % 2 == 0) == start_up { hi } else { lo };
+            bar(from_ms + k as u64 * 60_000, close, close, close, close)
+        })
+        .collect()
+}
+
 #[test]
-fn gap_between_bars_holds_the_last_close() {
-    // Bars at 0 s and 3 s, 1 s long: samples at 1 s and 2 s fall in the gap.
+fn local_vol_by_hand() {
+    let mut bars = zigzag(0, 31, true);
+    bars.extend(zigzag(31 * 60_000 + 3_600_000, 31, false));
+    // 30 returns of +-0.01 on each side of the gap after bar 30: RMS 0.01.
+    assert!((gaps::local_vol_per_bar(&bars, 30, 60_000) - 0.01).abs() < 1e-12);
+    // Two lone bars: Parkinson, ln(H/L)^2 / (4 ln 2) with ln(H/L) = 0.02 for both.
+    let wide = |t: u64| bar(t, 100.0, 100.0 * 0.02f64.exp(), 100.0, 100.0);
+    let lone = [wide(0), wide(600_000)];
+    let want = 0.02 / (2.0 * std::f64::consts::LN_2.sqrt());
+    assert!((gaps::local_vol_per_bar(&lone, 0, 60_000) - want).abs() < 1e-12);
+}
+
+#[test]
+fn gap_is_bridged_from_close_to_open_with_the_local_vol() {
+    // 31 bars, a gap of 10,000 s, 31 bars; one-second steps.
+    let gap_ms = 10_000_000;
+    let mut bars = zigzag(0, 31, true);
+    let after_ms = 31 * 60_000 + gap_ms;
+    bars.extend(zigzag(after_ms, 31, false));
+    let path = path_from_bars_with_interval(&bars, 60_000, 1_000, 4).unwrap();
+    assert_eq!(
+        path.gaps,
+        vec![crate::data::DataGap {
+            start_ms: 31 * 60_000,
+            end_ms: after_ms
+        }]
+    );
+    let (last_close_at, open_at) = (31 * 60 - 1, (after_ms / 1_000) as usize);
+    assert_eq!(path.prices[last_close_at], bars[30].close);
+    assert_eq!(path.prices[open_at], bars[31].open);
+    // The bridge's one-second moves have the local vol scaled to a second: 0.01 / sqrt(60).
+    // Over 10,000 moves the sample sd's standard error is 0.7%.
+    let moves: Vec<f64> = path.prices[last_close_at..=open_at]
+        .windows(2)
+        .map(|w| (w[1] / w[0]).ln())
+        .collect();
+    let sd = (moves.iter().map(|r| r * r).sum::<f64>() / moves.len() as f64).sqrt();
+    let want = 0.01 / 60f64.sqrt();
+    assert!((sd / want - 1.0).abs() < 0.03, "sd {sd} vs {want}");
+    // Reproducible, and seeded.
+    assert_eq!(
+        path,
+        path_from_bars_with_interval(&bars, 60_000, 1_000, 4).unwrap()
+    );
+    let other = path_from_bars_with_interval(&bars, 60_000, 1_000, 5).unwrap();
+    assert_ne!(
+        path.prices[last_close_at + 1..open_at],
+        other.prices[last_close_at + 1..open_at]
+    );
+    // The bridge draws from a stream of its own: with a gap twice as long, the bars after it
+    // get the very same samples.
+    let mut longer = zigzag(0, 31, true);
+    longer.extend(zigzag(after_ms + gap_ms, 31, false));
+    let longer = path_from_bars_with_interval(&longer, 60_000, 1_000, 4).unwrap();
+    let shift = (gap_ms / 1_000) as usize;
+    assert_eq!(path.prices[open_at..], longer.prices[open_at + shift..]);
+}
+
+#[test]
+fn a_gap_in_flat_data_is_a_straight_line_to_the_next_open() {
+    // Bars at 0 s and 3 s, 1 s long, each flat: no local vol, so the samples at 1 s and 2 s
+    // lie on the straight line (in log price) from 10 to 11.
     let bars = [
         bar(0, 10.0, 10.0, 10.0, 10.0),
         bar(3_000, 11.0, 11.0, 11.0, 11.0),
     ];
     let path = path_from_bars_with_interval(&bars, 1_000, 1_000, 0).unwrap();
-    assert_eq!(path.prices, vec![10.0, 10.0, 10.0, 11.0]);
+    let ratio = (11.0f64 / 10.0).powf(1.0 / 3.0);
+    assert_eq!((path.prices[0], path.prices[3]), (10.0, 11.0));
+    assert!((path.prices[1] - 10.0 * ratio).abs() < 1e-12);
+    assert!((path.prices[2] - 10.0 * ratio * ratio).abs() < 1e-12);
+    assert_eq!(path.gaps.len(), 1);
+    assert_eq!(path.gaps[0].length_ms(), 2_000);
 }
 
 #[test]
