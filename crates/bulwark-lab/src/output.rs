@@ -11,4 +11,4 @@ pub mod summary;
 
 pub use files::{write_all, write_all_with, write_events, write_timeseries, Written};
 pub use report::{comparison_table, headline, report};
-pub use summary::{summarize, summary_json, Summary};
+pub use summary::{summarize, summary_json, DataRepair, Summary};

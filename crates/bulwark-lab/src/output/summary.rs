@@ -27,6 +27,9 @@ pub struct Summary {
     pub commands_rejected: std::collections::BTreeMap<String, u64>,
     pub agents: AgentCounts,
     pub price: PriceSummary,
+    /// Changes made to historical bars before the run; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_repairs: Vec<DataRepair>,
     pub bad_debt: BadDebt,
     pub insurance_fund: FundSummary,
     pub vault: VaultSummary,
@@ -39,6 +42,21 @@ pub struct Summary {
     pub agent_activity: AgentActivity,
     pub conservation: Conservation,
     pub final_state_hash: String,
+}
+
+/// One change made to a historical bar before the run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataRepair {
+    pub open_time_ms: u64,
+    /// `"low"` or `"high"` (a wick), or `"bar"` (the whole bar).
+    pub field: &'static str,
+    /// `"clipped"` (a wick cut to the body) or `"dropped"` (a whole-body bad print removed;
+    /// its time is then missing data).
+    pub action: &'static str,
+    /// The price before: the wick's extreme, or the bar's body price furthest out.
+    pub was: f64,
+    /// The price after: the body's edge, or (dropped) the neighbours' median close.
+    pub now: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -350,6 +368,7 @@ pub fn summarize(sim: &Sim) -> Summary {
         commands_rejected: m.rejections.clone(),
         agents,
         price: price_summary(sim),
+        data_repairs: Vec::new(),
         bad_debt: bad_debt(sim),
         insurance_fund,
         vault,

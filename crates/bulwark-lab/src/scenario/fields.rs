@@ -115,10 +115,35 @@ pub struct HistoricalParams {
     /// clip is listed in `summary.json`.
     #[serde(default = "default_wick_frac")]
     pub clip_wick_frac: f64,
+    /// A bar whose open or close lies further than this share from the median close of its
+    /// neighbours (up to five bars on either side) is a whole-body bad print (a 1e-7 or 1e9
+    /// bar, which wick clipping cannot see), in (0, 1).
+    #[serde(default = "default_outlier_frac")]
+    pub outlier_frac: f64,
+    /// What to do with such bars: `"error"` (the default: the run stops, naming each bar) or
+    /// `"drop"` (each is removed and its time treated as missing data; every drop is listed
+    /// in `summary.json` and on the console).
+    #[serde(default)]
+    pub outlier_bars: OutlierBars,
 }
 
 fn default_wick_frac() -> f64 {
     crate::data::DEFAULT_MAX_WICK_FRAC
+}
+
+fn default_outlier_frac() -> f64 {
+    crate::data::DEFAULT_OUTLIER_FRAC
+}
+
+/// What a historical replay does with whole-body bad prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutlierBars {
+    /// Stop with an error naming each bar.
+    #[default]
+    Error,
+    /// Remove them (reported); their time is then missing data.
+    Drop,
 }
 
 /// A lognormal distribution stated by its median and log-space standard deviation.

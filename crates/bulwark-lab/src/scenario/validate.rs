@@ -212,6 +212,14 @@ fn run_and_path(c: &mut Checks, s: &Scenario, base_dir: &Path) {
                     1.0,
                     "",
                 );
+                c.real(
+                    "path.historical.outlier_frac",
+                    h.outlier_frac,
+                    0.0,
+                    true,
+                    1.0,
+                    "",
+                );
             }
         },
     }
