@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::data::{self, clip_bad_prints, load_bars, Bar};
-use crate::output::{summarize, write_all, DataRepair, Summary, Written};
+use crate::output::{summarize, DataRepair, Summary, Written};
 use crate::path::{path_from_bars_with_interval, PricePath};
 use crate::sampling::SAMPLE_COLUMNS;
 use crate::scenario::{HistoricalParams, LoadedScenario, OutlierBars, PathKind, Scenario};
@@ -136,14 +136,23 @@ pub fn run(loaded: &LoadedScenario, progress: &mut dyn FnMut(Progress)) -> Resul
     run_prepared(loaded, prepared, progress)
 }
 
-/// Runs a scenario and writes its outputs into `out_dir`.
+/// Runs a scenario and writes its outputs into `out_dir` (see [`crate::output::Staging`]:
+/// nothing is replaced unless the run and every file succeed).
 pub fn run_to_dir(
     loaded: &LoadedScenario,
     out_dir: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Outcome, Written), String> {
+    let staging = crate::output::Staging::begin(out_dir).map_err(|e| e.to_string())?;
     let outcome = run(loaded, progress)?;
-    let written = write_all(out_dir, &outcome.sim, &outcome.summary, outcome.wall_time_s)?;
+    crate::output::write_all(
+        staging.dir(),
+        &outcome.sim,
+        &outcome.summary,
+        outcome.wall_time_s,
+    )
+    .map_err(|e| e.to_string())?;
+    let written = staging.commit().map_err(|e| e.to_string())?;
     Ok((outcome, written))
 }
 
