@@ -20,6 +20,13 @@ use super::fields::{
 use super::limits::*;
 use crate::path::PathError;
 
+/// The lower end of a range: included, `[lo`, or excluded, `(lo`.
+#[derive(Clone, Copy, Debug)]
+enum Low {
+    Incl(f64),
+    Excl(f64),
+}
+
 /// Collects problems.
 #[derive(Debug, Default)]
 struct Checks {
@@ -44,11 +51,13 @@ impl Checks {
         });
     }
 
-    /// A finite number in `[lo, hi]`, or `(lo, hi]` when `lo_open`.
-    fn real(&mut self, field: &str, v: f64, lo: f64, lo_open: bool, hi: f64, unit: &str) {
-        let above = if lo_open { v > lo } else { v >= lo };
+    /// A finite number from `low` to `hi` (included).
+    fn real(&mut self, field: &str, v: f64, low: Low, hi: f64, unit: &str) {
+        let (above, open, lo) = match low {
+            Low::Incl(lo) => (v >= lo, "[", lo),
+            Low::Excl(lo) => (v > lo, "(", lo),
+        };
         if !(v.is_finite() && above && v <= hi) {
-            let open = if lo_open { "(" } else { "[" };
             self.fail(
                 field,
                 v,
@@ -62,15 +71,15 @@ impl Checks {
     }
 
     fn share(&mut self, field: &str, v: f64) {
-        self.real(field, v, 0.0, false, 1.0, " (a share)");
+        self.real(field, v, Low::Incl(0.0), 1.0, " (a share)");
     }
 
     fn positive(&mut self, field: &str, v: f64, hi: f64, unit: &str) {
-        self.real(field, v, 0.0, true, hi, unit);
+        self.real(field, v, Low::Excl(0.0), hi, unit);
     }
 
     fn non_negative(&mut self, field: &str, v: f64, hi: f64, unit: &str) {
-        self.real(field, v, 0.0, false, hi, unit);
+        self.real(field, v, Low::Incl(0.0), hi, unit);
     }
 
     fn bp(&mut self, field: &str, v: f64) {
@@ -96,30 +105,13 @@ impl Checks {
         self.positive(field, v, MAX_USD, " USD");
     }
 
-    /// A lognormal: median in `(lo, hi]` (`[lo, hi]` when `lo_closed`), sigma in
-    /// `[0, MAX_SIGMA]`.
-    fn lognormal(
-        &mut self,
-        field: &str,
-        d: LogNormal,
-        lo: f64,
-        lo_closed: bool,
-        hi: f64,
-        unit: &str,
-    ) {
-        self.real(
-            &format!("{field}.median"),
-            d.median,
-            lo,
-            !lo_closed,
-            hi,
-            unit,
-        );
+    /// A lognormal: median from `low` to `hi`, sigma in `[0, MAX_SIGMA]`.
+    fn lognormal(&mut self, field: &str, d: LogNormal, low: Low, hi: f64, unit: &str) {
+        self.real(&format!("{field}.median"), d.median, low, hi, unit);
         self.real(
             &format!("{field}.sigma"),
             d.sigma,
-            0.0,
-            false,
+            Low::Incl(0.0),
             MAX_SIGMA,
             " (log-space standard deviation; 0 = every draw is the median)",
         );
@@ -207,16 +199,14 @@ fn run_and_path(c: &mut Checks, s: &Scenario, base_dir: &Path) {
                 c.real(
                     "path.historical.clip_wick_frac",
                     h.clip_wick_frac,
-                    0.0,
-                    true,
+                    Low::Excl(0.0),
                     1.0,
                     "",
                 );
                 c.real(
                     "path.historical.outlier_frac",
                     h.outlier_frac,
-                    0.0,
-                    true,
+                    Low::Excl(0.0),
                     1.0,
                     "",
                 );
@@ -347,16 +337,14 @@ fn traders(c: &mut Checks, t: &TraderParams) {
     c.lognormal(
         &f("collateral_usd"),
         t.collateral_usd,
-        MIN_TRADER_COLLATERAL_USD,
-        true,
+        Low::Incl(MIN_TRADER_COLLATERAL_USD),
         MAX_TRADER_COLLATERAL_USD,
         " USD (draws are clipped to this range)",
     );
     c.real(
         &f("max_leverage"),
         t.max_leverage,
-        1.0,
-        false,
+        Low::Incl(1.0),
         MAX_LEVERAGE,
         "",
     );
@@ -368,8 +356,7 @@ fn traders(c: &mut Checks, t: &TraderParams) {
     c.lognormal(
         &f("leverage"),
         t.leverage,
-        1.0,
-        true,
+        Low::Incl(1.0),
         max_lev,
         " (up to `max_leverage`; draws are clipped to [1, max_leverage])",
     );
@@ -392,8 +379,7 @@ fn traders(c: &mut Checks, t: &TraderParams) {
     c.lognormal(
         &f("hold_s"),
         t.hold_s,
-        0.0,
-        false,
+        Low::Excl(0.0),
         MAX_DURATION_S as f64,
         " s",
     );
@@ -407,16 +393,14 @@ fn traders(c: &mut Checks, t: &TraderParams) {
     c.real(
         &f("topup_trigger_multiple"),
         t.topup_trigger_multiple,
-        1.0,
-        false,
+        Low::Incl(1.0),
         100.0,
         " (of maintenance)",
     );
     c.lognormal(
         &f("topup_delay_s"),
         t.topup_delay_s,
-        0.0,
-        false,
+        Low::Excl(0.0),
         MAX_DURATION_S as f64,
         " s",
     );
@@ -480,24 +464,21 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
     c.lognormal(
         &f("latency_ms"),
         k.latency_ms,
-        0.0,
-        false,
+        Low::Excl(0.0),
         MAX_INTERVAL_MS as f64,
         " ms",
     );
     c.lognormal(
         &f("bid_multiplier"),
         k.bid_multiplier,
-        0.0,
-        false,
+        Low::Excl(0.0),
         1_000.0,
         "",
     );
     c.lognormal(
         &f("max_gas_gwei"),
         k.max_gas_gwei,
-        0.0,
-        false,
+        Low::Excl(0.0),
         MAX_GWEI,
         " gwei",
     );
