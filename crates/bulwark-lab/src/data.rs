@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+mod quality;
+
+pub use quality::{
+    bar_interval, body_outliers, drop_outliers, Outlier, QualityError, DEFAULT_OUTLIER_FRAC,
+    OUTLIER_NEIGHBOURS,
+};
+
 /// Header of the project's simple bar CSV.
 pub const SIMPLE_HEADER: [&str; 6] = ["open_time_ms", "open", "high", "low", "close", "volume"];
 

@@ -1,12 +1,18 @@
 //! One lab run end to end: scenario in, simulation, summary and output files out.
+//!
+//! A run is [`prepare`]d first (the price path built, the historical data checked and
+//! cleaned as the scenario allows, the run's size estimated), which allocates little and
+//! fails fast; then [`run_prepared`] builds the venue and the agents and runs the loop.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::data::{check_max_gap, clip_bad_prints, find_gaps, load_bars};
-use crate::output::{summarize, write_all, Summary, Written};
-use crate::path::{infer_bar_ms, path_from_bars_with_interval, PricePath};
-use crate::scenario::{LoadedScenario, PathKind};
+use crate::data::{self, clip_bad_prints, load_bars, Bar};
+use crate::output::{summarize, DataRepair, Summary, Written};
+use crate::path::{path_from_bars_with_interval, PricePath};
+use crate::sampling::SAMPLE_COLUMNS;
+use crate::scenario::{HistoricalParams, LoadedScenario, OutlierBars, PathKind, Scenario};
 use crate::sim::{Progress, Sim};
 
 /// A finished run.
@@ -17,14 +23,25 @@ pub struct Outcome {
     pub wall_time_s: f64,
 }
 
-/// The outside price path a scenario asks for, sampled every engine step.
-pub fn build_path(loaded: &LoadedScenario) -> Result<PricePath, String> {
+/// A run ready to start: its path, what was changed in its data, and its size.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub path: PricePath,
+    /// Changes made to historical bars (wick clips, dropped bad prints), in time order.
+    pub repairs: Vec<DataRepair>,
+    pub estimate: RunEstimate,
+}
+
+/// The outside price path a scenario asks for, sampled every engine step, with the changes
+/// made to historical data on the way.
+pub fn build_path(loaded: &LoadedScenario) -> Result<(PricePath, Vec<DataRepair>), String> {
     let s = &loaded.scenario;
     match s.path.kind {
         PathKind::CalibratedShock => s
             .path
             .shock
             .generate(s.step_ms, s.seed)
+            .map(|p| (p, Vec::new()))
             .map_err(|e| format!("path.shock: {e}")),
         PathKind::Historical => {
             let h = s
@@ -33,30 +50,85 @@ pub fn build_path(loaded: &LoadedScenario) -> Result<PricePath, String> {
                 .as_ref()
                 .ok_or("path.historical is missing")?;
             let file = loaded.resolve(&h.csv);
-            let bars = load_bars(&file).map_err(|e| format!("path.historical.csv: {e}"))?;
-            let (bars, _repairs) = clip_bad_prints(&bars, h.clip_wick_frac);
-            let bar_ms = infer_bar_ms(&bars).map_err(|e| format!("path.historical: {e}"))?;
+            let in_file =
+                |e: &dyn fmt::Display| format!("path.historical.csv ({}): {e}", file.display());
+            let bars = load_bars(&file).map_err(|e| in_file(&e))?;
+            let bar_ms = data::bar_interval(&bars).map_err(|e| in_file(&e))?;
+            let (bars, mut repairs) = without_bad_prints(bars, h).map_err(|e| in_file(&e))?;
             if let Some(max_gap_s) = h.max_gap_s {
-                check_max_gap(
-                    &find_gaps(&bars, bar_ms),
-                    max_gap_s,
-                    &file.display().to_string(),
-                )
-                .map_err(|e| format!("path.historical: {e}"))?;
+                // After dropping bad prints: a dropped bar is a gap like any other.
+                let gaps = data::find_gaps(&bars, bar_ms);
+                data::check_max_gap(&gaps, max_gap_s, &file.display().to_string())
+                    .map_err(|e| format!("path.historical: {e}"))?;
             }
-            path_from_bars_with_interval(&bars, bar_ms, s.step_ms, s.seed)
-                .map_err(|e| format!("path.historical ({}): {e}", file.display()))
+            let (bars, clips) = clip_bad_prints(&bars, h.clip_wick_frac);
+            repairs.extend(clips.iter().map(|r| DataRepair {
+                open_time_ms: r.open_time_ms,
+                field: r.field,
+                action: "clipped",
+                was: r.was,
+                now: r.now,
+            }));
+            repairs.sort_by_key(|r| r.open_time_ms);
+            let path = path_from_bars_with_interval(&bars, bar_ms, s.step_ms, s.seed)
+                .map_err(|e| in_file(&e))?;
+            Ok((path, repairs))
         }
     }
 }
 
-/// Runs a scenario; `progress` is told how far the simulated clock got.
-pub fn run(loaded: &LoadedScenario, progress: &mut dyn FnMut(Progress)) -> Result<Outcome, String> {
+/// The bars without whole-body bad prints, if the scenario lets them be dropped.
+fn without_bad_prints(
+    bars: Vec<Bar>,
+    h: &HistoricalParams,
+) -> Result<(Vec<Bar>, Vec<DataRepair>), data::QualityError> {
+    let outliers = data::body_outliers(&bars, h.outlier_frac);
+    if outliers.is_empty() {
+        return Ok((bars, Vec::new()));
+    }
+    match h.outlier_bars {
+        OutlierBars::Error => Err(data::QualityError::Outliers {
+            bars: outliers,
+            frac: h.outlier_frac,
+        }),
+        OutlierBars::Drop => {
+            let repairs = outliers
+                .iter()
+                .map(|o| DataRepair {
+                    open_time_ms: o.open_time_ms,
+                    field: "bar",
+                    action: "dropped",
+                    was: o.price,
+                    now: o.reference,
+                })
+                .collect();
+            Ok((data::drop_outliers(&bars, &outliers), repairs))
+        }
+    }
+}
+
+/// Builds the path and sizes the run; nothing big is allocated yet.
+pub fn prepare(loaded: &LoadedScenario) -> Result<Prepared, String> {
+    let (path, repairs) = build_path(loaded)?;
+    let estimate = RunEstimate::of(&loaded.scenario, &path);
+    Ok(Prepared {
+        path,
+        repairs,
+        estimate,
+    })
+}
+
+/// Runs a prepared scenario; `progress` is told how far the simulated clock got.
+pub fn run_prepared(
+    loaded: &LoadedScenario,
+    prepared: Prepared,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome, String> {
     let started = Instant::now();
-    let path = build_path(loaded)?;
-    let mut sim = Sim::new(loaded, path)?;
+    let mut sim = Sim::new(loaded, prepared.path)?;
     sim.run(progress);
-    let summary = summarize(&sim);
+    let mut summary = summarize(&sim);
+    summary.data_repairs = prepared.repairs;
     Ok(Outcome {
         sim,
         summary,
@@ -64,13 +136,101 @@ pub fn run(loaded: &LoadedScenario, progress: &mut dyn FnMut(Progress)) -> Resul
     })
 }
 
-/// Runs a scenario and writes its outputs into `out_dir`.
+/// Prepares and runs a scenario.
+pub fn run(loaded: &LoadedScenario, progress: &mut dyn FnMut(Progress)) -> Result<Outcome, String> {
+    let prepared = prepare(loaded)?;
+    run_prepared(loaded, prepared, progress)
+}
+
+/// Runs a scenario and writes its outputs into `out_dir` (see [`crate::output::Staging`]:
+/// nothing is replaced unless the run and every file succeed).
 pub fn run_to_dir(
     loaded: &LoadedScenario,
     out_dir: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Outcome, Written), String> {
+    let staging = crate::output::Staging::begin(out_dir).map_err(|e| e.to_string())?;
     let outcome = run(loaded, progress)?;
-    let written = write_all(out_dir, &outcome.sim, &outcome.summary, outcome.wall_time_s)?;
+    crate::output::write_all(
+        staging.dir(),
+        &outcome.sim,
+        &outcome.summary,
+        outcome.wall_time_s,
+    )
+    .map_err(|e| e.to_string())?;
+    let written = staging.commit().map_err(|e| e.to_string())?;
     Ok((outcome, written))
+}
+
+/// A rough size of a run, before it starts: from the cost of the default run on the
+/// reference machine (259,200 one-second steps, 2,000 traders and 13 other agents: about
+/// 1.4 s of CPU and 25 MB), scaled by steps and agents. Liquidation cascades cost more than
+/// calm, and events add memory as they happen, so take it as an order of magnitude.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunEstimate {
+    pub engine_steps: u64,
+    pub agents: u64,
+    pub memory_mb: f64,
+    pub cpu_s: f64,
+}
+
+/// CPU per engine step with no trader (the chain, the oracle, makers and arbitrageurs), s.
+const STEP_CPU_S: f64 = 4.1e-6;
+/// CPU per trader per simulated hour at small populations, s; it grows with the population
+/// (more fills, deeper cascades): x (1 + traders / `TRADER_CROWD`).
+const TRADER_HOUR_CPU_S: f64 = 1.7e-6;
+const TRADER_CROWD: f64 = 6_200.0;
+/// Setting one agent up (its draw, its account, its deposit), s.
+const AGENT_SETUP_CPU_S: f64 = 2e-6;
+/// Memory of one agent with its engine account (measured: 1.2 GB for a million traders).
+const AGENT_BYTES: f64 = 1_200.0;
+/// The program, the engine and the book with no agent.
+const BASE_BYTES: f64 = 20e6;
+/// A run is big when it needs more than this much CPU or memory.
+const BIG_CPU_S: f64 = 20.0;
+const BIG_MEMORY_MB: f64 = 500.0;
+
+impl RunEstimate {
+    pub fn of(s: &Scenario, path: &PricePath) -> RunEstimate {
+        let span_ms = path.end_ms() - path.start_ms;
+        let run_ms = s.duration_s.map_or(span_ms, |d| d.saturating_mul(1000));
+        let steps = run_ms / s.step_ms.max(1);
+        let a = &s.agents;
+        let traders = f64::from(a.traders.count);
+        let agents = u64::from(a.traders.count)
+            + u64::from(a.market_makers.count)
+            + u64::from(a.arbitrageurs.count)
+            + u64::from(a.keepers.count);
+        let hours = run_ms as f64 / 3.6e6;
+        let cpu_s = steps as f64 * STEP_CPU_S
+            + traders * hours * TRADER_HOUR_CPU_S * (1.0 + traders / TRADER_CROWD)
+            + agents as f64 * AGENT_SETUP_CPU_S;
+        let sample_rows = run_ms / (s.metrics.sample_every_s.max(1) * 1000);
+        let bytes = BASE_BYTES
+            + agents as f64 * AGENT_BYTES
+            + (path.len() as f64 + steps as f64) * 8.0
+            + sample_rows as f64 * (SAMPLE_COLUMNS.len() as f64 * 8.0 + 48.0);
+        RunEstimate {
+            engine_steps: steps,
+            agents,
+            memory_mb: bytes / 1e6,
+            cpu_s,
+        }
+    }
+
+    /// Worth telling the user before it starts.
+    pub fn is_big(&self) -> bool {
+        self.cpu_s > BIG_CPU_S || self.memory_mb > BIG_MEMORY_MB
+    }
+}
+
+impl fmt::Display for RunEstimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} engine steps and {} agents: roughly {:.0} MB of memory and {:.0} s of CPU \
+             (scaled from the default run; cascades cost more)",
+            self.engine_steps, self.agents, self.memory_mb, self.cpu_s
+        )
+    }
 }

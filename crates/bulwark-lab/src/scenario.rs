@@ -7,16 +7,26 @@
 //!
 //! Unknown fields are errors (serde `deny_unknown_fields`): a typo must not silently fall back
 //! to a default. Errors from a file name the file, the line and the field; errors from a
-//! `--set key=value` override name the key.
+//! `--set key=value` override name the key. Once typed, every field is checked against its
+//! rule ([`validate`]): a value out of range is an error naming the field and the range,
+//! never clamped.
+//!
+//! - [`fields`]: the types and their defaults;
+//! - [`overrides`]: `--set key=value`;
+//! - [`validate`]: every field's rule, [`limits`]: the shared bounds and why;
+//! - [`error`]: what goes wrong, in words that say what to fix.
 
-use std::fmt;
+pub mod error;
+pub mod fields;
+pub mod limits;
+pub mod overrides;
+pub mod validate;
+
 use std::path::{Path, PathBuf};
 
-use bulwark_engine::{MarketParams, Ppm, Usd, VaultPolicy};
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
-
-use crate::path::CalibratedShock;
+pub use error::{FieldProblem, ScenarioError};
+pub use fields::*;
+pub use overrides::Override;
 
 /// The default scenario, shipped as `scenarios/default.toml` and embedded so `bulwark lab run`
 /// works from any directory.
@@ -24,510 +34,6 @@ pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../../scenarios/default
 
 /// Where the default scenario lives relative to the repository root.
 pub const DEFAULT_SCENARIO_PATH: &str = "scenarios/default.toml";
-
-/// Why a scenario could not be loaded.
-#[derive(Debug, Error)]
-pub enum ScenarioError {
-    #[error("cannot read scenario {file}: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// TOML syntax or a field problem in the file; `detail` carries toml's line, column and
-    /// an excerpt of the offending line.
-    #[error("scenario {file}: {detail}")]
-    Parse { file: String, detail: String },
-    #[error("--set {key}: {problem}")]
-    Override { key: String, problem: String },
-    #[error("scenario {file}: `{field}`: {problem}")]
-    Invalid {
-        file: String,
-        field: &'static str,
-        problem: String,
-    },
-}
-
-/// One lab run's full description. See `scenarios/README.md` for a field-by-field guide.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// Short name; the default output directory is `lab-out/<name>`.
-    pub name: String,
-    /// One or two sentences for the report.
-    #[serde(default)]
-    pub description: String,
-    /// Run seed: with the scenario it reproduces the run byte for byte.
-    #[serde(default)]
-    pub seed: u64,
-    /// Simulated time in seconds; absent: the whole price path.
-    #[serde(default)]
-    pub duration_s: Option<u64>,
-    /// Engine step: a `Tick` every this many ms, and the price path's sampling step.
-    #[serde(default = "default_step_ms")]
-    pub step_ms: u64,
-    /// The perpetual market. Every field of the engine's `MarketParams` may be set; absent
-    /// fields take the engine's defaults, except `initial_price`, which defaults to the
-    /// path's first price.
-    #[serde(default)]
-    pub market: MarketParams,
-    #[serde(default)]
-    pub venue: VenueSection,
-    #[serde(default)]
-    pub path: PathSpec,
-    #[serde(default)]
-    pub agents: AgentsSection,
-    #[serde(default)]
-    pub chain: ChainParams,
-    #[serde(default)]
-    pub oracle: OracleParams,
-    #[serde(default)]
-    pub metrics: MetricsParams,
-}
-
-fn default_step_ms() -> u64 {
-    1_000
-}
-
-/// Venue-wide mechanisms and the money the venue starts with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VenueSection {
-    /// Protocol-native liquidation: the engine liquidates every pool below maintenance after
-    /// each price change, with no keeper. Off: only keepers' `Liquidate` transactions do.
-    pub native_liquidation: bool,
-    /// Engine bound on liquidations per command (absent: the engine's default).
-    pub max_liquidations_per_step: Option<u32>,
-    /// Engine delay between an LP's vault withdrawal request and its claim (absent: default).
-    pub vault_withdrawal_delay_ms: Option<u64>,
-    /// Vault margin multiple, ppm of 1x (absent: the engine's default).
-    pub vault_margin_multiplier: Option<Ppm>,
-    /// How the backstop vault unwinds what it took over and when it stops taking over
-    /// (`[venue.vault_policy]`; every field absent takes the engine's default).
-    pub vault_policy: VaultPolicy,
-    /// Collateral the venue's treasury puts into the insurance fund at the start, USD.
-    pub insurance_seed_usd: Usd,
-    /// Collateral liquidity providers put into the backstop vault at the start, USD.
-    pub vault_seed_usd: Usd,
-}
-
-impl Default for VenueSection {
-    fn default() -> Self {
-        VenueSection {
-            native_liquidation: false,
-            max_liquidations_per_step: None,
-            vault_withdrawal_delay_ms: None,
-            vault_margin_multiplier: None,
-            vault_policy: VaultPolicy::default(),
-            insurance_seed_usd: Usd::from_micros(1_000_000 * 1_000_000),
-            vault_seed_usd: Usd::from_micros(2_000_000 * 1_000_000),
-        }
-    }
-}
-
-/// Which outside price path the run follows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PathKind {
-    /// A synthetic path through published facts: `[path.shock]`.
-    #[default]
-    CalibratedShock,
-    /// Replay of exchange bars from a kline CSV: `[path.historical]`.
-    Historical,
-}
-
-/// The outside ("fair") price path.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PathSpec {
-    pub kind: PathKind,
-    /// Used when `kind = "calibrated_shock"`; every absent field takes its value from
-    /// [`CalibratedShock::march_2020`] (BTC, 12-13 March 2020).
-    pub shock: CalibratedShock,
-    /// Required when `kind = "historical"`.
-    pub historical: Option<HistoricalParams>,
-}
-
-/// A historical replay from exchange bars.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoricalParams {
-    /// Kline CSV (Binance archive rows or `open_time_ms,open,high,low,close,volume`); a
-    /// relative path is read relative to the scenario file's directory.
-    pub csv: PathBuf,
-    /// Wicks longer than this share of the price are clipped as bad prints.
-    #[serde(default = "default_wick_frac")]
-    pub clip_wick_frac: f64,
-    /// Refuse data with a gap between bars longer than this, s (absent: bridge any gap).
-    #[serde(default)]
-    pub max_gap_s: Option<u64>,
-}
-
-fn default_wick_frac() -> f64 {
-    crate::data::DEFAULT_MAX_WICK_FRAC
-}
-
-/// A lognormal distribution stated by its median and log-space standard deviation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogNormal {
-    pub median: f64,
-    pub sigma: f64,
-}
-
-/// Every agent population.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentsSection {
-    pub traders: TraderParams,
-    pub market_makers: MarketMakerParams,
-    pub arbitrageurs: ArbitrageurParams,
-    pub keepers: KeeperParams,
-}
-
-/// Leveraged traders (see [`crate::agents::trader`] for their behaviour).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TraderParams {
-    pub count: u32,
-    /// Share of traders that follow the trend; the rest revert to the mean.
-    pub trend_share: f64,
-    /// Collateral each trader deposits, USD.
-    pub collateral_usd: LogNormal,
-    /// Leverage (notional / collateral) at entry, clipped to `max_leverage` and to the
-    /// market's own maximum (1 / initial margin fraction).
-    pub leverage: LogNormal,
-    pub max_leverage: f64,
-    /// First entries are spread uniformly over `[0, entry_window_s)`.
-    pub entry_window_s: u64,
-    /// The signal: the sign of the mark's move over this many seconds.
-    pub lookback_s: u64,
-    /// Entries are IOC orders limited this far beyond the mark, bp.
-    pub max_slippage_bp: f64,
-    /// Close with a profit once the position's PnL reaches this share of the collateral.
-    pub take_profit_frac: f64,
-    /// Share of traders who also set a stop-loss, and where (loss as a share of collateral).
-    pub stop_loss_share: f64,
-    pub stop_loss_frac: f64,
-    /// How long a trader holds a position before closing it anyway, s.
-    pub hold_s: LogNormal,
-    /// Mean of the exponential pause before a trader enters again, s.
-    pub reentry_mean_s: f64,
-    /// Share of traders who top up margin when near liquidation.
-    pub topup_share: f64,
-    /// A topper-up reacts when equity falls below this multiple of maintenance.
-    pub topup_trigger_multiple: f64,
-    /// Reaction delay before the top-up deposit lands, s.
-    pub topup_delay_s: LogNormal,
-    /// Each top-up adds this share of the original collateral.
-    pub topup_frac: f64,
-    /// At most this many top-ups per trader over the run.
-    pub max_topups: u32,
-}
-
-impl Default for TraderParams {
-    fn default() -> Self {
-        TraderParams {
-            count: 2_000,
-            trend_share: 0.5,
-            collateral_usd: LogNormal {
-                median: 3_000.0,
-                sigma: 1.0,
-            },
-            leverage: LogNormal {
-                median: 10.0,
-                sigma: 0.7,
-            },
-            max_leverage: 50.0,
-            entry_window_s: 12 * 3600,
-            lookback_s: 3600,
-            max_slippage_bp: 50.0,
-            take_profit_frac: 0.5,
-            stop_loss_share: 0.3,
-            stop_loss_frac: 0.5,
-            hold_s: LogNormal {
-                median: 6.0 * 3600.0,
-                sigma: 1.0,
-            },
-            reentry_mean_s: 4.0 * 3600.0,
-            topup_share: 0.3,
-            topup_trigger_multiple: 1.5,
-            topup_delay_s: LogNormal {
-                median: 300.0,
-                sigma: 1.0,
-            },
-            topup_frac: 0.5,
-            max_topups: 2,
-        }
-    }
-}
-
-/// Market makers (see [`crate::agents::market_maker`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MarketMakerParams {
-    pub count: u32,
-    pub capital_usd: f64,
-    /// Quote levels on each side.
-    pub levels: u32,
-    /// Distance between levels, bp of the reference price.
-    pub level_spacing_bp: f64,
-    /// Half spread at zero volatility, bp.
-    pub base_half_spread_bp: f64,
-    /// Extra half spread per unit of annualized volatility (1.0 = 100%), bp.
-    pub vol_spread_bp: f64,
-    /// Size of each level at the reference volatility, USD.
-    pub level_usd: f64,
-    /// Volatility at which depth is full; above it depth shrinks as (ref / vol)^elasticity.
-    pub ref_vol_annual: f64,
-    pub depth_vol_elasticity: f64,
-    /// Inventory (USD notional) at which quotes are skewed by `max_skew_bp` and the side
-    /// that would add to it is no longer quoted.
-    pub max_inventory_usd: f64,
-    pub max_skew_bp: f64,
-    /// Pull all quotes when annualized volatility exceeds this...
-    pub pull_vol_annual: f64,
-    /// ...or equity has fallen this share below its reference.
-    pub pull_loss_frac: f64,
-    /// Time out of the market after a pull, s.
-    pub pull_duration_s: u64,
-    /// Requote cadence and reaction latency, ms.
-    pub requote_interval_ms: u64,
-    pub latency_ms: u64,
-    /// Skip a requote when the reference moved less than this, bp, and nothing filled.
-    pub requote_threshold_bp: f64,
-    /// Half-life of the volatility estimate, s.
-    pub vol_half_life_s: f64,
-}
-
-impl Default for MarketMakerParams {
-    fn default() -> Self {
-        MarketMakerParams {
-            count: 5,
-            capital_usd: 5_000_000.0,
-            levels: 5,
-            level_spacing_bp: 5.0,
-            base_half_spread_bp: 2.0,
-            vol_spread_bp: 10.0,
-            level_usd: 60_000.0,
-            ref_vol_annual: 0.7,
-            // Binance BTCUSDT depth within 1% on 2025-10-10 (calibrate::depth_vs_vol): 0.3 by
-            // least squares over the day, 0.7 to reproduce the cascade's minimum (12% of the
-            // median depth at ~20x the median volatility). The lab cares about the tail.
-            depth_vol_elasticity: 0.7,
-            max_inventory_usd: 3_000_000.0,
-            max_skew_bp: 20.0,
-            pull_vol_annual: 4.0,
-            pull_loss_frac: 0.05,
-            pull_duration_s: 900,
-            requote_interval_ms: 3_000,
-            latency_ms: 50,
-            requote_threshold_bp: 2.0,
-            vol_half_life_s: 600.0,
-        }
-    }
-}
-
-/// Arbitrageurs (see [`crate::agents::arbitrageur`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ArbitrageurParams {
-    pub count: u32,
-    pub capital_usd: f64,
-    /// Round-trip cost (fees, hedge slippage, funding) the gap must exceed, bp.
-    pub cost_bp: f64,
-    /// Largest venue position, as a multiple of capital.
-    pub max_leverage: f64,
-    /// Largest single trade, USD notional.
-    pub clip_usd: f64,
-    pub poll_ms: u64,
-    pub latency_ms: u64,
-}
-
-impl Default for ArbitrageurParams {
-    fn default() -> Self {
-        ArbitrageurParams {
-            count: 3,
-            capital_usd: 2_000_000.0,
-            cost_bp: 10.0,
-            max_leverage: 5.0,
-            clip_usd: 250_000.0,
-            poll_ms: 1_000,
-            latency_ms: 100,
-        }
-    }
-}
-
-/// Keepers (see [`crate::agents::keeper`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KeeperParams {
-    pub count: u32,
-    /// Collateral in the keeper's venue account; its liquidations in flight are limited to
-    /// this much position notional times `notional_per_capital`.
-    pub capital_usd: f64,
-    pub notional_per_capital: f64,
-    /// From seeing an account flagged to sending the transaction, ms.
-    pub latency_ms: LogNormal,
-    /// Each keeper bids the chain's going gas price times its own multiplier (drawn once)...
-    pub bid_multiplier: LogNormal,
-    /// ...but never more than its own cap, gwei.
-    pub max_gas_gwei: LogNormal,
-    /// Gas one liquidation transaction uses.
-    pub gas_per_liquidation: u64,
-    /// Gas the keeper may spend over the run, USD; a keeper out of budget stops.
-    pub gas_budget_usd: f64,
-    /// Back-up poll of the public health list while some account is flagged, ms.
-    pub poll_ms: u64,
-}
-
-impl Default for KeeperParams {
-    fn default() -> Self {
-        KeeperParams {
-            count: 5,
-            capital_usd: 200_000.0,
-            notional_per_capital: 10.0,
-            latency_ms: LogNormal {
-                median: 800.0,
-                sigma: 0.6,
-            },
-            bid_multiplier: LogNormal {
-                median: 1.3,
-                sigma: 0.3,
-            },
-            max_gas_gwei: LogNormal {
-                median: 100.0,
-                sigma: 0.6,
-            },
-            gas_per_liquidation: 400_000,
-            gas_budget_usd: 20_000.0,
-            poll_ms: 5_000,
-        }
-    }
-}
-
-/// The chain: blocks, capacity, a gas auction against background demand, halts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChainParams {
-    /// Time between blocks, ms.
-    pub block_ms: u64,
-    /// Transactions one block includes.
-    pub capacity_txs: u32,
-    /// Background transactions per block, as a share of capacity, in calm and in stress.
-    pub calm_demand: f64,
-    pub stress_demand: f64,
-    /// Median background gas bid in calm and in stress, gwei (calibrated from Etherscan's
-    /// daily average: 12.9 gwei on 2020-03-11, 77.9 and 84.8 on 03-12 and 03-13).
-    pub calm_gwei: f64,
-    pub stress_gwei: f64,
-    /// Log-space spread of background bids around the median.
-    pub bid_sigma: f64,
-    /// Annualized outside volatility of calm and of full stress; demand and gas move between
-    /// their calm and stress levels (log-linearly) as volatility moves between these.
-    pub calm_vol_annual: f64,
-    pub stress_vol_annual: f64,
-    /// ETH price used to turn gas into USD.
-    pub eth_usd: f64,
-    /// Optional Etherscan daily gas CSV: if set, `calm_gwei` and `stress_gwei` are taken from
-    /// it (the day the path starts, and the highest day within the path).
-    pub gas_csv: Option<PathBuf>,
-    /// The chain produces no block in this interval (seconds from the start).
-    pub halt: Option<ChainHalt>,
-    /// Route traders' and market makers' orders through the chain (an on-chain order book).
-    /// Off (default): orders reach the venue at once (off-chain book).
-    pub orders_on_chain: bool,
-    /// Oracle updates go through the chain (default) or reach the venue at once.
-    pub oracle_on_chain: bool,
-    /// Keeper liquidations go through the chain (default) or reach the venue at once.
-    pub liquidations_on_chain: bool,
-    /// A lab transaction still pending after this many seconds is dropped and its sender told:
-    /// keepers and the oracle then send a fresh one at the going price (replace-by-fee).
-    pub tx_ttl_s: u64,
-}
-
-impl Default for ChainParams {
-    fn default() -> Self {
-        ChainParams {
-            block_ms: 12_000,
-            capacity_txs: 200,
-            calm_demand: 0.7,
-            stress_demand: 1.6,
-            calm_gwei: 12.9,
-            stress_gwei: 81.4,
-            bid_sigma: 0.5,
-            calm_vol_annual: 0.7,
-            stress_vol_annual: 2.1,
-            eth_usd: 150.0,
-            gas_csv: None,
-            halt: None,
-            orders_on_chain: false,
-            oracle_on_chain: true,
-            liquidations_on_chain: true,
-            tx_ttl_s: 60,
-        }
-    }
-}
-
-/// A chain halt: no blocks from `start_s` for `duration_s`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainHalt {
-    pub start_s: u64,
-    pub duration_s: u64,
-}
-
-/// The oracle: a push feed that posts the outside price on deviation or heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OracleParams {
-    /// Post when the outside price moved this far from the last post, bp...
-    pub deviation_bp: f64,
-    /// ...or this long after the last post, s.
-    pub heartbeat_s: u64,
-    /// How often the feed looks at the outside price, ms.
-    pub poll_ms: u64,
-    /// The feed bids the going gas price times this, up to `max_gas_gwei`.
-    pub bid_multiplier: f64,
-    pub max_gas_gwei: f64,
-    pub gas_per_update: u64,
-}
-
-impl Default for OracleParams {
-    fn default() -> Self {
-        OracleParams {
-            deviation_bp: 20.0,
-            heartbeat_s: 30,
-            poll_ms: 1_000,
-            bid_multiplier: 2.0,
-            max_gas_gwei: 500.0,
-            gas_per_update: 100_000,
-        }
-    }
-}
-
-/// Measurement settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsParams {
-    /// One `timeseries.csv` row every this many seconds.
-    pub sample_every_s: u64,
-    /// Two liquidations belong to one chain when the second starts within this many seconds
-    /// of the first.
-    pub cascade_window_s: u64,
-    /// Full invariant check every this many engine commands (and always at the end).
-    pub invariant_check_every: u64,
-}
-
-impl Default for MetricsParams {
-    fn default() -> Self {
-        MetricsParams {
-            sample_every_s: 10,
-            cascade_window_s: 60,
-            invariant_check_every: 200_000,
-        }
-    }
-}
 
 /// A scenario as loaded, with where it came from (relative paths inside it resolve there).
 #[derive(Debug, Clone)]
@@ -548,47 +54,6 @@ impl LoadedScenario {
         } else {
             self.base_dir.join(p)
         }
-    }
-}
-
-/// One `--set key=value` override: a dotted path into the scenario document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Override {
-    pub key: String,
-    pub value: toml::Value,
-}
-
-impl fmt::Display for Override {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key, self.value)
-    }
-}
-
-impl std::str::FromStr for Override {
-    type Err = ScenarioError;
-
-    /// Parses `key=value`. The value is read as a TOML value (`7`, `0.5`, `true`,
-    /// `"text"`, `[1, 2]`, `{ a = 1 }`); anything that is not valid TOML is taken as a string,
-    /// so `--set path.kind=historical` works without quotes.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (key, raw) = s.split_once('=').ok_or_else(|| ScenarioError::Override {
-            key: s.to_string(),
-            problem: "expected key=value, e.g. --set seed=7".into(),
-        })?;
-        let key = key.trim().to_string();
-        if key.is_empty() || key.split('.').any(str::is_empty) {
-            return Err(ScenarioError::Override {
-                key,
-                problem: "the key must be a dotted path such as market.maintenance".into(),
-            });
-        }
-        let raw = raw.trim();
-        let value = format!("v = {raw}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-        Ok(Override { key, value })
     }
 }
 
@@ -622,7 +87,8 @@ pub fn load_default(root: &Path, overrides: &[Override]) -> Result<LoadedScenari
 
 /// Parses scenario text. The text is first deserialized as written, so an unknown or
 /// mistyped field is reported with its line; then each override is applied to the parsed
-/// document and the result deserialized again, so a bad key is reported with the key.
+/// document and the result deserialized again, so a bad key is reported with the key. Last,
+/// every field is checked against its rule.
 pub fn parse(
     text: &str,
     source: &str,
@@ -635,96 +101,36 @@ pub fn parse(
     };
     let mut scenario: Scenario = toml::from_str(text).map_err(parse_error)?;
     let mut doc: toml::Table = text.parse().map_err(parse_error)?;
+    let mut initial_price_given = doc
+        .get("market")
+        .and_then(|m| m.as_table())
+        .is_some_and(|m| m.contains_key("initial_price"));
     for o in overrides {
-        set_dotted(&mut doc, o)?;
+        // The typed scenario as it stands fills sections the document does not have yet; one
+        // that cannot be written as TOML (a seed beyond i64) only loses that convenience.
+        let current = toml::Table::try_from(&scenario).unwrap_or_default();
+        overrides::set_dotted(&mut doc, o, &current)?;
         scenario = toml::Value::Table(doc.clone())
             .try_into()
             .map_err(|e: toml::de::Error| ScenarioError::Override {
                 key: o.key.clone(),
                 problem: e.message().trim_end().to_string(),
             })?;
+        initial_price_given |= overrides::sets_initial_price(o);
     }
-    let initial_price_given = doc
-        .get("market")
-        .and_then(|m| m.as_table())
-        .is_some_and(|m| m.contains_key("initial_price"));
-    let loaded = LoadedScenario {
+    let problems = validate::check(&scenario, &base_dir, initial_price_given);
+    if !problems.is_empty() {
+        return Err(ScenarioError::Invalid {
+            file: source.to_string(),
+            problems,
+        });
+    }
+    Ok(LoadedScenario {
         scenario,
         base_dir,
         source: source.to_string(),
         initial_price_given,
-    };
-    validate(&loaded)?;
-    Ok(loaded)
-}
-
-/// Sets `doc[a][b][c] = value` for key `a.b.c`, creating missing tables on the way. Whether the
-/// key means anything is decided by deserialization (unknown fields are rejected there).
-fn set_dotted(doc: &mut toml::Table, o: &Override) -> Result<(), ScenarioError> {
-    let parts: Vec<&str> = o.key.split('.').collect();
-    let (last, parents) = parts.split_last().expect("FromStr rejects an empty key");
-    let mut table = doc;
-    for (depth, part) in parents.iter().enumerate() {
-        let entry = table
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry
-            .as_table_mut()
-            .ok_or_else(|| ScenarioError::Override {
-                key: o.key.clone(),
-                problem: format!(
-                    "`{}` is a value, not a section, so it has no field `{}`",
-                    parts[..=depth].join("."),
-                    parts[depth + 1]
-                ),
-            })?;
-    }
-    table.insert(last.to_string(), o.value.clone());
-    Ok(())
-}
-
-/// Checks that serde's types cannot express: ranges, and required companions.
-fn validate(l: &LoadedScenario) -> Result<(), ScenarioError> {
-    let s = &l.scenario;
-    let invalid = |field: &'static str, problem: &str| {
-        Err(ScenarioError::Invalid {
-            file: l.source.clone(),
-            field,
-            problem: problem.to_string(),
-        })
-    };
-    if s.name.trim().is_empty() {
-        return invalid("name", "must not be empty");
-    }
-    if s.step_ms == 0 {
-        return invalid("step_ms", "must be > 0 (1000 = one engine step a second)");
-    }
-    if s.path.kind == PathKind::Historical && s.path.historical.is_none() {
-        return invalid(
-            "path.historical",
-            "kind = \"historical\" needs a [path.historical] section with `csv = \"FILE\"`",
-        );
-    }
-    if s.chain.block_ms == 0 || s.chain.capacity_txs == 0 {
-        return invalid("chain.block_ms", "block_ms and capacity_txs must be > 0");
-    }
-    if s.metrics.sample_every_s == 0 {
-        return invalid("metrics.sample_every_s", "must be > 0");
-    }
-    let a = &s.agents;
-    if a.market_makers.levels == 0 {
-        return invalid("agents.market_makers.levels", "must be > 0");
-    }
-    for (field, v) in [
-        ("agents.traders.trend_share", a.traders.trend_share),
-        ("agents.traders.stop_loss_share", a.traders.stop_loss_share),
-        ("agents.traders.topup_share", a.traders.topup_share),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return invalid(field, "must be a share in [0, 1]");
-        }
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

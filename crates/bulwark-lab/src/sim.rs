@@ -115,7 +115,7 @@ impl Sim {
             scenario: s,
         };
         sim.open_venue(loaded)?;
-        sim.open_accounts();
+        sim.open_accounts()?;
         sim.schedule_environment();
         Ok(sim)
     }
@@ -136,8 +136,9 @@ impl Sim {
         Ok(())
     }
 
-    /// Every agent's first deposit, in agent order.
-    fn open_accounts(&mut self) {
+    /// Every agent's first deposit, in agent order. A refused deposit stops the run: an agent
+    /// without its account would only have every order rejected, which reads as nonsense.
+    fn open_accounts(&mut self) -> Result<(), String> {
         for i in 0..self.roster.len() as u32 {
             let deposit = match self.roster.agent_mut(i) {
                 Agent::Trader(t) => {
@@ -146,10 +147,22 @@ impl Sim {
                 }
                 agent => agent.initial_deposit(),
             };
-            // A rejected deposit (zero amount) leaves the agent without an account; it will
-            // simply have its orders rejected, which the summary counts.
-            let _ = self.exec(Origin::Venue, deposit);
+            if let Err(r) = self.exec(Origin::Venue, deposit.clone()) {
+                let agent = self.roster.agent(i);
+                let amount = match deposit {
+                    Command::Deposit { amount_usd, .. } => amount_usd.to_string(),
+                    _ => "?".into(),
+                };
+                return Err(format!(
+                    "setting up the agents: {} {i} (account {}) could not deposit {amount}                      USD: {r}; check `agents.{}.{}` and the agent counts",
+                    agent.kind(),
+                    agent.account().0,
+                    agent.section(),
+                    agent.capital_field(),
+                ));
+            }
         }
+        Ok(())
     }
 
     fn schedule_environment(&mut self) {

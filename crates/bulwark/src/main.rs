@@ -68,7 +68,8 @@ enum LabCmd {
         /// Override one parameter: KEY=VALUE, KEY a dotted path (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Where to write the results. Default: lab-out/<scenario name>.
+        /// Where to write the results. Default: lab-out/<scenario name>. The folder must be
+        /// new, empty or a previous run's: it is replaced whole once every file is written.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// No progress bar.

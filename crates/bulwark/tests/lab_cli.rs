@@ -191,3 +191,137 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(dir.path().join("res/summary.json").exists());
 }
+
+/// Arguments of a short run: half an hour, fifty traders.
+const SHORT: [&str; 5] = [
+    "run",
+    "--quiet",
+    "--set",
+    "duration_s=1800",
+    "--set=agents.traders.count=50",
+];
+
+fn lab(cwd: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["lab"];
+    args.extend(SHORT);
+    args.extend(extra);
+    bulwark(cwd, &args)
+}
+
+#[test]
+fn a_bad_field_is_an_error_naming_it_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = lab(
+        dir.path(),
+        &[
+            "--set",
+            "agents.market_makers.capital_usd=nan",
+            "--out",
+            "res",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("agents.market_makers.capital_usd") && out.contains("(0, 1e11]"),
+        "{out}"
+    );
+    assert!(!dir.path().join("res").exists(), "nothing written");
+}
+
+#[test]
+fn lab_run_compare_with_a_bad_key_fails_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = lab(
+        dir.path(),
+        &["--out", "res", "--compare", "venue.native_liquidaton=true"],
+    );
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("--compare venue.native_liquidaton=true") && out.contains("unknown field"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Bad debt"),
+        "the main run did not start: {out}"
+    );
+    assert!(!dir.path().join("res").exists());
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+}
+
+#[test]
+fn a_failed_run_never_leaves_a_new_summary_beside_an_old_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = ["--set", "agents.market_makers.count=20", "--out", "res"];
+    let o = lab(dir.path(), &sets);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = dir.path().join("res/summary.json");
+    let old = std::fs::read(&summary).unwrap();
+    // The main run succeeds; its variant's makers cannot all deposit 1e11 USD: the command
+    // fails after the main run, and nothing of it reaches `res`.
+    let mut failing = sets.to_vec();
+    failing.extend([
+        "--set",
+        "seed=2",
+        "--compare",
+        "agents.market_makers.capital_usd=100000000000",
+    ]);
+    let o = lab(dir.path(), &failing);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("market_maker"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&summary).unwrap(),
+        old,
+        "the old summary stays"
+    );
+    assert!(!dir.path().join("res/compare").exists());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["res"], "no staging folder left behind");
+}
+
+#[test]
+fn the_output_stays_inside_lab_out_whatever_the_scenario_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("work");
+    std::fs::create_dir(&inner).unwrap();
+    let file = inner.join("escape.toml");
+    std::fs::write(&file, "name = \"../../escaped\"\n").unwrap();
+    let o = lab(&inner, &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut top: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        vec!["work"],
+        "nothing written above the working folder"
+    );
+    let runs: Vec<String> = std::fs::read_dir(inner.join("lab-out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    assert!(inner
+        .join("lab-out")
+        .join(&runs[0])
+        .join("summary.json")
+        .is_file());
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_made_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("taken"), "a file").unwrap();
+    let o = lab(dir.path(), &["--out", "taken/res"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(out.contains("taken"), "{out}");
+    assert!(!out.contains("Bad debt"), "nothing ran: {out}");
+}

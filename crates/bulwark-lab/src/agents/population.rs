@@ -47,6 +47,24 @@ impl Agent {
         }
     }
 
+    /// The scenario section of this kind: `agents.<section>`.
+    pub fn section(&self) -> &'static str {
+        match self {
+            Agent::Trader(_) => "traders",
+            Agent::MarketMaker(_) => "market_makers",
+            Agent::Arbitrageur(_) => "arbitrageurs",
+            Agent::Keeper(_) => "keepers",
+        }
+    }
+
+    /// The field of its section that sets its first deposit.
+    pub fn capital_field(&self) -> &'static str {
+        match self {
+            Agent::Trader(_) => "collateral_usd",
+            _ => "capital_usd",
+        }
+    }
+
     pub fn account(&self) -> AccountId {
         match self {
             Agent::Trader(t) => t.account,

@@ -20,6 +20,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{draw_exp, draw_lognormal, Action, Ctx};
+use crate::scenario::limits::{MAX_TRADER_COLLATERAL_USD, MIN_TRADER_COLLATERAL_USD};
 use crate::scenario::TraderParams;
 use crate::venue::usd_from_f64;
 
@@ -65,7 +66,8 @@ impl Trader {
         } else {
             Style::MeanReverting
         };
-        let collateral0_usd = draw_lognormal(rng, p.collateral_usd).clamp(10.0, 10_000_000.0);
+        let collateral0_usd = draw_lognormal(rng, p.collateral_usd)
+            .clamp(MIN_TRADER_COLLATERAL_USD, MAX_TRADER_COLLATERAL_USD);
         let leverage = draw_lognormal(rng, p.leverage).clamp(1.0, p.max_leverage.max(1.0));
         let uses_stop = rng.gen_bool(p.stop_loss_share.clamp(0.0, 1.0));
         let tops_up = rng.gen_bool(p.topup_share.clamp(0.0, 1.0));
@@ -130,8 +132,9 @@ impl Trader {
         if self.was_open {
             // Closed or liquidated since the last look: pause before the next entry.
             self.was_open = false;
-            self.next_entry_ms =
-                ctx.now_ms + (draw_exp(rng, self.params.reentry_mean_s) * 1000.0) as u64;
+            self.next_entry_ms = ctx
+                .now_ms
+                .saturating_add((draw_exp(rng, self.params.reentry_mean_s) * 1000.0) as u64);
         }
         if ctx.now_ms < self.next_entry_ms {
             ctx.out.push(Action::WakeAt(self.next_entry_ms));
@@ -162,7 +165,8 @@ impl Trader {
         self.entries += 1;
         self.was_open = true;
         let hold_s = draw_lognormal(rng, self.params.hold_s);
-        self.hold_until_ms = ctx.now_ms + (hold_s * 1000.0) as u64;
+        // Saturating: a lognormal's far tail may exceed any clock.
+        self.hold_until_ms = ctx.now_ms.saturating_add((hold_s * 1000.0) as u64);
         // Look again shortly to arm the exits once the order has filled.
         ctx.out.push(Action::WakeAt(ctx.now_ms + 1_000));
     }
@@ -228,7 +232,9 @@ impl Trader {
         let maintenance = h.maintenance_usd.to_f64_lossy();
         if h.equity_usd.to_f64_lossy() < self.params.topup_trigger_multiple * maintenance {
             let delay_s = draw_lognormal(rng, self.params.topup_delay_s);
-            let due = ctx.now_ms + (delay_s * 1000.0).max(1.0) as u64;
+            let due = ctx
+                .now_ms
+                .saturating_add((delay_s * 1000.0).max(1.0) as u64);
             self.topup_due_ms = Some(due);
             ctx.out.push(Action::WakeAt(due));
         }

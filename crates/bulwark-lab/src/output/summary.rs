@@ -28,6 +28,9 @@ pub struct Summary {
     pub agents: AgentCounts,
     pub price: PriceSummary,
     pub data_gaps: DataGapsSummary,
+    /// Changes made to historical bars before the run; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_repairs: Vec<DataRepair>,
     pub losses: Losses,
     pub bad_debt: BadDebt,
     pub insurance_fund: FundSummary,
@@ -41,6 +44,21 @@ pub struct Summary {
     pub agent_activity: AgentActivity,
     pub conservation: Conservation,
     pub final_state_hash: String,
+}
+
+/// One change made to a historical bar before the run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataRepair {
+    pub open_time_ms: u64,
+    /// `"low"` or `"high"` (a wick), or `"bar"` (the whole bar).
+    pub field: &'static str,
+    /// `"clipped"` (a wick cut to the body) or `"dropped"` (a whole-body bad print removed;
+    /// its time is then missing data).
+    pub action: &'static str,
+    /// The price before: the wick's extreme, or the bar's body price furthest out.
+    pub was: f64,
+    /// The price after: the body's edge, or (dropped) the neighbours' median close.
+    pub now: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -449,6 +467,7 @@ pub fn summarize(sim: &Sim) -> Summary {
         agents,
         price: price_summary(sim),
         data_gaps: data_gaps(sim),
+        data_repairs: Vec::new(),
         losses: Losses {
             total_usd: losses.penalties_usd + losses.bad_debt_usd,
             by_stage: LossesByStage {

@@ -1,6 +1,7 @@
 //! Scenario parsing, defaults, overrides and their errors.
 
 use super::*;
+use crate::path::CalibratedShock;
 use bulwark_engine::Ppm;
 
 fn parse_text(text: &str, sets: &[&str]) -> Result<LoadedScenario, ScenarioError> {
@@ -135,4 +136,256 @@ fn money_must_not_be_a_float() {
 fn explicit_initial_price_is_kept() {
     let l = parse_text("name = \"x\"\n[market]\ninitial_price = \"7000\"\n", &[]).unwrap();
     assert!(l.initial_price_given);
+}
+
+fn problems(sets: &[&str]) -> Vec<FieldProblem> {
+    match parse_text(DEFAULT_SCENARIO_TOML, sets) {
+        Err(ScenarioError::Invalid { problems, .. }) => problems,
+        Err(other) => panic!("expected field problems for {sets:?}, got: {other}"),
+        Ok(_) => panic!("{sets:?} was accepted"),
+    }
+}
+
+/// The one problem `sets` cause, which must name `field` and mention `range`.
+fn assert_rejected(sets: &[&str], field: &str, range: &str) {
+    let found = problems(sets);
+    let p = found
+        .iter()
+        .find(|p| p.field == field)
+        .unwrap_or_else(|| panic!("{sets:?}: no problem for {field} in {found:?}"));
+    assert!(p.rule.contains(range), "{sets:?}: {p}");
+}
+
+#[test]
+fn nan_or_negative_money_and_medians_are_errors_naming_the_field_and_range() {
+    for (set, field, range) in [
+        (
+            "agents.market_makers.capital_usd=nan",
+            "agents.market_makers.capital_usd",
+            "(0, 1e11]",
+        ),
+        (
+            "agents.keepers.capital_usd=nan",
+            "agents.keepers.capital_usd",
+            "(0, 1e11]",
+        ),
+        (
+            "agents.arbitrageurs.capital_usd=-1",
+            "agents.arbitrageurs.capital_usd",
+            "(0, 1e11]",
+        ),
+        (
+            "agents.traders.collateral_usd.median=-3000",
+            "agents.traders.collateral_usd.median",
+            "[10, 10000000]",
+        ),
+        (
+            "agents.traders.leverage.median=nan",
+            "agents.traders.leverage.median",
+            "[1, 50]",
+        ),
+        (
+            "agents.traders.leverage.sigma=-1",
+            "agents.traders.leverage.sigma",
+            "[0, 3]",
+        ),
+        (
+            "venue.insurance_seed_usd=\"-5\"",
+            "venue.insurance_seed_usd",
+            "[0, 1e11]",
+        ),
+        (
+            "venue.vault_seed_usd=\"-1\"",
+            "venue.vault_seed_usd",
+            "[0, 1e11]",
+        ),
+        (
+            "agents.traders.trend_share=1.5",
+            "agents.traders.trend_share",
+            "[0, 1]",
+        ),
+        (
+            "chain.calm_gwei=inf",
+            "chain.calm_gwei",
+            "(0, 1000000] gwei",
+        ),
+        (
+            "oracle.deviation_bp=-1",
+            "oracle.deviation_bp",
+            "[0, 10000]",
+        ),
+        ("step_ms=0", "step_ms", "[1, 86400000]"),
+        (
+            "metrics.invariant_check_every=0",
+            "metrics.invariant_check_every",
+            "[1, 1000000000]",
+        ),
+    ] {
+        assert_rejected(&[set], field, range);
+    }
+}
+
+#[test]
+fn huge_durations_and_intervals_are_errors_not_overflows() {
+    let huge = i64::MAX;
+    for field in [
+        "duration_s",
+        "agents.traders.entry_window_s",
+        "agents.traders.lookback_s",
+        "agents.market_makers.pull_duration_s",
+        "chain.tx_ttl_s",
+        "oracle.heartbeat_s",
+        "metrics.sample_every_s",
+        "metrics.cascade_window_s",
+    ] {
+        assert_rejected(&[&format!("{field}={huge}")], field, "[");
+        let p = problems(&[&format!("{field}={huge}")]);
+        assert!(p[0].rule.contains("315360000] s"), "{}", p[0]);
+    }
+    for field in [
+        "step_ms",
+        "chain.block_ms",
+        "oracle.poll_ms",
+        "agents.market_makers.requote_interval_ms",
+        "agents.market_makers.latency_ms",
+        "agents.arbitrageurs.poll_ms",
+        "agents.keepers.poll_ms",
+    ] {
+        assert_rejected(&[&format!("{field}={huge}")], field, "86400000] ms");
+    }
+    for (set, field) in [
+        (
+            format!("chain.halt={{ start_s = {huge}, duration_s = 60 }}"),
+            "chain.halt.start_s",
+        ),
+        (
+            format!("chain.halt={{ start_s = 60, duration_s = {huge} }}"),
+            "chain.halt.duration_s",
+        ),
+        (
+            "agents.traders.hold_s.median=1e300".to_string(),
+            "agents.traders.hold_s.median",
+        ),
+        (
+            "agents.keepers.latency_ms.median=1e300".to_string(),
+            "agents.keepers.latency_ms.median",
+        ),
+    ] {
+        assert_rejected(&[&set], field, "]");
+    }
+}
+
+#[test]
+fn counts_and_run_length_are_bounded_by_stated_limits() {
+    assert_rejected(
+        &["agents.traders.count=10000000"],
+        "agents.traders.count",
+        "[0, 1000000]",
+    );
+    assert_rejected(
+        &["agents.keepers.count=100000"],
+        "agents.keepers.count",
+        "[0, 10000]",
+    );
+    // Ten years at 1 ms steps: far more engine steps than a run holds.
+    assert_rejected(
+        &["duration_s=315360000", "step_ms=1"],
+        "duration_s",
+        "at most 20000000 steps",
+    );
+}
+
+#[test]
+fn rules_between_fields_are_checked() {
+    assert_rejected(
+        &["chain.stress_gwei=5"],
+        "chain.stress_gwei",
+        "chain.calm_gwei",
+    );
+    assert_rejected(
+        &["chain.stress_vol_annual=0.1"],
+        "chain.stress_vol_annual",
+        "chain.calm_vol_annual",
+    );
+    assert_rejected(
+        &["agents.traders.leverage.median=80"],
+        "agents.traders.leverage.median",
+        "[1, 50]",
+    );
+    // A shock whose phases do not fall on the step grid.
+    assert_rejected(
+        &["step_ms=7000"],
+        "path.shock.pre_shock_s",
+        "multiple of step_ms",
+    );
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let e = err_text(
+        DEFAULT_SCENARIO_TOML,
+        &[
+            "agents.market_makers.capital_usd=nan",
+            "venue.insurance_seed_usd=\"-5\"",
+            "oracle.poll_ms=0",
+        ],
+    );
+    for field in [
+        "agents.market_makers.capital_usd",
+        "venue.insurance_seed_usd",
+        "oracle.poll_ms",
+    ] {
+        assert!(e.contains(field), "{e}");
+    }
+}
+
+#[test]
+fn engine_parameters_are_checked_at_load_by_the_engine() {
+    assert_rejected(&["market.maintenance=0"], "market.maintenance", "(0, 1]");
+    let p = problems(&["market.initial_multiplier=500000"]);
+    assert_eq!(p[0].field, "market.initial_multiplier", "{}", p[0]);
+    assert_eq!(p[0].value, "500000");
+}
+
+#[test]
+fn one_field_of_a_section_the_file_left_out_can_be_set() {
+    // The default file has no [agents.traders.leverage]: the other field keeps its default.
+    let l = parse_text(DEFAULT_SCENARIO_TOML, &["agents.traders.leverage.median=5"]).unwrap();
+    let leverage = l.scenario.agents.traders.leverage;
+    assert_eq!(leverage.median, 5.0);
+    assert_eq!(leverage.sigma, TraderParams::default().leverage.sigma);
+    // A median of 0 is not a lognormal: a rule names the field and the range (it used to
+    // fail on "missing field `sigma`").
+    let e = err_text(DEFAULT_SCENARIO_TOML, &["agents.traders.leverage.median=0"]);
+    assert!(
+        e.contains("agents.traders.leverage.median") && e.contains("[1, 50]"),
+        "{e}"
+    );
+    assert!(!e.contains("sigma"), "{e}");
+    // Deeper and in a section absent from a bare file.
+    let l = parse_text("name = \"x\"\n", &["agents.keepers.max_gas_gwei.sigma=0.2"]).unwrap();
+    let gas = l.scenario.agents.keepers.max_gas_gwei;
+    assert_eq!((gas.median, gas.sigma), (100.0, 0.2));
+    // Filling a section from its defaults does not make the initial price "given".
+    let l = parse_text("name = \"x\"\n", &["market.tick_size=\"1\""]).unwrap();
+    assert!(!l.initial_price_given);
+    let l = parse_text("name = \"x\"\n", &["market.initial_price=\"7000\""]).unwrap();
+    assert!(l.initial_price_given);
+}
+
+#[test]
+fn data_files_must_exist_at_load() {
+    assert_rejected(
+        &[
+            "path.kind=historical",
+            "path.historical={ csv = \"no-such-file.csv\" }",
+        ],
+        "path.historical.csv",
+        "no-such-file.csv does not exist",
+    );
+    assert_rejected(
+        &["chain.gas_csv=\"missing-gas.csv\""],
+        "chain.gas_csv",
+        "does not exist",
+    );
 }

@@ -204,6 +204,6 @@ impl Roster {
                 k.reaction_ms(&mut slot.rng)
             }
         };
-        self.schedule(queue, now_ms, agent, now_ms + delay);
+        self.schedule(queue, now_ms, agent, now_ms.saturating_add(delay));
     }
 }

@@ -1,0 +1,590 @@
+//! Every field's rule, checked once the scenario is typed: finite numbers, signs, ranges, and
+//! the rules between fields. Each problem names the field's dotted path, the value and the
+//! allowed range; all problems are reported together, so one run of the command shows
+//! everything to fix.
+//!
+//! The market's and the venue's engine parameters are checked by the engine itself, on a
+//! scratch engine (the same validation the run's set-up commands meet), and reported under
+//! `market.*` / `venue.*`.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use bulwark_engine::{limits, Command, Engine, Price, Reject, TimestampMs, Usd, VenueParam};
+
+use super::error::FieldProblem;
+use super::fields::{
+    AgentsSection, ArbitrageurParams, ChainParams, KeeperParams, LogNormal, MarketMakerParams,
+    MetricsParams, OracleParams, PathKind, Scenario, TraderParams,
+};
+use super::limits::*;
+use crate::path::PathError;
+
+/// The lower end of a range: included, `[lo`, or excluded, `(lo`.
+#[derive(Clone, Copy, Debug)]
+enum Low {
+    Incl(f64),
+    Excl(f64),
+}
+
+/// Collects problems.
+#[derive(Debug, Default)]
+struct Checks {
+    problems: Vec<FieldProblem>,
+}
+
+/// A bound for messages: integers as written, large floats in exponent form.
+fn show(v: f64) -> String {
+    if v.abs() >= 1e9 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+impl Checks {
+    fn fail(&mut self, field: &str, value: impl Display, rule: impl Into<String>) {
+        self.problems.push(FieldProblem {
+            field: field.to_string(),
+            value: value.to_string(),
+            rule: rule.into(),
+        });
+    }
+
+    /// A finite number from `low` to `hi` (included).
+    fn real(&mut self, field: &str, v: f64, low: Low, hi: f64, unit: &str) {
+        let (above, open, lo) = match low {
+            Low::Incl(lo) => (v >= lo, "[", lo),
+            Low::Excl(lo) => (v > lo, "(", lo),
+        };
+        if !(v.is_finite() && above && v <= hi) {
+            self.fail(
+                field,
+                v,
+                format!(
+                    "must be a finite number in {open}{}, {}]{unit}",
+                    show(lo),
+                    show(hi)
+                ),
+            );
+        }
+    }
+
+    fn share(&mut self, field: &str, v: f64) {
+        self.real(field, v, Low::Incl(0.0), 1.0, " (a share)");
+    }
+
+    fn positive(&mut self, field: &str, v: f64, hi: f64, unit: &str) {
+        self.real(field, v, Low::Excl(0.0), hi, unit);
+    }
+
+    fn non_negative(&mut self, field: &str, v: f64, hi: f64, unit: &str) {
+        self.real(field, v, Low::Incl(0.0), hi, unit);
+    }
+
+    fn bp(&mut self, field: &str, v: f64) {
+        self.non_negative(field, v, BP_ALL, " bp");
+    }
+
+    /// An integer in `[lo, hi]`.
+    fn int(&mut self, field: &str, v: u64, lo: u64, hi: u64, unit: &str) {
+        if !(lo..=hi).contains(&v) {
+            self.fail(field, v, format!("must be in [{lo}, {hi}]{unit}"));
+        }
+    }
+
+    fn seconds(&mut self, field: &str, v: u64, lo: u64) {
+        self.int(field, v, lo, MAX_DURATION_S, " s (at most ten years)");
+    }
+
+    fn millis(&mut self, field: &str, v: u64, lo: u64) {
+        self.int(field, v, lo, MAX_INTERVAL_MS, " ms (at most one day)");
+    }
+
+    fn usd(&mut self, field: &str, v: f64) {
+        self.positive(field, v, MAX_USD, " USD");
+    }
+
+    /// A lognormal: median from `low` to `hi`, sigma in `[0, MAX_SIGMA]`.
+    fn lognormal(&mut self, field: &str, d: LogNormal, low: Low, hi: f64, unit: &str) {
+        self.real(&format!("{field}.median"), d.median, low, hi, unit);
+        self.real(
+            &format!("{field}.sigma"),
+            d.sigma,
+            Low::Incl(0.0),
+            MAX_SIGMA,
+            " (log-space standard deviation; 0 = every draw is the median)",
+        );
+    }
+
+    fn count(&mut self, field: &str, v: u32, max: u32) {
+        self.int(field, u64::from(v), 0, u64::from(max), "");
+    }
+
+    /// `stress` at or above `calm`, both already checked on their own.
+    fn at_least(&mut self, field: &str, v: f64, other: &str, floor: f64) {
+        if v.is_finite() && floor.is_finite() && v < floor {
+            self.fail(field, v, format!("must be at least `{other}` ({floor})"));
+        }
+    }
+}
+
+/// Every rule of `s`; relative file paths resolve against `base_dir`; without
+/// `initial_price_given` the market's initial price comes from the path (and is not checked
+/// here). Empty: valid.
+pub fn check(s: &Scenario, base_dir: &Path, initial_price_given: bool) -> Vec<FieldProblem> {
+    let mut c = Checks::default();
+    run_and_path(&mut c, s, base_dir);
+    engine_params(&mut c, s, initial_price_given);
+    agents(&mut c, &s.agents);
+    chain(&mut c, &s.chain, base_dir);
+    oracle(&mut c, &s.oracle);
+    metrics(&mut c, &s.metrics);
+    c.problems
+}
+
+fn resolve(base_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+fn file_exists(c: &mut Checks, field: &str, base_dir: &Path, p: &Path) {
+    let file = resolve(base_dir, p);
+    if !file.is_file() {
+        c.fail(
+            field,
+            format!("{:?}", p.display().to_string()),
+            format!(
+                "must name a readable file; {} does not exist (a relative path is read from \
+                 the scenario file's folder)",
+                file.display()
+            ),
+        );
+    }
+}
+
+fn run_and_path(c: &mut Checks, s: &Scenario, base_dir: &Path) {
+    if s.name.trim().is_empty() {
+        c.fail("name", "\"\"", "must not be empty");
+    }
+    c.millis("step_ms", s.step_ms, 1);
+    if let Some(d) = s.duration_s {
+        c.seconds("duration_s", d, 1);
+        let steps = d.saturating_mul(1000) / s.step_ms.max(1);
+        if d <= MAX_DURATION_S && steps > MAX_ENGINE_STEPS {
+            c.fail(
+                "duration_s",
+                d,
+                format!(
+                    "is {steps} engine steps of step_ms = {} ms; at most {MAX_ENGINE_STEPS} \
+                     steps fit a run: shorten the run or lengthen step_ms",
+                    s.step_ms
+                ),
+            );
+        }
+    }
+    match s.path.kind {
+        PathKind::CalibratedShock => shock(c, s),
+        PathKind::Historical => match &s.path.historical {
+            None => c.fail(
+                "path.historical",
+                "(absent)",
+                "kind = \"historical\" needs a [path.historical] section with `csv = \"FILE\"`",
+            ),
+            Some(h) => {
+                file_exists(c, "path.historical.csv", base_dir, &h.csv);
+                c.real(
+                    "path.historical.clip_wick_frac",
+                    h.clip_wick_frac,
+                    Low::Excl(0.0),
+                    1.0,
+                    "",
+                );
+                c.real(
+                    "path.historical.outlier_frac",
+                    h.outlier_frac,
+                    Low::Excl(0.0),
+                    1.0,
+                    "",
+                );
+            }
+        },
+    }
+}
+
+fn shock(c: &mut Checks, s: &Scenario) {
+    let shock = &s.path.shock;
+    if s.step_ms == 0 {
+        return; // Reported under `step_ms`.
+    }
+    match shock.validate(s.step_ms) {
+        Ok(()) => {}
+        Err(PathError::InvalidShock { name, problem }) => c.fail(
+            &format!("path.shock.{name}"),
+            shock_value(shock, name),
+            problem,
+        ),
+        Err(e) => c.fail("path.shock", "(the shock)", e.to_string()),
+    }
+    let end_ms = shock
+        .start_ms
+        .saturating_add(shock.total_s().saturating_mul(1000));
+    if end_ms > limits::MAX_TIMESTAMP_MS {
+        c.fail(
+            "path.shock.start_ms",
+            shock.start_ms,
+            format!(
+                "the shock must end by the engine's last timestamp ({} ms, year 9999)",
+                limits::MAX_TIMESTAMP_MS
+            ),
+        );
+    }
+}
+
+/// The value of a shock field named in the shock's own error, for the message.
+fn shock_value(s: &crate::path::CalibratedShock, name: &str) -> String {
+    match name {
+        "start_price" => s.start_price.to_string(),
+        "drop_frac" => s.drop_frac.to_string(),
+        "rebound_frac" => s.rebound_frac.to_string(),
+        "pre_shock_s" => s.pre_shock_s.to_string(),
+        "drop_duration_s" => s.drop_duration_s.to_string(),
+        "rebound_duration_s" => s.rebound_duration_s.to_string(),
+        "tail_s" => s.tail_s.to_string(),
+        "start_ms" => s.start_ms.to_string(),
+        "annual_vol" => s.annual_vol.to_string(),
+        "shock_vol_mult" => s.shock_vol_mult.to_string(),
+        _ => format!("{:?}", s.jumps),
+    }
+}
+
+/// The market's and venue's engine parameters, as the engine's own set-up checks them.
+fn engine_params(c: &mut Checks, s: &Scenario, initial_price_given: bool) {
+    let mut engine = Engine::default();
+    let mut params = s.market.clone();
+    if !initial_price_given {
+        // The run takes the path's first price; check the rest at one tick.
+        params.initial_price = params.tick_size.max(Price::from_micros(1));
+    }
+    let as_given = toml::Table::try_from(&params).unwrap_or_default();
+    if let Err(r) = engine.apply(&Command::CreateMarket { params }, TimestampMs(0)) {
+        match r {
+            Reject::InvalidParam { name, reason } => {
+                let value = as_given
+                    .get(name)
+                    .map_or("(as given)".into(), ToString::to_string);
+                c.fail(&format!("market.{name}"), value, reason);
+            }
+            other => c.fail("market", "(as given)", other.to_string()),
+        }
+        return;
+    }
+    let v = &s.venue;
+    let venue_params = [
+        (
+            "max_liquidations_per_step",
+            v.max_liquidations_per_step
+                .map(|x| (VenueParam::MaxLiquidationsPerStep(x), x.to_string())),
+        ),
+        (
+            "vault_withdrawal_delay_ms",
+            v.vault_withdrawal_delay_ms
+                .map(|x| (VenueParam::VaultWithdrawalDelayMs(x), x.to_string())),
+        ),
+        (
+            "vault_margin_multiplier",
+            v.vault_margin_multiplier
+                .map(|x| (VenueParam::VaultMarginMultiplier(x), x.raw().to_string())),
+        ),
+        (
+            "vault_policy",
+            Some((
+                VenueParam::VaultPolicy(v.vault_policy.clone()),
+                format!("{:?}", v.vault_policy),
+            )),
+        ),
+    ];
+    for (name, param) in venue_params {
+        let Some((param, value)) = param else {
+            continue;
+        };
+        if let Err(r) = engine.apply(&Command::SetVenueParam { param }, TimestampMs(0)) {
+            c.fail(&format!("venue.{name}"), value, r.to_string());
+        }
+    }
+    for (field, amount) in [
+        ("venue.insurance_seed_usd", v.insurance_seed_usd),
+        ("venue.vault_seed_usd", v.vault_seed_usd),
+    ] {
+        let max = Usd::from_micros((MAX_USD * 1e6) as i64);
+        if amount.is_negative() || amount > max {
+            c.fail(
+                field,
+                amount,
+                format!("must be in [0, {}] USD", show(MAX_USD)),
+            );
+        }
+    }
+}
+
+fn agents(c: &mut Checks, a: &AgentsSection) {
+    traders(c, &a.traders);
+    market_makers(c, &a.market_makers);
+    arbitrageurs(c, &a.arbitrageurs);
+    keepers(c, &a.keepers);
+}
+
+fn traders(c: &mut Checks, t: &TraderParams) {
+    let f = |name: &str| format!("agents.traders.{name}");
+    c.count(&f("count"), t.count, MAX_TRADERS);
+    c.share(&f("trend_share"), t.trend_share);
+    c.lognormal(
+        &f("collateral_usd"),
+        t.collateral_usd,
+        Low::Incl(MIN_TRADER_COLLATERAL_USD),
+        MAX_TRADER_COLLATERAL_USD,
+        " USD (draws are clipped to this range)",
+    );
+    c.real(
+        &f("max_leverage"),
+        t.max_leverage,
+        Low::Incl(1.0),
+        MAX_LEVERAGE,
+        "",
+    );
+    let max_lev = if t.max_leverage.is_finite() {
+        t.max_leverage.clamp(1.0, MAX_LEVERAGE)
+    } else {
+        MAX_LEVERAGE
+    };
+    c.lognormal(
+        &f("leverage"),
+        t.leverage,
+        Low::Incl(1.0),
+        max_lev,
+        " (up to `max_leverage`; draws are clipped to [1, max_leverage])",
+    );
+    c.seconds(&f("entry_window_s"), t.entry_window_s, 0);
+    c.seconds(&f("lookback_s"), t.lookback_s, 0);
+    c.bp(&f("max_slippage_bp"), t.max_slippage_bp);
+    c.positive(
+        &f("take_profit_frac"),
+        t.take_profit_frac,
+        MAX_LEVERAGE,
+        " (of collateral)",
+    );
+    c.share(&f("stop_loss_share"), t.stop_loss_share);
+    c.positive(
+        &f("stop_loss_frac"),
+        t.stop_loss_frac,
+        1.0,
+        " (of collateral)",
+    );
+    c.lognormal(
+        &f("hold_s"),
+        t.hold_s,
+        Low::Excl(0.0),
+        MAX_DURATION_S as f64,
+        " s",
+    );
+    c.non_negative(
+        &f("reentry_mean_s"),
+        t.reentry_mean_s,
+        MAX_DURATION_S as f64,
+        " s",
+    );
+    c.share(&f("topup_share"), t.topup_share);
+    c.real(
+        &f("topup_trigger_multiple"),
+        t.topup_trigger_multiple,
+        Low::Incl(1.0),
+        100.0,
+        " (of maintenance)",
+    );
+    c.lognormal(
+        &f("topup_delay_s"),
+        t.topup_delay_s,
+        Low::Excl(0.0),
+        MAX_DURATION_S as f64,
+        " s",
+    );
+    c.non_negative(
+        &f("topup_frac"),
+        t.topup_frac,
+        100.0,
+        " (of the first deposit)",
+    );
+    c.int(&f("max_topups"), u64::from(t.max_topups), 0, 1_000, "");
+}
+
+fn market_makers(c: &mut Checks, m: &MarketMakerParams) {
+    let f = |name: &str| format!("agents.market_makers.{name}");
+    c.count(&f("count"), m.count, MAX_OTHER_AGENTS);
+    c.usd(&f("capital_usd"), m.capital_usd);
+    c.int(&f("levels"), u64::from(m.levels), 1, 100, "");
+    c.bp(&f("level_spacing_bp"), m.level_spacing_bp);
+    c.bp(&f("base_half_spread_bp"), m.base_half_spread_bp);
+    c.bp(&f("vol_spread_bp"), m.vol_spread_bp);
+    c.usd(&f("level_usd"), m.level_usd);
+    c.positive(&f("ref_vol_annual"), m.ref_vol_annual, MAX_VOL_ANNUAL, "");
+    c.non_negative(&f("depth_vol_elasticity"), m.depth_vol_elasticity, 10.0, "");
+    c.usd(&f("max_inventory_usd"), m.max_inventory_usd);
+    c.bp(&f("max_skew_bp"), m.max_skew_bp);
+    c.positive(&f("pull_vol_annual"), m.pull_vol_annual, MAX_VOL_ANNUAL, "");
+    c.positive(&f("pull_loss_frac"), m.pull_loss_frac, 1.0, " (of equity)");
+    c.seconds(&f("pull_duration_s"), m.pull_duration_s, 0);
+    c.millis(&f("requote_interval_ms"), m.requote_interval_ms, 1);
+    c.millis(&f("latency_ms"), m.latency_ms, 0);
+    c.bp(&f("requote_threshold_bp"), m.requote_threshold_bp);
+    c.positive(
+        &f("vol_half_life_s"),
+        m.vol_half_life_s,
+        MAX_DURATION_S as f64,
+        " s",
+    );
+}
+
+fn arbitrageurs(c: &mut Checks, a: &ArbitrageurParams) {
+    let f = |name: &str| format!("agents.arbitrageurs.{name}");
+    c.count(&f("count"), a.count, MAX_OTHER_AGENTS);
+    c.usd(&f("capital_usd"), a.capital_usd);
+    c.bp(&f("cost_bp"), a.cost_bp);
+    c.positive(&f("max_leverage"), a.max_leverage, MAX_LEVERAGE, "");
+    c.usd(&f("clip_usd"), a.clip_usd);
+    c.millis(&f("poll_ms"), a.poll_ms, 1);
+    c.millis(&f("latency_ms"), a.latency_ms, 0);
+}
+
+fn keepers(c: &mut Checks, k: &KeeperParams) {
+    let f = |name: &str| format!("agents.keepers.{name}");
+    c.count(&f("count"), k.count, MAX_OTHER_AGENTS);
+    c.usd(&f("capital_usd"), k.capital_usd);
+    c.positive(
+        &f("notional_per_capital"),
+        k.notional_per_capital,
+        MAX_LEVERAGE,
+        "",
+    );
+    c.lognormal(
+        &f("latency_ms"),
+        k.latency_ms,
+        Low::Excl(0.0),
+        MAX_INTERVAL_MS as f64,
+        " ms",
+    );
+    c.lognormal(
+        &f("bid_multiplier"),
+        k.bid_multiplier,
+        Low::Excl(0.0),
+        1_000.0,
+        "",
+    );
+    c.lognormal(
+        &f("max_gas_gwei"),
+        k.max_gas_gwei,
+        Low::Excl(0.0),
+        MAX_GWEI,
+        " gwei",
+    );
+    c.int(
+        &f("gas_per_liquidation"),
+        k.gas_per_liquidation,
+        1,
+        MAX_GAS_PER_TX,
+        " gas",
+    );
+    c.non_negative(&f("gas_budget_usd"), k.gas_budget_usd, MAX_USD, " USD");
+    c.millis(&f("poll_ms"), k.poll_ms, 1);
+}
+
+fn chain(c: &mut Checks, ch: &ChainParams, base_dir: &Path) {
+    let f = |name: &str| format!("chain.{name}");
+    c.millis(&f("block_ms"), ch.block_ms, 1);
+    c.int(
+        &f("capacity_txs"),
+        u64::from(ch.capacity_txs),
+        1,
+        u64::from(MAX_BLOCK_TXS),
+        "",
+    );
+    c.non_negative(&f("calm_demand"), ch.calm_demand, 100.0, " (of capacity)");
+    c.non_negative(
+        &f("stress_demand"),
+        ch.stress_demand,
+        100.0,
+        " (of capacity)",
+    );
+    c.at_least(
+        &f("stress_demand"),
+        ch.stress_demand,
+        "chain.calm_demand",
+        ch.calm_demand,
+    );
+    c.positive(&f("calm_gwei"), ch.calm_gwei, MAX_GWEI, " gwei");
+    c.positive(&f("stress_gwei"), ch.stress_gwei, MAX_GWEI, " gwei");
+    c.at_least(
+        &f("stress_gwei"),
+        ch.stress_gwei,
+        "chain.calm_gwei",
+        ch.calm_gwei,
+    );
+    c.non_negative(&f("bid_sigma"), ch.bid_sigma, MAX_SIGMA, "");
+    c.positive(
+        &f("calm_vol_annual"),
+        ch.calm_vol_annual,
+        MAX_VOL_ANNUAL,
+        "",
+    );
+    c.positive(
+        &f("stress_vol_annual"),
+        ch.stress_vol_annual,
+        MAX_VOL_ANNUAL,
+        "",
+    );
+    c.at_least(
+        &f("stress_vol_annual"),
+        ch.stress_vol_annual,
+        "chain.calm_vol_annual",
+        ch.calm_vol_annual,
+    );
+    c.positive(&f("eth_usd"), ch.eth_usd, 1e7, " USD");
+    if let Some(csv) = &ch.gas_csv {
+        file_exists(c, "chain.gas_csv", base_dir, csv);
+    }
+    if let Some(h) = ch.halt {
+        c.seconds(&f("halt.start_s"), h.start_s, 0);
+        c.seconds(&f("halt.duration_s"), h.duration_s, 0);
+    }
+    c.seconds(&f("tx_ttl_s"), ch.tx_ttl_s, 0);
+}
+
+fn oracle(c: &mut Checks, o: &OracleParams) {
+    let f = |name: &str| format!("oracle.{name}");
+    c.bp(&f("deviation_bp"), o.deviation_bp);
+    c.seconds(&f("heartbeat_s"), o.heartbeat_s, 0);
+    c.millis(&f("poll_ms"), o.poll_ms, 1);
+    c.positive(&f("bid_multiplier"), o.bid_multiplier, 1_000.0, "");
+    c.positive(&f("max_gas_gwei"), o.max_gas_gwei, MAX_GWEI, " gwei");
+    c.int(
+        &f("gas_per_update"),
+        o.gas_per_update,
+        1,
+        MAX_GAS_PER_TX,
+        " gas",
+    );
+}
+
+fn metrics(c: &mut Checks, m: &MetricsParams) {
+    c.seconds("metrics.sample_every_s", m.sample_every_s, 1);
+    c.seconds("metrics.cascade_window_s", m.cascade_window_s, 0);
+    c.int(
+        "metrics.invariant_check_every",
+        m.invariant_check_every,
+        1,
+        1_000_000_000,
+        " commands",
+    );
+}
