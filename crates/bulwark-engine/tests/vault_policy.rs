@@ -183,7 +183,7 @@ fn the_rate_limit_never_holds_back_the_reduction_inside_the_margin_limit() {
 fn the_vault_refuses_a_takeover_past_its_exposure_limit_and_adl_says_why() {
     // A vault of 1,500 at 3x its maintenance: 10 units at 910 need 3 x 455 = 1,365 <= 1,600
     // of equity, so the margin limit accepts; but 9,100 of notional is 5.69x its equity of
-    // 1,600, over the 1.5x market limit (2,400).
+    // 1,600, over the 1.25x market limit (2,000).
     let mut v = venue("1500", VaultPolicy::default());
     v.venue(VenueParam::VaultMarginMultiplier(Ppm::from_raw(3_000_000)));
     v.oracle("820");
