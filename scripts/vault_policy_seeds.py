@@ -100,10 +100,21 @@ def svg_scatter(points, path):
     y20 = sy(20)
     if 20 < y_max:
         out.append(f'<line x1="{pad}" y1="{y20}" x2="{w - pad}" y2="{y20}" stroke="#c33" stroke-dasharray="4 4"/>')
-        out.append(f'<text x="{w - pad}" y="{y20 - 5}" text-anchor="end" fill="#c33">20% of capital</text>')
+        out.append(f'<text x="{pad + 6}" y="{y20 - 5}" fill="#c33">20% of capital</text>')
+    # Points at the same place (the default is one of the exposure limits) share one label;
+    # a label that would overlap one already placed moves down a line.
+    merged = {}
     for label, x, y in points:
-        out.append(f'<circle cx="{sx(x)}" cy="{sy(y)}" r="5" fill="#2a6"/>')
-        out.append(f'<text x="{sx(x) + 8}" y="{sy(y) - 6}">{label}</text>')
+        merged.setdefault((round(x, 6), round(y, 6)), []).append(label)
+    placed = []
+    for (x, y), labels in sorted(merged.items(), key=lambda kv: -kv[0][1]):
+        colour = "#1971c2" if "default" in labels else "#868e96" if "off" in labels else "#2a6"
+        lx, ly = sx(x) + 8, sy(y) - 6
+        while any(abs(ly - py) < 14 and abs(lx - px) < 150 for px, py in placed):
+            ly += 14
+        placed.append((lx, ly))
+        out.append(f'<circle cx="{sx(x)}" cy="{sy(y)}" r="5" fill="{colour}"/>')
+        out.append(f'<text x="{lx}" y="{ly}">{" = ".join(labels)}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out))
