@@ -12,6 +12,13 @@
 //! The book knows nothing of accounts, margin or fees: the engine decides what to fill and
 //! calls [`Book::fill`]; [`Book::sweep`] is a self-contained match used by benchmarks and the
 //! reference tests.
+//!
+//! **Undo.** Each change the engine makes has a `_logged` form that also reports how to take it
+//! back (a [`BookUndo`]); the engine's undo journal keeps these, newest last, and a rolled-back
+//! command undoes them newest first ([`Book::undo`]). Undone in that order, every record finds
+//! the book exactly as its change left it, so the book returns to its exact earlier state:
+//! queue positions, the free-slot stacks (which decide future order ids) and even the stale
+//! content of dead slots. `sweep` has no logged form: the engine does not use it.
 
 use bulwark_core::{AccountId, OrderId, Price, Qty};
 use serde::{Deserialize, Serialize};
@@ -73,8 +80,9 @@ pub struct Order {
     level: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Level {
+/// A price level: a FIFO of orders through the slab, with its cached total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Level {
     price: Price,
     total: Qty,
     count: u32,
@@ -101,7 +109,48 @@ pub struct BookFill {
     pub qty: Qty,
 }
 
-#[derive(Clone, Debug, Default)]
+/// How to take back one change to a [`Book`]; see the module docs. Crate-private: the engine's
+/// undo journal is its one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BookUndo {
+    /// `reserve` took `slot` off the free stack, or appended it to the slab (`grew`).
+    Reserve { slot: u32, grew: bool },
+    /// `release` pushed `slot` back on the free stack.
+    Release { slot: u32 },
+    /// `insert` rested an order at the back of its level in `slot`, whose dead content was
+    /// `old`; `level` says whether (and from where) a level was made for it.
+    Insert {
+        slot: u32,
+        old: Order,
+        level: LevelMade,
+    },
+    /// `unlink` took the order in `slot` out of `level`, where it sat between `prev` and `next`
+    /// (and pushed `slot` on the free stack); `level_freed` if that emptied the level.
+    Unlink {
+        slot: u32,
+        level: u32,
+        prev: u32,
+        next: u32,
+        level_freed: bool,
+    },
+    /// A fill or a reduction took `qty` off the order in `slot`.
+    Take { slot: u32, qty: Qty },
+    /// `set_acct_slot` replaced `old` in the order in `slot`.
+    AcctSlot { slot: u32, old: u32 },
+}
+
+/// Whether an insert made a new price level, and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LevelMade {
+    /// The level existed.
+    No,
+    /// Appended to the level slab.
+    Pushed,
+    /// Taken off the free level stack; its dead content was this.
+    Reused(Level),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Book {
     orders: Vec<Order>,
     free_orders: Vec<u32>,
@@ -160,8 +209,14 @@ impl Book {
     /// Take a free slot and build the id of the order that will use it. The id exists before
     /// the order rests, so fills can name the taker; [`Book::release`] returns an unused slot.
     pub fn reserve(&mut self, seq: u64) -> OrderId {
-        let slot = match self.free_orders.pop() {
-            Some(s) => s,
+        self.reserve_logged(seq, &mut |_| ())
+    }
+
+    /// [`Book::reserve`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn reserve_logged(&mut self, seq: u64, log: &mut impl FnMut(BookUndo)) -> OrderId {
+        let (slot, grew) = match self.free_orders.pop() {
+            Some(s) => (s, false),
             None => {
                 self.orders.push(Order {
                     id: OrderId(u64::MAX),
@@ -175,18 +230,26 @@ impl Book {
                     next: NIL,
                     level: NIL,
                 });
-                (self.orders.len() - 1) as u32
+                ((self.orders.len() - 1) as u32, true)
             }
         };
+        log(BookUndo::Reserve { slot, grew });
         debug_assert!(seq < (1 << (64 - SLOT_BITS)));
         OrderId((seq << SLOT_BITS) | slot as u64)
     }
 
     /// Give back a reserved slot whose order never rested.
     pub fn release(&mut self, id: OrderId) {
+        self.release_logged(id, &mut |_| ())
+    }
+
+    /// [`Book::release`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn release_logged(&mut self, id: OrderId, log: &mut impl FnMut(BookUndo)) {
         let slot = Self::slot_of(id);
         debug_assert_eq!(self.orders[slot as usize].level, NIL);
         self.free_orders.push(slot);
+        log(BookUndo::Release { slot });
     }
 
     /// Reserve a slot and rest the order in it; returns its id.
@@ -206,40 +269,80 @@ impl Book {
 
     /// Rest an order, whose slot `id` reserved, at the back of its price level.
     pub fn insert(&mut self, id: OrderId, o: NewOrder) {
+        self.insert_logged(id, o, &mut |_| ())
+    }
+
+    /// [`Book::insert`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn insert_logged(
+        &mut self,
+        id: OrderId,
+        o: NewOrder,
+        log: &mut impl FnMut(BookUndo),
+    ) {
         debug_assert!(o.qty.is_positive() && o.price.is_positive());
         let slot = Self::slot_of(id);
         debug_assert_eq!(
             self.orders[slot as usize].level, NIL,
             "slot must be reserved"
         );
-        let level = self.level_for(o.side, o.price);
-        self.orders[slot as usize] = Order {
-            id,
-            account: o.account,
-            side: o.side,
-            price: o.price,
-            remaining: o.qty,
-            reduce_only: o.reduce_only,
-            acct_slot: 0,
-            prev: NIL,
-            next: NIL,
-            level,
-        };
+        let (level, made) = self.level_for(o.side, o.price);
+        let old = std::mem::replace(
+            &mut self.orders[slot as usize],
+            Order {
+                id,
+                account: o.account,
+                side: o.side,
+                price: o.price,
+                remaining: o.qty,
+                reduce_only: o.reduce_only,
+                acct_slot: 0,
+                prev: NIL,
+                next: NIL,
+                level,
+            },
+        );
         self.link_back(level, slot);
         self.resting += 1;
+        log(BookUndo::Insert {
+            slot,
+            old,
+            level: made,
+        });
     }
 
     /// Remove a resting order and return it.
     pub fn remove(&mut self, id: OrderId) -> Option<Order> {
+        self.remove_logged(id, &mut |_| ())
+    }
+
+    /// [`Book::remove`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn remove_logged(
+        &mut self,
+        id: OrderId,
+        log: &mut impl FnMut(BookUndo),
+    ) -> Option<Order> {
         let slot = Self::slot_of(id);
         let o = *self.get(id)?;
-        self.unlink(slot);
+        self.unlink(slot, log);
         Some(o)
     }
 
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.
     /// Returns the quantity still resting.
     pub fn fill(&mut self, id: OrderId, qty: Qty) -> Qty {
+        self.fill_logged(id, qty, &mut |_| ())
+    }
+
+    /// [`Book::fill`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn fill_logged(
+        &mut self,
+        id: OrderId,
+        qty: Qty,
+        log: &mut impl FnMut(BookUndo),
+    ) -> Qty {
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert!(o.id == id && o.level != NIL && qty.is_positive() && qty <= o.remaining);
@@ -248,8 +351,9 @@ impl Book {
         let level = o.level;
         self.levels[level as usize].total =
             Qty::from_lots(self.levels[level as usize].total.lots() - qty.lots());
+        log(BookUndo::Take { slot, qty });
         if left.is_zero() {
-            self.unlink(slot);
+            self.unlink(slot, log);
         }
         left
     }
@@ -257,13 +361,37 @@ impl Book {
     /// Record where the order sits in its account's order list.
     #[inline]
     pub fn set_acct_slot(&mut self, id: OrderId, slot: u32) {
-        let o = &mut self.orders[Self::slot_of(id) as usize];
+        self.set_acct_slot_logged(id, slot, &mut |_| ())
+    }
+
+    /// [`Book::set_acct_slot`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn set_acct_slot_logged(
+        &mut self,
+        id: OrderId,
+        acct_slot: u32,
+        log: &mut impl FnMut(BookUndo),
+    ) {
+        let slot = Self::slot_of(id);
+        let o = &mut self.orders[slot as usize];
         debug_assert_eq!(o.id, id);
-        o.acct_slot = slot;
+        let old = std::mem::replace(&mut o.acct_slot, acct_slot);
+        log(BookUndo::AcctSlot { slot, old });
     }
 
     /// Shrink a resting order's quantity in place (keeps its time priority).
     pub fn reduce(&mut self, id: OrderId, new_remaining: Qty) {
+        self.reduce_logged(id, new_remaining, &mut |_| ())
+    }
+
+    /// [`Book::reduce`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn reduce_logged(
+        &mut self,
+        id: OrderId,
+        new_remaining: Qty,
+        log: &mut impl FnMut(BookUndo),
+    ) {
         let slot = Self::slot_of(id);
         let o = &self.orders[slot as usize];
         debug_assert!(new_remaining.is_positive() && new_remaining < o.remaining);
@@ -272,6 +400,112 @@ impl Book {
         self.orders[slot as usize].remaining = new_remaining;
         self.levels[level as usize].total =
             Qty::from_lots(self.levels[level as usize].total.lots() - delta);
+        log(BookUndo::Take {
+            slot,
+            qty: Qty::from_lots(delta),
+        });
+    }
+
+    /// Take back one change, reported by a `_logged` method. Records must be undone newest
+    /// first: each then finds the book exactly as its change left it (checked in debug builds).
+    pub(crate) fn undo(&mut self, u: BookUndo) {
+        match u {
+            BookUndo::Reserve { slot, grew } => {
+                if grew {
+                    debug_assert_eq!(self.orders.len() - 1, slot as usize);
+                    self.orders.pop();
+                } else {
+                    self.free_orders.push(slot);
+                }
+            }
+            BookUndo::Release { slot } => {
+                let top = self.free_orders.pop();
+                debug_assert_eq!(top, Some(slot));
+            }
+            BookUndo::Insert { slot, old, level } => self.undo_insert(slot, old, level),
+            BookUndo::Unlink {
+                slot,
+                level,
+                prev,
+                next,
+                level_freed,
+            } => self.undo_unlink(slot, level, prev, next, level_freed),
+            BookUndo::Take { slot, qty } => {
+                let o = &mut self.orders[slot as usize];
+                o.remaining = Qty::from_lots(o.remaining.lots() + qty.lots());
+                let lv = &mut self.levels[o.level as usize];
+                lv.total = Qty::from_lots(lv.total.lots() + qty.lots());
+            }
+            BookUndo::AcctSlot { slot, old } => self.orders[slot as usize].acct_slot = old,
+        }
+    }
+
+    /// The order in `slot` is the last of its level (nothing newer is left): take it off the
+    /// back, give the slot its dead content back and drop a level made for it.
+    fn undo_insert(&mut self, slot: u32, old: Order, made: LevelMade) {
+        let o = self.orders[slot as usize];
+        let lv = &mut self.levels[o.level as usize];
+        debug_assert_eq!(lv.tail, slot, "an undone insert is the back of its level");
+        lv.tail = o.prev;
+        lv.count -= 1;
+        lv.total = Qty::from_lots(lv.total.lots() - o.remaining.lots());
+        if o.prev == NIL {
+            lv.head = NIL;
+        } else {
+            self.orders[o.prev as usize].next = NIL;
+        }
+        self.orders[slot as usize] = old;
+        self.resting -= 1;
+        if made == LevelMade::No {
+            return;
+        }
+        debug_assert_eq!(self.levels[o.level as usize].count, 0);
+        match o.side {
+            Side::Buy => self.bids.remove(&o.price),
+            Side::Sell => self.asks.remove(&o.price),
+        };
+        match made {
+            LevelMade::Reused(dead) => {
+                self.levels[o.level as usize] = dead;
+                self.free_levels.push(o.level);
+            }
+            _ => {
+                debug_assert_eq!(self.levels.len() - 1, o.level as usize);
+                self.levels.pop();
+            }
+        }
+    }
+
+    /// Put the order in `slot` back between `prev` and `next` of `level` (re-making the level
+    /// if it was freed) and take its slot off the free stack.
+    fn undo_unlink(&mut self, slot: u32, level: u32, prev: u32, next: u32, level_freed: bool) {
+        let top = self.free_orders.pop();
+        debug_assert_eq!(top, Some(slot));
+        let o = &mut self.orders[slot as usize];
+        (o.level, o.prev, o.next) = (level, prev, next);
+        let (side, price, remaining) = (o.side, o.price, o.remaining);
+        if level_freed {
+            let top = self.free_levels.pop();
+            debug_assert_eq!(top, Some(level));
+            match side {
+                Side::Buy => self.bids.insert(price, level),
+                Side::Sell => self.asks.insert(price, level),
+            };
+        }
+        if prev == NIL {
+            self.levels[level as usize].head = slot;
+        } else {
+            self.orders[prev as usize].next = slot;
+        }
+        if next == NIL {
+            self.levels[level as usize].tail = slot;
+        } else {
+            self.orders[next as usize].prev = slot;
+        }
+        let lv = &mut self.levels[level as usize];
+        lv.count += 1;
+        lv.total = Qty::from_lots(lv.total.lots() + remaining.lots());
+        self.resting += 1;
     }
 
     /// Resting orders that a taker on `taker_side` with limit `limit` would meet, best first,
@@ -426,13 +660,14 @@ impl Book {
         Ok(())
     }
 
-    fn level_for(&mut self, side: Side, price: Price) -> u32 {
+    /// The level of `price` on `side`, made if missing: (its slot, whether it was made).
+    fn level_for(&mut self, side: Side, price: Price) -> (u32, LevelMade) {
         let map = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
         if let Some(&l) = map.get(&price) {
-            return l;
+            return (l, LevelMade::No);
         }
         let lv = Level {
             price,
@@ -441,18 +676,18 @@ impl Book {
             head: NIL,
             tail: NIL,
         };
-        let l = match self.free_levels.pop() {
-            Some(l) => {
-                self.levels[l as usize] = lv;
-                l
-            }
+        let (l, made) = match self.free_levels.pop() {
+            Some(l) => (
+                l,
+                LevelMade::Reused(std::mem::replace(&mut self.levels[l as usize], lv)),
+            ),
             None => {
                 self.levels.push(lv);
-                (self.levels.len() - 1) as u32
+                ((self.levels.len() - 1) as u32, LevelMade::Pushed)
             }
         };
         map.insert(price, l);
-        l
+        (l, made)
     }
 
     fn link_back(&mut self, level: u32, slot: u32) {
@@ -469,7 +704,7 @@ impl Book {
         }
     }
 
-    fn unlink(&mut self, slot: u32) {
+    fn unlink(&mut self, slot: u32, log: &mut impl FnMut(BookUndo)) {
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         if o.prev == NIL {
@@ -486,7 +721,8 @@ impl Book {
         let lv = &mut self.levels[o.level as usize];
         lv.count -= 1;
         lv.total = Qty::from_lots(lv.total.lots() - o.remaining.lots());
-        if lv.count == 0 {
+        let level_freed = lv.count == 0;
+        if level_freed {
             match o.side {
                 Side::Buy => self.bids.remove(&o.price),
                 Side::Sell => self.asks.remove(&o.price),
@@ -499,6 +735,13 @@ impl Book {
         dead.next = NIL;
         self.free_orders.push(slot);
         self.resting -= 1;
+        log(BookUndo::Unlink {
+            slot,
+            level: o.level,
+            prev: o.prev,
+            next: o.next,
+            level_freed,
+        });
     }
 }
 
@@ -536,5 +779,215 @@ impl<'a> Iterator for LevelIter<'a> {
         let o = &self.book.orders[self.next as usize];
         self.next = o.next;
         Some(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The undo log: every logged change, undone newest first, gives back the exact book.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn new_order(side: Side, price: i64, qty: i64) -> NewOrder {
+        NewOrder {
+            account: AccountId(1),
+            side,
+            price: Price::from_micros(price),
+            qty: Qty::from_lots(qty),
+            reduce_only: false,
+        }
+    }
+
+    /// Rest a logged order: reserve then insert, as the engine does.
+    fn rest(b: &mut Book, log: &mut Vec<BookUndo>, seq: u64, o: NewOrder) -> OrderId {
+        let id = b.reserve_logged(seq, &mut |u| log.push(u));
+        b.insert_logged(id, o, &mut |u| log.push(u));
+        id
+    }
+
+    fn undo_all(b: &mut Book, log: &mut Vec<BookUndo>) {
+        while let Some(u) = log.pop() {
+            b.undo(u);
+        }
+    }
+
+    fn ids(b: &Book, side: Side) -> Vec<OrderId> {
+        b.orders_in_priority(side).map(|o| o.id).collect()
+    }
+
+    #[test]
+    fn remove_then_undo_restores_queue_position_and_free_slots() {
+        let mut b = Book::new();
+        let mut log = Vec::new();
+        // Three orders at one price (a FIFO), one at another; then free two slots.
+        let a = rest(&mut b, &mut log, 1, new_order(Side::Buy, 100, 5));
+        let mid = rest(&mut b, &mut log, 2, new_order(Side::Buy, 100, 6));
+        let c = rest(&mut b, &mut log, 3, new_order(Side::Buy, 100, 7));
+        let lone = rest(&mut b, &mut log, 4, new_order(Side::Buy, 99, 1));
+        let gone1 = rest(&mut b, &mut log, 5, new_order(Side::Sell, 105, 1));
+        let gone2 = rest(&mut b, &mut log, 6, new_order(Side::Sell, 106, 1));
+        b.remove(gone1);
+        b.remove(gone2);
+        log.clear();
+        let before = b.clone();
+        assert_eq!(
+            b.free_slots(),
+            &[Book::slot_of(gone1), Book::slot_of(gone2)]
+        );
+
+        // Take the middle of the FIFO out, empty the lone level, fill the head partly, and
+        // rest a new order (it reuses a free slot and the lone level's freed slot).
+        assert!(b.remove_logged(mid, &mut |u| log.push(u)).is_some());
+        assert!(b.remove_logged(lone, &mut |u| log.push(u)).is_some());
+        assert_eq!(
+            b.fill_logged(a, Qty::from_lots(2), &mut |u| log.push(u)),
+            Qty::from_lots(3)
+        );
+        let new = rest(&mut b, &mut log, 7, new_order(Side::Buy, 98, 4));
+        b.set_acct_slot_logged(c, 9, &mut |u| log.push(u));
+        assert_eq!(ids(&b, Side::Buy), vec![a, c, new]);
+        assert_ne!(b, before);
+
+        undo_all(&mut b, &mut log);
+        assert_eq!(
+            ids(&b, Side::Buy),
+            vec![a, mid, c, lone],
+            "queue positions restored"
+        );
+        assert_eq!(
+            b.free_slots(),
+            before.free_slots(),
+            "free slots in the same order"
+        );
+        assert_eq!(b.get(a).unwrap().remaining, Qty::from_lots(5));
+        assert_eq!(b.get(c).unwrap().acct_slot, 0);
+        assert_eq!(b, before, "the whole book, dead slots included");
+        b.check().unwrap();
+        // And the book still works: the next order gets the id the untouched book would give.
+        let mut twin = before.clone();
+        assert_eq!(b.reserve(8), twin.reserve(8));
+    }
+
+    #[test]
+    fn a_fill_that_empties_the_order_and_its_level_undoes_exactly() {
+        let mut b = Book::new();
+        let bid = b.insert_new(1, new_order(Side::Buy, 100, 3));
+        let ask = b.insert_new(2, new_order(Side::Sell, 101, 3));
+        let before = b.clone();
+        let mut log = Vec::new();
+        assert!(b
+            .fill_logged(ask, Qty::from_lots(3), &mut |u| log.push(u))
+            .is_zero());
+        let id = b.reserve_logged(3, &mut |u| log.push(u));
+        b.release_logged(id, &mut |u| log.push(u));
+        assert!(b.get(ask).is_none() && b.best_ask().is_none());
+        undo_all(&mut b, &mut log);
+        assert_eq!(b, before);
+        assert_eq!(b.get(bid).unwrap().remaining, Qty::from_lots(3));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Rest { buy: bool, price: i64, qty: i64 },
+        Remove(usize),
+        Fill(usize, i64),
+        Reduce(usize, i64),
+        ReserveRelease,
+        AcctSlot(usize, u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<bool>(), 1i64..8, 1i64..5).prop_map(|(buy, p, qty)| Op::Rest {
+                buy,
+                // Bids below 10, asks above: the book never crosses.
+                price: if buy { p } else { p + 10 },
+                qty,
+            }),
+            2 => any::<usize>().prop_map(Op::Remove),
+            2 => (any::<usize>(), 1i64..5).prop_map(|(k, q)| Op::Fill(k, q)),
+            1 => (any::<usize>(), 1i64..5).prop_map(|(k, q)| Op::Reduce(k, q)),
+            1 => Just(Op::ReserveRelease),
+            1 => (any::<usize>(), 0u32..50).prop_map(|(k, s)| Op::AcctSlot(k, s)),
+        ]
+    }
+
+    /// Apply `op` (logged into `log` when given); `seq` numbers new orders.
+    fn apply(b: &mut Book, op: &Op, seq: &mut u64, log: &mut Vec<BookUndo>) {
+        let live: Vec<OrderId> = [Side::Buy, Side::Sell]
+            .iter()
+            .flat_map(|&s| ids(b, s))
+            .collect();
+        let pick = |k: usize| live.get(k % live.len().max(1)).copied();
+        *seq += 1;
+        let mut l = |u| log.push(u);
+        match *op {
+            Op::Rest { buy, price, qty } => {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let id = b.reserve_logged(*seq, &mut l);
+                b.insert_logged(id, new_order(side, price, qty), &mut l);
+            }
+            Op::Remove(k) => {
+                if let Some(id) = pick(k) {
+                    b.remove_logged(id, &mut l);
+                }
+            }
+            Op::Fill(k, q) => {
+                if let Some(id) = pick(k) {
+                    let q = Qty::from_lots(q).min(b.get(id).unwrap().remaining);
+                    b.fill_logged(id, q, &mut l);
+                }
+            }
+            Op::Reduce(k, q) => {
+                if let Some(id) = pick(k) {
+                    let r = b.get(id).unwrap().remaining.lots();
+                    if r > 1 {
+                        b.reduce_logged(id, Qty::from_lots(1 + q % (r - 1)), &mut l);
+                    }
+                }
+            }
+            Op::ReserveRelease => {
+                let id = b.reserve_logged(*seq, &mut l);
+                b.release_logged(id, &mut l);
+            }
+            Op::AcctSlot(k, s) => {
+                if let Some(id) = pick(k) {
+                    b.set_acct_slot_logged(id, s, &mut l);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// A committed prefix of random changes, then a logged suffix undone newest first:
+        /// the book equals its state after the prefix, and keeps working identically.
+        #[test]
+        fn undoing_a_logged_suffix_restores_the_exact_book(
+            prefix in proptest::collection::vec(op(), 0..60),
+            suffix in proptest::collection::vec(op(), 0..60),
+        ) {
+            let mut b = Book::new();
+            let mut seq = 0;
+            let mut log = Vec::new();
+            for o in &prefix {
+                apply(&mut b, o, &mut seq, &mut log);
+            }
+            log.clear();
+            let checkpoint = b.clone();
+            for o in &suffix {
+                apply(&mut b, o, &mut seq, &mut log);
+                b.check().map_err(TestCaseError::fail)?;
+            }
+            undo_all(&mut b, &mut log);
+            prop_assert_eq!(&b, &checkpoint);
+            b.check().map_err(TestCaseError::fail)?;
+            // The same change on both gives the same result (the same slot, so the same id).
+            let mut twin = checkpoint.clone();
+            let o = Op::Rest { buy: true, price: 3, qty: 2 };
+            let (mut s1, mut s2) = (seq, seq);
+            apply(&mut b, &o, &mut s1, &mut log);
+            apply(&mut twin, &o, &mut s2, &mut Vec::new());
+            prop_assert_eq!(&b, &twin);
+        }
     }
 }
