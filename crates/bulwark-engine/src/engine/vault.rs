@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Venue-wide parameters, changed by `SetVenueParam`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VenueParams {
     /// The engine liquidates every pool below maintenance after each price change.
@@ -96,8 +96,13 @@ impl Engine {
         &self.vault
     }
 
+    /// The vault's health and share price. A query cannot fail: should the vault's health
+    /// overflow (which the bounds in [`limits`] rule out), `health` is all zero and the share
+    /// price 0.
     pub fn vault_state(&self) -> VaultState {
-        let health = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+        let health = self
+            .pool_health(&self.vault.account, Scope::Cross, None)
+            .unwrap_or_default();
         VaultState {
             health,
             total_shares: self.vault.total_shares,
@@ -106,16 +111,17 @@ impl Engine {
         }
     }
 
+    /// Equity per share in ppm (0 without shares, or if it does not fit).
     fn share_price_ppm(&self, equity: Usd) -> i64 {
         if self.vault.total_shares == 0 {
             return 0;
         }
         let shares = self.vault.total_shares.min(i64::MAX as u64) as i64;
-        bounded(mul_div(equity.micros(), PPM_ONE, shares, Round::Floor))
+        mul_div(equity.micros(), PPM_ONE, shares, Round::Floor).unwrap_or(0)
     }
 
-    fn vault_equity(&self) -> Usd {
-        bounded(self.pool_health(&self.vault.account, Scope::Cross, None)).equity_usd
+    fn vault_equity(&self) -> Bounded<Usd> {
+        Ok(bounded(self.pool_health(&self.vault.account, Scope::Cross, None))?.equity_usd)
     }
 
     /// Vault shares are priced at the vault's equity; while a loss sits unbooked in some pool
@@ -131,7 +137,7 @@ impl Engine {
     pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
         self.refuse_while_loss_unbooked()?;
         let collateral = self.debit_free_cross(account, amount)?;
-        let equity = self.vault_equity();
+        let equity = self.vault_equity()?;
         // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD. In
         // i128: a vault with little equity left mints many shares per micro-USD, and the
         // share bound (not an overflow) is what refuses too many.
@@ -143,7 +149,7 @@ impl Engine {
                 amount.micros() as i128 * self.vault.total_shares as i128,
                 equity.micros() as i128,
                 Round::Floor,
-            ))
+            ))?
         };
         if shares <= 0 {
             return Err(Reject::AmountNotPositive(amount));
@@ -157,17 +163,20 @@ impl Engine {
         // Both fit: at most `MAX_VAULT_SHARES`, which fits `u64` and `i64`.
         let (shares, total) = (shares as u64, total as u64);
         let vault_collateral = self.vault.account.collateral_usd.checked_add(amount)?;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
-        self.vault.account.collateral_usd = vault_collateral;
-        self.vault.total_shares = total;
-        *self.vault.shares.entry(account).or_default() += shares;
+        let held = self.vault.shares.get(&account).copied().unwrap_or(0);
+        // At most the bound on the supply (checked above), so it fits.
+        let held = held + shares;
+        // Commit.
+        self.acct_mut(account).collateral_usd = collateral;
+        self.acct_mut(VAULT).collateral_usd = vault_collateral;
+        self.set_vault_total_shares(total);
+        self.set_vault_shares(account, Some(held));
         self.events.push(Event::VaultDeposited {
             account,
             amount_usd: amount,
             shares,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     pub(super) fn vault_request_withdrawal(
@@ -192,13 +201,11 @@ impl Engine {
         }
         let claimable_at_ms = now.0.saturating_add(self.venue.vault_withdrawal_delay_ms);
         // A new request replaces an earlier one (and restarts the delay).
-        self.vault.requests.insert(
-            account,
-            WithdrawalRequest {
-                shares,
-                claimable_at_ms,
-            },
-        );
+        let req = WithdrawalRequest {
+            shares,
+            claimable_at_ms,
+        };
+        self.set_vault_request(account, Some(req));
         self.events.push(Event::VaultWithdrawalRequested {
             account,
             shares,
@@ -247,23 +254,19 @@ impl Engine {
         let collateral = self.accounts[account.0 as usize]
             .collateral_usd
             .checked_add(amount)?;
-        self.vault.account.collateral_usd = vault_collateral;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
-        self.vault.total_shares -= shares;
+        // Commit.
+        self.acct_mut(VAULT).collateral_usd = vault_collateral;
+        self.acct_mut(account).collateral_usd = collateral;
+        self.set_vault_total_shares(self.vault.total_shares - shares);
         let left = held - shares;
-        if left == 0 {
-            self.vault.shares.remove(&account);
-        } else {
-            self.vault.shares.insert(account, left);
-        }
-        self.vault.requests.remove(&account);
+        self.set_vault_shares(account, (left > 0).then_some(left));
+        self.set_vault_request(account, None);
         self.events.push(Event::VaultWithdrawn {
             account,
             shares,
             amount_usd: amount,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     pub(super) fn insurance_deposit(
@@ -273,25 +276,25 @@ impl Engine {
     ) -> Result<(), Reject> {
         let collateral = self.debit_free_cross(account, amount)?;
         let fund = self.insurance_usd.checked_add(amount)?;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
+        // Commit.
+        self.acct_mut(account).collateral_usd = collateral;
         self.insurance_usd = fund;
         self.events.push(Event::InsuranceDeposited {
             account,
             amount_usd: amount,
             fund_after_usd: fund,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     /// Whether the vault's equity is below its own margin limit.
-    pub(super) fn vault_over_limit(&self) -> bool {
-        let h = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+    pub(super) fn vault_over_limit(&self) -> Bounded<bool> {
+        let h = bounded(self.pool_health(&self.vault.account, Scope::Cross, None))?;
         let limit = bounded(
             h.maintenance_usd
                 .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil),
-        );
-        h.equity_usd < limit
+        )?;
+        Ok(h.equity_usd < limit)
     }
 }
 
@@ -359,17 +362,17 @@ impl Engine {
         scope: Scope,
         positions: &[(usize, Position)],
         equity: Usd,
-    ) {
-        let notionals: Vec<i64> = positions
+    ) -> Bounded {
+        let notionals = positions
             .iter()
             .map(|(mi, p)| {
                 let m = &self.markets[*mi];
                 let n = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
-                bounded(n).micros().max(1)
+                Ok(bounded(n)?.micros().max(1))
             })
-            .collect();
+            .collect::<Bounded<Vec<i64>>>()?;
         // The equity handed over with each position, in proportion to notional, split exactly.
-        let shares = bounded(allocate(equity.micros(), &notionals));
+        let shares = bounded(allocate(equity.micros(), &notionals))?;
         for ((mi, p), &share) in positions.iter().zip(&shares) {
             let m = &self.markets[*mi];
             let (mark, lots, market) = (m.mark, m.params.lots_per_unit, m.id);
@@ -379,15 +382,15 @@ impl Engine {
             } else {
                 Side::Buy
             };
-            self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark);
-            self.release_if_idle(VAULT, market, true);
+            self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark)?;
+            self.release_if_idle(VAULT, market, true)?;
             // Bankruptcy price: where this position's share of equity would be zero (the
             // equity per lot rounded down: the price errs toward the vault's side of zero).
             let per_lot = bounded(div_i128(
                 share * lots as i128,
                 p.qty.lots() as i128,
                 Round::Floor,
-            ));
+            ))?;
             let bankruptcy_price = Price::from_micros(
                 (mark.micros() as i128 - per_lot).clamp(1, i64::MAX as i128) as i64,
             );
@@ -401,29 +404,29 @@ impl Engine {
             });
         }
         // Whatever the pool holds now (its equity, realized at the mark) goes to the vault.
-        let left = self.pool_health_of(account, scope).equity_usd;
-        self.add_to_pool(account, scope, bounded(left.checked_neg()));
-        self.vault.account.collateral_usd =
-            bounded(self.vault.account.collateral_usd.checked_add(left));
+        let left = self.pool_health_of(account, scope)?.equity_usd;
+        self.add_to_pool(account, scope, bounded(left.checked_neg())?)?;
+        self.add_to_pool(VAULT, Scope::Cross, left)?;
         for (mi, _) in positions {
             let market = self.markets[*mi].id;
-            self.release_if_idle(account, market, false);
+            self.release_if_idle(account, market, false)?;
         }
+        Ok(())
     }
 
     /// Keep the vault inside its own margin limit by reducing its largest position through the
     /// book, within the liquidation band.
-    pub(super) fn reduce_vault(&mut self) {
+    pub(super) fn reduce_vault(&mut self) -> Bounded {
         for _ in 0..MAX_VAULT_REDUCE_ROUNDS {
-            if self.vault.account.positions.is_empty() || !self.vault_over_limit() {
+            if self.vault.account.positions.is_empty() || !self.vault_over_limit()? {
                 break;
             }
-            let h = self.pool_health_of(VAULT, Scope::Cross);
+            let h = self.pool_health_of(VAULT, Scope::Cross)?;
             let k = Some(self.venue.vault_margin_multiplier);
-            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k) else {
+            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k)? else {
                 break;
             };
-            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce);
+            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce)?;
             if filled.is_zero() {
                 break;
             }
@@ -436,7 +439,7 @@ impl Engine {
         // A vault the book could not bring back above its own maintenance is liquidated like
         // any account: its LPs' equity absorbs the loss first, then the rest of the waterfall
         // (without the vault stage). Its equity never stays negative.
-        let h = self.pool_health_of(VAULT, Scope::Cross);
+        let h = self.pool_health_of(VAULT, Scope::Cross)?;
         if h.below_maintenance() {
             self.events.push(Event::LiquidationStarted {
                 account: VAULT,
@@ -445,8 +448,8 @@ impl Engine {
                 equity_usd: h.equity_usd,
                 maintenance_usd: h.maintenance_usd,
             });
-            self.waterfall(VAULT, Scope::Cross, &[]);
-            let h = self.pool_health_of(VAULT, Scope::Cross);
+            self.waterfall(VAULT, Scope::Cross, &[])?;
+            let h = self.pool_health_of(VAULT, Scope::Cross)?;
             self.events.push(Event::LiquidationEnded {
                 account: VAULT,
                 scope: Scope::Cross,
@@ -455,5 +458,6 @@ impl Engine {
                 in_waterfall: true,
             });
         }
+        Ok(())
     }
 }
