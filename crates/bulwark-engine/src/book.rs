@@ -345,15 +345,18 @@ impl Book {
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert!(o.id == id && o.level != NIL && qty.is_positive() && qty <= o.remaining);
+        if qty == o.remaining {
+            // Filled: the order leaves (its dead slot keeps the quantity it had, which nothing
+            // reads, and which undoing the unlink restores).
+            self.unlink(slot, log);
+            return Qty::ZERO;
+        }
         o.remaining = Qty::from_lots(o.remaining.lots() - qty.lots());
         let left = o.remaining;
         let level = o.level;
         self.levels[level as usize].total =
             Qty::from_lots(self.levels[level as usize].total.lots() - qty.lots());
         log(BookUndo::Take { slot, qty });
-        if left.is_zero() {
-            self.unlink(slot, log);
-        }
         left
     }
 

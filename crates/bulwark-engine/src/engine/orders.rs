@@ -833,13 +833,14 @@ impl Engine {
             .book_remove(mi, order)
             .expect("caller checked the order rests"); // ok: checked by the caller
         let market = self.markets[mi].id;
-        self.unlist_order(o.account, o.acct_slot);
+        // The account first (its journal copy then covers the unlisting too).
         let a = self.acct_mut(o.account);
         let i = a
             .position_index(market)
             .expect("resting order has a position entry"); // ok: invariant 3
         let open = a.positions[i].open_on(o.side);
         *open = Qty::from_lots(open.lots() - o.remaining.lots());
+        self.unlist_order(o.account, o.acct_slot);
         self.events.push(Event::OrderCancelled {
             order,
             account: o.account,
