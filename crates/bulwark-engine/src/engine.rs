@@ -2,9 +2,16 @@
 //!
 //! Every command is validated and planned first, on copies, with checked arithmetic; only a
 //! plan that passed every check is committed. A rejected command therefore changes nothing,
-//! and the commit phase cannot fail on an operating error. The bounds in [`limits`] make
-//! overflow in the commit phase impossible; if it happened anyway it would be a bug, and the
-//! engine stops rather than continue with corrupt state (the journal recovers it).
+//! and the commit phase cannot fail on an operating error.
+//!
+//! The commit's own arithmetic goes through [`bounded`]: the bounds in [`limits`] make it
+//! infallible, so a failure there is an engine bug. It is still not a panic: it is a
+//! [`Breach`] that `?` carries up to `Engine::apply`, which rolls the command back with the
+//! undo journal (`journal.rs`: every change of the commit phase is recorded as it happens,
+//! and undone newest first) and rejects it with `Reject::Internal`. The state is then exactly
+//! as before the command, hash and every derived structure alike; the venue goes on.
+//! With the `testing` feature (this crate's own tests) a fault can be injected into any
+//! arithmetic step of a command, and each rollback is checked against a copy of the engine.
 
 use crate::account::{Account, Position};
 use crate::command::{Command, MarginMode};
