@@ -4,7 +4,8 @@
 //! `bounded`, which the input bounds make infallible. Should one fail anyway (an engine bug),
 //! the command is rolled back to exactly the state before it and rejected with
 //! `Reject::Internal`. To that end every change of the commit phase is recorded as it happens,
-//! by the few functions in this file that may change state:
+//! by the few functions in this file through which state changes (the scalars excepted: a
+//! copy taken at the start covers them):
 //!
 //! - **Scalars** (fee pool, insurance fund, bad debt, deposits and withdrawals, the order
 //!   sequence, the negative-pool count, the recheck statistic) are copied at the start of
@@ -19,12 +20,16 @@
 //!   recorded: the table is truncated back. The recheck registrations (`cross_watch`,
 //!   `iso_watch`) are derived and change on every recheck; they are left out of the copy and
 //!   recorded by `replace_registration`.
+//!   A resting order's place in its account's list (the book's `acct_slot`) is derived from
+//!   the list and not recorded: a rollback re-derives it for every account whose list
+//!   changed.
 //! - **Markets**: the small fields (mark, oracle, EMA, open interest, funding state, indexes and
 //!   their epoch, clearing balances, trigger shifts) are copied on first touch through
 //!   `Engine::market_mut`; the book, the recheck sets and the parameters have records of their
 //!   own. Markets created by the command are truncated back.
-//! - **Maps and sets**: each flag change, each change to the deferred-bankruptcy set and to the
-//!   vault's share and request tables records what it replaced.
+//! - **Maps, sets and the rest**: each flag change, each change to the deferred-bankruptcy
+//!   set, to the venue's parameters and to the vault's share supply, share and request tables
+//!   records what it replaced.
 //!
 //! Records are undone newest first, so each finds its object exactly as its change left it:
 //! an account's copy and its later (or earlier) records interleave correctly. Book records
@@ -275,6 +280,9 @@ pub(super) struct Journal {
     ops: Vec<Undo>,
     /// Book changes, (market index, record); undone newest first too.
     books: Vec<(u32, BookUndo)>,
+    /// Accounts whose orders moved in their lists: their book back-pointers are re-derived
+    /// after a rollback.
+    resync: Vec<AccountId>,
 }
 
 impl Clone for Journal {
@@ -286,7 +294,10 @@ impl Clone for Journal {
 impl Journal {
     /// Whether the command has recorded no change (a typed rejection must not have).
     pub(super) fn is_clean(&self) -> bool {
-        self.ops.is_empty() && self.markets.is_empty() && self.books.is_empty()
+        self.ops.is_empty()
+            && self.markets.is_empty()
+            && self.books.is_empty()
+            && self.resync.is_empty()
     }
 
     /// Whether a change to account `id` must be recorded: it existed before the command and
@@ -459,6 +470,7 @@ impl Engine {
         for (mi, saved) in j.markets.drain(..) {
             saved.restore(&mut tables.markets[mi]);
         }
+        tables.resync_acct_slots(&j.resync, j.accounts_len);
         tables.accounts.truncate(j.accounts_len);
         tables.markets.truncate(j.markets_len);
         let s = j.scalars;
@@ -635,11 +647,21 @@ impl Engine {
             .fill_logged(id, qty, &mut |u| log.push((m, u)))
     }
 
-    pub(super) fn book_set_acct_slot(&mut self, mi: usize, id: OrderId, slot: u32) {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
-            .book
-            .set_acct_slot_logged(id, slot, &mut |u| log.push((m, u)))
+    /// Record where `account` now lists order `id` (its list changed). Not logged: the book's
+    /// back-pointers are derived from the lists, and a rollback re-derives those of every
+    /// account noted here once the lists are restored (`resync_acct_slots`).
+    pub(super) fn book_set_acct_slot(
+        &mut self,
+        mi: usize,
+        id: OrderId,
+        slot: u32,
+        account: AccountId,
+    ) {
+        self.markets[mi].book.set_acct_slot(id, slot);
+        let j = &mut self.journal;
+        if j.resync.last() != Some(&account) {
+            j.resync.push(account);
+        }
     }
 
     // Maps and sets: each change records what it replaced.
@@ -823,6 +845,7 @@ impl Journal {
         self.markets.clear();
         self.ops.clear();
         self.books.clear();
+        self.resync.clear();
         // These two drop what they hold: touched only when used.
         if !self.regs.is_empty() {
             self.regs.clear();
@@ -854,6 +877,23 @@ struct Tables<'a> {
 impl Tables<'_> {
     fn account(&mut self, id: AccountId) -> &mut Account {
         row(self.accounts, self.vault, id)
+    }
+
+    /// Point every resting order of these accounts back at its place in its account's list
+    /// (invariant 3), the lists and books being restored already. Rows beyond `accounts_len`
+    /// are about to be truncated.
+    fn resync_acct_slots(&mut self, ids: &[AccountId], accounts_len: usize) {
+        for &id in ids {
+            if id != VAULT && id.0 as usize >= accounts_len {
+                continue;
+            }
+            let a = row(self.accounts, self.vault, id);
+            for (k, &(m, order)) in a.orders.iter().enumerate() {
+                self.markets[m.0 as usize]
+                    .book
+                    .set_acct_slot(order, k as u32);
+            }
+        }
     }
 
     /// Take back one record, whose payload, if any, is in `p`.

@@ -881,7 +881,7 @@ impl Engine {
     /// learns its new index.
     pub(super) fn unlist_order(&mut self, account: AccountId, slot: u32) {
         if let Some((m, moved)) = self.unlist_entry(account, slot) {
-            self.book_set_acct_slot(m.0 as usize, moved, slot);
+            self.book_set_acct_slot(m.0 as usize, moved, slot, account);
         }
     }
 }
