@@ -357,6 +357,19 @@ impl Engine {
             );
             debug_assert!(internal || self.realized_deficits.is_empty());
             self.roll_back();
+            // The rollback's pair assertion: with the `testing` feature an armed command is
+            // compared field by field with a copy taken before it; in every debug build the
+            // restored state must at least keep every invariant.
+            #[cfg(debug_assertions)]
+            if internal {
+                if let Err(breach) = self.check_invariants() {
+                    // ok: debug builds only; a rollback that broke the state is an engine bug.
+                    panic!(
+                        "invariant broken by the rollback of {}: {breach}",
+                        cmd.name()
+                    );
+                }
+            }
             return Err(e.in_command(cmd.name()));
         }
         self.last_ms = now;
