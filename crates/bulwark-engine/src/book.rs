@@ -12,6 +12,15 @@
 //! The book knows nothing of accounts, margin or fees: the engine decides what to fill and
 //! calls [`Book::fill`]; [`Book::sweep`] is a self-contained match used by benchmarks and the
 //! reference tests.
+//!
+//! **Undo.** Each change the engine makes has a `_logged` form that also reports how to take it
+//! back (a `BookUndo`); the engine's undo journal keeps these, newest last, and a rolled-back
+//! command undoes them newest first (`Book::undo`). Undone in that order, every record finds
+//! the book exactly as its change left it, so the book returns to its earlier state: the same
+//! orders in the same slots and queue positions, the same levels, and the free-slot stacks in
+//! the same order (they decide future order ids). Only the content of dead slots and freed
+//! levels may differ, which nothing reads (an insert overwrites it). `sweep` has no logged
+//! form: the engine does not use it.
 
 use bulwark_core::{AccountId, OrderId, Price, Qty};
 use serde::{Deserialize, Serialize};
@@ -73,8 +82,9 @@ pub struct Order {
     level: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Level {
+/// A price level: a FIFO of orders through the slab, with its cached total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Level {
     price: Price,
     total: Qty,
     count: u32,
@@ -101,6 +111,49 @@ pub struct BookFill {
     pub qty: Qty,
 }
 
+/// How to take back one change to a [`Book`]; see the module docs. Crate-private: the engine's
+/// undo journal is its one user. Kept small: a command on the order path makes several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BookUndo {
+    /// `reserve` took `slot` off the free stack, or appended it to the slab (`grew`).
+    Reserve { slot: u32, grew: bool },
+    /// `release` pushed `slot` back on the free stack.
+    Release { slot: u32 },
+    /// `insert` rested an order at the back of its level in `slot`; `level` says whether (and
+    /// from where) a level was made for it.
+    Insert { slot: u32, level: LevelMade },
+    /// `unlink` took `order` (its level, queue neighbours and all) out of `slot` and pushed
+    /// the slot on the free stack; `level_freed` if that emptied (and freed) its level. The
+    /// whole order is kept: a later insert in the same command may reuse the slot, and the
+    /// level's slot, so their dead content cannot be relied on.
+    Unlink {
+        slot: u32,
+        level_freed: bool,
+        order: Order,
+    },
+    /// A fill or a reduction took `qty` off the order in `slot`.
+    Take { slot: u32, qty: Qty },
+    /// `set_acct_slot` replaced `old` in the order in `slot`.
+    AcctSlot { slot: u32, old: u32 },
+}
+
+const _: () = assert!(std::mem::size_of::<BookUndo>() <= 64);
+
+/// Whether an insert made a new price level, and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LevelMade {
+    /// The level existed.
+    No,
+    /// Appended to the level slab.
+    Pushed,
+    /// Taken off the free level stack.
+    Reused,
+}
+
+/// Two books are equal when they hold the same resting orders in the same places (slots, queue
+/// positions, levels) and the same free stacks: everything that decides what they do next.
+/// The content of a dead slot or a freed level is never read again (an insert overwrites it),
+/// so it is not compared.
 #[derive(Clone, Debug, Default)]
 pub struct Book {
     orders: Vec<Order>,
@@ -160,8 +213,14 @@ impl Book {
     /// Take a free slot and build the id of the order that will use it. The id exists before
     /// the order rests, so fills can name the taker; [`Book::release`] returns an unused slot.
     pub fn reserve(&mut self, seq: u64) -> OrderId {
-        let slot = match self.free_orders.pop() {
-            Some(s) => s,
+        self.reserve_logged(seq, &mut |_| ())
+    }
+
+    /// [`Book::reserve`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn reserve_logged(&mut self, seq: u64, log: &mut impl FnMut(BookUndo)) -> OrderId {
+        let (slot, grew) = match self.free_orders.pop() {
+            Some(s) => (s, false),
             None => {
                 self.orders.push(Order {
                     id: OrderId(u64::MAX),
@@ -175,18 +234,26 @@ impl Book {
                     next: NIL,
                     level: NIL,
                 });
-                (self.orders.len() - 1) as u32
+                ((self.orders.len() - 1) as u32, true)
             }
         };
+        log(BookUndo::Reserve { slot, grew });
         debug_assert!(seq < (1 << (64 - SLOT_BITS)));
         OrderId((seq << SLOT_BITS) | slot as u64)
     }
 
     /// Give back a reserved slot whose order never rested.
     pub fn release(&mut self, id: OrderId) {
+        self.release_logged(id, &mut |_| ())
+    }
+
+    /// [`Book::release`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn release_logged(&mut self, id: OrderId, log: &mut impl FnMut(BookUndo)) {
         let slot = Self::slot_of(id);
         debug_assert_eq!(self.orders[slot as usize].level, NIL);
         self.free_orders.push(slot);
+        log(BookUndo::Release { slot });
     }
 
     /// Reserve a slot and rest the order in it; returns its id.
@@ -206,13 +273,26 @@ impl Book {
 
     /// Rest an order, whose slot `id` reserved, at the back of its price level.
     pub fn insert(&mut self, id: OrderId, o: NewOrder) {
+        self.insert_logged(id, o, 0, &mut |_| ())
+    }
+
+    /// [`Book::insert`] with the order's place in its account's list, reporting how to undo
+    /// it. (Setting `acct_slot` here spares the engine a logged `set_acct_slot`.)
+    #[inline]
+    pub(crate) fn insert_logged(
+        &mut self,
+        id: OrderId,
+        o: NewOrder,
+        acct_slot: u32,
+        log: &mut impl FnMut(BookUndo),
+    ) {
         debug_assert!(o.qty.is_positive() && o.price.is_positive());
         let slot = Self::slot_of(id);
         debug_assert_eq!(
             self.orders[slot as usize].level, NIL,
             "slot must be reserved"
         );
-        let level = self.level_for(o.side, o.price);
+        let (level, made) = self.level_for(o.side, o.price);
         self.orders[slot as usize] = Order {
             id,
             account: o.account,
@@ -220,50 +300,100 @@ impl Book {
             price: o.price,
             remaining: o.qty,
             reduce_only: o.reduce_only,
-            acct_slot: 0,
+            acct_slot,
             prev: NIL,
             next: NIL,
             level,
         };
         self.link_back(level, slot);
         self.resting += 1;
+        log(BookUndo::Insert { slot, level: made });
     }
 
     /// Remove a resting order and return it.
     pub fn remove(&mut self, id: OrderId) -> Option<Order> {
+        self.remove_logged(id, &mut |_| ())
+    }
+
+    /// [`Book::remove`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn remove_logged(
+        &mut self,
+        id: OrderId,
+        log: &mut impl FnMut(BookUndo),
+    ) -> Option<Order> {
         let slot = Self::slot_of(id);
         let o = *self.get(id)?;
-        self.unlink(slot);
+        self.unlink(slot, log);
         Some(o)
     }
 
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.
     /// Returns the quantity still resting.
     pub fn fill(&mut self, id: OrderId, qty: Qty) -> Qty {
+        self.fill_logged(id, qty, &mut |_| ())
+    }
+
+    /// [`Book::fill`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn fill_logged(
+        &mut self,
+        id: OrderId,
+        qty: Qty,
+        log: &mut impl FnMut(BookUndo),
+    ) -> Qty {
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert!(o.id == id && o.level != NIL && qty.is_positive() && qty <= o.remaining);
+        if qty == o.remaining {
+            // Filled: the order leaves (its dead slot keeps the quantity it had, which nothing
+            // reads, and which undoing the unlink restores).
+            self.unlink(slot, log);
+            return Qty::ZERO;
+        }
         o.remaining = Qty::from_lots(o.remaining.lots() - qty.lots());
         let left = o.remaining;
         let level = o.level;
         self.levels[level as usize].total =
             Qty::from_lots(self.levels[level as usize].total.lots() - qty.lots());
-        if left.is_zero() {
-            self.unlink(slot);
-        }
+        log(BookUndo::Take { slot, qty });
         left
     }
 
     /// Record where the order sits in its account's order list.
     #[inline]
     pub fn set_acct_slot(&mut self, id: OrderId, slot: u32) {
-        let o = &mut self.orders[Self::slot_of(id) as usize];
+        self.set_acct_slot_logged(id, slot, &mut |_| ())
+    }
+
+    /// [`Book::set_acct_slot`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn set_acct_slot_logged(
+        &mut self,
+        id: OrderId,
+        acct_slot: u32,
+        log: &mut impl FnMut(BookUndo),
+    ) {
+        let slot = Self::slot_of(id);
+        let o = &mut self.orders[slot as usize];
         debug_assert_eq!(o.id, id);
-        o.acct_slot = slot;
+        let old = std::mem::replace(&mut o.acct_slot, acct_slot);
+        log(BookUndo::AcctSlot { slot, old });
     }
 
     /// Shrink a resting order's quantity in place (keeps its time priority).
     pub fn reduce(&mut self, id: OrderId, new_remaining: Qty) {
+        self.reduce_logged(id, new_remaining, &mut |_| ())
+    }
+
+    /// [`Book::reduce`], reporting how to undo it.
+    #[inline]
+    pub(crate) fn reduce_logged(
+        &mut self,
+        id: OrderId,
+        new_remaining: Qty,
+        log: &mut impl FnMut(BookUndo),
+    ) {
         let slot = Self::slot_of(id);
         let o = &self.orders[slot as usize];
         debug_assert!(new_remaining.is_positive() && new_remaining < o.remaining);
@@ -272,6 +402,120 @@ impl Book {
         self.orders[slot as usize].remaining = new_remaining;
         self.levels[level as usize].total =
             Qty::from_lots(self.levels[level as usize].total.lots() - delta);
+        log(BookUndo::Take {
+            slot,
+            qty: Qty::from_lots(delta),
+        });
+    }
+
+    /// Take back one change, reported by a `_logged` method. Records must be undone newest
+    /// first: each then finds the book exactly as its change left it (checked in debug builds).
+    pub(crate) fn undo(&mut self, u: BookUndo) {
+        match u {
+            BookUndo::Reserve { slot, grew } => {
+                if grew {
+                    debug_assert_eq!(self.orders.len() - 1, slot as usize);
+                    self.orders.pop();
+                } else {
+                    self.free_orders.push(slot);
+                }
+            }
+            BookUndo::Release { slot } => {
+                let top = self.free_orders.pop();
+                debug_assert_eq!(top, Some(slot));
+            }
+            BookUndo::Insert { slot, level } => self.undo_insert(slot, level),
+            BookUndo::Unlink {
+                slot,
+                level_freed,
+                order,
+            } => self.undo_unlink(slot, level_freed, order),
+            BookUndo::Take { slot, qty } => {
+                let o = &mut self.orders[slot as usize];
+                o.remaining = Qty::from_lots(o.remaining.lots() + qty.lots());
+                let lv = &mut self.levels[o.level as usize];
+                lv.total = Qty::from_lots(lv.total.lots() + qty.lots());
+            }
+            BookUndo::AcctSlot { slot, old } => self.orders[slot as usize].acct_slot = old,
+        }
+    }
+
+    /// The order in `slot` is the last of its level (nothing newer is left): take it off the
+    /// back, leave the slot dead (reserved) and drop a level made for it.
+    fn undo_insert(&mut self, slot: u32, made: LevelMade) {
+        let o = self.orders[slot as usize];
+        let lv = &mut self.levels[o.level as usize];
+        debug_assert_eq!(lv.tail, slot, "an undone insert is the back of its level");
+        lv.tail = o.prev;
+        lv.count -= 1;
+        lv.total = Qty::from_lots(lv.total.lots() - o.remaining.lots());
+        if o.prev == NIL {
+            lv.head = NIL;
+        } else {
+            self.orders[o.prev as usize].next = NIL;
+        }
+        let dead = &mut self.orders[slot as usize];
+        (dead.level, dead.prev, dead.next) = (NIL, NIL, NIL);
+        self.resting -= 1;
+        match made {
+            LevelMade::No => return,
+            LevelMade::Reused => self.free_levels.push(o.level),
+            LevelMade::Pushed => {
+                debug_assert_eq!(self.levels.len() - 1, o.level as usize);
+                self.levels.pop();
+            }
+        }
+        debug_assert_eq!(self.levels.get(o.level as usize).map_or(0, |l| l.count), 0);
+        match o.side {
+            Side::Buy => self.bids.remove(&o.price),
+            Side::Sell => self.asks.remove(&o.price),
+        };
+    }
+
+    /// Put `order` back in `slot`, between its queue neighbours (re-making its level if it was
+    /// freed), and take the slot off the free stack.
+    fn undo_unlink(&mut self, slot: u32, level_freed: bool, order: Order) {
+        let top = self.free_orders.pop();
+        debug_assert_eq!(top, Some(slot));
+        self.orders[slot as usize] = order;
+        let Order {
+            level,
+            prev,
+            next,
+            side,
+            price,
+            remaining,
+            ..
+        } = order;
+        if level_freed {
+            let top = self.free_levels.pop();
+            debug_assert_eq!(top, Some(level));
+            self.levels[level as usize] = Level {
+                price,
+                total: Qty::ZERO,
+                count: 0,
+                head: NIL,
+                tail: NIL,
+            };
+            match side {
+                Side::Buy => self.bids.insert(price, level),
+                Side::Sell => self.asks.insert(price, level),
+            };
+        }
+        if prev == NIL {
+            self.levels[level as usize].head = slot;
+        } else {
+            self.orders[prev as usize].next = slot;
+        }
+        if next == NIL {
+            self.levels[level as usize].tail = slot;
+        } else {
+            self.orders[next as usize].prev = slot;
+        }
+        let lv = &mut self.levels[level as usize];
+        lv.count += 1;
+        lv.total = Qty::from_lots(lv.total.lots() + remaining.lots());
+        self.resting += 1;
     }
 
     /// Resting orders that a taker on `taker_side` with limit `limit` would meet, best first,
@@ -426,13 +670,15 @@ impl Book {
         Ok(())
     }
 
-    fn level_for(&mut self, side: Side, price: Price) -> u32 {
+    /// The level of `price` on `side`, made if missing: (its slot, whether it was made).
+    #[inline]
+    fn level_for(&mut self, side: Side, price: Price) -> (u32, LevelMade) {
         let map = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
         if let Some(&l) = map.get(&price) {
-            return l;
+            return (l, LevelMade::No);
         }
         let lv = Level {
             price,
@@ -441,18 +687,18 @@ impl Book {
             head: NIL,
             tail: NIL,
         };
-        let l = match self.free_levels.pop() {
+        let (l, made) = match self.free_levels.pop() {
             Some(l) => {
                 self.levels[l as usize] = lv;
-                l
+                (l, LevelMade::Reused)
             }
             None => {
                 self.levels.push(lv);
-                (self.levels.len() - 1) as u32
+                ((self.levels.len() - 1) as u32, LevelMade::Pushed)
             }
         };
         map.insert(price, l);
-        l
+        (l, made)
     }
 
     fn link_back(&mut self, level: u32, slot: u32) {
@@ -469,7 +715,7 @@ impl Book {
         }
     }
 
-    fn unlink(&mut self, slot: u32) {
+    fn unlink(&mut self, slot: u32, log: &mut impl FnMut(BookUndo)) {
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         if o.prev == NIL {
@@ -486,7 +732,8 @@ impl Book {
         let lv = &mut self.levels[o.level as usize];
         lv.count -= 1;
         lv.total = Qty::from_lots(lv.total.lots() - o.remaining.lots());
-        if lv.count == 0 {
+        let level_freed = lv.count == 0;
+        if level_freed {
             match o.side {
                 Side::Buy => self.bids.remove(&o.price),
                 Side::Sell => self.asks.remove(&o.price),
@@ -499,8 +746,39 @@ impl Book {
         dead.next = NIL;
         self.free_orders.push(slot);
         self.resting -= 1;
+        log(BookUndo::Unlink {
+            slot,
+            level_freed,
+            order: o,
+        });
     }
 }
+
+impl PartialEq for Book {
+    fn eq(&self, other: &Book) -> bool {
+        let live_orders_equal = [Side::Buy, Side::Sell].into_iter().all(|side| {
+            self.orders_in_priority(side)
+                .zip(other.orders_in_priority(side))
+                .all(|(a, b)| a == b)
+        });
+        let live_levels = |b: &Book| -> Vec<Level> {
+            (b.bids.values().chain(b.asks.values()))
+                .map(|&l| b.levels[l as usize])
+                .collect()
+        };
+        self.resting == other.resting
+            && self.orders.len() == other.orders.len()
+            && self.levels.len() == other.levels.len()
+            && self.free_orders == other.free_orders
+            && self.free_levels == other.free_levels
+            && self.bids == other.bids
+            && self.asks == other.asks
+            && live_levels(self) == live_levels(other)
+            && live_orders_equal
+    }
+}
+
+impl Eq for Book {}
 
 /// Orders that cross a taker's limit, best price first, oldest first within a price.
 pub struct CrossingIter<'a> {
@@ -536,5 +814,217 @@ impl<'a> Iterator for LevelIter<'a> {
         let o = &self.book.orders[self.next as usize];
         self.next = o.next;
         Some(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The undo log: every logged change, undone newest first, gives back the exact book.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn new_order(side: Side, price: i64, qty: i64) -> NewOrder {
+        NewOrder {
+            account: AccountId(1),
+            side,
+            price: Price::from_micros(price),
+            qty: Qty::from_lots(qty),
+            reduce_only: false,
+        }
+    }
+
+    /// Rest a logged order: reserve then insert, as the engine does.
+    fn rest(b: &mut Book, log: &mut Vec<BookUndo>, seq: u64, o: NewOrder) -> OrderId {
+        let id = b.reserve_logged(seq, &mut |u| log.push(u));
+        b.insert_logged(id, o, 0, &mut |u| log.push(u));
+        id
+    }
+
+    fn undo_all(b: &mut Book, log: &mut Vec<BookUndo>) {
+        while let Some(u) = log.pop() {
+            b.undo(u);
+        }
+    }
+
+    fn ids(b: &Book, side: Side) -> Vec<OrderId> {
+        b.orders_in_priority(side).map(|o| o.id).collect()
+    }
+
+    #[test]
+    fn remove_then_undo_restores_queue_position_and_free_slots() {
+        let mut b = Book::new();
+        let mut log = Vec::new();
+        // Three orders at one price (a FIFO), one at another; then free two slots.
+        let a = rest(&mut b, &mut log, 1, new_order(Side::Buy, 100, 5));
+        let mid = rest(&mut b, &mut log, 2, new_order(Side::Buy, 100, 6));
+        let c = rest(&mut b, &mut log, 3, new_order(Side::Buy, 100, 7));
+        let lone = rest(&mut b, &mut log, 4, new_order(Side::Buy, 99, 1));
+        let gone1 = rest(&mut b, &mut log, 5, new_order(Side::Sell, 105, 1));
+        let gone2 = rest(&mut b, &mut log, 6, new_order(Side::Sell, 106, 1));
+        b.remove(gone1);
+        b.remove(gone2);
+        log.clear();
+        let before = b.clone();
+        assert_eq!(
+            b.free_slots(),
+            &[Book::slot_of(gone1), Book::slot_of(gone2)]
+        );
+
+        // Take the middle of the FIFO out, empty the lone level, fill the head partly, and
+        // rest a new order (it reuses a free slot and the lone level's freed slot).
+        assert!(b.remove_logged(mid, &mut |u| log.push(u)).is_some());
+        assert!(b.remove_logged(lone, &mut |u| log.push(u)).is_some());
+        assert_eq!(
+            b.fill_logged(a, Qty::from_lots(2), &mut |u| log.push(u)),
+            Qty::from_lots(3)
+        );
+        let new = rest(&mut b, &mut log, 7, new_order(Side::Buy, 98, 4));
+        b.set_acct_slot_logged(c, 9, &mut |u| log.push(u));
+        assert_eq!(ids(&b, Side::Buy), vec![a, c, new]);
+        assert_ne!(b, before);
+
+        undo_all(&mut b, &mut log);
+        assert_eq!(
+            ids(&b, Side::Buy),
+            vec![a, mid, c, lone],
+            "queue positions restored"
+        );
+        assert_eq!(
+            b.free_slots(),
+            before.free_slots(),
+            "free slots in the same order"
+        );
+        assert_eq!(b.get(a).unwrap().remaining, Qty::from_lots(5));
+        assert_eq!(b.get(c).unwrap().acct_slot, 0);
+        assert_eq!(b, before, "the whole book");
+        b.check().unwrap();
+        // And the book still works: the next order gets the id the untouched book would give.
+        let mut twin = before.clone();
+        assert_eq!(b.reserve(8), twin.reserve(8));
+    }
+
+    #[test]
+    fn a_fill_that_empties_the_order_and_its_level_undoes_exactly() {
+        let mut b = Book::new();
+        let bid = b.insert_new(1, new_order(Side::Buy, 100, 3));
+        let ask = b.insert_new(2, new_order(Side::Sell, 101, 3));
+        let before = b.clone();
+        let mut log = Vec::new();
+        assert!(b
+            .fill_logged(ask, Qty::from_lots(3), &mut |u| log.push(u))
+            .is_zero());
+        let id = b.reserve_logged(3, &mut |u| log.push(u));
+        b.release_logged(id, &mut |u| log.push(u));
+        assert!(b.get(ask).is_none() && b.best_ask().is_none());
+        undo_all(&mut b, &mut log);
+        assert_eq!(b, before);
+        assert_eq!(b.get(bid).unwrap().remaining, Qty::from_lots(3));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Rest { buy: bool, price: i64, qty: i64 },
+        Remove(usize),
+        Fill(usize, i64),
+        Reduce(usize, i64),
+        ReserveRelease,
+        AcctSlot(usize, u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<bool>(), 1i64..8, 1i64..5).prop_map(|(buy, p, qty)| Op::Rest {
+                buy,
+                // Bids below 10, asks above: the book never crosses.
+                price: if buy { p } else { p + 10 },
+                qty,
+            }),
+            2 => any::<usize>().prop_map(Op::Remove),
+            2 => (any::<usize>(), 1i64..5).prop_map(|(k, q)| Op::Fill(k, q)),
+            1 => (any::<usize>(), 1i64..5).prop_map(|(k, q)| Op::Reduce(k, q)),
+            1 => Just(Op::ReserveRelease),
+            1 => (any::<usize>(), 0u32..50).prop_map(|(k, s)| Op::AcctSlot(k, s)),
+        ]
+    }
+
+    /// Apply `op` (logged into `log` when given); `seq` numbers new orders.
+    fn apply(b: &mut Book, op: &Op, seq: &mut u64, log: &mut Vec<BookUndo>) {
+        let live: Vec<OrderId> = [Side::Buy, Side::Sell]
+            .iter()
+            .flat_map(|&s| ids(b, s))
+            .collect();
+        let pick = |k: usize| live.get(k % live.len().max(1)).copied();
+        *seq += 1;
+        let mut l = |u| log.push(u);
+        match *op {
+            Op::Rest { buy, price, qty } => {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let id = b.reserve_logged(*seq, &mut l);
+                b.insert_logged(id, new_order(side, price, qty), 0, &mut l);
+            }
+            Op::Remove(k) => {
+                if let Some(id) = pick(k) {
+                    b.remove_logged(id, &mut l);
+                }
+            }
+            Op::Fill(k, q) => {
+                if let Some(id) = pick(k) {
+                    let q = Qty::from_lots(q).min(b.get(id).unwrap().remaining);
+                    b.fill_logged(id, q, &mut l);
+                }
+            }
+            Op::Reduce(k, q) => {
+                if let Some(id) = pick(k) {
+                    let r = b.get(id).unwrap().remaining.lots();
+                    if r > 1 {
+                        b.reduce_logged(id, Qty::from_lots(1 + q % (r - 1)), &mut l);
+                    }
+                }
+            }
+            Op::ReserveRelease => {
+                let id = b.reserve_logged(*seq, &mut l);
+                b.release_logged(id, &mut l);
+            }
+            Op::AcctSlot(k, s) => {
+                if let Some(id) = pick(k) {
+                    b.set_acct_slot_logged(id, s, &mut l);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A committed prefix of random changes, then a logged suffix undone newest first:
+        /// the book equals its state after the prefix, and keeps working identically.
+        #[test]
+        fn undoing_a_logged_suffix_restores_the_exact_book(
+            prefix in proptest::collection::vec(op(), 0..60),
+            suffix in proptest::collection::vec(op(), 0..60),
+        ) {
+            let mut b = Book::new();
+            let mut seq = 0;
+            let mut log = Vec::new();
+            for o in &prefix {
+                apply(&mut b, o, &mut seq, &mut log);
+            }
+            log.clear();
+            let checkpoint = b.clone();
+            for o in &suffix {
+                apply(&mut b, o, &mut seq, &mut log);
+                b.check().map_err(TestCaseError::fail)?;
+            }
+            undo_all(&mut b, &mut log);
+            prop_assert_eq!(&b, &checkpoint);
+            b.check().map_err(TestCaseError::fail)?;
+            // The same change on both gives the same result (the same slot, so the same id).
+            let mut twin = checkpoint.clone();
+            let o = Op::Rest { buy: true, price: 3, qty: 2 };
+            let (mut s1, mut s2) = (seq, seq);
+            apply(&mut b, &o, &mut s1, &mut log);
+            apply(&mut twin, &o, &mut s2, &mut Vec::new());
+            prop_assert_eq!(&b, &twin);
+        }
     }
 }

@@ -2,16 +2,25 @@
 //!
 //! Every command is validated and planned first, on copies, with checked arithmetic; only a
 //! plan that passed every check is committed. A rejected command therefore changes nothing,
-//! and the commit phase cannot fail on an operating error. The bounds in [`limits`] make
-//! overflow in the commit phase impossible; if it happened anyway it would be a bug, and the
-//! engine stops rather than continue with corrupt state (the journal recovers it).
+//! and the commit phase cannot fail on an operating error.
+//!
+//! The commit's own arithmetic goes through [`bounded`]: the bounds in [`limits`] make it
+//! infallible, so a failure there is an engine bug. It is still not a panic: it is a
+//! [`Breach`] that `?` carries up to `Engine::apply`, which rolls the command back with the
+//! undo journal (`journal.rs`: every change of the commit phase is recorded as it happens,
+//! and undone newest first) and rejects it with `Reject::Internal`. The state is then exactly
+//! as before the command, hash and every derived structure alike; the venue goes on.
+//! With the `testing` feature (this crate's own tests) a fault can be injected into any
+//! arithmetic step of a command, and each rollback is checked against a copy of the engine.
 
 use crate::account::{Account, Position};
 use crate::command::{Command, MarginMode};
 use crate::event::{Event, Scope};
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{ok_or_overflow, AccountId, ArithResult, MarketId, TimestampMs, Usd};
+use bulwark_core::{
+    ok_or_overflow, AccountId, ArithError, ArithResult, MarketId, TimestampMs, Usd,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,12 +30,15 @@ mod collateral;
 mod flags;
 mod funding;
 mod index;
+mod journal;
 mod liquidation;
 mod orders;
 mod params;
 mod prices;
 mod queries;
 mod socialize;
+#[cfg(feature = "testing")]
+mod testing;
 mod vault;
 mod watch;
 mod waterfall;
@@ -207,6 +219,28 @@ pub struct Engine {
     /// Pools rechecked because an index step moved their triggers (a statistic for benchmarks
     /// and reports; not state: it is not hashed).
     index_rechecks: u64,
+    /// The undo journal of the command being applied (scratch, see `journal.rs`).
+    journal: journal::Journal,
+    /// Fault injection and rollback verification (the `testing` feature; empty without it).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    hooks: Hooks,
+}
+
+/// The test hooks an engine carries: with the `testing` feature, an armed fault for the next
+/// command and what the last armed command counted; without it, nothing. Not state: a clone
+/// starts without them.
+#[derive(Debug, Default)]
+struct Hooks {
+    #[cfg(feature = "testing")]
+    fail_at: Option<u64>,
+    #[cfg(feature = "testing")]
+    last_steps: u64,
+}
+
+impl Clone for Hooks {
+    fn clone(&self) -> Self {
+        Hooks::default()
+    }
 }
 
 impl Default for Engine {
@@ -256,12 +290,44 @@ impl Engine {
             venue: VenueParams::default(),
             invariant_check_interval: 1,
             index_rechecks: 0,
+            journal: journal::Journal::default(),
+            hooks: Hooks::default(),
         }
     }
 
     /// Apply one command at time `now`. On success returns the events it produced (valid until
     /// the next call); on rejection returns why, and the state is exactly as before.
+    ///
+    /// A command is validated and planned before it changes anything, so an operating error
+    /// (insufficient margin, an unknown order, ...) is a rejection with nothing to undo. The
+    /// commit that follows is recorded in the undo journal; should its arithmetic fail (an
+    /// engine bug: the bounds in [`limits`] rule it out), the command is rolled back and
+    /// rejected with [`Reject::Internal`].
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
+        #[cfg(feature = "testing")]
+        let armed = self.arm_fault();
+        let result = self.apply_journaled(cmd, now);
+        #[cfg(feature = "testing")]
+        self.disarm_fault(armed, cmd, &result);
+        result?;
+        #[cfg(any(debug_assertions, feature = "invariants"))]
+        if self
+            .commands_applied
+            .is_multiple_of(self.invariant_check_interval)
+        {
+            if let Err(breach) = self.check_invariants() {
+                // ok: debug and test builds only; a broken invariant is an engine bug to stop on.
+                panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
+                // ok: see above
+            }
+        }
+        Ok(&self.events)
+    }
+
+    /// `apply` but for its checks: the command recorded in the undo journal, and rolled back
+    /// if its commit fails.
+    #[inline(always)]
+    fn apply_journaled(&mut self, cmd: &Command, now: TimestampMs) -> Result<(), Reject> {
         self.events.clear();
         self.adl_cache.clear();
         if now.0 > limits::MAX_TIMESTAMP_MS {
@@ -277,7 +343,50 @@ impl Engine {
             });
         }
         self.now_ms = now;
-        let result = match cmd {
+        self.begin_journal();
+        let result = self.dispatch(cmd, now);
+        // A realized deficit is booked whatever the command (stages c-e of the waterfall).
+        let result = result.and_then(|()| Ok(self.book_realized_deficits()?));
+        // The rankings die with the command (a clone of the engine carries none).
+        self.adl_cache.clear();
+        if let Err(e) = result {
+            let internal = matches!(e, Reject::Internal { .. });
+            // A typed rejection is decided before anything changes; only an internal failure
+            // has something to undo.
+            debug_assert!(
+                internal || self.events.is_empty(),
+                "a rejected command emitted events"
+            );
+            debug_assert!(
+                internal || self.journal.is_clean(),
+                "a rejected command changed state"
+            );
+            debug_assert!(internal || self.realized_deficits.is_empty());
+            self.roll_back();
+            // The rollback's pair assertion: with the `testing` feature an armed command is
+            // compared field by field with a copy taken before it; in every debug build the
+            // restored state must at least keep every invariant.
+            #[cfg(debug_assertions)]
+            if internal {
+                if let Err(breach) = self.check_invariants() {
+                    // ok: debug builds only; a rollback that broke the state is an engine bug.
+                    panic!(
+                        "invariant broken by the rollback of {}: {breach}",
+                        cmd.name()
+                    );
+                }
+            }
+            return Err(e.in_command(cmd.name()));
+        }
+        self.last_ms = now;
+        self.commands_applied += 1;
+        Ok(())
+    }
+
+    /// Validate, plan and commit one command (the time checks are done).
+    #[inline(always)]
+    fn dispatch(&mut self, cmd: &Command, now: TimestampMs) -> Result<(), Reject> {
+        match cmd {
             Command::CreateMarket { params } => self.create_market(params, now),
             Command::Deposit {
                 account,
@@ -300,10 +409,7 @@ impl Engine {
                 delta_usd,
             } => self.adjust_isolated(*account, *market, *delta_usd),
             Command::OraclePrice { market, price } => self.oracle_price(*market, *price, now),
-            Command::Tick => {
-                self.tick(now);
-                Ok(())
-            }
+            Command::Tick => Ok(self.tick(now)?),
             Command::SetParam { market, param } => self.set_param(*market, param),
             Command::SetVenueParam { param } => self.set_venue_param(param),
             Command::Liquidate {
@@ -323,29 +429,7 @@ impl Engine {
                 account,
                 amount_usd,
             } => self.insurance_deposit(*account, *amount_usd),
-        };
-        // The rankings die with the command (a clone of the engine carries none).
-        self.adl_cache.clear();
-        if let Err(e) = result {
-            debug_assert!(self.events.is_empty(), "a rejected command emitted events");
-            debug_assert!(self.realized_deficits.is_empty());
-            return Err(e.in_command(cmd.name()));
         }
-        self.book_realized_deficits();
-        self.last_ms = now;
-        self.commands_applied += 1;
-        #[cfg(any(debug_assertions, feature = "invariants"))]
-        if self
-            .commands_applied
-            .is_multiple_of(self.invariant_check_interval)
-        {
-            if let Err(breach) = self.check_invariants() {
-                // ok: debug and test builds only; a broken invariant is an engine bug to stop on.
-                panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
-                // ok: see above
-            }
-        }
-        Ok(&self.events)
     }
 
     /// Check the invariants after every `n`-th command instead of every one (n >= 1). The full
@@ -378,16 +462,37 @@ pub(crate) struct EngineParts<'a> {
 /// below `EngineConfig::max_accounts`, which is at most 2^31.
 pub const VAULT: AccountId = AccountId(u32::MAX);
 
-/// Unwrap arithmetic in the commit phase, where validation bounds make failure impossible.
+/// An arithmetic failure where the bounds in [`limits`] say none can happen (the commit
+/// phase, and the few checks that rest on the same bounds): an engine bug. `Engine::apply`
+/// rolls the command back and rejects it with `Reject::Internal`. Boxed, so that a `Bounded`
+/// result is one word wider than its value (the commit phase returns many) and the failure,
+/// which never happens, pays for the allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Breach(pub(crate) Box<ArithError>);
+
+/// The result of commit-phase work: `?` carries a [`Breach`] up to `Engine::apply`.
+pub(crate) type Bounded<T = ()> = Result<T, Breach>;
+
+/// Arithmetic that the input bounds make infallible. A failure is a [`Breach`] (with the
+/// caller's location), which rolls the command back. With the `testing` feature, a test can
+/// make the n-th call of a command fail (`Engine::fail_commit_arithmetic_at`).
+#[inline(always)]
 #[track_caller]
-pub(crate) fn bounded<T>(r: ArithResult<T>) -> T {
-    match r {
-        Ok(v) => v,
-        // ok: the input bounds in `limits` and their const assertions make this unreachable
-        // (and the fuzz target never reached it); turning it into a rejection with the state
-        // unchanged needs an undo journal (issue 9, item 8, still open).
-        Err(e) => panic!("arithmetic bound breached in the commit phase ({e}); see limits"), // ok: see above
+pub(crate) fn bounded<T>(r: ArithResult<T>) -> Bounded<T> {
+    #[cfg(feature = "testing")]
+    if testing::fault_due() {
+        return Err(breach(ArithError::overflow()));
     }
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => Err(breach(e)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn breach(e: ArithError) -> Breach {
+    Breach(Box::new(e))
 }
 
 /// Whether a position belongs to a pool.

@@ -13,7 +13,7 @@ use bulwark_core::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Market {
     pub id: MarketId,
     pub params: MarketParams,

@@ -95,6 +95,25 @@ pub enum Reject {
         command: &'static str,
         error: ArithError,
     },
+    /// Arithmetic that the input bounds make infallible failed while the command was being
+    /// committed: an engine bug. The command was rolled back (the engine's undo journal) and
+    /// the state is exactly as before it. `error` (shown by `Debug`) keeps the source location
+    /// for the engine's developers; the message a user sees names none.
+    #[error("{command} rejected by an engine bug: an internal arithmetic bound broke while it was being committed; it was rolled back and the state is unchanged (please report it)")]
+    Internal {
+        /// The command's name, filled in by `Engine::apply`.
+        command: &'static str,
+        error: ArithError,
+    },
+}
+
+impl From<crate::engine::Breach> for Reject {
+    fn from(b: crate::engine::Breach) -> Self {
+        Reject::Internal {
+            command: "command",
+            error: *b.0,
+        }
+    }
 }
 
 impl From<ArithError> for Reject {
@@ -111,6 +130,10 @@ impl Reject {
     pub(crate) fn in_command(self, name: &'static str) -> Reject {
         match self {
             Reject::Arithmetic { error, .. } => Reject::Arithmetic {
+                command: name,
+                error,
+            },
+            Reject::Internal { error, .. } => Reject::Internal {
                 command: name,
                 error,
             },

@@ -7,6 +7,11 @@
 //! waterfall happen. After every command: nothing panicked, every invariant holds, and a
 //! rejected command left the state hash unchanged.
 //!
+//! A second property throws the same lines with faults injected into the commit phase of
+//! random commands (the `testing` feature): each faulted command must be rejected as an engine
+//! bug with the state exactly as before, and the run must end where an engine that never saw
+//! the faulted commands ends.
+//!
 //! `cargo test` runs 128 cases (a few seconds); hunt with many more:
 //! `PROPTEST_CASES=5000 cargo test -p bulwark-engine --test fuzz_commands`.
 //! Every input it ever found that panicked is a regression test in `no_panic.rs`. With
@@ -390,6 +395,85 @@ proptest! {
     #[test]
     fn arbitrary_command_lines_never_panic_the_engine(entries in proptest::collection::vec(line(), 1..80)) {
         run(&entries)?;
+    }
+}
+
+/// The lines of `arbitrary_command_lines_never_panic_the_engine`, a fault (`Some(pick)`) in
+/// about a third of them: the `1 + pick % n`-th of the command's `n` commit-phase arithmetic
+/// steps fails. A faulted command is dropped; `reference` never sees it.
+fn run_faulted(entries: &[((When, String), Option<u64>)]) -> Result<(), TestCaseError> {
+    let mut e = setup();
+    let mut reference = setup();
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let mut faults = 0;
+    for ((w, text), fault) in entries {
+        let now = match *w {
+            When::After(dt) => e
+                .last_ms()
+                .0
+                .saturating_add(dt)
+                .min(limits::MAX_TIMESTAMP_MS),
+            When::At(t) => t,
+        };
+        seen.push((now, text.clone()));
+        let Ok(cmd) = serde_json::from_str::<Command>(text) else {
+            continue;
+        };
+        let now = TimestampMs(now);
+        if let Some(pick) = fault {
+            let mut dry = e.clone();
+            dry.fail_commit_arithmetic_at(u64::MAX);
+            let _ = dry.apply(&cmd, now);
+            let n = dry.commit_arithmetic_steps();
+            if n > 0 {
+                let before = e.clone();
+                e.fail_commit_arithmetic_at(1 + pick % n);
+                let outcome = catch_unwind(AssertUnwindSafe(|| e.apply(&cmd, now).map(|_| ())));
+                let Ok(result) = outcome else {
+                    return Err(TestCaseError::fail(format!(
+                        "a faulted command panicked, the last line of:\n{}",
+                        log(&seen)
+                    )));
+                };
+                prop_assert!(
+                    matches!(result, Err(Reject::Internal { .. })),
+                    "faulted: {:?}, the last line of:\n{}",
+                    result,
+                    log(&seen)
+                );
+                prop_assert_eq!(state_hash(&e), state_hash(&before));
+                prop_assert_eq!(e.state_diff(&before), None, "\n{}", log(&seen));
+                faults += 1;
+                continue;
+            }
+        }
+        let ours = e.apply(&cmd, now).map(|ev| ev.to_vec());
+        let theirs = reference.apply(&cmd, now).map(|ev| ev.to_vec());
+        prop_assert_eq!(&ours, &theirs, "\n{}", log(&seen));
+        prop_assert_eq!(state_hash(&e), state_hash(&reference), "\n{}", log(&seen));
+        if let Err(b) = e.check_invariants() {
+            return Err(TestCaseError::fail(format!(
+                "invariant broken ({b}) after the last line of:\n{}",
+                log(&seen)
+            )));
+        }
+    }
+    prop_assert_eq!(e.state_diff(&reference), None);
+    let _ = faults;
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: cases(), max_shrink_iters: 4_000, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn arbitrary_command_lines_with_commit_faults_roll_back(
+        entries in proptest::collection::vec(
+            (line(), proptest::option::weighted(0.3, any::<u64>())),
+            1..80,
+        )
+    ) {
+        run_faulted(&entries)?;
     }
 }
 

@@ -11,7 +11,10 @@
 //!    fund, waterfall toggles, violent oracle jumps): every liquidation is replayed from its
 //!    events by an independent ledger, and every stage amount is checked to the micro-USD;
 //! e. accounts at very different leverage under a mark random walk: the health flags the
-//!    recheck index maintains equal a from-scratch recomputation after every command.
+//!    recheck index maintains equal a from-scratch recomputation after every command;
+//! f. the liquidation sequences of (d) with faults injected into the commit phase of random
+//!    commands (the `testing` feature): every faulted command is rolled back exactly and
+//!    rejected as an engine bug, and the sequence goes on as if it had never been sent.
 //!
 //! With `BULWARK_PROPTEST_DUMP=FILE`, a failing case's commands are written to FILE as a
 //! command log for `bulwark replay` (the last one written is the shrunk case).
@@ -3053,4 +3056,270 @@ fn fixed_seed_leverage_walk_flips_flags_both_ways() {
     // Native liquidation is on now and then: pools just below maintenance are partially
     // liquidated into the market maker's depth and stop at the end requirement.
     assert!(partial > 0, "no partial liquidation");
+}
+
+// ---------------------------------------------------------------------------------------------
+// f. Faults in the commit phase roll back exactly
+// ---------------------------------------------------------------------------------------------
+
+/// A fault injected into one command: its `1 + pick % n`-th commit-phase arithmetic step
+/// fails, `n` being the number of steps the command makes (counted on a copy). After the
+/// rollback the command is sent again, unfaulted, when `retry`; otherwise it is dropped.
+#[derive(Clone, Copy, Debug)]
+struct Fault {
+    pick: u64,
+    retry: bool,
+}
+
+/// Steps of `profile`, about a share `p` of them faulted.
+fn faulted_steps(
+    step: impl Strategy<Value = Step>,
+    len: std::ops::Range<usize>,
+    p: f64,
+) -> impl Strategy<Value = Vec<(Step, Option<Fault>)>> {
+    let fault = (any::<u64>(), any::<bool>()).prop_map(|(pick, retry)| Fault { pick, retry });
+    proptest::collection::vec((step, proptest::option::weighted(p, fault)), len)
+}
+
+/// A step of the leverage walk (e).
+fn leverage_step() -> impl Strategy<Value = Step> {
+    (
+        leverage_op(),
+        prop_oneof![3 => Just(0u64), 2 => 1u64..=2_000],
+    )
+        .prop_map(|(op, dt_ms)| Step { op, dt_ms })
+}
+
+/// What the faulted commands would have done: how many faults hit each mechanism.
+#[derive(Clone, Debug, Default)]
+struct FaultStats {
+    injected: usize,
+    /// Faulted commands whose unfaulted run would have had each kind of event.
+    by_event: BTreeMap<&'static str, usize>,
+}
+
+/// The mechanisms a fault must reach (the name of an event the command would emit).
+fn mechanism(ev: &Event) -> Option<&'static str> {
+    Some(match ev {
+        Event::Fill { .. } => "fill",
+        Event::OrderRested { .. } => "rest",
+        Event::OrderCancelled { .. } => "cancel",
+        Event::LiquidationStarted { .. } => "liquidation",
+        Event::LiquidationPenalty { .. } => "penalty",
+        Event::Bankrupt { .. } => "bankruptcy",
+        Event::VaultTakeover { .. } => "vault takeover",
+        Event::InsurancePayout { .. } => "insurance",
+        Event::Deleveraged { .. } => "adl",
+        Event::SocializedLoss { .. } => "socialization",
+        Event::UncoveredLoss { .. } => "bad debt",
+        Event::BankruptcyDeferred { .. } => "deferred",
+        Event::FundingSettled { .. } => "funding",
+        Event::MarkPrice { .. } => "mark",
+        Event::BelowMaintenance { .. } => "flag",
+        Event::VaultDeposited { .. } | Event::VaultWithdrawn { .. } => "vault shares",
+        _ => return None,
+    })
+}
+
+impl Harness {
+    /// `run` with faults: each faulted command must be rejected as an engine bug with the
+    /// state exactly as before it (hash, every field, invariants), and `reference`, an engine
+    /// that never sees a faulted attempt, must stay equal to this one after every command.
+    fn run_faulted(
+        &mut self,
+        steps: &[(Step, Option<Fault>)],
+        reference: &mut Engine,
+        stats: &mut FaultStats,
+    ) -> Result<(), TestCaseError> {
+        for (s, fault) in steps {
+            self.now += s.dt_ms;
+            if let Op::Tick { dt_ms } = s.op {
+                self.now += dt_ms;
+            }
+            let now = TimestampMs(self.now);
+            let cmd = self.command_of(&s.op);
+            if let Some(quote) = self.quote_for(&cmd) {
+                self.apply_both(quote, now, reference, None)?;
+            }
+            if matches!(s.op, Op::Backwards) {
+                continue; // refused before any commit: nothing to fault
+            }
+            let mut expected = None;
+            if let Some(f) = fault {
+                if let Some(events) = self.inject(&cmd, now, *f, stats)? {
+                    if !f.retry {
+                        continue;
+                    }
+                    expected = Some(events);
+                }
+            }
+            self.apply_both(cmd, now, reference, expected)?;
+        }
+        prop_assert_eq!(state_hash(&self.engine), state_hash(reference));
+        if let Some(d) = self.engine.state_diff(reference) {
+            return Err(TestCaseError::fail(format!("the engines differ: {d}")));
+        }
+        Ok(())
+    }
+
+    /// Apply a command to this engine (with every check of `apply`) and to `reference`: the
+    /// same outcome, the same events (and `expected`'s, the dry run's of a retried command),
+    /// the same state.
+    fn apply_both(
+        &mut self,
+        cmd: Command,
+        now: TimestampMs,
+        reference: &mut Engine,
+        expected: Option<Result<Vec<Event>, Reject>>,
+    ) -> Result<(), TestCaseError> {
+        let theirs = reference.apply(&cmd, now).map(|ev| ev.to_vec());
+        let accepted = self.apply(cmd.clone(), now)?;
+        prop_assert_eq!(accepted, theirs.is_ok(), "{:?}: {:?}", cmd, theirs);
+        if accepted {
+            let ours = &self.log.last().expect("accepted commands are logged").2;
+            prop_assert_eq!(ours, theirs.as_ref().unwrap());
+        }
+        if let Some(expected) = expected {
+            prop_assert_eq!(&theirs, &expected, "a retried command did otherwise");
+        }
+        prop_assert_eq!(state_hash(&self.engine), state_hash(reference));
+        Ok(())
+    }
+
+    /// Fault `cmd`, if its commit makes any arithmetic step: check the rollback and return
+    /// what the command does unfaulted (its dry run on a copy).
+    fn inject(
+        &mut self,
+        cmd: &Command,
+        now: TimestampMs,
+        f: Fault,
+        stats: &mut FaultStats,
+    ) -> Result<Option<Result<Vec<Event>, Reject>>, TestCaseError> {
+        let mut dry = self.engine.clone();
+        dry.fail_commit_arithmetic_at(u64::MAX);
+        let unfaulted = dry.apply(cmd, now).map(|ev| ev.to_vec());
+        let n = dry.commit_arithmetic_steps();
+        if n == 0 {
+            return Ok(None);
+        }
+        let at = 1 + f.pick % n;
+        let before = self.engine.clone();
+        self.tried.push((cmd.clone(), now.0));
+        self.engine.fail_commit_arithmetic_at(at);
+        let result = self.engine.apply(cmd, now).map(|ev| ev.len());
+        let Err(reject @ Reject::Internal { .. }) = result else {
+            return Err(TestCaseError::fail(format!(
+                "a fault at step {at} of {n} of {cmd:?} gave {result:?}, not an internal rejection"
+            )));
+        };
+        let msg = reject.to_string();
+        prop_assert!(
+            msg.contains("engine bug") && msg.contains("unchanged") && !msg.contains(".rs:"),
+            "{}",
+            msg
+        );
+        prop_assert_eq!(self.engine.commit_arithmetic_steps(), at);
+        prop_assert_eq!(state_hash(&self.engine), state_hash(&before));
+        if let Some(d) = self.engine.state_diff(&before) {
+            return Err(TestCaseError::fail(format!(
+                "a fault at step {at} of {n} of {cmd:?} left {d}"
+            )));
+        }
+        self.engine
+            .check_invariants()
+            .map_err(|e| TestCaseError::fail(format!("invariant after a rollback: {e}")))?;
+        stats.injected += 1;
+        let kinds: BTreeSet<&'static str> = match &unfaulted {
+            Ok(events) => events.iter().filter_map(mechanism).collect(),
+            Err(_) => BTreeSet::from(["refused"]),
+        };
+        for k in kinds {
+            *stats.by_event.entry(k).or_default() += 1;
+        }
+        Ok(Some(unfaulted))
+    }
+}
+
+fn run_faulted(setup: Setup, steps: &[(Step, Option<Fault>)]) -> Result<FaultStats, TestCaseError> {
+    let mut h = Harness::with_setup(ALL_CHECKS, setup)?;
+    let mut reference = h.engine.clone();
+    let mut stats = FaultStats::default();
+    let result = h.run_faulted(steps, &mut reference, &mut stats);
+    if result.is_err() {
+        h.dump_log();
+    }
+    result?;
+    Ok(stats)
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 128, max_shrink_iters: 2_000, failure_persistence: None, ..Config::default() })]
+
+    /// f. The liquidation sequences of (d), with a fault injected into the commit phase of
+    /// about a third of the commands, at a random arithmetic step: each faulted command is
+    /// rejected as an engine bug with the state exactly as before (hash, every field, the
+    /// invariants), and the sequence, the faulted commands dropped or sent again, ends where
+    /// an engine that never saw a fault ends, with the same events on the way.
+    #[test]
+    fn commit_faults_roll_back_exactly(
+        steps in faulted_steps(step(Profile::Liquidation), 60..200, 0.3)
+    ) {
+        run_faulted(Setup::Liquidation, &steps)?;
+    }
+}
+
+/// Fixed-seed faulted sequences must fault every mechanism of the commit phase at least once:
+/// orders, liquidations (partial ones with their penalty, from the leverage walk) and every
+/// stage of the waterfall, funding, the vault.
+#[test]
+fn fixed_seed_faults_reach_every_mechanism() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let mut total = FaultStats::default();
+    let mut add = |stats: FaultStats| {
+        total.injected += stats.injected;
+        for (k, n) in stats.by_event {
+            *total.by_event.entry(k).or_default() += n;
+        }
+    };
+    for _ in 0..48 {
+        let steps = faulted_steps(step(Profile::Liquidation), 300..301, 0.5)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        add(run_faulted(Setup::Liquidation, &steps).unwrap());
+    }
+    for _ in 0..3 {
+        let steps = faulted_steps(leverage_step(), 400..401, 0.5)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        add(run_faulted(Setup::Leverage, &steps).unwrap());
+    }
+    println!("{total:#?}");
+    for k in [
+        "fill",
+        "rest",
+        "cancel",
+        "liquidation",
+        "penalty",
+        "bankruptcy",
+        "vault takeover",
+        "insurance",
+        "adl",
+        "socialization",
+        "bad debt",
+        "deferred",
+        "funding",
+        "mark",
+        "flag",
+        "vault shares",
+    ] {
+        assert!(
+            total.by_event.get(k).is_some_and(|n| *n > 0),
+            "no fault reached a command with {k}: {total:#?}"
+        );
+    }
 }

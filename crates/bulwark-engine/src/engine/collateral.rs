@@ -30,9 +30,10 @@ impl Engine {
         let deposited = self.deposited_usd.checked_add(amount)?;
         // Commit.
         if i >= self.accounts.len() {
+            // New rows: a rollback truncates the table back.
             self.accounts.resize_with(i + 1, Account::default);
         }
-        let a = &mut self.accounts[i];
+        let a = self.acct_mut(account);
         a.active = true;
         a.collateral_usd = collateral;
         self.deposited_usd = deposited;
@@ -41,8 +42,7 @@ impl Engine {
             amount_usd: amount,
             collateral_usd: collateral,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     /// Collateral the cross pool can release: not more than it holds, and not so much that
@@ -70,15 +70,15 @@ impl Engine {
     pub(super) fn withdraw(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
         let collateral = self.debit_free_cross(account, amount)?;
         let withdrawn = self.withdrawn_usd.checked_add(amount)?;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
+        // Commit.
+        self.acct_mut(account).collateral_usd = collateral;
         self.withdrawn_usd = withdrawn;
         self.events.push(Event::Withdrawn {
             account,
             amount_usd: amount,
             collateral_usd: collateral,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     pub(super) fn adjust_isolated(
@@ -135,7 +135,7 @@ impl Engine {
         collateral = collateral.checked_sub(delta)?;
         pos.isolated_usd = pos.isolated_usd.checked_add(delta)?;
         // Commit.
-        let a = &mut self.accounts[account.0 as usize];
+        let a = self.acct_mut(account);
         a.collateral_usd = collateral;
         match index {
             Ok(i) => a.positions[i] = pos,
@@ -147,9 +147,8 @@ impl Engine {
             delta_usd: delta,
             isolated_collateral_usd: pos.isolated_usd,
         });
-        self.release_if_idle(account, market, false);
-        self.reevaluate(account);
-        Ok(())
+        self.release_if_idle(account, market, false)?;
+        Ok(self.reevaluate(account)?)
     }
 }
 

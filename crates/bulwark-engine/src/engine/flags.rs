@@ -9,29 +9,30 @@ use bulwark_core::{AccountId, MarketId};
 
 impl Engine {
     /// Re-check every pool of one account and emit the transitions of its flags.
-    pub(super) fn reevaluate(&mut self, account: AccountId) {
+    pub(super) fn reevaluate(&mut self, account: AccountId) -> Bounded {
         if account == VAULT {
             // The vault is not liquidated like an account; `reduce_vault` keeps it in bounds.
-            return;
+            return Ok(());
         }
         let i = account.0 as usize;
-        self.reevaluate_scope(account, Scope::Cross);
+        self.reevaluate_scope(account, Scope::Cross)?;
         for k in 0..self.accounts[i].positions.len() {
             let p = &self.accounts[i].positions[k];
             if p.mode == MarginMode::Isolated {
                 let scope = Scope::Isolated(p.market);
-                self.reevaluate_scope(account, scope);
+                self.reevaluate_scope(account, scope)?;
             }
         }
+        Ok(())
     }
 
-    pub(super) fn reevaluate_scope(&mut self, account: AccountId, scope: Scope) {
+    pub(super) fn reevaluate_scope(&mut self, account: AccountId, scope: Scope) -> Bounded {
         if account == VAULT {
-            return;
+            return Ok(());
         }
-        let h = bounded(self.pool_health(self.acct(account), scope, None));
+        let h = bounded(self.pool_health(self.acct(account), scope, None))?;
         self.update_flag(account, scope, &h);
-        self.rewatch(account, scope, &h);
+        self.rewatch(account, scope, &h)
     }
 
     pub(super) fn update_flag(&mut self, account: AccountId, scope: Scope, h: &Health) {
@@ -71,20 +72,17 @@ impl Engine {
             (true, false) => self.negative_pools -= 1,
             _ => {}
         }
-        if now == Flag::default() {
-            self.flags.remove(&key);
-        } else {
-            self.flags.insert(key, now);
-        }
+        self.set_flag(key, now);
     }
 
     /// Re-check every account with a position entry in `market`.
-    pub(super) fn reevaluate_market(&mut self, market: MarketId) {
+    pub(super) fn reevaluate_market(&mut self, market: MarketId) -> Bounded {
         for i in 0..self.accounts.len() {
             let a = &self.accounts[i];
             if a.active && a.position_index(market).is_ok() {
-                self.reevaluate(AccountId(i as u32));
+                self.reevaluate(AccountId(i as u32))?;
             }
         }
+        Ok(())
     }
 }

@@ -150,7 +150,12 @@ impl Engine {
     /// it: `parties` are (account, side it trades on), `qty` the lots. Creates a missing cross
     /// position entry, and leaves the snapshots at the indexes of the side each position will
     /// be on after the trade.
-    pub(super) fn settle_for_fill(&mut self, mi: usize, parties: [(AccountId, Side); 2], qty: Qty) {
+    pub(super) fn settle_for_fill(
+        &mut self,
+        mi: usize,
+        parties: [(AccountId, Side); 2],
+        qty: Qty,
+    ) -> Bounded {
         for (acc, side) in parties {
             let market = self.markets[mi].id;
             let (m, a) = self.market_and_account(mi, acc);
@@ -163,40 +168,38 @@ impl Engine {
                 }
             };
             let p = &mut a.positions[i];
-            let (f, l) = bounded(settle(m, p, &mut a.collateral_usd));
+            let (f, l) = bounded(settle(m, p, &mut a.collateral_usd))?;
             let mut after = *p;
             after.qty = Qty::from_lots(p.qty.lots() + side.sign() * qty.lots());
             snap(m, &mut after);
             (p.funding_snap, p.loss_snap) = (after.funding_snap, after.loss_snap);
             p.snap_epoch = after.snap_epoch;
-            a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l));
-            m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f));
-            m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l));
+            a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l))?;
+            m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f))?;
+            m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l))?;
         }
+        Ok(())
     }
 
     /// Book what a settlement charged into a market's clearing balances.
-    pub(super) fn book_settlement(&mut self, mi: usize, account: AccountId, f: Usd, l: Usd) {
+    pub(super) fn book_settlement(
+        &mut self,
+        mi: usize,
+        account: AccountId,
+        f: Usd,
+        l: Usd,
+    ) -> Bounded {
         if f.is_zero() && l.is_zero() {
-            return;
+            return Ok(());
         }
-        let m = &mut self.markets[mi];
-        m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f));
-        m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l));
+        let m = self.market_mut(mi);
+        m.funding_clearing_usd = bounded(m.funding_clearing_usd.checked_add(f))?;
+        m.loss_clearing_usd = bounded(m.loss_clearing_usd.checked_add(l))?;
         if !l.is_zero() {
             let a = self.acct_mut(account);
-            a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l));
+            a.socialized_loss_usd = bounded(a.socialized_loss_usd.checked_add(l))?;
         }
-    }
-
-    fn market_and_account(&mut self, mi: usize, acc: AccountId) -> (&mut Market, &mut Account) {
-        let m = &mut self.markets[mi];
-        let a = if acc == VAULT {
-            &mut self.vault.account
-        } else {
-            &mut self.accounts[acc.0 as usize]
-        };
-        (m, a)
+        Ok(())
     }
 
     /// A user account or the vault.
@@ -351,7 +354,7 @@ mod tests {
         m.premium_sum_ppm = rate;
         m.premium_samples = 1;
         let now = e.last_ms();
-        e.settle_funding(0, now);
+        e.settle_funding(0, now).unwrap();
         e.check_invariants().unwrap();
     }
 
@@ -359,9 +362,10 @@ mod tests {
     fn socialization_rounds_up_and_flat_accounts_never_pay() {
         let mut e = venue();
         // 10 micro-USD over the shorts (open interest 3 lots): step ceil(10 x D / 3) = 1e7.
-        let covered = e.socialize_in_market(0, -1, Usd::from_micros(10));
+        let covered = e.socialize_in_market(0, -1, Usd::from_micros(10)).unwrap();
         assert_eq!(covered, Usd::from_micros(10));
-        e.add_to_pool(A, crate::event::Scope::Cross, covered);
+        e.add_to_pool(A, crate::event::Scope::Cross, covered)
+            .unwrap();
         assert_eq!(e.markets[0].loss_index, [0, 10_000_000]);
         assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-10));
         e.check_invariants().unwrap();

@@ -49,29 +49,50 @@ pub(super) enum Close {
 
 impl Engine {
     /// Pools below maintenance, largest shortfall first (ties by account, then pool).
+    ///
+    /// A query cannot fail: a pool whose health overflows (which the bounds in [`limits`] rule
+    /// out) is listed first, with a shortfall of `Usd::MAX` and zero equity and maintenance.
     pub fn liquidation_queue(&self) -> Vec<QueueEntry> {
         let mut q: Vec<QueueEntry> = self
             .flags
             .iter()
             .filter(|(_, f)| f.below_maintenance)
             .map(|(&(account, scope), _)| {
-                let h = bounded(self.pool_health(self.acct(account), scope, None));
-                let shortfall_usd = bounded(h.maintenance_usd.checked_sub(h.equity_usd));
-                QueueEntry {
+                self.queue_entry(account, scope).unwrap_or(QueueEntry {
                     account,
                     scope,
-                    equity_usd: h.equity_usd,
-                    maintenance_usd: h.maintenance_usd,
-                    shortfall_usd,
-                }
+                    equity_usd: Usd::ZERO,
+                    maintenance_usd: Usd::ZERO,
+                    shortfall_usd: Usd::MAX,
+                })
             })
             .collect();
-        q.sort_by(|a, b| {
-            b.shortfall_usd
-                .cmp(&a.shortfall_usd)
-                .then((a.account, a.scope).cmp(&(b.account, b.scope)))
-        });
+        sort_queue(&mut q);
         q
+    }
+
+    /// The queue as the engine itself walks it: an overflow is a [`Breach`].
+    fn liquidation_queue_bounded(&self) -> Bounded<Vec<QueueEntry>> {
+        let mut q = self
+            .flags
+            .iter()
+            .filter(|(_, f)| f.below_maintenance)
+            .map(|(&(account, scope), _)| self.queue_entry(account, scope))
+            .collect::<Bounded<Vec<QueueEntry>>>()?;
+        sort_queue(&mut q);
+        Ok(q)
+    }
+
+    fn queue_entry(&self, account: AccountId, scope: Scope) -> Bounded<QueueEntry> {
+        let h = bounded(self.pool_health(self.acct(account), scope, None))?;
+        let shortfall_usd = bounded(h.maintenance_usd.checked_sub(h.equity_usd))?;
+        Ok(QueueEntry {
+            account,
+            scope,
+            equity_usd: h.equity_usd,
+            maintenance_usd: h.maintenance_usd,
+            shortfall_usd,
+        })
     }
 
     pub(super) fn liquidate_command(
@@ -91,38 +112,36 @@ impl Engine {
                 maintenance: h.maintenance_usd,
             });
         }
-        self.liquidate_pool(account, scope, Some(keeper), h);
-        self.manage_vault();
-        Ok(())
+        self.liquidate_pool(account, scope, Some(keeper), h)?;
+        Ok(self.manage_vault()?)
     }
 
     /// Protocol-native liquidation: after a price change, liquidate up to
     /// `max_liquidations_per_step` pools, largest shortfall first; the rest stay queued.
     /// The vault's own reduction runs after every price change whichever way liquidations are
     /// driven: it is the venue managing its backstop, not a liquidation.
-    pub(super) fn native_sweep(&mut self) {
+    pub(super) fn native_sweep(&mut self) -> Bounded {
         let budget = self.venue.max_liquidations_per_step as usize;
         // Bankrupt pools whose positions the book could not take belong to the liquidation
         // process, keepers or not.
         if !self.waterfall_pending.is_empty() {
-            self.retry_deferred_bankruptcies(budget);
+            self.retry_deferred_bankruptcies(budget)?;
         }
         if !self.venue.native_liquidation {
-            self.manage_vault();
-            return;
+            return self.manage_vault();
         }
         if self.flags.values().any(|f| f.below_maintenance) {
-            let queue = self.liquidation_queue();
+            let queue = self.liquidation_queue_bounded()?;
             for e in queue.into_iter().take(budget) {
                 // An earlier liquidation in this sweep may have changed this pool.
-                let h = bounded(self.pool_health(self.acct(e.account), e.scope, None));
+                let h = bounded(self.pool_health(self.acct(e.account), e.scope, None))?;
                 let retried = self.waterfall_pending.contains(&(e.account, e.scope));
                 if h.below_maintenance() && !retried {
-                    self.liquidate_pool(e.account, e.scope, None, h);
+                    self.liquidate_pool(e.account, e.scope, None, h)?;
                 }
             }
         }
-        self.manage_vault();
+        self.manage_vault()
     }
 
     pub(super) fn liquidate_pool(
@@ -131,7 +150,7 @@ impl Engine {
         scope: Scope,
         keeper: Option<AccountId>,
         h: Health,
-    ) {
+    ) -> Bounded {
         self.events.push(Event::LiquidationStarted {
             account,
             scope,
@@ -142,8 +161,8 @@ impl Engine {
         self.liquidating_pool = Some((account, scope));
         // Where the loss comes from, before closes realize it (the waterfall needs it when
         // nothing is left open to measure).
-        let origins = self.loss_origins(&self.pool_positions(account, scope));
-        self.cancel_pool_orders(account, scope);
+        let origins = self.loss_origins(&self.pool_positions(account, scope))?;
+        self.cancel_pool_orders(account, scope)?;
         let markets: Vec<MarketId> = self
             .pool_positions(account, scope)
             .iter()
@@ -151,25 +170,25 @@ impl Engine {
             .collect();
         let mut band_failed = false;
         for _ in 0..MAX_LIQUIDATION_ROUNDS {
-            let h = self.pool_health_of(account, scope);
-            let end = self.end_requirement(account, scope, None);
+            let h = self.pool_health_of(account, scope)?;
+            let end = self.end_requirement(account, scope, None)?;
             if !h.equity_usd.is_positive() || h.equity_usd >= end {
                 break;
             }
-            let Some((mi, side, qty)) = self.liquidation_slice(account, scope, h, None) else {
+            let Some((mi, side, qty)) = self.liquidation_slice(account, scope, h, None)? else {
                 break;
             };
             let filled =
-                self.close_through_book(account, mi, side, qty, Close::Liquidation { keeper });
+                self.close_through_book(account, mi, side, qty, Close::Liquidation { keeper })?;
             if filled < qty {
                 band_failed = true;
                 break;
             }
         }
-        let h = self.pool_health_of(account, scope);
+        let h = self.pool_health_of(account, scope)?;
         let in_waterfall = h.below_maintenance() && (band_failed || !h.equity_usd.is_positive());
         if in_waterfall {
-            self.waterfall(account, scope, &origins);
+            self.waterfall(account, scope, &origins)?;
         }
         self.liquidating_pool = None;
         for market in markets {
@@ -177,9 +196,9 @@ impl Engine {
                 .acct(account)
                 .position(market)
                 .is_some_and(|p| p.qty.is_zero());
-            self.release_if_idle(account, market, closed);
+            self.release_if_idle(account, market, closed)?;
         }
-        let h = self.pool_health_of(account, scope);
+        let h = self.pool_health_of(account, scope)?;
         self.events.push(Event::LiquidationEnded {
             account,
             scope,
@@ -187,10 +206,10 @@ impl Engine {
             maintenance_usd: h.maintenance_usd,
             in_waterfall,
         });
-        self.reevaluate(account);
+        self.reevaluate(account)
     }
 
-    pub(super) fn pool_health_of(&self, account: AccountId, scope: Scope) -> Health {
+    pub(super) fn pool_health_of(&self, account: AccountId, scope: Scope) -> Bounded<Health> {
         bounded(self.pool_health(self.acct(account), scope, None))
     }
 
@@ -210,7 +229,12 @@ impl Engine {
 
     /// Sum over the pool's positions of maintenance x the end multiplier: the market's
     /// `liquidation_end_multiplier`, or `k` when given (the vault's own margin multiplier).
-    pub(super) fn end_requirement(&self, account: AccountId, scope: Scope, k: Option<Ppm>) -> Usd {
+    pub(super) fn end_requirement(
+        &self,
+        account: AccountId,
+        scope: Scope,
+        k: Option<Ppm>,
+    ) -> Bounded<Usd> {
         let mut total = Usd::ZERO;
         for (mi, p) in self.pool_positions(account, scope) {
             let m = &self.markets[mi];
@@ -218,13 +242,13 @@ impl Engine {
                 p.qty,
                 m.mark,
                 m.params.lots_per_unit,
-            ));
-            let mm = bounded(margin::maintenance_usd(&m.params, notional));
+            ))?;
+            let mm = bounded(margin::maintenance_usd(&m.params, notional))?;
             let k = k.unwrap_or(m.params.liquidation_end_multiplier);
-            let end = bounded(mm.mul_ppm(k, Round::Ceil));
-            total = bounded(total.checked_add(end));
+            let end = bounded(mm.mul_ppm(k, Round::Ceil))?;
+            total = bounded(total.checked_add(end))?;
         }
-        total
+        Ok(total)
     }
 
     /// What to close next: the position with the largest maintenance requirement, and enough of
@@ -237,17 +261,19 @@ impl Engine {
         scope: Scope,
         h: Health,
         k_override: Option<Ppm>,
-    ) -> Option<(usize, Side, Qty)> {
-        let (mi, p) = self.largest_requirement(account, scope)?;
+    ) -> Bounded<Option<(usize, Side, Qty)>> {
+        let Some((mi, p)) = self.largest_requirement(account, scope)? else {
+            return Ok(None);
+        };
         let m = &self.markets[mi];
         let side = super::waterfall::closing_side(p.qty);
-        let end = self.end_requirement(account, scope, k_override);
-        let deficit = bounded(end.checked_sub(h.equity_usd)).max(Usd::from_micros(1));
+        let end = self.end_requirement(account, scope, k_override)?;
+        let deficit = bounded(end.checked_sub(h.equity_usd))?.max(Usd::from_micros(1));
         let notional = bounded(margin::notional_ceil_usd(
             p.qty,
             m.mark,
             m.params.lots_per_unit,
-        ));
+        ))?;
         let f = margin::maintenance_fraction(&m.params, notional).raw() as i128;
         let k = k_override
             .unwrap_or(m.params.liquidation_end_multiplier)
@@ -262,10 +288,10 @@ impl Engine {
         let lots = m.params.lots_per_unit as i128;
         let mark = m.mark.micros() as i128;
         if !m.mark.is_positive() {
-            return Some((mi, side, all));
+            return Ok(Some((mi, side, all)));
         }
         // Rounded down: a smaller gain per unit closes a little more, never too little.
-        let gain = bounded(div_i128(k * f, PPM_ONE as i128, Round::Floor));
+        let gain = bounded(div_i128(k * f, PPM_ONE as i128, Round::Floor))?;
         // First with no slippage, then again with the slippage the book would actually give
         // those lots: a thin account closed too far below the mark would be bankrupted by its own
         // liquidation. If closing cannot gain health at that cost, close everything.
@@ -274,14 +300,14 @@ impl Engine {
         for _ in 0..2 {
             let gain_ppm = gain - cost;
             if gain_ppm <= 0 {
-                return Some((mi, side, all));
+                return Ok(Some((mi, side, all)));
             }
             let x_usd = bounded(div_i128(
                 deficit.micros() as i128 * PPM_ONE as i128,
                 gain_ppm,
                 Round::Ceil,
-            ));
-            let lots_needed = bounded(div_i128(x_usd * lots, mark, Round::Ceil));
+            ))?;
+            let lots_needed = bounded(div_i128(x_usd * lots, mark, Round::Ceil))?;
             qty = Qty::from_lots(lots_needed.clamp(1, all.lots() as i128) as i64);
             let band = band_edge(
                 m.mark,
@@ -289,32 +315,36 @@ impl Engine {
                 m.params.tick_size,
                 m.params.max_price,
                 side,
-            );
+            )?;
             let Some(slip_ppm) = slippage_ppm(m, side, band, qty) else {
                 break;
             };
             cost = fixed_cost + slip_ppm;
         }
-        Some((mi, side, qty))
+        Ok(Some((mi, side, qty)))
     }
 
     /// The pool's position with the largest maintenance requirement (ties: the first market).
-    fn largest_requirement(&self, account: AccountId, scope: Scope) -> Option<(usize, Position)> {
+    fn largest_requirement(
+        &self,
+        account: AccountId,
+        scope: Scope,
+    ) -> Bounded<Option<(usize, Position)>> {
         let mut best: Option<(Usd, usize, Position)> = None;
         for (mi, p) in self.pool_positions(account, scope) {
             let m = &self.markets[mi];
             let notional = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
-            let mm = bounded(margin::maintenance_usd(&m.params, bounded(notional)));
+            let mm = bounded(margin::maintenance_usd(&m.params, bounded(notional)?))?;
             if best.as_ref().is_none_or(|(b, _, _)| mm > *b) {
                 best = Some((mm, mi, p));
             }
         }
-        best.map(|(_, mi, p)| (mi, p))
+        Ok(best.map(|(_, mi, p)| (mi, p)))
     }
 
     /// Cancel the pool's resting orders: all cross-market orders for the cross pool, the
     /// market's orders for an isolated one.
-    pub(super) fn cancel_pool_orders(&mut self, account: AccountId, scope: Scope) {
+    pub(super) fn cancel_pool_orders(&mut self, account: AccountId, scope: Scope) -> Bounded {
         let a = self.acct(account);
         let mut targets: Vec<(MarketId, bulwark_core::OrderId)> = a
             .orders
@@ -328,8 +358,9 @@ impl Engine {
         }
         targets.dedup_by_key(|(m, _)| *m);
         for (m, _) in targets {
-            self.release_if_idle(account, m, false);
+            self.release_if_idle(account, m, false)?;
         }
+        Ok(())
     }
 
     /// Send an IOC, reduce-only order that closes up to `qty` lots, within the market's
@@ -342,12 +373,12 @@ impl Engine {
         side: Side,
         qty: Qty,
         how: Close,
-    ) -> Qty {
+    ) -> Bounded<Qty> {
         let banded = !matches!(how, Close::Unbanded);
         let m = &self.markets[mi];
         let a = self.acct(account);
         let Ok(index) = a.position_index(m.id) else {
-            return Qty::ZERO;
+            return Ok(Qty::ZERO);
         };
         let pos = a.positions[index];
         let band = match how {
@@ -355,10 +386,10 @@ impl Engine {
             _ => m.params.liquidation_band,
         };
         let limit = if banded {
-            band_edge(m.mark, band, m.params.tick_size, m.params.max_price, side)
+            band_edge(m.mark, band, m.params.tick_size, m.params.max_price, side)?
         } else {
             match side {
-                Side::Buy => on_tick(m.params.max_price, m.params.tick_size, Round::Floor),
+                Side::Buy => on_tick(m.params.max_price, m.params.tick_size, Round::Floor)?,
                 Side::Sell => m.params.tick_size,
             }
         };
@@ -376,22 +407,25 @@ impl Engine {
         // A bankrupt close pays no taker fee and earns makers no rebate: that income would be
         // paid by the fund, the ADL victims or the socialized side, not by the account.
         self.bankrupt_close = !banded;
-        if self
-            .plan_matching(mi, &o, &pos, Ok(index), qty, limit)
-            .is_err()
-        {
-            self.bankrupt_close = false;
-            return Qty::ZERO;
+        match self.plan_matching(mi, &o, &pos, Ok(index), qty, limit) {
+            Ok(()) => {}
+            // An engine bug is never taken for a close the book cannot take.
+            Err(Reject::Internal { error, .. }) => return Err(Breach(Box::new(error))),
+            Err(_) => {
+                // The book cannot take it (a check of the plan failed): nothing closes.
+                self.bankrupt_close = false;
+                return Ok(Qty::ZERO);
+            }
         }
         let (mut filled, mut closed_notional) = (Qty::ZERO, Usd::ZERO);
         for s in &self.steps {
             if let Step::Fill { qty, notional, .. } = s {
                 filled = Qty::from_lots(filled.lots() + qty.lots());
-                closed_notional = bounded(closed_notional.checked_add(*notional));
+                closed_notional = bounded(closed_notional.checked_add(*notional))?;
             }
         }
         self.liquidating = true;
-        self.commit_order(mi, &o, qty, limit);
+        self.commit_order(mi, &o, qty, limit)?;
         self.liquidating = false;
         self.bankrupt_close = false;
         if let (Close::Liquidation { keeper }, true) = (how, filled.is_positive()) {
@@ -401,9 +435,9 @@ impl Engine {
                 self.markets[mi].id,
                 closed_notional,
                 keeper,
-            );
+            )?;
         }
-        filled
+        Ok(filled)
     }
 
     pub(super) fn charge_penalty(
@@ -413,26 +447,27 @@ impl Engine {
         market: MarketId,
         closed_notional: Usd,
         keeper: Option<AccountId>,
-    ) {
+    ) -> Bounded {
         let p = &self.markets[market.0 as usize].params;
         let scope = scope_of(mode, market);
-        let full = bounded(closed_notional.mul_ppm(p.liquidation_penalty, Round::Ceil));
-        let h = self.pool_health_of(account, scope);
+        let full = bounded(closed_notional.mul_ppm(p.liquidation_penalty, Round::Ceil))?;
+        let keeper_share = p.keeper_reward_share;
+        let h = self.pool_health_of(account, scope)?;
         // The penalty never makes the pool bankrupt, nor pushes it back below maintenance: it
         // takes at most the equity above the maintenance requirement left after the close.
-        let surplus = bounded(h.equity_usd.checked_sub(h.maintenance_usd));
+        let surplus = bounded(h.equity_usd.checked_sub(h.maintenance_usd))?;
         let penalty = full.min(surplus.max(Usd::ZERO));
         let to_keeper = match keeper {
-            Some(_) => bounded(penalty.mul_ppm(p.keeper_reward_share, Round::Floor)),
+            Some(_) => bounded(penalty.mul_ppm(keeper_share, Round::Floor))?,
             None => Usd::ZERO,
         };
-        let to_insurance = bounded(penalty.checked_sub(to_keeper));
-        self.add_to_pool(account, scope, bounded(penalty.checked_neg()));
+        let to_insurance = bounded(penalty.checked_sub(to_keeper))?;
+        self.add_to_pool(account, scope, bounded(penalty.checked_neg())?)?;
         if let Some(k) = keeper {
             let a = self.acct_mut(k);
-            a.collateral_usd = bounded(a.collateral_usd.checked_add(to_keeper));
+            a.collateral_usd = bounded(a.collateral_usd.checked_add(to_keeper))?;
         }
-        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
+        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance))?;
         self.events.push(Event::LiquidationPenalty {
             account,
             market,
@@ -442,9 +477,19 @@ impl Engine {
             to_keeper_usd: to_keeper,
         });
         if let Some(k) = keeper {
-            self.reevaluate(k);
+            self.reevaluate(k)?;
         }
+        Ok(())
     }
+}
+
+/// Largest shortfall first; ties by account, then pool.
+fn sort_queue(q: &mut [QueueEntry]) {
+    q.sort_by(|a, b| {
+        b.shortfall_usd
+            .cmp(&a.shortfall_usd)
+            .then((a.account, a.scope).cmp(&(b.account, b.scope)))
+    });
 }
 
 /// The average distance from the mark, in ppm of the mark, at which a taker on `side` would
@@ -480,20 +525,20 @@ pub(super) fn band_edge(
     tick: Price,
     max_price: Price,
     side: Side,
-) -> Price {
+) -> Bounded<Price> {
     let width = mul_div(mark.micros(), band.raw(), PPM_ONE, Round::Floor).unwrap_or(0);
     let edge = match side {
         Side::Buy => {
             let raw = mark.micros().saturating_add(width).min(max_price.micros());
-            on_tick(Price::from_micros(raw), tick, Round::Floor)
+            on_tick(Price::from_micros(raw), tick, Round::Floor)?
         }
-        Side::Sell => on_tick(Price::from_micros(mark.micros() - width), tick, Round::Ceil),
+        Side::Sell => on_tick(Price::from_micros(mark.micros() - width), tick, Round::Ceil)?,
     };
-    edge.max(tick)
+    Ok(edge.max(tick))
 }
 
 /// `price` snapped onto the grid of `tick` (> 0), in the named direction.
-fn on_tick(price: Price, tick: Price, round: Round) -> Price {
-    let steps = bounded(div_i64(price.micros(), tick.micros(), round));
-    Price::from_micros(steps.saturating_mul(tick.micros()))
+fn on_tick(price: Price, tick: Price, round: Round) -> Bounded<Price> {
+    let steps = bounded(div_i64(price.micros(), tick.micros(), round))?;
+    Ok(Price::from_micros(steps.saturating_mul(tick.micros())))
 }

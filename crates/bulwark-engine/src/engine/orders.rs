@@ -141,8 +141,7 @@ impl Engine {
         self.plan_matching(mi, o, &pos, index, qty, limit)?;
         let a = self.active_account(o.account)?;
         self.check_order_risk(a, &pos, o, qty, limit)?;
-        self.commit_order(mi, o, qty, limit);
-        Ok(())
+        Ok(self.commit_order(mi, o, qty, limit)?)
     }
 
     /// Where the position the order trades sits in the account's list (or would be inserted:
@@ -184,7 +183,7 @@ impl Engine {
                 p.tick_size,
                 p.max_price,
                 o.side,
-            ));
+            )?);
         }
         let price = o.price.ok_or(Reject::PriceMissing(kind_name(o.kind)))?;
         validate_price(price, p)?;
@@ -502,11 +501,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Apply a plan that passed every check. Cannot fail.
-    pub(super) fn commit_order(&mut self, mi: usize, o: &PlaceOrder, qty: Qty, limit: Price) {
+    /// Apply a plan that passed every check. Fails only on an engine bug (a [`Breach`]).
+    pub(super) fn commit_order(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        qty: Qty,
+        limit: Price,
+    ) -> Bounded {
         let seq = self.next_order_seq;
         self.next_order_seq += 1;
-        let id = self.markets[mi].book.reserve(seq);
+        let id = self.book_reserve(mi, seq);
         self.events.push(Event::OrderAccepted {
             order: id,
             account: o.account,
@@ -516,13 +521,36 @@ impl Engine {
             price: limit,
             qty,
         });
-        let mut filled = Qty::ZERO;
         let steps = std::mem::take(&mut self.steps);
-        for step in &steps {
+        let result = self.commit_steps(mi, o, id, &steps);
+        self.steps = steps;
+        let filled = result?;
+        let remaining = bounded(qty.checked_sub(filled))?;
+        let rests = remaining.is_positive()
+            && self.plan_end == PlanEnd::Exhausted
+            && matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
+        if rests {
+            self.rest_order(mi, o, id, limit, remaining)?;
+        } else {
+            self.drop_unfilled(mi, o, id, remaining);
+        }
+        self.write_back_drafts(mi)
+    }
+
+    /// The planned fills and maker cancels, in order; returns the quantity filled.
+    fn commit_steps(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        id: OrderId,
+        steps: &[Step],
+    ) -> Bounded<Qty> {
+        let mut filled = Qty::ZERO;
+        for step in steps {
             match *step {
                 Step::Fill { qty: q, .. } => {
-                    self.commit_fill(mi, o, id, step);
-                    filled = bounded(filled.checked_add(q));
+                    self.commit_fill(mi, o, id, step)?;
+                    filled = bounded(filled.checked_add(q))?;
                 }
                 Step::CancelMaker {
                     order,
@@ -532,22 +560,18 @@ impl Engine {
                 } => self.commit_maker_cancel(mi, order, account, q, reason),
             }
         }
-        self.steps = steps;
-        let remaining = bounded(qty.checked_sub(filled));
-        let rests = remaining.is_positive()
-            && self.plan_end == PlanEnd::Exhausted
-            && matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly);
-        if rests {
-            self.rest_order(mi, o, id, limit, remaining);
-        } else {
-            self.drop_unfilled(mi, o, id, remaining);
-        }
-        self.write_back_drafts(mi);
+        Ok(filled)
     }
 
     /// One planned fill: the maker's order in the book, the trade EMA, the fees (a share to
     /// the insurance fund, the rest to the fee pool) and the `Fill` event.
-    fn commit_fill(&mut self, mi: usize, o: &PlaceOrder, taker_order: OrderId, step: &Step) {
+    fn commit_fill(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        taker_order: OrderId,
+        step: &Step,
+    ) -> Bounded {
         let Step::Fill {
             maker,
             maker_account,
@@ -562,23 +586,26 @@ impl Engine {
         else {
             unreachable!("commit_fill takes fills") // ok: its one caller matches `Step::Fill`
         };
-        let m = &mut self.markets[mi];
         // ok: the plan was made against this book in this command, nothing ran in between.
-        let acct_slot = m.book.get(maker).expect("planned maker rests").acct_slot;
-        if m.book.fill(maker, qty).is_zero() {
+        let acct_slot = self.markets[mi]
+            .book
+            .get(maker)
+            .expect("planned maker rests")
+            .acct_slot;
+        if self.book_fill(mi, maker, qty).is_zero() {
             self.unlist_order(maker_account, acct_slot);
         }
-        let m = &mut self.markets[mi];
-        bounded(m.record_trade(price));
-        let fees = bounded(maker_fee.checked_add(taker_fee));
+        let m = self.market_mut(mi);
+        bounded(m.record_trade(price))?;
+        let fees = bounded(maker_fee.checked_add(taker_fee))?;
         let share = m.params.insurance_fee_share;
-        let to_insurance = bounded(fees.mul_ppm(share, Round::Floor)).max(Usd::ZERO);
-        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance));
+        let to_insurance = bounded(fees.mul_ppm(share, Round::Floor))?.max(Usd::ZERO);
+        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance))?;
         self.fee_pool_usd = bounded(
             self.fee_pool_usd
                 .checked_add(fees)
                 .and_then(|p| p.checked_sub(to_insurance)),
-        );
+        )?;
         self.events.push(Event::Fill {
             market: o.market,
             maker_order: maker,
@@ -595,6 +622,7 @@ impl Engine {
             taker_realized_pnl_usd: taker_realized,
             liquidation: self.liquidating,
         });
+        Ok(())
     }
 
     /// One planned cancel of a resting order the taker met.
@@ -606,10 +634,7 @@ impl Engine {
         qty: Qty,
         reason: CancelReason,
     ) {
-        let gone = self.markets[mi]
-            .book
-            .remove(order)
-            .expect("planned maker rests"); // ok: as in commit_fill
+        let gone = self.book_remove(mi, order).expect("planned maker rests"); // ok: as in commit_fill
         self.unlist_order(account, gone.acct_slot);
         self.events.push(Event::OrderCancelled {
             order,
@@ -622,9 +647,16 @@ impl Engine {
 
     /// The unfilled rest of a limit or post-only order rests in the book, on its account's
     /// list and in its position's resting total (on the taker's draft).
-    fn rest_order(&mut self, mi: usize, o: &PlaceOrder, id: OrderId, limit: Price, qty: Qty) {
+    fn rest_order(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        id: OrderId,
+        limit: Price,
+        qty: Qty,
+    ) -> Bounded {
         let open = self.drafts[0].pos.open_on(o.side);
-        *open = bounded(open.checked_add(qty));
+        *open = bounded(open.checked_add(qty))?;
         let new = NewOrder {
             account: o.account,
             side: o.side,
@@ -632,22 +664,22 @@ impl Engine {
             qty,
             reduce_only: o.reduce_only,
         };
-        self.markets[mi].book.insert(id, new);
-        let list = &mut self.acct_mut(o.account).orders;
-        list.push((o.market, id));
-        let acct_slot = (list.len() - 1) as u32;
-        self.markets[mi].book.set_acct_slot(id, acct_slot);
+        let acct_slot = self.acct(o.account).orders.len() as u32;
+        self.book_insert(mi, id, new, acct_slot);
+        let listed = self.list_order(o.account, (o.market, id));
+        debug_assert_eq!(listed, acct_slot);
         self.events.push(Event::OrderRested {
             order: id,
             market: o.market,
             price: limit,
             qty,
         });
+        Ok(())
     }
 
     /// An order that does not rest gives its id's slot back; its unfilled rest is cancelled.
     fn drop_unfilled(&mut self, mi: usize, o: &PlaceOrder, id: OrderId, remaining: Qty) {
-        self.markets[mi].book.release(id);
+        self.book_release(mi, id);
         if !remaining.is_positive() {
             return;
         }
@@ -666,9 +698,15 @@ impl Engine {
 
     /// Store the planned accounts, update open interest, drop idle positions and re-check the
     /// health of every account the order touched.
-    pub(super) fn write_back_drafts(&mut self, mi: usize) {
-        let market = self.markets[mi].id;
+    pub(super) fn write_back_drafts(&mut self, mi: usize) -> Bounded {
         let mut drafts = std::mem::take(&mut self.drafts);
+        let result = self.write_back(mi, &mut drafts);
+        self.drafts = drafts;
+        result
+    }
+
+    fn write_back(&mut self, mi: usize, drafts: &mut [Draft]) -> Bounded {
+        let market = self.markets[mi].id;
         let mut oi_delta = 0i64;
         for d in drafts.iter_mut() {
             // What the position had pending was settled into the draft, leaving its snapshots
@@ -677,27 +715,21 @@ impl Engine {
             if d.closed_sign != d.pos.qty.signum() {
                 super::index::snap(&self.markets[mi], &mut d.pos);
             }
-            self.book_settlement(mi, d.account, d.funding, d.loss);
-            let a = self.acct_mut(d.account);
+            self.book_settlement(mi, d.account, d.funding, d.loss)?;
             // The taker's index may point at an insertion place; it is still valid because
             // nothing else changed this account's positions during the command.
-            let old = match d.index {
-                Ok(i) => std::mem::replace(&mut a.positions[i], d.pos),
-                Err(i) => {
-                    a.positions.insert(i, d.pos);
-                    Position::new(market, d.pos.mode)
-                }
-            };
+            let old = self.write_position(d.account, d.index, &d.pos, d.collateral);
             oi_delta += d.pos.qty.lots().max(0) - old.qty.lots().max(0);
             d.closed_now = !old.qty.is_zero() && d.pos.qty.is_zero();
             d.changed = (old.qty, old.cost_usd, old.isolated_usd)
                 != (d.pos.qty, d.pos.cost_usd, d.pos.isolated_usd)
-                || a.collateral_usd != d.collateral;
-            a.collateral_usd = d.collateral;
+                || old.collateral_usd != d.collateral;
         }
-        let m = &mut self.markets[mi];
-        m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
-        for d in &drafts {
+        if oi_delta != 0 {
+            let m = self.market_mut(mi);
+            m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
+        }
+        for d in drafts.iter() {
             if d.closed_now && d.pool_value().is_negative() {
                 // Closing the last position past bankruptcy realizes a deficit: book it. (With
                 // nothing open, the pool's equity is its collateral: a pool left with
@@ -705,20 +737,20 @@ impl Engine {
                 let origin = LossOrigin {
                     mi,
                     sign: d.closed_sign,
-                    weight: self.lifetime_loss(mi, &d.pos).max(1),
+                    weight: self.lifetime_loss(mi, &d.pos)?.max(1),
                 };
-                self.note_realized_deficit(d.account, scope_of(d.pos.mode, market), origin);
+                self.note_realized_deficit(d.account, scope_of(d.pos.mode, market), origin)?;
             }
-            self.release_if_idle(d.account, market, d.closed_now);
+            self.release_if_idle(d.account, market, d.closed_now)?;
         }
-        for d in &drafts {
+        for d in drafts.iter() {
             // Resting an order changes no maintenance flag: only a changed position or pool
             // needs a recheck.
             if d.changed {
-                self.reevaluate(d.account);
+                self.reevaluate(d.account)?;
             }
         }
-        self.drafts = drafts;
+        Ok(())
     }
 
     /// Drop a position entry with nothing open or resting. An isolated position that has just
@@ -730,26 +762,26 @@ impl Engine {
         account: AccountId,
         market: MarketId,
         closed_now: bool,
-    ) {
+    ) -> Bounded {
         if self.liquidating_pool == Some((account, Scope::Isolated(market))) {
-            return;
+            return Ok(());
         }
-        let a = self.acct_mut(account);
+        let a = self.acct(account);
         let Ok(i) = a.position_index(market) else {
-            return;
+            return Ok(());
         };
         let p = a.positions[i];
         let keeps_funds = p.isolated_usd.is_positive() && !closed_now;
         if !p.is_idle() || p.isolated_usd.is_negative() || keeps_funds {
-            return;
+            return Ok(());
         }
-        a.positions.remove(i);
+        self.acct_mut(account).positions.remove(i);
         if p.mode == MarginMode::Isolated {
             self.unwatch_isolated(account, &p);
         }
         let scope = Scope::Isolated(market);
         let removed = match p.mode {
-            MarginMode::Isolated => self.flags.remove(&(account, scope)),
+            MarginMode::Isolated => self.set_flag((account, scope), Flag::default()),
             MarginMode::Cross => None,
         };
         if removed.is_some_and(|f| f.negative_equity) {
@@ -765,15 +797,16 @@ impl Engine {
         }
         if p.isolated_usd.is_positive() {
             let a = self.acct_mut(account);
-            a.collateral_usd = bounded(a.collateral_usd.checked_add(p.isolated_usd));
+            a.collateral_usd = bounded(a.collateral_usd.checked_add(p.isolated_usd))?;
             self.events.push(Event::IsolatedMarginReleased {
                 account,
                 market,
                 amount_usd: p.isolated_usd,
             });
             // The cross pool just gained collateral: its flags may clear.
-            self.reevaluate(account);
+            self.reevaluate(account)?;
         }
+        Ok(())
     }
 
     pub(super) fn cancel(
@@ -792,24 +825,22 @@ impl Engine {
             return Err(Reject::NotOrderOwner { order });
         }
         self.cancel_resting(mi, order, CancelReason::User);
-        self.release_if_idle(account, market, false);
-        Ok(())
+        Ok(self.release_if_idle(account, market, false)?)
     }
 
     pub(super) fn cancel_resting(&mut self, mi: usize, order: OrderId, reason: CancelReason) {
-        let m = &mut self.markets[mi];
-        let o = m
-            .book
-            .remove(order)
+        let o = self
+            .book_remove(mi, order)
             .expect("caller checked the order rests"); // ok: checked by the caller
-        let market = m.id;
-        self.unlist_order(o.account, o.acct_slot);
-        let a = &mut self.accounts[o.account.0 as usize];
+        let market = self.markets[mi].id;
+        // The account first (its journal copy then covers the unlisting too).
+        let a = self.acct_mut(o.account);
         let i = a
             .position_index(market)
             .expect("resting order has a position entry"); // ok: invariant 3
         let open = a.positions[i].open_on(o.side);
         *open = Qty::from_lots(open.lots() - o.remaining.lots());
+        self.unlist_order(o.account, o.acct_slot);
         self.events.push(Event::OrderCancelled {
             order,
             account: o.account,
@@ -841,7 +872,7 @@ impl Engine {
         }
         targets.dedup_by_key(|(m, _)| *m);
         for (m, _) in targets {
-            self.release_if_idle(account, m, false);
+            self.release_if_idle(account, m, false)?;
         }
         Ok(())
     }
@@ -849,10 +880,8 @@ impl Engine {
     /// Remove the order at `slot` of an account's order list; the order moved into its place
     /// learns its new index.
     pub(super) fn unlist_order(&mut self, account: AccountId, slot: u32) {
-        let list = &mut self.acct_mut(account).orders;
-        list.swap_remove(slot as usize);
-        if let Some(&(m, moved)) = list.get(slot as usize) {
-            self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
+        if let Some((m, moved)) = self.unlist_entry(account, slot) {
+            self.book_set_acct_slot(m.0 as usize, moved, slot, account);
         }
     }
 }

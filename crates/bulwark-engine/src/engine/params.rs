@@ -58,18 +58,18 @@ impl Engine {
         }
         validate_params(&p)?;
         self.check_market_state_fits(mi, &p)?;
-        self.markets[mi].params = p;
+        // Commit.
+        self.set_params(mi, p);
         self.events.push(Event::ParamSet {
             market,
             param: param.clone(),
         });
-        self.reevaluate_market(market);
-        self.native_sweep();
-        Ok(())
+        self.reevaluate_market(market)?;
+        Ok(self.native_sweep()?)
     }
 
     pub(super) fn set_venue_param(&mut self, param: &VenueParam) -> Result<(), Reject> {
-        let mut v = self.venue.clone();
+        let mut v = self.venue;
         match *param {
             VenueParam::NativeLiquidation(on) => v.native_liquidation = on,
             VenueParam::MaxLiquidationsPerStep(n) => {
@@ -101,10 +101,10 @@ impl Engine {
             }
             VenueParam::VaultPolicy(ref policy) => {
                 policy.validate()?;
-                v.vault_policy = policy.clone();
+                v.vault_policy = *policy;
             }
         }
-        self.venue = v;
+        self.set_venue(v);
         self.events.push(Event::VenueParamSet {
             param: param.clone(),
         });
@@ -142,7 +142,7 @@ impl Engine {
         let lots = p.lots_per_unit as i128;
         // Ceil, like every requirement's notional; in i128, since the product is what is
         // being bounded.
-        let notional = bounded(div_i128(qty * price, lots, Round::Ceil));
+        let notional = bounded(div_i128(qty * price, lots, Round::Ceil))?;
         if notional > limits::MAX_POSITION_NOTIONAL_MICROS as i128 {
             return Err(invalid(
                 "max_position_qty",

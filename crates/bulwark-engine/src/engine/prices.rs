@@ -21,37 +21,43 @@ impl Engine {
         if price > max {
             return Err(Reject::PriceOutOfRange { price, max });
         }
-        self.markets[mi].oracle = Some(OracleReading { price, at: now });
+        self.market_mut(mi).oracle = Some(OracleReading { price, at: now });
         self.events.push(Event::OraclePrice { market, price });
-        self.refresh_mark(mi, now);
-        self.native_sweep();
+        self.refresh_mark(mi, now)?;
+        self.native_sweep()?;
         Ok(())
     }
 
     /// Recompute a market's mark; on a change, emit it and re-check the market's accounts.
-    pub(super) fn refresh_mark(&mut self, mi: usize, now: TimestampMs) {
-        let m = &mut self.markets[mi];
+    pub(super) fn refresh_mark(&mut self, mi: usize, now: TimestampMs) -> Bounded {
+        let m = &self.markets[mi];
         let (mark, inputs) = m.compute_mark(now);
         if mark == m.mark {
-            return;
+            return Ok(());
         }
-        let old = m.mark;
-        m.mark = mark;
+        let market = m.id;
+        let old = std::mem::replace(&mut self.market_mut(mi).mark, mark);
         self.events.push(Event::MarkPrice {
-            market: m.id,
+            market,
             mark,
             oracle: inputs.oracle,
             impact_mid: inputs.impact_mid,
             trade_ema: inputs.trade_ema,
         });
-        self.recheck_after_move(mi, old, mark);
+        self.recheck_after_move(mi, old, mark)
     }
 
-    pub(super) fn tick(&mut self, now: TimestampMs) {
+    pub(super) fn tick(&mut self, now: TimestampMs) -> Bounded {
         for mi in 0..self.markets.len() {
-            self.refresh_mark(mi, now);
-            let m = &mut self.markets[mi];
-            if let Some(premium) = m.premium_ppm(now) {
+            self.refresh_mark(mi, now)?;
+            let m = &self.markets[mi];
+            let premium = m.premium_ppm(now);
+            let due = now.0 >= m.next_funding_ms;
+            if premium.is_none() && !due {
+                continue;
+            }
+            let m = self.market_mut(mi);
+            if let Some(premium) = premium {
                 if m.premium_samples < limits::MAX_PREMIUM_SAMPLES {
                     // Cannot saturate: at most MAX_PREMIUM_SAMPLES samples of at most
                     // MAX_PREMIUM_PPM each fit (a const assertion in `limits`).
@@ -59,18 +65,18 @@ impl Engine {
                     m.premium_samples += 1;
                 }
             }
-            if now.0 >= m.next_funding_ms {
+            if due {
                 // Missed intervals (a long gap between ticks) collapse into one settlement.
                 // Timestamps are at most MAX_TIMESTAMP_MS and intervals at most a week, so the
                 // next deadline fits `u64`; saturate rather than trust that here.
                 let interval = m.params.funding_interval_ms.max(1);
-                let behind = bounded(div_floor_u64(now.0 - m.next_funding_ms, interval)) + 1;
+                let behind = bounded(div_floor_u64(now.0 - m.next_funding_ms, interval))? + 1;
                 m.next_funding_ms = m
                     .next_funding_ms
                     .saturating_add(behind.saturating_mul(interval));
-                self.settle_funding(mi, now);
+                self.settle_funding(mi, now)?;
             }
         }
-        self.native_sweep();
+        self.native_sweep()
     }
 }

@@ -225,16 +225,6 @@ impl Engine {
         }
     }
 
-    #[inline]
-    pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
-        self.adl_cache.touch(id); // any change may move the account's ADL score
-        if id == VAULT {
-            &mut self.vault.account
-        } else {
-            &mut self.accounts[id.0 as usize]
-        }
-    }
-
     pub(super) fn active_account(&self, id: AccountId) -> Result<&Account, Reject> {
         self.account(id).ok_or(Reject::UnknownAccount(id))
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Venue-wide parameters, changed by `SetVenueParam`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VenueParams {
     /// The engine liquidates every pool below maintenance after each price change.
@@ -52,7 +52,7 @@ pub struct VenueParams {
 /// * **When it stops.** A takeover that breaks the margin limit or either exposure limit is
 ///   refused; the waterfall goes on to ADL, whose events name the refusal. Because the limits
 ///   scale with the vault's equity, a vault that has lost money takes less.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultPolicy {
     /// Share of the in-band opposite depth one unwind may take (ppm; 0 = never unwind).
@@ -234,8 +234,13 @@ impl Engine {
         &self.vault
     }
 
+    /// The vault's health and share price. A query cannot fail: should the vault's health
+    /// overflow (which the bounds in [`limits`] rule out), `health` is all zero and the share
+    /// price 0.
     pub fn vault_state(&self) -> VaultState {
-        let health = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+        let health = self
+            .pool_health(&self.vault.account, Scope::Cross, None)
+            .unwrap_or_default();
         VaultState {
             health,
             total_shares: self.vault.total_shares,
@@ -244,16 +249,17 @@ impl Engine {
         }
     }
 
+    /// Equity per share in ppm (0 without shares, or if it does not fit).
     fn share_price_ppm(&self, equity: Usd) -> i64 {
         if self.vault.total_shares == 0 {
             return 0;
         }
         let shares = self.vault.total_shares.min(i64::MAX as u64) as i64;
-        bounded(mul_div(equity.micros(), PPM_ONE, shares, Round::Floor))
+        mul_div(equity.micros(), PPM_ONE, shares, Round::Floor).unwrap_or(0)
     }
 
-    fn vault_equity(&self) -> Usd {
-        bounded(self.pool_health(&self.vault.account, Scope::Cross, None)).equity_usd
+    fn vault_equity(&self) -> Bounded<Usd> {
+        Ok(bounded(self.pool_health(&self.vault.account, Scope::Cross, None))?.equity_usd)
     }
 
     /// Vault shares are priced at the vault's equity; while a loss sits unbooked in some pool
@@ -269,7 +275,7 @@ impl Engine {
     pub(super) fn vault_deposit(&mut self, account: AccountId, amount: Usd) -> Result<(), Reject> {
         self.refuse_while_loss_unbooked()?;
         let collateral = self.debit_free_cross(account, amount)?;
-        let equity = self.vault_equity();
+        let equity = self.vault_equity()?;
         // The first deposit (or one into a wiped-out vault) sets 1 share = 1 micro-USD. In
         // i128: a vault with little equity left mints many shares per micro-USD, and the
         // share bound (not an overflow) is what refuses too many.
@@ -281,7 +287,7 @@ impl Engine {
                 amount.micros() as i128 * self.vault.total_shares as i128,
                 equity.micros() as i128,
                 Round::Floor,
-            ))
+            ))?
         };
         if shares <= 0 {
             return Err(Reject::AmountNotPositive(amount));
@@ -295,17 +301,20 @@ impl Engine {
         // Both fit: at most `MAX_VAULT_SHARES`, which fits `u64` and `i64`.
         let (shares, total) = (shares as u64, total as u64);
         let vault_collateral = self.vault.account.collateral_usd.checked_add(amount)?;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
-        self.vault.account.collateral_usd = vault_collateral;
-        self.vault.total_shares = total;
-        *self.vault.shares.entry(account).or_default() += shares;
+        let held = self.vault.shares.get(&account).copied().unwrap_or(0);
+        // At most the bound on the supply (checked above), so it fits.
+        let held = held + shares;
+        // Commit.
+        self.acct_mut(account).collateral_usd = collateral;
+        self.acct_mut(VAULT).collateral_usd = vault_collateral;
+        self.set_vault_total_shares(total);
+        self.set_vault_shares(account, Some(held));
         self.events.push(Event::VaultDeposited {
             account,
             amount_usd: amount,
             shares,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     pub(super) fn vault_request_withdrawal(
@@ -330,13 +339,11 @@ impl Engine {
         }
         let claimable_at_ms = now.0.saturating_add(self.venue.vault_withdrawal_delay_ms);
         // A new request replaces an earlier one (and restarts the delay).
-        self.vault.requests.insert(
-            account,
-            WithdrawalRequest {
-                shares,
-                claimable_at_ms,
-            },
-        );
+        let req = WithdrawalRequest {
+            shares,
+            claimable_at_ms,
+        };
+        self.set_vault_request(account, Some(req));
         self.events.push(Event::VaultWithdrawalRequested {
             account,
             shares,
@@ -385,23 +392,19 @@ impl Engine {
         let collateral = self.accounts[account.0 as usize]
             .collateral_usd
             .checked_add(amount)?;
-        self.vault.account.collateral_usd = vault_collateral;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
-        self.vault.total_shares -= shares;
+        // Commit.
+        self.acct_mut(VAULT).collateral_usd = vault_collateral;
+        self.acct_mut(account).collateral_usd = collateral;
+        self.set_vault_total_shares(self.vault.total_shares - shares);
         let left = held - shares;
-        if left == 0 {
-            self.vault.shares.remove(&account);
-        } else {
-            self.vault.shares.insert(account, left);
-        }
-        self.vault.requests.remove(&account);
+        self.set_vault_shares(account, (left > 0).then_some(left));
+        self.set_vault_request(account, None);
         self.events.push(Event::VaultWithdrawn {
             account,
             shares,
             amount_usd: amount,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     pub(super) fn insurance_deposit(
@@ -411,25 +414,25 @@ impl Engine {
     ) -> Result<(), Reject> {
         let collateral = self.debit_free_cross(account, amount)?;
         let fund = self.insurance_usd.checked_add(amount)?;
-        self.accounts[account.0 as usize].collateral_usd = collateral;
+        // Commit.
+        self.acct_mut(account).collateral_usd = collateral;
         self.insurance_usd = fund;
         self.events.push(Event::InsuranceDeposited {
             account,
             amount_usd: amount,
             fund_after_usd: fund,
         });
-        self.reevaluate(account);
-        Ok(())
+        Ok(self.reevaluate(account)?)
     }
 
     /// Whether the vault's equity is below its own margin limit.
-    pub(super) fn vault_over_limit(&self) -> bool {
-        let h = bounded(self.pool_health(&self.vault.account, Scope::Cross, None));
+    pub(super) fn vault_over_limit(&self) -> Bounded<bool> {
+        let h = bounded(self.pool_health(&self.vault.account, Scope::Cross, None))?;
         let limit = bounded(
             h.maintenance_usd
                 .mul_ppm(self.venue.vault_margin_multiplier, Round::Ceil),
-        );
-        h.equity_usd < limit
+        )?;
+        Ok(h.equity_usd < limit)
     }
 }
 
@@ -521,17 +524,17 @@ impl Engine {
         scope: Scope,
         positions: &[(usize, Position)],
         equity: Usd,
-    ) {
-        let notionals: Vec<i64> = positions
+    ) -> Bounded {
+        let notionals = positions
             .iter()
             .map(|(mi, p)| {
                 let m = &self.markets[*mi];
                 let n = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
-                bounded(n).micros().max(1)
+                Ok(bounded(n)?.micros().max(1))
             })
-            .collect();
+            .collect::<Bounded<Vec<i64>>>()?;
         // The equity handed over with each position, in proportion to notional, split exactly.
-        let shares = bounded(allocate(equity.micros(), &notionals));
+        let shares = bounded(allocate(equity.micros(), &notionals))?;
         for ((mi, p), &share) in positions.iter().zip(&shares) {
             let m = &self.markets[*mi];
             let (mark, lots, market) = (m.mark, m.params.lots_per_unit, m.id);
@@ -542,15 +545,15 @@ impl Engine {
             } else {
                 Side::Buy
             };
-            self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark);
-            self.release_if_idle(VAULT, market, true);
+            self.direct_fill(*mi, account, side, VAULT, p.qty.abs(), mark)?;
+            self.release_if_idle(VAULT, market, true)?;
             // Bankruptcy price: where this position's share of equity would be zero (the
             // equity per lot rounded down: the price errs toward the vault's side of zero).
             let per_lot = bounded(div_i128(
                 share * lots as i128,
                 p.qty.lots() as i128,
                 Round::Floor,
-            ));
+            ))?;
             let bankruptcy_price = Price::from_micros(
                 (mark.micros() as i128 - per_lot).clamp(1, i64::MAX as i128) as i64,
             );
@@ -564,14 +567,14 @@ impl Engine {
             });
         }
         // Whatever the pool holds now (its equity, realized at the mark) goes to the vault.
-        let left = self.pool_health_of(account, scope).equity_usd;
-        self.add_to_pool(account, scope, bounded(left.checked_neg()));
-        self.vault.account.collateral_usd =
-            bounded(self.vault.account.collateral_usd.checked_add(left));
+        let left = self.pool_health_of(account, scope)?.equity_usd;
+        self.add_to_pool(account, scope, bounded(left.checked_neg())?)?;
+        self.add_to_pool(VAULT, Scope::Cross, left)?;
         for (mi, _) in positions {
             let market = self.markets[*mi].id;
-            self.release_if_idle(account, market, false);
+            self.release_if_idle(account, market, false)?;
         }
+        Ok(())
     }
 
     /// Start the clock of the vault's inventory in `market` if it holds nothing there yet.
@@ -581,56 +584,65 @@ impl Engine {
             .account
             .position(market)
             .is_some_and(|p| !p.qty.is_zero());
-        let now = self.now_ms.0;
-        let inv = self.vault.inventory.entry(market).or_default();
-        if !holds {
-            inv.since_ms = now;
+        if holds {
+            return;
         }
+        let last_unwind_ms = self
+            .vault
+            .inventory
+            .get(&market)
+            .map_or(0, |i| i.last_unwind_ms);
+        let inv = VaultInventory {
+            since_ms: self.now_ms.0,
+            last_unwind_ms,
+        };
+        self.set_vault_inventory(market, Some(inv));
     }
 
     /// The vault's management after every price change and liquidation: first back inside
     /// its margin limit (not rate-limited), then the discretionary unwind of its inventory at
     /// the policy's bounded rate.
-    pub(super) fn manage_vault(&mut self) {
-        self.reduce_vault();
+    pub(super) fn manage_vault(&mut self) -> Bounded {
+        self.reduce_vault()?;
         if self.vault.inventory.is_empty() {
-            return;
+            return Ok(());
         }
         let markets: Vec<MarketId> = self.vault.inventory.keys().copied().collect();
         for market in markets {
-            self.unwind_vault(market);
+            self.unwind_vault(market)?;
         }
+        Ok(())
     }
 
     /// Unwind part of the vault's position in `market` into the book (see [`VaultPolicy`]).
-    fn unwind_vault(&mut self, market: MarketId) {
+    fn unwind_vault(&mut self, market: MarketId) -> Bounded {
         let now = self.now_ms.0;
-        let policy = self.venue.vault_policy.clone();
+        let policy = self.venue.vault_policy;
         let Some(inv) = self.vault.inventory.get(&market).copied() else {
-            return;
+            return Ok(());
         };
         let qty = match self.vault.account.position(market) {
             Some(p) if !p.qty.is_zero() => p.qty,
             _ => {
                 // Flat (reduced, unwound or deleveraged): the clock stops.
-                self.vault.inventory.remove(&market);
-                return;
+                self.set_vault_inventory(market, None);
+                return Ok(());
             }
         };
         let due = inv.last_unwind_ms.saturating_add(policy.unwind_interval_ms);
         if inv.last_unwind_ms != 0 && now < due {
-            return;
+            return Ok(());
         }
         let held_ms = now.saturating_sub(inv.since_ms);
         let share = unwind_share_ppm(&policy, held_ms);
         if share == 0 {
-            return;
+            return Ok(());
         }
         let mi = market.0 as usize;
         let side = super::waterfall::closing_side(qty);
         let m = &self.markets[mi];
         if !m.mark.is_positive() {
-            return;
+            return Ok(());
         }
         let edge = super::liquidation::band_edge(
             m.mark,
@@ -638,17 +650,17 @@ impl Engine {
             m.params.tick_size,
             m.params.max_price,
             side,
-        );
+        )?;
         let depth: i64 = m
             .book
             .crossing(side, edge)
             .map(|o| o.remaining.lots())
             .fold(0i64, |a, b| a.saturating_add(b));
         // Rounded down: the vault never takes more than its share of the depth.
-        let allowed = bounded(mul_div(depth, share, PPM_ONE, Round::Floor));
+        let allowed = bounded(mul_div(depth, share, PPM_ONE, Round::Floor))?;
         let lots = allowed.min(qty.abs().lots());
         if lots <= 0 {
-            return;
+            return Ok(());
         }
         let first_event = self.events.len();
         let filled = self.close_through_book(
@@ -659,22 +671,21 @@ impl Engine {
             Close::VaultUnwind {
                 band: policy.unwind_band,
             },
-        );
-        if let Some(inv) = self.vault.inventory.get_mut(&market) {
-            inv.last_unwind_ms = now.max(1);
-        }
-        if filled.is_zero() {
-            return;
-        }
-        let (realized, fees) = self.vault_fill_totals(first_event);
+        )?;
         let left = self
             .vault
             .account
             .position(market)
             .map_or(Qty::ZERO, |p| p.qty);
-        if left.is_zero() {
-            self.vault.inventory.remove(&market);
+        let next = (!left.is_zero()).then_some(VaultInventory {
+            since_ms: inv.since_ms,
+            last_unwind_ms: now.max(1),
+        });
+        self.set_vault_inventory(market, next);
+        if filled.is_zero() {
+            return Ok(());
         }
+        let (realized, fees) = self.vault_fill_totals(first_event)?;
         self.events.push(Event::VaultUnwound {
             market,
             qty: Qty::from_lots(filled.lots() * qty.signum()),
@@ -684,11 +695,12 @@ impl Engine {
             depth_share: Ppm::from_raw(share),
             qty_left: left,
         });
+        Ok(())
     }
 
     /// The PnL the vault realized and the fees it paid as the taker of the fills emitted
     /// since `first_event` (its position may be gone afterwards, so not read from it).
-    fn vault_fill_totals(&self, first_event: usize) -> (Usd, Usd) {
+    fn vault_fill_totals(&self, first_event: usize) -> Bounded<(Usd, Usd)> {
         let (mut realized, mut fees) = (Usd::ZERO, Usd::ZERO);
         for e in &self.events[first_event..] {
             if let Event::Fill {
@@ -698,26 +710,26 @@ impl Engine {
                 ..
             } = e
             {
-                realized = bounded(realized.checked_add(*taker_realized_pnl_usd));
-                fees = bounded(fees.checked_add(*taker_fee_usd));
+                realized = bounded(realized.checked_add(*taker_realized_pnl_usd))?;
+                fees = bounded(fees.checked_add(*taker_fee_usd))?;
             }
         }
-        (realized, fees)
+        Ok((realized, fees))
     }
 
     /// Keep the vault inside its own margin limit by reducing its largest position through the
     /// book, within the liquidation band.
-    fn reduce_vault(&mut self) {
+    fn reduce_vault(&mut self) -> Bounded {
         for _ in 0..MAX_VAULT_REDUCE_ROUNDS {
-            if self.vault.account.positions.is_empty() || !self.vault_over_limit() {
+            if self.vault.account.positions.is_empty() || !self.vault_over_limit()? {
                 break;
             }
-            let h = self.pool_health_of(VAULT, Scope::Cross);
+            let h = self.pool_health_of(VAULT, Scope::Cross)?;
             let k = Some(self.venue.vault_margin_multiplier);
-            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k) else {
+            let Some((mi, side, qty)) = self.liquidation_slice(VAULT, Scope::Cross, h, k)? else {
                 break;
             };
-            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce);
+            let filled = self.close_through_book(VAULT, mi, side, qty, Close::VaultReduce)?;
             if filled.is_zero() {
                 break;
             }
@@ -730,7 +742,7 @@ impl Engine {
         // A vault the book could not bring back above its own maintenance is liquidated like
         // any account: its LPs' equity absorbs the loss first, then the rest of the waterfall
         // (without the vault stage). Its equity never stays negative.
-        let h = self.pool_health_of(VAULT, Scope::Cross);
+        let h = self.pool_health_of(VAULT, Scope::Cross)?;
         if h.below_maintenance() {
             self.events.push(Event::LiquidationStarted {
                 account: VAULT,
@@ -739,8 +751,8 @@ impl Engine {
                 equity_usd: h.equity_usd,
                 maintenance_usd: h.maintenance_usd,
             });
-            self.waterfall(VAULT, Scope::Cross, &[]);
-            let h = self.pool_health_of(VAULT, Scope::Cross);
+            self.waterfall(VAULT, Scope::Cross, &[])?;
+            let h = self.pool_health_of(VAULT, Scope::Cross)?;
             self.events.push(Event::LiquidationEnded {
                 account: VAULT,
                 scope: Scope::Cross,
@@ -749,6 +761,7 @@ impl Engine {
                 in_waterfall: true,
             });
         }
+        Ok(())
     }
 }
 

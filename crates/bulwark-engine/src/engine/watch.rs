@@ -37,7 +37,8 @@
 //! trigger would be caught.
 
 use super::index::{self, side_of, LONG};
-use super::{bounded, in_scope, Engine, VAULT};
+use super::journal::WatchSet;
+use super::{bounded, in_scope, Bounded, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
@@ -51,7 +52,7 @@ const PRICE_SCALE: i128 = PPM_ONE as i128 * PPM_ONE as i128;
 
 impl Engine {
     /// Recheck the pools whose triggers a mark move from `old` to `new` crossed.
-    pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) {
+    pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) -> Bounded {
         let m = &self.markets[mi];
         let mut hits: Vec<(AccountId, Scope)> = Vec::new();
         let new = new.micros() as i128;
@@ -66,17 +67,18 @@ impl Engine {
         hits.sort_unstable();
         hits.dedup();
         for (account, scope) in hits {
-            self.reevaluate_scope(account, scope);
+            self.reevaluate_scope(account, scope)?;
         }
+        Ok(())
     }
 
     /// An index step changed the equity of every holder on each side of market `mi` by
     /// `steps[side]` index units per whole base unit (positive: a charge). Shift that side's
     /// triggers by the bounds of how far its thresholds moved and recheck the pools whose
     /// triggers now lie at or beyond the mark, and the multi-position pools of the market.
-    pub(super) fn after_index_step(&mut self, mi: usize, steps: [i128; 2]) {
+    pub(super) fn after_index_step(&mut self, mi: usize, steps: [i128; 2]) -> Bounded {
         let long_factor = self.long_shift_factor_ppm(mi);
-        let m = &mut self.markets[mi];
+        let m = self.market_mut(mi);
         let mark = m.mark.micros() as i128;
         let mut hits: Vec<(AccountId, Scope)> = Vec::new();
         for (side, &c) in steps.iter().enumerate() {
@@ -88,14 +90,14 @@ impl Engine {
             // other way, by 0 to 1 x c.
             let mul = |k: i128| bounded(ok_or_overflow(c.checked_mul(k)));
             let (a, b) = if side == LONG {
-                (mul(PPM_ONE as i128), mul(long_factor))
+                (mul(PPM_ONE as i128)?, mul(long_factor)?)
             } else {
-                (0, mul(-(PPM_ONE as i128)))
+                (0, mul(-(PPM_ONE as i128))?)
             };
-            let hi = bounded(index::ceil_div(a.max(b), PRICE_SCALE));
+            let hi = bounded(index::ceil_div(a.max(b), PRICE_SCALE))?;
             let lo = (a.min(b)).div_euclid(PRICE_SCALE);
-            m.shift_down[side] = bounded(ok_or_overflow(m.shift_down[side].checked_add(hi)));
-            m.shift_up[side] = bounded(ok_or_overflow(m.shift_up[side].checked_add(lo)));
+            m.shift_down[side] = bounded(ok_or_overflow(m.shift_down[side].checked_add(hi)))?;
+            m.shift_up[side] = bounded(ok_or_overflow(m.shift_up[side].checked_add(lo)))?;
             // `down` triggers that moved up may now be at or above the mark, `up` triggers
             // that moved down at or below it.
             if hi > 0 {
@@ -110,8 +112,9 @@ impl Engine {
         hits.dedup();
         self.index_rechecks += hits.len() as u64;
         for (account, scope) in hits {
-            self.reevaluate_scope(account, scope);
+            self.reevaluate_scope(account, scope)?;
         }
+        Ok(())
     }
 
     /// The largest ratio (ppm) of a long's maintenance-threshold move to its zero-equity
@@ -128,35 +131,37 @@ impl Engine {
     }
 
     /// Replace the pool's registration with one computed from its current state.
-    pub(super) fn rewatch(&mut self, account: AccountId, scope: Scope, h: &Health) {
+    pub(super) fn rewatch(&mut self, account: AccountId, scope: Scope, h: &Health) -> Bounded {
         if account == VAULT {
-            return;
+            return Ok(());
         }
-        let reg = self.compute_watch(account, scope, h);
-        let old = self.take_registration(account, scope);
-        if old == reg {
-            self.store_registration(account, scope, reg);
-            return;
+        let reg = self.compute_watch(account, scope, h)?;
+        if *self.registration(account, scope) == reg {
+            return Ok(());
         }
+        let old = self.registration(account, scope).clone();
         self.unregister(account, scope, &old);
         self.register(account, scope, &reg);
-        self.store_registration(account, scope, reg);
+        self.replace_registration(account, scope, reg);
+        Ok(())
     }
 
     /// Remove an isolated pool's triggers before its position entry goes away.
     pub(super) fn unwatch_isolated(&mut self, account: AccountId, p: &Position) {
-        let reg = self.take_registration(account, Scope::Isolated(p.market));
-        self.unregister(account, Scope::Isolated(p.market), &reg);
+        let scope = Scope::Isolated(p.market);
+        let old = self.registration(account, scope).clone();
+        self.unregister(account, scope, &old);
+        self.replace_registration(account, scope, WatchReg::None);
     }
 
-    fn compute_watch(&self, account: AccountId, scope: Scope, h: &Health) -> WatchReg {
+    fn compute_watch(&self, account: AccountId, scope: Scope, h: &Health) -> Bounded<WatchReg> {
         let a = self.acct(account);
         let mut open = a
             .positions
             .iter()
             .filter(|p| !p.qty.is_zero() && in_scope(p, scope));
         let Some(first) = open.next() else {
-            return WatchReg::None;
+            return Ok(WatchReg::None);
         };
         if open.next().is_some() {
             let markets = a
@@ -165,29 +170,29 @@ impl Engine {
                 .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
                 .map(|p| p.market)
                 .collect();
-            return WatchReg::Multi(markets);
+            return Ok(WatchReg::Multi(markets));
         }
         if first.qty.is_positive() && self.steep_size_premium(first) {
             // With the size premium, maintenance grows as notional^1.5: once the fraction
             // reaches 2/3, a long's health falls as the price rises, the thresholds are no
             // longer one-sided, and only a recheck on every move is safe.
-            return WatchReg::Multi(vec![first.market]);
+            return Ok(WatchReg::Multi(vec![first.market]));
         }
         let pool = match scope {
             Scope::Cross => a.collateral_usd,
             Scope::Isolated(_) => first.isolated_usd,
         };
         let m = &self.markets[first.market.0 as usize];
-        let (funding, loss) = bounded(index::pending_usd(m, first));
+        let (funding, loss) = bounded(index::pending_usd(m, first))?;
         let pool = pool.micros() as i128 - funding.micros() as i128 - loss.micros() as i128;
-        let (down, up) = self.triggers(first, pool, h);
+        let (down, up) = self.triggers(first, pool, h)?;
         let side = side_of(first.qty);
-        WatchReg::Single {
+        Ok(WatchReg::Single {
             market: first.market,
             side,
             down: down as i128 - m.shift_down[side],
             up: up as i128 - m.shift_up[side],
-        }
+        })
     }
 
     /// Whether the maintenance fraction could reach 3/5 (a margin below the 2/3 where a long's
@@ -206,7 +211,7 @@ impl Engine {
 
     /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral net
     /// of pending funding and socialized loss is `pool` micro-USD and whose health is `h`.
-    fn triggers(&self, p: &Position, pool: i128, h: &Health) -> (i64, i64) {
+    fn triggers(&self, p: &Position, pool: i128, h: &Health) -> Bounded<(i64, i64)> {
         let m = &self.markets[p.market.0 as usize];
         let mark = m.mark.micros() as i128;
         let lots = m.params.lots_per_unit as i128;
@@ -230,11 +235,11 @@ impl Engine {
             } else {
                 Price::from_micros((mark * 2).min(i64::MAX as i128) as i64)
             };
-            let notional = bounded(margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit));
+            let notional = bounded(margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit))?;
             margin::maintenance_fraction(&m.params, notional).raw() as i128
         };
         let one = PPM_ONE as i128;
-        let mut down = bounded(div_i128(mark, 2, Round::Floor));
+        let mut down = bounded(div_i128(mark, 2, Round::Floor))?;
         let mut up = mark * 2;
         // A bound on the wrong side of the mark says only that the flip is near: recheck on
         // any move that way.
@@ -250,73 +255,36 @@ impl Engine {
         let toward_mark = |down: bool| if down { Round::Ceil } else { Round::Floor };
         // Equity zero: a + q P / lots = 0  =>  P = -a * lots / q.
         add(
-            bounded(div_i128(-a * lots, q, toward_mark(zero_down))),
+            bounded(div_i128(-a * lots, q, toward_mark(zero_down)))?,
             zero_down,
         );
         // Maintenance: a + q P / lots - |q| P f / lots = 0  =>  P = -a lots / (q - |q| f).
         let denom = q * one - q.abs() * f;
         if denom != 0 {
             let t = div_i128(-a * lots * one, denom, toward_mark(maintenance_down));
-            add(bounded(t), maintenance_down);
+            add(bounded(t)?, maintenance_down);
         }
         // Move each trigger 1 bp (and one micro) further toward the mark, against the
         // micro-USD rounding of the health arithmetic itself.
         let bp = |v: i128| bounded(div_i128(v, 10_000, Round::Floor));
-        let down = down + bp(down) + 1;
-        let up = up - bp(up) - 1;
-        (
+        let down = down + bp(down)? + 1;
+        let up = up - bp(up)? - 1;
+        Ok((
             down.min(i64::MAX as i128) as i64,
             up.clamp(1, i64::MAX as i128) as i64,
-        )
-    }
-
-    fn take_registration(&mut self, account: AccountId, scope: Scope) -> WatchReg {
-        let a = self.acct_mut(account);
-        match scope {
-            Scope::Cross => std::mem::take(&mut a.cross_watch),
-            Scope::Isolated(market) => match a.iso_watch.iter().position(|(m, _)| *m == market) {
-                Some(k) => a.iso_watch.swap_remove(k).1,
-                None => WatchReg::None,
-            },
-        }
-    }
-
-    fn store_registration(&mut self, account: AccountId, scope: Scope, reg: WatchReg) {
-        let a = self.acct_mut(account);
-        match scope {
-            Scope::Cross => a.cross_watch = reg,
-            Scope::Isolated(market) => {
-                if a.position_index(market).is_ok() && reg != WatchReg::None {
-                    a.iso_watch.push((market, reg));
-                }
-            }
-        }
+        ))
     }
 
     fn register(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
-        match reg {
-            WatchReg::None => {}
-            WatchReg::Single {
-                market,
-                side,
-                down,
-                up,
-            } => {
-                let m = &mut self.markets[market.0 as usize];
-                m.watch_down[*side].insert((*down, account, scope));
-                m.watch_up[*side].insert((*up, account, scope));
-            }
-            WatchReg::Multi(markets) => {
-                for market in markets {
-                    self.markets[market.0 as usize]
-                        .watch_always
-                        .insert((account, scope));
-                }
-            }
-        }
+        self.set_registered(account, scope, reg, true);
     }
 
     fn unregister(&mut self, account: AccountId, scope: Scope, reg: &WatchReg) {
+        self.set_registered(account, scope, reg, false);
+    }
+
+    /// Enter (or remove) a registration's keys in its markets' recheck sets.
+    fn set_registered(&mut self, account: AccountId, scope: Scope, reg: &WatchReg, on: bool) {
         match reg {
             WatchReg::None => {}
             WatchReg::Single {
@@ -325,15 +293,13 @@ impl Engine {
                 down,
                 up,
             } => {
-                let m = &mut self.markets[market.0 as usize];
-                m.watch_down[*side].remove(&(*down, account, scope));
-                m.watch_up[*side].remove(&(*up, account, scope));
+                let mi = market.0 as usize;
+                self.set_watch(mi, WatchSet::Down(*side as u8), (*down, account, scope), on);
+                self.set_watch(mi, WatchSet::Up(*side as u8), (*up, account, scope), on);
             }
             WatchReg::Multi(markets) => {
                 for market in markets {
-                    self.markets[market.0 as usize]
-                        .watch_always
-                        .remove(&(account, scope));
+                    self.set_always(market.0 as usize, (account, scope), on);
                 }
             }
         }

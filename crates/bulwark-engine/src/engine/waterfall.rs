@@ -57,81 +57,89 @@ impl Engine {
     /// Run the waterfall on a pool whose liquidation could not restore it. `hint` is where the
     /// loss came from as measured before the liquidation closed anything (used when nothing
     /// is left open to measure).
-    pub(super) fn waterfall(&mut self, account: AccountId, scope: Scope, hint: &[LossOrigin]) {
+    pub(super) fn waterfall(
+        &mut self,
+        account: AccountId,
+        scope: Scope,
+        hint: &[LossOrigin],
+    ) -> Bounded {
         let positions = self.pool_positions(account, scope);
         let origins = if positions.is_empty() {
             hint.to_vec()
         } else {
-            self.loss_origins(&positions)
+            self.loss_origins(&positions)?
         };
         let refusal = if positions.is_empty() {
             VaultRefusal::StageOff
         } else {
-            match self.try_vault_takeover(account, scope, &positions, &origins) {
+            match self.try_vault_takeover(account, scope, &positions, &origins)? {
                 Ok(()) => {
-                    self.waterfall_pending.remove(&(account, scope));
-                    return;
+                    self.set_pending((account, scope), false);
+                    return Ok(());
                 }
                 Err(refusal) => refusal,
             }
         };
-        if !self.close_outside_adl(account, &positions) {
+        if !self.close_outside_adl(account, &positions)? {
             self.defer_bankruptcy(account, scope);
-            return;
+            return Ok(());
         }
-        let closes = self.close_by_adl(account, &positions, refusal);
+        let closes = self.close_by_adl(account, &positions, refusal)?;
         if !self.pool_positions(account, scope).is_empty() {
             self.defer_bankruptcy(account, scope);
-            return;
+            return Ok(());
         }
-        self.waterfall_pending.remove(&(account, scope));
-        let deficit = self.pool_deficit(account, scope);
+        self.set_pending((account, scope), false);
+        let deficit = self.pool_deficit(account, scope)?;
         if deficit.is_positive() {
-            self.pay_deficit(account, scope, deficit, &origins, &closes);
+            self.pay_deficit(account, scope, deficit, &origins, &closes)?;
         } else {
             // Nothing to pay (the closes left the pool square): the counterparties are still
             // told, with a zero haircut.
-            self.settle_adl(account, scope, &closes, Usd::ZERO);
+            self.settle_adl(account, scope, &closes, Usd::ZERO)?;
         }
         for (mi, _) in &positions {
             let market = self.markets[*mi].id;
-            self.release_if_idle(account, market, false);
+            self.release_if_idle(account, market, false)?;
         }
+        Ok(())
     }
 
     /// Where the loss of a pool holding `positions` came from (see [`LossOrigin`]).
-    pub(super) fn loss_origins(&self, positions: &[(usize, Position)]) -> Vec<LossOrigin> {
-        let mut origins: Vec<LossOrigin> = positions
+    pub(super) fn loss_origins(&self, positions: &[(usize, Position)]) -> Bounded<Vec<LossOrigin>> {
+        let mut origins = positions
             .iter()
-            .map(|(mi, p)| LossOrigin {
-                mi: *mi,
-                sign: p.qty.signum(),
-                weight: self.lifetime_loss(*mi, p),
+            .map(|(mi, p)| {
+                Ok(LossOrigin {
+                    mi: *mi,
+                    sign: p.qty.signum(),
+                    weight: self.lifetime_loss(*mi, p)?,
+                })
             })
-            .collect();
+            .collect::<Bounded<Vec<LossOrigin>>>()?;
         if origins.iter().all(|o| o.weight == 0) {
             for (o, (mi, p)) in origins.iter_mut().zip(positions) {
                 let m = &self.markets[*mi];
                 let notional = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
-                o.weight = bounded(notional).micros().max(1);
+                o.weight = bounded(notional)?.micros().max(1);
             }
         }
-        origins
+        Ok(origins)
     }
 
     /// A position's loss over its life, at the mark (zero if it made money): realized and
     /// unrealized PnL, less fees, funding and socialized charges (settled and pending).
-    pub(super) fn lifetime_loss(&self, mi: usize, p: &Position) -> i64 {
+    pub(super) fn lifetime_loss(&self, mi: usize, p: &Position) -> Bounded<i64> {
         let m = &self.markets[mi];
         let value = margin::value_usd(p.qty, m.mark, m.params.lots_per_unit);
-        let (funding, loss) = bounded(super::index::pending_usd(m, p));
-        let pnl = bounded(value).micros() as i128 - p.cost_usd.micros() as i128
+        let (funding, loss) = bounded(super::index::pending_usd(m, p))?;
+        let pnl = bounded(value)?.micros() as i128 - p.cost_usd.micros() as i128
             + p.realized_pnl_usd.micros() as i128
             - p.fees_paid_usd.micros() as i128
             - p.funding_paid_usd.micros() as i128
             - funding.micros() as i128
             - loss.micros() as i128;
-        (-pnl).clamp(0, i64::MAX as i128) as i64
+        Ok((-pnl).clamp(0, i64::MAX as i128) as i64)
     }
 
     /// Stage b: the vault takes every position of the pool, if the market that carries most of
@@ -142,41 +150,48 @@ impl Engine {
         scope: Scope,
         positions: &[(usize, Position)],
         origins: &[LossOrigin],
-    ) -> Result<(), VaultRefusal> {
+    ) -> Bounded<Result<(), VaultRefusal>> {
         let primary = primary_market(origins);
         let on = primary.is_some_and(|mi| self.markets[mi].params.waterfall.vault);
         if !on {
-            return Err(VaultRefusal::StageOff);
+            return Ok(Err(VaultRefusal::StageOff));
         }
         if account == VAULT {
-            return Err(VaultRefusal::VaultItself);
+            return Ok(Err(VaultRefusal::VaultItself));
         }
-        let equity = self.pool_health_of(account, scope).equity_usd;
-        self.vault_accepts(positions, equity)?;
+        let equity = self.pool_health_of(account, scope)?.equity_usd;
+        if let Err(refusal) = self.vault_accepts(positions, equity) {
+            return Ok(Err(refusal));
+        }
         if equity.is_negative() {
             self.events.push(Event::Bankrupt {
                 account,
                 scope,
-                deficit_usd: bounded(equity.checked_neg()),
+                deficit_usd: bounded(equity.checked_neg())?,
             });
         }
-        self.vault_takeover(account, scope, positions, equity);
-        Ok(())
+        self.vault_takeover(account, scope, positions, equity)?;
+        Ok(Ok(()))
     }
 
     /// Close the pool's positions in markets without ADL through the book, at any price the
     /// book offers and without a taker fee. Returns whether all of them closed.
-    fn close_outside_adl(&mut self, account: AccountId, positions: &[(usize, Position)]) -> bool {
+    fn close_outside_adl(
+        &mut self,
+        account: AccountId,
+        positions: &[(usize, Position)],
+    ) -> Bounded<bool> {
         let mut all = true;
         for (mi, p) in positions {
             if self.markets[*mi].params.waterfall.adl {
                 continue;
             }
             let side = closing_side(p.qty);
-            let filled = self.close_through_book(account, *mi, side, p.qty.abs(), Close::Unbanded);
+            let filled =
+                self.close_through_book(account, *mi, side, p.qty.abs(), Close::Unbanded)?;
             all &= filled == p.qty.abs();
         }
-        all
+        Ok(all)
     }
 
     /// Close the pool's positions in markets with ADL against opposite positions at the mark.
@@ -185,12 +200,12 @@ impl Engine {
         account: AccountId,
         positions: &[(usize, Position)],
         reason: VaultRefusal,
-    ) -> Vec<AdlClose> {
+    ) -> Bounded<Vec<AdlClose>> {
         let mut closes = Vec::new();
         for (mi, p) in positions {
             if self.markets[*mi].params.waterfall.adl {
                 let before = closes.len();
-                self.adl_close(account, *mi, p.qty, reason, &mut closes);
+                self.adl_close(account, *mi, p.qty, reason, &mut closes)?;
                 // Postcondition: the lots closed against counterparties are exactly the
                 // bankrupt position, each on the opposite side.
                 let lots: i64 = closes[before..].iter().map(|c| c.qty.abs().lots()).sum();
@@ -200,13 +215,13 @@ impl Engine {
                     .all(|c| c.qty.signum() == -p.qty.signum()));
             }
         }
-        closes
+        Ok(closes)
     }
 
     /// The book could not take every position: charge nothing, keep the pool flagged with its
     /// positions, and retry it at every price change until it closes or recovers.
     fn defer_bankruptcy(&mut self, account: AccountId, scope: Scope) {
-        self.waterfall_pending.insert((account, scope));
+        self.set_pending((account, scope), true);
         for (mi, p) in self.pool_positions(account, scope) {
             self.events.push(Event::BankruptcyDeferred {
                 account,
@@ -226,16 +241,18 @@ impl Engine {
         deficit: Usd,
         origins: &[LossOrigin],
         closes: &[AdlClose],
-    ) {
+    ) -> Bounded {
         debug_assert!(self.pool_positions(account, scope).is_empty());
-        debug_assert_eq!(self.pool_deficit(account, scope), deficit);
+        debug_assert!(self
+            .pool_health(self.acct(account), scope, None)
+            .is_ok_and(|h| h.equity_usd.micros() == -deficit.micros()));
         self.events.push(Event::Bankrupt {
             account,
             scope,
             deficit_usd: deficit,
         });
-        let mut shares = self.split_by_origin(deficit, origins);
-        let mut paid = self.pay_from_insurance(account, scope, origins, &mut shares);
+        let mut shares = self.split_by_origin(deficit, origins)?;
+        let mut paid = self.pay_from_insurance(account, scope, origins, &mut shares)?;
         for (o, share) in origins.iter().zip(shares.iter_mut()) {
             let market = self.markets[o.mi].id;
             let in_market: Vec<AdlClose> = closes
@@ -245,33 +262,33 @@ impl Engine {
                 .collect();
             if !in_market.is_empty() {
                 // The deleveraged counterparties pay what is left of their market's share.
-                self.settle_adl(account, scope, &in_market, *share);
-                paid = bounded(paid.checked_add(*share));
+                self.settle_adl(account, scope, &in_market, *share)?;
+                paid = bounded(paid.checked_add(*share))?;
                 *share = Usd::ZERO;
             }
             if share.is_positive() && self.markets[o.mi].params.waterfall.socialize {
-                let covered = self.socialize_in_market(o.mi, -o.sign, *share);
-                self.add_to_pool(account, scope, covered);
-                paid = bounded(paid.checked_add(covered));
-                *share = bounded(share.checked_sub(covered));
+                let covered = self.socialize_in_market(o.mi, -o.sign, *share)?;
+                self.add_to_pool(account, scope, covered)?;
+                paid = bounded(paid.checked_add(covered))?;
+                *share = bounded(share.checked_sub(covered))?;
             }
         }
-        let uncovered = self.cover_uncovered(account, scope);
-        paid = bounded(paid.checked_add(uncovered));
+        let uncovered = self.cover_uncovered(account, scope)?;
+        paid = bounded(paid.checked_add(uncovered))?;
         // Postconditions: every unit of the deficit landed in exactly one stage, and the pool
         // is square.
         assert_eq!(
             paid, deficit,
             "waterfall stages paid {paid}, deficit {deficit}"
         );
-        assert!(self.pool_health_of(account, scope).equity_usd.is_zero());
-        self.reevaluate(account);
+        assert!(self.pool_health_of(account, scope)?.equity_usd.is_zero());
+        self.reevaluate(account)
     }
 
     /// Each origin market's share of `deficit`, by weight (parts sum to the deficit).
-    fn split_by_origin(&self, deficit: Usd, origins: &[LossOrigin]) -> Vec<Usd> {
+    fn split_by_origin(&self, deficit: Usd, origins: &[LossOrigin]) -> Bounded<Vec<Usd>> {
         if origins.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let weights: Vec<i64> = origins.iter().map(|o| o.weight.max(0)).collect();
         let weights = if weights.iter().all(|w| *w == 0) {
@@ -279,10 +296,10 @@ impl Engine {
         } else {
             weights
         };
-        bounded(allocate(deficit.micros(), &weights))
+        Ok(bounded(allocate(deficit.micros(), &weights))?
             .into_iter()
             .map(Usd::from_micros)
-            .collect()
+            .collect())
     }
 
     /// Stage c: the fund pays the shares of markets with the stage on, in market order, as
@@ -293,27 +310,27 @@ impl Engine {
         scope: Scope,
         origins: &[LossOrigin],
         shares: &mut [Usd],
-    ) -> Usd {
+    ) -> Bounded<Usd> {
         let mut paid = Usd::ZERO;
         for (o, share) in origins.iter().zip(shares.iter_mut()) {
-            let left = bounded(self.insurance_usd.checked_sub(paid));
+            let left = bounded(self.insurance_usd.checked_sub(paid))?;
             if !self.markets[o.mi].params.waterfall.insurance || !left.is_positive() {
                 continue;
             }
             let pay = (*share).min(left);
-            paid = bounded(paid.checked_add(pay));
-            *share = bounded(share.checked_sub(pay));
+            paid = bounded(paid.checked_add(pay))?;
+            *share = bounded(share.checked_sub(pay))?;
         }
         if paid.is_positive() {
-            self.insurance_usd = bounded(self.insurance_usd.checked_sub(paid));
-            self.add_to_pool(account, scope, paid);
+            self.insurance_usd = bounded(self.insurance_usd.checked_sub(paid))?;
+            self.add_to_pool(account, scope, paid)?;
             self.events.push(Event::InsurancePayout {
                 account,
                 amount_usd: paid,
                 fund_after_usd: self.insurance_usd,
             });
         }
-        paid
+        Ok(paid)
     }
 
     /// Queue a deficit realized outside the waterfall: `account`'s pool `scope` has just
@@ -324,21 +341,25 @@ impl Engine {
         account: AccountId,
         scope: Scope,
         origin: LossOrigin,
-    ) {
+    ) -> Bounded {
         if self.liquidating_pool == Some((account, scope)) {
-            return; // the liquidation's own waterfall books it
+            return Ok(()); // the liquidation's own waterfall books it
         }
         if self.pool_positions(account, scope).is_empty()
-            && self.pool_health_of(account, scope).equity_usd.is_negative()
+            && self
+                .pool_health_of(account, scope)?
+                .equity_usd
+                .is_negative()
         {
             self.realized_deficits.push((account, scope, origin));
         }
+        Ok(())
     }
 
     /// Book every deficit queued by `note_realized_deficit` during this command: stages c-e
     /// and bad debt, exactly as for a liquidation (there is no position left to take over or
     /// deleverage).
-    pub(super) fn book_realized_deficits(&mut self) {
+    pub(super) fn book_realized_deficits(&mut self) -> Bounded {
         // Booking never queues another deficit (insurance and socialization charge accounts
         // that hold positions), but loop until empty to be sure.
         while !self.realized_deficits.is_empty() {
@@ -353,13 +374,13 @@ impl Engine {
                     i += 1;
                 }
                 origins.dedup_by_key(|o| o.mi);
-                let deficit = self.pool_deficit(account, scope);
+                let deficit = self.pool_deficit(account, scope)?;
                 if deficit.is_positive() && self.pool_positions(account, scope).is_empty() {
-                    self.waterfall_pending.remove(&(account, scope));
-                    self.pay_deficit(account, scope, deficit, &origins, &[]);
+                    self.set_pending((account, scope), false);
+                    self.pay_deficit(account, scope, deficit, &origins, &[])?;
                     for o in &origins {
                         let market = self.markets[o.mi].id;
-                        self.release_if_idle(account, market, true);
+                        self.release_if_idle(account, market, true)?;
                     }
                 }
             }
@@ -367,17 +388,22 @@ impl Engine {
         // A deferred pool whose positions were closed by other means (as an ADL counterparty,
         // say) is no longer the waterfall's: its deficit, if any, was just booked.
         if !self.waterfall_pending.is_empty() {
-            let pending = std::mem::take(&mut self.waterfall_pending);
-            self.waterfall_pending = pending
-                .into_iter()
-                .filter(|&(a, s)| !self.pool_positions(a, s).is_empty())
+            let closed: Vec<(AccountId, Scope)> = self
+                .waterfall_pending
+                .iter()
+                .copied()
+                .filter(|&(a, s)| self.pool_positions(a, s).is_empty())
                 .collect();
+            for key in closed {
+                self.set_pending(key, false);
+            }
         }
+        Ok(())
     }
 
     /// Pools in the waterfall whose positions could not all be closed yet: retry them (vault,
     /// book, ADL) at every price change, without waiting for a keeper. At most `budget`.
-    pub(super) fn retry_deferred_bankruptcies(&mut self, budget: usize) {
+    pub(super) fn retry_deferred_bankruptcies(&mut self, budget: usize) -> Bounded {
         let pending: Vec<(AccountId, Scope)> = self
             .waterfall_pending
             .iter()
@@ -385,54 +411,56 @@ impl Engine {
             .take(budget)
             .collect();
         for (account, scope) in pending {
-            let h = self.pool_health_of(account, scope);
+            let h = self.pool_health_of(account, scope)?;
             if self.pool_positions(account, scope).is_empty() || !h.below_maintenance() {
                 // Closed by other means, or recovered: the pool is its owner's again.
-                self.waterfall_pending.remove(&(account, scope));
+                self.set_pending((account, scope), false);
                 continue;
             }
             // The vault's own retry is `reduce_vault`, which runs after every price change.
             if account != VAULT {
-                self.liquidate_pool(account, scope, None, h);
+                self.liquidate_pool(account, scope, None, h)?;
             }
         }
+        Ok(())
     }
 
     /// How far below zero the pool's equity is (zero if it is not).
-    pub(super) fn pool_deficit(&self, account: AccountId, scope: Scope) -> Usd {
-        let e = self.pool_health_of(account, scope).equity_usd;
-        bounded(e.checked_neg()).max(Usd::ZERO)
+    pub(super) fn pool_deficit(&self, account: AccountId, scope: Scope) -> Bounded<Usd> {
+        let e = self.pool_health_of(account, scope)?.equity_usd;
+        Ok(bounded(e.checked_neg())?.max(Usd::ZERO))
     }
 
     /// Record what no stage covered as bad debt and bring the pool back to zero. Returns it.
-    pub(super) fn cover_uncovered(&mut self, account: AccountId, scope: Scope) -> Usd {
-        let d = self.pool_deficit(account, scope);
+    pub(super) fn cover_uncovered(&mut self, account: AccountId, scope: Scope) -> Bounded<Usd> {
+        let d = self.pool_deficit(account, scope)?;
         if !d.is_positive() {
-            return Usd::ZERO;
+            return Ok(Usd::ZERO);
         }
-        self.add_to_pool(account, scope, d);
-        self.bad_debt_usd = bounded(self.bad_debt_usd.checked_add(d));
+        self.add_to_pool(account, scope, d)?;
+        self.bad_debt_usd = bounded(self.bad_debt_usd.checked_add(d))?;
         self.events.push(Event::UncoveredLoss {
             account,
             amount_usd: d,
         });
-        d
+        Ok(d)
     }
 
     /// Add `delta` (may be negative) to a pool's collateral.
-    pub(super) fn add_to_pool(&mut self, account: AccountId, scope: Scope, delta: Usd) {
+    pub(super) fn add_to_pool(&mut self, account: AccountId, scope: Scope, delta: Usd) -> Bounded {
         let a = self.acct_mut(account);
         match scope {
-            Scope::Cross => a.collateral_usd = bounded(a.collateral_usd.checked_add(delta)),
+            Scope::Cross => a.collateral_usd = bounded(a.collateral_usd.checked_add(delta))?,
             Scope::Isolated(m) => {
                 let i = a
                     .position_index(m)
                     // ok: an isolated pool keeps its entry while it holds collateral or a loss.
                     .expect("an isolated pool has its position entry");
                 let p = &mut a.positions[i];
-                p.isolated_usd = bounded(p.isolated_usd.checked_add(delta));
+                p.isolated_usd = bounded(p.isolated_usd.checked_add(delta))?;
             }
         }
+        Ok(())
     }
 
     /// A trade between two accounts outside the book (vault takeover, ADL), at `price`, with no
@@ -445,14 +473,14 @@ impl Engine {
         b: AccountId,
         qty: Qty,
         price: Price,
-    ) {
-        self.settle_for_fill(mi, [(a, a_side), (b, a_side.opposite())], qty);
+    ) -> Bounded {
+        self.settle_for_fill(mi, [(a, a_side), (b, a_side.opposite())], qty)?;
         let market = self.markets[mi].id;
         let notional = bounded(margin::fill_notional_usd(
             qty,
             price,
             self.markets[mi].params.lots_per_unit,
-        ));
+        ))?;
         let mut oi_delta = 0i64;
         for (acc, side) in [(a, a_side), (b, a_side.opposite())] {
             let account = self.acct_mut(acc);
@@ -467,19 +495,20 @@ impl Engine {
             };
             let p = &mut account.positions[i];
             let old = p.qty;
-            let realized = bounded(p.apply_fill(side, qty, notional));
+            let realized = bounded(p.apply_fill(side, qty, notional))?;
             oi_delta += p.qty.lots().max(0) - old.lots().max(0);
             match p.mode {
                 MarginMode::Cross => {
-                    account.collateral_usd = bounded(account.collateral_usd.checked_add(realized))
+                    account.collateral_usd = bounded(account.collateral_usd.checked_add(realized))?
                 }
                 MarginMode::Isolated => {
-                    p.isolated_usd = bounded(p.isolated_usd.checked_add(realized))
+                    p.isolated_usd = bounded(p.isolated_usd.checked_add(realized))?
                 }
             }
         }
-        let m = &mut self.markets[mi];
+        let m = self.market_mut(mi);
         m.open_interest = Qty::from_lots(m.open_interest.lots() + oi_delta);
+        Ok(())
     }
 }
 

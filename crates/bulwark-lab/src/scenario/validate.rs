@@ -302,7 +302,7 @@ fn engine_params(c: &mut Checks, s: &Scenario, initial_price_given: bool) {
         (
             "vault_policy",
             Some((
-                VenueParam::VaultPolicy(v.vault_policy.clone()),
+                VenueParam::VaultPolicy(v.vault_policy),
                 format!("{:?}", v.vault_policy),
             )),
         ),

@@ -42,7 +42,7 @@ pub fn venue_commands(s: &Scenario, params: MarketParams, market: MarketId) -> V
         s.venue
             .vault_margin_multiplier
             .map(VenueParam::VaultMarginMultiplier),
-        Some(VenueParam::VaultPolicy(s.venue.vault_policy.clone())),
+        Some(VenueParam::VaultPolicy(s.venue.vault_policy)),
     ];
     cmds.extend(
         optional

@@ -1,0 +1,1047 @@
+//! The undo journal: what `Engine::apply` needs to take a command back.
+//!
+//! A command is planned on copies and then committed; the commit's arithmetic goes through
+//! `bounded`, which the input bounds make infallible. Should one fail anyway (an engine bug),
+//! the command is rolled back to exactly the state before it and rejected with
+//! `Reject::Internal`. To that end every change of the commit phase is recorded as it happens,
+//! by the few functions in this file through which state changes (the scalars excepted: a
+//! copy taken at the start covers them):
+//!
+//! - **Scalars** (fee pool, insurance fund, bad debt, deposits and withdrawals, the order
+//!   sequence, the negative-pool count, the recheck statistic) are copied at the start of
+//!   `apply`. `last_ms` and `commands_applied` change only once a command has succeeded.
+//! - **Accounts.** `Engine::acct_mut` is the one way to change an account: the first time a
+//!   command touches it, it copies the whole account into the journal (a stamp per account,
+//!   the command's epoch, says "already copied": a later touch costs one comparison).
+//!   The order path's two frequent single changes have cheaper records of their own: writing a
+//!   drafted position and pool back (`write_position`, which keeps the replaced position) and
+//!   adding or removing an order in the account's list (`list_order`, `unlist_order`). They are
+//!   recorded only while the account has no copy yet. Accounts created by the command are not
+//!   recorded: the table is truncated back. The recheck registrations (`cross_watch`,
+//!   `iso_watch`) are derived and change on every recheck; they are left out of the copy and
+//!   recorded by `replace_registration`.
+//!   A resting order's place in its account's list (the book's `acct_slot`) is derived from
+//!   the list and not recorded: a rollback re-derives it for every account whose list
+//!   changed.
+//! - **Markets**: the small fields (mark, oracle, EMA, open interest, funding state, indexes and
+//!   their epoch, clearing balances, trigger shifts) are copied on first touch through
+//!   `Engine::market_mut`; the book, the recheck sets and the parameters have records of their
+//!   own. Markets created by the command are truncated back.
+//! - **Maps, sets and the rest**: each flag change, each change to the deferred-bankruptcy
+//!   set, to the venue's parameters and to the vault's share supply, share, request and
+//!   inventory tables records what it replaced.
+//!
+//! Records are undone newest first, so each finds its object exactly as its change left it:
+//! an account's copy and its later (or earlier) records interleave correctly. Book records
+//! live in a list of their own (the books change only through them), as do the copies of
+//! market fields (disjoint from every other record).
+//!
+//! On success the journal is reset at the next command: its vectors keep their capacity, and
+//! account copies reuse the allocations of earlier ones, so no command allocates for it once
+//! warm. The cost is a few stores per change and one copy per account and market touched.
+
+use super::*;
+use crate::account::{Position, WatchReg};
+use crate::book::{BookUndo, NewOrder, Order};
+use crate::command::MarketParams;
+use crate::market::OracleReading;
+use bulwark_core::{OrderId, Price, Qty};
+
+/// Spare account buffers kept between commands (their allocations are reused by later copies);
+/// a command that touched more leaves the rest to be freed.
+const MAX_SPARE_ACCOUNTS: usize = 1_024;
+
+/// The engine's scalars that a command may change, copied at the start of every command.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scalars {
+    fee_pool_usd: Usd,
+    deposited_usd: Usd,
+    withdrawn_usd: Usd,
+    next_order_seq: u64,
+    negative_pools: usize,
+    insurance_usd: Usd,
+    bad_debt_usd: Usd,
+    index_rechecks: u64,
+}
+
+/// A market's small fields, copied on first touch.
+#[derive(Clone, Copy, Debug)]
+struct MarketScalars {
+    mark: Price,
+    oracle: Option<OracleReading>,
+    trade_ema: Option<Price>,
+    open_interest: Qty,
+    next_funding_ms: u64,
+    premium_sum_ppm: i64,
+    premium_samples: u32,
+    funding_index: [i128; 2],
+    loss_index: [i128; 2],
+    index_epoch: u64,
+    funding_clearing_usd: Usd,
+    loss_clearing_usd: Usd,
+    shift_down: [i128; 2],
+    shift_up: [i128; 2],
+}
+
+impl MarketScalars {
+    /// Every field of a market is either copied here or journaled elsewhere: the exhaustive
+    /// pattern makes a new field a compile error until it is placed.
+    #[inline]
+    fn of(m: &Market) -> MarketScalars {
+        let Market {
+            id: _,           // never changes
+            params: _,       // Undo::Params
+            book: _,         // Undo::Book
+            watch_down: _,   // Undo::Watch
+            watch_up: _,     // Undo::Watch
+            watch_always: _, // Undo::Always
+            mark,
+            oracle,
+            trade_ema,
+            open_interest,
+            next_funding_ms,
+            premium_sum_ppm,
+            premium_samples,
+            funding_index,
+            loss_index,
+            index_epoch,
+            funding_clearing_usd,
+            loss_clearing_usd,
+            shift_down,
+            shift_up,
+        } = m;
+        MarketScalars {
+            mark: *mark,
+            oracle: *oracle,
+            trade_ema: *trade_ema,
+            open_interest: *open_interest,
+            next_funding_ms: *next_funding_ms,
+            premium_sum_ppm: *premium_sum_ppm,
+            premium_samples: *premium_samples,
+            funding_index: *funding_index,
+            loss_index: *loss_index,
+            index_epoch: *index_epoch,
+            funding_clearing_usd: *funding_clearing_usd,
+            loss_clearing_usd: *loss_clearing_usd,
+            shift_down: *shift_down,
+            shift_up: *shift_up,
+        }
+    }
+
+    fn restore(self, m: &mut Market) {
+        m.mark = self.mark;
+        m.oracle = self.oracle;
+        m.trade_ema = self.trade_ema;
+        m.open_interest = self.open_interest;
+        m.next_funding_ms = self.next_funding_ms;
+        m.premium_sum_ppm = self.premium_sum_ppm;
+        m.premium_samples = self.premium_samples;
+        m.funding_index = self.funding_index;
+        m.loss_index = self.loss_index;
+        m.index_epoch = self.index_epoch;
+        m.funding_clearing_usd = self.funding_clearing_usd;
+        m.loss_clearing_usd = self.loss_clearing_usd;
+        m.shift_down = self.shift_down;
+        m.shift_up = self.shift_up;
+    }
+}
+
+/// Which recheck set of a market a `Watch` record is about (the side of the position).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum WatchSet {
+    Down(u8),
+    Up(u8),
+}
+
+/// One change to take back, holding what it replaced.
+#[derive(Clone, Copy, Debug)]
+enum Undo {
+    /// The account's state before its first touch: `Journal::copies[buf]`.
+    AccountCopy {
+        id: AccountId,
+        buf: u32,
+    },
+    /// A drafted position was written back at `index` (inserted there if `inserted`), and the
+    /// pool's collateral; `Journal::positions[payload]` holds what they replaced.
+    Position {
+        id: AccountId,
+        index: u32,
+        inserted: bool,
+        payload: u32,
+    },
+    /// An order was appended to the account's list.
+    OrderListed {
+        id: AccountId,
+    },
+    /// Entry `slot` of the account's order list was swap-removed.
+    OrderUnlisted {
+        id: AccountId,
+        slot: u32,
+        entry: (MarketId, OrderId),
+    },
+    Flag {
+        key: (AccountId, Scope),
+        old: Option<Flag>,
+    },
+    /// `waterfall_pending` held the key (`present`) or not before the change.
+    Pending {
+        key: (AccountId, Scope),
+        present: bool,
+    },
+    /// A key was inserted into (or removed from) one of a market's trigger sets.
+    Watch {
+        mi: u32,
+        set: WatchSet,
+        inserted: bool,
+        key: (i128, AccountId, Scope),
+    },
+    Always {
+        mi: u32,
+        inserted: bool,
+        key: (AccountId, Scope),
+    },
+    /// An account's cross registration was `Journal::regs[old]`.
+    CrossReg {
+        id: AccountId,
+        old: u32,
+    },
+    /// An account's isolated registration `k` was `Journal::regs[old]` (replaced in place).
+    IsoReplaced {
+        id: AccountId,
+        k: u32,
+        old: u32,
+    },
+    /// An isolated registration was pushed.
+    IsoPushed {
+        id: AccountId,
+    },
+    /// Registration `k`, for `market`, was swap-removed; it was `Journal::regs[old]`.
+    IsoRemoved {
+        id: AccountId,
+        k: u32,
+        market: MarketId,
+        old: u32,
+    },
+    /// A market's parameters were `Journal::params[old]`.
+    Params {
+        mi: u32,
+        old: u32,
+    },
+    /// The venue's parameters were `Journal::venues[old]`.
+    Venue(u32),
+    VaultTotalShares(u64),
+    VaultShares {
+        lp: AccountId,
+        old: Option<u64>,
+    },
+    VaultRequest {
+        lp: AccountId,
+        old: Option<WithdrawalRequest>,
+    },
+    VaultInventory {
+        market: MarketId,
+        old: Option<VaultInventory>,
+    },
+}
+
+// Records are moved into the log by value: kept small, and free of anything to drop (so that
+// clearing the log costs one store), with larger payloads in vectors of their own.
+const _: () = assert!(std::mem::size_of::<Undo>() <= 48 && !std::mem::needs_drop::<Undo>());
+
+/// What `Engine::write_position` replaced (of the position: what the write-back compares).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Replaced {
+    pub qty: Qty,
+    pub cost_usd: Usd,
+    pub isolated_usd: Usd,
+    pub collateral_usd: Usd,
+}
+
+/// The undo journal of the command being applied (scratch: reset by every `apply`, never
+/// hashed; a clone of the engine starts a fresh one).
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    /// The command being recorded; an account or market stamped with it is copied already.
+    /// Bumped by every `begin_journal`, so a stamp of 0 (never copied) never matches.
+    epoch: u64,
+    account_stamps: Vec<u64>,
+    vault_stamp: u64,
+    market_stamps: Vec<u64>,
+    /// Account copies: the first `n_copies` are this command's; the rest are spare buffers
+    /// whose allocations the next copies reuse.
+    copies: Vec<Account>,
+    n_copies: usize,
+    /// What `Undo::Position` records replaced: (position, pool collateral).
+    positions: Vec<(Position, Usd)>,
+    /// What registration records replaced.
+    regs: Vec<WatchReg>,
+    /// What parameter records replaced.
+    params: Vec<MarketParams>,
+    /// What venue-parameter records replaced.
+    venues: Vec<VenueParams>,
+    markets: Vec<(usize, MarketScalars)>,
+    /// Table sizes at the start: rows beyond were created by the command.
+    accounts_len: usize,
+    markets_len: usize,
+    scalars: Scalars,
+    ops: Vec<Undo>,
+    /// Book changes, (market index, record); undone newest first too.
+    books: Vec<(u32, BookUndo)>,
+    /// Accounts whose orders moved in their lists: their book back-pointers are re-derived
+    /// after a rollback.
+    resync: Vec<AccountId>,
+}
+
+impl Clone for Journal {
+    fn clone(&self) -> Self {
+        Journal::default()
+    }
+}
+
+impl Journal {
+    /// Whether the command has recorded no change (a typed rejection must not have).
+    pub(super) fn is_clean(&self) -> bool {
+        self.ops.is_empty()
+            && self.markets.is_empty()
+            && self.books.is_empty()
+            && self.resync.is_empty()
+    }
+
+    /// Whether a change to account `id` must be recorded: it existed before the command and
+    /// has no copy yet (a copy restores everything done after it).
+    #[inline(always)]
+    fn uncopied(&self, id: AccountId) -> bool {
+        if id == VAULT {
+            return self.vault_stamp != self.epoch;
+        }
+        let i = id.0 as usize;
+        i < self.accounts_len && self.account_stamps.get(i) != Some(&self.epoch)
+    }
+
+    /// Copy `a` (account `id`) unless this command has already, or created it.
+    #[inline(always)]
+    fn save_account(&mut self, id: AccountId, a: &Account) {
+        if self.uncopied(id) {
+            self.copy_account(id, a);
+        }
+    }
+
+    /// Stamp the account and copy it into the next buffer, reusing its allocations.
+    #[inline(never)]
+    fn copy_account(&mut self, id: AccountId, a: &Account) {
+        if id == VAULT {
+            self.vault_stamp = self.epoch;
+        } else {
+            let i = id.0 as usize;
+            if self.account_stamps.len() < self.accounts_len {
+                self.account_stamps.resize(self.accounts_len, 0);
+            }
+            self.account_stamps[i] = self.epoch;
+        }
+        if self.n_copies == self.copies.len() {
+            self.copies.push(Account::default());
+        }
+        copy_account_into(a, &mut self.copies[self.n_copies]);
+        let buf = self.n_copies as u32;
+        self.n_copies += 1;
+        self.ops.push(Undo::AccountCopy { id, buf });
+    }
+
+    #[inline(always)]
+    fn save_market(&mut self, mi: usize, m: &Market) {
+        if self.market_stamps.get(mi) != Some(&self.epoch) && mi < self.markets_len {
+            self.copy_market(mi, m);
+        }
+    }
+
+    #[inline(never)]
+    fn copy_market(&mut self, mi: usize, m: &Market) {
+        if self.market_stamps.len() < self.markets_len {
+            self.market_stamps.resize(self.markets_len, 0);
+        }
+        self.market_stamps[mi] = self.epoch;
+        self.markets.push((mi, MarketScalars::of(m)));
+    }
+}
+
+/// Copy everything but the recheck registrations (journaled as operations), reusing the
+/// destination's allocations. The exhaustive pattern places every field.
+fn copy_account_into(a: &Account, to: &mut Account) {
+    let Account {
+        active,
+        collateral_usd,
+        positions,
+        orders,
+        adl_haircut_usd,
+        socialized_loss_usd,
+        cross_watch: _, // Undo::CrossReg
+        iso_watch: _,   // Undo::Iso*
+    } = a;
+    to.active = *active;
+    to.collateral_usd = *collateral_usd;
+    to.positions.clone_from(positions);
+    to.orders.clone_from(orders);
+    to.adl_haircut_usd = *adl_haircut_usd;
+    to.socialized_loss_usd = *socialized_loss_usd;
+}
+
+/// Put a copy back, keeping the live registrations (their own records restore them). The
+/// buffer is left with the replaced state, its allocations ready for reuse.
+fn restore_account(live: &mut Account, saved: &mut Account) {
+    std::mem::swap(live, saved);
+    std::mem::swap(&mut live.cross_watch, &mut saved.cross_watch);
+    std::mem::swap(&mut live.iso_watch, &mut saved.iso_watch);
+}
+
+impl Engine {
+    /// Start recording a command: reset the journal and copy the scalars.
+    #[inline]
+    pub(super) fn begin_journal(&mut self) {
+        debug_assert!(!self.liquidating && !self.bankrupt_close);
+        debug_assert!(self.liquidating_pool.is_none() && self.realized_deficits.is_empty());
+        let j = &mut self.journal;
+        j.scalars = Scalars {
+            fee_pool_usd: self.fee_pool_usd,
+            deposited_usd: self.deposited_usd,
+            withdrawn_usd: self.withdrawn_usd,
+            next_order_seq: self.next_order_seq,
+            negative_pools: self.negative_pools,
+            insurance_usd: self.insurance_usd,
+            bad_debt_usd: self.bad_debt_usd,
+            index_rechecks: self.index_rechecks,
+        };
+        j.epoch += 1;
+        j.accounts_len = self.accounts.len();
+        j.markets_len = self.markets.len();
+        j.reset();
+    }
+
+    /// Take the command back: every record undone, newest first, the tables truncated and the
+    /// scalars restored. The state is then exactly what it was when `begin_journal` ran.
+    #[cold]
+    pub(super) fn roll_back(&mut self) {
+        // Every field is placed: restored here, or scratch reset here, or never changed by a
+        // command. A new field is a compile error until it is placed.
+        let Engine {
+            config: _,                   // never changed
+            invariant_check_interval: _, // set outside commands
+            last_ms: _,                  // changed only once a command succeeded
+            commands_applied: _,         // likewise
+            markets,
+            accounts,
+            fee_pool_usd,
+            deposited_usd,
+            withdrawn_usd,
+            next_order_seq,
+            flags,
+            negative_pools,
+            waterfall_pending,
+            insurance_usd,
+            bad_debt_usd,
+            vault,
+            venue,
+            index_rechecks,
+            now_ms: _, // the command's time, set before anything else
+            // Scratch of the command: back to idle.
+            liquidating,
+            liquidating_pool,
+            bankrupt_close,
+            events,
+            realized_deficits,
+            adl_cache,
+            steps: _,    // rebuilt by every plan
+            drafts: _,   // rebuilt by every plan
+            plan_end: _, // set by every plan
+            journal: j,
+            hooks: _, // the test hooks manage themselves
+        } = self;
+        let mut tables = Tables {
+            markets,
+            accounts,
+            flags,
+            pending: waterfall_pending,
+            vault,
+            venue,
+        };
+        let mut payloads = Payloads {
+            copies: &mut j.copies,
+            positions: &j.positions,
+            regs: &mut j.regs,
+            params: &mut j.params,
+            venues: &j.venues,
+        };
+        while let Some(u) = j.ops.pop() {
+            tables.undo(u, &mut payloads);
+        }
+        while let Some((mi, u)) = j.books.pop() {
+            tables.markets[mi as usize].book.undo(u);
+        }
+        for (mi, saved) in j.markets.drain(..) {
+            saved.restore(&mut tables.markets[mi]);
+        }
+        tables.resync_acct_slots(&j.resync, j.accounts_len);
+        tables.accounts.truncate(j.accounts_len);
+        tables.markets.truncate(j.markets_len);
+        let s = j.scalars;
+        *fee_pool_usd = s.fee_pool_usd;
+        *deposited_usd = s.deposited_usd;
+        *withdrawn_usd = s.withdrawn_usd;
+        *next_order_seq = s.next_order_seq;
+        *negative_pools = s.negative_pools;
+        *insurance_usd = s.insurance_usd;
+        *bad_debt_usd = s.bad_debt_usd;
+        *index_rechecks = s.index_rechecks;
+        *liquidating = false;
+        *liquidating_pool = None;
+        *bankrupt_close = false;
+        events.clear();
+        realized_deficits.clear();
+        adl_cache.clear();
+        j.reset();
+    }
+
+    /// Any trading account (the vault included), copied into the journal on the command's
+    /// first touch. Every change to an account goes through here, or through the recorded
+    /// changes below (`write_position`, `list_order`, `unlist_order`, `replace_registration`).
+    #[inline(always)]
+    pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
+        self.adl_cache.touch(id); // any change may move the account's ADL score
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        self.journal.save_account(id, a);
+        a
+    }
+
+    /// A market and an account, both journaled, for settlements that change both at once.
+    pub(super) fn market_and_account(
+        &mut self,
+        mi: usize,
+        id: AccountId,
+    ) -> (&mut Market, &mut Account) {
+        self.acct_mut(id);
+        self.market_mut(mi);
+        (
+            &mut self.markets[mi],
+            row(&mut self.accounts, &mut self.vault, id),
+        )
+    }
+
+    /// Write a drafted position (at `index`: its place, or where to insert it) and its pool's
+    /// cross collateral back into the account; returns what they replaced (a new entry
+    /// replaces an empty position). The order path's write-back: one record, made only while
+    /// the account has no copy, instead of a copy of the account.
+    #[inline]
+    pub(super) fn write_position(
+        &mut self,
+        id: AccountId,
+        index: Result<usize, usize>,
+        pos: &Position,
+        collateral: Usd,
+    ) -> Replaced {
+        self.adl_cache.touch(id);
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let j = &mut self.journal;
+        let record = j.uncopied(id);
+        let old_collateral = std::mem::replace(&mut a.collateral_usd, collateral);
+        let (replaced, i, inserted) = match index {
+            Ok(i) => {
+                let old = &mut a.positions[i];
+                let replaced = Replaced {
+                    qty: old.qty,
+                    cost_usd: old.cost_usd,
+                    isolated_usd: old.isolated_usd,
+                    collateral_usd: old_collateral,
+                };
+                if record {
+                    j.positions.push((*old, old_collateral));
+                }
+                *old = *pos;
+                (replaced, i, false)
+            }
+            Err(i) => {
+                a.positions.insert(i, *pos);
+                if record {
+                    j.positions.push((Position::default(), old_collateral));
+                }
+                let replaced = Replaced {
+                    qty: Qty::ZERO,
+                    cost_usd: Usd::ZERO,
+                    isolated_usd: Usd::ZERO,
+                    collateral_usd: old_collateral,
+                };
+                (replaced, i, true)
+            }
+        };
+        if record {
+            j.ops.push(Undo::Position {
+                id,
+                index: i as u32,
+                inserted,
+                payload: (j.positions.len() - 1) as u32,
+            });
+        }
+        replaced
+    }
+
+    /// Append an order to its account's list; returns its place there.
+    #[inline]
+    pub(super) fn list_order(&mut self, id: AccountId, entry: (MarketId, OrderId)) -> u32 {
+        let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
+        list.push(entry);
+        let slot = (list.len() - 1) as u32;
+        if self.journal.uncopied(id) {
+            self.journal.ops.push(Undo::OrderListed { id });
+        }
+        slot
+    }
+
+    /// Remove entry `slot` of an account's order list (the last entry moves into its place);
+    /// returns the entry now at `slot`, if any.
+    #[inline]
+    pub(super) fn unlist_entry(&mut self, id: AccountId, slot: u32) -> Option<(MarketId, OrderId)> {
+        let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
+        let entry = list.swap_remove(slot as usize);
+        let moved = list.get(slot as usize).copied();
+        if self.journal.uncopied(id) {
+            self.journal
+                .ops
+                .push(Undo::OrderUnlisted { id, slot, entry });
+        }
+        moved
+    }
+
+    /// A market whose small fields may change, copied into the journal on first touch. Its
+    /// book, recheck sets and parameters change through the journaled helpers below.
+    #[inline(always)]
+    pub(crate) fn market_mut(&mut self, mi: usize) -> &mut Market {
+        self.journal.save_market(mi, &self.markets[mi]);
+        &mut self.markets[mi]
+    }
+
+    // Books: each change reports how to undo it.
+
+    pub(super) fn book_reserve(&mut self, mi: usize, seq: u64) -> OrderId {
+        let log = &mut self.journal.books;
+        let m = mi as u32;
+        self.markets[mi]
+            .book
+            .reserve_logged(seq, &mut |u| log.push((m, u)))
+    }
+
+    pub(super) fn book_release(&mut self, mi: usize, id: OrderId) {
+        let (log, m) = (&mut self.journal.books, mi as u32);
+        self.markets[mi]
+            .book
+            .release_logged(id, &mut |u| log.push((m, u)))
+    }
+
+    /// Rest an order, recording where its account lists it (`acct_slot`) at once.
+    pub(super) fn book_insert(&mut self, mi: usize, id: OrderId, o: NewOrder, acct_slot: u32) {
+        let (log, m) = (&mut self.journal.books, mi as u32);
+        self.markets[mi]
+            .book
+            .insert_logged(id, o, acct_slot, &mut |u| log.push((m, u)))
+    }
+
+    pub(super) fn book_remove(&mut self, mi: usize, id: OrderId) -> Option<Order> {
+        let (log, m) = (&mut self.journal.books, mi as u32);
+        self.markets[mi]
+            .book
+            .remove_logged(id, &mut |u| log.push((m, u)))
+    }
+
+    pub(super) fn book_fill(&mut self, mi: usize, id: OrderId, qty: Qty) -> Qty {
+        let (log, m) = (&mut self.journal.books, mi as u32);
+        self.markets[mi]
+            .book
+            .fill_logged(id, qty, &mut |u| log.push((m, u)))
+    }
+
+    /// Record where `account` now lists order `id` (its list changed). Not logged: the book's
+    /// back-pointers are derived from the lists, and a rollback re-derives those of every
+    /// account noted here once the lists are restored (`resync_acct_slots`).
+    pub(super) fn book_set_acct_slot(
+        &mut self,
+        mi: usize,
+        id: OrderId,
+        slot: u32,
+        account: AccountId,
+    ) {
+        self.markets[mi].book.set_acct_slot(id, slot);
+        let j = &mut self.journal;
+        if j.resync.last() != Some(&account) {
+            j.resync.push(account);
+        }
+    }
+
+    // Maps and sets: each change records what it replaced.
+
+    /// Set a pool's flag (the default flag removes the entry). Returns the old one.
+    pub(super) fn set_flag(&mut self, key: (AccountId, Scope), flag: Flag) -> Option<Flag> {
+        let old = if flag == Flag::default() {
+            self.flags.remove(&key)
+        } else {
+            self.flags.insert(key, flag)
+        };
+        if old != Some(flag) {
+            self.journal.ops.push(Undo::Flag { key, old });
+        }
+        old
+    }
+
+    /// Mark a pool as deferred in the waterfall (or not). Returns whether that changed it.
+    pub(super) fn set_pending(&mut self, key: (AccountId, Scope), pending: bool) -> bool {
+        let changed = if pending {
+            self.waterfall_pending.insert(key)
+        } else {
+            self.waterfall_pending.remove(&key)
+        };
+        if changed {
+            let present = !pending;
+            self.journal.ops.push(Undo::Pending { key, present });
+        }
+        changed
+    }
+
+    /// Insert (or remove) a key of a market's trigger set.
+    pub(super) fn set_watch(
+        &mut self,
+        mi: usize,
+        set: WatchSet,
+        key: (i128, AccountId, Scope),
+        inserted: bool,
+    ) {
+        let m = &mut self.markets[mi];
+        let s = match set {
+            WatchSet::Down(side) => &mut m.watch_down[side as usize],
+            WatchSet::Up(side) => &mut m.watch_up[side as usize],
+        };
+        let changed = if inserted {
+            s.insert(key)
+        } else {
+            s.remove(&key)
+        };
+        if changed {
+            let u = Undo::Watch {
+                mi: mi as u32,
+                set,
+                inserted,
+                key,
+            };
+            self.journal.ops.push(u);
+        }
+    }
+
+    /// Insert (or remove) a pool of a market's always-recheck set.
+    pub(super) fn set_always(&mut self, mi: usize, key: (AccountId, Scope), inserted: bool) {
+        let s = &mut self.markets[mi].watch_always;
+        let changed = if inserted {
+            s.insert(key)
+        } else {
+            s.remove(&key)
+        };
+        if changed {
+            let mi = mi as u32;
+            let u = Undo::Always { mi, inserted, key };
+            self.journal.ops.push(u);
+        }
+    }
+
+    /// A pool's recheck registration (`None` if it has none).
+    pub(super) fn registration(&self, account: AccountId, scope: Scope) -> &WatchReg {
+        static NONE: WatchReg = WatchReg::None;
+        let a = self.acct(account);
+        match scope {
+            Scope::Cross => &a.cross_watch,
+            Scope::Isolated(market) => a
+                .iso_watch
+                .iter()
+                .find(|(m, _)| *m == market)
+                .map_or(&NONE, |(_, r)| r),
+        }
+    }
+
+    /// Replace a pool's registration. An isolated pool keeps one only while its position entry
+    /// exists.
+    pub(super) fn replace_registration(&mut self, id: AccountId, scope: Scope, reg: WatchReg) {
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let u = match scope {
+            Scope::Cross => {
+                let old = self.journal.regs.len() as u32;
+                self.journal
+                    .regs
+                    .push(std::mem::replace(&mut a.cross_watch, reg));
+                Undo::CrossReg { id, old }
+            }
+            Scope::Isolated(market) => {
+                let keep = a.position_index(market).is_ok() && reg != WatchReg::None;
+                match (a.iso_watch.iter().position(|(m, _)| *m == market), keep) {
+                    (Some(k), true) => {
+                        let old = self.journal.regs.len() as u32;
+                        self.journal
+                            .regs
+                            .push(std::mem::replace(&mut a.iso_watch[k].1, reg));
+                        let k = k as u32;
+                        Undo::IsoReplaced { id, k, old }
+                    }
+                    (Some(k), false) => {
+                        let (market, removed) = a.iso_watch.swap_remove(k);
+                        let old = self.journal.regs.len() as u32;
+                        self.journal.regs.push(removed);
+                        let k = k as u32;
+                        Undo::IsoRemoved { id, k, market, old }
+                    }
+                    (None, true) => {
+                        a.iso_watch.push((market, reg));
+                        Undo::IsoPushed { id }
+                    }
+                    (None, false) => return,
+                }
+            }
+        };
+        self.journal.ops.push(u);
+    }
+
+    /// Replace a market's parameters.
+    pub(super) fn set_params(&mut self, mi: usize, params: MarketParams) {
+        let old = self.journal.params.len() as u32;
+        let replaced = std::mem::replace(&mut self.markets[mi].params, params);
+        self.journal.params.push(replaced);
+        let mi = mi as u32;
+        self.journal.ops.push(Undo::Params { mi, old });
+    }
+
+    /// Replace the venue's parameters.
+    pub(super) fn set_venue(&mut self, venue: VenueParams) {
+        let old = self.journal.venues.len() as u32;
+        let replaced = std::mem::replace(&mut self.venue, venue);
+        self.journal.venues.push(replaced);
+        self.journal.ops.push(Undo::Venue(old));
+    }
+
+    /// Set the vault's share supply.
+    pub(super) fn set_vault_total_shares(&mut self, total: u64) {
+        let old = std::mem::replace(&mut self.vault.total_shares, total);
+        self.journal.ops.push(Undo::VaultTotalShares(old));
+    }
+
+    /// Set an LP's vault shares (`None` removes the entry).
+    pub(super) fn set_vault_shares(&mut self, lp: AccountId, shares: Option<u64>) {
+        let old = match shares {
+            Some(s) => self.vault.shares.insert(lp, s),
+            None => self.vault.shares.remove(&lp),
+        };
+        self.journal.ops.push(Undo::VaultShares { lp, old });
+    }
+
+    /// Set an LP's withdrawal request (`None` removes it).
+    pub(super) fn set_vault_request(&mut self, lp: AccountId, req: Option<WithdrawalRequest>) {
+        let old = match req {
+            Some(r) => self.vault.requests.insert(lp, r),
+            None => self.vault.requests.remove(&lp),
+        };
+        self.journal.ops.push(Undo::VaultRequest { lp, old });
+    }
+
+    /// Set the vault's inventory record of a market (`None` removes it).
+    pub(super) fn set_vault_inventory(&mut self, market: MarketId, inv: Option<VaultInventory>) {
+        let old = match inv {
+            Some(i) => self.vault.inventory.insert(market, i),
+            None => self.vault.inventory.remove(&market),
+        };
+        self.journal.ops.push(Undo::VaultInventory { market, old });
+    }
+}
+
+impl Journal {
+    /// Forget this command's records (their buffers stay for the next one).
+    #[inline(always)]
+    fn reset(&mut self) {
+        // Setting a length, mostly: no record needs dropping but those of the last two.
+        self.n_copies = 0;
+        if self.copies.len() > MAX_SPARE_ACCOUNTS {
+            self.copies.truncate(MAX_SPARE_ACCOUNTS);
+        }
+        self.positions.clear();
+        self.markets.clear();
+        self.ops.clear();
+        self.books.clear();
+        self.resync.clear();
+        // These two drop what they hold: touched only when used.
+        if !self.regs.is_empty() {
+            self.regs.clear();
+        }
+        if !self.params.is_empty() {
+            self.params.clear();
+        }
+        self.venues.clear();
+    }
+}
+
+/// The payloads of the records, borrowed apart from the log for a rollback.
+struct Payloads<'a> {
+    copies: &'a mut [Account],
+    positions: &'a [(Position, Usd)],
+    regs: &'a mut [WatchReg],
+    params: &'a mut [MarketParams],
+    venues: &'a [VenueParams],
+}
+
+/// The engine's tables, borrowed apart from the journal for a rollback.
+struct Tables<'a> {
+    markets: &'a mut Vec<Market>,
+    accounts: &'a mut Vec<Account>,
+    flags: &'a mut BTreeMap<(AccountId, Scope), Flag>,
+    pending: &'a mut BTreeSet<(AccountId, Scope)>,
+    vault: &'a mut Vault,
+    venue: &'a mut VenueParams,
+}
+
+impl Tables<'_> {
+    fn account(&mut self, id: AccountId) -> &mut Account {
+        row(self.accounts, self.vault, id)
+    }
+
+    /// Point every resting order of these accounts back at its place in its account's list
+    /// (invariant 3), the lists and books being restored already. Rows beyond `accounts_len`
+    /// are about to be truncated.
+    fn resync_acct_slots(&mut self, ids: &[AccountId], accounts_len: usize) {
+        for &id in ids {
+            if id != VAULT && id.0 as usize >= accounts_len {
+                continue;
+            }
+            let a = row(self.accounts, self.vault, id);
+            for (k, &(m, order)) in a.orders.iter().enumerate() {
+                self.markets[m.0 as usize]
+                    .book
+                    .set_acct_slot(order, k as u32);
+            }
+        }
+    }
+
+    /// Take back one record, whose payload, if any, is in `p`.
+    fn undo(&mut self, u: Undo, p: &mut Payloads) {
+        match u {
+            Undo::AccountCopy { id, buf } => {
+                restore_account(self.account(id), &mut p.copies[buf as usize]);
+            }
+            Undo::Position {
+                id,
+                index,
+                inserted,
+                payload,
+            } => {
+                let (old, collateral) = p.positions[payload as usize];
+                let a = self.account(id);
+                a.collateral_usd = collateral;
+                if inserted {
+                    a.positions.remove(index as usize);
+                } else {
+                    a.positions[index as usize] = old;
+                }
+            }
+            Undo::OrderListed { id } => {
+                self.account(id).orders.pop();
+            }
+            Undo::OrderUnlisted { id, slot, entry } => {
+                swap_insert(&mut self.account(id).orders, slot as usize, entry);
+            }
+            Undo::Flag { key, old } => {
+                match old {
+                    Some(f) => self.flags.insert(key, f),
+                    None => self.flags.remove(&key),
+                };
+            }
+            Undo::Pending { key, present } => {
+                if present {
+                    self.pending.insert(key);
+                } else {
+                    self.pending.remove(&key);
+                }
+            }
+            Undo::Watch {
+                mi,
+                set,
+                inserted,
+                key,
+            } => {
+                let m = &mut self.markets[mi as usize];
+                let s = match set {
+                    WatchSet::Down(side) => &mut m.watch_down[side as usize],
+                    WatchSet::Up(side) => &mut m.watch_up[side as usize],
+                };
+                if inserted {
+                    s.remove(&key);
+                } else {
+                    s.insert(key);
+                }
+            }
+            Undo::Always { mi, inserted, key } => {
+                let s = &mut self.markets[mi as usize].watch_always;
+                if inserted {
+                    s.remove(&key);
+                } else {
+                    s.insert(key);
+                }
+            }
+            Undo::CrossReg { id, old } => {
+                self.account(id).cross_watch = std::mem::take(&mut p.regs[old as usize]);
+            }
+            Undo::IsoReplaced { id, k, old } => {
+                let old = std::mem::take(&mut p.regs[old as usize]);
+                self.account(id).iso_watch[k as usize].1 = old;
+            }
+            Undo::IsoPushed { id } => {
+                self.account(id).iso_watch.pop();
+            }
+            Undo::IsoRemoved { id, k, market, old } => {
+                let old = std::mem::take(&mut p.regs[old as usize]);
+                swap_insert(&mut self.account(id).iso_watch, k as usize, (market, old));
+            }
+            Undo::Params { mi, old } => {
+                let old = std::mem::take(&mut p.params[old as usize]);
+                self.markets[mi as usize].params = old;
+            }
+            Undo::Venue(old) => *self.venue = p.venues[old as usize],
+            Undo::VaultTotalShares(old) => self.vault.total_shares = old,
+            Undo::VaultShares { lp, old } => {
+                match old {
+                    Some(s) => self.vault.shares.insert(lp, s),
+                    None => self.vault.shares.remove(&lp),
+                };
+            }
+            Undo::VaultRequest { lp, old } => {
+                match old {
+                    Some(r) => self.vault.requests.insert(lp, r),
+                    None => self.vault.requests.remove(&lp),
+                };
+            }
+            Undo::VaultInventory { market, old } => {
+                match old {
+                    Some(i) => self.vault.inventory.insert(market, i),
+                    None => self.vault.inventory.remove(&market),
+                };
+            }
+        }
+    }
+}
+
+/// Undo `v.swap_remove(k)`, which returned `old`: the last entry had moved into `k` (unless
+/// `k` was the last).
+fn swap_insert<T>(v: &mut Vec<T>, k: usize, old: T) {
+    if k == v.len() {
+        v.push(old);
+    } else {
+        let moved = std::mem::replace(&mut v[k], old);
+        v.push(moved);
+    }
+}
+
+/// The account `id`: a user's row, or the vault's.
+#[inline]
+fn row<'a>(accounts: &'a mut [Account], vault: &'a mut Vault, id: AccountId) -> &'a mut Account {
+    if id == VAULT {
+        &mut vault.account
+    } else {
+        &mut accounts[id.0 as usize]
+    }
+}

@@ -1,0 +1,356 @@
+//! The undo journal, mechanism by mechanism: in each hand-built case below, every arithmetic
+//! step of the command's commit phase is made to fail in turn (the `testing` feature's fault
+//! injection), each on a copy of the venue. Each fault must be rejected as an engine bug
+//! (`Reject::Internal`, naming the command), leave the state exactly as it was (the state
+//! hash, and every field including those the hash leaves out: `Engine::state_diff`), keep
+//! every invariant, and leave an engine that then applies the same command exactly as one
+//! that never saw the fault.
+//!
+//! The market is `common::params()` (1 lot = 1 unit, price 1,000, maintenance 5%, no fees; the
+//! mark is the mean of the oracle and the trade EMA).
+
+mod common;
+
+use bulwark_engine::*;
+use common::{params, px, usd, Venue};
+
+const T: u32 = 1; // the trader who gets liquidated
+const K: u32 = 2; // the keeper
+const MM: u32 = 0; // market maker
+const LP: u32 = 3; // vault liquidity provider
+
+/// Fault every commit-phase arithmetic step of `cmd` in turn (on copies of the venue), check
+/// each rollback, then apply `cmd` for real; returns its events. The command must make at least
+/// `min_steps` steps (so each case faults what it means to).
+fn fault_every_step(v: &mut Venue, cmd: Command, min_steps: u64) -> Vec<Event> {
+    let now = TimestampMs(v.t + 1);
+    let mut dry = v.e.clone();
+    dry.fail_commit_arithmetic_at(u64::MAX);
+    let expected = dry.apply(&cmd, now).map(|ev| ev.to_vec());
+    let steps = dry.commit_arithmetic_steps();
+    assert!(
+        steps >= min_steps,
+        "{} made {steps} arithmetic steps, fewer than {min_steps}",
+        cmd.name()
+    );
+    for at in 1..=steps {
+        let mut e = v.e.clone();
+        e.fail_commit_arithmetic_at(at);
+        match e.apply(&cmd, now) {
+            Err(Reject::Internal { command, .. }) => assert_eq!(command, cmd.name()),
+            other => panic!("a fault at step {at} of {steps}: {other:?}"),
+        }
+        assert_eq!(
+            e.commit_arithmetic_steps(),
+            at,
+            "it failed at the step asked"
+        );
+        assert_eq!(
+            state_hash(&e),
+            state_hash(&v.e),
+            "step {at}: the hash changed"
+        );
+        assert_eq!(e.state_diff(&v.e), None, "step {at}: the state changed");
+        e.check_invariants().unwrap();
+        // The rolled-back engine goes on exactly like one that never saw the fault.
+        let again = e.apply(&cmd, now).map(|ev| ev.to_vec());
+        assert_eq!(again, expected, "step {at}: the retry did otherwise");
+        assert_eq!(
+            e.state_diff(&dry),
+            None,
+            "step {at}: the retry ended elsewhere"
+        );
+    }
+    v.t += 1;
+    let ev = v.e.apply(&cmd, now).map(|ev| ev.to_vec());
+    assert_eq!(ev, expected);
+    ev.unwrap()
+}
+
+/// A command whose commit makes no arithmetic step cannot fail once planned: nothing to
+/// roll back. Apply it; returns its events.
+fn no_commit_arithmetic(v: &mut Venue, cmd: Command) -> Vec<Event> {
+    let mut dry = v.e.clone();
+    dry.fail_commit_arithmetic_at(u64::MAX);
+    let expected = dry.apply(&cmd, TimestampMs(v.t + 1)).map(|ev| ev.to_vec());
+    assert_eq!(dry.commit_arithmetic_steps(), 0, "{}", cmd.name());
+    let ev = v.ok(cmd);
+    assert_eq!(Ok(ev.clone()), expected);
+    ev
+}
+
+/// Whether any event matches.
+fn has(events: &[Event], f: impl Fn(&Event) -> bool) -> bool {
+    events.iter().any(f)
+}
+
+/// T buys 10 at 1,000 with 1,000 of collateral (exactly the 10% initial margin).
+fn opened(p: MarketParams) -> Venue {
+    let mut v = Venue::new(p);
+    v.deposit(MM, "1000000");
+    v.deposit(T, "1000");
+    v.deposit(K, "10");
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T, Side::Buy, "1000", 10);
+    v
+}
+
+fn liquidate(account: u32) -> Command {
+    Command::Liquidate {
+        keeper: AccountId(K),
+        account: AccountId(account),
+        scope: Scope::Cross,
+    }
+}
+
+#[test]
+fn the_message_says_engine_bug_and_state_unchanged() {
+    let mut v = opened(params());
+    let cmd = v.order(0, MM, Side::Buy, OrderKind::Limit, "990", 5);
+    v.e.fail_commit_arithmetic_at(1);
+    let r = v.e.apply(&cmd, TimestampMs(v.t + 1)).unwrap_err();
+    assert_eq!(
+        r.to_string(),
+        "place_order rejected by an engine bug: an internal arithmetic bound broke while it \
+         was being committed; it was rolled back and the state is unchanged (please report it)"
+    );
+    // The developer's view keeps where it failed.
+    assert!(format!("{r:?}").contains(".rs"), "{r:?}");
+}
+
+#[test]
+fn orders_resting_filling_and_cancelled() {
+    let mut v = opened(params());
+    v.deposit(4, "50000");
+    // A ladder of asks from two makers, then a taker sweeping three levels.
+    for (a, price) in [(MM, "1001"), (4, "1001"), (MM, "1002"), (4, "1003")] {
+        let cmd = v.order(0, a, Side::Sell, OrderKind::Limit, price, 3);
+        let ev = fault_every_step(&mut v, cmd, 2);
+        assert!(has(&ev, |e| matches!(e, Event::OrderRested { .. })));
+    }
+    let sweep = v.order(0, T, Side::Sell, OrderKind::Ioc, "1", 1); // T reduces a little first
+    fault_every_step(&mut v, sweep, 1);
+    v.deposit(5, "100000");
+    let sweep = v.order(0, 5, Side::Buy, OrderKind::Ioc, "1003", 10);
+    let ev = fault_every_step(&mut v, sweep, 40);
+    assert!(has(&ev, |e| matches!(e, Event::Fill { .. })));
+    // Cancelling is pure bookkeeping: no arithmetic to fail.
+    let cancel_all = Command::CancelAll {
+        account: AccountId(4),
+        market: None,
+    };
+    let ev = no_commit_arithmetic(&mut v, cancel_all);
+    assert!(has(&ev, |e| matches!(e, Event::OrderCancelled { .. })));
+}
+
+#[test]
+fn a_partial_liquidation_with_its_penalty() {
+    let mut v = opened(params());
+    v.limit(MM, Side::Buy, "930", 100);
+    v.oracle("880");
+    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    assert!(has(&ev, |e| matches!(e, Event::LiquidationPenalty { .. })));
+    assert_eq!(v.qty(T), Qty::from_lots(4));
+}
+
+#[test]
+fn a_vault_takeover() {
+    let mut v = opened(params());
+    v.deposit(LP, "100000");
+    let deposit = Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("50000"),
+    };
+    fault_every_step(&mut v, deposit, 1);
+    v.oracle("820");
+    let ev = fault_every_step(&mut v, liquidate(T), 40);
+    assert!(has(&ev, |e| matches!(e, Event::VaultTakeover { .. })));
+    // Funding on the vault's position, then an LP's claim.
+    v.t = 3_599_499;
+    v.oracle("880");
+    v.t = 3_600_098;
+    let ev = fault_every_step(&mut v, Command::Tick, 10);
+    assert!(has(&ev, |e| matches!(e, Event::FundingSettled { .. })));
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::VaultWithdrawalDelayMs(0),
+    });
+    v.ok(Command::VaultRequestWithdrawal {
+        account: AccountId(LP),
+        shares: 1_000_000,
+    });
+    let claim = Command::VaultClaimWithdrawal {
+        account: AccountId(LP),
+    };
+    let ev = fault_every_step(&mut v, claim, 1);
+    assert!(has(&ev, |e| matches!(e, Event::VaultWithdrawn { .. })));
+}
+
+/// Three shorts A, B, C of 10 each, entered at 1,000; T and U long 15 each.
+#[test]
+fn a_vault_unwind_and_its_inventory_clock() {
+    let mut v = opened(params());
+    v.deposit(LP, "100000");
+    v.ok(Command::VaultDeposit {
+        account: AccountId(LP),
+        amount_usd: usd("50000"),
+    });
+    v.oracle("820");
+    // The takeover starts the vault's inventory clock (a journaled table of its own).
+    let ev = fault_every_step(&mut v, liquidate(T), 40);
+    assert!(has(&ev, |e| matches!(e, Event::VaultTakeover { .. })));
+    assert_eq!(v.e.vault().inventory.len(), 1);
+    // A bid inside the unwind band: the next price change unwinds into it.
+    v.limit(MM, Side::Buy, "909", 10);
+    let oracle = Command::OraclePrice {
+        market: MarketId(0),
+        price: px("820"),
+    };
+    let ev = fault_every_step(&mut v, oracle, 10);
+    assert!(has(&ev, |e| matches!(e, Event::VaultUnwound { .. })));
+}
+
+fn three_shorts(p: MarketParams) -> Venue {
+    let mut v = Venue::new(p);
+    v.deposit(K, "10");
+    for (a, amount) in [(10, "2000"), (11, "5000"), (12, "3000"), (13, "100000")] {
+        v.deposit(a, amount);
+    }
+    v.deposit(T, "1500");
+    for s in [10, 11, 12] {
+        v.limit(s, Side::Sell, "1000", 10);
+    }
+    v.limit(T, Side::Buy, "1000", 15);
+    v.limit(13, Side::Buy, "1000", 15);
+    v
+}
+
+#[test]
+fn insurance_then_ranked_adl() {
+    let mut p = params();
+    p.waterfall.vault = false;
+    let mut v = three_shorts(p);
+    v.ok(Command::InsuranceDeposit {
+        account: AccountId(13),
+        amount_usd: usd("300"),
+    });
+    v.oracle("600");
+    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    assert!(has(&ev, |e| matches!(e, Event::InsurancePayout { .. })));
+    assert!(has(&ev, |e| matches!(e, Event::Deleveraged { .. })));
+}
+
+#[test]
+fn pro_rata_adl() {
+    let mut p = params();
+    p.waterfall.vault = false;
+    p.adl_policy = AdlPolicy::ProRata;
+    let mut v = three_shorts(p);
+    v.oracle("600");
+    let ev = fault_every_step(&mut v, liquidate(T), 80);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Deleveraged { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn socialization_and_bad_debt() {
+    for socialize in [true, false] {
+        let mut p = params();
+        p.waterfall = Waterfall {
+            vault: false,
+            insurance: false,
+            adl: false,
+            socialize,
+        };
+        let mut v = three_shorts(p);
+        v.deposit(14, "100000");
+        v.limit(14, Side::Buy, "800", 15);
+        v.oracle("600");
+        let ev = fault_every_step(&mut v, liquidate(T), 40);
+        if socialize {
+            assert!(has(&ev, |e| matches!(e, Event::SocializedLoss { .. })));
+            // A short settles its share when next touched: fault that too.
+            let close = v.order(0, 10, Side::Buy, OrderKind::Limit, "1000", 1);
+            fault_every_step(&mut v, close, 10);
+        } else {
+            assert!(has(&ev, |e| matches!(e, Event::UncoveredLoss { .. })));
+        }
+    }
+}
+
+#[test]
+fn a_deferred_bankruptcy_and_a_deficit_realized_by_its_owner() {
+    let mut p = params();
+    p.waterfall = Waterfall {
+        vault: false,
+        insurance: true,
+        adl: false,
+        socialize: true,
+    };
+    // No bid anywhere: the bankrupt position cannot be closed and waits, deferred.
+    let mut v = opened(p.clone());
+    v.oracle("600");
+    let ev = fault_every_step(&mut v, liquidate(T), 20);
+    assert!(has(&ev, |e| matches!(e, Event::BankruptcyDeferred { .. })));
+    // A bid arrives; the next price change closes it into the bid and books the loss.
+    v.limit(MM, Side::Buy, "700", 10);
+    let oracle = Command::OraclePrice {
+        market: MarketId(0),
+        price: common::px("610"),
+    };
+    let ev = fault_every_step(&mut v, oracle, 40);
+    assert!(has(&ev, |e| matches!(e, Event::Bankrupt { .. })));
+    // An owner closing past bankruptcy realizes a deficit booked before the command ends.
+    p.waterfall.insurance = false;
+    let mut v = opened(p);
+    v.deposit(20, "100000");
+    v.limit(20, Side::Buy, "850", 10);
+    let sell = v.order(0, T, Side::Sell, OrderKind::Ioc, "850", 10);
+    let ev = fault_every_step(&mut v, sell, 30);
+    assert!(has(&ev, |e| matches!(e, Event::SocializedLoss { .. })));
+}
+
+#[test]
+fn native_sweeps_parameters_and_new_accounts() {
+    let mut v = opened(params());
+    v.limit(MM, Side::Buy, "930", 100);
+    v.ok(Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(true),
+    });
+    let oracle = Command::OraclePrice {
+        market: MarketId(0),
+        price: common::px("880"),
+    };
+    let ev = fault_every_step(&mut v, oracle, 60);
+    assert!(has(&ev, |e| matches!(e, Event::LiquidationStarted { .. })));
+    // A parameter change rechecks every account of the market.
+    let maintenance = Command::SetParam {
+        market: MarketId(0),
+        param: Param::Maintenance(Ppm::from_raw(60_000)),
+    };
+    fault_every_step(&mut v, maintenance, 10);
+    // A deposit that creates an account: a rollback removes the new row.
+    let new_account = Command::Deposit {
+        account: AccountId(40),
+        amount_usd: usd("100"),
+    };
+    fault_every_step(&mut v, new_account, 1);
+    let isolated = Command::AdjustIsolatedMargin {
+        account: AccountId(40),
+        market: MarketId(0),
+        delta_usd: usd("50"),
+    };
+    fault_every_step(&mut v, isolated, 1);
+    // Creating a market makes no arithmetic step once validated.
+    let mut p = params();
+    p.symbol = "SECOND".into();
+    no_commit_arithmetic(&mut v, Command::CreateMarket { params: p });
+    let withdraw = Command::Withdraw {
+        account: AccountId(40),
+        amount_usd: usd("10"),
+    };
+    fault_every_step(&mut v, withdraw, 1);
+}
