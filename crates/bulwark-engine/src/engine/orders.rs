@@ -288,8 +288,10 @@ impl Engine {
 
     /// Push a draft of `pos` with its pending funding and socialized loss settled into the
     /// draft's pool (health is unchanged by it; a rejected plan discards it with the draft).
-    /// Built in place: a draft is large, and the order path moves it as little as it can.
-    #[inline]
+    /// Built in place: a draft is large, and the order path moves it as little as it can. A
+    /// flat position, or one whose snapshots are current (the common case between funding
+    /// intervals), has nothing to settle: that check is inline, the settlement is not.
+    #[inline(always)]
     fn push_draft(
         &self,
         drafts: &mut Vec<Draft>,
@@ -298,7 +300,37 @@ impl Engine {
         pos: &Position,
         index: Result<usize, usize>,
     ) -> Result<(), Reject> {
-        drafts.push(Draft {
+        let m = &self.markets[pos.market.0 as usize];
+        if pos.qty.is_zero() || super::index::is_current(m, pos) {
+            drafts.push(Draft {
+                account,
+                collateral,
+                pos: *pos,
+                index,
+                changed: false,
+                closed_now: false,
+                closed_sign: pos.qty.signum(),
+                funding: Usd::ZERO,
+                loss: Usd::ZERO,
+            });
+            return Ok(());
+        }
+        self.push_settled_draft(drafts, account, collateral, pos, index)
+    }
+
+    /// `push_draft` for a position with something pending: settle it on the draft.
+    #[cold]
+    #[inline(never)]
+    fn push_settled_draft(
+        &self,
+        drafts: &mut Vec<Draft>,
+        account: AccountId,
+        collateral: Usd,
+        pos: &Position,
+        index: Result<usize, usize>,
+    ) -> Result<(), Reject> {
+        let m = &self.markets[pos.market.0 as usize];
+        let mut d = Draft {
             account,
             collateral,
             pos: *pos,
@@ -308,19 +340,10 @@ impl Engine {
             closed_sign: pos.qty.signum(),
             funding: Usd::ZERO,
             loss: Usd::ZERO,
-        });
-        let d = drafts.last_mut().expect("just pushed"); // ok: pushed on the line above
-        let m = &self.markets[d.pos.market.0 as usize];
-        match super::index::settle(m, &mut d.pos, &mut d.collateral) {
-            Ok((funding, loss)) => {
-                (d.funding, d.loss) = (funding, loss);
-                Ok(())
-            }
-            Err(e) => {
-                drafts.pop();
-                Err(e.into())
-            }
-        }
+        };
+        (d.funding, d.loss) = super::index::settle(m, &mut d.pos, &mut d.collateral)?;
+        drafts.push(d);
+        Ok(())
     }
 
     /// Walk the opposite side and plan every fill and maker cancel on copies of the accounts
@@ -334,26 +357,23 @@ impl Engine {
         qty: Qty,
         limit: Price,
     ) -> Result<(), Reject> {
-        self.steps.clear();
-        self.drafts.clear();
-        let taker_collateral = self.acct(o.account).collateral_usd;
-        let mut drafts = std::mem::take(&mut self.drafts);
-        let taker = self.push_draft(&mut drafts, o.account, taker_collateral, pos, index);
-        self.drafts = drafts;
-        taker?;
-        self.plan_end = PlanEnd::Exhausted;
-        if o.kind == OrderKind::PostOnly {
-            return Ok(());
-        }
         // The plan is built in scratch vectors taken out of `self` (so `self` can be read while
         // they grow) and put back whatever happens.
         let mut steps = std::mem::take(&mut self.steps);
         let mut drafts = std::mem::take(&mut self.drafts);
-        let result = self.plan_walk(mi, o, qty, limit, &mut steps, &mut drafts);
+        steps.clear();
+        drafts.clear();
+        let taker_collateral = self.acct(o.account).collateral_usd;
+        let result = match self.push_draft(&mut drafts, o.account, taker_collateral, pos, index) {
+            Err(e) => Err(e),
+            Ok(()) if o.kind == OrderKind::PostOnly => Ok(PlanEnd::Exhausted),
+            Ok(()) => self.plan_walk(mi, o, qty, limit, &mut steps, &mut drafts),
+        };
         self.steps = steps;
         self.drafts = drafts;
-        self.plan_end = *result.as_ref().unwrap_or(&PlanEnd::Exhausted);
-        result.map(|_| ())
+        let end = result?;
+        self.plan_end = end;
+        Ok(())
     }
 
     /// The matching loop of `plan_matching`: one step per resting order met, in price-time
