@@ -729,7 +729,12 @@ impl Engine {
                 };
                 self.note_realized_deficit(d.account, scope_of(d.pos.mode, market), origin);
             }
-            self.release_if_idle(d.account, market, d.closed_now);
+            // `d.pos` is what the account holds in the market now (each account has one
+            // draft): only an idle entry may be released.
+            debug_assert_eq!(self.acct(d.account).position(market), Some(&d.pos));
+            if d.pos.is_idle() {
+                self.release_if_idle(d.account, market, d.closed_now);
+            }
         }
         for d in &drafts {
             // Resting an order changes no maintenance flag: only a changed position or pool
