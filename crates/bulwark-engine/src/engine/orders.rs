@@ -376,8 +376,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The matching loop of `plan_matching`: one step per resting order met, in price-time
-    /// order, until the order is filled, stops at its own order, or meets the work limit.
+    /// The matching of `plan_matching`: walk the book if anything crosses, then the checks on
+    /// the whole plan (a fill-or-kill filled entirely, the fee pool's bound).
     fn plan_walk(
         &self,
         mi: usize,
@@ -388,22 +388,53 @@ impl Engine {
         drafts: &mut Vec<Draft>,
     ) -> Result<PlanEnd, Reject> {
         let m = &self.markets[mi];
+        // Most orders cross nothing and rest: the best opposite price says so without setting
+        // up the walk.
+        let crosses = m
+            .book
+            .best(o.side.opposite())
+            .is_some_and(|best| o.side.crosses(limit, best));
+        let (remaining, end) = if crosses {
+            self.plan_crossing(mi, o, qty, limit, steps, drafts)?
+        } else {
+            (qty, PlanEnd::Exhausted)
+        };
+        if o.kind == OrderKind::Fok && remaining.is_positive() {
+            return Err(Reject::FokNotFillable {
+                requested: qty,
+                available: qty.checked_sub(remaining)?,
+            });
+        }
+        self.check_fee_pool_bound(steps)?;
+        Ok(end)
+    }
+
+    /// The matching loop: one step per resting order met, in price-time order, until the
+    /// order is filled, stops at its own order, or meets the work limit. Returns the quantity
+    /// left and why matching stopped.
+    fn plan_crossing(
+        &self,
+        mi: usize,
+        o: &PlaceOrder,
+        qty: Qty,
+        limit: Price,
+        steps: &mut Vec<Step>,
+        drafts: &mut Vec<Draft>,
+    ) -> Result<(Qty, PlanEnd), Reject> {
+        let m = &self.markets[mi];
         let mut remaining = qty;
-        let mut end = PlanEnd::Exhausted;
         for (met, maker) in m.book.crossing(o.side, limit).enumerate() {
             if remaining.is_zero() {
                 break;
             }
             if met >= self.config.max_fills_per_order {
-                end = PlanEnd::WorkLimit;
-                break;
+                return Ok((remaining, PlanEnd::WorkLimit));
             }
             if maker.account == o.account {
                 if plan_self_trade(o, maker, steps, &mut drafts[0])? {
                     continue;
                 }
-                end = PlanEnd::SelfTrade;
-                break;
+                return Ok((remaining, PlanEnd::SelfTrade));
             }
             let di = self.maker_draft(drafts, maker.account, o.market)?;
             let filled = self.plan_maker(o, maker, remaining, &mut drafts[di], steps)?;
@@ -425,14 +456,7 @@ impl Engine {
                 }
             }
         }
-        if o.kind == OrderKind::Fok && remaining.is_positive() {
-            return Err(Reject::FokNotFillable {
-                requested: qty,
-                available: qty.checked_sub(remaining)?,
-            });
-        }
-        self.check_fee_pool_bound(steps)?;
-        Ok(end)
+        Ok((remaining, PlanEnd::Exhausted))
     }
 
     /// The index of the maker's draft, drafting it on first sight.
