@@ -189,9 +189,18 @@ fn div_round_i64(p: i64, d: i64, round: Round) -> i64 {
 
 #[inline]
 fn div_round_i128(p: i128, d: i128, round: Round) -> i128 {
+    // Operands that fit `i64` (the common case: prices, thresholds) take the native division;
+    // `i64::MIN / -1` is left to the wide path. Same quotient, same rounding.
+    if let (Ok(p64), Ok(d64)) = (i64::try_from(p), i64::try_from(d)) {
+        if p64 != i64::MIN {
+            return div_round_i64(p64, d64, round) as i128;
+        }
+    }
     let q = p / d;
     // The remainder from the quotient: one `i128` division (a library call) instead of two.
-    let r = p - q * d;
+    // Exact, so no overflow check is needed: a truncated quotient has |q x d| <= |p|.
+    let r = p.wrapping_sub(q.wrapping_mul(d));
+    debug_assert_eq!(r, p % d);
     if r == 0 {
         return q;
     }
