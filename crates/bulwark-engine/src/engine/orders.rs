@@ -148,7 +148,7 @@ impl Engine {
     /// Where the position the order trades sits in the account's list (or would be inserted:
     /// a new market); refuses a new market beyond the position limit and an order in the
     /// other margin mode than the position's.
-    #[inline]
+    #[inline(always)]
     fn order_position(&self, a: &Account, o: &PlaceOrder) -> Result<Result<usize, usize>, Reject> {
         let index = a.position_index(o.market);
         let mode = match index {
