@@ -973,6 +973,7 @@ fn plan_self_trade(
 }
 
 /// Book the taker's side of a planned fill on its draft; returns its realized PnL.
+#[inline(always)]
 fn plan_fill_taker(o: &PlaceOrder, fill: &PlannedFill, td: &mut Draft) -> Result<Usd, Reject> {
     let realized = td.pos.apply_fill(o.side, fill.qty, fill.notional)?;
     td.pos.fees_paid_usd = td.pos.fees_paid_usd.checked_add(fill.taker_fee)?;
