@@ -178,8 +178,11 @@ impl Engine {
             Scope::Isolated(_) => first.isolated_usd,
         };
         let m = &self.markets[first.market.0 as usize];
-        let (funding, loss) = bounded(index::pending_usd(m, first));
-        let pool = pool.micros() as i128 - funding.micros() as i128 - loss.micros() as i128;
+        let mut pool = pool.micros() as i128;
+        if !index::is_current(m, first) {
+            let (funding, loss) = bounded(index::pending_usd(m, first));
+            pool -= funding.micros() as i128 + loss.micros() as i128;
+        }
         let (down, up) = self.triggers(first, pool, h);
         let side = side_of(first.qty);
         WatchReg::Single {
