@@ -825,6 +825,7 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     pub(super) fn cancel(
         &mut self,
         account: AccountId,
