@@ -133,11 +133,10 @@ impl Engine {
             return;
         }
         let reg = self.compute_watch(account, scope, h);
-        let old = self.take_registration(account, scope);
-        if old == reg {
-            self.store_registration(account, scope, reg);
-            return;
+        if self.registration(account, scope) == &reg {
+            return; // the common case after a trade far from the triggers: nothing to move
         }
+        let old = self.take_registration(account, scope);
         self.unregister(account, scope, &old);
         self.register(account, scope, &reg);
         self.store_registration(account, scope, reg);
@@ -271,6 +270,20 @@ impl Engine {
             down.min(i64::MAX as i128) as i64,
             up.clamp(1, i64::MAX as i128) as i64,
         )
+    }
+
+    /// The pool's current registration (`WatchReg::None` if it has none).
+    fn registration(&self, account: AccountId, scope: Scope) -> &WatchReg {
+        const NONE: &WatchReg = &WatchReg::None;
+        let a = self.acct(account);
+        match scope {
+            Scope::Cross => &a.cross_watch,
+            Scope::Isolated(market) => a
+                .iso_watch
+                .iter()
+                .find(|(m, _)| *m == market)
+                .map_or(NONE, |(_, reg)| reg),
+        }
     }
 
     fn take_registration(&mut self, account: AccountId, scope: Scope) -> WatchReg {
