@@ -155,13 +155,21 @@ pub fn div_i64(n: i64, d: i64, round: Round) -> ArithResult<i64> {
 #[inline]
 #[track_caller]
 pub fn div_i128(n: i128, d: i128, round: Round) -> ArithResult<i128> {
+    // Operands that fit `i64` (the common case: prices, thresholds) take the native division
+    // first; a zero divisor and `i64::MIN` (whose quotient by -1 fits only `i128`) go on to the
+    // checks below. Same quotient, same rounding.
+    if let (Ok(n64), Ok(d64)) = (i64::try_from(n), i64::try_from(d)) {
+        if d64 != 0 && n64 != i64::MIN {
+            return Ok(div_round_i64(n64, d64, round) as i128);
+        }
+    }
     if d == 0 {
         return Err(ArithError::division_by_zero());
     }
     if n == i128::MIN && d == -1 {
         return Err(ArithError::overflow());
     }
-    Ok(div_round_i128(n, d, round))
+    Ok(div_round_i128_wide(n, d, round))
 }
 
 /// `n / d` for unsigned quantities (times, counts), rounded down. Errors on a zero divisor.
@@ -187,11 +195,27 @@ fn div_round_i64(p: i64, d: i64, round: Round) -> i64 {
     }
 }
 
+/// `p / d` rounded as named, for `d != 0` and not `i128::MIN / -1`.
 #[inline]
 fn div_round_i128(p: i128, d: i128, round: Round) -> i128 {
+    // Operands that fit `i64` (the common case: prices, thresholds) take the native division;
+    // `i64::MIN / -1` is left to the wide path. Same quotient, same rounding.
+    if let (Ok(p64), Ok(d64)) = (i64::try_from(p), i64::try_from(d)) {
+        if p64 != i64::MIN {
+            return div_round_i64(p64, d64, round) as i128;
+        }
+    }
+    div_round_i128_wide(p, d, round)
+}
+
+/// `div_round_i128` through the `i128` division (a library call on x86-64).
+#[inline]
+fn div_round_i128_wide(p: i128, d: i128, round: Round) -> i128 {
     let q = p / d;
     // The remainder from the quotient: one `i128` division (a library call) instead of two.
-    let r = p - q * d;
+    // Exact, so no overflow check is needed: a truncated quotient has |q x d| <= |p|.
+    let r = p.wrapping_sub(q.wrapping_mul(d));
+    debug_assert_eq!(r, p % d);
     if r == 0 {
         return q;
     }

@@ -191,3 +191,33 @@ fn named_division_by_hand() {
     assert_eq!(div_floor_u64(7, 2).unwrap(), 3);
     assert!(div_floor_u64(7, 0).is_err());
 }
+
+/// `div_i128` gives the same quotients on its `i64` fast path and its wide path: checked
+/// against floor and ceiling computed from `%`, around the `i64` boundaries and both signs.
+#[test]
+fn named_i128_division_matches_the_reference_on_both_paths() {
+    let edges = [
+        i64::MIN as i128,
+        i64::MAX as i128,
+        1i128 << 64,
+        1i128 << 100,
+    ];
+    let mut values = vec![0i128, 1, 2, 3, 7, 10_000, 999_999_999_937];
+    for e in edges {
+        values.extend([e - 1, e, e + 1]);
+    }
+    let signed: Vec<i128> = values.iter().flat_map(|&v| [v, -v]).collect();
+    for &n in &signed {
+        for &d in &signed {
+            if d == 0 || (n == i128::MIN && d == -1) {
+                continue;
+            }
+            let (q, r) = (n / d, n % d);
+            let below = r != 0 && ((r < 0) != (d < 0));
+            let floor = if below { q - 1 } else { q };
+            let ceil = if r != 0 && !below { q + 1 } else { q };
+            assert_eq!(div_i128(n, d, Round::Floor).unwrap(), floor, "{n} / {d}");
+            assert_eq!(div_i128(n, d, Round::Ceil).unwrap(), ceil, "{n} / {d}");
+        }
+    }
+}

@@ -293,7 +293,7 @@ fn a_deferred_bankruptcy_and_a_deficit_realized_by_its_owner() {
     // No bid anywhere: the bankrupt position cannot be closed and waits, deferred.
     let mut v = opened(p.clone());
     v.oracle("600");
-    let ev = fault_every_step(&mut v, liquidate(T), 20);
+    let ev = fault_every_step(&mut v, liquidate(T), 15);
     assert!(has(&ev, |e| matches!(e, Event::BankruptcyDeferred { .. })));
     // A bid arrives; the next price change closes it into the bid and books the loss.
     v.limit(MM, Side::Buy, "700", 10);

@@ -147,7 +147,7 @@ impl Engine {
     /// Where the position the order trades sits in the account's list (or would be inserted:
     /// a new market); refuses a new market beyond the position limit and an order in the
     /// other margin mode than the position's.
-    #[inline]
+    #[inline(always)]
     fn order_position(&self, a: &Account, o: &PlaceOrder) -> Result<Result<usize, usize>, Reject> {
         let index = a.position_index(o.market);
         let mode = match index {
@@ -287,8 +287,10 @@ impl Engine {
 
     /// Push a draft of `pos` with its pending funding and socialized loss settled into the
     /// draft's pool (health is unchanged by it; a rejected plan discards it with the draft).
-    /// Built in place: a draft is large, and the order path moves it as little as it can.
-    #[inline]
+    /// Built in place: a draft is large, and the order path moves it as little as it can. A
+    /// flat position, or one whose snapshots are current (the common case between funding
+    /// intervals), has nothing to settle: that check is inline, the settlement is not.
+    #[inline(always)]
     fn push_draft(
         &self,
         drafts: &mut Vec<Draft>,
@@ -297,7 +299,37 @@ impl Engine {
         pos: &Position,
         index: Result<usize, usize>,
     ) -> Result<(), Reject> {
-        drafts.push(Draft {
+        let m = &self.markets[pos.market.0 as usize];
+        if pos.qty.is_zero() || super::index::is_current(m, pos) {
+            drafts.push(Draft {
+                account,
+                collateral,
+                pos: *pos,
+                index,
+                changed: false,
+                closed_now: false,
+                closed_sign: pos.qty.signum(),
+                funding: Usd::ZERO,
+                loss: Usd::ZERO,
+            });
+            return Ok(());
+        }
+        self.push_settled_draft(drafts, account, collateral, pos, index)
+    }
+
+    /// `push_draft` for a position with something pending: settle it on the draft.
+    #[cold]
+    #[inline(never)]
+    fn push_settled_draft(
+        &self,
+        drafts: &mut Vec<Draft>,
+        account: AccountId,
+        collateral: Usd,
+        pos: &Position,
+        index: Result<usize, usize>,
+    ) -> Result<(), Reject> {
+        let m = &self.markets[pos.market.0 as usize];
+        let mut d = Draft {
             account,
             collateral,
             pos: *pos,
@@ -307,19 +339,10 @@ impl Engine {
             closed_sign: pos.qty.signum(),
             funding: Usd::ZERO,
             loss: Usd::ZERO,
-        });
-        let d = drafts.last_mut().expect("just pushed"); // ok: pushed on the line above
-        let m = &self.markets[d.pos.market.0 as usize];
-        match super::index::settle(m, &mut d.pos, &mut d.collateral) {
-            Ok((funding, loss)) => {
-                (d.funding, d.loss) = (funding, loss);
-                Ok(())
-            }
-            Err(e) => {
-                drafts.pop();
-                Err(e.into())
-            }
-        }
+        };
+        (d.funding, d.loss) = super::index::settle(m, &mut d.pos, &mut d.collateral)?;
+        drafts.push(d);
+        Ok(())
     }
 
     /// Walk the opposite side and plan every fill and maker cancel on copies of the accounts
@@ -333,30 +356,27 @@ impl Engine {
         qty: Qty,
         limit: Price,
     ) -> Result<(), Reject> {
-        self.steps.clear();
-        self.drafts.clear();
-        let taker_collateral = self.acct(o.account).collateral_usd;
-        let mut drafts = std::mem::take(&mut self.drafts);
-        let taker = self.push_draft(&mut drafts, o.account, taker_collateral, pos, index);
-        self.drafts = drafts;
-        taker?;
-        self.plan_end = PlanEnd::Exhausted;
-        if o.kind == OrderKind::PostOnly {
-            return Ok(());
-        }
         // The plan is built in scratch vectors taken out of `self` (so `self` can be read while
         // they grow) and put back whatever happens.
         let mut steps = std::mem::take(&mut self.steps);
         let mut drafts = std::mem::take(&mut self.drafts);
-        let result = self.plan_walk(mi, o, qty, limit, &mut steps, &mut drafts);
+        steps.clear();
+        drafts.clear();
+        let taker_collateral = self.acct(o.account).collateral_usd;
+        let result = match self.push_draft(&mut drafts, o.account, taker_collateral, pos, index) {
+            Err(e) => Err(e),
+            Ok(()) if o.kind == OrderKind::PostOnly => Ok(PlanEnd::Exhausted),
+            Ok(()) => self.plan_walk(mi, o, qty, limit, &mut steps, &mut drafts),
+        };
         self.steps = steps;
         self.drafts = drafts;
-        self.plan_end = *result.as_ref().unwrap_or(&PlanEnd::Exhausted);
-        result.map(|_| ())
+        let end = result?;
+        self.plan_end = end;
+        Ok(())
     }
 
-    /// The matching loop of `plan_matching`: one step per resting order met, in price-time
-    /// order, until the order is filled, stops at its own order, or meets the work limit.
+    /// The matching of `plan_matching`: walk the book if anything crosses, then the checks on
+    /// the whole plan (a fill-or-kill filled entirely, the fee pool's bound).
     fn plan_walk(
         &self,
         mi: usize,
@@ -367,22 +387,53 @@ impl Engine {
         drafts: &mut Vec<Draft>,
     ) -> Result<PlanEnd, Reject> {
         let m = &self.markets[mi];
+        // Most orders cross nothing and rest: the best opposite price says so without setting
+        // up the walk.
+        let crosses = m
+            .book
+            .best(o.side.opposite())
+            .is_some_and(|best| o.side.crosses(limit, best));
+        let (remaining, end) = if crosses {
+            self.plan_crossing(mi, o, qty, limit, steps, drafts)?
+        } else {
+            (qty, PlanEnd::Exhausted)
+        };
+        if o.kind == OrderKind::Fok && remaining.is_positive() {
+            return Err(Reject::FokNotFillable {
+                requested: qty,
+                available: qty.checked_sub(remaining)?,
+            });
+        }
+        self.check_fee_pool_bound(steps)?;
+        Ok(end)
+    }
+
+    /// The matching loop: one step per resting order met, in price-time order, until the
+    /// order is filled, stops at its own order, or meets the work limit. Returns the quantity
+    /// left and why matching stopped.
+    fn plan_crossing(
+        &self,
+        mi: usize,
+        o: &PlaceOrder,
+        qty: Qty,
+        limit: Price,
+        steps: &mut Vec<Step>,
+        drafts: &mut Vec<Draft>,
+    ) -> Result<(Qty, PlanEnd), Reject> {
+        let m = &self.markets[mi];
         let mut remaining = qty;
-        let mut end = PlanEnd::Exhausted;
         for (met, maker) in m.book.crossing(o.side, limit).enumerate() {
             if remaining.is_zero() {
                 break;
             }
             if met >= self.config.max_fills_per_order {
-                end = PlanEnd::WorkLimit;
-                break;
+                return Ok((remaining, PlanEnd::WorkLimit));
             }
             if maker.account == o.account {
                 if plan_self_trade(o, maker, steps, &mut drafts[0])? {
                     continue;
                 }
-                end = PlanEnd::SelfTrade;
-                break;
+                return Ok((remaining, PlanEnd::SelfTrade));
             }
             let di = self.maker_draft(drafts, maker.account, o.market)?;
             let filled = self.plan_maker(o, maker, remaining, &mut drafts[di], steps)?;
@@ -404,14 +455,7 @@ impl Engine {
                 }
             }
         }
-        if o.kind == OrderKind::Fok && remaining.is_positive() {
-            return Err(Reject::FokNotFillable {
-                requested: qty,
-                available: qty.checked_sub(remaining)?,
-            });
-        }
-        self.check_fee_pool_bound(steps)?;
-        Ok(end)
+        Ok((remaining, PlanEnd::Exhausted))
     }
 
     /// The index of the maker's draft, drafting it on first sight.
@@ -741,7 +785,12 @@ impl Engine {
                 };
                 self.note_realized_deficit(d.account, scope_of(d.pos.mode, market), origin)?;
             }
-            self.release_if_idle(d.account, market, d.closed_now)?;
+            // `d.pos` is what the account holds in the market now (each account has one
+            // draft): only an idle entry may be released.
+            debug_assert_eq!(self.acct(d.account).position(market), Some(&d.pos));
+            if d.pos.is_idle() {
+                self.release_if_idle(d.account, market, d.closed_now)?;
+            }
         }
         for d in drafts.iter() {
             // Resting an order changes no maintenance flag: only a changed position or pool
@@ -809,6 +858,7 @@ impl Engine {
         Ok(())
     }
 
+    #[inline(always)]
     pub(super) fn cancel(
         &mut self,
         account: AccountId,
@@ -953,6 +1003,7 @@ fn plan_self_trade(
 }
 
 /// Book the taker's side of a planned fill on its draft; returns its realized PnL.
+#[inline(always)]
 fn plan_fill_taker(o: &PlaceOrder, fill: &PlannedFill, td: &mut Draft) -> Result<Usd, Reject> {
     let realized = td.pos.apply_fill(o.side, fill.qty, fill.notional)?;
     td.pos.fees_paid_usd = td.pos.fees_paid_usd.checked_add(fill.taker_fee)?;

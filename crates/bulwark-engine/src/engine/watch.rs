@@ -42,7 +42,7 @@ use super::{bounded, in_scope, Bounded, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
-use bulwark_core::{div_i128, ok_or_overflow, AccountId, MarketId, Price, Round, PPM_ONE};
+use bulwark_core::{div_i128, div_i64, ok_or_overflow, AccountId, MarketId, Price, Round, PPM_ONE};
 
 /// Largest possible ratio (ppm) of a long's maintenance-threshold move to the zero-equity
 /// threshold's move under the size premium: 1 / (1 - 1.5 x 0.6).
@@ -183,8 +183,11 @@ impl Engine {
             Scope::Isolated(_) => first.isolated_usd,
         };
         let m = &self.markets[first.market.0 as usize];
-        let (funding, loss) = bounded(index::pending_usd(m, first))?;
-        let pool = pool.micros() as i128 - funding.micros() as i128 - loss.micros() as i128;
+        let mut pool = pool.micros() as i128;
+        if !index::is_current(m, first) {
+            let (funding, loss) = bounded(index::pending_usd(m, first))?;
+            pool -= funding.micros() as i128 + loss.micros() as i128;
+        }
         let (down, up) = self.triggers(first, pool, h)?;
         let side = side_of(first.qty);
         Ok(WatchReg::Single {
@@ -239,7 +242,7 @@ impl Engine {
             margin::maintenance_fraction(&m.params, notional).raw() as i128
         };
         let one = PPM_ONE as i128;
-        let mut down = bounded(div_i128(mark, 2, Round::Floor))?;
+        let mut down = bounded(div_i64(m.mark.micros(), 2, Round::Floor))? as i128;
         let mut up = mark * 2;
         // A bound on the wrong side of the mark says only that the flip is near: recheck on
         // any move that way.
@@ -265,8 +268,14 @@ impl Engine {
             add(bounded(t)?, maintenance_down);
         }
         // Move each trigger 1 bp (and one micro) further toward the mark, against the
-        // micro-USD rounding of the health arithmetic itself.
-        let bp = |v: i128| bounded(div_i128(v, 10_000, Round::Floor));
+        // micro-USD rounding of the health arithmetic itself. Both lie between half and double
+        // the mark, so `i64` holds them (the wide division stays for any other value).
+        let bp = |v: i128| -> Bounded<i128> {
+            Ok(match i64::try_from(v) {
+                Ok(v) => bounded(div_i64(v, 10_000, Round::Floor))? as i128,
+                Err(_) => bounded(div_i128(v, 10_000, Round::Floor))?,
+            })
+        };
         let down = down + bp(down)? + 1;
         let up = up - bp(up)? - 1;
         Ok((
