@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{draw_lognormal, Action, Ctx};
 use crate::scenario::LpParams;
+use crate::venue::PublicVault;
 
 /// A drawn drawdown threshold is clipped to this range: a fall of 0.1% (the noise of fees
 /// and funding) at the least, 100% (never) at the most.
@@ -150,20 +151,7 @@ impl Lp {
         if held == 0 || v.total_shares == 0 {
             return; // Nothing to withdraw (a set-up the engine refused, or a wiped vault).
         }
-        self.peak_share_price = self.peak_share_price.max(v.share_price);
-        let first = *self.shares_at_start.get_or_insert(v.total_shares);
-        let run = match self.rule {
-            LpRule::Drawdown(d) => v.share_price <= self.peak_share_price * (1.0 - d),
-            LpRule::Follow(frac) => {
-                // Others' outflow: shares redeemed since the first look plus requests pending,
-                // less this LP's own (it has none pending while invested).
-                let redeemed = first.saturating_sub(v.total_shares);
-                let outflow = redeemed.saturating_add(v.pending_withdrawal_shares);
-                outflow as f64 >= frac * first as f64
-            }
-            LpRule::Hold => false,
-        };
-        if run {
+        if self.decide(&v) {
             let shares = ((held as f64 * self.withdraw_frac).floor() as u64).clamp(1, held);
             ctx.out.push(Action::Send(Command::VaultRequestWithdrawal {
                 account: self.account,
@@ -174,6 +162,24 @@ impl Lp {
             self.requested_at_ms = Some(ctx.now_ms);
         }
         ctx.out.push(Action::WakeAt(ctx.now_ms + self.poll_ms));
+    }
+
+    /// Whether the LP's rule says leave, given what it sees of the vault now (a pure step:
+    /// it only updates what the LP remembers, the highest price and the first shares seen).
+    pub fn decide(&mut self, v: &PublicVault) -> bool {
+        self.peak_share_price = self.peak_share_price.max(v.share_price);
+        let first = *self.shares_at_start.get_or_insert(v.total_shares);
+        match self.rule {
+            LpRule::Drawdown(d) => v.share_price <= self.peak_share_price * (1.0 - d),
+            LpRule::Follow(frac) => {
+                // Others' outflow: shares redeemed since the first look plus requests pending
+                // (this LP has none pending while it is invested).
+                let redeemed = first.saturating_sub(v.total_shares);
+                let outflow = redeemed.saturating_add(v.pending_withdrawal_shares);
+                outflow as f64 >= frac * first as f64
+            }
+            LpRule::Hold => false,
+        }
     }
 
     /// Waits out the delay, then claims until the claim is paid.
@@ -206,3 +212,6 @@ impl Lp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -504,19 +504,18 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
 fn lps(c: &mut Checks, l: &LpParams) {
     let f = |name: &str| format!("agents.lps.{name}");
     c.count(&f("count"), l.count, MAX_OTHER_AGENTS);
+    c.positive(&f("total_capital_usd"), l.total_capital_usd, MAX_USD, " USD");
     // Each LP must get at least one micro-USD: the engine refuses an empty deposit.
-    let least = if l.count == 0 {
-        0.0
-    } else {
-        f64::from(l.count) * 1e-6
-    };
-    c.real(
-        &f("total_capital_usd"),
-        l.total_capital_usd,
-        Low::Incl(least),
-        MAX_USD,
-        " USD (at least one micro-USD per LP)",
-    );
+    if l.total_capital_usd.is_finite() && l.total_capital_usd * 1e6 < f64::from(l.count) {
+        c.fail(
+            &f("total_capital_usd"),
+            l.total_capital_usd,
+            format!(
+                "must give each of the {} LPs at least one micro-USD",
+                l.count
+            ),
+        );
+    }
     c.real(
         &f("capital_sigma"),
         l.capital_sigma,
