@@ -23,8 +23,9 @@ pub struct Flow {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LpFlows {
-    /// Everything LPs (agents and the passive seed) put into the vault, USD.
-    pub deposited_usd: f64,
+    /// Everything LPs (agents and the passive seed) put into the vault, micro-USD (summed
+    /// exactly: it is the base the vault's loss is measured against).
+    pub deposited_micros: i128,
     pub requested: Flow,
     pub paid: Flow,
     /// Time of the first request and of the first payout, ms (engine time).
@@ -36,7 +37,9 @@ impl LpFlows {
     /// Reads one event of a command applied at `t_ms`; `engine` as the command left it.
     pub fn on_event(&mut self, t_ms: u64, ev: &Event, engine: &Engine) {
         match *ev {
-            Event::VaultDeposited { amount_usd, .. } => self.deposited_usd += usd(amount_usd),
+            Event::VaultDeposited { amount_usd, .. } => {
+                self.deposited_micros += i128::from(amount_usd.micros());
+            }
             Event::VaultWithdrawalRequested { shares, .. } => {
                 let units = shares as f64 / SHARES_PER_UNIT;
                 let price = engine.vault_state().share_price_ppm as f64 / 1e6;

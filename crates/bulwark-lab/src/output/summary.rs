@@ -171,6 +171,7 @@ pub struct LossesByStage {
 pub struct VaultSummary {
     pub start_equity_usd: f64,
     pub end_equity_usd: f64,
+    /// End equity less the capital LPs left in (deposits net of payouts).
     pub pnl_usd: f64,
     pub share_price_start: f64,
     pub share_price_end: f64,
@@ -267,16 +268,19 @@ fn lp_summary(sim: &Sim, share_price_end: f64) -> LpSummary {
         paid_share_price_mean: 0.0,
         stayers_share_price_end: share_price_end,
     };
+    // Summed in micro-USD: the split adds up to the stated total exactly.
+    let mut capital_micros = 0i128;
     for a in sim.roster.agents() {
         let Agent::Lp(l) = a else { continue };
         s.count += 1;
-        s.capital_usd += l.capital.to_f64_lossy();
+        capital_micros += i128::from(l.capital.micros());
         match l.rule {
             LpRule::Drawdown(_) => s.drawdown_rule += 1,
             LpRule::Follow(_) => s.follow_rule += 1,
             LpRule::Hold => s.hold += 1,
         }
     }
+    s.capital_usd = capital_micros as f64 / 1e6;
     for r in sim.venue.engine.vault().requests.values() {
         let units = r.shares as f64 / SHARES_PER_UNIT;
         s.pending_end.count += 1;
@@ -473,7 +477,8 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
     let vault = VaultSummary {
         start_equity_usd: o.vault_start.0,
         end_equity_usd: vault_end,
-        pnl_usd: vault_end - o.vault_start.0,
+        // Against the capital LPs left in (deposits net of payouts): a payout is not a loss.
+        pnl_usd: vault_end - l.vault_lp_net_usd,
         share_price_start: o.vault_start.1,
         share_price_end: share_end,
         share_price_min: if o.vault_share_min.is_finite() {
@@ -481,7 +486,7 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         } else {
             0.0
         },
-        deposited_usd: sim.metrics.lp_flows.deposited_usd,
+        deposited_usd: sim.metrics.lp_flows.deposited_micros as f64 / 1e6,
         capital_usd: l.vault_lp_net_usd,
         realized_loss_usd: l.vault_lp_net_usd - collateral,
         marked_loss_usd: l.vault_lp_net_usd - vault_end,

@@ -430,13 +430,20 @@ fn lp_fields_are_checked_by_name_and_range() {
             "(0, 1]",
         ),
         ("agents.lps.poll_s=0", "agents.lps.poll_s", "[1, 315360000]"),
-        ("agents.lps.retry_s=0", "agents.lps.retry_s", "[1, 315360000]"),
+        (
+            "agents.lps.retry_s=0",
+            "agents.lps.retry_s",
+            "[1, 315360000]",
+        ),
     ] {
         assert_rejected(&[set], field, range);
     }
     // Each LP follows one rule: the two shares together at most 1.
     assert_rejected(
-        &["agents.lps.threshold_share=0.7", "agents.lps.follow_share=0.4"],
+        &[
+            "agents.lps.threshold_share=0.7",
+            "agents.lps.follow_share=0.4",
+        ],
         "agents.lps.follow_share",
         "at most 1 - `agents.lps.threshold_share`",
     );

@@ -504,7 +504,12 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
 fn lps(c: &mut Checks, l: &LpParams) {
     let f = |name: &str| format!("agents.lps.{name}");
     c.count(&f("count"), l.count, MAX_OTHER_AGENTS);
-    c.positive(&f("total_capital_usd"), l.total_capital_usd, MAX_USD, " USD");
+    c.positive(
+        &f("total_capital_usd"),
+        l.total_capital_usd,
+        MAX_USD,
+        " USD",
+    );
     // Each LP must get at least one micro-USD: the engine refuses an empty deposit.
     if l.total_capital_usd.is_finite() && l.total_capital_usd * 1e6 < f64::from(l.count) {
         c.fail(

@@ -122,7 +122,14 @@ fn venue(a: &Lp, b: &Lp) -> VenueLink {
     ok(&mut v, t, Command::CreateMarket { params: params() });
     for (account, amount) in [(MM, 1_000_000), (T, 1_000), (T2, 100), (K, 10)] {
         let amount_usd = usd(amount);
-        ok(&mut v, t, Command::Deposit { account, amount_usd });
+        ok(
+            &mut v,
+            t,
+            Command::Deposit {
+                account,
+                amount_usd,
+            },
+        );
     }
     for l in [a, b] {
         ok(&mut v, t, l.initial_deposit());
@@ -176,7 +183,10 @@ fn an_lp_run_pays_leavers_the_share_price_at_payout_and_stayers_lose_as_much_per
         lp(B, 30_000, LpRule::Follow(0.25)),
     );
     let mut v = venue(&a, &b);
-    assert_eq!((shares(&v, A), shares(&v, B)), (20_000 * UNIT, 30_000 * UNIT));
+    assert_eq!(
+        (shares(&v, A), shares(&v, B)),
+        (20_000 * UNIT, 30_000 * UNIT)
+    );
     // Both look at par: nobody leaves.
     assert_eq!(wake(&mut v, 1_000, &mut a).1, vec![]);
     assert_eq!(wake(&mut v, 1_000, &mut b).1, vec![]);
@@ -195,7 +205,12 @@ fn an_lp_run_pays_leavers_the_share_price_at_payout_and_stayers_lose_as_much_per
     // A sees 0.99 against its peak 1.0: it asks for all its shares, then sleeps till due.
     let (wake_a, sent) = wake(&mut v, 4_000, &mut a);
     assert_eq!(sent, vec![Ok(())]);
-    assert_eq!(a.state, LpState::Leaving { shares: 20_000 * UNIT });
+    assert_eq!(
+        a.state,
+        LpState::Leaving {
+            shares: 20_000 * UNIT
+        }
+    );
     assert_eq!(wake_a, Some(4_000 + a.poll_ms()));
     assert_eq!(wake(&mut v, 5_000, &mut a).0, Some(4_000 + DELAY_MS));
     // B sees 20,000 of 50,000 units leaving (40% >= 25%) and follows.
@@ -243,7 +258,12 @@ fn an_lp_run_pays_leavers_the_share_price_at_payout_and_stayers_lose_as_much_per
     assert_eq!(again, Some(24_000 + DELAY_MS));
     assert_eq!(wake(&mut v, 24_000 + DELAY_MS, &mut b).1.len(), 1);
     assert_eq!(b.claims_sent, 2);
-    assert_eq!(b.state, LpState::Leaving { shares: 30_000 * UNIT });
+    assert_eq!(
+        b.state,
+        LpState::Leaving {
+            shares: 30_000 * UNIT
+        }
+    );
     assert!(v.engine.check_invariants().is_ok());
 }
 
