@@ -12,6 +12,7 @@
 
 pub mod arbitrageur;
 pub mod keeper;
+pub mod lp;
 pub mod market_maker;
 pub mod population;
 pub mod trader;

@@ -4,6 +4,7 @@
 //! - [`losses`]: who paid for losses, stage by stage of the waterfall;
 //! - [`cascade`]: every liquidation, whether the venue's own price caused it (endogenous),
 //!   and the longest chain;
+//! - [`lp_flows`]: the vault withdrawals LPs requested and were paid;
 //! - [`rows`]: the flat rows of `events.csv`;
 //! - [`observed`]: what the lab watches beside the events (mark against the outside price,
 //!   oracle lag, the funds' low points, the chain's delays, negative equity at the end).
@@ -12,6 +13,7 @@
 
 pub mod cascade;
 pub mod losses;
+pub mod lp_flows;
 pub mod observed;
 pub mod rows;
 pub mod units;
@@ -22,6 +24,7 @@ use bulwark_engine::{AccountId, Engine, Event, MarketId, Reject};
 
 pub use cascade::{longest_chain, CommandContext, LiquidationRecord, Liquidations};
 pub use losses::Losses;
+pub use lp_flows::LpFlows;
 pub use observed::{ChainStats, Observed};
 pub use rows::{EventRow, EVENT_COLUMNS};
 
@@ -33,6 +36,7 @@ pub struct Metrics {
     pub lots_per_unit: f64,
     pub losses: Losses,
     pub liquidations: Liquidations,
+    pub lp_flows: LpFlows,
     pub below_maintenance_events: u64,
     /// Rejections by `origin/command:reason`.
     pub rejections: BTreeMap<String, u64>,
@@ -74,6 +78,7 @@ fn measured(ev: &Event) -> bool {
             | Event::VaultUnwound { .. }
             | Event::VaultReduced { .. }
             | Event::VaultDeposited { .. }
+            | Event::VaultWithdrawalRequested { .. }
             | Event::VaultWithdrawn { .. }
     )
 }
@@ -143,6 +148,7 @@ impl Metrics {
                 self.below_maintenance_events += 1;
             }
             self.losses.on_event(ev, self.lots_per_unit);
+            self.lp_flows.on_event(t_ms, ev, engine);
             self.liquidations.on_event(t_ms, events, i, &at);
             let current = self.liquidations.current();
             if let Some(row) = rows::row(ev, t_s, self.lots_per_unit, current) {

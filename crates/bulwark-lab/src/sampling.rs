@@ -13,7 +13,7 @@ use crate::venue::Venue;
 use crate::venue_state;
 
 /// Columns of `timeseries.csv` (after `t_s`), with their report units.
-pub const SAMPLE_COLUMNS: [(&str, &str); 20] = [
+pub const SAMPLE_COLUMNS: [(&str, &str); 24] = [
     ("outside_price", unit::USD),
     ("oracle_price", unit::USD),
     ("mark_price", unit::USD),
@@ -37,6 +37,12 @@ pub const SAMPLE_COLUMNS: [(&str, &str); 20] = [
     ("gas_gwei", "gwei"),
     ("mempool_txs", "count"),
     ("oracle_lag_s", "s"),
+    // LPs' vault withdrawals so far: requested (units of 1e6 shares, and their USD value at
+    // the share price when requested) and paid (at the share price when claimed).
+    ("lp_requested_units_cum", "units"),
+    ("lp_requested_usd_cum", unit::USD),
+    ("lp_paid_units_cum", "units"),
+    ("lp_paid_usd_cum", unit::USD),
 ];
 
 /// One snapshot: seconds since the start and one value per column.
@@ -116,6 +122,10 @@ pub fn take(i: &SampleInputs) -> Sample {
         i.gas_gwei,
         i.mempool_txs as f64,
         i.oracle_lag_s,
+        m.lp_flows.requested.units,
+        m.lp_flows.requested.usd,
+        m.lp_flows.paid.units,
+        m.lp_flows.paid.usd,
     ];
     debug_assert_eq!(values.len(), SAMPLE_COLUMNS.len());
     Sample { t_s: i.t_s, values }

@@ -136,25 +136,32 @@ impl Sim {
         Ok(())
     }
 
-    /// Every agent's first deposit, in agent order. A refused deposit stops the run: an agent
-    /// without its account would only have every order rejected, which reads as nonsense.
+    /// Every agent's first deposit, in agent order (an LP's goes on into the vault). A refused
+    /// deposit stops the run: an agent without its account would only have every order
+    /// rejected, which reads as nonsense.
     fn open_accounts(&mut self) -> Result<(), String> {
         for i in 0..self.roster.len() as u32 {
-            let deposit = match self.roster.agent_mut(i) {
+            let (deposit, vault) = match self.roster.agent_mut(i) {
                 Agent::Trader(t) => {
                     t.start_at(self.start_ms);
-                    t.initial_deposit()
+                    (t.initial_deposit(), None)
                 }
-                agent => agent.initial_deposit(),
+                Agent::Lp(l) => (l.initial_deposit(), Some(l.vault_deposit())),
+                agent => (agent.initial_deposit(), None),
             };
-            if let Err(r) = self.exec(Origin::Venue, deposit.clone()) {
+            let mut result = self.exec(Origin::Venue, deposit.clone());
+            if let (Ok(()), Some(vault)) = (&result, vault) {
+                result = self.exec(Origin::Venue, vault);
+            }
+            if let Err(r) = result {
                 let agent = self.roster.agent(i);
                 let amount = match deposit {
                     Command::Deposit { amount_usd, .. } => amount_usd.to_string(),
                     _ => "?".into(),
                 };
                 return Err(format!(
-                    "setting up the agents: {} {i} (account {}) could not deposit {amount}                      USD: {r}; check `agents.{}.{}` and the agent counts",
+                    "setting up the agents: {} {i} (account {}) could not deposit {amount} \
+                     USD: {r}; check `agents.{}.{}` and the agent counts",
                     agent.kind(),
                     agent.account().0,
                     agent.section(),
@@ -179,6 +186,8 @@ impl Sim {
                 Agent::MarketMaker(_) => Some(t0 + u64::from(i % 1000)),
                 Agent::Arbitrageur(_) => Some(t0 + 1_000 + u64::from(i % 1000)),
                 Agent::Keeper(_) => None,
+                // LPs look at the vault on their own cadence; holders never wake.
+                Agent::Lp(l) => l.watches().then(|| t0 + l.poll_ms() + u64::from(i % 1000)),
             };
             if let Some(at) = at {
                 self.schedule(i, at);
@@ -457,6 +466,7 @@ impl Sim {
             Agent::MarketMaker(m) => m.on_wake(&mut ctx, &mut slot.rng),
             Agent::Arbitrageur(a) => a.on_wake(&mut ctx),
             Agent::Keeper(k) => k.on_wake(&mut ctx),
+            Agent::Lp(l) => l.on_wake(&mut ctx),
         }
         self.apply_actions(agent, &mut out);
         out.clear();

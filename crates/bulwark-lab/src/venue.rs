@@ -7,6 +7,7 @@
 use bulwark_core::Round;
 use bulwark_engine::{
     AccountId, Engine, Flag, Health, Market, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
+    WithdrawalRequest,
 };
 
 /// Read-only client view of one market of the venue.
@@ -158,6 +159,55 @@ impl<'a> Venue<'a> {
 
     pub fn now(&self) -> TimestampMs {
         self.engine.last_ms()
+    }
+}
+
+/// The backstop vault as anyone sees it: its share price (`Engine::vault_state`), the shares
+/// outstanding and the withdrawals requested and not yet paid (each request is a public event
+/// on an on-chain vault), and the venue's withdrawal delay (a public parameter).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PublicVault {
+    /// USD per 1e6 shares (1.0 at par); 0 with no shares.
+    pub share_price: f64,
+    pub total_shares: u64,
+    pub pending_withdrawal_shares: u64,
+    pub withdrawal_delay_ms: u64,
+}
+
+impl Venue<'_> {
+    pub fn vault(&self) -> PublicVault {
+        let state = self.engine.vault_state();
+        let share_price = if state.total_shares == 0 {
+            0.0
+        } else {
+            state.share_price_ppm as f64 / 1e6
+        };
+        PublicVault {
+            share_price,
+            total_shares: state.total_shares,
+            pending_withdrawal_shares: self
+                .engine
+                .vault()
+                .requests
+                .values()
+                .fold(0u64, |a, r| a.saturating_add(r.shares)),
+            withdrawal_delay_ms: self.engine.venue_params().vault_withdrawal_delay_ms,
+        }
+    }
+
+    /// The vault shares `account` holds.
+    pub fn own_vault_shares(&self, account: AccountId) -> u64 {
+        self.engine
+            .vault()
+            .shares
+            .get(&account)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `account`'s pending withdrawal request, if any.
+    pub fn own_vault_request(&self, account: AccountId) -> Option<WithdrawalRequest> {
+        self.engine.vault().requests.get(&account).copied()
     }
 }
 

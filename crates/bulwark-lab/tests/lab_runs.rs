@@ -42,6 +42,14 @@ fn default_scenario_summary_is_golden() {
     assert_eq!(s.duration_s, 72.0 * 3600.0);
     assert_eq!(s.engine_steps, 72 * 3600);
     assert!(s.liquidations.count > 0, "the crash liquidates someone");
+    // The vault's 2 M USD comes from its LPs; every request is either paid or still pending.
+    assert_eq!((s.lps.count, s.lps.capital_usd), (20, 2_000_000.0));
+    assert_eq!(s.vault.deposited_usd, 2_000_000.0);
+    assert!(s.lps.requested.count > 0, "the vault's loss sets off a run");
+    assert_eq!(
+        s.lps.paid.count + s.lps.pending_end.count,
+        s.lps.requested.count
+    );
     expect_file!["golden/default_summary.json"].assert_eq(&summary_json(s));
 }
 

@@ -1,6 +1,6 @@
 //! Who takes part in a run: the [`Agent`] sum the run loop holds, and the drawing of every
-//! population a scenario asks for (traders, then market makers, arbitrageurs and keepers, in
-//! that order; agent `i` trades from account `FIRST_AGENT_ACCOUNT + i` and draws from its own
+//! population a scenario asks for (traders, then market makers, arbitrageurs, keepers and the
+//! vault's liquidity providers, in that order; agent `i` trades from account `FIRST_AGENT_ACCOUNT + i` and draws from its own
 //! stream [`agent_rng`]`(seed, i)`).
 
 use bulwark_engine::{AccountId, Command};
@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::agent_rng;
 use super::arbitrageur::Arbitrageur;
 use super::keeper::Keeper;
+use super::lp::Lp;
 use super::market_maker::MarketMaker;
 use super::trader::Trader;
 use crate::scenario::AgentsSection;
@@ -24,6 +25,7 @@ pub enum Agent {
     MarketMaker(MarketMaker),
     Arbitrageur(Arbitrageur),
     Keeper(Keeper),
+    Lp(Lp),
 }
 
 impl Agent {
@@ -34,6 +36,7 @@ impl Agent {
             Agent::MarketMaker(m) => m.initial_deposit(),
             Agent::Arbitrageur(x) => x.initial_deposit(),
             Agent::Keeper(k) => k.initial_deposit(),
+            Agent::Lp(l) => l.initial_deposit(),
         }
     }
 
@@ -44,6 +47,7 @@ impl Agent {
             Agent::MarketMaker(_) => "market_maker",
             Agent::Arbitrageur(_) => "arbitrageur",
             Agent::Keeper(_) => "keeper",
+            Agent::Lp(_) => "lp",
         }
     }
 
@@ -54,6 +58,7 @@ impl Agent {
             Agent::MarketMaker(_) => "market_makers",
             Agent::Arbitrageur(_) => "arbitrageurs",
             Agent::Keeper(_) => "keepers",
+            Agent::Lp(_) => "lps",
         }
     }
 
@@ -61,6 +66,7 @@ impl Agent {
     pub fn capital_field(&self) -> &'static str {
         match self {
             Agent::Trader(_) => "collateral_usd",
+            Agent::Lp(_) => "total_capital_usd",
             _ => "capital_usd",
         }
     }
@@ -71,6 +77,7 @@ impl Agent {
             Agent::MarketMaker(m) => m.account,
             Agent::Arbitrageur(x) => x.account,
             Agent::Keeper(k) => k.account,
+            Agent::Lp(l) => l.account,
         }
     }
 }
@@ -104,5 +111,39 @@ pub fn draw(agents: &AgentsSection, seed: u64) -> Vec<Member> {
     for k in 0..agents.keepers.count {
         add(&mut |acc, rng| Agent::Keeper(Keeper::new(k, acc, &agents.keepers, rng)));
     }
+    // LPs come last, so adding them changed no other agent's id or random stream.
+    for _ in 0..agents.lps.count {
+        add(&mut |acc, rng| Agent::Lp(Lp::new(acc, &agents.lps, rng)));
+    }
+    let first_lp = out.len() - agents.lps.count as usize;
+    split_lp_capital(&mut out[first_lp..], agents.lps.total_capital_usd);
     out
+}
+
+/// Splits the LPs' total capital by their drawn weights, in micro-USD: each gets the floor of
+/// its part and the last LP the remainder, so the parts add up to the total exactly.
+fn split_lp_capital(lps: &mut [Member], total_usd: f64) {
+    let total = crate::venue::usd_from_f64(total_usd).micros();
+    let weights: f64 = lps
+        .iter()
+        .map(|m| match &m.agent {
+            Agent::Lp(l) => l.weight,
+            _ => 0.0,
+        })
+        .sum();
+    let n = lps.len();
+    let mut given = 0i64;
+    for (i, m) in lps.iter_mut().enumerate() {
+        let Agent::Lp(l) = &mut m.agent else { continue };
+        let part = if i + 1 == n {
+            total - given
+        } else {
+            // At least one micro-USD each, leaving one for each LP after it (validation asks
+            // for that much per LP).
+            let room = (total - given - (n - i - 1) as i64).max(1);
+            ((total as f64 * l.weight / weights).floor() as i64).clamp(1, room)
+        };
+        given += part;
+        l.capital = bulwark_engine::Usd::from_micros(part);
+    }
 }

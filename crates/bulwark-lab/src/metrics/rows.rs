@@ -274,6 +274,30 @@ fn waterfall_row(ev: &Event, base: EventRow, lots_per_unit: f64) -> Option<Event
             amount_usd: Some(usd(realized_pnl_usd)),
             ..base
         },
+        // LPs' withdrawals: `qty_lots` carries vault shares (1e6 per unit, worth the share
+        // price); a payout's `amount_usd` is what it paid.
+        Event::VaultWithdrawalRequested {
+            account,
+            shares,
+            claimable_at_ms,
+        } => EventRow {
+            event: "vault_withdrawal_requested",
+            account: Some(account.0),
+            qty_lots: Some(i64::try_from(shares).unwrap_or(i64::MAX)),
+            detail: Some(format!("claimable_at_ms={claimable_at_ms}")),
+            ..base
+        },
+        Event::VaultWithdrawn {
+            account,
+            shares,
+            amount_usd,
+        } => EventRow {
+            event: "vault_withdrawn",
+            account: Some(account.0),
+            qty_lots: Some(i64::try_from(shares).unwrap_or(i64::MAX)),
+            amount_usd: Some(usd(amount_usd)),
+            ..base
+        },
         Event::VaultReduced { qty, .. } => EventRow {
             event: "vault_reduced",
             account: Some(bulwark_engine::VAULT.0),

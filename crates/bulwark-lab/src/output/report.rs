@@ -37,9 +37,9 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
         )
         .with_detail(format!("paid out {}", fmt_usd(b.insurance_usd))),
         HeadlineRow::new("Vault loss (marked)", fmt_usd(v.marked_loss_usd)).with_detail(format!(
-            "{} of its capital; realized {}; {} unwinds; share price end {:.4}",
-            fmt_pct(if v.capital_usd > 0.0 {
-                v.marked_loss_usd / v.capital_usd
+            "{} of what LPs put in; realized {}; {} unwinds; share price end {:.4}",
+            fmt_pct(if v.deposited_usd > 0.0 {
+                v.marked_loss_usd / v.deposited_usd
             } else {
                 0.0
             }),
@@ -47,6 +47,7 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
             v.unwinds,
             v.share_price_end
         )),
+        lp_row(&summary.lps),
         HeadlineRow::new("Liquidations", fmt_number(l.count as f64, 0))
             .with_detail(format!("{} volume", fmt_usd(l.volume_usd))),
         HeadlineRow::new("ADL", fmt_number(a.count as f64, 0)).with_detail(format!(
@@ -104,6 +105,24 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
         rows.push(HeadlineRow::new("Run time", format!("{w:.2} s")));
     }
     rows
+}
+
+/// LP withdrawals: paid (count, USD) with what was requested, pending and refused beside.
+fn lp_row(lp: &super::summary::LpSummary) -> HeadlineRow {
+    let refused: u64 = lp.claims_refused.values().sum();
+    HeadlineRow::new("LP withdrawals paid", fmt_usd(lp.paid.usd)).with_detail(format!(
+        "{} of {} LPs paid at mean share price {:.4} (stayers end at {:.4}); requested {} \
+         ({:.0} units, {} when asked); pending {}; {} claims refused",
+        lp.paid.count,
+        lp.count,
+        lp.paid_share_price_mean,
+        lp.stayers_share_price_end,
+        lp.requested.count,
+        lp.requested.units,
+        fmt_usd(lp.requested.usd),
+        lp.pending_end.count,
+        refused,
+    ))
 }
 
 /// "vault_margin_limit 12, vault_market_exposure 140", or "none".

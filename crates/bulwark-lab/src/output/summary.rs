@@ -35,6 +35,7 @@ pub struct Summary {
     pub bad_debt: BadDebt,
     pub insurance_fund: FundSummary,
     pub vault: VaultSummary,
+    pub lps: LpSummary,
     pub adl: AdlSummary,
     pub liquidations: LiquidationSummary,
     pub cascade: CascadeSummary,
@@ -67,6 +68,7 @@ pub struct AgentCounts {
     pub market_makers: u32,
     pub arbitrageurs: u32,
     pub keepers: u32,
+    pub lps: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -169,11 +171,13 @@ pub struct LossesByStage {
 pub struct VaultSummary {
     pub start_equity_usd: f64,
     pub end_equity_usd: f64,
+    /// End equity less the capital LPs left in (deposits net of payouts).
     pub pnl_usd: f64,
     pub share_price_start: f64,
     pub share_price_end: f64,
     pub share_price_min: f64,
-    /// What LPs put in net of what they took out.
+    /// What LPs put in, and that net of what they took out.
+    pub deposited_usd: f64,
     pub capital_usd: f64,
     /// Capital minus collateral (what the vault has lost for good) and capital minus equity
     /// (counting its inventory at the mark).
@@ -187,6 +191,109 @@ pub struct VaultSummary {
     pub unwind_pnl_usd: f64,
     /// Base units sold to get back inside the vault's margin limit.
     pub reduced_units: f64,
+}
+
+/// The vault's liquidity providers (`[agents.lps]`) and their withdrawals. Shares are in units
+/// of 1e6 engine shares, each worth the share price in USD (1.0 at par, where every LP
+/// entered).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LpSummary {
+    pub count: u32,
+    /// How many leave on a drawdown, follow others, or hold.
+    pub drawdown_rule: u32,
+    pub follow_rule: u32,
+    pub hold: u32,
+    /// What the LP agents put into the vault at the start.
+    pub capital_usd: f64,
+    /// Requests: count, units, USD at the share price when requested.
+    pub requested: LpFlowSummary,
+    /// Payouts: count, units, USD the engine paid (at the share price when claimed).
+    pub paid: LpFlowSummary,
+    /// Requests still unpaid at the end.
+    pub pending_end: LpFlowSummary,
+    /// Claims the engine refused, by reason (each was retried later).
+    pub claims_refused: std::collections::BTreeMap<String, u64>,
+    pub first_request_s: Option<f64>,
+    pub first_payout_s: Option<f64>,
+    /// Mean price a paid unit got, and the share price stayers hold at the end: what each
+    /// lost per unit against par is one minus these.
+    pub paid_share_price_mean: f64,
+    pub stayers_share_price_end: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LpFlowSummary {
+    pub count: u64,
+    pub units: f64,
+    pub usd: f64,
+}
+
+impl From<crate::metrics::lp_flows::Flow> for LpFlowSummary {
+    fn from(f: crate::metrics::lp_flows::Flow) -> Self {
+        LpFlowSummary {
+            count: f.count,
+            units: f.units,
+            usd: f.usd,
+        }
+    }
+}
+
+fn lp_summary(sim: &Sim, share_price_end: f64) -> LpSummary {
+    use crate::agents::lp::LpRule;
+    use crate::metrics::lp_flows::SHARES_PER_UNIT;
+    let mut s = LpSummary {
+        count: 0,
+        drawdown_rule: 0,
+        follow_rule: 0,
+        hold: 0,
+        capital_usd: 0.0,
+        requested: sim.metrics.lp_flows.requested.into(),
+        paid: sim.metrics.lp_flows.paid.into(),
+        pending_end: LpFlowSummary {
+            count: 0,
+            units: 0.0,
+            usd: 0.0,
+        },
+        claims_refused: sim
+            .metrics
+            .rejections
+            .iter()
+            .filter_map(|(k, n)| {
+                k.strip_prefix("lp/vault_claim_withdrawal:")
+                    .map(|r| (r.to_string(), *n))
+            })
+            .collect(),
+        first_request_s: None,
+        first_payout_s: None,
+        paid_share_price_mean: 0.0,
+        stayers_share_price_end: share_price_end,
+    };
+    // Summed in micro-USD: the split adds up to the stated total exactly.
+    let mut capital_micros = 0i128;
+    for a in sim.roster.agents() {
+        let Agent::Lp(l) = a else { continue };
+        s.count += 1;
+        capital_micros += i128::from(l.capital.micros());
+        match l.rule {
+            LpRule::Drawdown(_) => s.drawdown_rule += 1,
+            LpRule::Follow(_) => s.follow_rule += 1,
+            LpRule::Hold => s.hold += 1,
+        }
+    }
+    s.capital_usd = capital_micros as f64 / 1e6;
+    for r in sim.venue.engine.vault().requests.values() {
+        let units = r.shares as f64 / SHARES_PER_UNIT;
+        s.pending_end.count += 1;
+        s.pending_end.units += units;
+        s.pending_end.usd += units * share_price_end;
+    }
+    let since = |t: u64| t.saturating_sub(sim.start_ms) as f64 / 1000.0;
+    s.first_request_s = sim.metrics.lp_flows.first_request_ms.map(since);
+    s.first_payout_s = sim.metrics.lp_flows.first_payout_ms.map(since);
+    if s.paid.units > 0.0 {
+        s.paid_share_price_mean = s.paid.usd / s.paid.units;
+    }
+    s
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -290,6 +397,7 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
         market_makers: 0,
         arbitrageurs: 0,
         keepers: 0,
+        lps: 0,
     };
     let mut act = AgentActivity {
         trader_entries: 0,
@@ -321,6 +429,7 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
                 keepers.failed += u64::from(k.failed);
                 keepers.gas_usd += k.gas_spent_usd;
             }
+            Agent::Lp(_) => counts.lps += 1,
         }
     }
     (counts, act, keepers)
@@ -368,7 +477,8 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
     let vault = VaultSummary {
         start_equity_usd: o.vault_start.0,
         end_equity_usd: vault_end,
-        pnl_usd: vault_end - o.vault_start.0,
+        // Against the capital LPs left in (deposits net of payouts): a payout is not a loss.
+        pnl_usd: vault_end - l.vault_lp_net_usd,
         share_price_start: o.vault_start.1,
         share_price_end: share_end,
         share_price_min: if o.vault_share_min.is_finite() {
@@ -376,6 +486,7 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         } else {
             0.0
         },
+        deposited_usd: sim.metrics.lp_flows.deposited_micros as f64 / 1e6,
         capital_usd: l.vault_lp_net_usd,
         realized_loss_usd: l.vault_lp_net_usd - collateral,
         marked_loss_usd: l.vault_lp_net_usd - vault_end,
@@ -483,6 +594,7 @@ pub fn summarize(sim: &Sim) -> Summary {
         },
         bad_debt: bad_debt(sim),
         insurance_fund,
+        lps: lp_summary(sim, vault.share_price_end),
         vault,
         adl: AdlSummary {
             count: losses.adl_count,

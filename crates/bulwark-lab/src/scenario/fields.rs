@@ -67,7 +67,9 @@ pub struct VenueSection {
     pub vault_policy: VaultPolicy,
     /// Collateral the venue's treasury puts into the insurance fund at the start, USD.
     pub insurance_seed_usd: Usd,
-    /// Collateral liquidity providers put into the backstop vault at the start, USD.
+    /// Collateral a passive stake (the venue's own, account 1) puts into the backstop vault at
+    /// the start, USD; it never withdraws. The vault's liquidity providers are agents
+    /// (`[agents.lps]`), whose capital comes on top of this.
     pub vault_seed_usd: Usd,
 }
 
@@ -80,7 +82,8 @@ impl Default for VenueSection {
             vault_margin_multiplier: None,
             vault_policy: VaultPolicy::default(),
             insurance_seed_usd: Usd::from_micros(1_000_000 * 1_000_000),
-            vault_seed_usd: Usd::from_micros(2_000_000 * 1_000_000),
+            // The vault's 2 M USD now comes from `[agents.lps]`.
+            vault_seed_usd: Usd::ZERO,
         }
     }
 }
@@ -169,6 +172,7 @@ pub struct AgentsSection {
     pub market_makers: MarketMakerParams,
     pub arbitrageurs: ArbitrageurParams,
     pub keepers: KeeperParams,
+    pub lps: LpParams,
 }
 
 /// Leveraged traders (see [`crate::agents::trader`] for their behaviour).
@@ -389,6 +393,62 @@ impl Default for KeeperParams {
             gas_per_liquidation: 400_000,
             gas_budget_usd: 20_000.0,
             poll_ms: 5_000,
+        }
+    }
+}
+
+/// Liquidity providers of the backstop vault (see [`crate::agents::lp`]).
+///
+/// The defaults keep the vault's capital of the earlier lab (2 M USD, then one treasury
+/// deposit) so a default run's losses stay comparable, split among 20 LPs of unequal size.
+/// The run rule is on: half the LPs leave on a drawdown of the share price (median 10%,
+/// drawn per LP), a fifth follow once a quarter of the shares are on their way out, the rest
+/// hold. No public data on LP flows of a liquidator vault in a crash was found to calibrate
+/// these shares; they are a stated choice, to be swept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LpParams {
+    pub count: u32,
+    /// The LPs' capital together, USD, split among them by a lognormal weight each (so every
+    /// seed puts the same total into the vault).
+    pub total_capital_usd: f64,
+    /// Log-space spread of the weights (0: equal shares).
+    pub capital_sigma: f64,
+    /// Share of LPs who leave on a drawdown of the share price...
+    pub threshold_share: f64,
+    /// ...of this share below the highest price they have seen (drawn per LP; draws are
+    /// clipped to [0.001, 1]).
+    pub drawdown_frac: LogNormal,
+    /// Share of LPs who follow others out (`threshold_share + follow_share` at most 1; the
+    /// rest hold)...
+    pub follow_share: f64,
+    /// ...once others' withdrawals (requested or paid) reach this share of the shares
+    /// outstanding at the start.
+    pub follow_outflow_frac: f64,
+    /// Share of its holding an LP asks back when it leaves.
+    pub withdraw_frac: f64,
+    /// How often a watching LP looks at the vault, s.
+    pub poll_s: u64,
+    /// How long an LP waits before claiming again after a refused claim, s.
+    pub retry_s: u64,
+}
+
+impl Default for LpParams {
+    fn default() -> Self {
+        LpParams {
+            count: 20,
+            total_capital_usd: 2_000_000.0,
+            capital_sigma: 1.0,
+            threshold_share: 0.5,
+            drawdown_frac: LogNormal {
+                median: 0.1,
+                sigma: 0.5,
+            },
+            follow_share: 0.2,
+            follow_outflow_frac: 0.25,
+            withdraw_frac: 1.0,
+            poll_s: 60,
+            retry_s: 300,
         }
     }
 }

@@ -389,3 +389,70 @@ fn data_files_must_exist_at_load() {
         "does not exist",
     );
 }
+
+#[test]
+fn lp_fields_are_checked_by_name_and_range() {
+    for (set, field, range) in [
+        ("agents.lps.count=20000", "agents.lps.count", "[0, 10000]"),
+        (
+            "agents.lps.total_capital_usd=nan",
+            "agents.lps.total_capital_usd",
+            "(0, 1e11]",
+        ),
+        (
+            "agents.lps.capital_sigma=-1",
+            "agents.lps.capital_sigma",
+            "[0, 3]",
+        ),
+        (
+            "agents.lps.threshold_share=1.5",
+            "agents.lps.threshold_share",
+            "[0, 1]",
+        ),
+        (
+            "agents.lps.drawdown_frac.median=0",
+            "agents.lps.drawdown_frac.median",
+            "(0, 1]",
+        ),
+        (
+            "agents.lps.drawdown_frac.sigma=inf",
+            "agents.lps.drawdown_frac.sigma",
+            "[0, 3]",
+        ),
+        (
+            "agents.lps.follow_outflow_frac=0",
+            "agents.lps.follow_outflow_frac",
+            "(0, 1]",
+        ),
+        (
+            "agents.lps.withdraw_frac=-0.5",
+            "agents.lps.withdraw_frac",
+            "(0, 1]",
+        ),
+        ("agents.lps.poll_s=0", "agents.lps.poll_s", "[1, 315360000]"),
+        (
+            "agents.lps.retry_s=0",
+            "agents.lps.retry_s",
+            "[1, 315360000]",
+        ),
+    ] {
+        assert_rejected(&[set], field, range);
+    }
+    // Each LP follows one rule: the two shares together at most 1.
+    assert_rejected(
+        &[
+            "agents.lps.threshold_share=0.7",
+            "agents.lps.follow_share=0.4",
+        ],
+        "agents.lps.follow_share",
+        "at most 1 - `agents.lps.threshold_share`",
+    );
+    assert_rejected(
+        &["agents.lps.total_capital_usd=0.00001"],
+        "agents.lps.total_capital_usd",
+        "each of the 20 LPs at least one micro-USD",
+    );
+    // No LPs (and no vault but a passive seed) is a valid scenario.
+    let l = parse_text(DEFAULT_SCENARIO_TOML, &["agents.lps.count=0"]).unwrap();
+    assert_eq!(l.scenario.agents.lps.count, 0);
+}

@@ -14,8 +14,8 @@ use bulwark_engine::{limits, Command, Engine, Price, Reject, TimestampMs, Usd, V
 
 use super::error::FieldProblem;
 use super::fields::{
-    AgentsSection, ArbitrageurParams, ChainParams, KeeperParams, LogNormal, MarketMakerParams,
-    MetricsParams, OracleParams, PathKind, Scenario, TraderParams,
+    AgentsSection, ArbitrageurParams, ChainParams, KeeperParams, LogNormal, LpParams,
+    MarketMakerParams, MetricsParams, OracleParams, PathKind, Scenario, TraderParams,
 };
 use super::limits::*;
 use crate::path::PathError;
@@ -335,6 +335,7 @@ fn agents(c: &mut Checks, a: &AgentsSection) {
     market_makers(c, &a.market_makers);
     arbitrageurs(c, &a.arbitrageurs);
     keepers(c, &a.keepers);
+    lps(c, &a.lps);
 }
 
 fn traders(c: &mut Checks, t: &TraderParams) {
@@ -498,6 +499,73 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
     );
     c.non_negative(&f("gas_budget_usd"), k.gas_budget_usd, MAX_USD, " USD");
     c.millis(&f("poll_ms"), k.poll_ms, 1);
+}
+
+fn lps(c: &mut Checks, l: &LpParams) {
+    let f = |name: &str| format!("agents.lps.{name}");
+    c.count(&f("count"), l.count, MAX_OTHER_AGENTS);
+    c.positive(
+        &f("total_capital_usd"),
+        l.total_capital_usd,
+        MAX_USD,
+        " USD",
+    );
+    // Each LP must get at least one micro-USD: the engine refuses an empty deposit.
+    if l.total_capital_usd.is_finite() && l.total_capital_usd * 1e6 < f64::from(l.count) {
+        c.fail(
+            &f("total_capital_usd"),
+            l.total_capital_usd,
+            format!(
+                "must give each of the {} LPs at least one micro-USD",
+                l.count
+            ),
+        );
+    }
+    c.real(
+        &f("capital_sigma"),
+        l.capital_sigma,
+        Low::Incl(0.0),
+        MAX_SIGMA,
+        " (log-space standard deviation; 0 = equal shares)",
+    );
+    c.share(&f("threshold_share"), l.threshold_share);
+    c.share(&f("follow_share"), l.follow_share);
+    if l.threshold_share.is_finite()
+        && l.follow_share.is_finite()
+        && l.threshold_share + l.follow_share > 1.0
+    {
+        c.fail(
+            &f("follow_share"),
+            l.follow_share,
+            format!(
+                "must be at most 1 - `agents.lps.threshold_share` ({}): each LP follows one rule",
+                1.0 - l.threshold_share
+            ),
+        );
+    }
+    c.lognormal(
+        &f("drawdown_frac"),
+        l.drawdown_frac,
+        Low::Excl(0.0),
+        1.0,
+        " (a fall of the share price; draws are clipped to [0.001, 1])",
+    );
+    c.real(
+        &f("follow_outflow_frac"),
+        l.follow_outflow_frac,
+        Low::Excl(0.0),
+        1.0,
+        " (of the shares at the start)",
+    );
+    c.real(
+        &f("withdraw_frac"),
+        l.withdraw_frac,
+        Low::Excl(0.0),
+        1.0,
+        " (of the LP's shares)",
+    );
+    c.seconds(&f("poll_s"), l.poll_s, 1);
+    c.seconds(&f("retry_s"), l.retry_s, 1);
 }
 
 fn chain(c: &mut Checks, ch: &ChainParams, base_dir: &Path) {

@@ -183,7 +183,7 @@ impl Roster {
     /// Wakes the agent a notice is for, after its reaction delay: traders after
     /// [`TRADER_REACTION_MS`], market makers after their latency (and they requote), keepers
     /// after their own draw when an account is flagged (not for fills of their own account,
-    /// nor once their gas budget is spent); arbitrageurs poll and ignore notices.
+    /// nor once their gas budget is spent); arbitrageurs and LPs poll and ignore notices.
     pub fn notify(&mut self, queue: &mut EventQueue, now_ms: u64, notice: Notice) {
         let (agent, flagged) = match notice {
             Notice::Filled(a) => (a, false),
@@ -196,7 +196,7 @@ impl Roster {
                 m.filled_since_quote = true;
                 m.params.latency_ms
             }
-            Agent::Arbitrageur(_) => return,
+            Agent::Arbitrageur(_) | Agent::Lp(_) => return,
             Agent::Keeper(k) => {
                 if !flagged || k.out_of_gas() {
                     return;

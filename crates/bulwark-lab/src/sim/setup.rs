@@ -1,5 +1,5 @@
 //! Opening the venue: the market, the venue's parameters, the money the insurance fund and
-//! the backstop vault start with, and the first oracle price. The run loop applies these
+//! the vault's passive stake start with, and the first oracle price. The run loop applies these
 //! commands in order; one the engine rejects stops the run with a message naming it.
 
 use bulwark_core::Round;
@@ -9,7 +9,8 @@ use crate::scenario::Scenario;
 
 /// Account that funds the insurance fund at the start.
 pub const TREASURY: AccountId = AccountId(0);
-/// Account of the liquidity providers who seed the backstop vault.
+/// Account of the passive stake that seeds the backstop vault (`venue.vault_seed_usd`, 0 by
+/// default: the vault's liquidity providers are agents, `[agents.lps]`).
 pub const LP: AccountId = AccountId(1);
 
 /// `price` on the grid of `tick`: rounded down, never below one tick; `None` when the price
