@@ -91,6 +91,7 @@ fn wake<F: FnOnce(&mut Ctx)>(e: &Engine, now_ms: u64, outside: f64, f: F) -> Vec
         outside_price: outside,
         mark_history: &history,
         going_gas_gwei: 20.0,
+        eth_usd: 150.0,
         out: &mut out,
     };
     f(&mut ctx);
@@ -361,7 +362,7 @@ fn keeper_sends_liquidate_for_a_flagged_account() {
         (tx.account, tx.keeper, tx.scope),
         (VICTIM, AccountId(4), Scope::Cross)
     );
-    assert!(tx.bid_gwei > 0.0 && tx.bid_gwei <= keeper.max_gas_gwei);
+    assert!(tx.bid_gwei >= 20.0, "at least the going price: {}", tx.bid_gwei);
     // While that transaction is in flight the keeper does not send it again.
     let again = wake(&e, 6, 8_000.0, |ctx| keeper.on_wake(ctx));
     assert!(!again.iter().any(|a| matches!(a, Action::Liquidate(_))));
@@ -461,6 +462,7 @@ fn trader_enters_with_the_trend_or_against_it() {
             outside_price: 10_000.0,
             mark_history: &history,
             going_gas_gwei: 20.0,
+            eth_usd: 150.0,
             out: &mut out,
         };
         trader.next_entry_ms = 0;

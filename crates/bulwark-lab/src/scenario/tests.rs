@@ -363,9 +363,13 @@ fn one_field_of_a_section_the_file_left_out_can_be_set() {
     );
     assert!(!e.contains("sigma"), "{e}");
     // Deeper and in a section absent from a bare file.
-    let l = parse_text("name = \"x\"\n", &["agents.keepers.max_gas_gwei.sigma=0.2"]).unwrap();
-    let gas = l.scenario.agents.keepers.max_gas_gwei;
-    assert_eq!((gas.median, gas.sigma), (100.0, 0.2));
+    let l = parse_text(
+        "name = \"x\"\n",
+        &["agents.keepers.reward_spend_share.sigma=0.2"],
+    )
+    .unwrap();
+    let share = l.scenario.agents.keepers.reward_spend_share;
+    assert_eq!((share.median, share.sigma), (0.5, 0.2));
     // Filling a section from its defaults does not make the initial price "given".
     let l = parse_text("name = \"x\"\n", &["market.tick_size=\"1\""]).unwrap();
     assert!(!l.initial_price_given);
