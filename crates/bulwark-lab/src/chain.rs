@@ -258,7 +258,9 @@ fn anchor_days(
     let mut k = 0;
     while k < raw.len() {
         let day = day_of(k);
-        let end = (k..raw.len()).find(|&j| day_of(j) != day).unwrap_or(raw.len());
+        let end = (k..raw.len())
+            .find(|&j| day_of(j) != day)
+            .unwrap_or(raw.len());
         let n = (end - k) as f64;
         let expected_mean = expected[k..end].iter().sum::<f64>() / n;
         let target = match p.daily_gwei.get(day).or(p.daily_gwei.last()) {
@@ -531,7 +533,10 @@ mod tests {
             c.produce_block(k * 12_000);
         }
         let mean = c.mean_paid_gwei();
-        assert!((mean / level - 1.0).abs() < 0.02, "mean {mean} level {level}");
+        assert!(
+            (mean / level - 1.0).abs() < 0.02,
+            "mean {mean} level {level}"
+        );
     }
 
     /// Daily means and peaks of the gas level over `seeds` draws of two fully stressed days
@@ -570,9 +575,15 @@ mod tests {
         for (d, want) in [77.9, 84.8].into_iter().enumerate() {
             let means: Vec<f64> = days.iter().skip(d).step_by(2).map(|x| x.0).collect();
             let avg = means.iter().sum::<f64>() / means.len() as f64;
-            assert!((avg / want - 1.0).abs() < 0.05, "day {d}: mean of means {avg}");
+            assert!(
+                (avg / want - 1.0).abs() < 0.05,
+                "day {d}: mean of means {avg}"
+            );
             let m = median(means.clone());
-            assert!((m / want - 1.0).abs() < 0.10, "day {d}: median of means {m}");
+            assert!(
+                (m / want - 1.0).abs() < 0.10,
+                "day {d}: median of means {m}"
+            );
         }
         let ratios: Vec<f64> = days.iter().map(|(mean, peak)| peak / mean).collect();
         let mut sorted = ratios.clone();

@@ -44,7 +44,7 @@ fn gas_calibration_matches_the_default_chain() {
     // The default scenario carries the same figures (the shared data is not shipped).
     let scenario = bulwark_lab::scenario::load_file(
         std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
+            env!("CARGO_MANIFEST_DIR"),
             "/../../scenarios/default.toml"
         )),
         &[],

@@ -20,6 +20,10 @@
 //!   with the gas level instead of switching on at one keeper's fixed cap. A transaction costs
 //!   gas whether or not the liquidation succeeds (another keeper may have been first); a keeper
 //!   whose gas budget is spent stops.
+//! - the first `venue_count` keepers are the venue's own bot (venues run one so that accounts
+//!   nobody profits from, those already under water, still reach the loss waterfall): it bids
+//!   the going price times its multiplier for every flagged account, limited by its gas budget
+//!   only.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +45,8 @@ pub struct Keeper {
     pub bid_multiplier: f64,
     /// Share of a liquidation's expected reward this keeper will spend on gas.
     pub reward_spend_share: f64,
+    /// The venue's own keeper: liquidates whatever is flagged, within its budget.
+    pub venue_owned: bool,
     /// Liquidations in flight: (account, scope) -> notional USD.
     pub in_flight: BTreeMap<(AccountId, Scope), f64>,
     pub gas_spent_usd: f64,
@@ -81,7 +87,13 @@ pub fn expected_reward_usd(
 
 /// The most a keeper bids for a transaction of `gas` units, gwei: `spend_share` of the reward,
 /// and never more than the budget left, at `eth_usd` per ETH.
-pub fn max_bid_gwei(reward_usd: f64, spend_share: f64, budget_left_usd: f64, gas: u64, eth_usd: f64) -> f64 {
+pub fn max_bid_gwei(
+    reward_usd: f64,
+    spend_share: f64,
+    budget_left_usd: f64,
+    gas: u64,
+    eth_usd: f64,
+) -> f64 {
     let usd_per_gwei = gas as f64 * 1e-9 * eth_usd;
     if usd_per_gwei <= 0.0 {
         return 0.0;
@@ -102,6 +114,7 @@ impl Keeper {
             params: params.clone(),
             bid_multiplier: draw_lognormal(rng, params.bid_multiplier),
             reward_spend_share: draw_lognormal(rng, params.reward_spend_share).min(1.0),
+            venue_owned: index < params.venue_count,
             in_flight: BTreeMap::new(),
             gas_spent_usd: 0.0,
             sent: 0,
@@ -140,7 +153,10 @@ impl Keeper {
             let Some(h) = ctx.venue.public_health(*account, *scope) else {
                 continue;
             };
-            let (equity, maintenance) = (h.equity_usd.to_f64_lossy(), h.maintenance_usd.to_f64_lossy());
+            let (equity, maintenance) = (
+                h.equity_usd.to_f64_lossy(),
+                h.maintenance_usd.to_f64_lossy(),
+            );
             let shortfall = (maintenance - equity).max(0.0);
             // Maintenance is a known fraction of notional at small size: a keeper's estimate.
             let notional = maintenance / terms.maintenance_frac;
@@ -158,7 +174,17 @@ impl Keeper {
             if used > 0.0 && used + notional > limit_usd {
                 break;
             }
-            let cap = max_bid_gwei(reward, self.reward_spend_share, budget_left, gas, ctx.eth_usd);
+            let cap = if self.venue_owned {
+                max_bid_gwei(budget_left, 1.0, budget_left, gas, ctx.eth_usd)
+            } else {
+                max_bid_gwei(
+                    reward,
+                    self.reward_spend_share,
+                    budget_left,
+                    gas,
+                    ctx.eth_usd,
+                )
+            };
             if cap < ctx.going_gas_gwei {
                 self.priced_out += 1;
                 continue;
@@ -190,5 +216,61 @@ impl Keeper {
         } else {
             self.failed += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's default terms: maintenance 0.5%, end multiplier 1.5, penalty 1%, taker fee
+    /// 0.05%, keeper share 20%.
+    const TERMS: LiquidationTerms = LiquidationTerms {
+        maintenance_frac: 0.005,
+        end_multiplier: 1.5,
+        penalty: 0.01,
+        taker_fee: 0.0005,
+        keeper_reward_share: 0.2,
+    };
+
+    #[test]
+    fn a_keeper_bids_up_to_its_share_of_the_reward() {
+        // 100,000 USD of notional, maintenance 500, equity 400. Closing gains no health at
+        // these terms (1.5 x 0.5% < 1% + 0.05%), so the engine closes it all: the fee takes 50,
+        // the penalty min(1% x 100,000, 350 left above a zero requirement) = 350, the keeper
+        // 20% of it: 70 USD.
+        let reward = expected_reward_usd(400.0, 500.0, 100_000.0, &TERMS);
+        assert!((reward - 70.0).abs() < 1e-9, "{reward}");
+        // Spending half of it on 400,000 gas at 150 USD/ETH (0.06 USD a gwei): 583.3 gwei.
+        let cap = max_bid_gwei(reward, 0.5, 20_000.0, 400_000, 150.0);
+        assert!((cap - 35.0 / 0.06).abs() < 1e-6, "{cap}");
+        // With 3 USD of budget left: 50 gwei.
+        let cap = max_bid_gwei(reward, 0.5, 3.0, 400_000, 150.0);
+        assert!((cap - 50.0).abs() < 1e-9, "{cap}");
+        // A tenth of the notional is worth a tenth: 58.3 gwei, below a 80 gwei going price.
+        let small = expected_reward_usd(40.0, 50.0, 10_000.0, &TERMS);
+        let cap = max_bid_gwei(small, 0.5, 20_000.0, 400_000, 150.0);
+        assert!((cap - 3.5 / 0.06).abs() < 1e-6, "{cap}");
+    }
+
+    #[test]
+    fn a_partial_liquidation_pays_the_penalty_on_the_slice() {
+        // End multiplier 3 and penalty 0.2%: closing gains 3 x 0.5% - 0.2% - 0.05% = 1.25% of
+        // health per USD, so x = (3 x 500 - 400) / 0.0125 = 88,000 USD is closed. After it the
+        // equity is 400 - 44 = 356 against 500 x 12% = 60 of maintenance; the penalty is
+        // 0.2% x 88,000 = 176 (below the 296 surplus); the keeper's 20% is 35.2 USD.
+        let terms = LiquidationTerms {
+            end_multiplier: 3.0,
+            penalty: 0.002,
+            ..TERMS
+        };
+        let reward = expected_reward_usd(400.0, 500.0, 100_000.0, &terms);
+        assert!((reward - 35.2).abs() < 1e-9, "{reward}");
+    }
+
+    #[test]
+    fn an_account_under_water_pays_no_keeper() {
+        assert_eq!(expected_reward_usd(-10.0, 500.0, 100_000.0, &TERMS), 0.0);
+        assert_eq!(max_bid_gwei(0.0, 0.5, 20_000.0, 400_000, 150.0), 0.0);
     }
 }

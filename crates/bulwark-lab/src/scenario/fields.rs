@@ -365,6 +365,9 @@ pub struct KeeperParams {
     pub gas_per_liquidation: u64,
     /// Gas the keeper may spend over the run, USD; a keeper out of budget stops.
     pub gas_budget_usd: f64,
+    /// The first this many keepers are the venue's own: they liquidate every flagged account
+    /// whatever it pays, limited by their gas budget only.
+    pub venue_count: u32,
     /// Back-up poll of the public health list while some account is flagged, ms.
     pub poll_ms: u64,
 }
@@ -389,6 +392,7 @@ impl Default for KeeperParams {
             },
             gas_per_liquidation: 400_000,
             gas_budget_usd: 20_000.0,
+            venue_count: 1,
             poll_ms: 5_000,
         }
     }

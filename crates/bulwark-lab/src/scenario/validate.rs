@@ -498,6 +498,13 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
         " gas",
     );
     c.non_negative(&f("gas_budget_usd"), k.gas_budget_usd, MAX_USD, " USD");
+    c.int(
+        &f("venue_count"),
+        u64::from(k.venue_count),
+        0,
+        u64::from(k.count),
+        " (at most agents.keepers.count)",
+    );
     c.millis(&f("poll_ms"), k.poll_ms, 1);
 }
 
@@ -545,7 +552,12 @@ fn chain(c: &mut Checks, ch: &ChainParams, base_dir: &Path) {
     c.positive(&f("gas_scale"), ch.gas_scale, 1_000.0, "");
     c.non_negative(&f("gas_noise_sigma"), ch.gas_noise_sigma, MAX_SIGMA, "");
     c.seconds(&f("gas_noise_half_life_s"), ch.gas_noise_half_life_s, 1);
-    c.non_negative(&f("spike_rate_per_h"), ch.spike_rate_per_h, 3_600.0, " per hour");
+    c.non_negative(
+        &f("spike_rate_per_h"),
+        ch.spike_rate_per_h,
+        3_600.0,
+        " per hour",
+    );
     // At or above one the self-exciting spikes explode (each begets at least one more).
     c.real(
         &f("spike_excitation"),
