@@ -126,6 +126,8 @@ pub struct Ctx<'a> {
     pub mark_history: &'a MarkHistory,
     /// The chain's going gas price (what a wallet would suggest), gwei.
     pub going_gas_gwei: f64,
+    /// The ETH price, USD (public): turns a gas bid into money.
+    pub eth_usd: f64,
     pub out: &'a mut Vec<Action>,
 }
 

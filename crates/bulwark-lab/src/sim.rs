@@ -26,7 +26,7 @@ use bulwark_engine::{Command, MarketId, Price, Reject};
 
 use crate::agents::population::{self, Agent, FIRST_AGENT_ACCOUNT};
 use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
-use crate::chain::{Chain, OutsideVol};
+use crate::chain::{block_vols, Chain, GasPath};
 use crate::metrics::Metrics;
 use crate::path::PricePath;
 use crate::sampling::{self, SampleInputs, Samples};
@@ -66,8 +66,6 @@ pub struct Sim {
     pub venue: VenueLink,
     pub roster: Roster,
     pub chain: Chain<Payload>,
-    /// The outside market's volatility, which drives chain congestion.
-    outside_vol: OutsideVol,
     oracle: OracleFeed,
     /// The venue's public mark feed, which traders read.
     pub marks: MarkHistory,
@@ -89,19 +87,20 @@ impl Sim {
         let end_ms = start_ms + s.duration_s.map_or(span_ms, |d| d * 1000);
         let mut chain_params = s.chain.clone();
         if let Some(csv) = &s.chain.gas_csv {
-            let (calm, stress) =
-                crate::chain::calibrate_from_gas_csv(&loaded.resolve(csv), start_ms, end_ms)
+            chain_params.daily_gwei =
+                crate::chain::daily_gwei_from_csv(&loaded.resolve(csv), start_ms, end_ms)
                     .map_err(|e| format!("chain.gas_csv: {e}"))?;
-            chain_params.calm_gwei = calm;
-            chain_params.stress_gwei = stress.max(calm);
         }
+        // The gas process is drawn before the run from the path's own volatility.
+        let mut chain_rng = stream_rng(s.seed, CHAIN_STREAM);
+        let vols = block_vols(&path, &chain_params, start_ms, end_ms, s.step_ms);
+        let gas = GasPath::generate(&chain_params, &vols, start_ms, &mut chain_rng);
         let market = MarketId(0);
         let mut sim = Sim {
             metrics: Metrics::new(start_ms, market, s.market.lots_per_unit),
             venue: VenueLink::new(market, s.metrics.invariant_check_every),
             roster: Roster::new(population::draw(&s.agents, s.seed)),
-            chain: Chain::new(chain_params, stream_rng(s.seed, CHAIN_STREAM)),
-            outside_vol: OutsideVol::new(s.chain.calm_vol_annual, path.price_at(start_ms)),
+            chain: Chain::new(chain_params, gas, chain_rng),
             oracle: OracleFeed::default(),
             marks: MarkHistory::new(start_ms, s.step_ms),
             samples: Samples::default(),
@@ -295,7 +294,6 @@ impl Sim {
         self.queue.push(self.now_ms + step, Ev::Step);
         let _ = self.exec(Origin::Venue, Command::Tick);
         let outside = self.outside();
-        self.outside_vol.observe(outside, step);
         let mark = self.venue.mark();
         self.marks.marks.push(mark);
         let observed = &mut self.metrics.observed;
@@ -324,7 +322,7 @@ impl Sim {
             return;
         }
         self.expire_stuck_txs();
-        let included = self.chain.produce_block(self.outside_vol.annual());
+        let included = self.chain.produce_block(self.now_ms);
         for inc in included {
             let delay = self.now_ms - inc.tx.submitted_ms;
             let stats = &mut self.metrics.observed.chain;
@@ -459,6 +457,7 @@ impl Sim {
             outside_price: self.path.price_at(self.now_ms),
             mark_history: &self.marks,
             going_gas_gwei: self.chain.going_gwei,
+            eth_usd: self.chain.params.eth_usd,
             out: &mut out,
         };
         match &mut slot.agent {

@@ -10,6 +10,19 @@ use bulwark_engine::{
     WithdrawalRequest,
 };
 
+/// A market's liquidation terms as shares (public parameters a keeper reads).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LiquidationTerms {
+    /// Maintenance requirement per unit of notional (at small size).
+    pub maintenance_frac: f64,
+    /// A liquidation closes enough to bring equity to this multiple of maintenance.
+    pub end_multiplier: f64,
+    /// Penalty per unit of closed notional; the keeper gets `keeper_reward_share` of it.
+    pub penalty: f64,
+    pub taker_fee: f64,
+    pub keeper_reward_share: f64,
+}
+
 /// Read-only client view of one market of the venue.
 #[derive(Clone, Copy)]
 pub struct Venue<'a> {
@@ -94,6 +107,18 @@ impl<'a> Venue<'a> {
 
     pub fn maintenance_frac(&self) -> f64 {
         self.m().params.maintenance.to_f64_lossy()
+    }
+
+    /// The market's published liquidation terms.
+    pub fn liquidation_terms(&self) -> LiquidationTerms {
+        let p = &self.m().params;
+        LiquidationTerms {
+            maintenance_frac: p.maintenance.to_f64_lossy(),
+            end_multiplier: p.liquidation_end_multiplier.to_f64_lossy(),
+            penalty: p.liquidation_penalty.to_f64_lossy(),
+            taker_fee: p.taker_fee.to_f64_lossy().max(0.0),
+            keeper_reward_share: p.keeper_reward_share.to_f64_lossy(),
+        }
     }
 
     pub fn own(&self, account: AccountId) -> OwnPosition {

@@ -34,12 +34,30 @@ fn gas_calibration_matches_the_default_chain() {
     };
     let shock = bulwark_lab::path::CalibratedShock::march_2020();
     let end_ms = shock.start_ms + shock.total_s() * 1000;
-    let (calm, stress) =
-        bulwark_lab::chain::calibrate_from_gas_csv(&file, shock.start_ms, end_ms).unwrap();
-    assert!((calm - 12.9).abs() < 0.5, "calm {calm}");
-    assert!((78.0..=86.0).contains(&stress), "stress {stress}");
-    let chain = bulwark_lab::scenario::ChainParams::default();
-    assert!((chain.calm_gwei - calm).abs() < 0.5 && (chain.stress_gwei - stress).abs() < 5.0);
+    let daily = bulwark_lab::chain::daily_gwei_from_csv(&file, shock.start_ms, end_ms).unwrap();
+    // 2020-03-11 to 14: the days the default run covers (11 March 12:00 UTC + 72 h).
+    let want = [12.9, 77.9, 84.8, 16.7];
+    assert_eq!(daily.len(), want.len(), "{daily:?}");
+    for (got, want) in daily.iter().zip(want) {
+        assert!((got - want).abs() < 0.05, "{daily:?}");
+    }
+    // The default scenario carries the same figures (the shared data is not shipped).
+    let scenario = bulwark_lab::scenario::load_file(
+        std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scenarios/default.toml"
+        )),
+        &[],
+    )
+    .unwrap();
+    let chain = &scenario.scenario.chain;
+    assert_eq!(chain.daily_gwei.len(), daily.len());
+    for (got, want) in chain.daily_gwei.iter().zip(&daily) {
+        assert!((got - want).abs() < 0.05, "{:?}", chain.daily_gwei);
+    }
+    let defaults = bulwark_lab::scenario::ChainParams::default();
+    assert!((defaults.calm_gwei - daily[0]).abs() < 0.5);
+    assert!((daily[1]..=daily[2]).contains(&defaults.stress_gwei));
 }
 
 const CRASH_DAY_1M: &str = "binance_cm_btcusd_perp_markprice_1m_2025-10-09_2025-10-11.csv";

@@ -91,6 +91,7 @@ fn wake<F: FnOnce(&mut Ctx)>(e: &Engine, now_ms: u64, outside: f64, f: F) -> Vec
         outside_price: outside,
         mark_history: &history,
         going_gas_gwei: 20.0,
+        eth_usd: 150.0,
         out: &mut out,
     };
     f(&mut ctx);
@@ -361,13 +362,42 @@ fn keeper_sends_liquidate_for_a_flagged_account() {
         (tx.account, tx.keeper, tx.scope),
         (VICTIM, AccountId(4), Scope::Cross)
     );
-    assert!(tx.bid_gwei > 0.0 && tx.bid_gwei <= keeper.max_gas_gwei);
+    assert!(
+        tx.bid_gwei >= 20.0,
+        "at least the going price: {}",
+        tx.bid_gwei
+    );
     // While that transaction is in flight the keeper does not send it again.
     let again = wake(&e, 6, 8_000.0, |ctx| keeper.on_wake(ctx));
     assert!(!again.iter().any(|a| matches!(a, Action::Liquidate(_))));
     assert!(
         again.iter().any(|a| matches!(a, Action::WakeAt(_))),
         "polls while flagged"
+    );
+}
+
+#[test]
+fn keeper_is_priced_out_when_the_reward_cannot_pay_the_going_gas() {
+    let e = venue_with_victim_below_maintenance();
+    let mut keeper = Keeper::new(0, AccountId(4), &KeeperParams::default(), &mut rng());
+    let history = MarkHistory::default();
+    let mut out = Vec::new();
+    let mut ctx = Ctx {
+        now_ms: 5,
+        venue: Venue::new(&e, M),
+        outside_price: 8_000.0,
+        mark_history: &history,
+        // A million gwei: 60,000 USD of gas for one liquidation.
+        going_gas_gwei: 1e6,
+        eth_usd: 150.0,
+        out: &mut out,
+    };
+    keeper.on_wake(&mut ctx);
+    assert!(!out.iter().any(|a| matches!(a, Action::Liquidate(_))));
+    assert_eq!((keeper.sent, keeper.priced_out), (0, 1));
+    assert!(
+        out.iter().any(|a| matches!(a, Action::WakeAt(_))),
+        "looks again at its next poll"
     );
 }
 
@@ -461,6 +491,7 @@ fn trader_enters_with_the_trend_or_against_it() {
             outside_price: 10_000.0,
             mark_history: &history,
             going_gas_gwei: 20.0,
+            eth_usd: 150.0,
             out: &mut out,
         };
         trader.next_entry_ms = 0;

@@ -351,13 +351,20 @@ pub struct ChainSummary {
     pub blocks: u64,
     pub blocks_skipped_halt: u64,
     pub halted_s: f64,
+    /// Highest clearing price (the going price a wallet suggests), gwei.
     pub max_gas_gwei: f64,
+    /// Average price the background transactions of a block paid: mean over the blocks and
+    /// the highest block (Etherscan's daily average and the published intraday peaks), gwei.
+    pub mean_paid_gwei: f64,
+    pub max_paid_gwei: f64,
     pub calm_gwei: f64,
     pub stress_gwei: f64,
     pub keeper_txs_included: u64,
     pub keeper_delay_mean_s: f64,
     pub keeper_delay_max_s: f64,
     pub keeper_gas_spent_usd: f64,
+    /// Liquidations keepers did not send because their reward could not pay the going gas.
+    pub keeper_priced_out: u64,
     /// Lab transactions dropped after `tx_ttl_s` in the mempool (then sent again).
     pub txs_expired: u64,
 }
@@ -388,6 +395,7 @@ struct KeeperTotals {
     sent: u64,
     failed: u64,
     gas_usd: f64,
+    priced_out: u64,
 }
 
 /// Counts and activity of every population.
@@ -428,6 +436,7 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
                 keepers.sent += u64::from(k.sent);
                 keepers.failed += u64::from(k.failed);
                 keepers.gas_usd += k.gas_spent_usd;
+                keepers.priced_out += u64::from(k.priced_out);
             }
             Agent::Lp(_) => counts.lps += 1,
         }
@@ -546,12 +555,15 @@ fn chain_summary(sim: &Sim, keepers: &KeeperTotals) -> (OracleSummary, ChainSumm
         blocks_skipped_halt: cs.blocks_skipped,
         halted_s: cs.halted_ms as f64 / 1000.0,
         max_gas_gwei: sim.chain.max_clearing_gwei,
+        mean_paid_gwei: sim.chain.mean_paid_gwei(),
+        max_paid_gwei: sim.chain.max_paid_gwei,
         calm_gwei: sim.chain.params.calm_gwei,
         stress_gwei: sim.chain.params.stress_gwei,
         keeper_txs_included: cs.keeper_txs,
         keeper_delay_mean_s,
         keeper_delay_max_s: cs.keeper_delay_max_ms as f64 / 1000.0,
         keeper_gas_spent_usd: keepers.gas_usd,
+        keeper_priced_out: keepers.priced_out,
         txs_expired: cs.txs_expired,
     };
     (oracle, chain)

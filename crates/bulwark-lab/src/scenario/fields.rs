@@ -362,12 +362,16 @@ pub struct KeeperParams {
     pub latency_ms: LogNormal,
     /// Each keeper bids the chain's going gas price times its own multiplier (drawn once)...
     pub bid_multiplier: LogNormal,
-    /// ...but never more than its own cap, gwei.
-    pub max_gas_gwei: LogNormal,
+    /// ...but never more than its own share of the liquidation's expected reward (drawn once,
+    /// at most 1) nor than the budget it has left.
+    pub reward_spend_share: LogNormal,
     /// Gas one liquidation transaction uses.
     pub gas_per_liquidation: u64,
     /// Gas the keeper may spend over the run, USD; a keeper out of budget stops.
     pub gas_budget_usd: f64,
+    /// The first this many keepers are the venue's own: they liquidate every flagged account
+    /// whatever it pays, limited by their gas budget only.
+    pub venue_count: u32,
     /// Back-up poll of the public health list while some account is flagged, ms.
     pub poll_ms: u64,
 }
@@ -386,12 +390,13 @@ impl Default for KeeperParams {
                 median: 1.3,
                 sigma: 0.3,
             },
-            max_gas_gwei: LogNormal {
-                median: 100.0,
-                sigma: 0.6,
+            reward_spend_share: LogNormal {
+                median: 0.5,
+                sigma: 0.3,
             },
             gas_per_liquidation: 400_000,
             gas_budget_usd: 20_000.0,
+            venue_count: 1,
             poll_ms: 5_000,
         }
     }
@@ -464,10 +469,28 @@ pub struct ChainParams {
     /// Background transactions per block, as a share of capacity, in calm and in stress.
     pub calm_demand: f64,
     pub stress_demand: f64,
-    /// Median background gas bid in calm and in stress, gwei (calibrated from Etherscan's
-    /// daily average: 12.9 gwei on 2020-03-11, 77.9 and 84.8 on 03-12 and 03-13).
+    /// Gas level (average price paid) in calm and in stress, gwei: the intraday shape as the
+    /// outside volatility moves (Etherscan's daily average: 12.9 gwei on 2020-03-11, 77.9 and
+    /// 84.8 on 03-12 and 03-13); with `daily_gwei` only their ratio matters.
     pub calm_gwei: f64,
     pub stress_gwei: f64,
+    /// Average gas price of each UTC day from the day the run starts, gwei (Etherscan's daily
+    /// file); each day's expected mean level is scaled to it, the last entry serving later
+    /// days. Empty: no daily anchor (the level follows `calm_gwei` -> `stress_gwei`).
+    pub daily_gwei: Vec<f64>,
+    /// Multiplies every gas level: congestion sweeps.
+    pub gas_scale: f64,
+    /// Slow noise of the gas level: stationary log-space standard deviation and half-life of
+    /// its mean reversion.
+    pub gas_noise_sigma: f64,
+    pub gas_noise_half_life_s: u64,
+    /// Gas spikes at full stress: base rate per hour (times the stress level), the share of a
+    /// spike's further spikes (self-excitation; below one), the mean size (exponential, as a
+    /// multiple of the level) and the half-life of a spike and of its excitation.
+    pub spike_rate_per_h: f64,
+    pub spike_excitation: f64,
+    pub spike_mean: f64,
+    pub spike_half_life_s: u64,
     /// Log-space spread of background bids around the median.
     pub bid_sigma: f64,
     /// Annualized outside volatility of calm and of full stress; demand and gas move between
@@ -476,8 +499,7 @@ pub struct ChainParams {
     pub stress_vol_annual: f64,
     /// ETH price used to turn gas into USD.
     pub eth_usd: f64,
-    /// Optional Etherscan daily gas CSV: if set, `calm_gwei` and `stress_gwei` are taken from
-    /// it (the day the path starts, and the highest day within the path).
+    /// Optional Etherscan daily gas CSV: if set, `daily_gwei` is taken from it (the run's days).
     pub gas_csv: Option<PathBuf>,
     /// The chain produces no block in this interval (seconds from the start).
     pub halt: Option<ChainHalt>,
@@ -502,6 +524,14 @@ impl Default for ChainParams {
             stress_demand: 1.6,
             calm_gwei: 12.9,
             stress_gwei: 81.4,
+            daily_gwei: Vec::new(),
+            gas_scale: 1.0,
+            gas_noise_sigma: 0.15,
+            gas_noise_half_life_s: 3_600,
+            spike_rate_per_h: 0.5,
+            spike_excitation: 0.5,
+            spike_mean: 0.8,
+            spike_half_life_s: 900,
             bid_sigma: 0.5,
             calm_vol_annual: 0.7,
             stress_vol_annual: 2.1,

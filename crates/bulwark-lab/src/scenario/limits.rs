@@ -56,3 +56,10 @@ pub const BP_ALL: f64 = 10_000.0;
 /// in it).
 pub const MIN_TRADER_COLLATERAL_USD: f64 = 10.0;
 pub const MAX_TRADER_COLLATERAL_USD: f64 = 1e7;
+
+/// Most days of `chain.daily_gwei`: one per day of the longest run.
+pub const MAX_GAS_DAYS: usize = (MAX_DURATION_S / 86_400) as usize + 1;
+
+/// Most blocks in one run: the gas process keeps about 40 bytes a block (a third of what the
+/// engine steps' bound costs), and every block is an event of the run loop.
+pub const MAX_BLOCKS: u64 = MAX_ENGINE_STEPS;

@@ -226,6 +226,67 @@ fn nan_or_negative_money_and_medians_are_errors_naming_the_field_and_range() {
 }
 
 #[test]
+fn gas_process_and_keeper_bidding_fields_are_checked_naming_the_field() {
+    for (set, field, range) in [
+        (
+            "chain.daily_gwei=[12.9, nan]",
+            "chain.daily_gwei[1]",
+            "(0, 1000000] gwei",
+        ),
+        (
+            "chain.daily_gwei=[-1.0]",
+            "chain.daily_gwei[0]",
+            "(0, 1000000] gwei",
+        ),
+        ("chain.gas_scale=0", "chain.gas_scale", "(0, 1000]"),
+        (
+            "chain.gas_noise_sigma=-0.1",
+            "chain.gas_noise_sigma",
+            "[0, 3]",
+        ),
+        (
+            "chain.gas_noise_half_life_s=0",
+            "chain.gas_noise_half_life_s",
+            "[1, ",
+        ),
+        (
+            "chain.spike_rate_per_h=inf",
+            "chain.spike_rate_per_h",
+            "[0, 3600]",
+        ),
+        (
+            "chain.spike_excitation=1.0",
+            "chain.spike_excitation",
+            "[0, 0.95]",
+        ),
+        ("chain.spike_mean=-1", "chain.spike_mean", "[0, 100]"),
+        (
+            "chain.spike_half_life_s=0",
+            "chain.spike_half_life_s",
+            "[1, ",
+        ),
+        (
+            "agents.keepers.reward_spend_share.median=2",
+            "agents.keepers.reward_spend_share.median",
+            "(0, 1]",
+        ),
+        (
+            "agents.keepers.venue_count=6",
+            "agents.keepers.venue_count",
+            "[0, 5]",
+        ),
+    ] {
+        assert_rejected(&[set], field, range);
+    }
+    // One-millisecond blocks over three days: more blocks than a run holds.
+    assert_rejected(
+        &["chain.block_ms=1", "duration_s=259200"],
+        "chain.block_ms",
+        "blocks fit a run",
+    );
+}
+
+#[test]
 fn huge_durations_and_intervals_are_errors_not_overflows() {
     let huge = i64::MAX;
     for field in [
@@ -363,9 +424,13 @@ fn one_field_of_a_section_the_file_left_out_can_be_set() {
     );
     assert!(!e.contains("sigma"), "{e}");
     // Deeper and in a section absent from a bare file.
-    let l = parse_text("name = \"x\"\n", &["agents.keepers.max_gas_gwei.sigma=0.2"]).unwrap();
-    let gas = l.scenario.agents.keepers.max_gas_gwei;
-    assert_eq!((gas.median, gas.sigma), (100.0, 0.2));
+    let l = parse_text(
+        "name = \"x\"\n",
+        &["agents.keepers.reward_spend_share.sigma=0.2"],
+    )
+    .unwrap();
+    let share = l.scenario.agents.keepers.reward_spend_share;
+    assert_eq!((share.median, share.sigma), (0.5, 0.2));
     // Filling a section from its defaults does not make the initial price "given".
     let l = parse_text("name = \"x\"\n", &["market.tick_size=\"1\""]).unwrap();
     assert!(!l.initial_price_given);

@@ -138,6 +138,7 @@ pub fn check(s: &Scenario, base_dir: &Path, initial_price_given: bool) -> Vec<Fi
     engine_params(&mut c, s, initial_price_given);
     agents(&mut c, &s.agents);
     chain(&mut c, &s.chain, base_dir);
+    chain_blocks(&mut c, s);
     oracle(&mut c, &s.oracle);
     metrics(&mut c, &s.metrics);
     c.problems
@@ -484,11 +485,11 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
         "",
     );
     c.lognormal(
-        &f("max_gas_gwei"),
-        k.max_gas_gwei,
+        &f("reward_spend_share"),
+        k.reward_spend_share,
         Low::Excl(0.0),
-        MAX_GWEI,
-        " gwei",
+        1.0,
+        " (of the expected reward)",
     );
     c.int(
         &f("gas_per_liquidation"),
@@ -498,6 +499,13 @@ fn keepers(c: &mut Checks, k: &KeeperParams) {
         " gas",
     );
     c.non_negative(&f("gas_budget_usd"), k.gas_budget_usd, MAX_USD, " USD");
+    c.int(
+        &f("venue_count"),
+        u64::from(k.venue_count),
+        0,
+        u64::from(k.count),
+        " (at most agents.keepers.count)",
+    );
     c.millis(&f("poll_ms"), k.poll_ms, 1);
 }
 
@@ -599,6 +607,35 @@ fn chain(c: &mut Checks, ch: &ChainParams, base_dir: &Path) {
         "chain.calm_gwei",
         ch.calm_gwei,
     );
+    if ch.daily_gwei.len() > MAX_GAS_DAYS {
+        c.fail(
+            &f("daily_gwei"),
+            ch.daily_gwei.len(),
+            format!("must list at most {MAX_GAS_DAYS} days"),
+        );
+    }
+    for (i, g) in ch.daily_gwei.iter().enumerate() {
+        c.positive(&format!("chain.daily_gwei[{i}]"), *g, MAX_GWEI, " gwei");
+    }
+    c.positive(&f("gas_scale"), ch.gas_scale, 1_000.0, "");
+    c.non_negative(&f("gas_noise_sigma"), ch.gas_noise_sigma, MAX_SIGMA, "");
+    c.seconds(&f("gas_noise_half_life_s"), ch.gas_noise_half_life_s, 1);
+    c.non_negative(
+        &f("spike_rate_per_h"),
+        ch.spike_rate_per_h,
+        3_600.0,
+        " per hour",
+    );
+    // At or above one the self-exciting spikes explode (each begets at least one more).
+    c.real(
+        &f("spike_excitation"),
+        ch.spike_excitation,
+        Low::Incl(0.0),
+        0.95,
+        " (further spikes per spike)",
+    );
+    c.non_negative(&f("spike_mean"), ch.spike_mean, 100.0, " (x the level)");
+    c.seconds(&f("spike_half_life_s"), ch.spike_half_life_s, 1);
     c.non_negative(&f("bid_sigma"), ch.bid_sigma, MAX_SIGMA, "");
     c.positive(
         &f("calm_vol_annual"),
@@ -627,6 +664,22 @@ fn chain(c: &mut Checks, ch: &ChainParams, base_dir: &Path) {
         c.seconds(&f("halt.duration_s"), h.duration_s, 0);
     }
     c.seconds(&f("tx_ttl_s"), ch.tx_ttl_s, 0);
+}
+
+/// The run's blocks within [`MAX_BLOCKS`] (when its length is stated).
+fn chain_blocks(c: &mut Checks, s: &Scenario) {
+    let Some(d) = s.duration_s else { return };
+    let blocks = d.saturating_mul(1000) / s.chain.block_ms.max(1);
+    if d <= MAX_DURATION_S && blocks > MAX_BLOCKS {
+        c.fail(
+            "chain.block_ms",
+            s.chain.block_ms,
+            format!(
+                "makes {blocks} blocks in duration_s = {d}; at most {MAX_BLOCKS} blocks fit a \
+                 run: lengthen block_ms or shorten the run"
+            ),
+        );
+    }
 }
 
 fn oracle(c: &mut Checks, o: &OracleParams) {

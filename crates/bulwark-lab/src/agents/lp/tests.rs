@@ -153,6 +153,7 @@ fn wake(v: &mut VenueLink, t: u64, l: &mut Lp) -> (Option<u64>, Vec<Result<(), R
         outside_price: 1_000.0,
         mark_history: &marks,
         going_gas_gwei: 0.0,
+        eth_usd: 150.0,
         out: &mut out,
     };
     l.on_wake(&mut ctx);
