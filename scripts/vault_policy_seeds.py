@@ -52,7 +52,9 @@ def run(binary, out, name, sets, seed):
     key_file = os.path.join(folder, "run.key")
     done = os.path.exists(summary) and os.path.exists(key_file) and open(key_file).read() == key
     if not done:
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        done_run = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done_run.returncode != 0:
+            sys.exit(f"{' '.join(args)} failed:\n{done_run.stderr}")
         with open(key_file, "w") as f:
             f.write(key)
     with open(summary) as f:
