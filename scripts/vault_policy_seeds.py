@@ -29,7 +29,7 @@ OFF = {
 def configs():
     yield "off", OFF
     yield "default", {}
-    for x in (1, 1.25, 1.5, 2, 3, 5):
+    for x in (1, 1.25, 1.33, 1.5, 2, 3, 5):
         yield f"exposure={x:g}x", {
             "venue.vault_policy.max_market_exposure": str(int(x * 1_000_000)),
             "venue.vault_policy.max_total_exposure": str(int(x * 1_000_000)),
@@ -37,6 +37,17 @@ def configs():
     for share in (100_000, 500_000):
         yield f"unwind_share={share / 1e4:g}%", {
             "venue.vault_policy.unwind_depth_share": str(share)
+        }
+    fast = {
+        "venue.vault_policy.unwind_depth_share": "500000",
+        "venue.vault_policy.unwind_interval_ms": "20000",
+        "venue.vault_policy.unwind_band": "10000",
+    }
+    yield "fast_unwind", fast
+    for x in (1, 1.1):
+        yield f"fast_unwind+exposure={x:g}x", {
+            **fast,
+            "venue.vault_policy.max_market_exposure": str(int(x * 1_000_000)),
         }
 
 

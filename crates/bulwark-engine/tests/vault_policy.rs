@@ -36,6 +36,19 @@ fn liquidate(v: &mut Venue) -> Vec<Event> {
     })
 }
 
+/// The policy these tests compute by hand: a quarter of the depth within 0.5% of the mark,
+/// once a minute, faster past an hour (not the defaults, which the lab chose).
+fn slow() -> VaultPolicy {
+    VaultPolicy {
+        unwind_depth_share: Ppm::from_raw(250_000),
+        unwind_band: Ppm::from_raw(5_000),
+        unwind_interval_ms: 60_000,
+        max_hold_ms: 3_600_000,
+        max_market_exposure: Ppm::from_raw(1_250_000),
+        max_total_exposure: Ppm::from_raw(2_000_000),
+    }
+}
+
 fn unwinds(ev: &[Event]) -> Vec<Event> {
     ev.iter()
         .filter(|e| matches!(e, Event::VaultUnwound { .. }))
@@ -64,7 +77,7 @@ fn vault_qty(v: &Venue) -> Qty {
 
 #[test]
 fn the_vault_unwinds_a_share_of_the_depth_in_its_band_at_most_once_per_interval() {
-    let mut v = taken_over(VaultPolicy::default());
+    let mut v = taken_over(slow());
     let t_takeover = v.t;
     // Bids: 8 at 908 (inside the 0.5% band: 910 - 4.55 = 905.45) and 100 at 900 (outside).
     v.limit(MM, Side::Buy, "908", 8);
@@ -103,7 +116,7 @@ fn the_vault_unwinds_a_share_of_the_depth_in_its_band_at_most_once_per_interval(
 
 #[test]
 fn past_the_longest_holding_time_the_unwind_share_rises() {
-    let mut v = taken_over(VaultPolicy::default());
+    let mut v = taken_over(slow());
     let t_takeover = v.t;
     v.limit(MM, Side::Buy, "908", 8);
     // Held for two hours: one hour past `max_hold_ms`, so the share is 25% + 25% x 1 = 50%:
@@ -131,7 +144,7 @@ fn past_the_longest_holding_time_the_unwind_share_rises() {
 fn a_flat_vault_forgets_its_inventory_clock() {
     let mut v = taken_over(VaultPolicy {
         unwind_depth_share: Ppm::from_raw(1_000_000),
-        ..VaultPolicy::default()
+        ..slow()
     });
     v.limit(MM, Side::Buy, "909", 10);
     let ev = unwinds(&v.oracle("820"));
@@ -150,7 +163,7 @@ fn the_rate_limit_never_holds_back_the_reduction_inside_the_margin_limit() {
         VaultPolicy {
             max_market_exposure: Ppm::from_raw(1_000_000_000),
             max_total_exposure: Ppm::from_raw(1_000_000_000),
-            ..VaultPolicy::default()
+            ..slow()
         }
     });
     w.venue(VenueParam::VaultMarginMultiplier(Ppm::from_raw(3_000_000)));
@@ -184,7 +197,7 @@ fn the_vault_refuses_a_takeover_past_its_exposure_limit_and_adl_says_why() {
     // A vault of 1,500 at 3x its maintenance: 10 units at 910 need 3 x 455 = 1,365 <= 1,600
     // of equity, so the margin limit accepts; but 9,100 of notional is 5.69x its equity of
     // 1,600, over the 1.25x market limit (2,000).
-    let mut v = venue("1500", VaultPolicy::default());
+    let mut v = venue("1500", slow());
     v.venue(VenueParam::VaultMarginMultiplier(Ppm::from_raw(3_000_000)));
     v.oracle("820");
     let ev = liquidate(&mut v);
@@ -203,7 +216,7 @@ fn the_vault_refuses_a_takeover_past_its_exposure_limit_and_adl_says_why() {
         VaultPolicy {
             max_market_exposure: Ppm::from_raw(6_000_000),
             max_total_exposure: Ppm::from_raw(5_000_000),
-            ..VaultPolicy::default()
+            ..slow()
         },
     );
     w.venue(VenueParam::VaultMarginMultiplier(Ppm::from_raw(3_000_000)));
@@ -222,7 +235,7 @@ fn the_vault_refuses_a_takeover_past_its_exposure_limit_and_adl_says_why() {
         VaultPolicy {
             max_market_exposure: Ppm::from_raw(6_000_000),
             max_total_exposure: Ppm::from_raw(6_000_000),
-            ..VaultPolicy::default()
+            ..slow()
         },
     );
     x.venue(VenueParam::VaultMarginMultiplier(Ppm::from_raw(3_000_000)));
