@@ -420,10 +420,13 @@ fn run_faulted(entries: &[((When, String), Option<u64>)]) -> Result<(), TestCase
             continue;
         };
         let now = TimestampMs(now);
+        // A dry run on a copy counts the command's arithmetic steps; when none is faulted,
+        // the real run must agree with it.
+        let mut dry_accepted = None;
         if let Some(pick) = fault {
             let mut dry = e.clone();
             dry.fail_commit_arithmetic_at(u64::MAX);
-            let _ = dry.apply(&cmd, now);
+            dry_accepted = Some(dry.apply(&cmd, now).is_ok());
             let n = dry.commit_arithmetic_steps();
             if n > 0 {
                 let before = e.clone();
@@ -448,6 +451,14 @@ fn run_faulted(entries: &[((When, String), Option<u64>)]) -> Result<(), TestCase
             }
         }
         let ours = e.apply(&cmd, now).map(|ev| ev.to_vec());
+        if let Some(accepted) = dry_accepted {
+            prop_assert_eq!(
+                accepted,
+                ours.is_ok(),
+                "the dry run disagreed\n{}",
+                log(&seen)
+            );
+        }
         let theirs = reference.apply(&cmd, now).map(|ev| ev.to_vec());
         prop_assert_eq!(&ours, &theirs, "\n{}", log(&seen));
         prop_assert_eq!(state_hash(&e), state_hash(&reference), "\n{}", log(&seen));
