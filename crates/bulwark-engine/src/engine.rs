@@ -316,9 +316,8 @@ impl Engine {
             .is_multiple_of(self.invariant_check_interval)
         {
             if let Err(breach) = self.check_invariants() {
-                // ok: debug and test builds only; a broken invariant is an engine bug to stop on.
-                panic!("invariant broken after {} at {now:?}: {breach}", cmd.name());
-                // ok: see above
+                let msg = format!("invariant broken after {} at {now:?}: {breach}", cmd.name());
+                panic!("{msg}"); // ok: debug and test builds only; an engine bug to stop on
             }
         }
         Ok(&self.events)
@@ -369,11 +368,11 @@ impl Engine {
             #[cfg(debug_assertions)]
             if internal {
                 if let Err(breach) = self.check_invariants() {
-                    // ok: debug builds only; a rollback that broke the state is an engine bug.
-                    panic!(
+                    let msg = format!(
                         "invariant broken by the rollback of {}: {breach}",
                         cmd.name()
                     );
+                    panic!("{msg}"); // ok: debug builds only; a rollback that broke state is a bug
                 }
             }
             return Err(e.in_command(cmd.name()));

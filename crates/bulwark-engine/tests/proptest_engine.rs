@@ -2891,7 +2891,9 @@ impl Harness {
             out += &v.to_string();
             out.push('\n');
         }
-        let _ = std::fs::write(path, out);
+        if let Err(e) = std::fs::write(&path, out) {
+            eprintln!("could not write the failing sequence to {path:?}: {e}");
+        }
     }
 }
 

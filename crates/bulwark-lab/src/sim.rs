@@ -247,6 +247,15 @@ impl Sim {
     /// Applies a command on behalf of `origin` at the current time: the metrics read its
     /// events (or count its rejection), the agents it concerns are told, price triggers the
     /// mark crossed fire.
+    /// Applies a command whose refusal is an outcome of the simulation, not a failure of the
+    /// run (a trader short of margin, a tick in a halted market): `exec` has counted it in the
+    /// metrics and listed it in `events.csv`, and the caller carries on.
+    fn exec_counted(&mut self, origin: Origin, cmd: Command) {
+        if let Err(refused) = self.exec(origin, cmd) {
+            debug_assert!(!matches!(refused, Reject::Internal { .. }), "{refused}");
+        }
+    }
+
     fn exec(&mut self, origin: Origin, cmd: Command) -> Result<(), Reject> {
         let outside = self.outside();
         let result = self.venue.apply(&cmd, self.now_ms);
@@ -292,7 +301,7 @@ impl Sim {
     fn on_step(&mut self) {
         let step = self.scenario.step_ms;
         self.queue.push(self.now_ms + step, Ev::Step);
-        let _ = self.exec(Origin::Venue, Command::Tick);
+        self.exec_counted(Origin::Venue, Command::Tick);
         let outside = self.outside();
         let mark = self.venue.mark();
         self.marks.marks.push(mark);
@@ -339,7 +348,7 @@ impl Sim {
                 }
                 Payload::Order { agent, command } => {
                     let origin = Origin::Agent(self.roster.agent(agent).kind());
-                    let _ = self.exec(origin, command);
+                    self.exec_counted(origin, command);
                 }
             }
         }
@@ -505,7 +514,7 @@ impl Sim {
             self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
         } else {
             let origin = Origin::Agent(self.roster.agent(agent).kind());
-            let _ = self.exec(origin, cmd);
+            self.exec_counted(origin, cmd);
         }
     }
 

@@ -295,7 +295,7 @@ mod tests {
 
     fn ok(e: &mut Engine, c: Command) {
         let now = e.last_ms();
-        e.apply(&c, now).unwrap_or_else(|r| panic!("{c:?}: {r}"));
+        e.apply(&c, now).unwrap_or_else(|r| panic!("{c:?}: {r}")); // ok: unit test
     }
 
     fn trade(e: &mut Engine, seller: AccountId, buyer: AccountId, lots: i64) {
@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn pending(e: &Engine, a: AccountId) -> Pending {
-        e.pending(a, M).unwrap()
+        e.pending(a, M).unwrap() // ok: unit test
     }
 
     /// Settle funding at `rate` ppm (the mark, 100 USD, is the price: no oracle).
@@ -354,43 +354,44 @@ mod tests {
         m.premium_sum_ppm = rate;
         m.premium_samples = 1;
         let now = e.last_ms();
-        e.settle_funding(0, now).unwrap();
-        e.check_invariants().unwrap();
+        e.settle_funding(0, now).unwrap(); // ok: unit test
+        e.check_invariants().unwrap(); // ok: unit test
     }
 
     #[test]
     fn socialization_rounds_up_and_flat_accounts_never_pay() {
         let mut e = venue();
         // 10 micro-USD over the shorts (open interest 3 lots): step ceil(10 x D / 3) = 1e7.
-        let covered = e.socialize_in_market(0, -1, Usd::from_micros(10)).unwrap();
+        let covered = e.socialize_in_market(0, -1, Usd::from_micros(10)).unwrap(); // ok: unit test
         assert_eq!(covered, Usd::from_micros(10));
         e.add_to_pool(A, crate::event::Scope::Cross, covered)
-            .unwrap();
+            .unwrap(); // ok: unit test
         assert_eq!(e.markets[0].loss_index, [0, 10_000_000]);
         assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-10));
-        e.check_invariants().unwrap();
-        // Each short owes ceil(1 x 1e7 / 3e6) = ceil(3.33) = 4 micro-USD: 12 in all, at least
-        // the 10, and the excess (2) is below the number of payers (3).
+        e.check_invariants().unwrap(); // ok: unit test
+                                       // Each short owes ceil(1 x 1e7 / 3e6) = ceil(3.33) = 4 micro-USD: 12 in all, at least
+                                       // the 10, and the excess (2) is below the number of payers (3).
         for a in [B, C, AccountId(4)] {
             assert_eq!(pending(&e, a).loss_usd, Usd::from_micros(4));
             assert_eq!(e.socialized_loss_total(a).unwrap(), Usd::from_micros(4));
+            // ok: unit test
         }
         // The long side and the flat account pay nothing.
-        assert_eq!(e.socialized_loss_total(A).unwrap(), Usd::ZERO);
-        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO);
-        // A position opened after the socialization snapshots the raised index: E sells 1
-        // lot to F (a new short, a new long), and neither owes any of it.
+        assert_eq!(e.socialized_loss_total(A).unwrap(), Usd::ZERO); // ok: unit test
+        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO); // ok: unit test
+                                                                    // A position opened after the socialization snapshots the raised index: E sells 1
+                                                                    // lot to F (a new short, a new long), and neither owes any of it.
         trade(&mut e, E, F, 1);
-        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO);
-        assert_eq!(e.socialized_loss_total(F).unwrap(), Usd::ZERO);
-        // B trades (buys back its lot from G): it settles 4 first, the clearing balance
-        // rises to -10 + 4 = -6, and B's settled total is 4.
+        assert_eq!(e.socialized_loss_total(E).unwrap(), Usd::ZERO); // ok: unit test
+        assert_eq!(e.socialized_loss_total(F).unwrap(), Usd::ZERO); // ok: unit test
+                                                                    // B trades (buys back its lot from G): it settles 4 first, the clearing balance
+                                                                    // rises to -10 + 4 = -6, and B's settled total is 4.
         trade(&mut e, G, B, 1);
-        let b = e.account(B).unwrap();
+        let b = e.account(B).unwrap(); // ok: unit test
         assert_eq!(b.socialized_loss_usd, Usd::from_micros(4));
         assert_eq!(b.collateral_usd, Usd::from_micros(1_000_000_000 - 4));
         assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-6));
-        e.check_invariants().unwrap();
+        e.check_invariants().unwrap(); // ok: unit test
     }
 
     #[test]
@@ -406,13 +407,13 @@ mod tests {
             .map(|&q| {
                 let mut p = Position::new(M, MarginMode::Cross);
                 p.qty = Qty::from_lots(-q);
-                pending_usd(&m, &p).unwrap().1.micros()
+                pending_usd(&m, &p).unwrap().1.micros() // ok: unit test
             })
             .collect();
         assert_eq!(shares, [66_667, 133_334, 333_335, 466_669]);
         let amount = 1_000_003;
         let scaled = amount as i128 * denom(&m);
-        assert_eq!(ceil_div(scaled, 15).unwrap(), m.loss_index[SHORT]);
+        assert_eq!(ceil_div(scaled, 15).unwrap(), m.loss_index[SHORT]); // ok: unit test
         let total: i64 = shares.iter().sum();
         assert!(total >= amount && total - amount < shares.len() as i64);
     }
@@ -438,8 +439,8 @@ mod tests {
             trade(&mut e, seller, buyer, 1);
         }
         assert_eq!(e.funding_clearing_usd(), Usd::from_micros(2));
-        assert_eq!(e.funding_total(A, M).unwrap(), Usd::from_micros(1_400));
-        assert_eq!(e.funding_total(B, M).unwrap(), Usd::from_micros(-466));
+        assert_eq!(e.funding_total(A, M).unwrap(), Usd::from_micros(1_400)); // ok: unit test
+        assert_eq!(e.funding_total(B, M).unwrap(), Usd::from_micros(-466)); // ok: unit test
     }
 
     #[test]
@@ -450,7 +451,7 @@ mod tests {
         // A sells 6 lots to G: it settles the 700 first, then is short 3 lots with the shorts'
         // index as its snapshot.
         trade(&mut e, A, G, 6);
-        let p = *e.account(A).unwrap().position(M).unwrap();
+        let p = *e.account(A).unwrap().position(M).unwrap(); // ok: unit test
         assert_eq!(p.qty, Qty::from_lots(-3));
         assert_eq!(p.funding_paid_usd, Usd::from_micros(700));
         assert_eq!(p.funding_snap.get(), e.markets[0].funding_index[SHORT]);
@@ -460,8 +461,8 @@ mod tests {
         // first interval.
         funding_at(&mut e, 7);
         assert_eq!(pending(&e, A).funding_usd, Usd::from_micros(-700));
-        assert_eq!(e.funding_total(A, M).unwrap(), Usd::ZERO);
-        assert_eq!(e.funding_total(G, M).unwrap(), Usd::from_micros(1_400));
+        assert_eq!(e.funding_total(A, M).unwrap(), Usd::ZERO); // ok: unit test
+        assert_eq!(e.funding_total(G, M).unwrap(), Usd::from_micros(1_400)); // ok: unit test
     }
 
     #[test]
