@@ -188,7 +188,7 @@ pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
         });
     }
     r.periods.extend(stale_oracle_periods(sim));
-    r.periods.extend(sim.path.gaps.iter().map(|g| Period {
+    r.periods.extend(sim.path().gaps.iter().map(|g| Period {
         start_s: g.start_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         end_s: g.end_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         kind: PeriodKind::DataGap,
