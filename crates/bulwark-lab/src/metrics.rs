@@ -87,7 +87,10 @@ impl Metrics {
     /// numbered from 0 in order.
     pub fn new(start_ms: u64, markets: &[(MarketId, i64)]) -> Metrics {
         let (market, lots_per_unit) = markets[0];
-        debug_assert!(markets.iter().enumerate().all(|(i, m)| m.0 .0 as usize == i));
+        debug_assert!(markets
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.0 .0 as usize == i));
         Metrics {
             start_ms,
             market,

@@ -54,7 +54,10 @@ pub enum Payload {
         observed_ms: u64,
     },
     Liquidation(LiquidationTx),
-    Order { agent: u32, command: Command },
+    Order {
+        agent: u32,
+        command: Command,
+    },
 }
 
 /// Progress of a run, for a progress bar.
@@ -125,7 +128,14 @@ impl Sim {
             .enumerate()
             .map(|(i, (p, path))| {
                 let (tick, lots) = (p.tick_size, p.lots_per_unit);
-                SimMarket::new(MarketId(i as u16), p.symbol.clone(), path, tick, lots, s.step_ms)
+                SimMarket::new(
+                    MarketId(i as u16),
+                    p.symbol.clone(),
+                    path,
+                    tick,
+                    lots,
+                    s.step_ms,
+                )
             })
             .collect();
         let lots: Vec<_> = markets.iter().map(|m| (m.id, m.lots_per_unit)).collect();
@@ -182,7 +192,11 @@ impl Sim {
         }
         for m in &self.markets {
             // The engine numbers markets in creation order; the lab relies on it.
-            let created = self.venue.engine.market(m.id).map(|e| e.params.symbol.as_str());
+            let created = self
+                .venue
+                .engine
+                .market(m.id)
+                .map(|e| e.params.symbol.as_str());
             assert_eq!(created, Some(m.symbol.as_str()), "market {} id", m.symbol);
         }
         Ok(())

@@ -115,16 +115,24 @@ pub fn draw_markets(agents: &AgentsSection, more: &[MarketAgents], seed: u64) ->
     let (traders, makers, arbs) = (&agents.traders, &agents.market_makers, &agents.arbitrageurs);
     let first_traders = agents.traders.count;
     for _ in 0..first_traders {
-        add(0, &mut |acc, rng| Agent::Trader(Trader::new(acc, traders, rng)));
+        add(0, &mut |acc, rng| {
+            Agent::Trader(Trader::new(acc, traders, rng))
+        });
     }
     for _ in 0..makers.count {
-        add(0, &mut |acc, _| Agent::MarketMaker(MarketMaker::new(acc, makers)));
+        add(0, &mut |acc, _| {
+            Agent::MarketMaker(MarketMaker::new(acc, makers))
+        });
     }
     for _ in 0..arbs.count {
-        add(0, &mut |acc, _| Agent::Arbitrageur(Arbitrageur::new(acc, arbs)));
+        add(0, &mut |acc, _| {
+            Agent::Arbitrageur(Arbitrageur::new(acc, arbs))
+        });
     }
     for k in 0..agents.keepers.count {
-        add(0, &mut |acc, rng| Agent::Keeper(Keeper::new(k, acc, &agents.keepers, rng)));
+        add(0, &mut |acc, rng| {
+            Agent::Keeper(Keeper::new(k, acc, &agents.keepers, rng))
+        });
     }
     // Agent ids so far, and the (owner, leg) trader pairs to join once every agent is drawn.
     let mut next = (first_traders + makers.count + arbs.count + agents.keepers.count) as usize;
@@ -135,13 +143,19 @@ pub fn draw_markets(agents: &AgentsSection, more: &[MarketAgents], seed: u64) ->
         pairs.extend((0..shared).map(|k| (k, next + k)));
         next += (m.traders + m.market_makers + m.arbitrageurs) as usize;
         for _ in 0..m.traders {
-            add(market, &mut |acc, rng| Agent::Trader(Trader::new(acc, traders, rng)));
+            add(market, &mut |acc, rng| {
+                Agent::Trader(Trader::new(acc, traders, rng))
+            });
         }
         for _ in 0..m.market_makers {
-            add(market, &mut |acc, _| Agent::MarketMaker(MarketMaker::new(acc, makers)));
+            add(market, &mut |acc, _| {
+                Agent::MarketMaker(MarketMaker::new(acc, makers))
+            });
         }
         for _ in 0..m.arbitrageurs {
-            add(market, &mut |acc, _| Agent::Arbitrageur(Arbitrageur::new(acc, arbs)));
+            add(market, &mut |acc, _| {
+                Agent::Arbitrageur(Arbitrageur::new(acc, arbs))
+            });
         }
     }
     for (owner, leg) in pairs {

@@ -514,11 +514,7 @@ fn per_market(sim: &Sim) -> (Vec<MarketSummary>, Option<CrossMarketSummary>) {
     if sim.markets.len() < 2 {
         return (Vec::new(), None);
     }
-    let markets = sim
-        .markets
-        .iter()
-        .map(|m| market_summary(sim, m))
-        .collect();
+    let markets = sim.markets.iter().map(|m| market_summary(sim, m)).collect();
     let records = &sim.metrics.liquidations.records;
     let contagion = records.iter().filter(|r| r.contagion_markets != 0);
     let cross = CrossMarketSummary {
@@ -569,7 +565,10 @@ fn market_summary(sim: &Sim, m: &SimMarket) -> MarketSummary {
         open_interest_end_usd: oi_lots as f64 / lots * mark,
         open_interest_max_usd: m.watch.oi_max_usd,
         zero_sum: zero_sum(engine, m.id),
-        liquidations: records.iter().filter(|r| r.closed_markets & bit != 0).count() as u64,
+        liquidations: records
+            .iter()
+            .filter(|r| r.closed_markets & bit != 0)
+            .count() as u64,
         contagion_liquidations: records
             .iter()
             .filter(|r| r.contagion_markets & bit != 0)

@@ -381,7 +381,10 @@ fn more_markets(c: &mut Checks, s: &Scenario, initial_prices_given: &[bool]) {
         c.fail(
             "more_markets",
             format!("{} markets", s.more_markets.len()),
-            format!("at most {} further markets ({MAX_MARKETS} in all)", MAX_MARKETS - 1),
+            format!(
+                "at most {} further markets ({MAX_MARKETS} in all)",
+                MAX_MARKETS - 1
+            ),
         );
         return;
     }
@@ -397,7 +400,13 @@ fn more_markets(c: &mut Checks, s: &Scenario, initial_prices_given: &[bool]) {
     for (i, m) in s.more_markets.iter().enumerate() {
         let prefix = format!("more_markets[{i}]");
         let given = initial_prices_given.get(i).copied().unwrap_or(false);
-        market_params(c, &mut engine, &format!("{prefix}.market"), &m.market, given);
+        market_params(
+            c,
+            &mut engine,
+            &format!("{prefix}.market"),
+            &m.market,
+            given,
+        );
         if symbols.contains(&m.market.symbol) {
             c.fail(
                 &format!("{prefix}.market.symbol"),

@@ -219,7 +219,11 @@ impl Roster {
 
     /// Every agent trading from `account`, in agent order, as `Filled` notices.
     fn owners(&self, account: AccountId, out: &mut Vec<Notice>) {
-        let mut next = self.account_agent.get(account.0 as usize).copied().flatten();
+        let mut next = self
+            .account_agent
+            .get(account.0 as usize)
+            .copied()
+            .flatten();
         while let Some(agent) = next {
             out.push(Notice::Filled(agent));
             next = self.slots[agent as usize].next_same_account;
