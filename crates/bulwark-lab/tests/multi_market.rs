@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use bulwark_engine::Engine;
 use bulwark_lab::output::summary::zero_sum;
+use bulwark_lab::output::summary_json;
 use bulwark_lab::run::run;
 use bulwark_lab::scenario::{self, LoadedScenario, Override, ScenarioError};
+use expect_test::expect_file;
 
 fn scenario_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,6 +125,9 @@ fn two_markets_conserve_per_market_and_venue_wide_and_a_cross_pool_falls_to_the_
         .expect("a contagion liquidation");
     assert!(record.markets_held >= 2);
     assert_ne!(record.closed_markets & record.contagion_markets, 0);
+
+    // The whole summary, pinned (UPDATE_EXPECT=1 rewrites it on purpose).
+    expect_file!["golden/two_markets_summary.json"].assert_eq(&summary_json(s));
 }
 
 fn problems(text: &str) -> Vec<String> {
