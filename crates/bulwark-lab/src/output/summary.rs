@@ -77,8 +77,10 @@ pub struct MarketSummary {
     /// The losses whose events name this market. Insurance payouts and uncovered losses
     /// name none: they are venue-wide only (`losses.by_stage`).
     pub losses_by_stage: MarketLossesByStage,
-    /// The vault's position here at the end, signed notional at the mark.
+    /// The vault's position here at the end, signed notional at the mark, and the base units
+    /// it unwound here.
     pub vault_inventory_end_usd: f64,
+    pub vault_unwound_units: f64,
     pub mark_vs_outside: DeviationSummary,
     pub oracle_updates: u64,
 }
@@ -244,7 +246,8 @@ pub struct VaultSummary {
     pub marked_loss_usd: f64,
     /// Signed notional still held at the end, at the mark.
     pub inventory_end_usd: f64,
-    /// Discretionary unwinds: how many, base units, PnL they realized.
+    /// Discretionary unwinds: how many, base units (added over markets, each in its own
+    /// unit: see `markets[].vault_unwound_units` with several), PnL they realized.
     pub unwinds: u64,
     pub unwound_units: f64,
     pub unwind_pnl_usd: f64,
@@ -427,7 +430,14 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
     };
     let l = &sim.metrics.losses;
     let (collateral, inventory) = crate::venue_state::vault_book(engine);
-    let units = |lots: u64| lots as f64 / sim.metrics.lots_per_unit;
+    // Base units market by market (each market's own lot size), added over the markets.
+    let units = |of: fn(&crate::metrics::MarketLosses) -> u64| {
+        l.by_market
+            .iter()
+            .enumerate()
+            .map(|(i, m)| of(m) as f64 / sim.markets[i].lots_per_unit as f64)
+            .fold(0.0, |a, b| a + b)
+    };
     let vault = VaultSummary {
         start_equity_usd: o.vault_start.0,
         end_equity_usd: vault_end,
@@ -444,9 +454,9 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         marked_loss_usd: l.vault_lp_net_usd - vault_end,
         inventory_end_usd: inventory,
         unwinds: l.vault_unwind_count,
-        unwound_units: units(l.vault_unwound_lots),
+        unwound_units: units(|m| m.vault_unwound_lots),
         unwind_pnl_usd: l.vault_unwind_pnl_usd,
-        reduced_units: units(l.vault_reduced_lots),
+        reduced_units: units(|m| m.vault_reduced_lots),
     };
     (fund, vault)
 }
@@ -582,6 +592,7 @@ fn market_summary(sim: &Sim, m: &SimMarket) -> MarketSummary {
             socialized_usd: losses.socialized_usd,
         },
         vault_inventory_end_usd: vault_lots as f64 / lots * mark,
+        vault_unwound_units: losses.vault_unwound_lots as f64 / lots,
         mark_vs_outside: DeviationSummary {
             max_abs_bp: m.watch.dev_max_bp,
             mean_abs_bp: m.dev_mean_bp(),
