@@ -3,7 +3,8 @@
 //! Modules:
 //! - [`data`]: loading market data (exchange klines, the project's simple CSV, gas prices);
 //! - [`path`]: the outside ("fair") price path the lab's oracle and arbitrageurs see, built
-//!   from bars or from a calibrated shock;
+//!   from bars or from a calibrated shock, one per market (several markets' shocks from
+//!   correlated noise);
 //! - [`fetch`]: downloading kline archives for `bulwark data fetch`;
 //! - [`scenario`]: scenario files (TOML) and `--set` overrides;
 //! - [`agents`]: leveraged traders, market makers, arbitrageurs, keepers;

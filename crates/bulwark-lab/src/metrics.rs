@@ -22,18 +22,22 @@ use std::collections::BTreeMap;
 
 use bulwark_engine::{AccountId, Engine, Event, MarketId, Reject};
 
-pub use cascade::{longest_chain, CommandContext, LiquidationRecord, Liquidations};
-pub use losses::Losses;
+pub use cascade::{longest_chain, market_bit, CommandContext, LiquidationRecord, Liquidations};
+pub use losses::{Losses, MarketLosses};
 pub use lp_flows::LpFlows;
 pub use observed::{ChainStats, Observed};
 pub use rows::{EventRow, EVENT_COLUMNS};
+pub use units::LotsPerUnit;
 
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     pub start_ms: u64,
+    /// The first market.
     pub market: MarketId,
-    /// Lots in one base unit, to turn lot quantities into notional.
+    /// The first market's lots in one base unit, to turn lot quantities into notional.
     pub lots_per_unit: f64,
+    /// Every market's, by market id.
+    pub lots: LotsPerUnit,
     pub losses: Losses,
     pub liquidations: Liquidations,
     pub lp_flows: LpFlows,
@@ -84,11 +88,19 @@ fn measured(ev: &Event) -> bool {
 }
 
 impl Metrics {
-    pub fn new(start_ms: u64, market: MarketId, lots_per_unit: i64) -> Metrics {
+    /// Metrics of a run over `markets`: (id, lots per unit), the first market first, ids
+    /// numbered from 0 in order.
+    pub fn new(start_ms: u64, markets: &[(MarketId, i64)]) -> Metrics {
+        let (market, lots_per_unit) = markets[0];
+        debug_assert!(markets
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.0 .0 as usize == i));
         Metrics {
             start_ms,
             market,
             lots_per_unit: lots_per_unit as f64,
+            lots: LotsPerUnit(markets.iter().map(|m| m.1 as f64).collect()),
             ..Metrics::default()
         }
     }
@@ -131,13 +143,18 @@ impl Metrics {
     }
 
     /// Reads the events of one command applied at `t_ms`, with the engine as the command left
-    /// it and the outside price when it was applied.
-    pub fn on_events(&mut self, t_ms: u64, events: &[Event], engine: &Engine, outside_price: f64) {
+    /// it and each market's outside price when it was applied (index: market id).
+    pub fn on_events(
+        &mut self,
+        t_ms: u64,
+        events: &[Event],
+        engine: &Engine,
+        outside_prices: &[f64],
+    ) {
         let at = CommandContext {
             engine,
-            market: self.market,
-            outside_price,
-            lots_per_unit: self.lots_per_unit,
+            outside_prices,
+            lots: &self.lots,
         };
         let t_s = self.t_s(t_ms);
         for (i, ev) in events.iter().enumerate() {
@@ -147,11 +164,11 @@ impl Metrics {
             if let Event::BelowMaintenance { .. } = ev {
                 self.below_maintenance_events += 1;
             }
-            self.losses.on_event(ev, self.lots_per_unit);
+            self.losses.on_event(ev, &self.lots);
             self.lp_flows.on_event(t_ms, ev, engine);
             self.liquidations.on_event(t_ms, events, i, &at);
             let current = self.liquidations.current();
-            if let Some(row) = rows::row(ev, t_s, self.lots_per_unit, current) {
+            if let Some(row) = rows::row(ev, t_s, &self.lots, current) {
                 self.events.push(row);
             }
         }

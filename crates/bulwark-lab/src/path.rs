@@ -9,7 +9,9 @@
 //! on a regular grid from a seeded ChaCha8 stream, with their float maths through `libm` so
 //! a seed gives the same bits on any machine. Today: [`Diffusion`] (driftless geometric
 //! Brownian motion) and [`SelfExcitingJumps`] (clustered jumps, fitted by [`jump::fit`]);
-//! a [`CalibratedShock`] bridges their moves through published anchors.
+//! a [`CalibratedShock`] bridges their moves through published anchors, and
+//! [`correlated_shocks`] drives several markets' shocks from jointly drawn noise whose
+//! correlation rises toward one in the crisis ([`correlated`]).
 
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
@@ -19,6 +21,7 @@ use thiserror::Error;
 
 use crate::data::{find_gaps, Bar, DataGap};
 
+pub mod correlated;
 pub mod draw;
 pub mod gaps;
 pub mod jump;
@@ -26,6 +29,7 @@ pub(crate) mod optimize;
 mod shock;
 pub mod stats;
 
+pub use correlated::{correlated_shocks, Correlation};
 pub use jump::{JumpKind, SelfExcitingJumps};
 pub use shock::{
     CalibratedShock, DailyFacts, Diffusion, FastLeg, ShockJumps, CRASH_DAY_WORST_10_MIN_SHARE,
@@ -98,6 +102,8 @@ pub enum PathError {
     ZeroWindow,
     #[error("shock parameter `{name}`: {problem}")]
     InvalidShock { name: &'static str, problem: String },
+    #[error("correlation `{name}`: {problem}")]
+    InvalidCorrelation { name: &'static str, problem: String },
 }
 
 /// Prices on a regular time grid: `prices[i]` is the price at `start_ms + i * step_ms`.

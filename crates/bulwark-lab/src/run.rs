@@ -1,6 +1,6 @@
 //! One lab run end to end: scenario in, simulation, summary and output files out.
 //!
-//! A run is [`prepare`]d first (the price path built, the historical data checked and
+//! A run is [`prepare`]d first (the price paths built, the historical data checked and
 //! cleaned as the scenario allows, the run's size estimated), which allocates little and
 //! fails fast; then [`run_prepared`] builds the venue and the agents and runs the loop.
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::data::{self, clip_bad_prints, load_bars, Bar};
 use crate::output::{summarize, DataRepair, Summary, Written};
-use crate::path::{path_from_bars_with_interval, PricePath};
+use crate::path::{correlated_shocks, path_from_bars_with_interval, CalibratedShock, PricePath};
 use crate::sampling::SAMPLE_COLUMNS;
 use crate::scenario::{HistoricalParams, LoadedScenario, OutlierBars, PathKind, Scenario};
 use crate::sim::{Progress, Sim};
@@ -23,10 +23,13 @@ pub struct Outcome {
     pub wall_time_s: f64,
 }
 
-/// A run ready to start: its path, what was changed in its data, and its size.
+/// A run ready to start: its paths, what was changed in its data, and its size.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The first market's path.
     pub path: PricePath,
+    /// Each of `more_markets`' paths, in order.
+    pub more_paths: Vec<PricePath>,
     /// Changes made to historical bars (wick clips, dropped bad prints), in time order.
     pub repairs: Vec<DataRepair>,
     pub estimate: RunEstimate,
@@ -107,12 +110,29 @@ fn without_bad_prints(
     }
 }
 
-/// Builds the path and sizes the run; nothing big is allocated yet.
+/// Every market's path, `[market]`'s first: [`build_path`] for one market; for several, the
+/// calibrated shocks driven together from correlated noise ([`correlated_shocks`]).
+pub fn build_paths(loaded: &LoadedScenario) -> Result<(Vec<PricePath>, Vec<DataRepair>), String> {
+    let s = &loaded.scenario;
+    if s.more_markets.is_empty() {
+        return build_path(loaded).map(|(p, repairs)| (vec![p], repairs));
+    }
+    let shocks: Vec<CalibratedShock> = std::iter::once(s.path.shock.clone())
+        .chain(s.more_markets.iter().map(|m| m.shock.clone()))
+        .collect();
+    correlated_shocks(&shocks, &s.correlation, s.step_ms, s.seed)
+        .map(|paths| (paths, Vec::new()))
+        .map_err(|e| format!("more_markets: {e}"))
+}
+
+/// Builds the paths and sizes the run; nothing big is allocated yet.
 pub fn prepare(loaded: &LoadedScenario) -> Result<Prepared, String> {
-    let (path, repairs) = build_path(loaded)?;
+    let (mut paths, repairs) = build_paths(loaded)?;
+    let path = paths.remove(0);
     let estimate = RunEstimate::of(&loaded.scenario, &path);
     Ok(Prepared {
         path,
+        more_paths: paths,
         repairs,
         estimate,
     })
@@ -125,7 +145,10 @@ pub fn run_prepared(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, String> {
     let started = Instant::now();
-    let mut sim = Sim::new(loaded, prepared.path)?;
+    let paths = std::iter::once(prepared.path)
+        .chain(prepared.more_paths)
+        .collect();
+    let mut sim = Sim::with_markets(loaded, paths)?;
     sim.run(progress);
     let mut summary = summarize(&sim);
     summary.data_repairs = prepared.repairs;
@@ -196,13 +219,25 @@ impl RunEstimate {
         let run_ms = s.duration_s.map_or(span_ms, |d| d.saturating_mul(1000));
         let steps = run_ms / s.step_ms.max(1);
         let a = &s.agents;
-        let traders = f64::from(a.traders.count);
+        let more = &s.more_markets;
+        let more_traders: u64 = more.iter().map(|m| u64::from(m.agents.traders)).sum();
+        let traders = f64::from(a.traders.count) + more_traders as f64;
         let agents = u64::from(a.traders.count)
             + u64::from(a.market_makers.count)
             + u64::from(a.arbitrageurs.count)
-            + u64::from(a.keepers.count);
+            + u64::from(a.keepers.count)
+            + more
+                .iter()
+                .map(|m| {
+                    u64::from(m.agents.traders)
+                        + u64::from(m.agents.market_makers)
+                        + u64::from(m.agents.arbitrageurs)
+                })
+                .sum::<u64>();
         let hours = run_ms as f64 / 3.6e6;
-        let cpu_s = steps as f64 * STEP_CPU_S
+        // Each further market adds its own makers', arbitrageurs' and oracle's step work.
+        let markets = 1.0 + more.len() as f64;
+        let cpu_s = steps as f64 * STEP_CPU_S * markets
             + traders * hours * TRADER_HOUR_CPU_S * (1.0 + traders / TRADER_CROWD)
             + agents as f64 * AGENT_SETUP_CPU_S;
         let sample_rows = run_ms / (s.metrics.sample_every_s.max(1) * 1000);

@@ -45,6 +45,23 @@ pub struct LoadedScenario {
     pub source: String,
     /// Whether `market.initial_price` was given; if not, the run uses the path's first price.
     pub initial_price_given: bool,
+    /// The same for each of `more_markets`, in order.
+    pub more_initial_prices_given: Vec<bool>,
+}
+
+impl LoadedScenario {
+    /// Whether market `index` (0: `[market]`, then `more_markets` in order) states its
+    /// initial price.
+    pub fn initial_price_given(&self, index: usize) -> bool {
+        match index {
+            0 => self.initial_price_given,
+            i => self
+                .more_initial_prices_given
+                .get(i - 1)
+                .copied()
+                .unwrap_or(false),
+        }
+    }
 }
 
 impl LoadedScenario {
@@ -118,7 +135,26 @@ pub fn parse(
             })?;
         initial_price_given |= overrides::sets_initial_price(o);
     }
-    let problems = validate::check(&scenario, &base_dir, initial_price_given);
+    // After the overrides: the document is then the scenario as run.
+    let more_initial_prices_given: Vec<bool> = doc
+        .get("more_markets")
+        .and_then(|m| m.as_array())
+        .map_or(Vec::new(), |markets| {
+            markets
+                .iter()
+                .map(|m| {
+                    m.get("market")
+                        .and_then(|p| p.as_table())
+                        .is_some_and(|p| p.contains_key("initial_price"))
+                })
+                .collect()
+        });
+    let problems = validate::check(
+        &scenario,
+        &base_dir,
+        initial_price_given,
+        &more_initial_prices_given,
+    );
     if !problems.is_empty() {
         return Err(ScenarioError::Invalid {
             file: source.to_string(),
@@ -130,6 +166,7 @@ pub fn parse(
         base_dir,
         source: source.to_string(),
         initial_price_given,
+        more_initial_prices_given,
     })
 }
 

@@ -13,8 +13,11 @@
 //!   hears what a command did;
 //! - [`venue_link`]: commands to the engine and their results, and the invariant checks;
 //! - [`oracle`]: the push oracle feed;
+//! - [`markets`]: the markets the run drives (one, or several from correlated paths), each
+//!   with its path, oracle feed and public mark feed;
 //! - [`setup`]: the commands that open the venue.
 
+pub mod markets;
 pub mod oracle;
 pub mod queue;
 pub mod roster;
@@ -24,7 +27,7 @@ pub mod venue_link;
 
 use bulwark_engine::{Command, MarketId, Price, Reject};
 
-use crate::agents::population::{self, Agent, FIRST_AGENT_ACCOUNT};
+use crate::agents::population::{self, Agent};
 use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
 use crate::chain::{block_vols, Chain, GasPath};
 use crate::metrics::Metrics;
@@ -32,6 +35,7 @@ use crate::path::PricePath;
 use crate::sampling::{self, SampleInputs, Samples};
 use crate::scenario::{LoadedScenario, Scenario};
 use crate::venue::Venue;
+use markets::SimMarket;
 use oracle::OracleFeed;
 use queue::{Ev, EventQueue};
 use roster::{Notice, Roster};
@@ -43,9 +47,17 @@ const GAS_PER_ORDER: u64 = 150_000;
 /// What a chain transaction carries.
 #[derive(Clone, Debug)]
 pub enum Payload {
-    Oracle { price: Price, observed_ms: u64 },
+    Oracle {
+        /// Index of the market in the run.
+        market: usize,
+        price: Price,
+        observed_ms: u64,
+    },
     Liquidation(LiquidationTx),
-    Order { agent: u32, command: Command },
+    Order {
+        agent: u32,
+        command: Command,
+    },
 }
 
 /// Progress of a run, for a progress bar.
@@ -58,7 +70,8 @@ pub struct Progress {
 /// The whole simulation state.
 pub struct Sim {
     pub scenario: Scenario,
-    pub path: PricePath,
+    /// The markets the run drives, `[market]` first (engine market id = index).
+    pub markets: Vec<SimMarket>,
     pub start_ms: u64,
     pub end_ms: u64,
     now_ms: u64,
@@ -66,22 +79,36 @@ pub struct Sim {
     pub venue: VenueLink,
     pub roster: Roster,
     pub chain: Chain<Payload>,
-    oracle: OracleFeed,
-    /// The venue's public mark feed, which traders read.
-    pub marks: MarkHistory,
     pub metrics: Metrics,
     pub samples: Samples,
     queue: EventQueue,
     /// Scratch buffers, kept to avoid allocating per event.
     actions: Vec<Action>,
     notices: Vec<Notice>,
+    /// Each market's outside price at the command being applied.
+    outside_now: Vec<f64>,
 }
 
 impl Sim {
     /// Builds the venue and the agents and schedules the first events. `path` must start at
-    /// the scenario's start (the caller builds it; see [`crate::run::build_path`]).
+    /// the scenario's start (the caller builds it; see [`crate::run::build_path`]). One
+    /// market only; see [`Sim::with_markets`].
     pub fn new(loaded: &LoadedScenario, path: PricePath) -> Result<Sim, String> {
+        Sim::with_markets(loaded, vec![path])
+    }
+
+    /// The same with one path per market, `[market]`'s first, then each of `more_markets`'
+    /// (the caller builds them: [`crate::run::build_paths`]), all on one time grid.
+    pub fn with_markets(loaded: &LoadedScenario, paths: Vec<PricePath>) -> Result<Sim, String> {
         let s = loaded.scenario.clone();
+        if paths.len() != 1 + s.more_markets.len() {
+            return Err(format!(
+                "{} price paths for {} markets",
+                paths.len(),
+                1 + s.more_markets.len()
+            ));
+        }
+        let path = &paths[0];
         let start_ms = path.start_ms;
         let span_ms = path.end_ms() - path.start_ms;
         let end_ms = start_ms + s.duration_s.map_or(span_ms, |d| d * 1000);
@@ -91,26 +118,42 @@ impl Sim {
                 crate::chain::daily_gwei_from_csv(&loaded.resolve(csv), start_ms, end_ms)
                     .map_err(|e| format!("chain.gas_csv: {e}"))?;
         }
-        // The gas process is drawn before the run from the path's own volatility.
+        // The gas process is drawn before the run from the first market's volatility.
         let mut chain_rng = stream_rng(s.seed, CHAIN_STREAM);
-        let vols = block_vols(&path, &chain_params, start_ms, end_ms, s.step_ms);
+        let vols = block_vols(&paths[0], &chain_params, start_ms, end_ms, s.step_ms);
         let gas = GasPath::generate(&chain_params, &vols, start_ms, &mut chain_rng);
-        let market = MarketId(0);
+        let params = std::iter::once(&s.market).chain(s.more_markets.iter().map(|m| &m.market));
+        let markets: Vec<SimMarket> = params
+            .zip(paths)
+            .enumerate()
+            .map(|(i, (p, path))| {
+                let (tick, lots) = (p.tick_size, p.lots_per_unit);
+                SimMarket::new(
+                    MarketId(i as u16),
+                    p.symbol.clone(),
+                    path,
+                    tick,
+                    lots,
+                    s.step_ms,
+                )
+            })
+            .collect();
+        let lots: Vec<_> = markets.iter().map(|m| (m.id, m.lots_per_unit)).collect();
+        let more_agents: Vec<_> = s.more_markets.iter().map(|m| m.agents.clone()).collect();
         let mut sim = Sim {
-            metrics: Metrics::new(start_ms, market, s.market.lots_per_unit),
-            venue: VenueLink::new(market, s.metrics.invariant_check_every),
-            roster: Roster::new(population::draw(&s.agents, s.seed)),
+            metrics: Metrics::new(start_ms, &lots),
+            venue: VenueLink::new(MarketId(0), s.metrics.invariant_check_every),
+            roster: Roster::new(population::draw_markets(&s.agents, &more_agents, s.seed)),
             chain: Chain::new(chain_params, gas, chain_rng),
-            oracle: OracleFeed::default(),
-            marks: MarkHistory::new(start_ms, s.step_ms),
             samples: Samples::default(),
             queue: EventQueue::default(),
             actions: Vec::new(),
             notices: Vec::new(),
+            outside_now: vec![0.0; markets.len()],
+            markets,
             start_ms,
             end_ms,
             now_ms: start_ms,
-            path,
             scenario: s,
         };
         sim.open_venue(loaded)?;
@@ -120,18 +163,38 @@ impl Sim {
     }
 
     fn open_venue(&mut self, loaded: &LoadedScenario) -> Result<(), String> {
-        let mut params = self.scenario.market.clone();
-        if !loaded.initial_price_given {
-            let first = self.path.prices[0];
-            params.initial_price = setup::tick_price(first, params.tick_size)
-                .ok_or_else(|| format!("price {first} is not representable"))?;
+        let mut cmds = Vec::new();
+        for i in 0..self.markets.len() {
+            let mut params = match i {
+                0 => self.scenario.market.clone(),
+                i => self.scenario.more_markets[i - 1].market.clone(),
+            };
+            if !loaded.initial_price_given(i) {
+                let first = self.markets[i].path.prices[0];
+                params.initial_price = setup::tick_price(first, params.tick_size)
+                    .ok_or_else(|| format!("price {first} is not representable"))?;
+            }
+            let first = params.initial_price.to_f64_lossy();
+            self.markets[i].oracle = OracleFeed::new(first, self.start_ms);
+            let id = self.markets[i].id;
+            match i {
+                0 => cmds.extend(setup::venue_commands(&self.scenario, params, id)),
+                _ => cmds.extend(setup::more_market_commands(params, id)),
+            }
         }
-        let first = params.initial_price;
-        for cmd in setup::venue_commands(&self.scenario, params, self.venue.market) {
+        for cmd in cmds {
             self.exec(Origin::Venue, cmd.clone())
                 .map_err(|r| format!("setting up the venue: {} rejected: {r}", cmd.name()))?;
         }
-        self.oracle = OracleFeed::new(first.to_f64_lossy(), self.start_ms);
+        for m in &self.markets {
+            // The engine numbers markets in creation order; the lab relies on it.
+            let created = self
+                .venue
+                .engine
+                .market(m.id)
+                .map(|e| e.params.symbol.as_str());
+            assert_eq!(created, Some(m.symbol.as_str()), "market {} id", m.symbol);
+        }
         Ok(())
     }
 
@@ -140,6 +203,12 @@ impl Sim {
     /// rejected, which reads as nonsense.
     fn open_accounts(&mut self) -> Result<(), String> {
         for i in 0..self.roster.len() as u32 {
+            if !self.roster.opens_account(i) {
+                if let Agent::Trader(t) = self.roster.agent_mut(i) {
+                    t.start_at(self.start_ms);
+                }
+                continue; // A second leg: its first-market partner opened the account.
+            }
             let (deposit, vault) = match self.roster.agent_mut(i) {
                 Agent::Trader(t) => {
                     t.start_at(self.start_ms);
@@ -236,8 +305,14 @@ impl Sim {
         self.now_ms
     }
 
+    /// The first market's outside price now.
     fn outside(&self) -> f64 {
-        self.path.price_at(self.now_ms)
+        self.outside_of(0)
+    }
+
+    /// Market `i`'s outside price now.
+    fn outside_of(&self, i: usize) -> f64 {
+        self.markets[i].path.price_at(self.now_ms)
     }
 
     fn since_start_ms(&self) -> u64 {
@@ -257,13 +332,15 @@ impl Sim {
     }
 
     fn exec(&mut self, origin: Origin, cmd: Command) -> Result<(), Reject> {
-        let outside = self.outside();
+        for (slot, m) in self.outside_now.iter_mut().zip(&self.markets) {
+            *slot = m.path.price_at(self.now_ms);
+        }
         let result = self.venue.apply(&cmd, self.now_ms);
         match &result {
             Ok(()) => {
                 let events = self.venue.events();
                 self.metrics
-                    .on_events(self.now_ms, events, &self.venue.engine, outside);
+                    .on_events(self.now_ms, events, &self.venue.engine, &self.outside_now);
                 self.roster.notices(events, &mut self.notices);
             }
             Err(r) => {
@@ -280,9 +357,11 @@ impl Sim {
         if self.venue.check_due() {
             self.check_invariants();
         }
-        if let Some(mark) = self.venue.mark_moved() {
-            self.roster
-                .fire_triggers(&mut self.queue, self.now_ms, mark);
+        for (i, m) in self.markets.iter_mut().enumerate() {
+            if let Some(mark) = m.mark_moved(&self.venue.engine) {
+                self.roster
+                    .fire_triggers(&mut self.queue, self.now_ms, i, mark);
+            }
         }
         let mut notices = std::mem::take(&mut self.notices);
         for &notice in &notices {
@@ -303,11 +382,16 @@ impl Sim {
         self.queue.push(self.now_ms + step, Ev::Step);
         self.exec_counted(Origin::Venue, Command::Tick);
         let outside = self.outside();
-        let mark = self.venue.mark();
-        self.marks.marks.push(mark);
+        for i in 1..self.markets.len() {
+            let outside_i = self.outside_of(i);
+            self.markets[i].on_step(&self.venue.engine, outside_i);
+        }
+        let mark = self.markets[0].on_step(&self.venue.engine, outside);
         let observed = &mut self.metrics.observed;
         observed.on_step(mark, outside);
-        observed.oracle.on_step(self.oracle.lag_ms(self.now_ms));
+        observed
+            .oracle
+            .on_step(self.markets[0].oracle.lag_ms(self.now_ms));
         let sample_ms = self.scenario.metrics.sample_every_s * 1000;
         if self.since_start_ms() % sample_ms < step {
             self.take_sample();
@@ -336,9 +420,13 @@ impl Sim {
             let delay = self.now_ms - inc.tx.submitted_ms;
             let stats = &mut self.metrics.observed.chain;
             match inc.tx.payload {
-                Payload::Oracle { price, observed_ms } => {
+                Payload::Oracle {
+                    market,
+                    price,
+                    observed_ms,
+                } => {
                     stats.oracle_delay_max_ms = stats.oracle_delay_max_ms.max(delay);
-                    self.land_oracle(price, observed_ms);
+                    self.land_oracle(market, price, observed_ms);
                 }
                 Payload::Liquidation(tx) => {
                     stats.keeper_txs += 1;
@@ -361,7 +449,7 @@ impl Sim {
         for tx in self.chain.expire(self.now_ms, ttl_ms) {
             self.metrics.observed.chain.txs_expired += 1;
             match tx.payload {
-                Payload::Oracle { .. } => self.oracle.arrived(),
+                Payload::Oracle { market, .. } => self.markets[market].oracle.arrived(),
                 Payload::Liquidation(l) => {
                     let (agent, keeper) = self.roster.keeper_mut(l.keeper_index);
                     if let Some(k) = keeper {
@@ -374,15 +462,19 @@ impl Sim {
         }
     }
 
-    fn land_oracle(&mut self, price: Price, observed_ms: u64) {
-        self.oracle.arrived();
-        let market = self.venue.market;
+    fn land_oracle(&mut self, i: usize, price: Price, observed_ms: u64) {
+        self.markets[i].oracle.arrived();
+        let market = self.markets[i].id;
         if self
             .exec(Origin::Oracle, Command::OraclePrice { market, price })
             .is_ok()
         {
-            self.metrics.observed.oracle.updates += 1;
-            self.oracle.accepted(observed_ms);
+            if i == 0 {
+                self.metrics.observed.oracle.updates += 1;
+            }
+            let m = &mut self.markets[i];
+            m.watch.oracle_updates += 1;
+            m.oracle.accepted(observed_ms);
         }
     }
 
@@ -399,7 +491,9 @@ impl Sim {
         };
         let ok = self.exec(Origin::Keeper, cmd).is_ok();
         #[cfg(debug_assertions)]
-        if let Some(started) = self.metrics.liquidations.records.get(before) {
+        if let (Some(started), Some(expected)) =
+            (self.metrics.liquidations.records.get(before), expected)
+        {
             // Pair assertion: the verdict read from the liquidation's events is the engine's
             // own counterfactual health, asked before the command.
             debug_assert_eq!(
@@ -415,42 +509,68 @@ impl Sim {
     }
 
     /// Would the pool a keeper targets stay at or above maintenance with the mark at the
-    /// outside price? (`Engine::health_with_mark`, for the pair assertion above.)
+    /// outside price? (`Engine::health_with_mark`, for the pair assertion above.) The engine
+    /// moves one market's mark at a time, so a pool with positions in several markets has
+    /// no such query: `None`, and the assertion is skipped.
     #[cfg(debug_assertions)]
-    fn keeper_verdict(&self, tx: &LiquidationTx) -> bool {
+    fn keeper_verdict(&self, tx: &LiquidationTx) -> Option<bool> {
+        let engine = &self.venue.engine;
+        let held: Vec<usize> = (0..self.markets.len())
+            .filter(|&i| {
+                engine
+                    .account(tx.account)
+                    .and_then(|a| a.position(self.markets[i].id))
+                    .is_some_and(|p| !p.qty.is_zero())
+            })
+            .collect();
+        let i = match held.as_slice() {
+            [] => 0,
+            [i] => *i,
+            _ => return None,
+        };
         let outside =
-            Price::from_f64(self.outside(), bulwark_core::Round::Floor).unwrap_or(Price::ZERO);
-        self.venue
-            .engine
-            .health_with_mark(tx.account, tx.scope, self.venue.market, outside)
-            .map(|h| !h.below_maintenance())
-            .unwrap_or(false)
+            Price::from_f64(self.outside_of(i), bulwark_core::Round::Floor).unwrap_or(Price::ZERO);
+        Some(
+            engine
+                .health_with_mark(tx.account, tx.scope, self.markets[i].id, outside)
+                .map(|h| !h.below_maintenance())
+                .unwrap_or(false),
+        )
     }
 
     fn on_oracle_poll(&mut self) {
         let o = &self.scenario.oracle;
         self.queue
             .push(self.now_ms + o.poll_ms.max(1), Ev::OraclePoll);
-        let p = self.outside();
-        if !self.oracle.due(self.now_ms, p, o) {
+        for i in 0..self.markets.len() {
+            self.poll_oracle(i);
+        }
+    }
+
+    /// Market `i`'s feed: posts the outside price if it moved enough or the heartbeat is due.
+    fn poll_oracle(&mut self, i: usize) {
+        let o = &self.scenario.oracle;
+        let p = self.outside_of(i);
+        let m = &mut self.markets[i];
+        if !m.oracle.due(self.now_ms, p, o) {
             return;
         }
-        let Some(price) = setup::tick_price(p, self.scenario.market.tick_size) else {
+        let Some(price) = setup::tick_price(p, m.tick_size) else {
             return;
         };
         let on_chain = self.scenario.chain.oracle_on_chain;
-        self.oracle.posted(self.now_ms, p, on_chain);
+        m.oracle.posted(self.now_ms, p, on_chain);
         if on_chain {
-            let o = &self.scenario.oracle;
             let bid = (self.chain.going_gwei * o.bid_multiplier).min(o.max_gas_gwei);
             let payload = Payload::Oracle {
+                market: i,
                 price,
                 observed_ms: self.now_ms,
             };
             self.chain
                 .submit(self.now_ms, bid, o.gas_per_update, payload);
         } else {
-            self.land_oracle(price, self.now_ms);
+            self.land_oracle(i, price, self.now_ms);
         }
     }
 
@@ -460,11 +580,12 @@ impl Sim {
             self.actions = out;
             return; // Superseded by an earlier wake-up.
         };
+        let market = &self.markets[slot.market];
         let mut ctx = Ctx {
             now_ms: self.now_ms,
-            venue: Venue::new(&self.venue.engine, self.venue.market),
-            outside_price: self.path.price_at(self.now_ms),
-            mark_history: &self.marks,
+            venue: Venue::new(&self.venue.engine, market.id),
+            outside_price: market.path.price_at(self.now_ms),
+            mark_history: &market.marks,
             going_gas_gwei: self.chain.going_gwei,
             eth_usd: self.chain.params.eth_usd,
             out: &mut out,
@@ -497,7 +618,7 @@ impl Sim {
                     self.roster.add_trigger(agent, p, below);
                 }
                 Action::Note(what) => {
-                    let account = bulwark_engine::AccountId(FIRST_AGENT_ACCOUNT + agent);
+                    let account = self.roster.agent(agent).account();
                     self.metrics.note(self.now_ms, what, Some(account));
                 }
             }
@@ -540,7 +661,7 @@ impl Sim {
         let row = sampling::take(&SampleInputs {
             t_s,
             engine: &self.venue.engine,
-            market: self.venue.market,
+            market: self.markets[0].id,
             metrics: &self.metrics,
             outside_price: self.outside(),
             mms_quoting,
@@ -567,6 +688,16 @@ impl Sim {
     }
 
     pub fn oracle_lag_now_s(&self) -> f64 {
-        self.oracle.lag_ms(self.now_ms) as f64 / 1000.0
+        self.markets[0].oracle.lag_ms(self.now_ms) as f64 / 1000.0
+    }
+
+    /// The first market's outside path.
+    pub fn path(&self) -> &PricePath {
+        &self.markets[0].path
+    }
+
+    /// The first market's public mark feed.
+    pub fn marks(&self) -> &MarkHistory {
+        &self.markets[0].marks
     }
 }

@@ -315,7 +315,7 @@ fn a_gap_in_the_data_is_bridged_reported_and_refusable() {
     assert_eq!(g.longest_start_ms, 1_760_126_400_000 + 62 * 60_000);
     assert_eq!(g.gaps.len(), 1);
     // Bridged, not held: the outside price moves inside the gap.
-    let path = &outcome.sim.path;
+    let path = outcome.sim.path();
     let inside = path.index_at(g.longest_start_ms)..path.index_at(g.longest_start_ms + 780_000);
     let first = path.prices[inside.start];
     assert!(path.prices[inside].iter().any(|p| *p != first));

@@ -1,7 +1,10 @@
 //! Who takes part in a run: the [`Agent`] sum the run loop holds, and the drawing of every
 //! population a scenario asks for (traders, then market makers, arbitrageurs, keepers and the
-//! vault's liquidity providers, in that order; agent `i` trades from account `FIRST_AGENT_ACCOUNT + i` and draws from its own
-//! stream [`agent_rng`]`(seed, i)`).
+//! vault's liquidity providers, in that order; agent `i` trades from account
+//! `FIRST_AGENT_ACCOUNT + i` and draws from its own stream [`agent_rng`]`(seed, i)`). With
+//! further markets, their traders, market makers and arbitrageurs follow, market by market; a
+//! further market's cross-margin traders trade from the account of one of the first market's
+//! traders (one cross pool, two positions).
 
 use bulwark_engine::{AccountId, Command};
 use rand_chacha::ChaCha8Rng;
@@ -12,7 +15,7 @@ use super::keeper::Keeper;
 use super::lp::Lp;
 use super::market_maker::MarketMaker;
 use super::trader::Trader;
-use crate::scenario::AgentsSection;
+use crate::scenario::{AgentsSection, MarketAgents};
 
 /// Agent `i` trades from account `FIRST_AGENT_ACCOUNT + i` (accounts below are the venue's:
 /// the treasury that seeds the insurance fund and the vault's liquidity providers).
@@ -87,33 +90,89 @@ impl Agent {
 pub struct Member {
     pub agent: Agent,
     pub rng: ChaCha8Rng,
+    /// The market it trades: 0 for `[market]` (and for keepers, who watch every pool), `m`
+    /// for `more_markets[m - 1]`.
+    pub market: usize,
+    /// Whether its first deposit opens its account; false for a cross-margin trader's second
+    /// leg, whose account its first-market partner opens.
+    pub opens_account: bool,
 }
 
-/// Every agent of the scenario, agent `i` at index `i`. Traders' entry times are relative to
-/// the run's start until [`Trader::start_at`] makes them absolute.
+/// Every agent of a one-market scenario, agent `i` at index `i`. Traders' entry times are
+/// relative to the run's start until [`Trader::start_at`] makes them absolute.
 pub fn draw(agents: &AgentsSection, seed: u64) -> Vec<Member> {
+    draw_markets(agents, &[], seed)
+}
+
+/// Every agent of the scenario with its further markets' agents (`more[m - 1]` for market
+/// `m`): the first market's agents and the keepers exactly as [`draw`] gives them, then each
+/// further market's traders, market makers and arbitrageurs, and the vault's LPs last.
+pub fn draw_markets(agents: &AgentsSection, more: &[MarketAgents], seed: u64) -> Vec<Member> {
     let mut out = Vec::new();
-    let mut add = |make: &mut dyn FnMut(AccountId, &mut ChaCha8Rng) -> Agent| {
+    let mut add = |market: usize, make: &mut dyn FnMut(AccountId, &mut ChaCha8Rng) -> Agent| {
         let id = out.len() as u32;
         let mut rng = agent_rng(seed, id);
         let agent = make(AccountId(FIRST_AGENT_ACCOUNT + id), &mut rng);
-        out.push(Member { agent, rng });
+        out.push(Member {
+            agent,
+            rng,
+            market,
+            opens_account: true,
+        });
     };
-    for _ in 0..agents.traders.count {
-        add(&mut |acc, rng| Agent::Trader(Trader::new(acc, &agents.traders, rng)));
+    let (traders, makers, arbs) = (&agents.traders, &agents.market_makers, &agents.arbitrageurs);
+    let first_traders = agents.traders.count;
+    for _ in 0..first_traders {
+        add(0, &mut |acc, rng| {
+            Agent::Trader(Trader::new(acc, traders, rng))
+        });
     }
-    for _ in 0..agents.market_makers.count {
-        add(&mut |acc, _| Agent::MarketMaker(MarketMaker::new(acc, &agents.market_makers)));
+    for _ in 0..makers.count {
+        add(0, &mut |acc, _| {
+            Agent::MarketMaker(MarketMaker::new(acc, makers))
+        });
     }
-    for _ in 0..agents.arbitrageurs.count {
-        add(&mut |acc, _| Agent::Arbitrageur(Arbitrageur::new(acc, &agents.arbitrageurs)));
+    for _ in 0..arbs.count {
+        add(0, &mut |acc, _| {
+            Agent::Arbitrageur(Arbitrageur::new(acc, arbs))
+        });
     }
     for k in 0..agents.keepers.count {
-        add(&mut |acc, rng| Agent::Keeper(Keeper::new(k, acc, &agents.keepers, rng)));
+        add(0, &mut |acc, rng| {
+            Agent::Keeper(Keeper::new(k, acc, &agents.keepers, rng))
+        });
     }
-    // LPs come last, so adding them changed no other agent's id or random stream.
+    // Agent ids so far, and the (owner, leg) trader pairs to join once every agent is drawn.
+    let mut next = (first_traders + makers.count + arbs.count + agents.keepers.count) as usize;
+    let mut pairs = Vec::new();
+    for (i, m) in more.iter().enumerate() {
+        let market = i + 1;
+        let shared = cross_margin_count(m, first_traders) as usize;
+        pairs.extend((0..shared).map(|k| (k, next + k)));
+        next += (m.traders + m.market_makers + m.arbitrageurs) as usize;
+        for _ in 0..m.traders {
+            add(market, &mut |acc, rng| {
+                Agent::Trader(Trader::new(acc, traders, rng))
+            });
+        }
+        for _ in 0..m.market_makers {
+            add(market, &mut |acc, _| {
+                Agent::MarketMaker(MarketMaker::new(acc, makers))
+            });
+        }
+        for _ in 0..m.arbitrageurs {
+            add(market, &mut |acc, _| {
+                Agent::Arbitrageur(Arbitrageur::new(acc, arbs))
+            });
+        }
+    }
+    // LPs come last, so adding them changed no other agent's id or random stream. They stake
+    // in the venue-wide vault; `market` 0 is only where the run loop drives them.
     for _ in 0..agents.lps.count {
-        add(&mut |acc, rng| Agent::Lp(Lp::new(acc, &agents.lps, rng)));
+        add(0, &mut |acc, rng| Agent::Lp(Lp::new(acc, &agents.lps, rng)));
+    }
+    for (owner, leg) in pairs {
+        pair_legs(&mut out, owner, leg);
     }
     let first_lp = out.len() - agents.lps.count as usize;
     split_lp_capital(&mut out[first_lp..], agents.lps.total_capital_usd);
@@ -146,4 +205,30 @@ fn split_lp_capital(lps: &mut [Member], total_usd: f64) {
         given += part;
         l.capital = bulwark_engine::Usd::from_micros(part);
     }
+}
+
+/// How many of a further market's traders trade from a first-market trader's account.
+fn cross_margin_count(m: &MarketAgents, first_traders: u32) -> u32 {
+    let wanted = (f64::from(m.traders) * m.cross_margin_share.clamp(0.0, 1.0)).round() as u32;
+    wanted.min(m.traders).min(first_traders)
+}
+
+/// Makes trader `leg` trade from trader `owner`'s account: the same collateral (the owner's
+/// deposit opens it), one more leg for both, and top-ups left to the owner (one pool, one
+/// decision to add money).
+fn pair_legs(out: &mut [Member], owner: usize, leg: usize) {
+    let Agent::Trader(o) = &mut out[owner].agent else {
+        unreachable!("the first market's traders come first");
+    };
+    o.legs += 1;
+    let (account, collateral, legs) = (o.account, o.collateral0_usd, o.legs);
+    let member = &mut out[leg];
+    let Agent::Trader(t) = &mut member.agent else {
+        unreachable!("a further market's traders come first in its block");
+    };
+    t.account = account;
+    t.collateral0_usd = collateral;
+    t.legs = legs;
+    t.tops_up = false;
+    member.opens_account = false;
 }

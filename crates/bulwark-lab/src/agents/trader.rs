@@ -13,6 +13,10 @@
 //!    a reaction delay, at most `max_topups` times.
 //! 4. Once flat (closed or liquidated) it pauses (exponential) and enters again with what is
 //!    left, unless less than a tenth of its first deposit remains.
+//!
+//! A trader whose account trades several markets (`legs` > 1, one agent per market on one
+//! cross pool) sizes each entry on the pool's whole equity at its leverage divided by the
+//! number of legs, so the pool's leverage is the drawn one when every leg is open.
 
 use bulwark_core::Round;
 use bulwark_engine::{AccountId, Command, MarginMode, OrderKind, PlaceOrder, SelfTrade, Side};
@@ -52,6 +56,10 @@ pub struct Trader {
     pub topup_due_ms: Option<u64>,
     /// Entries made, for the summary.
     pub entries: u32,
+    /// Positions this trader's cross pool holds in as many markets (1, or more when the
+    /// account trades several markets through several legs): each leg's entry is sized at
+    /// the leverage divided by this.
+    pub legs: u32,
     /// An order sent and not yet seen in the position: (when, position then).
     pending: Option<(u64, i64)>,
     was_open: bool,
@@ -84,6 +92,7 @@ impl Trader {
             hold_until_ms: 0,
             topup_due_ms: None,
             entries: 0,
+            legs: 1,
             pending: None,
             was_open: false,
             params: p.clone(),
@@ -149,7 +158,10 @@ impl Trader {
         }
         let side = self.entry_side(ctx, rng);
         let mark = ctx.venue.mark();
-        let leverage = self.leverage.min(ctx.venue.max_leverage() * 0.9);
+        let mut leverage = self.leverage.min(ctx.venue.max_leverage() * 0.9);
+        if self.legs > 1 {
+            leverage /= f64::from(self.legs);
+        }
         let qty = ctx.venue.lots_for_usd(equity * leverage, mark);
         if qty.lots() == 0 {
             return;

@@ -11,9 +11,18 @@
 //! For a keeper's liquidation this is exactly `Engine::health_with_mark` at the outside price
 //! just before the `Liquidate` command (the run loop asserts so in debug builds).
 //!
+//! A pool with positions in several markets is tested with every market's mark moved to its
+//! own outside price (the engine's `health_with_mark` moves one market only, so the run loop
+//! asserts the pair for single-market pools).
+//!
 //! The *endogenous share* is the endogenous part of liquidation volume. The *longest chain* is
 //! the largest number of liquidations in a row each starting within `cascade_window_s` of the
 //! previous one.
+//!
+//! *Cross-market contagion*: a liquidation of a pool that held positions in two or more
+//! markets when it began, and that closed one of them through the book at a realized profit
+//! (or break-even). That position was not what lost money: the pool fell below maintenance
+//! because of its positions elsewhere, and their market's move is what closed it.
 
 use bulwark_core::{ArithResult, Round};
 use bulwark_engine::margin::{maintenance_usd, notional_ceil_usd, value_usd};
@@ -21,7 +30,7 @@ use bulwark_engine::{
     AccountId, Engine, Event, MarginMode, MarketId, MarketParams, Price, Qty, Scope, Side, Usd,
 };
 
-use super::units::{notional, usd};
+use super::units::{notional, usd, LotsPerUnit};
 
 /// A liquidation as the cascade metrics see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +44,14 @@ pub struct LiquidationRecord {
     pub native: bool,
     /// Where its loss landed last: "book", "vault", "insurance", "adl", "socialized".
     pub stage: &'static str,
+    /// Markets the pool held positions in when it began.
+    pub markets_held: u32,
+    /// Markets it closed positions in (bit `i`: market id `i`), through the book, the vault
+    /// or ADL.
+    pub closed_markets: u32,
+    /// Cross-market contagion (see the module documentation): the markets (bits) whose
+    /// position it closed at a profit while the pool held others.
+    pub contagion_markets: u32,
 }
 
 /// Every liquidation of the run, in order.
@@ -47,41 +64,41 @@ pub struct Liquidations {
     current: Option<usize>,
 }
 
-/// What the metrics read besides a command's events: the engine after the command, the
-/// market, and the outside price when the command was applied.
+/// What the metrics read besides a command's events: the engine after the command, and
+/// each market's outside price when the command was applied (index: market id).
 pub struct CommandContext<'a> {
     pub engine: &'a Engine,
-    pub market: MarketId,
-    pub outside_price: f64,
+    pub outside_prices: &'a [f64],
     /// Lots in one base unit, to turn lot quantities into notional.
-    pub lots_per_unit: f64,
+    pub lots: &'a LotsPerUnit,
 }
 
-/// The pool being liquidated, as it stood when its liquidation began.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolAtStart {
-    /// Equity at `mark` (pending funding and socialized loss counted), from the event.
-    pub equity: Usd,
-    /// Its position in the market.
+/// One position of the pool being liquidated, as it stood when its liquidation began.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Leg<'a> {
+    pub market: MarketId,
     pub qty: Qty,
     pub mark: Price,
+    pub outside: Price,
+    pub params: &'a MarketParams,
 }
 
-/// Whether the pool would have been at or above maintenance had the mark been `outside`:
-/// equity moves by the position's value change, the requirement is recomputed at `outside`,
-/// both with the engine's rounding. An arithmetic overflow counts as "not endogenous".
-pub fn endogenous(pool: PoolAtStart, outside: Price, params: &MarketParams) -> bool {
+/// Whether the pool, with `equity` at the marks (pending funding and socialized loss
+/// counted, from the event), would have been at or above maintenance had every mark been
+/// its market's outside price: equity moves by each position's value change, the
+/// requirement is recomputed at the outside prices, all with the engine's rounding. An
+/// arithmetic overflow counts as "not endogenous".
+pub fn endogenous(equity: Usd, legs: &[Leg<'_>]) -> bool {
     let at_outside = || -> ArithResult<bool> {
-        let lots = params.lots_per_unit;
-        let equity = pool
-            .equity
-            .checked_sub(value_usd(pool.qty, pool.mark, lots)?)?
-            .checked_add(value_usd(pool.qty, outside, lots)?)?;
-        let maintenance = if pool.qty.is_zero() {
-            Usd::ZERO
-        } else {
-            maintenance_usd(params, notional_ceil_usd(pool.qty, outside, lots)?)?
-        };
+        let (mut equity, mut maintenance) = (equity, Usd::ZERO);
+        for leg in legs.iter().filter(|l| !l.qty.is_zero()) {
+            let lots = leg.params.lots_per_unit;
+            equity = equity
+                .checked_sub(value_usd(leg.qty, leg.mark, lots)?)?
+                .checked_add(value_usd(leg.qty, leg.outside, lots)?)?;
+            let notional = notional_ceil_usd(leg.qty, leg.outside, lots)?;
+            maintenance = maintenance.checked_add(maintenance_usd(leg.params, notional)?)?;
+        }
         Ok(equity >= maintenance)
     };
     at_outside().unwrap_or(false)
@@ -161,6 +178,40 @@ fn pool_qty(engine: &Engine, account: AccountId, scope: Scope, market: MarketId)
         .map_or(Qty::ZERO, |p| p.qty)
 }
 
+/// Bit `i` for market id `i` (the run drives at most `MAX_MARKETS` = 8 markets).
+pub fn market_bit(m: MarketId) -> u32 {
+    1u32.checked_shl(u32::from(m.0)).unwrap_or(0)
+}
+
+/// The pool's positions when the event `events[i]` (its `LiquidationStarted`) happened, one
+/// per market it held, in market order, with each market's mark and outside price.
+fn legs_at_start<'e>(
+    events: &[Event],
+    i: usize,
+    account: AccountId,
+    scope: Scope,
+    at: &CommandContext<'e>,
+) -> Vec<Leg<'e>> {
+    let mut legs = Vec::new();
+    for (m, market) in at.engine.markets().iter().enumerate() {
+        let id = MarketId(m as u16);
+        let after = pool_qty(at.engine, account, scope, id);
+        let qty = qty_at_start(events, i, account, id, after);
+        if qty.is_zero() {
+            continue;
+        }
+        let outside = at.outside_prices.get(m).copied().unwrap_or(0.0);
+        legs.push(Leg {
+            market: id,
+            qty,
+            mark: market.mark,
+            outside: Price::from_f64(outside, Round::Floor).unwrap_or(Price::ZERO),
+            params: &market.params,
+        });
+    }
+    legs
+}
+
 impl Liquidations {
     /// Counts `events[i]`, one event of a command applied at `t_ms`; `engine` is the state
     /// after the command, `outside` the outside price then.
@@ -173,18 +224,11 @@ impl Liquidations {
                 equity_usd,
                 ..
             } => {
-                let endogenous = at.engine.market(at.market).is_some_and(|m| {
-                    let after = pool_qty(at.engine, account, scope, at.market);
-                    let pool = PoolAtStart {
-                        equity: equity_usd,
-                        qty: qty_at_start(events, i, account, at.market, after),
-                        mark: m.mark,
-                    };
-                    let outside =
-                        Price::from_f64(at.outside_price, Round::Floor).unwrap_or(Price::ZERO);
-                    endogenous(pool, outside, &m.params)
-                });
-                let mark = at.engine.market(at.market).map_or(Price::ZERO, |m| m.mark);
+                let legs = legs_at_start(events, i, account, scope, at);
+                let endogenous = endogenous(equity_usd, &legs);
+                // The mark of the first market it held: the market's own, for a one-market pool.
+                let first = legs.first().map_or(MarketId(0), |l| l.market);
+                let mark = at.engine.market(first).map_or(Price::ZERO, |m| m.mark);
                 self.records.push(LiquidationRecord {
                     t_ms,
                     account,
@@ -193,12 +237,20 @@ impl Liquidations {
                     endogenous,
                     native: keeper.is_none(),
                     stage: "book",
+                    markets_held: legs.len() as u32,
+                    closed_markets: 0,
+                    contagion_markets: 0,
                 });
                 self.current = Some(self.records.len() - 1);
             }
             Event::Fill {
+                market,
+                maker,
+                taker,
                 price,
                 notional_usd,
+                maker_realized_pnl_usd,
+                taker_realized_pnl_usd,
                 liquidation: true,
                 ..
             } => {
@@ -207,26 +259,46 @@ impl Liquidations {
                 if let Some(r) = self.current_mut() {
                     r.volume_usd += n;
                     r.price = price.to_f64_lossy();
+                    r.closed_markets |= market_bit(market);
+                    let pnl = if taker == r.account {
+                        Some(taker_realized_pnl_usd)
+                    } else if maker == r.account {
+                        Some(maker_realized_pnl_usd)
+                    } else {
+                        None
+                    };
+                    if r.markets_held >= 2 && pnl.is_some_and(|p| !p.is_negative()) {
+                        r.contagion_markets |= market_bit(market);
+                    }
                 }
             }
             Event::VaultTakeover {
                 qty,
                 bankruptcy_price,
+                market,
                 ..
             } => {
                 let n = notional(
                     bankruptcy_price.to_f64_lossy(),
                     qty.lots(),
-                    at.lots_per_unit,
+                    at.lots.of(market),
                 );
                 self.mark_stage("vault");
                 if let Some(r) = self.current_mut() {
                     r.volume_usd += n;
+                    r.closed_markets |= market_bit(market);
                 }
                 self.volume_usd += n;
             }
             Event::InsurancePayout { .. } => self.mark_stage("insurance"),
-            Event::Deleveraged { .. } => self.mark_stage("adl"),
+            Event::Deleveraged {
+                bankrupt, market, ..
+            } => {
+                self.mark_stage("adl");
+                if let Some(r) = self.current_mut().filter(|r| r.account == bankrupt) {
+                    r.closed_markets |= market_bit(market);
+                }
+            }
             Event::SocializedLoss { .. } => self.mark_stage("socialized"),
             _ => {}
         }

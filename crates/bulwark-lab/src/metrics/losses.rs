@@ -21,9 +21,9 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_engine::{AccountId, Event, Usd, VaultRefusal};
+use bulwark_engine::{AccountId, Event, MarketId, Usd, VaultRefusal};
 
-use super::units::{notional, usd};
+use super::units::{notional, usd, LotsPerUnit};
 
 #[derive(Clone, Debug, Default)]
 pub struct Losses {
@@ -55,8 +55,24 @@ pub struct Losses {
     /// ADL notional that covered a haircut (required) and that did not (overshoot).
     pub adl_required_notional_usd: f64,
     pub adl_overshoot_notional_usd: f64,
+    /// The stages whose events name a market, market by market (index: market id).
+    /// Insurance payouts and uncovered losses name none: they are venue-wide only.
+    pub by_market: Vec<MarketLosses>,
     /// The ADL closes of the bankruptcy being read: (bankrupt, notional, haircut USD).
     adl_group: Option<(AccountId, f64, f64)>,
+}
+
+/// One market's part of the losses: what the events that name a market paid there.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MarketLosses {
+    pub penalties_usd: f64,
+    pub vault_absorbed_usd: f64,
+    pub adl_haircut_usd: f64,
+    pub adl_count: u64,
+    pub adl_notional_usd: f64,
+    pub socialized_usd: f64,
+    pub vault_unwound_lots: u64,
+    pub vault_reduced_lots: u64,
 }
 
 /// A refusal's name in reports.
@@ -71,7 +87,7 @@ pub fn refusal_name(r: VaultRefusal) -> &'static str {
 }
 
 impl Losses {
-    pub fn on_event(&mut self, ev: &Event, lots_per_unit: f64) {
+    pub fn on_event(&mut self, ev: &Event, lots: &LotsPerUnit) {
         // One bankruptcy's ADL closes end at the next bankruptcy, the end of the liquidation,
         // ADL for another account, or the end of the command.
         match *ev {
@@ -84,14 +100,22 @@ impl Losses {
             _ => {}
         }
         match *ev {
-            Event::LiquidationPenalty { penalty_usd, .. } => {
+            Event::LiquidationPenalty {
+                penalty_usd,
+                market,
+                ..
+            } => {
                 self.penalties_usd += usd(penalty_usd);
+                self.market(market).penalties_usd += usd(penalty_usd);
             }
             Event::Bankrupt { deficit_usd, .. } => {
                 self.announced_deficit_micros += deficit_usd.micros() as i128;
             }
-            Event::VaultTakeover { loss_usd, .. } => {
+            Event::VaultTakeover {
+                loss_usd, market, ..
+            } => {
                 self.vault_absorbed_usd += usd(loss_usd);
+                self.market(market).vault_absorbed_usd += usd(loss_usd);
                 self.stage_paid(loss_usd);
             }
             Event::InsurancePayout { amount_usd, .. } => {
@@ -104,9 +128,14 @@ impl Losses {
                 price,
                 haircut_usd,
                 reason,
+                market,
                 ..
             } => {
-                let n = notional(price.to_f64_lossy(), qty.lots(), lots_per_unit);
+                let n = notional(price.to_f64_lossy(), qty.lots(), lots.of(market));
+                let m = self.market(market);
+                m.adl_count += 1;
+                m.adl_notional_usd += n;
+                m.adl_haircut_usd += usd(haircut_usd);
                 self.adl_count += 1;
                 self.adl_notional_usd += n;
                 self.adl_haircut_usd += usd(haircut_usd);
@@ -116,8 +145,11 @@ impl Losses {
                 g.2 += usd(haircut_usd);
                 self.stage_paid(haircut_usd);
             }
-            Event::SocializedLoss { amount_usd, .. } => {
+            Event::SocializedLoss {
+                amount_usd, market, ..
+            } => {
                 self.socialized_usd += usd(amount_usd);
+                self.market(market).socialized_usd += usd(amount_usd);
                 self.stage_paid(amount_usd);
             }
             Event::UncoveredLoss { amount_usd, .. } => {
@@ -127,19 +159,31 @@ impl Losses {
             Event::VaultUnwound {
                 qty,
                 realized_pnl_usd,
+                market,
                 ..
             } => {
+                self.market(market).vault_unwound_lots += qty.lots().unsigned_abs();
                 self.vault_unwind_count += 1;
                 self.vault_unwound_lots += qty.lots().unsigned_abs();
                 self.vault_unwind_pnl_usd += usd(realized_pnl_usd);
             }
-            Event::VaultReduced { qty, .. } => {
+            Event::VaultReduced { qty, market } => {
                 self.vault_reduced_lots += qty.lots().unsigned_abs();
+                self.market(market).vault_reduced_lots += qty.lots().unsigned_abs();
             }
             Event::VaultDeposited { amount_usd, .. } => self.vault_lp_net_usd += usd(amount_usd),
             Event::VaultWithdrawn { amount_usd, .. } => self.vault_lp_net_usd -= usd(amount_usd),
             _ => {}
         }
+    }
+
+    /// Market `m`'s part, created on first use.
+    fn market(&mut self, m: MarketId) -> &mut MarketLosses {
+        let i = m.0 as usize;
+        if self.by_market.len() <= i {
+            self.by_market.resize_with(i + 1, MarketLosses::default);
+        }
+        &mut self.by_market[i]
     }
 
     /// The end of one command's events: closes the ADL group being read.
@@ -181,7 +225,7 @@ impl Losses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulwark_engine::{MarketId, Price, Qty, Scope};
+    use bulwark_engine::{Price, Qty, Scope};
 
     fn adl(bankrupt: u32, lots: i64, haircut_usd: i64, reason: VaultRefusal) -> Event {
         Event::Deleveraged {
@@ -219,7 +263,7 @@ mod tests {
             adl(3, 2, 0, VaultRefusal::StageOff),
         ];
         for e in &events {
-            l.on_event(e, 1.0);
+            l.on_event(e, &LotsPerUnit(vec![1.0]));
         }
         l.end_command();
         assert_eq!(l.adl_overshoot_notional_usd, 1_000.0 + 200.0);

@@ -5,7 +5,7 @@ use bulwark_engine::{Event, PositionSide, Scope, Side};
 use serde::Serialize;
 
 use super::cascade::LiquidationRecord;
-use super::units::{notional, usd};
+use super::units::{notional, usd, LotsPerUnit};
 
 /// One line of `events.csv`: flat columns, empty when not applicable.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -67,7 +67,7 @@ fn side_name(s: Side) -> &'static str {
 pub fn row(
     ev: &Event,
     t_s: f64,
-    lots_per_unit: f64,
+    lots: &LotsPerUnit,
     liquidation: Option<&LiquidationRecord>,
 ) -> Option<EventRow> {
     let base = EventRow {
@@ -167,13 +167,13 @@ pub fn row(
             maintenance_usd: Some(usd(maintenance_usd)),
             ..base
         },
-        _ => return waterfall_row(ev, base, lots_per_unit),
+        _ => return waterfall_row(ev, base, lots),
     };
     Some(row)
 }
 
 /// The rows of the waterfall's stages (see [`row`]).
-fn waterfall_row(ev: &Event, base: EventRow, lots_per_unit: f64) -> Option<EventRow> {
+fn waterfall_row(ev: &Event, base: EventRow, lots: &LotsPerUnit) -> Option<EventRow> {
     let row = match *ev {
         Event::Bankrupt {
             account,
@@ -192,9 +192,10 @@ fn waterfall_row(ev: &Event, base: EventRow, lots_per_unit: f64) -> Option<Event
             bankruptcy_price,
             equity_usd,
             loss_usd,
-            ..
+            market,
         } => {
             let px = bankruptcy_price.to_f64_lossy();
+            let lots_per_unit = lots.of(market);
             EventRow {
                 event: "vault_takeover",
                 account: Some(account.0),
@@ -223,9 +224,11 @@ fn waterfall_row(ev: &Event, base: EventRow, lots_per_unit: f64) -> Option<Event
             qty,
             price,
             haircut_usd,
+            market,
             ..
         } => {
             let px = price.to_f64_lossy();
+            let lots_per_unit = lots.of(market);
             EventRow {
                 event: "deleveraged",
                 account: Some(bankrupt.0),

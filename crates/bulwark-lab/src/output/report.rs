@@ -101,6 +101,7 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
             fmt_number(summary.commands_rejected.values().sum::<u64>() as f64, 0),
         ),
     ];
+    rows.extend(market_rows(summary));
     if let Some(w) = wall_time_s {
         rows.push(HeadlineRow::new("Run time", format!("{w:.2} s")));
     }
@@ -123,6 +124,61 @@ fn lp_row(lp: &super::summary::LpSummary) -> HeadlineRow {
         lp.pending_end.count,
         refused,
     ))
+}
+
+/// With several markets: one row per market (its loss where the events name it) and one for
+/// what links them. None with one market.
+fn market_rows(summary: &Summary) -> Vec<HeadlineRow> {
+    let Some(cross) = &summary.cross_market else {
+        return Vec::new();
+    };
+    let mut rows: Vec<HeadlineRow> = summary
+        .markets
+        .iter()
+        .map(|m| {
+            let st = &m.losses_by_stage;
+            let loss = st.penalties_usd + st.vault_usd + st.adl_usd + st.socialized_usd;
+            HeadlineRow::new(format!("{}: loss", m.symbol), fmt_usd(loss)).with_detail(format!(
+                "penalties {}, vault {}, ADL {}, socialized {} (insurance and uncovered are \
+                 venue-wide); outside {} -> min {}; OI max {}, end {}; {} liquidations ({} \
+                 contagion); ADL {} ({} notional)",
+                fmt_usd(st.penalties_usd),
+                fmt_usd(st.vault_usd),
+                fmt_usd(st.adl_usd),
+                fmt_usd(st.socialized_usd),
+                fmt_number(m.price.outside_start, 2),
+                fmt_number(m.price.outside_min, 2),
+                fmt_usd(m.open_interest_max_usd),
+                fmt_usd(m.open_interest_end_usd),
+                m.liquidations,
+                m.contagion_liquidations,
+                m.adl_count,
+                fmt_usd(m.adl_notional_usd),
+            ))
+        })
+        .collect();
+    let calm = cross
+        .correlation_calm
+        .iter()
+        .map(|r| format!("{r}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    rows.push(
+        HeadlineRow::new(
+            "Cross-market contagion",
+            fmt_number(cross.contagion_liquidations as f64, 0),
+        )
+        .with_detail(format!(
+            "liquidations that closed a position at a profit because the pool went under in \
+             another market ({} volume), of {} liquidations of pools holding several markets; \
+             {} cross-margin accounts; correlation calm [{calm}], crisis weight {}",
+            fmt_usd(cross.contagion_volume_usd),
+            cross.multi_market_liquidations,
+            cross.cross_margin_accounts,
+            cross.correlation_crisis_weight,
+        )),
+    );
+    rows
 }
 
 /// "vault_margin_limit 12, vault_market_exposure 140", or "none".
@@ -207,7 +263,7 @@ pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
         });
     }
     r.periods.extend(stale_oracle_periods(sim));
-    r.periods.extend(sim.path.gaps.iter().map(|g| Period {
+    r.periods.extend(sim.path().gaps.iter().map(|g| Period {
         start_s: g.start_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         end_s: g.end_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         kind: PeriodKind::DataGap,

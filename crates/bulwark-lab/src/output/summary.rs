@@ -7,8 +7,11 @@
 
 use serde::Serialize;
 
+use bulwark_engine::{Engine, MarketId};
+
 use crate::agents::population::Agent;
-use crate::metrics::longest_chain;
+use crate::metrics::{longest_chain, market_bit};
+use crate::sim::markets::SimMarket;
 use crate::sim::Sim;
 use crate::venue::Venue;
 
@@ -44,7 +47,69 @@ pub struct Summary {
     pub chain: ChainSummary,
     pub agent_activity: AgentActivity,
     pub conservation: Conservation,
+    /// With several markets: each market's own numbers, `[market]` first (the fields above
+    /// are venue-wide, except `price`, `mark_vs_outside` and `oracle`, which are the first
+    /// market's). Absent with one market.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub markets: Vec<MarketSummary>,
+    /// With several markets: what links them (cross pools, contagion). Absent with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_market: Option<CrossMarketSummary>,
     pub final_state_hash: String,
+}
+
+/// One market's numbers in a run of several.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MarketSummary {
+    pub symbol: String,
+    pub price: PriceSummary,
+    pub open_interest_end_units: f64,
+    pub open_interest_end_usd: f64,
+    pub open_interest_max_usd: f64,
+    /// Long lots = short lots = open interest at the end, recounted from every account.
+    pub zero_sum: bool,
+    /// Liquidations that closed a position here (one liquidation of a cross pool may close
+    /// positions in several markets), and those among them that closed it at a profit while
+    /// the pool held other markets (contagion into this market).
+    pub liquidations: u64,
+    pub contagion_liquidations: u64,
+    pub adl_count: u64,
+    pub adl_notional_usd: f64,
+    /// The losses whose events name this market. Insurance payouts and uncovered losses
+    /// name none: they are venue-wide only (`losses.by_stage`).
+    pub losses_by_stage: MarketLossesByStage,
+    /// The vault's position here at the end, signed notional at the mark, and the base units
+    /// it unwound here.
+    pub vault_inventory_end_usd: f64,
+    pub vault_unwound_units: f64,
+    pub mark_vs_outside: DeviationSummary,
+    pub oracle_updates: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MarketLossesByStage {
+    pub penalties_usd: f64,
+    pub vault_usd: f64,
+    pub adl_usd: f64,
+    pub socialized_usd: f64,
+}
+
+/// What links the markets of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CrossMarketSummary {
+    pub markets: u64,
+    /// The correlations the paths were drawn with: calm pairs, and the crisis weight toward
+    /// one (each pair's crisis value is `calm + w (1 - calm)`).
+    pub correlation_calm: Vec<f64>,
+    pub correlation_crisis_weight: f64,
+    /// Accounts whose one cross pool traded in more than one market (traders' second legs).
+    pub cross_margin_accounts: u64,
+    /// Liquidations of pools that held positions in two or more markets when they began.
+    pub multi_market_liquidations: u64,
+    /// Those that closed a position at a profit: the pool went under because of another
+    /// market's move (see `metrics::cascade`).
+    pub contagion_liquidations: u64,
+    pub contagion_volume_usd: f64,
 }
 
 /// One change made to a historical bar before the run.
@@ -125,7 +190,7 @@ pub struct GapRow {
 pub const MAX_LISTED_GAPS: usize = 50;
 
 fn data_gaps(sim: &Sim) -> DataGapsSummary {
-    let gaps = &sim.path.gaps;
+    let gaps = &sim.path().gaps;
     let longest = gaps
         .iter()
         .max_by_key(|g| (g.length_ms(), std::cmp::Reverse(g.start_ms)));
@@ -185,7 +250,8 @@ pub struct VaultSummary {
     pub marked_loss_usd: f64,
     /// Signed notional still held at the end, at the mark.
     pub inventory_end_usd: f64,
-    /// Discretionary unwinds: how many, base units, PnL they realized.
+    /// Discretionary unwinds: how many, base units (added over markets, each in its own
+    /// unit: see `markets[].vault_unwound_units` with several), PnL they realized.
     pub unwinds: u64,
     pub unwound_units: f64,
     pub unwind_pnl_usd: f64,
@@ -445,12 +511,12 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
 }
 
 fn price_summary(sim: &Sim) -> PriceSummary {
-    let window = sim.path.index_at(sim.start_ms)..=sim.path.index_at(sim.end_ms);
+    let window = sim.path().index_at(sim.start_ms)..=sim.path().index_at(sim.end_ms);
     PriceSummary {
-        outside_start: sim.path.price_at(sim.start_ms),
-        outside_min: min_of(sim.path.prices[window].iter().copied()),
-        outside_end: sim.path.price_at(sim.end_ms),
-        mark_min: min_of(sim.marks.marks.iter().copied()),
+        outside_start: sim.path().price_at(sim.start_ms),
+        outside_min: min_of(sim.path().prices[window].iter().copied()),
+        outside_end: sim.path().price_at(sim.end_ms),
+        mark_min: min_of(sim.marks().marks.iter().copied()),
         mark_end: Venue::new(&sim.venue.engine, sim.venue.market).mark(),
     }
 }
@@ -482,7 +548,14 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
     };
     let l = &sim.metrics.losses;
     let (collateral, inventory) = crate::venue_state::vault_book(engine);
-    let units = |lots: u64| lots as f64 / sim.metrics.lots_per_unit;
+    // Base units market by market (each market's own lot size), added over the markets.
+    let units = |of: fn(&crate::metrics::MarketLosses) -> u64| {
+        l.by_market
+            .iter()
+            .enumerate()
+            .map(|(i, m)| of(m) as f64 / sim.markets[i].lots_per_unit as f64)
+            .fold(0.0, |a, b| a + b)
+    };
     let vault = VaultSummary {
         start_equity_usd: o.vault_start.0,
         end_equity_usd: vault_end,
@@ -501,9 +574,9 @@ fn funds(sim: &Sim) -> (FundSummary, VaultSummary) {
         marked_loss_usd: l.vault_lp_net_usd - vault_end,
         inventory_end_usd: inventory,
         unwinds: l.vault_unwind_count,
-        unwound_units: units(l.vault_unwound_lots),
+        unwound_units: units(|m| m.vault_unwound_lots),
         unwind_pnl_usd: l.vault_unwind_pnl_usd,
-        reduced_units: units(l.vault_reduced_lots),
+        reduced_units: units(|m| m.vault_reduced_lots),
     };
     (fund, vault)
 }
@@ -569,6 +642,113 @@ fn chain_summary(sim: &Sim, keepers: &KeeperTotals) -> (OracleSummary, ChainSumm
     (oracle, chain)
 }
 
+/// Each market's numbers and what links them, with several markets; nothing with one.
+fn per_market(sim: &Sim) -> (Vec<MarketSummary>, Option<CrossMarketSummary>) {
+    if sim.markets.len() < 2 {
+        return (Vec::new(), None);
+    }
+    let markets = sim.markets.iter().map(|m| market_summary(sim, m)).collect();
+    let records = &sim.metrics.liquidations.records;
+    let contagion = records.iter().filter(|r| r.contagion_markets != 0);
+    let cross = CrossMarketSummary {
+        markets: sim.markets.len() as u64,
+        correlation_calm: sim.scenario.correlation.calm.clone(),
+        correlation_crisis_weight: sim.scenario.correlation.crisis_weight,
+        cross_margin_accounts: (0..sim.roster.len() as u32)
+            .filter(|&i| !sim.roster.opens_account(i))
+            .count() as u64,
+        multi_market_liquidations: records.iter().filter(|r| r.markets_held >= 2).count() as u64,
+        contagion_liquidations: contagion.clone().count() as u64,
+        contagion_volume_usd: contagion.map(|r| r.volume_usd).fold(0.0, |a, b| a + b),
+    };
+    (markets, Some(cross))
+}
+
+fn market_summary(sim: &Sim, m: &SimMarket) -> MarketSummary {
+    let engine = &sim.venue.engine;
+    let path = &m.path;
+    let window = path.index_at(sim.start_ms)..=path.index_at(sim.end_ms);
+    let mark = m.mark(engine);
+    let lots = m.lots_per_unit as f64;
+    let oi_lots = engine.market(m.id).map_or(0, |e| e.open_interest.lots());
+    let bit = market_bit(m.id);
+    let records = &sim.metrics.liquidations.records;
+    let losses = sim
+        .metrics
+        .losses
+        .by_market
+        .get(usize::from(m.id.0))
+        .cloned()
+        .unwrap_or_default();
+    let vault_lots = engine
+        .vault()
+        .account
+        .position(m.id)
+        .map_or(0, |p| p.qty.lots());
+    MarketSummary {
+        symbol: m.symbol.clone(),
+        price: PriceSummary {
+            outside_start: path.price_at(sim.start_ms),
+            outside_min: min_of(path.prices[window].iter().copied()),
+            outside_end: path.price_at(sim.end_ms),
+            mark_min: min_of(m.marks.marks.iter().copied()),
+            mark_end: mark,
+        },
+        open_interest_end_units: oi_lots as f64 / lots,
+        open_interest_end_usd: oi_lots as f64 / lots * mark,
+        open_interest_max_usd: m.watch.oi_max_usd,
+        zero_sum: zero_sum(engine, m.id),
+        liquidations: records
+            .iter()
+            .filter(|r| r.closed_markets & bit != 0)
+            .count() as u64,
+        contagion_liquidations: records
+            .iter()
+            .filter(|r| r.contagion_markets & bit != 0)
+            .count() as u64,
+        adl_count: losses.adl_count,
+        adl_notional_usd: losses.adl_notional_usd,
+        losses_by_stage: MarketLossesByStage {
+            penalties_usd: losses.penalties_usd,
+            vault_usd: losses.vault_absorbed_usd,
+            adl_usd: losses.adl_haircut_usd,
+            socialized_usd: losses.socialized_usd,
+        },
+        vault_inventory_end_usd: vault_lots as f64 / lots * mark,
+        vault_unwound_units: losses.vault_unwound_lots as f64 / lots,
+        mark_vs_outside: DeviationSummary {
+            max_abs_bp: m.watch.dev_max_bp,
+            mean_abs_bp: m.dev_mean_bp(),
+        },
+        oracle_updates: m.watch.oracle_updates,
+    }
+}
+
+/// Whether long lots = short lots = the open interest in `market`, over every account and
+/// the vault.
+pub fn zero_sum(engine: &Engine, market: MarketId) -> bool {
+    let (mut long, mut short) = (0i128, 0i128);
+    let accounts = engine
+        .accounts()
+        .iter()
+        .filter(|a| a.active)
+        .chain(std::iter::once(&engine.vault().account));
+    for a in accounts {
+        if let Some(p) = a.position(market) {
+            let q = i128::from(p.qty.lots());
+            if q > 0 {
+                long += q;
+            } else {
+                short -= q;
+            }
+        }
+    }
+    let oi = engine
+        .market(market)
+        .map_or(0, |m| i128::from(m.open_interest.lots()));
+    long == short && long == oi
+}
+
 /// Builds the summary at the end of a run.
 pub fn summarize(sim: &Sim) -> Summary {
     let s = &sim.scenario;
@@ -578,6 +758,7 @@ pub fn summarize(sim: &Sim) -> Summary {
     let (insurance_fund, vault) = funds(sim);
     let (liquidations, cascade) = liquidation_summary(sim, &keepers);
     let (oracle, chain) = chain_summary(sim, &keepers);
+    let (markets, cross_market) = per_market(sim);
     Summary {
         scenario: s.name.clone(),
         seed: s.seed,
@@ -630,6 +811,8 @@ pub fn summarize(sim: &Sim) -> Summary {
             ok: sim.venue.invariant_breach.is_none(),
             first_breach: sim.venue.invariant_breach.clone(),
         },
+        markets,
+        cross_market,
         final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),
     }
 }

@@ -405,14 +405,60 @@ impl CalibratedShock {
         self.validate(step_ms)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let anchors = Anchors::build(self, step_ms, &mut rng)?;
-        let mut increments = self.phase_noise(step_ms, &mut rng);
-        self.add_gaps(&mut increments, step_ms, &mut rng);
+        let increments = self.phase_noise(step_ms, &mut rng);
+        self.finish(anchors, increments, step_ms, &mut rng)
+    }
+
+    /// The same path with its diffusion noise given (`noise`, one log increment a step, as
+    /// [`CalibratedShock::phase_noise`] would draw it): the anchors' random placements come
+    /// from `anchor_rng`, the gaps and the fast leg from `leg_rng`. Several markets built
+    /// from correlated noise and the same two streams fall together (`path::correlated`).
+    /// The shock must be valid for `step_ms` and `noise` one increment per step.
+    pub(super) fn generate_with_noise(
+        &self,
+        step_ms: u64,
+        noise: Vec<f64>,
+        anchor_rng: &mut ChaCha8Rng,
+        leg_rng: &mut ChaCha8Rng,
+    ) -> Result<PricePath, PathError> {
+        assert_eq!(noise.len(), self.steps(step_ms), "one increment per step");
+        let anchors = Anchors::build(self, step_ms, anchor_rng)?;
+        self.finish(anchors, noise, step_ms, leg_rng)
+    }
+
+    /// Gaps, the fast leg, then the bridge through the anchors.
+    fn finish(
+        &self,
+        anchors: Anchors,
+        mut increments: Vec<f64>,
+        step_ms: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<PricePath, PathError> {
+        self.add_gaps(&mut increments, step_ms, rng);
         if let Some(leg) = &self.fast_leg {
-            self.put_fast_leg(leg, &mut increments, step_ms, &mut rng);
+            self.put_fast_leg(leg, &mut increments, step_ms, rng);
         }
         let logs = anchors.bridge(&increments);
         let prices = anchors.to_prices(&logs);
         PricePath::new(self.start_ms, step_ms, prices)
+    }
+
+    /// Number of log increments (steps) of the path at `step_ms`.
+    pub(super) fn steps(&self, step_ms: u64) -> usize {
+        steps_of(self.total_s(), step_ms)
+    }
+
+    /// Whether step `i` lies in the drop or the rebound (the shock's own crisis), and the
+    /// standard deviation of its diffusion increment there.
+    pub(super) fn step_noise_sd(&self, step_ms: u64) -> impl Fn(usize) -> (bool, f64) {
+        let (drop_start, _, rebound_end) = self.phase_steps(step_ms);
+        let per_step = libm::sqrt(step_ms as f64 / MS_PER_YEAR);
+        let calm = self.annual_vol * per_step;
+        let shock = self.annual_vol * self.shock_vol_mult * per_step;
+        move |i| {
+            let crisis = (drop_start..rebound_end).contains(&i);
+            (crisis, if crisis { shock } else { calm })
+        }
     }
 
     /// Sample indexes of the drop's start, the trough and the rebound's end.

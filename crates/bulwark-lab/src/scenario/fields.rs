@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bulwark_engine::{MarketParams, Ppm, Usd, VaultPolicy};
 use serde::{Deserialize, Serialize};
 
-use crate::path::CalibratedShock;
+use crate::path::{CalibratedShock, Correlation};
 
 /// One lab run's full description. See `scenarios/README.md` for a field-by-field guide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,15 @@ pub struct Scenario {
     pub venue: VenueSection,
     #[serde(default)]
     pub path: PathSpec,
+    /// Further markets the run drives beside `[market]` (`[[more_markets]]`), each from its own
+    /// calibrated shock, correlated with `[path.shock]` as `[correlation]` says. Absent: the
+    /// run drives one market.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_markets: Vec<MoreMarket>,
+    /// How the markets' paths are correlated, in calm and in the crisis (used only with
+    /// `more_markets`).
+    #[serde(default)]
+    pub correlation: Correlation,
     #[serde(default)]
     pub agents: AgentsSection,
     #[serde(default)]
@@ -109,6 +118,51 @@ pub struct PathSpec {
     pub shock: CalibratedShock,
     /// Required when `kind = "historical"`.
     pub historical: Option<HistoricalParams>,
+}
+
+/// A market driven beside the first one (`[[more_markets]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoreMarket {
+    /// Its engine parameters, as `[market]`'s: absent fields take the engine's defaults,
+    /// except `initial_price` (the path's first price); `symbol` must differ from every other
+    /// market's.
+    #[serde(default)]
+    pub market: MarketParams,
+    /// Its calibrated shock, on the first market's time grid (the same `start_ms` and total
+    /// length); every absent field takes its value from [`CalibratedShock::march_2020`].
+    #[serde(default)]
+    pub shock: CalibratedShock,
+    /// Who trades it (keepers are venue-wide: `[agents.keepers]`).
+    #[serde(default)]
+    pub agents: MarketAgents,
+}
+
+/// The agents of one further market. They behave as `[agents.*]` says; only the counts are
+/// the market's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketAgents {
+    /// Traders of this market.
+    pub traders: u32,
+    pub market_makers: u32,
+    pub arbitrageurs: u32,
+    /// Share of this market's traders who trade from the cross pool of one of the first
+    /// market's traders (trader `k` here with trader `k` there, so at most as many as the
+    /// first market has): one pool holds both positions, and each leg is sized at the
+    /// trader's leverage divided by its number of legs.
+    pub cross_margin_share: f64,
+}
+
+impl Default for MarketAgents {
+    fn default() -> Self {
+        MarketAgents {
+            traders: 1_000,
+            market_makers: 5,
+            arbitrageurs: 3,
+            cross_margin_share: 0.5,
+        }
+    }
 }
 
 /// A historical replay from exchange bars.

@@ -10,15 +10,18 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-use bulwark_engine::{limits, Command, Engine, Price, Reject, TimestampMs, Usd, VenueParam};
+use bulwark_engine::{
+    limits, Command, Engine, MarketParams, Price, Reject, TimestampMs, Usd, VenueParam,
+};
 
 use super::error::FieldProblem;
 use super::fields::{
     AgentsSection, ArbitrageurParams, ChainParams, KeeperParams, LogNormal, LpParams,
-    MarketMakerParams, MetricsParams, OracleParams, PathKind, Scenario, TraderParams,
+    MarketMakerParams, MetricsParams, MoreMarket, OracleParams, PathKind, Scenario, TraderParams,
 };
 use super::limits::*;
-use crate::path::PathError;
+use crate::path::correlated::{check_aligned, MAX_MARKETS};
+use crate::path::{CalibratedShock, PathError};
 
 /// The lower end of a range: included, `[lo`, or excluded, `(lo`.
 #[derive(Clone, Copy, Debug)]
@@ -131,11 +134,18 @@ impl Checks {
 
 /// Every rule of `s`; relative file paths resolve against `base_dir`; without
 /// `initial_price_given` the market's initial price comes from the path (and is not checked
-/// here). Empty: valid.
-pub fn check(s: &Scenario, base_dir: &Path, initial_price_given: bool) -> Vec<FieldProblem> {
+/// here), and the same for each of `more_markets` with `more_initial_prices_given`. Empty:
+/// valid.
+pub fn check(
+    s: &Scenario,
+    base_dir: &Path,
+    initial_price_given: bool,
+    more_initial_prices_given: &[bool],
+) -> Vec<FieldProblem> {
     let mut c = Checks::default();
     run_and_path(&mut c, s, base_dir);
     engine_params(&mut c, s, initial_price_given);
+    more_markets(&mut c, s, more_initial_prices_given);
     agents(&mut c, &s.agents);
     chain(&mut c, &s.chain, base_dir);
     chain_blocks(&mut c, s);
@@ -217,25 +227,29 @@ fn run_and_path(c: &mut Checks, s: &Scenario, base_dir: &Path) {
 }
 
 fn shock(c: &mut Checks, s: &Scenario) {
-    let shock = &s.path.shock;
-    if s.step_ms == 0 {
+    shock_at(c, "path.shock", &s.path.shock, s.step_ms);
+}
+
+/// One calibrated shock's rules, its fields named under `prefix`.
+fn shock_at(c: &mut Checks, prefix: &str, shock: &CalibratedShock, step_ms: u64) {
+    if step_ms == 0 {
         return; // Reported under `step_ms`.
     }
-    match shock.validate(s.step_ms) {
+    match shock.validate(step_ms) {
         Ok(()) => {}
         Err(PathError::InvalidShock { name, problem }) => c.fail(
-            &format!("path.shock.{name}"),
+            &format!("{prefix}.{name}"),
             shock_value(shock, name),
             problem,
         ),
-        Err(e) => c.fail("path.shock", "(the shock)", e.to_string()),
+        Err(e) => c.fail(prefix, "(the shock)", e.to_string()),
     }
     let end_ms = shock
         .start_ms
         .saturating_add(shock.total_s().saturating_mul(1000));
     if end_ms > limits::MAX_TIMESTAMP_MS {
         c.fail(
-            "path.shock.start_ms",
+            &format!("{prefix}.start_ms"),
             shock.start_ms,
             format!(
                 "the shock must end by the engine's last timestamp ({} ms, year 9999)",
@@ -265,22 +279,7 @@ fn shock_value(s: &crate::path::CalibratedShock, name: &str) -> String {
 /// The market's and venue's engine parameters, as the engine's own set-up checks them.
 fn engine_params(c: &mut Checks, s: &Scenario, initial_price_given: bool) {
     let mut engine = Engine::default();
-    let mut params = s.market.clone();
-    if !initial_price_given {
-        // The run takes the path's first price; check the rest at one tick.
-        params.initial_price = params.tick_size.max(Price::from_micros(1));
-    }
-    let as_given = toml::Table::try_from(&params).unwrap_or_default();
-    if let Err(r) = engine.apply(&Command::CreateMarket { params }, TimestampMs(0)) {
-        match r {
-            Reject::InvalidParam { name, reason } => {
-                let value = as_given
-                    .get(name)
-                    .map_or("(as given)".into(), ToString::to_string);
-                c.fail(&format!("market.{name}"), value, reason);
-            }
-            other => c.fail("market", "(as given)", other.to_string()),
-        }
+    if !market_params(c, &mut engine, "market", &s.market, initial_price_given) {
         return;
     }
     let v = &s.venue;
@@ -328,6 +327,149 @@ fn engine_params(c: &mut Checks, s: &Scenario, initial_price_given: bool) {
                 format!("must be in [0, {}] USD", show(MAX_USD)),
             );
         }
+    }
+}
+
+/// Creates the market on `engine` as the run's set-up would; a refusal is a problem under
+/// `prefix` (naming the parameter when the engine does). Whether it was created.
+fn market_params(
+    c: &mut Checks,
+    engine: &mut Engine,
+    prefix: &str,
+    market: &MarketParams,
+    initial_price_given: bool,
+) -> bool {
+    let mut params = market.clone();
+    if !initial_price_given {
+        // The run takes the path's first price; check the rest at one tick.
+        params.initial_price = params.tick_size.max(Price::from_micros(1));
+    }
+    let as_given = toml::Table::try_from(&params).unwrap_or_default();
+    match engine.apply(&Command::CreateMarket { params }, TimestampMs(0)) {
+        Ok(_) => true,
+        Err(Reject::InvalidParam { name, reason }) => {
+            let value = as_given
+                .get(name)
+                .map_or("(as given)".into(), ToString::to_string);
+            c.fail(&format!("{prefix}.{name}"), value, reason);
+            false
+        }
+        Err(other) => {
+            c.fail(prefix, "(as given)", other.to_string());
+            false
+        }
+    }
+}
+
+/// The further markets: each one's engine parameters (on a scratch engine beside the first
+/// market, as the run creates them), its shock, its agents; the symbols distinct; the shocks
+/// on one grid; the correlations valid for the number of markets.
+fn more_markets(c: &mut Checks, s: &Scenario, initial_prices_given: &[bool]) {
+    let n = s.more_markets.len() + 1;
+    correlation(c, s, n);
+    if s.more_markets.is_empty() {
+        return;
+    }
+    if s.path.kind != PathKind::CalibratedShock {
+        c.fail(
+            "more_markets",
+            format!("{} markets", s.more_markets.len()),
+            "further markets are driven beside a calibrated shock only: set path.kind = \
+             \"calibrated_shock\" (historical files side by side are not supported yet)",
+        );
+    }
+    if n > MAX_MARKETS {
+        c.fail(
+            "more_markets",
+            format!("{} markets", s.more_markets.len()),
+            format!(
+                "at most {} further markets ({MAX_MARKETS} in all)",
+                MAX_MARKETS - 1
+            ),
+        );
+        return;
+    }
+    let mut engine = Engine::default();
+    let _ = engine.apply(
+        &Command::CreateMarket {
+            params: s.market.clone(),
+        },
+        TimestampMs(0),
+    );
+    let mut symbols = vec![s.market.symbol.clone()];
+    let mut traders = u64::from(s.agents.traders.count);
+    for (i, m) in s.more_markets.iter().enumerate() {
+        let prefix = format!("more_markets[{i}]");
+        let given = initial_prices_given.get(i).copied().unwrap_or(false);
+        market_params(
+            c,
+            &mut engine,
+            &format!("{prefix}.market"),
+            &m.market,
+            given,
+        );
+        if symbols.contains(&m.market.symbol) {
+            c.fail(
+                &format!("{prefix}.market.symbol"),
+                format!("{:?}", m.market.symbol),
+                "must differ from every other market's symbol",
+            );
+        }
+        symbols.push(m.market.symbol.clone());
+        shock_at(c, &format!("{prefix}.shock"), &m.shock, s.step_ms);
+        more_market_agents(c, &prefix, m);
+        traders += u64::from(m.agents.traders);
+    }
+    if traders > u64::from(MAX_TRADERS) {
+        c.fail(
+            "more_markets",
+            format!("{traders} traders in all markets"),
+            format!("at most {MAX_TRADERS} traders in all"),
+        );
+    }
+    let shocks: Vec<CalibratedShock> = std::iter::once(s.path.shock.clone())
+        .chain(s.more_markets.iter().map(|m| m.shock.clone()))
+        .collect();
+    if let Err(e) = check_aligned(&shocks) {
+        c.fail("more_markets", "(the shocks)", e.to_string());
+    }
+}
+
+fn more_market_agents(c: &mut Checks, prefix: &str, m: &MoreMarket) {
+    let a = &m.agents;
+    c.count(&format!("{prefix}.agents.traders"), a.traders, MAX_TRADERS);
+    c.count(
+        &format!("{prefix}.agents.market_makers"),
+        a.market_makers,
+        MAX_OTHER_AGENTS,
+    );
+    c.count(
+        &format!("{prefix}.agents.arbitrageurs"),
+        a.arbitrageurs,
+        MAX_OTHER_AGENTS,
+    );
+    c.share(
+        &format!("{prefix}.agents.cross_margin_share"),
+        a.cross_margin_share,
+    );
+}
+
+/// `[correlation]` for `n` markets (checked even for one, so a typo never waits for a second
+/// market to show).
+fn correlation(c: &mut Checks, s: &Scenario, n: usize) {
+    if n > MAX_MARKETS {
+        return; // Reported under `more_markets`.
+    }
+    match s.correlation.validate(n) {
+        Ok(()) => {}
+        Err(PathError::InvalidCorrelation { name, problem }) => {
+            let value = match name {
+                "crisis_weight" => s.correlation.crisis_weight.to_string(),
+                _ => format!("{:?}", s.correlation.calm),
+            };
+            c.fail(&format!("correlation.{name}"), value, problem);
+        }
+        Err(e) => c.fail("correlation", "(as given)", e.to_string()),
     }
 }
 

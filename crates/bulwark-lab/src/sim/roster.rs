@@ -30,6 +30,12 @@ pub enum Notice {
 pub struct Slot {
     pub agent: Agent,
     pub rng: ChaCha8Rng,
+    /// The market it trades (index into the run's markets).
+    pub market: usize,
+    /// Whether its first deposit opens its account (see [`Member::opens_account`]).
+    pub opens_account: bool,
+    /// The next agent trading from the same account, if any (a cross-margin trader's legs).
+    next_same_account: Option<u32>,
     gen: u32,
     next_wake_ms: u64,
     trigger_gen: u32,
@@ -38,11 +44,13 @@ pub struct Slot {
 #[derive(Debug, Default)]
 pub struct Roster {
     slots: Vec<Slot>,
-    /// Account id -> agent id.
+    /// Account id -> the first agent trading from it (the others follow through
+    /// `Slot::next_same_account`).
     account_agent: Vec<Option<u32>>,
     /// Keeper `k`'s agent id is `keepers[k]`.
     keepers: Vec<u32>,
-    triggers: Triggers,
+    /// Price triggers on each market's mark.
+    triggers: Vec<Triggers>,
     fired: Vec<(u32, u32)>,
 }
 
@@ -50,25 +58,47 @@ impl Roster {
     /// Takes the drawn population; agent `i` is `members[i]`.
     pub fn new(members: Vec<Member>) -> Roster {
         let mut r = Roster::default();
-        for (id, Member { agent, rng }) in members.into_iter().enumerate() {
+        let mut last_of_account: Vec<Option<u32>> = Vec::new();
+        for (id, m) in members.into_iter().enumerate() {
             let id = id as u32;
-            let idx = agent.account().0 as usize;
+            let idx = m.agent.account().0 as usize;
             if r.account_agent.len() <= idx {
                 r.account_agent.resize(idx + 1, None);
+                last_of_account.resize(idx + 1, None);
             }
-            r.account_agent[idx] = Some(id);
-            if let Agent::Keeper(_) = agent {
+            match last_of_account[idx] {
+                None => r.account_agent[idx] = Some(id),
+                Some(prev) => r.slots[prev as usize].next_same_account = Some(id),
+            }
+            last_of_account[idx] = Some(id);
+            if let Agent::Keeper(_) = m.agent {
                 r.keepers.push(id);
             }
+            if r.triggers.len() <= m.market {
+                r.triggers.resize_with(m.market + 1, Triggers::default);
+            }
             r.slots.push(Slot {
-                agent,
-                rng,
+                agent: m.agent,
+                rng: m.rng,
+                market: m.market,
+                opens_account: m.opens_account,
+                next_same_account: None,
                 gen: 0,
                 next_wake_ms: u64::MAX,
                 trigger_gen: 0,
             });
         }
         r
+    }
+
+    /// The market agent `agent` trades.
+    pub fn market_of(&self, agent: u32) -> usize {
+        self.slots[agent as usize].market
+    }
+
+    /// Whether agent `agent`'s first deposit opens its account.
+    pub fn opens_account(&self, agent: u32) -> bool {
+        self.slots[agent as usize].opens_account
     }
 
     pub fn len(&self) -> usize {
@@ -138,16 +168,26 @@ impl Roster {
         slot.trigger_gen = slot.trigger_gen.wrapping_add(1);
     }
 
+    /// Arms a trigger on the mark of the market the agent trades.
     pub fn add_trigger(&mut self, agent: u32, price: f64, below: bool) {
-        let gen = self.slots[agent as usize].trigger_gen;
-        self.triggers.add(agent, gen, price, below);
+        let slot = &self.slots[agent as usize];
+        self.triggers[slot.market].add(agent, slot.trigger_gen, price, below);
     }
 
-    /// The mark moved to `mark`: wakes, after a trader's reaction time, every agent whose
-    /// current trigger it crossed.
-    pub fn fire_triggers(&mut self, queue: &mut EventQueue, now_ms: u64, mark: Price) {
+    /// Market `market`'s mark moved to `mark`: wakes, after a trader's reaction time, every
+    /// agent whose current trigger it crossed.
+    pub fn fire_triggers(
+        &mut self,
+        queue: &mut EventQueue,
+        now_ms: u64,
+        market: usize,
+        mark: Price,
+    ) {
+        let Some(triggers) = self.triggers.get_mut(market) else {
+            return; // No agent trades it.
+        };
         let mut fired = std::mem::take(&mut self.fired);
-        self.triggers.fire(mark, &mut fired);
+        triggers.fire(mark, &mut fired);
         for &(agent, gen) in &fired {
             if self.slots[agent as usize].trigger_gen == gen {
                 self.schedule(queue, now_ms, agent, now_ms + TRADER_REACTION_MS);
@@ -160,23 +200,33 @@ impl Roster {
     /// Who must hear about a command's events: owners of filled orders and of pools whose
     /// liquidation started, in event order, then every keeper if an account was flagged.
     pub fn notices(&self, events: &[Event], out: &mut Vec<Notice>) {
-        let owner = |a: AccountId| self.account_agent.get(a.0 as usize).copied().flatten();
         let mut flagged = false;
         for ev in events {
             match *ev {
                 Event::Fill { maker, taker, .. } => {
-                    out.extend(owner(maker).map(Notice::Filled));
-                    out.extend(owner(taker).map(Notice::Filled));
+                    self.owners(maker, out);
+                    self.owners(taker, out);
                 }
-                Event::LiquidationStarted { account, .. } => {
-                    out.extend(owner(account).map(Notice::Filled));
-                }
+                Event::LiquidationStarted { account, .. } => self.owners(account, out),
                 Event::BelowMaintenance { .. } => flagged = true,
                 _ => {}
             }
         }
         if flagged {
             out.extend(self.keepers.iter().map(|&k| Notice::Flagged(k)));
+        }
+    }
+
+    /// Every agent trading from `account`, in agent order, as `Filled` notices.
+    fn owners(&self, account: AccountId, out: &mut Vec<Notice>) {
+        let mut next = self
+            .account_agent
+            .get(account.0 as usize)
+            .copied()
+            .flatten();
+        while let Some(agent) = next {
+            out.push(Notice::Filled(agent));
+            next = self.slots[agent as usize].next_same_account;
         }
     }
 

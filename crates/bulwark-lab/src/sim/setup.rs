@@ -1,5 +1,6 @@
 //! Opening the venue: the market, the venue's parameters, the money the insurance fund and
-//! the vault's passive stake start with, and the first oracle price. The run loop applies these
+//! the vault's passive stake start with, and the first oracle price; then each further market
+//! with its first oracle price. The run loop applies these
 //! commands in order; one the engine rejects stops the run with a message naming it.
 
 use bulwark_core::Round;
@@ -77,4 +78,17 @@ pub fn venue_commands(s: &Scenario, params: MarketParams, market: MarketId) -> V
         price: first,
     });
     cmds
+}
+
+/// The commands that open a further market: created (its initial price already chosen), then
+/// its first oracle price. `market` is the id the engine gives it.
+pub fn more_market_commands(params: MarketParams, market: MarketId) -> Vec<Command> {
+    let first = params.initial_price;
+    vec![
+        Command::CreateMarket { params },
+        Command::OraclePrice {
+            market,
+            price: first,
+        },
+    ]
 }

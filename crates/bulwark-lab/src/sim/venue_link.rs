@@ -27,7 +27,7 @@ impl Origin {
     }
 }
 
-/// The engine and the one market the lab drives.
+/// The engine, and the first market the lab drives (the others: `sim::markets`).
 #[derive(Debug)]
 pub struct VenueLink {
     pub engine: Engine,
@@ -36,7 +36,6 @@ pub struct VenueLink {
     /// the engine again while they go through them).
     events: Vec<Event>,
     pub commands_sent: u64,
-    last_mark: Price,
     check_every: u64,
     next_check: u64,
     pub invariant_checks: u64,
@@ -54,7 +53,6 @@ impl VenueLink {
             market,
             events: Vec::new(),
             commands_sent: 0,
-            last_mark: Price::ZERO,
             check_every,
             next_check: check_every,
             invariant_checks: 0,
@@ -85,15 +83,6 @@ impl VenueLink {
         self.engine
             .market(self.market)
             .map_or(Price::ZERO, |m| m.mark)
-    }
-
-    /// The new mark if it changed since the last call.
-    pub fn mark_moved(&mut self) -> Option<Price> {
-        let mark = self.mark_price();
-        (mark != self.last_mark).then(|| {
-            self.last_mark = mark;
-            mark
-        })
     }
 
     /// Whether enough commands were applied since the last periodic check.

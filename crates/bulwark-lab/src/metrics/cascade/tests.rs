@@ -134,8 +134,8 @@ fn verdicts(low: f64, outside: f64) -> (bool, bool, i64) {
             price: px(low),
         },
     );
-    let mut metrics = Metrics::new(0, M, 1_000);
-    metrics.on_events(3, &events, &e, outside);
+    let mut metrics = Metrics::new(0, &[(M, 1_000)]);
+    metrics.on_events(3, &events, &e, &[outside]);
     let record = metrics
         .liquidations
         .records
