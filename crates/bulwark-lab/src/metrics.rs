@@ -5,6 +5,7 @@
 //! - [`cascade`]: every liquidation, whether the venue's own price caused it (endogenous),
 //!   and the longest chain;
 //! - [`lp_flows`]: the vault withdrawals LPs requested and were paid;
+//! - [`efficiency`]: capital efficiency (margin per open interest, refused volume, halts);
 //! - [`rows`]: the flat rows of `events.csv`;
 //! - [`observed`]: what the lab watches beside the events (mark against the outside price,
 //!   oracle lag, the funds' low points, the chain's delays, negative equity at the end).
@@ -12,6 +13,7 @@
 //! Rejected commands are counted here by `origin/command:reason`.
 
 pub mod cascade;
+pub mod efficiency;
 pub mod losses;
 pub mod lp_flows;
 pub mod observed;
@@ -23,6 +25,7 @@ use std::collections::BTreeMap;
 use bulwark_engine::{AccountId, Engine, Event, MarketId, Reject};
 
 pub use cascade::{longest_chain, market_bit, CommandContext, LiquidationRecord, Liquidations};
+pub use efficiency::{CapitalEfficiency, Efficiency};
 pub use losses::{Losses, MarketLosses};
 pub use lp_flows::LpFlows;
 pub use observed::{ChainStats, Observed};
@@ -41,6 +44,7 @@ pub struct Metrics {
     pub losses: Losses,
     pub liquidations: Liquidations,
     pub lp_flows: LpFlows,
+    pub efficiency: Efficiency,
     pub below_maintenance_events: u64,
     /// Rejections by `origin/command:reason`.
     pub rejections: BTreeMap<String, u64>,

@@ -30,6 +30,7 @@ use bulwark_engine::{Command, MarketId, Price, Reject};
 use crate::agents::population::{self, Agent};
 use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
 use crate::chain::{block_vols, Chain, GasPath};
+use crate::metrics::efficiency::MARGIN_SAMPLE_EVERY_S;
 use crate::metrics::Metrics;
 use crate::path::PricePath;
 use crate::sampling::{self, SampleInputs, Samples};
@@ -336,6 +337,11 @@ impl Sim {
             *slot = m.path.price_at(self.now_ms);
         }
         let result = self.venue.apply(&cmd, self.now_ms);
+        if let Command::PlaceOrder(order) = &cmd {
+            let refused = result.as_ref().err();
+            let engine = &self.venue.engine;
+            self.metrics.efficiency.on_order(order, engine, refused);
+        }
         match &result {
             Ok(()) => {
                 let events = self.venue.events();
@@ -396,6 +402,9 @@ impl Sim {
         if self.since_start_ms() % sample_ms < step {
             self.take_sample();
         }
+        if self.since_start_ms() % (MARGIN_SAMPLE_EVERY_S * 1000) < step {
+            self.metrics.efficiency.sample_margin(&self.venue.engine);
+        }
     }
 
     fn halted(&self, t_ms: u64) -> bool {
@@ -412,6 +421,9 @@ impl Sim {
             let stats = &mut self.metrics.observed.chain;
             stats.halted_ms += block_ms;
             stats.blocks_skipped += 1;
+            if self.scenario.chain.orders_on_chain {
+                self.metrics.efficiency.halted_ms += block_ms;
+            }
             return;
         }
         self.expire_stuck_txs();

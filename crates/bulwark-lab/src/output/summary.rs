@@ -47,6 +47,9 @@ pub struct Summary {
     pub chain: ChainSummary,
     pub agent_activity: AgentActivity,
     pub conservation: Conservation,
+    /// What the venue's protection cost its traders (margin per open interest, refused volume,
+    /// halted time); see [`crate::metrics::efficiency`].
+    pub capital_efficiency: crate::metrics::CapitalEfficiency,
     /// With several markets: each market's own numbers, `[market]` first (the fields above
     /// are venue-wide, except `price`, `mark_vs_outside` and `oracle`, which are the first
     /// market's). Absent with one market.
@@ -811,6 +814,7 @@ pub fn summarize(sim: &Sim) -> Summary {
             ok: sim.venue.invariant_breach.is_none(),
             first_breach: sim.venue.invariant_breach.clone(),
         },
+        capital_efficiency: sim.metrics.efficiency.summary(),
         markets,
         cross_market,
         final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),
