@@ -15,6 +15,7 @@
 //! - [`sampling`]: the venue's snapshots over time (`timeseries.csv`);
 //! - [`output`]: the summary, the report and the files a run writes;
 //! - [`run`]: one run end to end;
+//! - [`sweep`]: Monte Carlo sweeps over seeds and scenario fields, on every core, sharded;
 //! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots;
 //! - [`venue`]: what agents may see of the venue (client queries only);
 //! - [`venue_state`]: the venue's own books that the metrics read.
@@ -31,5 +32,6 @@ pub mod run;
 pub mod sampling;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod venue;
 pub mod venue_state;

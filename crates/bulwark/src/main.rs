@@ -9,6 +9,7 @@ mod data;
 mod lab;
 mod out;
 mod replay;
+mod sweep;
 
 #[derive(Parser)]
 #[command(
@@ -81,6 +82,39 @@ enum LabCmd {
         #[arg(long, value_name = "KEY=V1,V2")]
         compare: Option<String>,
     },
+    /// Run a Monte Carlo sweep: a base scenario, a grid or random sample over any of its
+    /// fields, times N seeds, on every core (see scenarios/README.md, "Sweeps").
+    ///
+    /// Writes OUT/runs.csv (one row per run: the swept values, the seed, every headline
+    /// metric and each stage's loss), the same bytes whatever the thread count. Each finished
+    /// run is saved at once: run the same command again to resume a stopped sweep.
+    Sweep {
+        /// The sweep file (TOML), e.g. scenarios/sweep-maintenance.toml.
+        file: PathBuf,
+        /// Output folder. Default: sweep-out/<sweep name> (a shard's: .../shard-I-of-N).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 (the default) uses every core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Run one deterministic slice of the sweep, I of N (0-based): the runs whose index is
+        /// I modulo N. Join the slices with `bulwark lab merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Join the folders of a sharded sweep (--shard 0/N .. N-1/N) into one, byte-identical to
+    /// a single-machine run. Refuses shards of another sweep or another build.
+    Merge {
+        /// The shard folders, all N of them.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the merged results.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +172,20 @@ fn main() -> ExitCode {
             quiet,
             compare: compare.as_deref(),
         }),
+        Cmd::Lab(LabCmd::Sweep {
+            file,
+            out,
+            threads,
+            shard,
+            quiet,
+        }) => sweep::run(&sweep::SweepArgs {
+            file: &file,
+            out: out.as_deref(),
+            threads,
+            shard: shard.as_deref(),
+            quiet,
+        }),
+        Cmd::Lab(LabCmd::Merge { shards, out }) => sweep::merge(&shards, &out),
         Cmd::Data(DataCmd::Fetch {
             symbol,
             market,

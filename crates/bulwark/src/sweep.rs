@@ -1,0 +1,126 @@
+//! `bulwark lab sweep` and `bulwark lab merge`: Monte Carlo sweeps on every core, and shards
+//! of one sweep (run on a batch scheduler) joined back into one result.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use bulwark_lab::output::dir_name;
+use bulwark_lab::sweep::{self, Shard, SweepOptions, SweepProgress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// What `bulwark lab sweep` was asked to do.
+pub struct SweepArgs<'a> {
+    pub file: &'a Path,
+    pub out: Option<&'a Path>,
+    pub threads: usize,
+    pub shard: Option<&'a str>,
+    pub quiet: bool,
+}
+
+/// blake3 of this program's own file: shards run by different builds must not be merged.
+pub fn binary_hash() -> Result<String> {
+    let exe = std::env::current_exe().context("cannot locate the running program")?;
+    let bytes = std::fs::read(&exe).with_context(|| format!("reading {}", exe.display()))?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+pub fn run(a: &SweepArgs) -> Result<()> {
+    let shard = a
+        .shard
+        .map(|s| s.parse::<Shard>().map_err(|e| anyhow!("{e}")))
+        .transpose()?;
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let loaded = sweep::load(a.file, &root).map_err(|e| anyhow!("{e}"))?;
+    let out = a
+        .out
+        .map_or_else(|| default_out(&loaded.spec.name, shard), Path::to_path_buf);
+    let total = loaded.plan.total_runs();
+    eprintln!(
+        "sweep {} ({}): {} parameter set(s) x {} seed(s) = {total} runs{}, output {}",
+        loaded.spec.name,
+        loaded.source,
+        loaded.plan.sets.len(),
+        loaded.plan.seeds,
+        shard.map_or(String::new(), |s| format!(
+            ", shard {}/{}",
+            s.index, s.count
+        )),
+        out.display()
+    );
+    let opts = SweepOptions {
+        threads: a.threads,
+        shard,
+        binary_hash: binary_hash()?,
+    };
+    let bar = progress_bar(a.quiet);
+    let on_progress = |p: SweepProgress| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        if p.ran > 0 {
+            let rate = p.ran as f64 / p.elapsed_s.max(1e-9);
+            bar.set_message(format!("{:.2} runs/s", rate));
+        }
+    };
+    let outcome =
+        sweep::run_sweep(&loaded, &out, &opts, &on_progress).map_err(|e| anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    let rate = outcome.ran as f64 / outcome.wall_time_s.max(1e-9);
+    let mut text = format!(
+        "{} runs in {:.1} s ({:.2} runs/s, {:.1} runs/min){}\n",
+        outcome.ran,
+        outcome.wall_time_s,
+        rate,
+        rate * 60.0,
+        if outcome.skipped > 0 {
+            format!(
+                "; {} already done in {} were not run again",
+                outcome.skipped,
+                out.display()
+            )
+        } else {
+            String::new()
+        }
+    );
+    match &outcome.runs_csv {
+        Some(csv) => text.push_str(&format!("runs       {}\n", csv.display())),
+        None => text.push_str("not finished: run the same command again to resume\n"),
+    }
+    crate::out::stdout(&text)?;
+    Ok(())
+}
+
+fn default_out(name: &str, shard: Option<Shard>) -> PathBuf {
+    let dir = PathBuf::from("sweep-out").join(dir_name(name));
+    match shard {
+        Some(s) => dir.join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => dir,
+    }
+}
+
+/// `bulwark lab merge`: shard folders into one.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<()> {
+    let (manifest, csv) = sweep::merge(shards, out).map_err(|e| anyhow!("{e}"))?;
+    crate::out::stdout(&format!(
+        "merged {} shards of sweep {} ({} runs)\nruns       {}\n",
+        shards.len(),
+        manifest.sweep,
+        manifest.runs_total,
+        csv.display()
+    ))?;
+    Ok(())
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} runs, {msg}, {eta} left",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar
+}
