@@ -246,7 +246,7 @@ impl SweepSpec {
 }
 
 /// The random stream of a sweep's sample points: apart from every run's own streams.
-const SAMPLE_STREAM: u64 = 0x5357_4545_50; // "SWEEP"
+const SAMPLE_STREAM: u64 = 0x0053_5745_4550; // "SWEEP"
 
 impl SampleSpec {
     fn keys(&self) -> Vec<String> {

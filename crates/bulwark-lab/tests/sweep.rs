@@ -1,0 +1,150 @@
+//! Sweeps: the same bytes whatever the thread count, the shards or an interruption.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bulwark_lab::sweep::{self, merge, LoadedSweep, Shard, SweepOptions};
+
+/// Six short runs: two maintenance settings x three seeds, 30 simulated minutes of the default
+/// scenario with 60 traders each.
+const SPEC: &str = r#"
+name = "test-sweep"
+seeds = 3
+seed = 11
+[set]
+duration_s = 1800
+"agents.traders.count" = 60
+[grid]
+"market.maintenance" = [5000, 10000]
+"#;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn load(dir: &Path) -> LoadedSweep {
+    let file = dir.join("sweep.toml");
+    fs::write(&file, SPEC).expect("write the sweep file"); // ok: test
+    sweep::load(&file, &repo_root()).expect("the test sweep loads") // ok: test
+}
+
+fn opts(threads: usize, shard: Option<Shard>) -> SweepOptions {
+    SweepOptions {
+        threads,
+        shard,
+        binary_hash: "test-build".into(),
+    }
+}
+
+fn run(s: &LoadedSweep, out: &Path, o: &SweepOptions) -> sweep::SweepOutcome {
+    sweep::run_sweep(s, out, o, &|_| {}).expect("the sweep runs") // ok: test
+}
+
+fn csv(dir: &Path) -> Vec<u8> {
+    fs::read(dir.join("runs.csv")).expect("runs.csv") // ok: test
+}
+
+#[test]
+fn threads_shards_and_resume_give_the_same_bytes() {
+    let tmp = tempfile::tempdir().expect("tempdir"); // ok: test
+    let s = load(tmp.path());
+    assert_eq!(s.plan.total_runs(), 6);
+
+    let one = tmp.path().join("one-thread");
+    let whole = run(&s, &one, &opts(1, None));
+    assert_eq!((whole.ran, whole.skipped), (6, 0));
+    let reference = csv(&one);
+    let text = String::from_utf8(reference.clone()).expect("UTF-8"); // ok: test
+    assert_eq!(text.lines().count(), 7, "a header and six rows:\n{text}");
+    assert!(text.starts_with("run,set,seed_index,seed,market.maintenance,loss_total_usd,"));
+    // Paired seeds: run 0 (set 0) and run 3 (set 1) share seed index 0 and its seed.
+    let seeds: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap_or(""))
+        .collect(); // ok: test
+    assert_eq!(seeds[0], seeds[3]);
+    assert_ne!(seeds[0], seeds[1]);
+
+    let two = tmp.path().join("two-threads");
+    run(&s, &two, &opts(2, None));
+    assert_eq!(csv(&two), reference, "1 and 2 threads differ");
+
+    let shard_dirs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let dir = tmp.path().join(format!("shard-{i}"));
+            let shard = Shard { index: i, count: 3 };
+            let out = run(&s, &dir, &opts(2, Some(shard)));
+            assert_eq!(out.ran, 2);
+            dir
+        })
+        .collect();
+    let merged = tmp.path().join("merged");
+    merge(&shard_dirs, &merged).expect("the shards merge"); // ok: test
+    assert_eq!(
+        csv(&merged),
+        reference,
+        "3 shards merged differ from a whole run"
+    );
+
+    // An interrupted sweep: two runs lost and a third cut off mid-line.
+    let resumed = tmp.path().join("resumed");
+    run(&s, &resumed, &opts(2, None));
+    let partial = resumed.join("runs.partial.csv");
+    let log = fs::read_to_string(&partial).expect("resume log"); // ok: test
+    let lines: Vec<&str> = log.lines().collect();
+    let mut cut = lines[..4].join("\n"); // header and three runs
+    cut.push('\n');
+    cut.push_str(&lines[4][..10]); // a torn line
+    fs::write(&partial, cut).expect("rewrite log"); // ok: test
+    fs::remove_file(resumed.join("runs.csv")).expect("remove runs.csv"); // ok: test
+    let again = run(&s, &resumed, &opts(2, None));
+    assert_eq!(
+        (again.ran, again.skipped),
+        (3, 3),
+        "done runs must not run again"
+    );
+    assert_eq!(
+        csv(&resumed),
+        reference,
+        "a resumed sweep differs from an uninterrupted one"
+    );
+}
+
+#[test]
+fn merge_refuses_other_builds_missing_and_unfinished_shards() {
+    let tmp = tempfile::tempdir().expect("tempdir"); // ok: test
+    let s = load(tmp.path());
+    let shard = |i: u32, build: &str| {
+        let dir = tmp.path().join(format!("{build}-{i}"));
+        let mut o = opts(1, Some(Shard { index: i, count: 2 }));
+        o.binary_hash = build.into();
+        run(&s, &dir, &o);
+        dir
+    };
+    let (a0, a1, b1) = (shard(0, "a"), shard(1, "a"), shard(1, "b"));
+    let out = tmp.path().join("m");
+    let err = merge(&[a0.clone(), b1], &out).unwrap_err(); // ok: test
+    assert!(err.contains("different build"), "{err}");
+    let err = merge(std::slice::from_ref(&a0), &out).unwrap_err(); // ok: test
+    assert!(err.contains("shard 1/2 is missing"), "{err}");
+    let err = merge(&[a0.clone(), a0.clone()], &out).unwrap_err(); // ok: test
+    assert!(err.contains("given twice"), "{err}");
+    fs::remove_file(a1.join("runs.csv")).expect("remove"); // ok: test
+    let err = merge(&[a0, a1], &out).unwrap_err(); // ok: test
+    assert!(err.contains("finished"), "{err}");
+}
+
+#[test]
+fn a_folder_of_another_sweep_is_not_resumed_into() {
+    let tmp = tempfile::tempdir().expect("tempdir"); // ok: test
+    let s = load(tmp.path());
+    let out = tmp.path().join("out");
+    run(&s, &out, &opts(1, Some(Shard { index: 0, count: 6 })));
+    let err = sweep::run_sweep(&s, &out, &opts(1, None), &|_| {}).unwrap_err(); // ok: test
+    assert!(err.contains("different --shard"), "{err}");
+    let mut other = opts(1, Some(Shard { index: 0, count: 6 }));
+    other.binary_hash = "another".into();
+    let err = sweep::run_sweep(&s, &out, &other, &|_| {}).unwrap_err(); // ok: test
+    assert!(err.contains("different build"), "{err}");
+}
