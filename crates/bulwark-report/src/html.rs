@@ -25,7 +25,7 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light; }
 body { margin: 0; background: #f8f9fa; color: #212529;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
@@ -193,7 +193,7 @@ fn chart_sections(report: &RunReport) -> String {
     html
 }
 
-fn section(title: &str, note: &str, body: &str) -> String {
+pub(crate) fn section(title: &str, note: &str, body: &str) -> String {
     let note = if note.is_empty() {
         String::new()
     } else {
@@ -646,6 +646,15 @@ fn looks_numeric(cell: &str) -> bool {
 }
 
 fn comparison_section(table: &ComparisonTable) -> String {
+    section(
+        "Mechanism comparison",
+        "The same scenario and seed with mechanisms switched on or off.",
+        &comparison_table_html(table),
+    )
+}
+
+/// A comparison table as HTML (numbers right-aligned), with its caption.
+pub(crate) fn comparison_table_html(table: &ComparisonTable) -> String {
     let mut body = String::new();
     if let Some(caption) = &table.caption {
         let _ = writeln!(body, "<p class=\"note\">{}</p>", escape_html(caption));
@@ -670,11 +679,7 @@ fn comparison_section(table: &ComparisonTable) -> String {
         body.push_str("</tr>\n");
     }
     body.push_str("</table>");
-    section(
-        "Mechanism comparison",
-        "The same scenario and seed with mechanisms switched on or off.",
-        &body,
-    )
+    body
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@ mod error;
 mod format;
 mod html;
 mod model;
+mod page;
 pub mod sample;
 mod svg;
+mod xy;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub use model::{
     col, unit, Column, ComparisonTable, HeadlineRow, LiquidationMark, Period, PeriodKind,
     RunReport, TimeSeries, WaterfallStage,
 };
+pub use page::{render_page, write_page, Page, PageItem, PageSection};
+pub use xy::{render_xy_chart, XyAxis, XyChart, XyPoint, XySeries, XyStyle};
 
 /// File name of the page inside the report directory.
 pub const REPORT_FILE_NAME: &str = "report.html";
