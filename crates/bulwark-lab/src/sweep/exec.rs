@@ -14,7 +14,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::row::metric_cells;
-use super::spec::{value_text, Plan, SweepSpec};
+use super::spec::{Plan, SweepSpec};
 use super::store::{Manifest, Shard, Store};
 use crate::scenario::{self, LoadedScenario, PathKind};
 
@@ -88,9 +88,8 @@ fn sweep_hash(spec: &SweepSpec, plan: &Plan, sets: &[LoadedScenario]) -> Result<
         h.update(b"\0");
     }
     for (set, loaded) in plan.sets.iter().zip(sets) {
-        for (k, v) in &set.values {
-            h.update(format!("{k}={}\0", value_text(v)).as_bytes());
-        }
+        h.update(set.label().as_bytes());
+        h.update(b"\0");
         let json = serde_json::to_string(&loaded.scenario).map_err(|e| e.to_string())?;
         h.update(json.as_bytes());
         if loaded.scenario.path.kind == PathKind::Historical {

@@ -13,6 +13,10 @@
 //! [grid]                          # every combination of these values
 //! "market.maintenance" = [5000, 10000]
 //!
+//! [[variants]]                    # and/or named variants, each a set of overrides
+//! name = "no insurance"
+//! set = { "venue.insurance" = false }
+//!
 //! [sample]                        # and/or this many random points
 //! count = 8
 //! [sample.uniform]                # drawn uniformly in [low, high]
@@ -21,7 +25,9 @@
 //! "venue.native_liquidation" = [true, false]
 //! ```
 //!
-//! With both a grid and random points, each random point is combined with each grid point.
+//! Variants, grid points and random points combine: each variant with each grid point with
+//! each random point. The first parameter set (the first variant, the grid's first values) is
+//! the baseline that the report's paired comparison measures the others against.
 //! Any scenario field a `--set` override can reach can be swept; each parameter set is loaded
 //! and validated before anything runs.
 
@@ -59,7 +65,22 @@ pub struct SweepSpec {
     pub grid: BTreeMap<String, Vec<toml::Value>>,
     #[serde(default)]
     pub sample: Option<SampleSpec>,
+    /// Named parameter sets, each its own overrides; the first is the baseline.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
 }
+
+/// A named parameter set of a sweep (`[[variants]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub set: BTreeMap<String, toml::Value>,
+}
+
+/// The column that names a set's variant, when a sweep has variants.
+pub const VARIANT_COLUMN: &str = "variant";
 
 fn default_seed() -> u64 {
     1
@@ -82,6 +103,10 @@ pub struct SampleSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamSet {
     pub index: usize,
+    /// The variant's name, with a sweep of variants.
+    pub variant: Option<String>,
+    /// The variant's overrides (not columns: its name stands for them).
+    pub variant_set: Vec<(String, toml::Value)>,
     /// (key, value) for each swept field, in column order.
     pub values: Vec<(String, toml::Value)>,
 }
@@ -89,14 +114,34 @@ pub struct ParamSet {
 impl ParamSet {
     /// `key=value, key=value` (or "base" when nothing is swept).
     pub fn label(&self) -> String {
-        if self.values.is_empty() {
-            return "base".into();
+        let parts: Vec<String> = self
+            .variant
+            .iter()
+            .cloned()
+            .chain(
+                self.values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", value_text(v))),
+            )
+            .collect();
+        if parts.is_empty() {
+            "base".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The set's value of column `key` as text (the variant column included).
+    pub fn cell(&self, key: &str) -> String {
+        if key == VARIANT_COLUMN {
+            if let Some(v) = &self.variant {
+                return v.clone();
+            }
         }
         self.values
             .iter()
-            .map(|(k, v)| format!("{k}={}", value_text(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .find(|(k, _)| k == key)
+            .map_or(String::new(), |(_, v)| value_text(v))
     }
 }
 
@@ -151,10 +196,15 @@ impl Plan {
             key: k.clone(),
             value: v.clone(),
         });
-        let swept = self.sets[set].values.iter().map(|(k, v)| Override {
-            key: k.clone(),
-            value: v.clone(),
-        });
+        let p = &self.sets[set];
+        let swept = p
+            .variant_set
+            .iter()
+            .chain(&p.values)
+            .map(|(k, v)| Override {
+                key: k.clone(),
+                value: v.clone(),
+            });
         fixed.chain(swept).collect()
     }
 }
@@ -194,6 +244,7 @@ impl SweepSpec {
                 ));
             }
         }
+        let variants = self.check_variants()?;
         let mut points = vec![Vec::new()];
         for (k, values) in &self.grid {
             points = points
@@ -222,26 +273,68 @@ impl SweepSpec {
                 })
                 .collect();
         }
-        let total = points.len() as u64 * u64::from(self.seeds);
+        let sets_count = points.len() as u64 * variants.len().max(1) as u64;
+        let total = sets_count * u64::from(self.seeds);
         if total > MAX_RUNS {
             return Err(format!(
-                "{} parameter sets x {} seeds = {total} runs, beyond the limit of {MAX_RUNS}; \
-                 sweep fewer values or seeds, or split the sweep",
-                points.len(),
+                "{sets_count} parameter sets x {} seeds = {total} runs, beyond the limit of \
+                 {MAX_RUNS}; sweep fewer values or seeds, or split the sweep",
                 self.seeds
             ));
         }
-        let sets = points
-            .into_iter()
+        let named: Vec<Option<&Variant>> = if variants.is_empty() {
+            vec![None]
+        } else {
+            variants.iter().map(Some).collect()
+        };
+        let sets = named
+            .iter()
+            .flat_map(|v| points.iter().map(move |p| (*v, p.clone())))
             .enumerate()
-            .map(|(index, values)| ParamSet { index, values })
+            .map(|(index, (v, values))| ParamSet {
+                index,
+                variant: v.map(|v| v.name.clone()),
+                variant_set: v.map_or(Vec::new(), |v| {
+                    v.set.iter().map(|(k, x)| (k.clone(), x.clone())).collect()
+                }),
+                values,
+            })
             .collect();
+        if !variants.is_empty() {
+            keys.insert(0, VARIANT_COLUMN.to_string());
+        }
         Ok(Plan {
             keys,
             sets,
             seeds: self.seeds,
             sweep_seed: self.seed,
         })
+    }
+}
+
+impl SweepSpec {
+    /// Variants need distinct, non-empty names, and may not set a field the grid or the
+    /// sample sweeps (the set would not be what its column says).
+    fn check_variants(&self) -> Result<&[Variant], String> {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, v) in self.variants.iter().enumerate() {
+            if v.name.trim().is_empty() {
+                return Err(format!("variants[{i}].name: must not be empty"));
+            }
+            if !names.insert(v.name.as_str()) {
+                return Err(format!("variants[{i}].name: {:?} is used twice", v.name));
+            }
+            let sampled = self.sample.as_ref().map_or(Vec::new(), SampleSpec::keys);
+            for k in v.set.keys() {
+                if self.grid.contains_key(k) || sampled.contains(k) {
+                    return Err(format!(
+                        "variants[{i}] ({}): {k} is also swept by [grid] or [sample]",
+                        v.name
+                    ));
+                }
+            }
+        }
+        Ok(&self.variants)
     }
 }
 
@@ -368,6 +461,36 @@ mod tests {
         assert_eq!(a.seed, b.seed, "paired: the same seed index, the same seed");
         assert_ne!(plan.run(0).seed, a.seed);
         assert!(a.seed <= i64::MAX as u64);
+    }
+
+    #[test]
+    fn variants_cross_the_grid_and_name_their_sets() {
+        let s = spec(
+            r#"
+            name = "v"
+            seeds = 2
+            [grid]
+            "market.maintenance" = [5000, 10000]
+            [[variants]]
+            name = "all on"
+            [[variants]]
+            name = "no insurance"
+            set = { "venue.insurance" = false }
+            "#,
+        );
+        let plan = s.plan().unwrap(); // ok: test
+        assert_eq!(plan.keys, ["variant", "market.maintenance"]);
+        assert_eq!(plan.sets.len(), 4);
+        assert_eq!(
+            plan.sets[2].label(),
+            "no insurance, market.maintenance=5000"
+        );
+        assert_eq!(plan.sets[2].cell("variant"), "no insurance");
+        let o = plan.overrides(&s, 2);
+        let keys: Vec<&str> = o.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["venue.insurance", "market.maintenance"]);
+        let dup = "name = \"d\"\nseeds = 1\n[[variants]]\nname = \"a\"\n[[variants]]\nname = \"a\"";
+        assert!(spec(dup).plan().unwrap_err().contains("used twice")); // ok: test
     }
 
     #[test]

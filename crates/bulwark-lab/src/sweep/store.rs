@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::row::METRIC_COLUMNS;
-use super::spec::{value_text, Plan};
+use super::spec::Plan;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const PARTIAL_CSV: &str = "runs.partial.csv";
@@ -86,12 +86,7 @@ impl Manifest {
             sets: plan
                 .sets
                 .iter()
-                .map(|s| {
-                    s.values
-                        .iter()
-                        .map(|(k, v)| (k.clone(), value_text(v)))
-                        .collect()
-                })
+                .map(|s| plan.keys.iter().map(|k| (k.clone(), s.cell(k))).collect())
                 .collect(),
         }
     }
