@@ -33,6 +33,11 @@
 //! - resampling uses `ChaCha8Rng::seed_from_u64(seed)` and a bounded-index draw written here
 //!   (Lemire's method on 64-bit words), independent of pointer width and of `rand`'s
 //!   version;
+//! - the optimiser (argmin's Nelder–Mead) is plain deterministic f64 arithmetic.
+//!
+//! One exception: the Student-t quantile in [`StudentTLoss`] is `statrs`'s
+//! (`StudentsT::inverse_cdf`), which uses the platform's `ln`/`exp`; its last bits may differ
+//! between C libraries. Everything else is bit-identical given the same inputs.
 
 #![deny(missing_docs)]
 
@@ -42,7 +47,9 @@ mod empirical;
 mod error;
 mod multiple;
 mod normal;
+mod optim;
 mod order;
+mod parametric;
 mod proportion;
 mod tail;
 
@@ -54,5 +61,6 @@ pub use empirical::{expected_shortfall, quantile, var};
 pub use error::RiskError;
 pub use multiple::{holm, Holm};
 pub use normal::{normal_pdf, normal_quantile};
+pub use parametric::{NormalLoss, StudentTLoss, MAX_FITTED_DOF, MIN_T_FIT_OBSERVATIONS};
 pub use proportion::{wilson, Proportion};
 pub use tail::{Tail, TailStat, MIN_RUNS_FOR_99};
