@@ -16,6 +16,7 @@
 //! | quantile | type 7 of Hyndman & Fan (1996), numpy's default ([`quantile`]) |
 //! | bootstrap | percentile intervals, B resamples, `ChaCha8Rng` from a `u64` seed ([`Bootstrap`]) |
 //! | proportion | Wilson score interval ([`wilson`]) |
+//! | returns | log returns per period; variances per period until annualised with an explicit `periods_per_year` |
 //!
 //! # Errors, never panics
 //!
@@ -45,6 +46,7 @@ mod bootstrap;
 mod check;
 mod empirical;
 mod error;
+mod garch;
 mod multiple;
 mod normal;
 mod optim;
@@ -52,6 +54,7 @@ mod order;
 mod parametric;
 mod proportion;
 mod tail;
+mod volatility;
 
 pub use bootstrap::{
     bootstrap_ci, expected_shortfall_ci, paired_mean_diff, quantile_ci, var_ci, Bootstrap,
@@ -59,8 +62,16 @@ pub use bootstrap::{
 };
 pub use empirical::{expected_shortfall, quantile, var};
 pub use error::RiskError;
+pub use garch::{
+    fit_garch11, FittedInnovations, Garch11, GarchFit, Innovations, MAX_GARCH_DOF,
+    MIN_GARCH_OBSERVATIONS,
+};
 pub use multiple::{holm, Holm};
 pub use normal::{normal_pdf, normal_quantile};
 pub use parametric::{NormalLoss, StudentTLoss, MAX_FITTED_DOF, MIN_T_FIT_OBSERVATIONS};
 pub use proportion::{wilson, Proportion};
 pub use tail::{Tail, TailStat, MIN_RUNS_FOR_99};
+pub use volatility::{
+    annualise_variance, annualise_volatility, ewma_variance, ewma_variance_path, log_returns,
+    RISKMETRICS_LAMBDA,
+};

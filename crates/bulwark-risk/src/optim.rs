@@ -121,3 +121,13 @@ fn fail(what: &'static str, reason: &str) -> RiskError {
         reason: reason.to_string(),
     }
 }
+
+/// The logistic function 1 / (1 + e^-x), in (0, 1) for finite x.
+pub(crate) fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + libm::exp(-x))
+}
+
+/// The inverse of [`logistic`] for p in (0, 1).
+pub(crate) fn logit(p: f64) -> f64 {
+    libm::log(p / (1.0 - p))
+}
