@@ -45,6 +45,19 @@ pub(crate) fn closed_unit(what: &'static str, value: f64) -> Result<(), RiskErro
     }
 }
 
+/// A finite, strictly positive scalar.
+pub(crate) fn positive(what: &'static str, value: f64) -> Result<(), RiskError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(RiskError::OutOfRange {
+            what,
+            value,
+            range: "(0, inf)",
+        })
+    }
+}
+
 /// A finite scalar.
 pub(crate) fn finite(what: &'static str, value: f64) -> Result<(), RiskError> {
     if value.is_finite() {
