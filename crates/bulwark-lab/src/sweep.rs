@@ -5,10 +5,12 @@
 //! - [`exec`]: loading every set, running on a rayon pool, resuming;
 //! - [`store`]: the output folder (manifest, resume log, `runs.csv`), shards;
 //! - [`merge`]: shard folders joined into one;
-//! - [`row`]: the metric columns of a run.
+//! - [`row`]: the metric columns of a run;
+//! - [`report`]: the sweep report (`report.html`, `sets.csv`) from `runs.csv`.
 
 pub mod exec;
 pub mod merge;
+pub mod report;
 pub mod row;
 pub mod spec;
 pub mod store;

@@ -148,3 +148,53 @@ fn a_folder_of_another_sweep_is_not_resumed_into() {
     let err = sweep::run_sweep(&s, &out, &other, &|_| {}).unwrap_err(); // ok: test
     assert!(err.contains("different build"), "{err}");
 }
+
+/// The paired comparison on the same seeds: maintenance 1% against 0.5% changes the loss
+/// (bigger liquidation penalties, less bad debt) and is flagged; the same setting twice gives
+/// identical runs and is not.
+#[test]
+fn the_paired_compare_flags_a_real_difference_and_not_a_null_one() {
+    let tmp = tempfile::tempdir().expect("tempdir"); // ok: test
+    let file = tmp.path().join("compare.toml");
+    fs::write(
+        &file,
+        r#"
+        name = "compare"
+        seeds = 12
+        seed = 3
+        [set]
+        duration_s = 57600
+        "agents.traders.count" = 150
+        [[variants]]
+        name = "maintenance 0.5%"
+        set = { "market.maintenance" = 5000 }
+        [[variants]]
+        name = "maintenance 1%"
+        set = { "market.maintenance" = 10000 }
+        [[variants]]
+        name = "maintenance 0.5% again"
+        set = { "market.maintenance" = 5000 }
+        "#,
+    )
+    .expect("write"); // ok: test
+    let s = sweep::load(&file, &repo_root()).expect("loads"); // ok: test
+    let out = tmp.path().join("out");
+    let done = run(&s, &out, &opts(2, None));
+    let html = fs::read_to_string(done.report.expect("a report")).expect("read"); // ok: test
+    let verdict = html
+        .split("Significant: ")
+        .nth(1)
+        .and_then(|t| t.split("</p>").next())
+        .expect("a verdict line"); // ok: test
+    assert!(
+        verdict.contains("maintenance 1%: total loss"),
+        "the real difference is not flagged: {verdict}"
+    );
+    assert!(
+        !verdict.contains("again"),
+        "the null difference is flagged: {verdict}"
+    );
+    let sets = fs::read_to_string(out.join("sets.csv")).expect("sets.csv"); // ok: test
+    assert_eq!(sets.lines().count(), 4, "{sets}");
+    assert!(html.contains("too few runs"), "99% figures need 1,000 runs");
+}

@@ -85,6 +85,11 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         Some(csv) => text.push_str(&format!("runs       {}\n", csv.display())),
         None => text.push_str("not finished: run the same command again to resume\n"),
     }
+    if let Some(report) = &outcome.report {
+        text.push_str(&format!("report     {}\n", report.display()));
+    } else if outcome.runs_csv.is_some() {
+        text.push_str("report     written by `bulwark lab merge` once every shard is done\n");
+    }
     crate::out::stdout(&text)?;
     Ok(())
 }
@@ -101,11 +106,12 @@ fn default_out(name: &str, shard: Option<Shard>) -> PathBuf {
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<()> {
     let (manifest, csv) = sweep::merge(shards, out).map_err(|e| anyhow!("{e}"))?;
     crate::out::stdout(&format!(
-        "merged {} shards of sweep {} ({} runs)\nruns       {}\n",
+        "merged {} shards of sweep {} ({} runs)\nruns       {}\nreport     {}\n",
         shards.len(),
         manifest.sweep,
         manifest.runs_total,
-        csv.display()
+        csv.display(),
+        out.join(bulwark_lab::sweep::report::REPORT_HTML).display()
     ))?;
     Ok(())
 }

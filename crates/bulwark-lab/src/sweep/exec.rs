@@ -134,6 +134,8 @@ pub struct SweepOutcome {
     pub wall_time_s: f64,
     /// `runs.csv`, once every run of the sweep (or shard) is done.
     pub runs_csv: Option<PathBuf>,
+    /// `report.html` (with `sets.csv` beside it), once a whole sweep is done.
+    pub report: Option<PathBuf>,
 }
 
 /// Runs the sweep's runs (the shard's, if given) that `out` does not hold yet.
@@ -189,12 +191,18 @@ pub fn run_sweep(
         .into_inner()
         .map_err(|_| "a sweep worker panicked".to_string())?;
     let runs_csv = store.finish(&manifest)?;
+    // A shard's report would describe a slice; the merged folder gets the whole one.
+    let report = match (&runs_csv, manifest.shard) {
+        (Some(_), None) => Some(super::report::write_report(out)?.0),
+        _ => None,
+    };
     Ok(SweepOutcome {
         manifest,
         skipped,
         ran,
         wall_time_s: started.elapsed().as_secs_f64(),
         runs_csv,
+        report,
     })
 }
 

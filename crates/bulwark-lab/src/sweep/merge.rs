@@ -94,5 +94,6 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(Manifest, PathBuf), Stri
     std::fs::write(&manifest_path, text)
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let csv = write_runs_csv(out, &merged.header(), rows.values())?;
+    super::report::write_report(out)?;
     Ok((merged, csv))
 }
