@@ -78,7 +78,8 @@ enum LabCmd {
         quiet: bool,
         /// Also run the scenario with one parameter set to each of several values and add a
         /// comparison table to the report, e.g. --compare venue.native_liquidation=false,true
-        /// (each variant's files go to OUT/compare/KEY=VALUE/).
+        /// (each variant's files go to OUT/compare/KEY=VALUE/). One seed per variant: for
+        /// differences with Monte Carlo confidence use `bulwark lab compare`.
         #[arg(long, value_name = "KEY=V1,V2")]
         compare: Option<String>,
     },
@@ -101,6 +102,37 @@ enum LabCmd {
         /// I modulo N. Join the slices with `bulwark lab merge`.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Compare settings with Monte Carlo confidence: the scenario with KEY set to each value,
+    /// every variant on the same seeds, and a report of each against the first value (paired
+    /// bootstrap intervals, Holm-corrected across variants and metrics).
+    ///
+    /// e.g. bulwark lab compare --vary market.maintenance=5000,10000 --seeds 200
+    /// A sweep file with [[variants]] compares any sets of overrides (`lab sweep`).
+    Compare {
+        /// The scenario file (TOML); default: the default scenario.
+        file: Option<PathBuf>,
+        /// KEY=V1,V2,...: the field to vary and its values, the first being the baseline.
+        #[arg(long, value_name = "KEY=V1,V2")]
+        vary: String,
+        /// Override one parameter in every variant: KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Paired seeds per variant.
+        #[arg(long, default_value_t = 100)]
+        seeds: u32,
+        /// The comparison's seed, from which every run's seed derives.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder. Default: sweep-out/compare-<KEY>.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 (the default) uses every core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -186,6 +218,25 @@ fn main() -> ExitCode {
             quiet,
         }),
         Cmd::Lab(LabCmd::Merge { shards, out }) => sweep::merge(&shards, &out),
+        Cmd::Lab(LabCmd::Compare {
+            file,
+            vary,
+            set,
+            seeds,
+            seed,
+            out,
+            threads,
+            quiet,
+        }) => sweep::compare(&sweep::CompareArgs {
+            file: file.as_deref(),
+            sets: &set,
+            vary: &vary,
+            seeds,
+            seed,
+            out: out.as_deref(),
+            threads,
+            quiet,
+        }),
         Cmd::Data(DataCmd::Fetch {
             symbol,
             market,

@@ -17,6 +17,79 @@ pub struct SweepArgs<'a> {
     pub quiet: bool,
 }
 
+/// What `bulwark lab compare` was asked to do.
+pub struct CompareArgs<'a> {
+    pub file: Option<&'a Path>,
+    pub sets: &'a [String],
+    pub vary: &'a str,
+    pub seeds: u32,
+    pub seed: u64,
+    pub out: Option<&'a Path>,
+    pub threads: usize,
+    pub quiet: bool,
+}
+
+/// `bulwark lab compare`: a sweep whose variants are KEY set to each value, on the same seeds;
+/// the report's paired comparison measures each against the first value.
+pub fn compare(a: &CompareArgs) -> Result<()> {
+    use bulwark_lab::scenario::Override;
+    use bulwark_lab::sweep::spec::{SweepSpec, Variant};
+    let usage = "expected KEY=V1,V2,... (e.g. market.maintenance=5000,10000); the first value \
+                 is the baseline";
+    let (key, values) = a
+        .vary
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--vary {}: {usage}", a.vary))?;
+    let values: Vec<&str> = values
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if key.trim().is_empty() || values.len() < 2 {
+        return Err(anyhow!(
+            "--vary {}: give at least two values; {usage}",
+            a.vary
+        ));
+    }
+    let parse = |kv: &str| kv.parse::<Override>().map_err(|e| anyhow!("{e}"));
+    let mut variants = Vec::new();
+    for v in &values {
+        let name = format!("{}={v}", key.trim());
+        if variants.iter().any(|x: &Variant| x.name == name) {
+            return Err(anyhow!("--vary {}: the value {v} is given twice", a.vary));
+        }
+        let o = parse(&name)?;
+        variants.push(Variant {
+            name,
+            set: [(o.key, o.value)].into_iter().collect(),
+        });
+    }
+    let mut fixed = std::collections::BTreeMap::new();
+    for kv in a.sets {
+        let o = parse(kv)?;
+        fixed.insert(o.key, o.value);
+    }
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let scenario = a.file.map(|f| root.join(f));
+    let name = format!("compare {}", key.trim());
+    let spec = SweepSpec {
+        name: name.clone(),
+        scenario,
+        seeds: a.seeds,
+        seed: a.seed,
+        set: fixed,
+        grid: Default::default(),
+        sample: None,
+        variants,
+    };
+    let loaded = sweep::exec::from_spec(spec, &root, &root, format!("--vary {}", a.vary))
+        .map_err(|e| anyhow!("{e}"))?;
+    let out = a
+        .out
+        .map_or_else(|| default_out(&name, None), Path::to_path_buf);
+    run_loaded(&loaded, &out, a.threads, None, a.quiet)
+}
+
 /// blake3 of this program's own file: shards run by different builds must not be merged.
 pub fn binary_hash() -> Result<String> {
     let exe = std::env::current_exe().context("cannot locate the running program")?;
@@ -34,6 +107,17 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     let out = a
         .out
         .map_or_else(|| default_out(&loaded.spec.name, shard), Path::to_path_buf);
+    run_loaded(&loaded, &out, a.threads, shard, a.quiet)
+}
+
+fn run_loaded(
+    loaded: &sweep::LoadedSweep,
+    out: &Path,
+    threads: usize,
+    shard: Option<Shard>,
+    quiet: bool,
+) -> Result<()> {
+    let out = out.to_path_buf();
     let total = loaded.plan.total_runs();
     eprintln!(
         "sweep {} ({}): {} parameter set(s) x {} seed(s) = {total} runs{}, output {}",
@@ -48,11 +132,11 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         out.display()
     );
     let opts = SweepOptions {
-        threads: a.threads,
+        threads,
         shard,
         binary_hash: binary_hash()?,
     };
-    let bar = progress_bar(a.quiet);
+    let bar = progress_bar(quiet);
     let on_progress = |p: SweepProgress| {
         bar.set_length(p.total);
         bar.set_position(p.done);
@@ -62,7 +146,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         }
     };
     let outcome =
-        sweep::run_sweep(&loaded, &out, &opts, &on_progress).map_err(|e| anyhow!("{e}"))?;
+        sweep::run_sweep(loaded, &out, &opts, &on_progress).map_err(|e| anyhow!("{e}"))?;
     bar.finish_and_clear();
     let rate = outcome.ran as f64 / outcome.wall_time_s.max(1e-9);
     let mut text = format!(

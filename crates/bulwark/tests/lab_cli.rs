@@ -325,3 +325,71 @@ fn an_output_folder_that_cannot_be_made_is_named() {
     assert!(out.contains("taken"), "{out}");
     assert!(!out.contains("Bad debt"), "nothing ran: {out}");
 }
+
+#[test]
+fn lab_compare_runs_paired_variants_and_reports_them() {
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "compare",
+            "--vary",
+            "market.maintenance=5000,10000",
+            "--seeds",
+            "2",
+            "--set",
+            "duration_s=1800",
+            "--set",
+            "agents.traders.count=40",
+            "--out",
+            "cmp",
+            "--quiet",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("4 runs in"), "{out}");
+    let csv = std::fs::read_to_string(dir.path().join("cmp/runs.csv")).unwrap(); // ok: test
+    assert!(csv.starts_with("run,set,seed_index,seed,variant,"), "{csv}");
+    assert!(csv.contains("market.maintenance=10000"), "{csv}");
+    let html = std::fs::read_to_string(dir.path().join("cmp/report.html")).unwrap(); // ok: test
+    assert!(html.contains("Against the baseline (market.maintenance=5000)"));
+}
+
+#[test]
+fn lab_sweep_and_compare_errors_name_what_to_fix_and_run_nothing() {
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    let o = bulwark(
+        dir.path(),
+        &["lab", "compare", "--vary", "market.maintenance=5000"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("give at least two values"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"s\"\nseeds = 2\n[grid]\n\"market.maintenanc\" = [1, 2]\n",
+    )
+    .unwrap(); // ok: test
+    let o = bulwark(dir.path(), &["lab", "sweep", "s.toml", "--out", "o"]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("market.maintenanc") && out.contains("unknown field"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("o").exists(),
+        "nothing is written before every set loads"
+    );
+    let o = bulwark(dir.path(), &["lab", "sweep", "s.toml", "--shard", "3/3"]);
+    assert!(
+        text(&o).contains("--shard 3/3: expected i/n"),
+        "{}",
+        text(&o)
+    );
+}
