@@ -215,4 +215,7 @@ cmp "$merged" "$single" || {
   diff "$merged" "$single" | head -n 20 >&2
   fail "the merged runs.csv differs from the single-machine one"
 }
-say "OK: the merged runs.csv of $shards Slurm array tasks is byte-identical to the single-machine one ($rows runs); $((SECONDS - started_s)) s in all"
+# The report is made from runs.csv and the manifest alone, so it must match too.
+cmp "$tmp/sweep/merged/report.html" "$tmp/single/report.html" ||
+  fail "the merged report.html differs from the single-machine one"
+say "OK: the merged runs.csv of $shards Slurm array tasks and its report are byte-identical to the single-machine ones ($rows runs); $((SECONDS - started_s)) s in all"
