@@ -6,6 +6,7 @@
 //! - [`store`]: the output folder (manifest, resume log, `runs.csv`), shards;
 //! - [`merge`]: shard folders joined into one;
 //! - [`row`]: the metric columns of a run;
+//! - [`stress`]: the historical stress suite's regimes, cut from the crash data;
 //! - [`report`]: the sweep report (`report.html`, `sets.csv`) from `runs.csv`.
 
 pub mod exec;
@@ -14,6 +15,7 @@ pub mod report;
 pub mod row;
 pub mod spec;
 pub mod store;
+pub mod stress;
 
 pub use exec::{load, run_sweep, LoadedSweep, SweepOptions, SweepOutcome, SweepProgress};
 pub use merge::merge;

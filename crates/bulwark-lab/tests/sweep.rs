@@ -198,3 +198,55 @@ fn the_paired_compare_flags_a_real_difference_and_not_a_null_one() {
     assert_eq!(sets.lines().count(), 4, "{sets}");
     assert!(html.contains("too few runs"), "99% figures need 1,000 runs");
 }
+
+mod common;
+
+/// The stress suite's regimes from the real crash files: the March-2020 fall in the Coinbase
+/// daily series, the 10 October 2025 crash in both Binance mark-price files; order-book depth
+/// and gas files are not price bars and are named as skipped.
+#[test]
+fn stress_regimes_from_the_shared_crash_data() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir"); // ok: test
+    let rules = sweep::stress::RegimeRules::default();
+    let found = sweep::stress::find_regimes(&data, tmp.path(), &rules).expect("regimes"); // ok: test
+    let names: Vec<&str> = found.regimes.iter().map(|r| r.name.as_str()).collect();
+    let has = |s: &str| names.iter().any(|n| n.contains(s));
+    assert!(has("coinbase_btcusd_1d 2020-03-1"), "{names:?}");
+    assert!(
+        has("binance_cm_btcusd_perp_markprice_1m 2025-10-09"),
+        "{names:?}"
+    );
+    assert!(has("binance_um_btcusdt_markprice_5m 2025-10-"), "{names:?}");
+    for r in &found.regimes {
+        assert!(
+            r.drawdown >= rules.min_drawdown && r.drawdown < 0.9,
+            "{r:?}"
+        );
+        assert!(r.csv.is_file());
+    }
+    let march = found
+        .regimes
+        .iter()
+        .find(|r| r.name.contains("2020-03-1"))
+        .expect("March 2020"); // ok: test
+    assert!(
+        march.drawdown > 0.45,
+        "the 12-13 March 2020 fall was about 50%: {march:?}"
+    );
+    let skipped: Vec<String> = found
+        .skipped
+        .iter()
+        .map(|(f, _)| f.display().to_string())
+        .collect();
+    assert!(
+        skipped.iter().any(|f| f.contains("bookdepth")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.iter().any(|f| f.contains("etherscan")),
+        "{skipped:?}"
+    );
+}

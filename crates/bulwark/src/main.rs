@@ -137,6 +137,47 @@ enum LabCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// The historical stress suite: every crash regime in the data folder (each kline CSV,
+    /// or a `bulwark data fetch` cache, cut into its worst windows) and the calibrated
+    /// March-2020 shock, each over N seeds, with one table of loss quantiles per regime.
+    ///
+    /// e.g. bulwark lab stress --data ../shared/data --seeds 50
+    Stress {
+        /// The venue's scenario (TOML); default: the default scenario. Its path is replaced by
+        /// each regime's.
+        file: Option<PathBuf>,
+        /// Crash data: a folder searched for kline CSVs. Default: $BULWARK_DATA_DIR, else
+        /// data-cache (where `bulwark data fetch` puts its files).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Override one parameter in every regime: KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Seeds per regime.
+        #[arg(long, default_value_t = 20)]
+        seeds: u32,
+        /// The suite's seed, from which every run's seed derives.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A regime's window, hours.
+        #[arg(long, default_value_t = 72)]
+        window_h: u32,
+        /// Most regimes cut from one series.
+        #[arg(long, default_value_t = 3)]
+        per_series: usize,
+        /// Smallest peak-to-trough fall of a window for it to count as a crash, e.g. 0.1.
+        #[arg(long, default_value_t = 0.10)]
+        min_drawdown: f64,
+        /// Output folder. Default: sweep-out/stress.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 (the default) uses every core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Join the folders of a sharded sweep (--shard 0/N .. N-1/N) into one, byte-identical to
     /// a single-machine run. Refuses shards of another sweep or another build.
     Merge {
@@ -218,6 +259,33 @@ fn main() -> ExitCode {
             quiet,
         }),
         Cmd::Lab(LabCmd::Merge { shards, out }) => sweep::merge(&shards, &out),
+        Cmd::Lab(LabCmd::Stress {
+            file,
+            data,
+            set,
+            seeds,
+            seed,
+            window_h,
+            per_series,
+            min_drawdown,
+            out,
+            threads,
+            quiet,
+        }) => sweep::stress(&sweep::StressArgs {
+            file: file.as_deref(),
+            sets: &set,
+            data: data.as_deref(),
+            seeds,
+            seed,
+            rules: bulwark_lab::sweep::stress::RegimeRules {
+                window_h,
+                max_per_series: per_series,
+                min_drawdown,
+            },
+            out: out.as_deref(),
+            threads,
+            quiet,
+        }),
         Cmd::Lab(LabCmd::Compare {
             file,
             vary,

@@ -81,6 +81,7 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         grid: Default::default(),
         sample: None,
         variants,
+        paired_comparison: true,
     };
     let loaded = sweep::exec::from_spec(spec, &root, &root, format!("--vary {}", a.vary))
         .map_err(|e| anyhow!("{e}"))?;
@@ -88,6 +89,126 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         .out
         .map_or_else(|| default_out(&name, None), Path::to_path_buf);
     run_loaded(&loaded, &out, a.threads, None, a.quiet)
+}
+
+/// What `bulwark lab stress` was asked to do.
+pub struct StressArgs<'a> {
+    pub file: Option<&'a Path>,
+    pub sets: &'a [String],
+    pub data: Option<&'a Path>,
+    pub seeds: u32,
+    pub seed: u64,
+    pub rules: bulwark_lab::sweep::stress::RegimeRules,
+    pub out: Option<&'a Path>,
+    pub threads: usize,
+    pub quiet: bool,
+}
+
+/// Where the stress suite looks for crash data: --data, else $BULWARK_DATA_DIR, else the
+/// `bulwark data fetch` cache (data-cache).
+fn stress_data_dir(given: Option<&Path>) -> PathBuf {
+    given.map(Path::to_path_buf).unwrap_or_else(|| {
+        std::env::var_os("BULWARK_DATA_DIR")
+            .map_or_else(|| PathBuf::from("data-cache"), PathBuf::from)
+    })
+}
+
+/// `bulwark lab stress`: every historical regime in the data folder and the calibrated
+/// March-2020 shock, each over N seeds, with one table of loss quantiles per regime.
+pub fn stress(a: &StressArgs) -> Result<()> {
+    use bulwark_lab::scenario::Override;
+    use bulwark_lab::sweep::spec::{SweepSpec, Variant};
+    use bulwark_lab::sweep::stress::find_regimes;
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let out = a
+        .out
+        .map_or_else(|| default_out("stress", None), Path::to_path_buf);
+    let data = stress_data_dir(a.data);
+    let mut variants = vec![Variant {
+        name: "March 2020 (calibrated shock)".into(),
+        set: [(
+            "path.kind".to_string(),
+            toml::Value::String("calibrated_shock".into()),
+        )]
+        .into_iter()
+        .collect(),
+    }];
+    if data.is_dir() {
+        let found =
+            find_regimes(&data, &out.join("regimes"), &a.rules).map_err(|e| anyhow!("{e}"))?;
+        for (file, why) in &found.skipped {
+            eprintln!("stress: skipped {}: {why}", file.display());
+        }
+        for r in &found.regimes {
+            let csv = std::fs::canonicalize(&r.csv).unwrap_or_else(|_| r.csv.clone());
+            let mut hist = toml::Table::new();
+            hist.insert("csv".into(), toml::Value::String(csv.display().to_string()));
+            // Real data has bad prints; drop them (each is listed) rather than stop the suite.
+            hist.insert("outlier_bars".into(), toml::Value::String("drop".into()));
+            variants.push(Variant {
+                name: r.name.clone(),
+                set: [
+                    (
+                        "path.kind".to_string(),
+                        toml::Value::String("historical".into()),
+                    ),
+                    ("path.historical".to_string(), toml::Value::Table(hist)),
+                ]
+                .into_iter()
+                .collect(),
+            });
+        }
+        eprintln!(
+            "stress: {} historical regime(s) from {} (windows of {} h falling {:.0}% or more, at \
+             most {} per series)",
+            found.regimes.len(),
+            data.display(),
+            a.rules.window_h,
+            a.rules.min_drawdown * 100.0,
+            a.rules.max_per_series
+        );
+    } else {
+        eprintln!(
+            "stress: no data folder {} (give --data DIR, set BULWARK_DATA_DIR, or fetch crash \
+             days with `bulwark data fetch`); only the calibrated March-2020 shock runs",
+            data.display()
+        );
+    }
+    let mut fixed = std::collections::BTreeMap::new();
+    for kv in a.sets {
+        let o = kv.parse::<Override>().map_err(|e| anyhow!("{e}"))?;
+        fixed.insert(o.key, o.value);
+    }
+    let spec = SweepSpec {
+        name: "stress".into(),
+        scenario: a.file.map(|f| root.join(f)),
+        seeds: a.seeds,
+        seed: a.seed,
+        set: fixed,
+        grid: Default::default(),
+        sample: None,
+        variants,
+        paired_comparison: false,
+    };
+    let loaded = sweep::exec::from_spec(spec, &root, &root, "stress suite".into())
+        .map_err(|e| anyhow!("{e}"))?;
+    run_loaded(&loaded, &out, a.threads, None, a.quiet)?;
+    let table = sweep::report::loss_quantile_table(&out).map_err(|e| anyhow!("{e}"))?;
+    let rows: Vec<bulwark_report::HeadlineRow> = table
+        .rows
+        .iter()
+        .map(|r| {
+            bulwark_report::HeadlineRow::new(r[0].clone(), r[2].clone()).with_detail(format!(
+                "p90 {}, p95 {}, p99 {}, worst {}; bad debt p50 {}, p95 {}; P(bad debt) {} ({} runs)",
+                r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[1]
+            ))
+        })
+        .collect();
+    crate::out::stdout(&format!(
+        "Loss (p50) per regime:\n{}",
+        bulwark_report::render_console_table(&rows)
+    ))?;
+    Ok(())
 }
 
 /// blake3 of this program's own file: shards run by different builds must not be merged.

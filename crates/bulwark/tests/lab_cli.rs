@@ -393,3 +393,62 @@ fn lab_sweep_and_compare_errors_name_what_to_fix_and_run_nothing() {
         text(&o)
     );
 }
+
+#[test]
+fn lab_stress_runs_each_regime_of_a_data_folder_and_the_calibrated_shock() {
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap(); // ok: test
+                                         // 48 hourly bars: flat at 30,000, then a 30% fall over six hours.
+    let mut csv = String::from("open_time_ms,open,high,low,close,volume\n");
+    let mut price = 30_000.0f64;
+    for h in 0..48u64 {
+        let next = if (20..26).contains(&h) {
+            price * 0.94
+        } else {
+            price
+        };
+        let (hi, lo) = (price.max(next) * 1.001, price.min(next) * 0.999);
+        csv.push_str(&format!(
+            "{},{price},{hi},{lo},{next},1\n",
+            1_600_000_000_000 + h * 3_600_000
+        ));
+        price = next;
+    }
+    std::fs::write(data.join("crash_1h.csv"), csv).unwrap(); // ok: test
+    std::fs::write(data.join("notes.csv"), "a,b\n1,2\n").unwrap(); // ok: test
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "stress",
+            "--data",
+            "data",
+            "--seeds",
+            "2",
+            "--set",
+            "duration_s=7200",
+            "--set",
+            "agents.traders.count=30",
+            "--out",
+            "st",
+            "--quiet",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("skipped data/notes.csv: not price bars"),
+        "{out}"
+    );
+    assert!(out.contains("1 historical regime(s)"), "{out}");
+    assert!(out.contains("March 2020 (calibrated shock)"), "{out}");
+    assert!(out.contains("crash_1h 2020-09-13 (48 h, -31%)"), "{out}");
+    let html = std::fs::read_to_string(dir.path().join("st/report.html")).unwrap(); // ok: test
+    assert!(html.contains("Loss quantiles per parameter set"));
+    assert!(
+        !html.contains("Against the baseline"),
+        "regimes are not paired settings"
+    );
+    assert!(dir.path().join("st/regimes").read_dir().unwrap().count() == 1); // ok: test
+}

@@ -83,6 +83,7 @@ fn sweep_hash(spec: &SweepSpec, plan: &Plan, sets: &[LoadedScenario]) -> Result<
     h.update(spec.name.as_bytes());
     h.update(&plan.sweep_seed.to_le_bytes());
     h.update(&plan.seeds.to_le_bytes());
+    h.update(&[u8::from(spec.paired_comparison)]);
     for key in &plan.keys {
         h.update(key.as_bytes());
         h.update(b"\0");
@@ -150,6 +151,7 @@ pub fn run_sweep(
         &sweep.plan,
         &opts.binary_hash,
         &sweep.sweep_hash,
+        sweep.spec.paired_comparison,
     );
     manifest.shard = opts.shard;
     let store = Store::open(out, &manifest)?;

@@ -195,12 +195,13 @@ pub fn write_report(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     let sets_csv = write_sets_csv(dir, &stats)?;
     let mut sections = vec![
         headline_section(&stats),
+        quantile_section(&runs, &stats)?,
         distribution_section(&runs, &stats, "loss_total_usd", "Total loss"),
         distribution_section(&runs, &stats, "bad_debt_usd", "Bad debt"),
         frontier_section(&stats),
         gas_section(&runs, &stats)?,
     ];
-    if stats.len() >= 2 {
+    if stats.len() >= 2 && manifest.paired_comparison {
         sections.push(paired_section(&runs, &stats, manifest.sweep_seed)?);
     }
     let page = Page {
@@ -360,6 +361,71 @@ fn headline_section(stats: &[SetStats]) -> PageSection {
             .into(),
         items: vec![PageItem::Table(t)],
     }
+}
+
+/// The loss quantiles of each set, as the stress suite's table shows them: p50, p90, p95,
+/// p99 (from 1,000 runs, like the other 99% figures), the worst run.
+pub fn loss_quantile_table(dir: &Path) -> Result<ComparisonTable, String> {
+    let manifest = Manifest::read(dir)?;
+    let header = manifest.header();
+    let rows = read_rows(&dir.join(RUNS_CSV), &header)?;
+    let runs = Runs {
+        header,
+        rows: rows.into_values().collect(),
+    };
+    let labels = set_labels(&manifest);
+    quantile_table(&runs, &labels)
+}
+
+fn quantile_table(runs: &Runs, labels: &[String]) -> Result<ComparisonTable, String> {
+    let mut t = ComparisonTable::new([
+        "Parameter set",
+        "Runs",
+        "Loss p50",
+        "p90",
+        "p95",
+        "p99",
+        "Worst run",
+        "Bad debt p50",
+        "Bad debt p95",
+        "P(bad debt)",
+    ]);
+    for (i, label) in labels.iter().enumerate() {
+        let loss = runs.values(i, "loss_total_usd")?;
+        let bad = runs.values(i, "bad_debt_usd")?;
+        let q = |xs: &[f64], p: f64| bulwark_risk::quantile(xs, p).map(fmt_usd).map_err(risk);
+        let p99 = if loss.len() >= bulwark_risk::MIN_RUNS_FOR_99 {
+            q(&loss, 0.99)?
+        } else {
+            format!("too few runs (< {})", bulwark_risk::MIN_RUNS_FOR_99)
+        };
+        let worst = loss.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let with_bad = bad.iter().filter(|b| **b > 0.0).count();
+        t.push_row([
+            label.clone(),
+            loss.len().to_string(),
+            q(&loss, 0.5)?,
+            q(&loss, 0.9)?,
+            q(&loss, 0.95)?,
+            p99,
+            fmt_usd(worst),
+            q(&bad, 0.5)?,
+            q(&bad, 0.95)?,
+            fmt_pct(with_bad as f64 / loss.len().max(1) as f64),
+        ]);
+    }
+    Ok(t)
+}
+
+fn quantile_section(runs: &Runs, stats: &[SetStats]) -> Result<PageSection, String> {
+    let labels: Vec<String> = stats.iter().map(|s| s.label.clone()).collect();
+    Ok(PageSection {
+        title: "Loss quantiles per parameter set".into(),
+        note: "Quantiles of total loss and of bad debt over each set's runs (type 7, as numpy). \
+               p99 needs at least 1,000 runs."
+            .into(),
+        items: vec![PageItem::Table(quantile_table(runs, &labels)?)],
+    })
 }
 
 /// Empirical CDF of one metric per set.

@@ -68,6 +68,14 @@ pub struct SweepSpec {
     /// Named parameter sets, each its own overrides; the first is the baseline.
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Whether the report measures every set against the first on paired seeds (true unless
+    /// the sets are not settings of one venue but, say, different crashes).
+    #[serde(default = "yes")]
+    pub paired_comparison: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A named parameter set of a sweep (`[[variants]]`).

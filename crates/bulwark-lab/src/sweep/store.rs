@@ -69,10 +69,23 @@ pub struct Manifest {
     pub keys: Vec<String>,
     /// Each parameter set's swept values as text, by set index.
     pub sets: Vec<BTreeMap<String, String>>,
+    /// Whether the report compares every set with the first on paired seeds.
+    #[serde(default = "paired_default")]
+    pub paired_comparison: bool,
+}
+
+fn paired_default() -> bool {
+    true
 }
 
 impl Manifest {
-    pub fn new(name: &str, plan: &Plan, binary_hash: &str, sweep_hash: &str) -> Manifest {
+    pub fn new(
+        name: &str,
+        plan: &Plan,
+        binary_hash: &str,
+        sweep_hash: &str,
+        paired_comparison: bool,
+    ) -> Manifest {
         Manifest {
             format: FORMAT,
             sweep: name.to_string(),
@@ -88,6 +101,7 @@ impl Manifest {
                 .iter()
                 .map(|s| plan.keys.iter().map(|k| (k.clone(), s.cell(k))).collect())
                 .collect(),
+            paired_comparison,
         }
     }
 
