@@ -140,3 +140,43 @@ fn check_regime(fitted: &RegimeSwitching, preset: &RegimeSwitching) {
     assert_close("mean_calm_s", fitted.mean_calm_s, preset.mean_calm_s);
     assert_close("mean_crisis_s", fitted.mean_crisis_s, preset.mean_crisis_s);
 }
+
+#[test]
+fn presets_start_where_their_data_does() {
+    use bulwark_lab::path::preset;
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let bars = |name: &str| load_bars(&dir.join(name)).unwrap();
+    // The daily fits start the day after the Coinbase file ends, at its last close.
+    let coinbase = bars(COINBASE_DAILY);
+    let last = coinbase.last().unwrap();
+    for name in [
+        "gbm_btc_daily_fit",
+        "merton_btc_daily_fit",
+        "garch_btc_daily_fit",
+        "regime_crypto",
+    ] {
+        let p = preset(name).unwrap().path;
+        assert_eq!(
+            (p.start_ms, p.start_price),
+            (last.open_time_ms + DAY_MS, last.close),
+            "{name}"
+        );
+    }
+    // The five-minute fits start at the file's first mark, rounded to the cent.
+    let first = bars(BINANCE_5M)[0];
+    for name in ["garch_btc_5m_oct_2025", "regime_btc_5m_oct_2025"] {
+        let p = preset(name).unwrap().path;
+        assert_eq!(p.start_ms, first.open_time_ms, "{name}");
+        assert!((p.start_price - first.open).abs() < 0.005, "{name}");
+    }
+    // october_2025 starts at the crash day's first one-minute mark.
+    let minute = bars("binance_cm_btcusd_perp_markprice_1m_2025-10-09_2025-10-11.csv");
+    let day = minute
+        .iter()
+        .find(|b| b.open_time_ms == 1_760_054_400_000)
+        .unwrap();
+    let p = preset("october_2025").unwrap().path;
+    assert_eq!((p.start_ms, p.start_price), (day.open_time_ms, day.open));
+}

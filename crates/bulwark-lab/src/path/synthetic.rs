@@ -234,7 +234,7 @@ const COINBASE_LAST_CLOSE: f64 = 113_700.11;
 /// 2025-10-10 00:00 UTC and the Binance coin-margined BTCUSD perpetual's mark then (the
 /// open of that day's first one-minute bar).
 const OCT_10_2025_MS: u64 = 1_760_054_400_000;
-const OCT_10_2025_OPEN: f64 = 121_700.0;
+const OCT_10_2025_OPEN: f64 = 121_662.0;
 /// 2025-10-09 00:00 UTC and the Binance USDT-margined perpetual's first five-minute mark.
 const OCT_9_2025_MS: u64 = 1_759_968_000_000;
 const OCT_9_2025_OPEN: f64 = 123_237.94;

@@ -84,7 +84,7 @@ fn a_seed_gives_the_same_bits_on_every_machine() {
     }
     expect_test::expect![[r#"
         march_2020: 40beefd1e1d2eb05
-        october_2025: 40fdaa299e28a454
+        october_2025: 40fda7ca95818420
         gbm_btc_daily_fit: 40fbb21888febe65
         merton_btc_daily_fit: 40fbba38809a536b
         garch_btc_daily_fit: 40fbacb4d4dd090f
