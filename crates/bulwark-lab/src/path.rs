@@ -16,7 +16,7 @@
 //! - [`SelfExcitingJumps`] ([`jump`]): clustered jumps for the fast legs of a crash.
 //!
 //! Each of the last four has a maximum-likelihood fit (`fit` in its module, Nelder-Mead from
-//! [`optimize`], shared pieces in [`fitting`]). A [`CalibratedShock`] bridges moves through
+//! `optimize`, shared pieces in [`fitting`]). A [`CalibratedShock`] bridges moves through
 //! published anchors; [`correlated_shocks`] drives several markets' shocks from jointly drawn
 //! noise whose correlation rises toward one in the crisis, and [`correlated_regimes`] several
 //! markets from one regime chain whose crises stress it ([`correlated`]). [`synthetic`] makes

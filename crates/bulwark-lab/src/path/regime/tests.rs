@@ -30,7 +30,7 @@ const TEST: RegimeSwitching = RegimeSwitching {
 fn the_time_in_crisis_is_the_chains_long_run_share() {
     // pi_crisis = rate_in / (rate_in + rate_out) = (1/3) / (1/3 + 1) = 0.25. 500 paths of 60
     // days at one-minute steps, each started from the long-run shares: about 15 crisis spells
-    // a path, 7,500 in all. The share's standard error over paths (measured: about 0.004) is
+    // a path, 7,500 in all. The share's standard error over paths (measured: 0.003) is
     // well inside the tolerance of 0.015.
     assert!((TEST.crisis_share() - 0.25).abs() < 1e-15);
     let steps = 60 * 1_440;
