@@ -7,11 +7,20 @@
 //!
 //! Generators live in a module each and share one shape, [`LogIncrements`]: log-price moves
 //! on a regular grid from a seeded ChaCha8 stream, with their float maths through `libm` so
-//! a seed gives the same bits on any machine. Today: [`Diffusion`] (driftless geometric
-//! Brownian motion) and [`SelfExcitingJumps`] (clustered jumps, fitted by [`jump::fit`]);
-//! a [`CalibratedShock`] bridges their moves through published anchors, and
-//! [`correlated_shocks`] drives several markets' shocks from jointly drawn noise whose
-//! correlation rises toward one in the crisis ([`correlated`]).
+//! a seed gives the same bits on any machine:
+//! - [`Diffusion`]: driftless geometric Brownian motion;
+//! - [`MertonJumps`] ([`merton`]): GBM with compound-Poisson log-normal jumps;
+//! - [`Garch`] ([`garch`]): GARCH(1,1) with Student-t innovations at a stated bar;
+//! - [`RegimeSwitching`] ([`regime`]): a calm/crisis Markov chain switching between two
+//!   jump-diffusions, its regime series exposed;
+//! - [`SelfExcitingJumps`] ([`jump`]): clustered jumps for the fast legs of a crash.
+//!
+//! Each of the last four has a maximum-likelihood fit (`fit` in its module, Nelder-Mead from
+//! `optimize`, shared pieces in [`fitting`]). A [`CalibratedShock`] bridges moves through
+//! published anchors; [`correlated_shocks`] drives several markets' shocks from jointly drawn
+//! noise whose correlation rises toward one in the crisis, and [`correlated_regimes`] several
+//! markets from one regime chain whose crises stress it ([`correlated`]). [`synthetic`] makes
+//! a path from any of them and names the fitted presets a scenario picks.
 
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
@@ -23,23 +32,47 @@ use crate::data::{find_gaps, Bar, DataGap};
 
 pub mod correlated;
 pub mod draw;
+pub mod fitting;
 pub mod gaps;
+pub mod garch;
 pub mod jump;
+pub mod merton;
 pub(crate) mod optimize;
+pub mod params;
+pub mod regime;
 mod shock;
 pub mod stats;
+pub mod synthetic;
 
-pub use correlated::{correlated_shocks, Correlation};
+pub use correlated::{correlated_regimes, correlated_shocks, Correlation, RegimeMarket};
+pub use garch::Garch;
 pub use jump::{JumpKind, SelfExcitingJumps};
+pub use merton::MertonJumps;
+pub use params::ParamProblem;
+pub use regime::{RegimePath, RegimeSwitching, StartRegime};
 pub use shock::{
     CalibratedShock, DailyFacts, Diffusion, FastLeg, ShockJumps, CRASH_DAY_WORST_10_MIN_SHARE,
     CRASH_DAY_WORST_HOUR_SHARE, DAY_MS,
 };
+pub use synthetic::{preset, Model, ModelKind, Preset, SyntheticPath, PRESET_NAMES};
 
 /// A generator of log-price increments on a regular grid: `steps` moves of `step_ms` each,
 /// drawn from `rng`. Every synthetic path is built from one or more of these.
 pub trait LogIncrements {
     fn log_increments(&self, steps: usize, step_ms: u64, rng: &mut ChaCha8Rng) -> Vec<f64>;
+}
+
+/// Prices from a first price and log increments: `start`, then `start * exp(x_0 + ... + x_k)`
+/// for each `k`, through `libm` (the same bits on every machine).
+pub fn prices_from_increments(start: f64, increments: &[f64]) -> Vec<f64> {
+    let mut prices = Vec::with_capacity(increments.len() + 1);
+    prices.push(start);
+    let mut log = 0.0;
+    for dx in increments {
+        log += dx;
+        prices.push(start * libm::exp(log));
+    }
+    prices
 }
 
 /// Upper bound on the samples one path may hold (160 MB of `f64`). A path longer than this is
@@ -104,6 +137,12 @@ pub enum PathError {
     InvalidShock { name: &'static str, problem: String },
     #[error("correlation `{name}`: {problem}")]
     InvalidCorrelation { name: &'static str, problem: String },
+    /// Parameters of a generator outside their ranges, every one listed.
+    #[error("{model} parameter {}", params::describe(problems))]
+    InvalidModel {
+        model: &'static str,
+        problems: Vec<ParamProblem>,
+    },
 }
 
 /// Prices on a regular time grid: `prices[i]` is the price at `start_ms + i * step_ms`.

@@ -46,6 +46,17 @@ pub fn build_path(loaded: &LoadedScenario) -> Result<(PricePath, Vec<DataRepair>
             .generate(s.step_ms, s.seed)
             .map(|p| (p, Vec::new()))
             .map_err(|e| format!("path.shock: {e}")),
+        PathKind::Synthetic => {
+            let path = crate::scenario::synthetic::resolve(&s.path.synthetic, s.step_ms).map_err(
+                |problems| {
+                    let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    listed.join("; ")
+                },
+            )?;
+            path.generate(s.step_ms, s.seed)
+                .map(|p| (p, Vec::new()))
+                .map_err(|e| format!("path.synthetic: {e}"))
+        }
         PathKind::Historical => {
             let h = s
                 .path

@@ -20,6 +20,7 @@ pub mod error;
 pub mod fields;
 pub mod limits;
 pub mod overrides;
+pub mod synthetic;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

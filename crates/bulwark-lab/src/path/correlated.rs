@@ -20,13 +20,23 @@
 //! days are stated alike) and the fast leg's simulated day of clustered jumps (markets whose
 //! legs have the same length and process fall in the same minutes, each scaled to its own
 //! stated fall) come from one stream each, the same for every market.
+//!
+//! Markets driven by a [`RegimeSwitching`] chain ([`correlated_regimes`]) share the chain and
+//! are stressed while it is in crisis, through a per-step weight `w_t`
+//! ([`correlated_normals_weighted`]): `z = sqrt(1 - w_t) L e + sqrt(w_t) f 1`, with `f` one
+//! more standard normal common to every market. Its covariance is `(1 - w_t) C + w_t J`, the
+//! same stressed matrix, without a factorization per weight; it is positive semi-definite
+//! for any weight in [0, 1] by construction (a sum of two such matrices with non-negative
+//! weights).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::draw::standard_normal;
-use super::{CalibratedShock, PathError, PricePath};
+use super::merton::MertonJumps;
+use super::regime::{add_regime_jumps, RegimeSwitching};
+use super::{CalibratedShock, PathError, PricePath, MS_PER_YEAR};
 
 /// Most markets one run drives together.
 pub const MAX_MARKETS: usize = 8;
@@ -40,6 +50,11 @@ const PIVOT_TOL: f64 = 1e-10;
 const NOISE_STREAM: u64 = 2;
 const ANCHOR_STREAM: u64 = 3;
 const LEG_STREAM: u64 = 4;
+/// The streams of [`correlated_regimes`]: the shared chain, the joint noise, and market `i`'s
+/// own jumps on `REGIME_JUMP_STREAM + i`.
+const CHAIN_STREAM: u64 = 5;
+const REGIME_NOISE_STREAM: u64 = 6;
+const REGIME_JUMP_STREAM: u64 = 8;
 
 /// How the markets' diffusion noise is correlated, in calm and in the crisis.
 ///
@@ -238,6 +253,129 @@ pub fn correlated_normals(
         }
     }
     out
+}
+
+/// Standard normals for `n` markets over `weights.len()` steps, with correlation matrix
+/// `(1 - w) C + w J` at a step of weight `w` (in [0, 1]), `C = L L'`: each step draws `n`
+/// independent normals `e` and one common `f`, and gives `sqrt(1 - w) (L e)_i + sqrt(w) f`.
+/// `out[i][t]` is market `i` at step `t`.
+pub fn correlated_normals_weighted(
+    calm: &Cholesky,
+    weights: &[f64],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<f64>> {
+    let n = calm.n;
+    let mut out = vec![Vec::with_capacity(weights.len()); n];
+    let (mut e, mut z) = (vec![0.0; n], vec![0.0; n]);
+    for &w in weights {
+        debug_assert!((0.0..=1.0).contains(&w), "crisis weight {w}");
+        for x in e.iter_mut() {
+            *x = standard_normal(rng);
+        }
+        let common = standard_normal(rng);
+        calm.apply(&e, &mut z);
+        let (own, shared) = (libm::sqrt(1.0 - w), libm::sqrt(w));
+        for (series, &zi) in out.iter_mut().zip(&z) {
+            series.push(own * zi + shared * common);
+        }
+    }
+    out
+}
+
+/// One market of a group driven by a shared regime chain: its first price and its moves in
+/// each regime.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegimeMarket {
+    pub start_price: f64,
+    pub calm: MertonJumps,
+    pub crisis: MertonJumps,
+}
+
+/// The paths of a regime-driven group and the chain they shared (`true`: crisis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegimeGroup {
+    pub paths: Vec<PricePath>,
+    pub crisis: Vec<bool>,
+}
+
+/// Several markets driven together by one regime chain, reproducibly from `seed`: the chain
+/// (its durations and start from `chain`; its own calm and crisis parameters are not used)
+/// decides the regime of every step; each market's diffusion is its regime's volatility times
+/// jointly drawn normals, correlated by `corr.calm` in calm and stressed by
+/// `corr.crisis_weight` toward one in crisis ([`correlated_normals_weighted`]); each market's
+/// jumps are its own (drawn from a stream of its own, so they are not correlated). `steps`
+/// steps of `step_ms` from `start_ms`.
+pub fn correlated_regimes(
+    chain: &RegimeSwitching,
+    markets: &[RegimeMarket],
+    corr: &Correlation,
+    start_ms: u64,
+    steps: usize,
+    step_ms: u64,
+    seed: u64,
+) -> Result<RegimeGroup, PathError> {
+    if step_ms == 0 {
+        return Err(PathError::ZeroStep);
+    }
+    if markets.is_empty() || markets.len() > MAX_MARKETS {
+        return invalid(
+            "markets",
+            format!("{} markets; between 1 and {MAX_MARKETS}", markets.len()),
+        );
+    }
+    // Each market's regimes with the chain's durations: the chain's own regimes are unused.
+    for m in markets {
+        RegimeSwitching {
+            calm: m.calm,
+            crisis: m.crisis,
+            ..*chain
+        }
+        .validate()?;
+        if !(m.start_price.is_finite() && m.start_price > 0.0) {
+            return invalid(
+                "markets",
+                format!("a start price of {} must be finite and > 0", m.start_price),
+            );
+        }
+    }
+    corr.validate(markets.len())?;
+    let calm_l = Cholesky::of(&corr.calm_matrix(markets.len())?)?;
+    let crisis = chain.chain(steps, step_ms, &mut stream(seed, CHAIN_STREAM));
+    let weights: Vec<f64> = crisis
+        .iter()
+        .map(|c| if *c { corr.crisis_weight } else { 0.0 })
+        .collect();
+    let z = correlated_normals_weighted(&calm_l, &weights, &mut stream(seed, REGIME_NOISE_STREAM));
+    let per_step = libm::sqrt(step_ms as f64 / MS_PER_YEAR);
+    let paths = markets
+        .iter()
+        .zip(z)
+        .enumerate()
+        .map(|(i, (m, zs))| {
+            let (calm_sd, crisis_sd) =
+                (m.calm.annual_vol * per_step, m.crisis.annual_vol * per_step);
+            let mut inc: Vec<f64> = zs
+                .iter()
+                .zip(&crisis)
+                .map(|(x, c)| x * if *c { crisis_sd } else { calm_sd })
+                .collect();
+            let mut jump_rng = stream(seed, REGIME_JUMP_STREAM + i as u64);
+            add_regime_jumps(
+                &crisis,
+                &m.calm,
+                &m.crisis,
+                step_ms,
+                &mut jump_rng,
+                &mut inc,
+            );
+            PricePath::new(
+                start_ms,
+                step_ms,
+                super::prices_from_increments(m.start_price, &inc),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RegimeGroup { paths, crisis })
 }
 
 /// The paths of several calibrated shocks driven together, reproducibly from `seed`: the

@@ -32,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::draw::{exp1, generalized_pareto, standard_normal, uniform_open};
+use super::params::ParamChecks;
 use super::{LogIncrements, PathError};
 
 pub mod fit;
@@ -123,8 +124,28 @@ impl SelfExcitingJumps {
         (half_trace + disc) / self.decay_per_min
     }
 
-    /// Checks every parameter; the error names it and the allowed range.
+    /// Checks every parameter; the error names the first one outside its range and the
+    /// allowed range (as part of a shock's fast leg).
     pub fn validate(&self) -> Result<(), PathError> {
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some((name, _, rule)) => jump_invalid(name, &rule),
+        }
+    }
+
+    /// Checks every parameter as a model of its own: every problem, named without the fast
+    /// leg's prefix.
+    pub fn validate_as_model(&self) -> Result<(), PathError> {
+        let mut c = ParamChecks::default();
+        for (name, value, rule) in self.problems() {
+            c.fail(name, value, rule);
+        }
+        c.finish("self_exciting")
+    }
+
+    /// Every parameter outside its range: name, value, rule.
+    fn problems(&self) -> Vec<(&'static str, f64, String)> {
+        let mut out = Vec::new();
         let named = [
             ("base_down_per_min", self.base_down_per_min),
             ("base_up_per_min", self.base_up_per_min),
@@ -138,35 +159,45 @@ impl SelfExcitingJumps {
         ];
         for (name, v) in named {
             if !(v.is_finite() && v >= 0.0) {
-                return jump_invalid(name, "must be finite and >= 0");
+                out.push((name, v, "must be finite and >= 0".to_string()));
             }
         }
         if !(self.decay_per_min.is_finite() && self.decay_per_min > 0.0) {
-            return jump_invalid("decay_per_min", "must be finite and > 0");
+            out.push((
+                "decay_per_min",
+                self.decay_per_min,
+                "must be finite and > 0".to_string(),
+            ));
         }
         if !(self.excess_shape.is_finite() && (0.0..1.0).contains(&self.excess_shape)) {
-            return jump_invalid("excess_shape", "must be in [0, 1) (a finite mean)");
+            out.push((
+                "excess_shape",
+                self.excess_shape,
+                "must be in [0, 1) (a finite mean)".to_string(),
+            ));
         }
         if !(self.max_jump_log.is_finite()
             && self.max_jump_log >= self.threshold_log
             && self.max_jump_log <= 2.0)
         {
-            return jump_invalid(
+            out.push((
                 "max_jump_log",
-                "must be in [threshold_log, 2] (2 = a move of e^2, 7.4x)",
-            );
+                self.max_jump_log,
+                "must be in [threshold_log, 2] (2 = a move of e^2, 7.4x)".to_string(),
+            ));
         }
-        if self.branching_ratio() >= 1.0 {
-            return jump_invalid(
+        if out.is_empty() && self.branching_ratio() >= 1.0 {
+            out.push((
                 "down_after_down",
-                &format!(
+                self.down_after_down,
+                format!(
                     "the excitation (branching ratio {:.3}) must be below 1, or a cascade never \
                      ends; lower the *_after_* rates or raise decay_per_min",
                     self.branching_ratio()
                 ),
-            );
+            ));
         }
-        Ok(())
+        out
     }
 
     /// Jumps over `duration_min` minutes, by Ogata's thinning: between jumps the intensity only

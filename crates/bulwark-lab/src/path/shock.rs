@@ -529,9 +529,35 @@ impl CalibratedShock {
 
 /// Gaussian log increments of a given annualized volatility: geometric Brownian motion
 /// without drift, the plainest generator.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Diffusion {
+    /// Annualized (365-day) volatility, e.g. 0.7 for 70%.
     pub annual_vol: f64,
+}
+
+impl Diffusion {
+    /// The volatility of Coinbase's daily BTC-USD log returns, 2017-01-01 to 2025-09-24
+    /// (`coinbase_btcusd_1d_2017-01-01_2025-09-25.csv`): the maximum-likelihood estimate of
+    /// a driftless GBM's volatility is the root mean square of the demeaned returns,
+    /// annualized over 365 days. `tests/synthetic_fits.rs` measures it again from the file.
+    pub fn btc_daily_fit() -> Self {
+        Self { annual_vol: 0.711 }
+    }
+
+    /// Checks the volatility; the error names it and its range.
+    pub fn validate(&self) -> Result<(), PathError> {
+        let mut c = super::params::ParamChecks::default();
+        c.real(
+            "annual_vol",
+            self.annual_vol,
+            0.0,
+            false,
+            MAX_ANNUAL_VOL,
+            " (0.7 = 70% a year)",
+        );
+        c.finish("gbm")
+    }
 }
 
 impl LogIncrements for Diffusion {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bulwark_engine::{MarketParams, Ppm, Usd, VaultPolicy};
 use serde::{Deserialize, Serialize};
 
-use crate::path::{CalibratedShock, Correlation};
+use crate::path::{CalibratedShock, Correlation, ModelKind};
 
 /// One lab run's full description. See `scenarios/README.md` for a field-by-field guide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +106,8 @@ pub enum PathKind {
     CalibratedShock,
     /// Replay of exchange bars from a kline CSV: `[path.historical]`.
     Historical,
+    /// A stochastic model or a named preset: `[path.synthetic]`.
+    Synthetic,
 }
 
 /// The outside ("fair") price path.
@@ -118,6 +120,38 @@ pub struct PathSpec {
     pub shock: CalibratedShock,
     /// Required when `kind = "historical"`.
     pub historical: Option<HistoricalParams>,
+    /// Used when `kind = "synthetic"`: the model, its preset, and what the scenario changes.
+    pub synthetic: SyntheticSpec,
+}
+
+/// A synthetic path (`[path.synthetic]`): a model's preset, with any field changed.
+///
+/// `preset` names one of [`crate::path::PRESET_NAMES`]; `model` names the generator, and
+/// without a preset takes its default one ([`ModelKind::default_preset`]); given both, they
+/// must agree; given neither, the model is GARCH. `start_ms`, `start_price` and
+/// `duration_s`, absent, come from the preset. The model's parameter table
+/// (`[path.synthetic.garch]` for `model = "garch"`, and so on) states only what it changes:
+/// every absent field, at any depth, keeps the preset's value. The tables are kept as
+/// written and resolved against the preset when the scenario is checked
+/// ([`super::synthetic::resolve`]), since which preset fills them is itself a field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticSpec {
+    pub model: Option<ModelKind>,
+    pub preset: Option<String>,
+    /// Time of the first sample, UTC epoch ms.
+    pub start_ms: Option<u64>,
+    /// The first price, USD.
+    pub start_price: Option<f64>,
+    /// Length of the path, s (a whole number of steps).
+    pub duration_s: Option<u64>,
+    /// Each model's changes to its preset's parameters; only the chosen model's may be given.
+    pub gbm: Option<toml::Table>,
+    pub merton: Option<toml::Table>,
+    pub garch: Option<toml::Table>,
+    pub regime: Option<toml::Table>,
+    pub self_exciting: Option<toml::Table>,
+    pub shock: Option<toml::Table>,
 }
 
 /// A market driven beside the first one (`[[more_markets]]`).

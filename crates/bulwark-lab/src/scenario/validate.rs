@@ -199,6 +199,11 @@ fn run_and_path(c: &mut Checks, s: &Scenario, base_dir: &Path) {
     }
     match s.path.kind {
         PathKind::CalibratedShock => shock(c, s),
+        PathKind::Synthetic => {
+            if let Err(problems) = super::synthetic::resolve(&s.path.synthetic, s.step_ms) {
+                c.problems.extend(problems);
+            }
+        }
         PathKind::Historical => match &s.path.historical {
             None => c.fail(
                 "path.historical",
@@ -260,7 +265,7 @@ fn shock_at(c: &mut Checks, prefix: &str, shock: &CalibratedShock, step_ms: u64)
 }
 
 /// The value of a shock field named in the shock's own error, for the message.
-fn shock_value(s: &crate::path::CalibratedShock, name: &str) -> String {
+pub(super) fn shock_value(s: &crate::path::CalibratedShock, name: &str) -> String {
     match name {
         "start_price" => s.start_price.to_string(),
         "drop_frac" => s.drop_frac.to_string(),
@@ -375,7 +380,9 @@ fn more_markets(c: &mut Checks, s: &Scenario, initial_prices_given: &[bool]) {
             "more_markets",
             format!("{} markets", s.more_markets.len()),
             "further markets are driven beside a calibrated shock only: set path.kind = \
-             \"calibrated_shock\" (historical files side by side are not supported yet)",
+             \"calibrated_shock\" (historical files side by side are not supported yet, nor \
+             synthetic models: path::correlated_regimes drives several regime-switching \
+             markets in the library, not yet from a scenario)",
         );
     }
     if n > MAX_MARKETS {
