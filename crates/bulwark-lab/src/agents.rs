@@ -20,7 +20,6 @@ pub mod trader;
 use bulwark_engine::{AccountId, Command, Scope};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal as LogNormalDist};
 
 use crate::scenario::LogNormal;
 use crate::venue::Venue;
@@ -48,15 +47,15 @@ pub fn draw_lognormal(rng: &mut ChaCha8Rng, d: LogNormal) -> f64 {
     if d.sigma <= 0.0 || !d.sigma.is_finite() {
         return d.median;
     }
-    LogNormalDist::new(d.median.max(1e-12).ln(), d.sigma)
-        .map(|dist| dist.sample(rng))
-        .unwrap_or(d.median)
+    // libm, not std: the same bits on every CPU and C library.
+    let z = crate::path::draw::standard_normal(rng);
+    libm::exp(libm::log(d.median.max(1e-12)) + d.sigma * z)
 }
 
 /// An exponential draw with the given mean.
 pub fn draw_exp(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
     let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-    -mean * u.ln()
+    -mean * libm::log(u)
 }
 
 /// A keeper's liquidation request, with what it bids for block space.

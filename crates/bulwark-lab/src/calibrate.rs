@@ -43,7 +43,7 @@ pub fn depth_vs_vol(path: &Path, window: usize) -> Result<DepthCalibration, Data
     for i in window..snaps.len() {
         let var_per_s = (i + 1 - window..=i)
             .map(|j| {
-                let r = (snaps[j].2 / snaps[j - 1].2).ln();
+                let r = libm::log(snaps[j].2 / snaps[j - 1].2);
                 r * r / (snaps[j].0 - snaps[j - 1].0).max(1.0)
             })
             .sum::<f64>()
@@ -63,7 +63,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn fit(points: &[(f64, f64)]) -> DepthCalibration {
     let n = points.len() as f64;
-    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().map(|(v, d)| (v.ln(), d.ln())).unzip();
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().map(|(v, d)| (libm::log(*v), libm::log(*d))).unzip();
     let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
     let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
     let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
@@ -80,7 +80,7 @@ fn fit(points: &[(f64, f64)]) -> DepthCalibration {
         median_vol_annual,
         max_vol_annual,
         ols_elasticity: -sxy / sxx,
-        tail_elasticity: min_ratio.ln() / (median_vol_annual / max_vol_annual).ln(),
+        tail_elasticity: libm::log(min_ratio) / libm::log(median_vol_annual / max_vol_annual),
     }
 }
 

@@ -28,9 +28,8 @@
 
 use std::path::Path;
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal, Poisson, StandardNormal};
+use crate::path::draw;
 
 use crate::data::{load_gas_prices, DataError};
 use crate::path::PricePath;
@@ -206,7 +205,7 @@ fn draw_levels(p: &ChainParams, stress: &[f64], rng: &mut ChaCha8Rng) -> (Vec<f6
     let (mut x, mut spikes, mut excited) = (0.0f64, 0.0f64, 0.0f64);
     let (mut spikes_e, mut excited_e) = (0.0f64, 0.0f64);
     if sigma > 0.0 {
-        let n: f64 = rng.sample(StandardNormal);
+        let n = draw::standard_normal(rng);
         x = sigma * n;
     }
     let mut raw = Vec::with_capacity(stress.len());
@@ -226,7 +225,7 @@ fn draw_levels(p: &ChainParams, stress: &[f64], rng: &mut ChaCha8Rng) -> (Vec<f6
         spikes_e = spikes_e * decay + rate_e * dt_s * p.spike_mean;
         excited_e = (excited_e + alpha * rate_e * dt_s) * decay;
         if sigma > 0.0 {
-            let n: f64 = rng.sample(StandardNormal);
+            let n = draw::standard_normal(rng);
             x = a * x + innovation * n;
         }
         raw.push(shape * libm::exp(x - sigma * sigma / 2.0) * (1.0 + spikes));
@@ -239,7 +238,7 @@ fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
     if mean <= 0.0 {
         return 0;
     }
-    Poisson::new(mean).map_or(0, |d| d.sample(rng) as u64)
+    draw::poisson(mean, rng)
 }
 
 /// Scales each UTC day so its expected mean is `daily_gwei[day]` (the last entry for later
@@ -370,10 +369,17 @@ impl<T> Chain<T> {
         let k = self.gas.index(now_ms);
         let (median_gwei, demand) = (self.gas.median_gwei[k], self.gas.demand[k]);
         let mean = (demand * f64::from(self.params.capacity_txs)).max(1e-9);
-        let n_bg = Poisson::new(mean).map_or(0, |d| d.sample(&mut self.rng) as usize);
-        let dist = LogNormal::new(libm::log(median_gwei), self.params.bid_sigma.max(1e-9))
-            .expect("median and sigma are positive");
-        let mut bg: Vec<f64> = (0..n_bg).map(|_| dist.sample(&mut self.rng)).collect();
+        let n_bg = draw::poisson(mean, &mut self.rng) as usize;
+        // Lognormal bids around the median, drawn in pairs (libm: the same bits anywhere).
+        let (mu, sigma) = (libm::log(median_gwei), self.params.bid_sigma.max(1e-9));
+        let mut bg: Vec<f64> = Vec::with_capacity(n_bg + 1);
+        while bg.len() < n_bg {
+            let (z1, z2) = draw::standard_normal_pair(&mut self.rng);
+            bg.push(libm::exp(mu + sigma * z1));
+            if bg.len() < n_bg {
+                bg.push(libm::exp(mu + sigma * z2));
+            }
+        }
         bg.sort_by(|a, b| b.total_cmp(a));
         bg
     }

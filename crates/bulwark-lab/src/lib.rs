@@ -20,6 +20,10 @@
 //! - [`venue`]: what agents may see of the venue (client queries only);
 //! - [`venue_state`]: the venue's own books that the metrics read.
 
+// Tests compute expected values with std's floats; only the lab's own code must use libm
+// (clippy.toml's disallowed methods).
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
+
 pub mod agents;
 pub mod calibrate;
 pub mod chain;

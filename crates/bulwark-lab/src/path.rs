@@ -25,7 +25,6 @@
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use thiserror::Error;
 
 use crate::data::{find_gaps, Bar, DataGap};
@@ -467,7 +466,7 @@ impl IntrabarNoise {
             let left = (last - j + 1) as f64;
             let mean = seg[j - 1] + (target - seg[j - 1]) / left;
             let sd = self.sigma_per_step * ((left - 1.0) / left).sqrt();
-            let z: f64 = rng.sample(StandardNormal);
+            let z = draw::standard_normal(rng);
             seg[j] = (mean + sd * z).max(self.floor).min(self.ceiling);
         }
         seg[last] = target;
@@ -492,7 +491,7 @@ pub fn realized_vol_annualized(
     let mut prefix = Vec::with_capacity(path.len());
     prefix.push(0.0);
     for w in path.prices.windows(2) {
-        let r = (w[1] / w[0]).ln();
+        let r = libm::log(w[1] / w[0]);
         prefix.push(prefix[prefix.len() - 1] + r * r);
     }
     let steps_per_year = MS_PER_YEAR / path.step_ms as f64;

@@ -89,8 +89,8 @@ impl MarketMaker {
         if let Some((t, p)) = self.last_obs {
             let dt_s = (now_ms.saturating_sub(t)) as f64 / 1000.0;
             if dt_s > 0.0 && p > 0.0 && price > 0.0 {
-                let r = (price / p).ln();
-                let w = 1.0 - 0.5f64.powf(dt_s / self.params.vol_half_life_s.max(1e-3));
+                let r = libm::log(price / p);
+                let w = 1.0 - libm::pow(0.5, dt_s / self.params.vol_half_life_s.max(1e-3));
                 self.var_per_s += w * (r * r / dt_s - self.var_per_s);
             }
         }
@@ -155,9 +155,7 @@ impl MarketMaker {
         let centre = reference * (1.0 - inv_ratio * p.max_skew_bp / 1e4);
         let vol = self.vol_annual();
         let half_bp = p.base_half_spread_bp + p.vol_spread_bp * vol;
-        let depth_scale = (p.ref_vol_annual / vol)
-            .powf(p.depth_vol_elasticity)
-            .min(1.0);
+        let depth_scale = libm::pow(p.ref_vol_annual / vol, p.depth_vol_elasticity).min(1.0);
         let level_usd = p.level_usd * depth_scale;
         let mut out = Vec::with_capacity(2 * p.levels as usize);
         for i in 0..p.levels {

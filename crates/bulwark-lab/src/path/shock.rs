@@ -354,8 +354,8 @@ impl CalibratedShock {
         }
         // Jumps are part of the drop, not extra to it: if their expected total exceeded the
         // whole drop, the bridge would have to climb between gaps to land on the trough.
-        let expected_jump_log = f64::from(jumps.count) * -(1.0 - jumps.mean_frac).ln();
-        let drop_log = -(1.0 - self.drop_frac).ln();
+        let expected_jump_log = f64::from(jumps.count) * -libm::log(1.0 - jumps.mean_frac);
+        let drop_log = -libm::log(1.0 - self.drop_frac);
         if expected_jump_log > drop_log {
             return invalid(
                 "jumps",
