@@ -42,6 +42,7 @@ table { border-collapse: collapse; font-size: 14px; margin: 6px 0; }
 th, td { padding: 5px 12px; border-bottom: 1px solid #e9ecef; text-align: left; vertical-align: top; }
 th { background: #f1f3f5; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.na { color: #868e96; font-size: 12px; white-space: nowrap; }
 table.headline td.value { font-weight: 600; }
 .problems { border: 1px solid #f08c00; background: #fff9db; padding: 8px 14px; margin: 16px 0; }
 .problems ul { margin: 4px 0; }
@@ -671,6 +672,8 @@ pub(crate) fn comparison_table_html(table: &ComparisonTable) -> String {
             let cell = row.get(i).map_or("", String::as_str);
             let class = if i > 0 && looks_numeric(cell) {
                 " class=\"num\""
+            } else if cell.starts_with("too few runs") {
+                " class=\"na\""
             } else {
                 ""
             };

@@ -164,7 +164,7 @@ fn set_stats(runs: &Runs, set: usize, label: String, seed: u64) -> Result<SetSta
 fn tail_text(t: TailStat) -> String {
     match t {
         TailStat::Value(v) => fmt_usd(v),
-        TailStat::TooFewRuns { need, .. } => format!("too few runs (< {need})"),
+        TailStat::TooFewRuns { need, .. } => format!("too few runs (n < {need})"),
     }
 }
 
@@ -397,7 +397,7 @@ fn quantile_table(runs: &Runs, labels: &[String]) -> Result<ComparisonTable, Str
         let p99 = if loss.len() >= bulwark_risk::MIN_RUNS_FOR_99 {
             q(&loss, 0.99)?
         } else {
-            format!("too few runs (< {})", bulwark_risk::MIN_RUNS_FOR_99)
+            format!("too few runs (n < {})", bulwark_risk::MIN_RUNS_FOR_99)
         };
         let worst = loss.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let with_bad = bad.iter().filter(|b| **b > 0.0).count();
