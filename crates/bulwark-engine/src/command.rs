@@ -324,6 +324,32 @@ pub enum Command {
         account: AccountId,
         amount_usd: Usd,
     },
+    /// Book a position that already exists outside the engine (a snapshot of a live venue) at
+    /// its entry price, without the book and without moving cash: its cost basis is what a
+    /// fill at `entry_price` would book, and the engine's genesis balance carries it (see
+    /// `engine/genesis.rs`). Accepted only in a market never priced by an oracle or a trade;
+    /// opens genesis, during which trading, prices and liquidations wait for `EndGenesis`.
+    GenesisPosition(GenesisPosition),
+    /// Close genesis: refused unless every market's long and short lots are equal.
+    #[serde(deserialize_with = "no_fields")]
+    EndGenesis,
+}
+
+/// A position booked at genesis (`Command::GenesisPosition`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisPosition {
+    pub account: AccountId,
+    pub market: MarketId,
+    /// Signed lots: positive long, negative short.
+    pub qty: Qty,
+    /// The position's average entry price (need not be on the tick grid).
+    pub entry_price: Price,
+    #[serde(default)]
+    pub margin: MarginMode,
+    /// An isolated position's collateral, moved from the account's cross pool; zero for cross.
+    #[serde(default)]
+    pub isolated_usd: Usd,
 }
 
 /// The (empty) field list of `tick`: every field but `cmd` is unknown.
@@ -355,6 +381,33 @@ impl Command {
             Command::VaultRequestWithdrawal { .. } => "vault_request_withdrawal",
             Command::VaultClaimWithdrawal { .. } => "vault_claim_withdrawal",
             Command::InsuranceDeposit { .. } => "insurance_deposit",
+            Command::GenesisPosition(_) => "genesis_position",
+            Command::EndGenesis => "end_genesis",
+        }
+    }
+
+    /// Whether the command trades, prices or liquidates: refused while genesis is open (the
+    /// open interest may not balance yet). The others set the venue up.
+    pub fn is_live(&self) -> bool {
+        match self {
+            Command::PlaceOrder(_)
+            | Command::Cancel { .. }
+            | Command::CancelAll { .. }
+            | Command::OraclePrice { .. }
+            | Command::Tick
+            | Command::Liquidate { .. }
+            | Command::VaultRequestWithdrawal { .. }
+            | Command::VaultClaimWithdrawal { .. } => true,
+            Command::CreateMarket { .. }
+            | Command::Deposit { .. }
+            | Command::Withdraw { .. }
+            | Command::AdjustIsolatedMargin { .. }
+            | Command::SetParam { .. }
+            | Command::SetVenueParam { .. }
+            | Command::VaultDeposit { .. }
+            | Command::InsuranceDeposit { .. }
+            | Command::GenesisPosition(_)
+            | Command::EndGenesis => false,
         }
     }
 }
@@ -373,12 +426,14 @@ impl Command {
             | Command::VaultClaimWithdrawal { account }
             | Command::InsuranceDeposit { account, .. } => Some(*account),
             Command::PlaceOrder(o) => Some(o.account),
+            Command::GenesisPosition(g) => Some(g.account),
             Command::Liquidate { keeper, .. } => Some(*keeper),
             Command::CreateMarket { .. }
             | Command::OraclePrice { .. }
             | Command::Tick
             | Command::SetParam { .. }
-            | Command::SetVenueParam { .. } => None,
+            | Command::SetVenueParam { .. }
+            | Command::EndGenesis => None,
         }
     }
 }

@@ -29,6 +29,7 @@ mod adl;
 mod collateral;
 mod flags;
 mod funding;
+mod genesis;
 mod index;
 mod journal;
 mod liquidation;
@@ -213,6 +214,12 @@ pub struct Engine {
     bad_debt_usd: Usd,
     vault: Vault,
     venue: VenueParams,
+    /// Genesis is open: positions booked from a snapshot may not balance yet, so live
+    /// commands wait (see `engine/genesis.rs`).
+    genesis_open: bool,
+    /// The signed total cost basis of the positions booked at genesis: the cash that paid for
+    /// them lies outside the ledger, so conservation carries it as a line of its own.
+    genesis_cost_usd: Usd,
     /// Check the invariants after every n-th applied command (debug and test builds, or the
     /// `invariants` feature). Not state: it is not hashed.
     invariant_check_interval: u64,
@@ -288,6 +295,8 @@ impl Engine {
             bad_debt_usd: Usd::ZERO,
             vault: Vault::default(),
             venue: VenueParams::default(),
+            genesis_open: false,
+            genesis_cost_usd: Usd::ZERO,
             invariant_check_interval: 1,
             index_rechecks: 0,
             journal: journal::Journal::default(),
@@ -385,6 +394,9 @@ impl Engine {
     /// Validate, plan and commit one command (the time checks are done).
     #[inline(always)]
     fn dispatch(&mut self, cmd: &Command, now: TimestampMs) -> Result<(), Reject> {
+        if self.genesis_open && cmd.is_live() {
+            return Err(Reject::GenesisOpen);
+        }
         match cmd {
             Command::CreateMarket { params } => self.create_market(params, now),
             Command::Deposit {
@@ -428,6 +440,8 @@ impl Engine {
                 account,
                 amount_usd,
             } => self.insurance_deposit(*account, *amount_usd),
+            Command::GenesisPosition(g) => self.genesis_position(g),
+            Command::EndGenesis => self.end_genesis(),
         }
     }
 
@@ -455,6 +469,8 @@ pub(crate) struct EngineParts<'a> {
     pub last_ms: TimestampMs,
     pub next_order_seq: u64,
     pub commands_applied: u64,
+    pub genesis_open: bool,
+    pub genesis_cost_usd: Usd,
 }
 
 /// The id under which the backstop vault's account trades. Never a user's: user ids are

@@ -1,7 +1,7 @@
 //! Events: what a command did. Reports, journals and streams read only these.
 
 use crate::book::Side;
-use crate::command::{OrderKind, Param, VenueParam};
+use crate::command::{MarginMode, OrderKind, Param, VenueParam};
 use crate::engine::VaultRefusal;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
@@ -308,5 +308,20 @@ pub enum Event {
     },
     VenueParamSet {
         param: VenueParam,
+    },
+    /// A position booked at genesis at its entry (`cost_usd`: its signed cost basis, added to
+    /// the genesis balance); `isolated_usd` moved from the cross pool into it.
+    GenesisPosition {
+        account: AccountId,
+        market: MarketId,
+        qty: Qty,
+        entry_price: Price,
+        cost_usd: Usd,
+        mode: MarginMode,
+        isolated_usd: Usd,
+    },
+    /// Genesis closed with every market balanced; `genesis_cost_usd` is the genesis balance.
+    GenesisEnded {
+        genesis_cost_usd: Usd,
     },
 }

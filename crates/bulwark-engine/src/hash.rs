@@ -116,6 +116,13 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
     ] {
         f.i64(v.micros());
     }
+    // Genesis was added after v2: fed only when used, so a venue that never booked a genesis
+    // position hashes as it did (its state is the same: genesis closed, nothing booked).
+    if e.genesis_open || !e.genesis_cost_usd.is_zero() {
+        f.str("genesis");
+        f.bool(e.genesis_open);
+        f.i64(e.genesis_cost_usd.micros());
+    }
     f.u64(e.waterfall_pending.len() as u64);
     for (account, scope) in e.waterfall_pending {
         f.u64(account.0 as u64);

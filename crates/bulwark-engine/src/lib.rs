@@ -30,8 +30,8 @@ pub use account::{Account, Position};
 pub use book::{Book, Side};
 pub use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, TimestampMs, Usd};
 pub use command::{
-    AdlPolicy, Command, MarginMode, MarketParams, OrderKind, Param, PlaceOrder, SelfTrade,
-    VenueParam, Waterfall,
+    AdlPolicy, Command, GenesisPosition, MarginMode, MarketParams, OrderKind, Param, PlaceOrder,
+    SelfTrade, VenueParam, Waterfall,
 };
 // What the engine's queries return, the vault's account id (it appears in events) and the
 // input bounds a driver may check before sending a command.

@@ -85,6 +85,24 @@ pub enum Reject {
     PoolInBankruptcy { account: AccountId, scope: Scope },
     #[error("{pools} pool(s) hold a loss the waterfall has not booked yet; vault deposits and claims wait until it is, so shares are never priced off it")]
     UnbookedLoss { pools: usize },
+    #[error("market {market:?} has been priced by an oracle or a trade: genesis positions are booked only before")]
+    GenesisClosed { market: MarketId },
+    #[error("genesis is open: end it (end_genesis) before trading, pricing or liquidating")]
+    GenesisOpen,
+    #[error("genesis is not open: nothing to end")]
+    NoGenesis,
+    #[error("account already has a position entry in market {market:?}: one genesis position per account and market, booked before any other")]
+    GenesisPositionExists { market: MarketId },
+    #[error("market {market:?} does not balance: {long} lots long, {short} lots short (difference {}); a named account must take the net", *long - *short)]
+    GenesisUnbalanced {
+        market: MarketId,
+        long: i128,
+        short: i128,
+    },
+    #[error("the genesis balance would exceed the venue's bound on total collateral")]
+    GenesisBound,
+    #[error("a cross position carries no isolated collateral (got {0})")]
+    CrossWithIsolated(Usd),
     /// A product or sum inside the engine would leave its integer range. The input bounds are
     /// meant to make this impossible, so it is an engine bug; it is still only a rejection: the
     /// command was planned on copies and nothing changed. `error` (shown by `Debug`) keeps the

@@ -354,3 +354,32 @@ fn native_sweeps_parameters_and_new_accounts() {
     };
     fault_every_step(&mut v, withdraw, 1);
 }
+
+#[test]
+fn genesis_positions_and_their_end() {
+    let mut v = Venue::new(params());
+    v.deposit(T, "1000");
+    v.deposit(MM, "1000");
+    v.deposit(K, "10");
+    let book = |account: u32, qty: i64, margin: MarginMode, isolated_usd: &str| {
+        Command::GenesisPosition(GenesisPosition {
+            account: AccountId(account),
+            market: MarketId(0),
+            qty: Qty::from_lots(qty),
+            entry_price: px("990.5"),
+            margin,
+            isolated_usd: usd(isolated_usd),
+        })
+    };
+    // A long that opens genesis (the open interest and the genesis balance change), an
+    // isolated short taking margin from cross, and a short that leaves a pool with negative
+    // equity (flagged as it is booked).
+    let ev = fault_every_step(&mut v, book(T, 10, MarginMode::Cross, "0"), 1);
+    assert!(has(&ev, |e| matches!(e, Event::GenesisPosition { .. })));
+    fault_every_step(&mut v, book(MM, -4, MarginMode::Isolated, "300"), 1);
+    let ev = fault_every_step(&mut v, book(K, -6, MarginMode::Cross, "0"), 1);
+    assert!(has(&ev, |e| matches!(e, Event::BelowMaintenance { .. })));
+    // Ending genesis is a check and a flag: no arithmetic to fail.
+    let ev = no_commit_arithmetic(&mut v, Command::EndGenesis);
+    assert!(has(&ev, |e| matches!(e, Event::GenesisEnded { .. })));
+}

@@ -15,6 +15,8 @@
 //! - [`sampling`]: the venue's snapshots over time (`timeseries.csv`);
 //! - [`output`]: the summary, the report and the files a run writes;
 //! - [`run`]: one run end to end;
+//! - [`snapshot`]: a venue's accounts, positions and orders as files, loaded through genesis
+//!   and written from an engine;
 //! - [`sweep`]: Monte Carlo sweeps over seeds and scenario fields, on every core, sharded;
 //! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots;
 //! - [`venue`]: what agents may see of the venue (client queries only);
@@ -36,6 +38,7 @@ pub mod run;
 pub mod sampling;
 pub mod scenario;
 pub mod sim;
+pub mod snapshot;
 pub mod sweep;
 pub mod venue;
 pub mod venue_state;

@@ -101,7 +101,13 @@ impl Sim {
     /// The same with one path per market, `[market]`'s first, then each of `more_markets`'
     /// (the caller builds them: [`crate::run::build_paths`]), all on one time grid.
     pub fn with_markets(loaded: &LoadedScenario, paths: Vec<PricePath>) -> Result<Sim, String> {
-        let s = loaded.scenario.clone();
+        let mut s = loaded.scenario.clone();
+        if s.snapshot.as_ref().is_some_and(|sn| !sn.synthetic_traders) {
+            s.agents.traders.count = 0;
+            for m in &mut s.more_markets {
+                m.agents.traders = 0;
+            }
+        }
         if paths.len() != 1 + s.more_markets.len() {
             return Err(format!(
                 "{} price paths for {} markets",
@@ -157,14 +163,18 @@ impl Sim {
             now_ms: start_ms,
             scenario: s,
         };
-        sim.open_venue(loaded)?;
+        let orders = sim.open_venue(loaded)?;
         sim.open_accounts()?;
+        sim.rest_snapshot_orders(orders)?;
         sim.schedule_environment();
         Ok(sim)
     }
 
-    fn open_venue(&mut self, loaded: &LoadedScenario) -> Result<(), String> {
+    /// Create the markets and open the venue; with a snapshot, book it before the first
+    /// oracle price and return its resting orders (placed once the agents have accounts).
+    fn open_venue(&mut self, loaded: &LoadedScenario) -> Result<Vec<(usize, Command)>, String> {
         let mut cmds = Vec::new();
+        let mut infos = Vec::new();
         for i in 0..self.markets.len() {
             let mut params = match i {
                 0 => self.scenario.market.clone(),
@@ -175,6 +185,12 @@ impl Sim {
                 params.initial_price = setup::tick_price(first, params.tick_size)
                     .ok_or_else(|| format!("price {first} is not representable"))?;
             }
+            infos.push(crate::snapshot::MarketInfo {
+                symbol: params.symbol.clone(),
+                lots_per_unit: params.lots_per_unit,
+                tick_size: params.tick_size,
+                initial_price: params.initial_price,
+            });
             let first = params.initial_price.to_f64_lossy();
             self.markets[i].oracle = OracleFeed::new(first, self.start_ms);
             let id = self.markets[i].id;
@@ -182,6 +198,21 @@ impl Sim {
                 0 => cmds.extend(setup::venue_commands(&self.scenario, params, id)),
                 _ => cmds.extend(setup::more_market_commands(params, id)),
             }
+        }
+        let mut orders = Vec::new();
+        if let Some(spec) = &self.scenario.snapshot {
+            let dir = loaded.resolve(&spec.dir);
+            let snap = crate::snapshot::Snapshot::load(&dir, &infos)
+                .map_err(|e| format!("snapshot.dir {}: {e}", dir.display()))?;
+            let first = population::FIRST_AGENT_ACCOUNT + self.roster.len() as u32;
+            let genesis = snap.genesis_commands(first, setup::TREASURY, setup::LP);
+            // Genesis goes before any price: every set-up command first, then the snapshot,
+            // then the oracle prices (a run without a snapshot keeps its order).
+            let (prices, setup): (Vec<_>, Vec<_>) = cmds
+                .into_iter()
+                .partition(|c| matches!(c, Command::OraclePrice { .. }));
+            cmds = setup.into_iter().chain(genesis).chain(prices).collect();
+            orders = snap.order_commands(first);
         }
         for cmd in cmds {
             self.exec(Origin::Venue, cmd.clone())
@@ -196,7 +227,24 @@ impl Sim {
                 .map(|e| e.params.symbol.as_str());
             assert_eq!(created, Some(m.symbol.as_str()), "market {} id", m.symbol);
         }
-        Ok(())
+        Ok(orders)
+    }
+
+    /// The snapshot's resting orders (post-only); one the engine refuses names its line. The
+    /// loaded venue must then pass every invariant before the first step.
+    fn rest_snapshot_orders(&mut self, orders: Vec<(usize, Command)>) -> Result<(), String> {
+        if self.scenario.snapshot.is_none() {
+            return Ok(());
+        }
+        for (line, cmd) in orders {
+            self.exec(Origin::Venue, cmd).map_err(|r| {
+                format!("snapshot orders.csv line {line}: the venue refused it: {r}")
+            })?;
+        }
+        self.venue
+            .engine
+            .check_invariants()
+            .map_err(|b| format!("the snapshot's venue breaks an invariant: {b}"))
     }
 
     /// Every agent's first deposit, in agent order (an LP's goes on into the vault). A refused

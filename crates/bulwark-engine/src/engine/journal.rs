@@ -62,6 +62,8 @@ struct Scalars {
     insurance_usd: Usd,
     bad_debt_usd: Usd,
     index_rechecks: u64,
+    genesis_open: bool,
+    genesis_cost_usd: Usd,
 }
 
 /// A market's small fields, copied on first touch.
@@ -409,6 +411,8 @@ impl Engine {
             insurance_usd: self.insurance_usd,
             bad_debt_usd: self.bad_debt_usd,
             index_rechecks: self.index_rechecks,
+            genesis_open: self.genesis_open,
+            genesis_cost_usd: self.genesis_cost_usd,
         };
         j.epoch += 1;
         j.accounts_len = self.accounts.len();
@@ -441,6 +445,8 @@ impl Engine {
             vault,
             venue,
             index_rechecks,
+            genesis_open,
+            genesis_cost_usd,
             now_ms: _, // the command's time, set before anything else
             // Scratch of the command: back to idle.
             liquidating,
@@ -491,6 +497,8 @@ impl Engine {
         *insurance_usd = s.insurance_usd;
         *bad_debt_usd = s.bad_debt_usd;
         *index_rechecks = s.index_rechecks;
+        *genesis_open = s.genesis_open;
+        *genesis_cost_usd = s.genesis_cost_usd;
         *liquidating = false;
         *liquidating_pool = None;
         *bankrupt_close = false;

@@ -252,6 +252,8 @@ impl Engine {
             last_ms: self.last_ms,
             next_order_seq: self.next_order_seq,
             commands_applied: self.commands_applied,
+            genesis_open: self.genesis_open,
+            genesis_cost_usd: self.genesis_cost_usd,
         }
     }
 }

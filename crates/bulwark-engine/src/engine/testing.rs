@@ -126,6 +126,8 @@ impl Engine {
             venue,
             invariant_check_interval,
             index_rechecks,
+            genesis_open,
+            genesis_cost_usd,
             // Scratch of a command, rebuilt by the next one.
             now_ms: _,
             events: _,
@@ -167,6 +169,8 @@ impl Engine {
         same!(venue);
         same!(invariant_check_interval);
         same!(index_rechecks);
+        same!(genesis_open);
+        same!(genesis_cost_usd);
         if vault != &other.vault {
             return Some(format!("vault: {vault:?} against {:?}", other.vault));
         }

@@ -52,6 +52,9 @@ pub struct Scenario {
     pub oracle: OracleParams,
     #[serde(default)]
     pub metrics: MetricsParams,
+    /// Start from a snapshot of real accounts (`[snapshot]`); absent: synthetic agents only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotSpec>,
 }
 
 fn default_step_ms() -> u64 {
@@ -692,4 +695,22 @@ impl Default for MetricsParams {
             invariant_check_every: 200_000,
         }
     }
+}
+
+/// `[snapshot]`: the run starts from a snapshot folder (format: `scenarios/README.md`,
+/// "Snapshots"; loaded by [`crate::snapshot::Snapshot::load`]). Its accounts are passive
+/// holders: they never trade; keepers and the engine liquidate them like anyone else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSpec {
+    /// The folder, relative to the scenario file.
+    pub dir: PathBuf,
+    /// Keep the synthetic leveraged traders beside the snapshot's accounts; false: only the
+    /// market makers, arbitrageurs, keepers and LPs run beside it.
+    #[serde(default = "default_true")]
+    pub synthetic_traders: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
