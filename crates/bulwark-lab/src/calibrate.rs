@@ -63,7 +63,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn fit(points: &[(f64, f64)]) -> DepthCalibration {
     let n = points.len() as f64;
-    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().map(|(v, d)| (libm::log(*v), libm::log(*d))).unzip();
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points
+        .iter()
+        .map(|(v, d)| (libm::log(*v), libm::log(*d)))
+        .unzip();
     let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
     let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
     let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();

@@ -28,8 +28,8 @@
 
 use std::path::Path;
 
-use rand_chacha::ChaCha8Rng;
 use crate::path::draw;
+use rand_chacha::ChaCha8Rng;
 
 use crate::data::{load_gas_prices, DataError};
 use crate::path::PricePath;

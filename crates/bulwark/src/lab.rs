@@ -42,6 +42,8 @@ pub struct RunArgs<'a> {
     pub quiet: bool,
     /// `KEY=V1,V2,...`: also run the scenario with KEY set to each value.
     pub compare: Option<&'a str>,
+    /// Write the venue's state at the end of the run as a snapshot folder here.
+    pub snapshot_out: Option<&'a Path>,
 }
 
 /// One `--compare` variant, loaded and prepared.
@@ -128,6 +130,16 @@ pub fn run(a: &RunArgs) -> Result<()> {
         eprintln!(
             "data: bar at {} ms: {} {} {} -> {} (listed in summary.json)",
             r.open_time_ms, r.field, r.action, r.was, r.now
+        );
+    }
+    if let Some(dir) = a.snapshot_out {
+        let name = |id: bulwark_engine::AccountId| format!("acct-{}", id.0);
+        bulwark_lab::snapshot::write_snapshot(&outcome.sim.venue.engine, dir, &name)
+            .map_err(|e| anyhow!("writing the snapshot into {}: {e}", dir.display()))?;
+        eprintln!(
+            "snapshot of the venue at the end of the run: {} (start a run from it with \
+             --set snapshot.dir=...)",
+            dir.display()
         );
     }
     let rows = bulwark_lab::output::headline(&outcome.summary, Some(outcome.wall_time_s));

@@ -82,6 +82,12 @@ enum LabCmd {
         /// differences with Monte Carlo confidence use `bulwark lab compare`.
         #[arg(long, value_name = "KEY=V1,V2")]
         compare: Option<String>,
+        /// Also write the venue's state at the end of the run as a snapshot folder (accounts,
+        /// positions, resting orders, funds; see scenarios/README.md, "Snapshots"). To
+        /// snapshot at a time T, run with --set duration_s=T; start a later run from it with
+        /// --set snapshot.dir=DIR.
+        #[arg(long, value_name = "DIR")]
+        snapshot_out: Option<PathBuf>,
     },
     /// Run a Monte Carlo sweep: a base scenario, a grid or random sample over any of its
     /// fields, times N seeds, on every core (see scenarios/README.md, "Sweeps").
@@ -238,12 +244,14 @@ fn main() -> ExitCode {
             out,
             quiet,
             compare,
+            snapshot_out,
         }) => lab::run(&lab::RunArgs {
             file: file.as_deref(),
             sets: &set,
             out: out.as_deref(),
             quiet,
             compare: compare.as_deref(),
+            snapshot_out: snapshot_out.as_deref(),
         }),
         Cmd::Lab(LabCmd::Sweep {
             file,

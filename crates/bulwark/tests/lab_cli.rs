@@ -452,3 +452,50 @@ fn lab_stress_runs_each_regime_of_a_data_folder_and_the_calibrated_shock() {
     );
     assert!(dir.path().join("st/regimes").read_dir().unwrap().count() == 1); // ok: test
 }
+
+#[test]
+fn lab_run_writes_a_snapshot_that_a_later_run_starts_from() {
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    let first = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "run",
+            "--quiet",
+            "--set",
+            "duration_s=1800",
+            "--set",
+            "agents.traders.count=40",
+            "--out",
+            "r1",
+            "--snapshot-out",
+            "snap",
+        ],
+    );
+    assert!(first.status.success(), "{}", text(&first));
+    for f in ["accounts.csv", "positions.csv", "orders.csv", "venue.json"] {
+        assert!(dir.path().join("snap").join(f).is_file(), "{f} missing");
+    }
+    let second = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "run",
+            "--quiet",
+            "--set",
+            "duration_s=600",
+            "--set",
+            "agents.traders.count=10",
+            "--set",
+            "snapshot.dir=\"snap\"",
+            "--out",
+            "r2",
+        ],
+    );
+    let out = text(&second);
+    assert!(second.status.success(), "{out}");
+    assert!(
+        out.contains("Conservation") && out.contains("holds"),
+        "{out}"
+    );
+}

@@ -141,7 +141,10 @@ mod tests {
     fn mean_var(xs: &[f64]) -> (f64, f64) {
         let n = xs.len() as f64;
         let m = xs.iter().sum::<f64>() / n;
-        (m, xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0))
+        (
+            m,
+            xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0),
+        )
     }
 
     #[test]
@@ -152,11 +155,16 @@ mod tests {
         // within 4 standard errors (se of the mean sqrt(m/n); of the variance about
         // m sqrt(2/n)).
         for mean in [0.7, 4.0, 12.0, 180.0] {
-            let xs: Vec<f64> = (0..40_000).map(|_| poisson(mean, &mut rng) as f64).collect();
+            let xs: Vec<f64> = (0..40_000)
+                .map(|_| poisson(mean, &mut rng) as f64)
+                .collect();
             let (m, v) = mean_var(&xs);
             let se = (mean / 40_000f64).sqrt();
             assert!((m - mean).abs() < 4.0 * se, "mean {mean}: {m}");
-            assert!((v - mean).abs() < 4.0 * mean * (2.0 / 40_000f64).sqrt() + 0.02, "var {mean}: {v}");
+            assert!(
+                (v - mean).abs() < 4.0 * mean * (2.0 / 40_000f64).sqrt() + 0.02,
+                "var {mean}: {v}"
+            );
         }
         assert_eq!(poisson(0.0, &mut rng), 0);
         assert_eq!(poisson(f64::NAN, &mut rng), 0);
@@ -166,12 +174,17 @@ mod tests {
     fn polar_pairs_are_standard_normal_and_uncorrelated() {
         use rand::SeedableRng;
         let mut rng = ChaCha8Rng::seed_from_u64(6);
-        let pairs: Vec<(f64, f64)> = (0..50_000).map(|_| standard_normal_pair(&mut rng)).collect();
+        let pairs: Vec<(f64, f64)> = (0..50_000)
+            .map(|_| standard_normal_pair(&mut rng))
+            .collect();
         let xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         let ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
         let ((mx, vx), (my, vy)) = (mean_var(&xs), mean_var(&ys));
         assert!(mx.abs() < 0.02 && my.abs() < 0.02, "{mx} {my}");
-        assert!((vx - 1.0).abs() < 0.03 && (vy - 1.0).abs() < 0.03, "{vx} {vy}");
+        assert!(
+            (vx - 1.0).abs() < 0.03 && (vy - 1.0).abs() < 0.03,
+            "{vx} {vy}"
+        );
         let cov = pairs.iter().map(|p| p.0 * p.1).sum::<f64>() / pairs.len() as f64;
         assert!(cov.abs() < 0.02, "{cov}");
     }
