@@ -10,16 +10,19 @@
 //! - **Scalars** (fee pool, insurance fund, bad debt, deposits and withdrawals, the order
 //!   sequence, the negative-pool count, the recheck statistic) are copied at the start of
 //!   `apply`. `last_ms` and `commands_applied` change only once a command has succeeded.
-//! - **Accounts.** `Engine::acct_mut` is the one way to change an account: the first time a
-//!   command touches it, it copies the whole account into the journal (a stamp per account,
+//! - **Accounts.** `Engine::acct_mut` is the one general way to change an account: the first
+//!   time a command touches it, it copies the account into the journal (a stamp per account,
 //!   the command's epoch, says "already copied": a later touch costs one comparison).
-//!   The order path's two frequent single changes have cheaper records of their own: writing a
-//!   drafted position and pool back (`write_position`, which keeps the replaced position) and
-//!   adding or removing an order in the account's list (`list_order`, `unlist_order`). They are
-//!   recorded only while the account has no copy yet. Accounts created by the command are not
-//!   recorded: the table is truncated back. The recheck registrations (`cross_watch`,
-//!   `iso_watch`) are derived and change on every recheck; they are left out of the copy and
-//!   recorded by `replace_registration`.
+//!   The copy leaves out the order list, which can be long (a market maker's) while a cancel or
+//!   a fill changes one entry of it: every change to the list is recorded on its own
+//!   (`list_order`, `unlist_entry`), copy or not. The order path's frequent single changes
+//!   have cheap records of their own, made only while the account has no copy yet: writing a
+//!   drafted position and pool back (`write_position`, which keeps the replaced position),
+//!   taking a gone order's lots off its position's resting total (`unrest`) and removing an
+//!   idle position (`remove_position`). Accounts created by the command are not recorded: the
+//!   table is truncated back. The recheck registrations (`cross_watch`, `iso_watch`) are
+//!   derived and change on every recheck; they are left out of the copy and recorded by
+//!   `replace_registration`.
 //!   A resting order's place in its account's list (the book's `acct_slot`) is derived from
 //!   the list and not recorded: a rollback re-derives it for every account whose list
 //!   changed.
@@ -42,7 +45,7 @@
 
 use super::*;
 use crate::account::{Position, WatchReg};
-use crate::book::{BookUndo, NewOrder, Order};
+use crate::book::{BookUndo, NewOrder, Order, Side};
 use crate::command::MarketParams;
 use crate::market::OracleReading;
 use bulwark_core::{OrderId, Price, Qty};
@@ -167,6 +170,20 @@ enum Undo {
         id: AccountId,
         index: u32,
         inserted: bool,
+        payload: u32,
+    },
+    /// `qty` lots were taken off the resting total (`open_buy` if `buy`, else `open_sell`) of
+    /// the position at `index`: an order of the account left the book.
+    Unrested {
+        id: AccountId,
+        index: u32,
+        buy: bool,
+        qty: Qty,
+    },
+    /// The (idle) position at `index` was removed; it was `Journal::positions[payload].0`.
+    PositionRemoved {
+        id: AccountId,
+        index: u32,
         payload: u32,
     },
     /// An order was appended to the account's list.
@@ -364,14 +381,14 @@ impl Journal {
     }
 }
 
-/// Copy everything but the recheck registrations (journaled as operations), reusing the
-/// destination's allocations. The exhaustive pattern places every field.
+/// Copy everything but the order list and the recheck registrations (journaled as operations),
+/// reusing the destination's allocations. The exhaustive pattern places every field.
 fn copy_account_into(a: &Account, to: &mut Account) {
     let Account {
         active,
         collateral_usd,
         positions,
-        orders,
+        orders: _, // Undo::OrderListed, Undo::OrderUnlisted
         adl_haircut_usd,
         socialized_loss_usd,
         cross_watch: _, // Undo::CrossReg
@@ -380,15 +397,15 @@ fn copy_account_into(a: &Account, to: &mut Account) {
     to.active = *active;
     to.collateral_usd = *collateral_usd;
     to.positions.clone_from(positions);
-    to.orders.clone_from(orders);
     to.adl_haircut_usd = *adl_haircut_usd;
     to.socialized_loss_usd = *socialized_loss_usd;
 }
 
-/// Put a copy back, keeping the live registrations (their own records restore them). The
-/// buffer is left with the replaced state, its allocations ready for reuse.
+/// Put a copy back, keeping the live order list and registrations (their own records restore
+/// them). The buffer is left with the replaced state, its allocations ready for reuse.
 fn restore_account(live: &mut Account, saved: &mut Account) {
     std::mem::swap(live, saved);
+    std::mem::swap(&mut live.orders, &mut saved.orders);
     std::mem::swap(&mut live.cross_watch, &mut saved.cross_watch);
     std::mem::swap(&mut live.iso_watch, &mut saved.iso_watch);
 }
@@ -502,7 +519,8 @@ impl Engine {
 
     /// Any trading account (the vault included), copied into the journal on the command's
     /// first touch. Every change to an account goes through here, or through the recorded
-    /// changes below (`write_position`, `list_order`, `unlist_order`, `replace_registration`).
+    /// changes below (`write_position`, `list_order`, `unlist_entry`, `unrest`,
+    /// `remove_position`, `replace_registration`).
     #[inline(always)]
     pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
         self.adl_cache.touch(id); // any change may move the account's ADL score
@@ -582,31 +600,65 @@ impl Engine {
         replaced
     }
 
-    /// Append an order to its account's list; returns its place there.
+    /// Append an order to its account's list; returns its place there. Always recorded: an
+    /// account copy leaves the list out (a market maker's list is long, and a cancel or a fill
+    /// changes one entry of it).
     #[inline]
     pub(super) fn list_order(&mut self, id: AccountId, entry: (MarketId, OrderId)) -> u32 {
         let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
         list.push(entry);
         let slot = (list.len() - 1) as u32;
-        if self.journal.uncopied(id) {
-            self.journal.ops.push(Undo::OrderListed { id });
-        }
+        self.journal.ops.push(Undo::OrderListed { id });
         slot
     }
 
     /// Remove entry `slot` of an account's order list (the last entry moves into its place);
-    /// returns the entry now at `slot`, if any.
+    /// returns the entry now at `slot`, if any. Always recorded, as `list_order`.
     #[inline]
     pub(super) fn unlist_entry(&mut self, id: AccountId, slot: u32) -> Option<(MarketId, OrderId)> {
         let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
         let entry = list.swap_remove(slot as usize);
         let moved = list.get(slot as usize).copied();
-        if self.journal.uncopied(id) {
-            self.journal
-                .ops
-                .push(Undo::OrderUnlisted { id, slot, entry });
-        }
+        self.journal
+            .ops
+            .push(Undo::OrderUnlisted { id, slot, entry });
         moved
+    }
+
+    /// Take `qty` lots off the resting total on `side` of the position at `index` of account
+    /// `id` (one of its orders left the book). A small record while the account has no copy,
+    /// in place of one. No ADL touch: resting orders are no part of an ADL score.
+    #[inline]
+    pub(super) fn unrest(&mut self, id: AccountId, index: usize, side: Side, qty: Qty) {
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let open = a.positions[index].open_on(side);
+        *open = Qty::from_lots(open.lots() - qty.lots());
+        if self.journal.uncopied(id) {
+            let (index, buy) = (index as u32, side == Side::Buy);
+            let u = Undo::Unrested {
+                id,
+                index,
+                buy,
+                qty,
+            };
+            self.journal.ops.push(u);
+        }
+    }
+
+    /// Remove the position at `index` of account `id` (an idle one); returns it. A small record
+    /// while the account has no copy.
+    pub(super) fn remove_position(&mut self, id: AccountId, index: usize) -> Position {
+        self.adl_cache.touch(id);
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let p = a.positions.remove(index);
+        let j = &mut self.journal;
+        if j.uncopied(id) {
+            j.positions.push((p, Usd::ZERO));
+            let payload = (j.positions.len() - 1) as u32;
+            let index = index as u32;
+            j.ops.push(Undo::PositionRemoved { id, index, payload });
+        }
+        p
     }
 
     /// A market whose small fields may change, copied into the journal on first touch. Its
@@ -938,6 +990,20 @@ impl Tables<'_> {
                 } else {
                     a.positions[index as usize] = old;
                 }
+            }
+            Undo::Unrested {
+                id,
+                index,
+                buy,
+                qty,
+            } => {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let open = self.account(id).positions[index as usize].open_on(side);
+                *open = Qty::from_lots(open.lots() + qty.lots());
+            }
+            Undo::PositionRemoved { id, index, payload } => {
+                let (old, _) = p.positions[payload as usize];
+                self.account(id).positions.insert(index as usize, old);
             }
             Undo::OrderListed { id } => {
                 self.account(id).orders.pop();

@@ -824,7 +824,7 @@ impl Engine {
         if !p.is_idle() || p.isolated_usd.is_negative() || keeps_funds {
             return Ok(());
         }
-        self.acct_mut(account).positions.remove(i);
+        self.remove_position(account, i);
         if p.mode == MarginMode::Isolated {
             self.unwatch_isolated(account, &p);
         }
@@ -883,13 +883,12 @@ impl Engine {
             .book_remove(mi, order)
             .expect("caller checked the order rests"); // ok: checked by the caller
         let market = self.markets[mi].id;
-        // The account first (its journal copy then covers the unlisting too).
-        let a = self.acct_mut(o.account);
-        let i = a
+        let i = self
+            .acct(o.account)
             .position_index(market)
             .expect("resting order has a position entry"); // ok: invariant 3
-        let open = a.positions[i].open_on(o.side);
-        *open = Qty::from_lots(open.lots() - o.remaining.lots());
+                                                           // Two small records, not a copy of the account (a market maker's is large).
+        self.unrest(o.account, i, o.side, o.remaining);
         self.unlist_order(o.account, o.acct_slot);
         self.events.push(Event::OrderCancelled {
             order,
