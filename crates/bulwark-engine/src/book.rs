@@ -14,8 +14,10 @@
 //! reference tests.
 //!
 //! **Undo.** Each change the engine makes has a `_logged` form that also reports how to take it
-//! back (a `BookUndo`); the engine's undo journal keeps these, newest last, and a rolled-back
-//! command undoes them newest first (`Book::undo`). Undone in that order, every record finds
+//! back (a `BookUndo`), or, for an order leaving, a form whose caller logs it with the order
+//! it holds (`Book::take_out`, undone by `Book::put_back`: the engine's record of a gone order
+//! covers its account's list too); the engine's undo journal keeps these, newest last, and a
+//! rolled-back command undoes them newest first (`Book::undo`). Undone in that order, every record finds
 //! the book exactly as its change left it, so the book returns to its earlier state: the same
 //! orders in the same slots and queue positions, the same levels, and the free-slot stacks in
 //! the same order (they decide future order ids). Only the content of dead slots and freed
@@ -323,9 +325,31 @@ impl Book {
         log: &mut impl FnMut(BookUndo),
     ) -> Option<Order> {
         let slot = Self::slot_of(id);
-        let o = *self.get(id)?;
-        self.unlink(slot, log);
-        Some(o)
+        let order = *self.get(id)?;
+        let level_freed = self.unlink(slot);
+        log(BookUndo::Unlink {
+            slot,
+            level_freed,
+            order,
+        });
+        Some(order)
+    }
+
+    /// Remove a resting order that the caller looked up, and which it will log itself (as
+    /// the order it holds and the result); returns whether that emptied its price level.
+    /// [`Book::put_back`] undoes it.
+    #[inline]
+    pub(crate) fn take_out(&mut self, id: OrderId) -> bool {
+        debug_assert!(
+            self.get(id).is_some(),
+            "taking out an order that does not rest"
+        );
+        self.unlink(Self::slot_of(id))
+    }
+
+    /// Undo [`Book::take_out`] of `order` (as it rested), which returned `level_freed`.
+    pub(crate) fn put_back(&mut self, order: Order, level_freed: bool) {
+        self.undo_unlink(Self::slot_of(order.id), level_freed, order);
     }
 
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.
@@ -348,7 +372,13 @@ impl Book {
         if qty == o.remaining {
             // Filled: the order leaves (its dead slot keeps the quantity it had, which nothing
             // reads, and which undoing the unlink restores).
-            self.unlink(slot, log);
+            let order = *o;
+            let level_freed = self.unlink(slot);
+            log(BookUndo::Unlink {
+                slot,
+                level_freed,
+                order,
+            });
             return Qty::ZERO;
         }
         o.remaining = Qty::from_lots(o.remaining.lots() - qty.lots());
@@ -715,7 +745,9 @@ impl Book {
         }
     }
 
-    fn unlink(&mut self, slot: u32, log: &mut impl FnMut(BookUndo)) {
+    /// Take the order in `slot` out of its level; returns whether that emptied (and freed)
+    /// the level. The caller logs it.
+    fn unlink(&mut self, slot: u32) -> bool {
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         if o.prev == NIL {
@@ -746,11 +778,7 @@ impl Book {
         dead.next = NIL;
         self.free_orders.push(slot);
         self.resting -= 1;
-        log(BookUndo::Unlink {
-            slot,
-            level_freed,
-            order: o,
-        });
+        level_freed
     }
 }
 

@@ -14,18 +14,16 @@
 //!   time a command touches it, it copies the account into the journal (a stamp per account,
 //!   the command's epoch, says "already copied": a later touch costs one comparison).
 //!   The copy leaves out the order list, which can be long (a market maker's) while a cancel or
-//!   a fill changes one entry of it: every change to the list is recorded on its own
-//!   (`list_order`, `unlist_entry`), copy or not. The order path's frequent single changes
-//!   have cheap records of their own, made only while the account has no copy yet: writing a
-//!   drafted position and pool back (`write_position`, which keeps the replaced position),
-//!   taking a gone order's lots off its position's resting total (`unrest`) and removing an
-//!   idle position (`remove_position`). Accounts created by the command are not recorded: the
-//!   table is truncated back. The recheck registrations (`cross_watch`, `iso_watch`) are
-//!   derived and change on every recheck; they are left out of the copy and recorded by
-//!   `replace_registration`.
-//!   A resting order's place in its account's list (the book's `acct_slot`) is derived from
-//!   the list and not recorded: a rollback re-derives it for every account whose list
-//!   changed.
+//!   a fill changes one entry of it: every change to the list is recorded on its own, copy or
+//!   not. The order path's frequent changes have cheap records of their own instead of a copy:
+//!   writing a drafted position and pool back (`write_position`, which keeps the replaced
+//!   position, made only while the account has no copy yet), resting an order (the book's
+//!   records and `list_order`), an order leaving (`order_gone`: one record for the book, the
+//!   account's list, the place in the book of the entry that moved in the list, and for a
+//!   cancel the position's resting total) and removing an idle position (`remove_position`).
+//!   Accounts created by the command are not recorded: the table is truncated back. The
+//!   recheck registrations (`cross_watch`, `iso_watch`) are derived and change on every
+//!   recheck; they are left out of the copy and recorded by `replace_registration`.
 //! - **Markets**: the small fields (mark, oracle, EMA, open interest, funding state, indexes and
 //!   their epoch, clearing balances, trigger shifts) are copied on first touch through
 //!   `Engine::market_mut`; the book, the recheck sets and the parameters have records of their
@@ -35,9 +33,9 @@
 //!   inventory tables records what it replaced.
 //!
 //! Records are undone newest first, so each finds its object exactly as its change left it:
-//! an account's copy and its later (or earlier) records interleave correctly. Book records
-//! live in a list of their own (the books change only through them), as do the copies of
-//! market fields (disjoint from every other record).
+//! an account's copy and its later (or earlier) records interleave correctly, and so do book
+//! and account records (one log holds both: `OrderGone` changes both). The copies of market
+//! fields live in a list of their own (disjoint from every other record).
 //!
 //! On success the journal is reset at the next command: its vectors keep their capacity, and
 //! account copies reuse the allocations of earlier ones, so no command allocates for it once
@@ -45,7 +43,7 @@
 
 use super::*;
 use crate::account::{Position, WatchReg};
-use crate::book::{BookUndo, NewOrder, Order, Side};
+use crate::book::{BookUndo, NewOrder, Order};
 use crate::command::MarketParams;
 use crate::market::OracleReading;
 use bulwark_core::{OrderId, Price, Qty};
@@ -172,13 +170,18 @@ enum Undo {
         inserted: bool,
         payload: u32,
     },
-    /// `qty` lots were taken off the resting total (`open_buy` if `buy`, else `open_sell`) of
-    /// the position at `index`: an order of the account left the book.
-    Unrested {
-        id: AccountId,
+    /// A resting order left (a fill took all of it, or a cancel): `order` as it rested, in
+    /// the book of market `mi` (its slot is in its id: `Book::take_out` returned
+    /// `level_freed`), and from its account's list (its entry was swap-removed from
+    /// `order.acct_slot`, the last one moving in). If `unrested`, its lots were also taken off
+    /// the resting total of the account's position at `index` (a cancel outside a plan: a
+    /// planned one changes the draft, which `Position` records).
+    OrderGone {
+        mi: u32,
+        level_freed: bool,
+        unrested: bool,
         index: u32,
-        buy: bool,
-        qty: Qty,
+        order: Order,
     },
     /// The (idle) position at `index` was removed; it was `Journal::positions[payload].0`.
     PositionRemoved {
@@ -190,11 +193,10 @@ enum Undo {
     OrderListed {
         id: AccountId,
     },
-    /// Entry `slot` of the account's order list was swap-removed.
-    OrderUnlisted {
-        id: AccountId,
-        slot: u32,
-        entry: (MarketId, OrderId),
+    /// A change to the book of market `mi`, but for an order leaving it (`OrderGone`).
+    Book {
+        mi: u32,
+        u: BookUndo,
     },
     Flag {
         key: (AccountId, Scope),
@@ -262,8 +264,9 @@ enum Undo {
 }
 
 // Records are moved into the log by value: kept small, and free of anything to drop (so that
-// clearing the log costs one store), with larger payloads in vectors of their own.
-const _: () = assert!(std::mem::size_of::<Undo>() <= 48 && !std::mem::needs_drop::<Undo>());
+// clearing the log costs one store), with larger payloads in vectors of their own. The largest
+// carry a resting order whole (its slot may be reused later in the command).
+const _: () = assert!(std::mem::size_of::<Undo>() <= 64 && !std::mem::needs_drop::<Undo>());
 
 /// What `Engine::write_position` replaced (of the position: what the write-back compares).
 #[derive(Clone, Copy, Debug)]
@@ -301,12 +304,8 @@ pub(super) struct Journal {
     accounts_len: usize,
     markets_len: usize,
     scalars: Scalars,
+    /// The records, oldest first (books and accounts alike: a record may change both).
     ops: Vec<Undo>,
-    /// Book changes, (market index, record); undone newest first too.
-    books: Vec<(u32, BookUndo)>,
-    /// Accounts whose orders moved in their lists: their book back-pointers are re-derived
-    /// after a rollback.
-    resync: Vec<AccountId>,
 }
 
 impl Clone for Journal {
@@ -318,10 +317,7 @@ impl Clone for Journal {
 impl Journal {
     /// Whether the command has recorded no change (a typed rejection must not have).
     pub(super) fn is_clean(&self) -> bool {
-        self.ops.is_empty()
-            && self.markets.is_empty()
-            && self.books.is_empty()
-            && self.resync.is_empty()
+        self.ops.is_empty() && self.markets.is_empty()
     }
 
     /// Whether a change to account `id` must be recorded: it existed before the command and
@@ -388,7 +384,7 @@ fn copy_account_into(a: &Account, to: &mut Account) {
         active,
         collateral_usd,
         positions,
-        orders: _, // Undo::OrderListed, Undo::OrderUnlisted
+        orders: _, // Undo::OrderListed, Undo::OrderGone
         adl_haircut_usd,
         socialized_loss_usd,
         cross_watch: _, // Undo::CrossReg
@@ -490,13 +486,9 @@ impl Engine {
         while let Some(u) = j.ops.pop() {
             tables.undo(u, &mut payloads);
         }
-        while let Some((mi, u)) = j.books.pop() {
-            tables.markets[mi as usize].book.undo(u);
-        }
         for (mi, saved) in j.markets.drain(..) {
             saved.restore(&mut tables.markets[mi]);
         }
-        tables.resync_acct_slots(&j.resync, j.accounts_len);
         tables.accounts.truncate(j.accounts_len);
         tables.markets.truncate(j.markets_len);
         let s = j.scalars;
@@ -519,8 +511,8 @@ impl Engine {
 
     /// Any trading account (the vault included), copied into the journal on the command's
     /// first touch. Every change to an account goes through here, or through the recorded
-    /// changes below (`write_position`, `list_order`, `unlist_entry`, `unrest`,
-    /// `remove_position`, `replace_registration`).
+    /// changes below (`write_position`, `list_order`, `order_gone`, `remove_position`,
+    /// `replace_registration`).
     #[inline(always)]
     pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
         self.adl_cache.touch(id); // any change may move the account's ADL score
@@ -612,39 +604,6 @@ impl Engine {
         slot
     }
 
-    /// Remove entry `slot` of an account's order list (the last entry moves into its place);
-    /// returns the entry now at `slot`, if any. Always recorded, as `list_order`.
-    #[inline]
-    pub(super) fn unlist_entry(&mut self, id: AccountId, slot: u32) -> Option<(MarketId, OrderId)> {
-        let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
-        let entry = list.swap_remove(slot as usize);
-        let moved = list.get(slot as usize).copied();
-        self.journal
-            .ops
-            .push(Undo::OrderUnlisted { id, slot, entry });
-        moved
-    }
-
-    /// Take `qty` lots off the resting total on `side` of the position at `index` of account
-    /// `id` (one of its orders left the book). A small record while the account has no copy,
-    /// in place of one. No ADL touch: resting orders are no part of an ADL score.
-    #[inline]
-    pub(super) fn unrest(&mut self, id: AccountId, index: usize, side: Side, qty: Qty) {
-        let a = row(&mut self.accounts, &mut self.vault, id);
-        let open = a.positions[index].open_on(side);
-        *open = Qty::from_lots(open.lots() - qty.lots());
-        if self.journal.uncopied(id) {
-            let (index, buy) = (index as u32, side == Side::Buy);
-            let u = Undo::Unrested {
-                id,
-                index,
-                buy,
-                qty,
-            };
-            self.journal.ops.push(u);
-        }
-    }
-
     /// Remove the position at `index` of account `id` (an idle one); returns it. A small record
     /// while the account has no copy.
     pub(super) fn remove_position(&mut self, id: AccountId, index: usize) -> Position {
@@ -672,57 +631,70 @@ impl Engine {
     // Books: each change reports how to undo it.
 
     pub(super) fn book_reserve(&mut self, mi: usize, seq: u64) -> OrderId {
-        let log = &mut self.journal.books;
-        let m = mi as u32;
+        let (log, m) = (&mut self.journal.ops, mi as u32);
         self.markets[mi]
             .book
-            .reserve_logged(seq, &mut |u| log.push((m, u)))
+            .reserve_logged(seq, &mut |u| log.push(Undo::Book { mi: m, u }))
     }
 
     pub(super) fn book_release(&mut self, mi: usize, id: OrderId) {
-        let (log, m) = (&mut self.journal.books, mi as u32);
+        let (log, m) = (&mut self.journal.ops, mi as u32);
         self.markets[mi]
             .book
-            .release_logged(id, &mut |u| log.push((m, u)))
+            .release_logged(id, &mut |u| log.push(Undo::Book { mi: m, u }))
     }
 
     /// Rest an order, recording where its account lists it (`acct_slot`) at once.
     pub(super) fn book_insert(&mut self, mi: usize, id: OrderId, o: NewOrder, acct_slot: u32) {
-        let (log, m) = (&mut self.journal.books, mi as u32);
+        let (log, m) = (&mut self.journal.ops, mi as u32);
         self.markets[mi]
             .book
-            .insert_logged(id, o, acct_slot, &mut |u| log.push((m, u)))
+            .insert_logged(id, o, acct_slot, &mut |u| log.push(Undo::Book { mi: m, u }))
     }
 
-    pub(super) fn book_remove(&mut self, mi: usize, id: OrderId) -> Option<Order> {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
+    /// Take `qty` lots off a resting order that keeps some (a partial fill).
+    pub(super) fn book_take(&mut self, mi: usize, id: OrderId, qty: Qty) {
+        let (log, m) = (&mut self.journal.ops, mi as u32);
+        let left = self.markets[mi]
             .book
-            .remove_logged(id, &mut |u| log.push((m, u)))
+            .fill_logged(id, qty, &mut |u| log.push(Undo::Book { mi: m, u }));
+        debug_assert!(
+            left.is_positive(),
+            "a fill that empties the order is order_gone"
+        );
     }
 
-    pub(super) fn book_fill(&mut self, mi: usize, id: OrderId, qty: Qty) -> Qty {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
-            .book
-            .fill_logged(id, qty, &mut |u| log.push((m, u)))
-    }
-
-    /// Record where `account` now lists order `id` (its list changed). Not logged: the book's
-    /// back-pointers are derived from the lists, and a rollback re-derives those of every
-    /// account noted here once the lists are restored (`resync_acct_slots`).
-    pub(super) fn book_set_acct_slot(
-        &mut self,
-        mi: usize,
-        id: OrderId,
-        slot: u32,
-        account: AccountId,
-    ) {
-        self.markets[mi].book.set_acct_slot(id, slot);
-        let j = &mut self.journal;
-        if j.resync.last() != Some(&account) {
-            j.resync.push(account);
+    /// Resting order `o` (a copy of the book's) leaves: out of the book of market `mi`, off
+    /// its account's list (the last entry moves into its place and the book learns so) and,
+    /// for a cancel outside a plan (`unrest`: the account's position index), off its
+    /// position's resting total. One record for all of it, in place of a copy of the account
+    /// (a market maker's is large). No ADL touch: resting orders are no part of an ADL score.
+    #[inline(always)]
+    pub(super) fn order_gone(&mut self, mi: usize, o: &Order, unrest: Option<usize>) {
+        let level_freed = self.markets[mi].book.take_out(o.id);
+        let a = row(&mut self.accounts, &mut self.vault, o.account);
+        let index = match unrest {
+            Some(i) => {
+                let open = a.positions[i].open_on(o.side);
+                *open = Qty::from_lots(open.lots() - o.remaining.lots());
+                i as u32
+            }
+            None => 0,
+        };
+        let slot = o.acct_slot;
+        let gone = a.orders.swap_remove(slot as usize);
+        debug_assert_eq!(gone, (self.markets[mi].id, o.id));
+        if let Some(&(m, moved)) = a.orders.get(slot as usize) {
+            // Not logged: the record's undo puts it back (see `Tables::undo_order_gone`).
+            self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
         }
+        self.journal.ops.push(Undo::OrderGone {
+            mi: mi as u32,
+            level_freed,
+            unrested: unrest.is_some(),
+            index,
+            order: *o,
+        });
     }
 
     // Maps and sets: each change records what it replaced.
@@ -916,8 +888,6 @@ impl Journal {
         self.positions.clear();
         self.markets.clear();
         self.ops.clear();
-        self.books.clear();
-        self.resync.clear();
         // These two drop what they hold: touched only when used.
         if !self.regs.is_empty() {
             self.regs.clear();
@@ -953,20 +923,23 @@ impl Tables<'_> {
         row(self.accounts, self.vault, id)
     }
 
-    /// Point every resting order of these accounts back at its place in its account's list
-    /// (invariant 3), the lists and books being restored already. Rows beyond `accounts_len`
-    /// are about to be truncated.
-    fn resync_acct_slots(&mut self, ids: &[AccountId], accounts_len: usize) {
-        for &id in ids {
-            if id != VAULT && id.0 as usize >= accounts_len {
-                continue;
-            }
-            let a = row(self.accounts, self.vault, id);
-            for (k, &(m, order)) in a.orders.iter().enumerate() {
-                self.markets[m.0 as usize]
-                    .book
-                    .set_acct_slot(order, k as u32);
-            }
+    /// Undo `Engine::order_gone`: the book, the list, the moved entry's place in the book and,
+    /// for a cancel, the position's resting total.
+    fn undo_order_gone(&mut self, mi: usize, level_freed: bool, unrest: Option<u32>, o: Order) {
+        self.markets[mi].book.put_back(o, level_freed);
+        let entry = (self.markets[mi].id, o.id);
+        let a = row(self.accounts, self.vault, o.account);
+        if let Some(i) = unrest {
+            let open = a.positions[i as usize].open_on(o.side);
+            *open = Qty::from_lots(open.lots() + o.remaining.lots());
+        }
+        let slot = o.acct_slot as usize;
+        let moved = a.orders.get(slot).copied();
+        swap_insert(&mut a.orders, slot, entry);
+        if let Some((m, moved)) = moved {
+            // It had moved into the gone order's place from the end: back there.
+            let last = (a.orders.len() - 1) as u32;
+            self.markets[m.0 as usize].book.set_acct_slot(moved, last);
         }
     }
 
@@ -991,16 +964,13 @@ impl Tables<'_> {
                     a.positions[index as usize] = old;
                 }
             }
-            Undo::Unrested {
-                id,
+            Undo::OrderGone {
+                mi,
+                level_freed,
+                unrested,
                 index,
-                buy,
-                qty,
-            } => {
-                let side = if buy { Side::Buy } else { Side::Sell };
-                let open = self.account(id).positions[index as usize].open_on(side);
-                *open = Qty::from_lots(open.lots() + qty.lots());
-            }
+                order,
+            } => self.undo_order_gone(mi as usize, level_freed, unrested.then_some(index), order),
             Undo::PositionRemoved { id, index, payload } => {
                 let (old, _) = p.positions[payload as usize];
                 self.account(id).positions.insert(index as usize, old);
@@ -1008,9 +978,7 @@ impl Tables<'_> {
             Undo::OrderListed { id } => {
                 self.account(id).orders.pop();
             }
-            Undo::OrderUnlisted { id, slot, entry } => {
-                swap_insert(&mut self.account(id).orders, slot as usize, entry);
-            }
+            Undo::Book { mi, u } => self.markets[mi as usize].book.undo(u),
             Undo::Flag { key, old } => {
                 match old {
                     Some(f) => self.flags.insert(key, f),

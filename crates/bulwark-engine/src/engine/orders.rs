@@ -631,13 +631,15 @@ impl Engine {
             unreachable!("commit_fill takes fills") // ok: its one caller matches `Step::Fill`
         };
         // ok: the plan was made against this book in this command, nothing ran in between.
-        let acct_slot = self.markets[mi]
+        let resting = *self.markets[mi]
             .book
             .get(maker)
-            .expect("planned maker rests")
-            .acct_slot;
-        if self.book_fill(mi, maker, qty).is_zero() {
-            self.unlist_order(maker_account, acct_slot);
+            .expect("planned maker rests");
+        if qty == resting.remaining {
+            // The maker's resting total is on its draft.
+            self.order_gone(mi, &resting, None);
+        } else {
+            self.book_take(mi, maker, qty);
         }
         let m = self.market_mut(mi);
         bounded(m.record_trade(price))?;
@@ -678,8 +680,12 @@ impl Engine {
         qty: Qty,
         reason: CancelReason,
     ) {
-        let gone = self.book_remove(mi, order).expect("planned maker rests"); // ok: as in commit_fill
-        self.unlist_order(account, gone.acct_slot);
+        let gone = *self.markets[mi]
+            .book
+            .get(order)
+            .expect("planned maker rests"); // ok: as in commit_fill
+                                            // The maker's resting total is on its draft.
+        self.order_gone(mi, &gone, None);
         self.events.push(Event::OrderCancelled {
             order,
             account,
@@ -866,34 +872,45 @@ impl Engine {
         order: OrderId,
     ) -> Result<(), Reject> {
         let mi = self.market_index(market)?;
-        self.active_account(account)?;
-        let o = self.markets[mi]
+        let a = self.active_account(account)?;
+        let o = *self.markets[mi]
             .book
             .get(order)
             .ok_or(Reject::UnknownOrder(order))?;
         if o.account != account {
             return Err(Reject::NotOrderOwner { order });
         }
-        self.cancel_resting(mi, order, CancelReason::User);
-        Ok(self.release_if_idle(account, market, false)?)
+        let i = a
+            .position_index(market)
+            .expect("resting order has a position entry"); // ok: invariant 3
+        self.cancel_order(mi, &o, i, CancelReason::User);
+        // Only an idle entry is released: spare the call otherwise.
+        if self.acct(account).positions[i].is_idle() {
+            self.release_if_idle(account, market, false)?;
+        }
+        Ok(())
     }
 
     pub(super) fn cancel_resting(&mut self, mi: usize, order: OrderId, reason: CancelReason) {
-        let o = self
-            .book_remove(mi, order)
+        let o = *self.markets[mi]
+            .book
+            .get(order)
             .expect("caller checked the order rests"); // ok: checked by the caller
-        let market = self.markets[mi].id;
         let i = self
             .acct(o.account)
-            .position_index(market)
+            .position_index(self.markets[mi].id)
             .expect("resting order has a position entry"); // ok: invariant 3
-                                                           // Two small records, not a copy of the account (a market maker's is large).
-        self.unrest(o.account, i, o.side, o.remaining);
-        self.unlist_order(o.account, o.acct_slot);
+        self.cancel_order(mi, &o, i, reason);
+    }
+
+    /// Take resting order `o` out of the book and of its account (its position at `index`).
+    #[inline(always)]
+    fn cancel_order(&mut self, mi: usize, o: &Order, index: usize, reason: CancelReason) {
+        self.order_gone(mi, o, Some(index));
         self.events.push(Event::OrderCancelled {
-            order,
+            order: o.id,
             account: o.account,
-            market,
+            market: self.markets[mi].id,
             qty: o.remaining,
             reason,
         });
@@ -924,14 +941,6 @@ impl Engine {
             self.release_if_idle(account, m, false)?;
         }
         Ok(())
-    }
-
-    /// Remove the order at `slot` of an account's order list; the order moved into its place
-    /// learns its new index.
-    pub(super) fn unlist_order(&mut self, account: AccountId, slot: u32) {
-        if let Some((m, moved)) = self.unlist_entry(account, slot) {
-            self.book_set_acct_slot(m.0 as usize, moved, slot, account);
-        }
     }
 }
 
