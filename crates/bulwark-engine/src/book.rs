@@ -14,10 +14,10 @@
 //! reference tests.
 //!
 //! **Undo.** Each change the engine makes has a `_logged` form that also reports how to take it
-//! back (a `BookUndo`), or, for an order leaving, a form whose caller logs it with the order
-//! it holds (`Book::take_out`, undone by `Book::put_back`: the engine's record of a gone order
-//! covers its account's list too); the engine's undo journal keeps these, newest last, and a
-//! rolled-back command undoes them newest first (`Book::undo`). Undone in that order, every record finds
+//! back (a `BookUndo`), or, for an order leaving, a form whose caller logs it itself
+//! (`Book::take_out`, undone by `Book::put_back`: the engine's record of a gone order covers
+//! its account's list too); the engine's undo journal keeps these, newest last, and a
+//! rolled-back command undoes them newest first. Undone in that order, every record finds
 //! the book exactly as its change left it, so the book returns to its earlier state: the same
 //! orders in the same slots and queue positions, the same levels, and the free-slot stacks in
 //! the same order (they decide future order ids). Only the content of dead slots and freed
@@ -335,9 +335,8 @@ impl Book {
         Some(order)
     }
 
-    /// Remove a resting order that the caller looked up, and which it will log itself (as
-    /// the order it holds and the result); returns whether that emptied its price level.
-    /// [`Book::put_back`] undoes it.
+    /// Remove a resting order that the caller looked up and logs itself (as it holds it and
+    /// the result); returns whether that emptied its price level. [`Book::put_back`] undoes it.
     #[inline]
     pub(crate) fn take_out(&mut self, id: OrderId) -> bool {
         debug_assert!(

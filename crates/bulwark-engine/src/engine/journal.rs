@@ -291,6 +291,9 @@ pub(super) struct Journal {
     /// whose allocations the next copies reuse.
     copies: Vec<Account>,
     n_copies: usize,
+    /// Whether the command used the payloads that the next `reset` must drop or trim (account
+    /// copies, registrations, parameters): most commands use none, and skip them with one test.
+    heavy: bool,
     /// What `Undo::Position` records replaced: (position, pool collateral).
     positions: Vec<(Position, Usd)>,
     /// What registration records replaced.
@@ -354,6 +357,7 @@ impl Journal {
         if self.n_copies == self.copies.len() {
             self.copies.push(Account::default());
         }
+        self.heavy = true;
         copy_account_into(a, &mut self.copies[self.n_copies]);
         let buf = self.n_copies as u32;
         self.n_copies += 1;
@@ -423,7 +427,8 @@ impl Engine {
             bad_debt_usd: self.bad_debt_usd,
             index_rechecks: self.index_rechecks,
         };
-        j.epoch += 1;
+        // 2^64 commands never come: a wrap (to a stamp seen before) is out of reach.
+        j.epoch = j.epoch.wrapping_add(1);
         j.accounts_len = self.accounts.len();
         j.markets_len = self.markets.len();
         j.reset();
@@ -822,6 +827,7 @@ impl Engine {
                 }
             }
         };
+        self.journal.heavy = true;
         self.journal.ops.push(u);
     }
 
@@ -830,6 +836,7 @@ impl Engine {
         let old = self.journal.params.len() as u32;
         let replaced = std::mem::replace(&mut self.markets[mi].params, params);
         self.journal.params.push(replaced);
+        self.journal.heavy = true;
         let mi = mi as u32;
         self.journal.ops.push(Undo::Params { mi, old });
     }
@@ -839,6 +846,7 @@ impl Engine {
         let old = self.journal.venues.len() as u32;
         let replaced = std::mem::replace(&mut self.venue, venue);
         self.journal.venues.push(replaced);
+        self.journal.heavy = true;
         self.journal.ops.push(Undo::Venue(old));
     }
 
@@ -880,22 +888,25 @@ impl Journal {
     /// Forget this command's records (their buffers stay for the next one).
     #[inline(always)]
     fn reset(&mut self) {
-        // Setting a length, mostly: no record needs dropping but those of the last two.
+        // Setting a length, mostly: no record needs dropping.
+        self.positions.clear();
+        self.markets.clear();
+        self.ops.clear();
+        if self.heavy {
+            self.reset_heavy();
+        }
+    }
+
+    /// The payloads that need more than a length set: touched only when used.
+    fn reset_heavy(&mut self) {
         self.n_copies = 0;
         if self.copies.len() > MAX_SPARE_ACCOUNTS {
             self.copies.truncate(MAX_SPARE_ACCOUNTS);
         }
-        self.positions.clear();
-        self.markets.clear();
-        self.ops.clear();
-        // These two drop what they hold: touched only when used.
-        if !self.regs.is_empty() {
-            self.regs.clear();
-        }
-        if !self.params.is_empty() {
-            self.params.clear();
-        }
+        self.regs.clear();
+        self.params.clear();
         self.venues.clear();
+        self.heavy = false;
     }
 }
 

@@ -864,7 +864,7 @@ impl Engine {
         Ok(())
     }
 
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn cancel(
         &mut self,
         account: AccountId,
