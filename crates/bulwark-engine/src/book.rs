@@ -141,6 +141,17 @@ pub(crate) enum BookUndo {
 
 const _: () = assert!(std::mem::size_of::<BookUndo>() <= 64);
 
+/// Where [`Book::take_out`] took an order from; the rest of the order stays in its (dead)
+/// slot. Small, so that the journal's record of a gone order is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TakenOut {
+    slot: u32,
+    level: u32,
+    prev: u32,
+    next: u32,
+    level_freed: bool,
+}
+
 /// Whether an insert made a new price level, and from where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LevelMade {
@@ -335,20 +346,49 @@ impl Book {
         Some(order)
     }
 
-    /// Remove a resting order that the caller looked up and logs itself (as it holds it and
-    /// the result); returns whether that emptied its price level. [`Book::put_back`] undoes it.
+    /// Remove a resting order that the caller looked up and logs itself, as the returned
+    /// [`TakenOut`]: its slot keeps the rest of the order (until the slot is reused: see
+    /// [`Book::dead_slot`]). [`Book::put_back`] undoes it.
     #[inline]
-    pub(crate) fn take_out(&mut self, id: OrderId) -> bool {
+    pub(crate) fn take_out(&mut self, id: OrderId) -> TakenOut {
+        let slot = Self::slot_of(id);
+        let o = &self.orders[slot as usize];
         debug_assert!(
-            self.get(id).is_some(),
+            o.id == id && o.level != NIL,
             "taking out an order that does not rest"
         );
-        self.unlink(Self::slot_of(id))
+        let (level, prev, next) = (o.level, o.prev, o.next);
+        let level_freed = self.unlink(slot);
+        TakenOut {
+            slot,
+            level,
+            prev,
+            next,
+            level_freed,
+        }
     }
 
-    /// Undo [`Book::take_out`] of `order` (as it rested), which returned `level_freed`.
-    pub(crate) fn put_back(&mut self, order: Order, level_freed: bool) {
-        self.undo_unlink(Self::slot_of(order.id), level_freed, order);
+    /// Undo [`Book::take_out`]: the order's slot holds it again (but for its place).
+    pub(crate) fn put_back(&mut self, t: TakenOut) -> &Order {
+        let mut o = self.orders[t.slot as usize];
+        (o.level, o.prev, o.next) = (t.level, t.prev, t.next);
+        self.undo_unlink(t.slot, t.level_freed, o);
+        &self.orders[t.slot as usize]
+    }
+
+    /// The content of the slot of `id` (reserved, not yet rested in), for a journal that may
+    /// still need it (an order taken out earlier in the same command).
+    pub(crate) fn dead_slot(&self, id: OrderId) -> Order {
+        self.orders[Self::slot_of(id) as usize]
+    }
+
+    /// Undo the reuse of a free slot: its earlier content, as `dead_slot` returned it.
+    pub(crate) fn restore_dead_slot(&mut self, slot: u32, dead: Order) {
+        debug_assert_eq!(
+            self.orders[slot as usize].level, NIL,
+            "the slot is free again"
+        );
+        self.orders[slot as usize] = dead;
     }
 
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.

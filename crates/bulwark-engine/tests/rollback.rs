@@ -354,3 +354,86 @@ fn native_sweeps_parameters_and_new_accounts() {
     };
     fault_every_step(&mut v, withdraw, 1);
 }
+
+/// The order path's small records (issue 9's cost): a sweep across a maker with many resting
+/// orders takes them out one by one (each order's record covers the book, the maker's long
+/// list, where its last entry moved, and nothing of the account beyond), fills one in part, and
+/// flattens a second maker whose idle position entry is then removed.
+#[test]
+fn a_sweep_across_a_maker_with_many_orders() {
+    let mut v = opened(params());
+    let (flat, taker) = (4, 5);
+    v.deposit(flat, "100000");
+    v.deposit(taker, "100000");
+    // `flat` buys 3 and offers them back at the touch: the sweep leaves it with nothing.
+    v.limit(MM, Side::Sell, "1000", 3);
+    v.limit(flat, Side::Buy, "1000", 3);
+    v.limit(flat, Side::Sell, "1001", 3);
+    // MM: 40 asks of one lot, and bids far below, all in one list.
+    for k in 0..40 {
+        v.limit(MM, Side::Sell, &(1001 + k).to_string(), 1);
+        v.limit(MM, Side::Buy, &(900 - k).to_string(), 1);
+    }
+    v.limit(MM, Side::Sell, "1013", 4);
+    let listed = |v: &common::Venue, a: u32| v.e.account(AccountId(a)).unwrap().orders.len();
+    assert_eq!(listed(&v, MM), 81);
+    let sweep = v.order(0, taker, Side::Buy, OrderKind::Ioc, "1013", 17);
+    let ev = fault_every_step(&mut v, sweep, 60);
+    let fills = ev
+        .iter()
+        .filter(|e| matches!(e, Event::Fill { .. }))
+        .count();
+    assert_eq!(
+        fills, 15,
+        "flat's 3, MM's 13 one-lot asks at 1001-1013, 1 of its 4 at 1013"
+    );
+    assert_eq!(listed(&v, MM), 81 - 13);
+    assert_eq!(listed(&v, flat), 0);
+    assert!(v.e.account(AccountId(flat)).unwrap().positions.is_empty());
+    v.e.check_invariants().unwrap();
+}
+
+/// A cancel within a command that can fail: the liquidation of a cross pool first cancels
+/// every resting order of the account, in both markets (each cancel one record: the book,
+/// the list and the position's resting total), releases the entry of the market where it only
+/// had orders, then closes through the book.
+#[test]
+fn a_liquidation_cancels_many_resting_orders_first() {
+    let mut v = opened(params());
+    let mut p = params();
+    p.symbol = "SECOND".into();
+    v.ok(Command::CreateMarket { params: p });
+    v.deposit(T, "400");
+    v.limit(MM, Side::Buy, "930", 100);
+    // T: sells of its long in market 0, bids in market 1 where it holds nothing.
+    for k in 0..8 {
+        v.limit(T, Side::Sell, &(1100 + k).to_string(), 1);
+    }
+    for k in 0..3 {
+        v.limit_in(1, T, Side::Buy, &(900 - k).to_string(), 1);
+    }
+    let account = |v: &common::Venue| v.e.account(AccountId(T)).unwrap().clone();
+    assert_eq!(account(&v).orders.len(), 11);
+    assert_eq!(account(&v).positions.len(), 2);
+    v.oracle("780");
+    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    let cancels = ev
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::OrderCancelled {
+                    reason: CancelReason::Liquidation,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(cancels, 11);
+    assert!(has(&ev, |e| matches!(e, Event::LiquidationPenalty { .. })));
+    assert!(account(&v).orders.is_empty());
+    assert!(
+        account(&v).position(MarketId(1)).is_none(),
+        "the idle entry is gone"
+    );
+}
