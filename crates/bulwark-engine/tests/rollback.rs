@@ -132,7 +132,7 @@ fn orders_resting_filling_and_cancelled() {
     fault_every_step(&mut v, sweep, 1);
     v.deposit(5, "100000");
     let sweep = v.order(0, 5, Side::Buy, OrderKind::Ioc, "1003", 10);
-    let ev = fault_every_step(&mut v, sweep, 40);
+    let ev = fault_every_step(&mut v, sweep, 15);
     assert!(has(&ev, |e| matches!(e, Event::Fill { .. })));
     // Cancelling is pure bookkeeping: no arithmetic to fail.
     let cancel_all = Command::CancelAll {
@@ -148,7 +148,7 @@ fn a_partial_liquidation_with_its_penalty() {
     let mut v = opened(params());
     v.limit(MM, Side::Buy, "930", 100);
     v.oracle("880");
-    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    let ev = fault_every_step(&mut v, liquidate(T), 50);
     assert!(has(&ev, |e| matches!(e, Event::LiquidationPenalty { .. })));
     assert_eq!(v.qty(T), Qty::from_lots(4));
 }
@@ -269,12 +269,12 @@ fn socialization_and_bad_debt() {
         v.deposit(14, "100000");
         v.limit(14, Side::Buy, "800", 15);
         v.oracle("600");
-        let ev = fault_every_step(&mut v, liquidate(T), 40);
+        let ev = fault_every_step(&mut v, liquidate(T), 30);
         if socialize {
             assert!(has(&ev, |e| matches!(e, Event::SocializedLoss { .. })));
             // A short settles its share when next touched: fault that too.
             let close = v.order(0, 10, Side::Buy, OrderKind::Limit, "1000", 1);
-            fault_every_step(&mut v, close, 10);
+            fault_every_step(&mut v, close, 5);
         } else {
             assert!(has(&ev, |e| matches!(e, Event::UncoveredLoss { .. })));
         }
@@ -301,7 +301,7 @@ fn a_deferred_bankruptcy_and_a_deficit_realized_by_its_owner() {
         market: MarketId(0),
         price: common::px("610"),
     };
-    let ev = fault_every_step(&mut v, oracle, 40);
+    let ev = fault_every_step(&mut v, oracle, 35);
     assert!(has(&ev, |e| matches!(e, Event::Bankrupt { .. })));
     // An owner closing past bankruptcy realizes a deficit booked before the command ends.
     p.waterfall.insurance = false;
@@ -324,14 +324,14 @@ fn native_sweeps_parameters_and_new_accounts() {
         market: MarketId(0),
         price: common::px("880"),
     };
-    let ev = fault_every_step(&mut v, oracle, 60);
+    let ev = fault_every_step(&mut v, oracle, 50);
     assert!(has(&ev, |e| matches!(e, Event::LiquidationStarted { .. })));
     // A parameter change rechecks every account of the market.
     let maintenance = Command::SetParam {
         market: MarketId(0),
         param: Param::Maintenance(Ppm::from_raw(60_000)),
     };
-    fault_every_step(&mut v, maintenance, 10);
+    fault_every_step(&mut v, maintenance, 5);
     // A deposit that creates an account: a rollback removes the new row.
     let new_account = Command::Deposit {
         account: AccountId(40),
@@ -378,7 +378,7 @@ fn a_sweep_across_a_maker_with_many_orders() {
     let listed = |v: &common::Venue, a: u32| v.e.account(AccountId(a)).unwrap().orders.len();
     assert_eq!(listed(&v, MM), 81);
     let sweep = v.order(0, taker, Side::Buy, OrderKind::Ioc, "1013", 17);
-    let ev = fault_every_step(&mut v, sweep, 60);
+    let ev = fault_every_step(&mut v, sweep, 45);
     let fills = ev
         .iter()
         .filter(|e| matches!(e, Event::Fill { .. }))
@@ -416,7 +416,7 @@ fn a_liquidation_cancels_many_resting_orders_first() {
     assert_eq!(account(&v).orders.len(), 11);
     assert_eq!(account(&v).positions.len(), 2);
     v.oracle("780");
-    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    let ev = fault_every_step(&mut v, liquidate(T), 50);
     let cancels = ev
         .iter()
         .filter(|e| {

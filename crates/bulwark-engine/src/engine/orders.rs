@@ -10,7 +10,9 @@ use crate::event::{CancelReason, Event, Scope};
 use crate::margin::{self};
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, MarketId, OrderId, Ppm, Price, Qty, Round, Usd};
+use bulwark_core::{
+    mul_div, AccountId, ArithResult, MarketId, OrderId, Ppm, Price, Qty, Round, Usd,
+};
 
 /// One planned step of matching an incoming order.
 #[derive(Clone, Copy, Debug)]
@@ -643,15 +645,10 @@ impl Engine {
         }
         let m = self.market_mut(mi);
         bounded(m.record_trade(price))?;
-        let fees = bounded(maker_fee.checked_add(taker_fee))?;
         let share = m.params.insurance_fee_share;
-        let to_insurance = bounded(fees.mul_ppm(share, Round::Floor))?.max(Usd::ZERO);
-        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance))?;
-        self.fee_pool_usd = bounded(
-            self.fee_pool_usd
-                .checked_add(fees)
-                .and_then(|p| p.checked_sub(to_insurance)),
-        )?;
+        let (fund, pool) = (self.insurance_usd, self.fee_pool_usd);
+        (self.insurance_usd, self.fee_pool_usd) =
+            bounded(book_fees(fund, pool, maker_fee, taker_fee, share))?;
         self.events.push(Event::Fill {
             market: o.market,
             maker_order: maker,
@@ -968,6 +965,22 @@ impl PlannedFill {
             taker_realized: self.taker_realized,
         }
     }
+}
+
+/// The insurance fund and the fee pool after a fill's fees: a share of them (rounded down,
+/// never negative) to the fund, the rest to the pool. One checked computation, so one
+/// commit-phase step (nothing changes in between).
+fn book_fees(
+    fund: Usd,
+    pool: Usd,
+    maker_fee: Usd,
+    taker_fee: Usd,
+    share: Ppm,
+) -> ArithResult<(Usd, Usd)> {
+    let fees = maker_fee.checked_add(taker_fee)?;
+    let to_insurance = fees.mul_ppm(share, Round::Floor)?.max(Usd::ZERO);
+    let pool = pool.checked_add(fees)?.checked_sub(to_insurance)?;
+    Ok((fund.checked_add(to_insurance)?, pool))
 }
 
 /// Plan the cancel of `qty` lots of a resting order: off its account's resting total (on the
