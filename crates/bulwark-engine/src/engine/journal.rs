@@ -273,7 +273,8 @@ enum Undo {
 
 // Records are moved into the log by value: kept small, and free of anything to drop (so that
 // clearing the log costs one store), with larger payloads in vectors of their own. The largest
-// carry a resting order whole (its slot may be reused later in the command).
+// carry a resting order whole (`DeadSlot`, and a book's own `Unlink`, which the engine's order
+// path does not make: its removals are the small `OrderGone`).
 const _: () = assert!(std::mem::size_of::<Undo>() <= 64 && !std::mem::needs_drop::<Undo>());
 
 /// What `Engine::write_position` replaced (of the position: what the write-back compares).

@@ -632,11 +632,9 @@ impl Engine {
         else {
             unreachable!("commit_fill takes fills") // ok: its one caller matches `Step::Fill`
         };
-        // ok: the plan was made against this book in this command, nothing ran in between.
-        let resting = *self.markets[mi]
-            .book
-            .get(maker)
-            .expect("planned maker rests");
+        // The plan was made against this book in this command, nothing ran in between.
+        let book = &self.markets[mi].book;
+        let resting = *book.get(maker).expect("planned maker rests"); // ok: see above
         if qty == resting.remaining {
             // The maker's resting total is on its draft.
             self.order_gone(mi, &resting, None);
