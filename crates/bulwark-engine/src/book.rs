@@ -14,8 +14,10 @@
 //! reference tests.
 //!
 //! **Undo.** Each change the engine makes has a `_logged` form that also reports how to take it
-//! back (a `BookUndo`); the engine's undo journal keeps these, newest last, and a rolled-back
-//! command undoes them newest first (`Book::undo`). Undone in that order, every record finds
+//! back (a `BookUndo`), or, for an order leaving, a form whose caller logs it itself
+//! (`Book::take_out`, undone by `Book::put_back`: the engine's record of a gone order covers
+//! its account's list too); the engine's undo journal keeps these, newest last, and a
+//! rolled-back command undoes them newest first. Undone in that order, every record finds
 //! the book exactly as its change left it, so the book returns to its earlier state: the same
 //! orders in the same slots and queue positions, the same levels, and the free-slot stacks in
 //! the same order (they decide future order ids). Only the content of dead slots and freed
@@ -138,6 +140,17 @@ pub(crate) enum BookUndo {
 }
 
 const _: () = assert!(std::mem::size_of::<BookUndo>() <= 64);
+
+/// Where [`Book::take_out`] took an order from; the rest of the order stays in its (dead)
+/// slot. Small, so that the journal's record of a gone order is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TakenOut {
+    slot: u32,
+    level: u32,
+    prev: u32,
+    next: u32,
+    level_freed: bool,
+}
 
 /// Whether an insert made a new price level, and from where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,9 +336,59 @@ impl Book {
         log: &mut impl FnMut(BookUndo),
     ) -> Option<Order> {
         let slot = Self::slot_of(id);
-        let o = *self.get(id)?;
-        self.unlink(slot, log);
-        Some(o)
+        let order = *self.get(id)?;
+        let level_freed = self.unlink(slot);
+        log(BookUndo::Unlink {
+            slot,
+            level_freed,
+            order,
+        });
+        Some(order)
+    }
+
+    /// Remove a resting order that the caller looked up and logs itself, as the returned
+    /// [`TakenOut`]: its slot keeps the rest of the order (until the slot is reused: see
+    /// [`Book::dead_slot`]). [`Book::put_back`] undoes it.
+    #[inline]
+    pub(crate) fn take_out(&mut self, id: OrderId) -> TakenOut {
+        let slot = Self::slot_of(id);
+        let o = &self.orders[slot as usize];
+        debug_assert!(
+            o.id == id && o.level != NIL,
+            "taking out an order that does not rest"
+        );
+        let (level, prev, next) = (o.level, o.prev, o.next);
+        let level_freed = self.unlink(slot);
+        TakenOut {
+            slot,
+            level,
+            prev,
+            next,
+            level_freed,
+        }
+    }
+
+    /// Undo [`Book::take_out`]: the order's slot holds it again (but for its place).
+    pub(crate) fn put_back(&mut self, t: TakenOut) -> &Order {
+        let mut o = self.orders[t.slot as usize];
+        (o.level, o.prev, o.next) = (t.level, t.prev, t.next);
+        self.undo_unlink(t.slot, t.level_freed, o);
+        &self.orders[t.slot as usize]
+    }
+
+    /// The content of the slot of `id` (reserved, not yet rested in), for a journal that may
+    /// still need it (an order taken out earlier in the same command).
+    pub(crate) fn dead_slot(&self, id: OrderId) -> Order {
+        self.orders[Self::slot_of(id) as usize]
+    }
+
+    /// Undo the reuse of a free slot: its earlier content, as `dead_slot` returned it.
+    pub(crate) fn restore_dead_slot(&mut self, slot: u32, dead: Order) {
+        debug_assert_eq!(
+            self.orders[slot as usize].level, NIL,
+            "the slot is free again"
+        );
+        self.orders[slot as usize] = dead;
     }
 
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.
@@ -348,7 +411,13 @@ impl Book {
         if qty == o.remaining {
             // Filled: the order leaves (its dead slot keeps the quantity it had, which nothing
             // reads, and which undoing the unlink restores).
-            self.unlink(slot, log);
+            let order = *o;
+            let level_freed = self.unlink(slot);
+            log(BookUndo::Unlink {
+                slot,
+                level_freed,
+                order,
+            });
             return Qty::ZERO;
         }
         o.remaining = Qty::from_lots(o.remaining.lots() - qty.lots());
@@ -715,7 +784,9 @@ impl Book {
         }
     }
 
-    fn unlink(&mut self, slot: u32, log: &mut impl FnMut(BookUndo)) {
+    /// Take the order in `slot` out of its level; returns whether that emptied (and freed)
+    /// the level. The caller logs it.
+    fn unlink(&mut self, slot: u32) -> bool {
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         if o.prev == NIL {
@@ -746,11 +817,7 @@ impl Book {
         dead.next = NIL;
         self.free_orders.push(slot);
         self.resting -= 1;
-        log(BookUndo::Unlink {
-            slot,
-            level_freed,
-            order: o,
-        });
+        level_freed
     }
 }
 

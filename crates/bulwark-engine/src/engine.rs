@@ -314,7 +314,7 @@ impl Engine {
     /// rejected with [`Reject::Internal`].
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
         #[cfg(feature = "testing")]
-        let armed = self.arm_fault();
+        let armed = self.hooks.fail_at.is_some().then(|| self.arm_fault());
         let result = self.apply_journaled(cmd, now);
         #[cfg(feature = "testing")]
         self.disarm_fault(armed, cmd, &result);
@@ -490,15 +490,17 @@ pub(crate) type Bounded<T = ()> = Result<T, Breach>;
 
 /// Arithmetic that the input bounds make infallible. A failure is a [`Breach`] (with the
 /// caller's location), which rolls the command back. With the `testing` feature, a test can
-/// make the n-th call of a command fail (`Engine::fail_commit_arithmetic_at`).
+/// make the n-th call of a command fail (`Engine::fail_commit_arithmetic_at`; a call counts
+/// when its arithmetic succeeded, which in a correct engine is every call).
 #[inline(always)]
 #[track_caller]
 pub(crate) fn bounded<T>(r: ArithResult<T>) -> Bounded<T> {
-    #[cfg(feature = "testing")]
-    if testing::fault_due() {
-        return Err(breach(ArithError::overflow()));
-    }
     match r {
+        // The hook after the arithmetic's own check, not before: the overflow flag is then
+        // branched on at once instead of kept across the hook (measured: 1.7 M instructions
+        // of the fixed workload's 4.3 M for the hook).
+        #[cfg(feature = "testing")]
+        Ok(_) if testing::fault_due() => Err(breach(ArithError::overflow())),
         Ok(v) => Ok(v),
         Err(e) => Err(breach(e)),
     }

@@ -132,7 +132,7 @@ fn orders_resting_filling_and_cancelled() {
     fault_every_step(&mut v, sweep, 1);
     v.deposit(5, "100000");
     let sweep = v.order(0, 5, Side::Buy, OrderKind::Ioc, "1003", 10);
-    let ev = fault_every_step(&mut v, sweep, 40);
+    let ev = fault_every_step(&mut v, sweep, 15);
     assert!(has(&ev, |e| matches!(e, Event::Fill { .. })));
     // Cancelling is pure bookkeeping: no arithmetic to fail.
     let cancel_all = Command::CancelAll {
@@ -148,7 +148,7 @@ fn a_partial_liquidation_with_its_penalty() {
     let mut v = opened(params());
     v.limit(MM, Side::Buy, "930", 100);
     v.oracle("880");
-    let ev = fault_every_step(&mut v, liquidate(T), 60);
+    let ev = fault_every_step(&mut v, liquidate(T), 50);
     assert!(has(&ev, |e| matches!(e, Event::LiquidationPenalty { .. })));
     assert_eq!(v.qty(T), Qty::from_lots(4));
 }
@@ -269,12 +269,12 @@ fn socialization_and_bad_debt() {
         v.deposit(14, "100000");
         v.limit(14, Side::Buy, "800", 15);
         v.oracle("600");
-        let ev = fault_every_step(&mut v, liquidate(T), 40);
+        let ev = fault_every_step(&mut v, liquidate(T), 30);
         if socialize {
             assert!(has(&ev, |e| matches!(e, Event::SocializedLoss { .. })));
             // A short settles its share when next touched: fault that too.
             let close = v.order(0, 10, Side::Buy, OrderKind::Limit, "1000", 1);
-            fault_every_step(&mut v, close, 10);
+            fault_every_step(&mut v, close, 5);
         } else {
             assert!(has(&ev, |e| matches!(e, Event::UncoveredLoss { .. })));
         }
@@ -301,7 +301,7 @@ fn a_deferred_bankruptcy_and_a_deficit_realized_by_its_owner() {
         market: MarketId(0),
         price: common::px("610"),
     };
-    let ev = fault_every_step(&mut v, oracle, 40);
+    let ev = fault_every_step(&mut v, oracle, 35);
     assert!(has(&ev, |e| matches!(e, Event::Bankrupt { .. })));
     // An owner closing past bankruptcy realizes a deficit booked before the command ends.
     p.waterfall.insurance = false;
@@ -324,14 +324,14 @@ fn native_sweeps_parameters_and_new_accounts() {
         market: MarketId(0),
         price: common::px("880"),
     };
-    let ev = fault_every_step(&mut v, oracle, 60);
+    let ev = fault_every_step(&mut v, oracle, 50);
     assert!(has(&ev, |e| matches!(e, Event::LiquidationStarted { .. })));
     // A parameter change rechecks every account of the market.
     let maintenance = Command::SetParam {
         market: MarketId(0),
         param: Param::Maintenance(Ppm::from_raw(60_000)),
     };
-    fault_every_step(&mut v, maintenance, 10);
+    fault_every_step(&mut v, maintenance, 5);
     // A deposit that creates an account: a rollback removes the new row.
     let new_account = Command::Deposit {
         account: AccountId(40),
@@ -382,4 +382,87 @@ fn genesis_positions_and_their_end() {
     // Ending genesis is a check and a flag: no arithmetic to fail.
     let ev = no_commit_arithmetic(&mut v, Command::EndGenesis);
     assert!(has(&ev, |e| matches!(e, Event::GenesisEnded { .. })));
+}
+
+/// The order path's small records (issue 9's cost): a sweep across a maker with many resting
+/// orders takes them out one by one (each order's record covers the book, the maker's long
+/// list, where its last entry moved, and nothing of the account beyond), fills one in part, and
+/// flattens a second maker whose idle position entry is then removed.
+#[test]
+fn a_sweep_across_a_maker_with_many_orders() {
+    let mut v = opened(params());
+    let (flat, taker) = (4, 5);
+    v.deposit(flat, "100000");
+    v.deposit(taker, "100000");
+    // `flat` buys 3 and offers them back at the touch: the sweep leaves it with nothing.
+    v.limit(MM, Side::Sell, "1000", 3);
+    v.limit(flat, Side::Buy, "1000", 3);
+    v.limit(flat, Side::Sell, "1001", 3);
+    // MM: 40 asks of one lot, and bids far below, all in one list.
+    for k in 0..40 {
+        v.limit(MM, Side::Sell, &(1001 + k).to_string(), 1);
+        v.limit(MM, Side::Buy, &(900 - k).to_string(), 1);
+    }
+    v.limit(MM, Side::Sell, "1013", 4);
+    let listed = |v: &common::Venue, a: u32| v.e.account(AccountId(a)).unwrap().orders.len();
+    assert_eq!(listed(&v, MM), 81);
+    let sweep = v.order(0, taker, Side::Buy, OrderKind::Ioc, "1013", 17);
+    let ev = fault_every_step(&mut v, sweep, 45);
+    let fills = ev
+        .iter()
+        .filter(|e| matches!(e, Event::Fill { .. }))
+        .count();
+    assert_eq!(
+        fills, 15,
+        "flat's 3, MM's 13 one-lot asks at 1001-1013, 1 of its 4 at 1013"
+    );
+    assert_eq!(listed(&v, MM), 81 - 13);
+    assert_eq!(listed(&v, flat), 0);
+    assert!(v.e.account(AccountId(flat)).unwrap().positions.is_empty());
+    v.e.check_invariants().unwrap();
+}
+
+/// A cancel within a command that can fail: the liquidation of a cross pool first cancels
+/// every resting order of the account, in both markets (each cancel one record: the book,
+/// the list and the position's resting total), releases the entry of the market where it only
+/// had orders, then closes through the book.
+#[test]
+fn a_liquidation_cancels_many_resting_orders_first() {
+    let mut v = opened(params());
+    let mut p = params();
+    p.symbol = "SECOND".into();
+    v.ok(Command::CreateMarket { params: p });
+    v.deposit(T, "400");
+    v.limit(MM, Side::Buy, "930", 100);
+    // T: sells of its long in market 0, bids in market 1 where it holds nothing.
+    for k in 0..8 {
+        v.limit(T, Side::Sell, &(1100 + k).to_string(), 1);
+    }
+    for k in 0..3 {
+        v.limit_in(1, T, Side::Buy, &(900 - k).to_string(), 1);
+    }
+    let account = |v: &common::Venue| v.e.account(AccountId(T)).unwrap().clone();
+    assert_eq!(account(&v).orders.len(), 11);
+    assert_eq!(account(&v).positions.len(), 2);
+    v.oracle("780");
+    let ev = fault_every_step(&mut v, liquidate(T), 50);
+    let cancels = ev
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::OrderCancelled {
+                    reason: CancelReason::Liquidation,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(cancels, 11);
+    assert!(has(&ev, |e| matches!(e, Event::LiquidationPenalty { .. })));
+    assert!(account(&v).orders.is_empty());
+    assert!(
+        account(&v).position(MarketId(1)).is_none(),
+        "the idle entry is gone"
+    );
 }

@@ -10,19 +10,22 @@
 //! - **Scalars** (fee pool, insurance fund, bad debt, deposits and withdrawals, the order
 //!   sequence, the negative-pool count, the recheck statistic) are copied at the start of
 //!   `apply`. `last_ms` and `commands_applied` change only once a command has succeeded.
-//! - **Accounts.** `Engine::acct_mut` is the one way to change an account: the first time a
-//!   command touches it, it copies the whole account into the journal (a stamp per account,
+//! - **Accounts.** `Engine::acct_mut` is the one general way to change an account: the first
+//!   time a command touches it, it copies the account into the journal (a stamp per account,
 //!   the command's epoch, says "already copied": a later touch costs one comparison).
-//!   The order path's two frequent single changes have cheaper records of their own: writing a
-//!   drafted position and pool back (`write_position`, which keeps the replaced position) and
-//!   adding or removing an order in the account's list (`list_order`, `unlist_order`). They are
-//!   recorded only while the account has no copy yet. Accounts created by the command are not
-//!   recorded: the table is truncated back. The recheck registrations (`cross_watch`,
-//!   `iso_watch`) are derived and change on every recheck; they are left out of the copy and
-//!   recorded by `replace_registration`.
-//!   A resting order's place in its account's list (the book's `acct_slot`) is derived from
-//!   the list and not recorded: a rollback re-derives it for every account whose list
-//!   changed.
+//!   The copy leaves out the order list, which can be long (a market maker's) while a cancel or
+//!   a fill changes one entry of it: every change to the list is recorded on its own, copy or
+//!   not. The order path's frequent changes have cheap records of their own instead of a copy:
+//!   writing a drafted position and pool back (`write_position`, which keeps the replaced
+//!   position, made only while the account has no copy yet), resting an order (the book's
+//!   records and `list_order`), an order leaving (`order_gone`: one small record for the book,
+//!   the account's list, the place in the book of the entry that moved in the list, and for a
+//!   cancel the position's resting total; the order itself stays in its dead slot, which an
+//!   order rested later in the same command keeps first, `Undo::DeadSlot`) and removing an
+//!   idle position (`remove_position`).
+//!   Accounts created by the command are not recorded: the table is truncated back. The
+//!   recheck registrations (`cross_watch`, `iso_watch`) are derived and change on every
+//!   recheck; they are left out of the copy and recorded by `replace_registration`.
 //! - **Markets**: the small fields (mark, oracle, EMA, open interest, funding state, indexes and
 //!   their epoch, clearing balances, trigger shifts) are copied on first touch through
 //!   `Engine::market_mut`; the book, the recheck sets and the parameters have records of their
@@ -32,9 +35,9 @@
 //!   inventory tables records what it replaced.
 //!
 //! Records are undone newest first, so each finds its object exactly as its change left it:
-//! an account's copy and its later (or earlier) records interleave correctly. Book records
-//! live in a list of their own (the books change only through them), as do the copies of
-//! market fields (disjoint from every other record).
+//! an account's copy and its later (or earlier) records interleave correctly, and so do book
+//! and account records (one log holds both: `OrderGone` changes both). The copies of market
+//! fields live in a list of their own (disjoint from every other record).
 //!
 //! On success the journal is reset at the next command: its vectors keep their capacity, and
 //! account copies reuse the allocations of earlier ones, so no command allocates for it once
@@ -42,7 +45,7 @@
 
 use super::*;
 use crate::account::{Position, WatchReg};
-use crate::book::{BookUndo, NewOrder, Order};
+use crate::book::{Book, BookUndo, NewOrder, Order, TakenOut};
 use crate::command::MarketParams;
 use crate::market::OracleReading;
 use bulwark_core::{OrderId, Price, Qty};
@@ -171,15 +174,39 @@ enum Undo {
         inserted: bool,
         payload: u32,
     },
+    /// A resting order left (a fill took all of it, or a cancel): out of the book of market
+    /// `mi` (from the place `at` says; the rest of the order stays in its dead slot, or a
+    /// `DeadSlot` record keeps it), and from its account's list (its entry was swap-removed
+    /// from its `acct_slot`, the last one moving in). If `unrested`, its lots were also taken
+    /// off the resting total of the account's position at `index` (a cancel outside a plan: a
+    /// planned one changes the draft, which `Position` records).
+    OrderGone {
+        mi: u32,
+        at: TakenOut,
+        unrested: bool,
+        index: u32,
+    },
+    /// An order was rested in `slot` of market `mi`, which an order taken out earlier in the
+    /// command may still need: its content was `order`.
+    DeadSlot {
+        mi: u32,
+        slot: u32,
+        order: Order,
+    },
+    /// The (idle) position at `index` was removed; it was `Journal::positions[payload].0`.
+    PositionRemoved {
+        id: AccountId,
+        index: u32,
+        payload: u32,
+    },
     /// An order was appended to the account's list.
     OrderListed {
         id: AccountId,
     },
-    /// Entry `slot` of the account's order list was swap-removed.
-    OrderUnlisted {
-        id: AccountId,
-        slot: u32,
-        entry: (MarketId, OrderId),
+    /// A change to the book of market `mi`, but for an order leaving it (`OrderGone`).
+    Book {
+        mi: u32,
+        u: BookUndo,
     },
     Flag {
         key: (AccountId, Scope),
@@ -247,8 +274,10 @@ enum Undo {
 }
 
 // Records are moved into the log by value: kept small, and free of anything to drop (so that
-// clearing the log costs one store), with larger payloads in vectors of their own.
-const _: () = assert!(std::mem::size_of::<Undo>() <= 48 && !std::mem::needs_drop::<Undo>());
+// clearing the log costs one store), with larger payloads in vectors of their own. The largest
+// carry a resting order whole (`DeadSlot`, and a book's own `Unlink`, which the engine's order
+// path does not make: its removals are the small `OrderGone`).
+const _: () = assert!(std::mem::size_of::<Undo>() <= 64 && !std::mem::needs_drop::<Undo>());
 
 /// What `Engine::write_position` replaced (of the position: what the write-back compares).
 #[derive(Clone, Copy, Debug)]
@@ -273,6 +302,12 @@ pub(super) struct Journal {
     /// whose allocations the next copies reuse.
     copies: Vec<Account>,
     n_copies: usize,
+    /// The last command that took an order out of a book: an order it rests keeps what the
+    /// slot held before (`Undo::DeadSlot`).
+    gone_epoch: u64,
+    /// Whether the command used the payloads that the next `reset` must drop or trim (account
+    /// copies, registrations, parameters): most commands use none, and skip them with one test.
+    heavy: bool,
     /// What `Undo::Position` records replaced: (position, pool collateral).
     positions: Vec<(Position, Usd)>,
     /// What registration records replaced.
@@ -286,12 +321,8 @@ pub(super) struct Journal {
     accounts_len: usize,
     markets_len: usize,
     scalars: Scalars,
+    /// The records, oldest first (books and accounts alike: a record may change both).
     ops: Vec<Undo>,
-    /// Book changes, (market index, record); undone newest first too.
-    books: Vec<(u32, BookUndo)>,
-    /// Accounts whose orders moved in their lists: their book back-pointers are re-derived
-    /// after a rollback.
-    resync: Vec<AccountId>,
 }
 
 impl Clone for Journal {
@@ -303,10 +334,7 @@ impl Clone for Journal {
 impl Journal {
     /// Whether the command has recorded no change (a typed rejection must not have).
     pub(super) fn is_clean(&self) -> bool {
-        self.ops.is_empty()
-            && self.markets.is_empty()
-            && self.books.is_empty()
-            && self.resync.is_empty()
+        self.ops.is_empty() && self.markets.is_empty()
     }
 
     /// Whether a change to account `id` must be recorded: it existed before the command and
@@ -343,6 +371,7 @@ impl Journal {
         if self.n_copies == self.copies.len() {
             self.copies.push(Account::default());
         }
+        self.heavy = true;
         copy_account_into(a, &mut self.copies[self.n_copies]);
         let buf = self.n_copies as u32;
         self.n_copies += 1;
@@ -366,14 +395,14 @@ impl Journal {
     }
 }
 
-/// Copy everything but the recheck registrations (journaled as operations), reusing the
-/// destination's allocations. The exhaustive pattern places every field.
+/// Copy everything but the order list and the recheck registrations (journaled as operations),
+/// reusing the destination's allocations. The exhaustive pattern places every field.
 fn copy_account_into(a: &Account, to: &mut Account) {
     let Account {
         active,
         collateral_usd,
         positions,
-        orders,
+        orders: _, // Undo::OrderListed, Undo::OrderGone
         adl_haircut_usd,
         socialized_loss_usd,
         cross_watch: _, // Undo::CrossReg
@@ -382,15 +411,15 @@ fn copy_account_into(a: &Account, to: &mut Account) {
     to.active = *active;
     to.collateral_usd = *collateral_usd;
     to.positions.clone_from(positions);
-    to.orders.clone_from(orders);
     to.adl_haircut_usd = *adl_haircut_usd;
     to.socialized_loss_usd = *socialized_loss_usd;
 }
 
-/// Put a copy back, keeping the live registrations (their own records restore them). The
-/// buffer is left with the replaced state, its allocations ready for reuse.
+/// Put a copy back, keeping the live order list and registrations (their own records restore
+/// them). The buffer is left with the replaced state, its allocations ready for reuse.
 fn restore_account(live: &mut Account, saved: &mut Account) {
     std::mem::swap(live, saved);
+    std::mem::swap(&mut live.orders, &mut saved.orders);
     std::mem::swap(&mut live.cross_watch, &mut saved.cross_watch);
     std::mem::swap(&mut live.iso_watch, &mut saved.iso_watch);
 }
@@ -414,7 +443,8 @@ impl Engine {
             genesis_open: self.genesis_open,
             genesis_cost_usd: self.genesis_cost_usd,
         };
-        j.epoch += 1;
+        // 2^64 commands never come: a wrap (to a stamp seen before) is out of reach.
+        j.epoch = j.epoch.wrapping_add(1);
         j.accounts_len = self.accounts.len();
         j.markets_len = self.markets.len();
         j.reset();
@@ -479,13 +509,9 @@ impl Engine {
         while let Some(u) = j.ops.pop() {
             tables.undo(u, &mut payloads);
         }
-        while let Some((mi, u)) = j.books.pop() {
-            tables.markets[mi as usize].book.undo(u);
-        }
         for (mi, saved) in j.markets.drain(..) {
             saved.restore(&mut tables.markets[mi]);
         }
-        tables.resync_acct_slots(&j.resync, j.accounts_len);
         tables.accounts.truncate(j.accounts_len);
         tables.markets.truncate(j.markets_len);
         let s = j.scalars;
@@ -510,7 +536,8 @@ impl Engine {
 
     /// Any trading account (the vault included), copied into the journal on the command's
     /// first touch. Every change to an account goes through here, or through the recorded
-    /// changes below (`write_position`, `list_order`, `unlist_order`, `replace_registration`).
+    /// changes below (`write_position`, `list_order`, `order_gone`, `remove_position`,
+    /// `replace_registration`).
     #[inline(always)]
     pub(crate) fn acct_mut(&mut self, id: AccountId) -> &mut Account {
         self.adl_cache.touch(id); // any change may move the account's ADL score
@@ -590,31 +617,32 @@ impl Engine {
         replaced
     }
 
-    /// Append an order to its account's list; returns its place there.
+    /// Append an order to its account's list; returns its place there. Always recorded: an
+    /// account copy leaves the list out (a market maker's list is long, and a cancel or a fill
+    /// changes one entry of it).
     #[inline]
     pub(super) fn list_order(&mut self, id: AccountId, entry: (MarketId, OrderId)) -> u32 {
         let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
         list.push(entry);
         let slot = (list.len() - 1) as u32;
-        if self.journal.uncopied(id) {
-            self.journal.ops.push(Undo::OrderListed { id });
-        }
+        self.journal.ops.push(Undo::OrderListed { id });
         slot
     }
 
-    /// Remove entry `slot` of an account's order list (the last entry moves into its place);
-    /// returns the entry now at `slot`, if any.
-    #[inline]
-    pub(super) fn unlist_entry(&mut self, id: AccountId, slot: u32) -> Option<(MarketId, OrderId)> {
-        let list = &mut row(&mut self.accounts, &mut self.vault, id).orders;
-        let entry = list.swap_remove(slot as usize);
-        let moved = list.get(slot as usize).copied();
-        if self.journal.uncopied(id) {
-            self.journal
-                .ops
-                .push(Undo::OrderUnlisted { id, slot, entry });
+    /// Remove the position at `index` of account `id` (an idle one); returns it. A small record
+    /// while the account has no copy.
+    pub(super) fn remove_position(&mut self, id: AccountId, index: usize) -> Position {
+        self.adl_cache.touch(id);
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let p = a.positions.remove(index);
+        let j = &mut self.journal;
+        if j.uncopied(id) {
+            j.positions.push((p, Usd::ZERO));
+            let payload = (j.positions.len() - 1) as u32;
+            let index = index as u32;
+            j.ops.push(Undo::PositionRemoved { id, index, payload });
         }
-        moved
+        p
     }
 
     /// A market whose small fields may change, copied into the journal on first touch. Its
@@ -628,57 +656,80 @@ impl Engine {
     // Books: each change reports how to undo it.
 
     pub(super) fn book_reserve(&mut self, mi: usize, seq: u64) -> OrderId {
-        let log = &mut self.journal.books;
-        let m = mi as u32;
+        let (log, m) = (&mut self.journal.ops, mi as u32);
         self.markets[mi]
             .book
-            .reserve_logged(seq, &mut |u| log.push((m, u)))
+            .reserve_logged(seq, &mut |u| log.push(Undo::Book { mi: m, u }))
     }
 
     pub(super) fn book_release(&mut self, mi: usize, id: OrderId) {
-        let (log, m) = (&mut self.journal.books, mi as u32);
+        let (log, m) = (&mut self.journal.ops, mi as u32);
         self.markets[mi]
             .book
-            .release_logged(id, &mut |u| log.push((m, u)))
+            .release_logged(id, &mut |u| log.push(Undo::Book { mi: m, u }))
     }
 
     /// Rest an order, recording where its account lists it (`acct_slot`) at once.
     pub(super) fn book_insert(&mut self, mi: usize, id: OrderId, o: NewOrder, acct_slot: u32) {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
-            .book
-            .insert_logged(id, o, acct_slot, &mut |u| log.push((m, u)))
-    }
-
-    pub(super) fn book_remove(&mut self, mi: usize, id: OrderId) -> Option<Order> {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
-            .book
-            .remove_logged(id, &mut |u| log.push((m, u)))
-    }
-
-    pub(super) fn book_fill(&mut self, mi: usize, id: OrderId, qty: Qty) -> Qty {
-        let (log, m) = (&mut self.journal.books, mi as u32);
-        self.markets[mi]
-            .book
-            .fill_logged(id, qty, &mut |u| log.push((m, u)))
-    }
-
-    /// Record where `account` now lists order `id` (its list changed). Not logged: the book's
-    /// back-pointers are derived from the lists, and a rollback re-derives those of every
-    /// account noted here once the lists are restored (`resync_acct_slots`).
-    pub(super) fn book_set_acct_slot(
-        &mut self,
-        mi: usize,
-        id: OrderId,
-        slot: u32,
-        account: AccountId,
-    ) {
-        self.markets[mi].book.set_acct_slot(id, slot);
-        let j = &mut self.journal;
-        if j.resync.last() != Some(&account) {
-            j.resync.push(account);
+        let m = mi as u32;
+        if self.journal.gone_epoch == self.journal.epoch {
+            // The slot may be one whose order left earlier in the command, and whose record
+            // reads the rest of it there: keep that before it is overwritten. (No command does
+            // so today: an order rests in the slot reserved before its plan's fills.)
+            let (slot, order) = (Book::slot_of(id), self.markets[mi].book.dead_slot(id));
+            self.journal.ops.push(Undo::DeadSlot { mi: m, slot, order });
         }
+        let log = &mut self.journal.ops;
+        self.markets[mi]
+            .book
+            .insert_logged(id, o, acct_slot, &mut |u| log.push(Undo::Book { mi: m, u }))
+    }
+
+    /// Take `qty` lots off a resting order that keeps some (a partial fill).
+    pub(super) fn book_take(&mut self, mi: usize, id: OrderId, qty: Qty) {
+        let (log, m) = (&mut self.journal.ops, mi as u32);
+        let left = self.markets[mi]
+            .book
+            .fill_logged(id, qty, &mut |u| log.push(Undo::Book { mi: m, u }));
+        debug_assert!(
+            left.is_positive(),
+            "a fill that empties the order is order_gone"
+        );
+    }
+
+    /// Resting order `o` (a copy of the book's) leaves: out of the book of market `mi`, off
+    /// its account's list (the last entry moves into its place and the book learns so) and,
+    /// for a cancel outside a plan (`unrest`: the account's position index), off its
+    /// position's resting total. One small record for all of it (the order stays in its dead
+    /// slot), in place of a copy of the account (a market maker's is large). No ADL touch:
+    /// resting orders are no part of an ADL score.
+    #[inline(always)]
+    pub(super) fn order_gone(&mut self, mi: usize, o: &Order, unrest: Option<usize>) {
+        let at = self.markets[mi].book.take_out(o.id);
+        let a = row(&mut self.accounts, &mut self.vault, o.account);
+        let index = match unrest {
+            Some(i) => {
+                let open = a.positions[i].open_on(o.side);
+                *open = Qty::from_lots(open.lots() - o.remaining.lots());
+                i as u32
+            }
+            None => 0,
+        };
+        let slot = o.acct_slot;
+        let gone = a.orders.swap_remove(slot as usize);
+        debug_assert_eq!(gone, (self.markets[mi].id, o.id));
+        if let Some(&(m, moved)) = a.orders.get(slot as usize) {
+            // Not logged: the record's undo puts it back (see `Tables::undo_order_gone`).
+            self.markets[m.0 as usize].book.set_acct_slot(moved, slot);
+        }
+        let j = &mut self.journal;
+        j.gone_epoch = j.epoch;
+        j.ops.push(Undo::OrderGone {
+            mi: mi as u32,
+            at,
+            unrested: unrest.is_some(),
+            index,
+        });
     }
 
     // Maps and sets: each change records what it replaced.
@@ -806,6 +857,7 @@ impl Engine {
                 }
             }
         };
+        self.journal.heavy = true;
         self.journal.ops.push(u);
     }
 
@@ -814,6 +866,7 @@ impl Engine {
         let old = self.journal.params.len() as u32;
         let replaced = std::mem::replace(&mut self.markets[mi].params, params);
         self.journal.params.push(replaced);
+        self.journal.heavy = true;
         let mi = mi as u32;
         self.journal.ops.push(Undo::Params { mi, old });
     }
@@ -823,6 +876,7 @@ impl Engine {
         let old = self.journal.venues.len() as u32;
         let replaced = std::mem::replace(&mut self.venue, venue);
         self.journal.venues.push(replaced);
+        self.journal.heavy = true;
         self.journal.ops.push(Undo::Venue(old));
     }
 
@@ -864,24 +918,25 @@ impl Journal {
     /// Forget this command's records (their buffers stay for the next one).
     #[inline(always)]
     fn reset(&mut self) {
-        // Setting a length, mostly: no record needs dropping but those of the last two.
+        // Setting a length, mostly: no record needs dropping.
+        self.positions.clear();
+        self.markets.clear();
+        self.ops.clear();
+        if self.heavy {
+            self.reset_heavy();
+        }
+    }
+
+    /// The payloads that need more than a length set: touched only when used.
+    fn reset_heavy(&mut self) {
         self.n_copies = 0;
         if self.copies.len() > MAX_SPARE_ACCOUNTS {
             self.copies.truncate(MAX_SPARE_ACCOUNTS);
         }
-        self.positions.clear();
-        self.markets.clear();
-        self.ops.clear();
-        self.books.clear();
-        self.resync.clear();
-        // These two drop what they hold: touched only when used.
-        if !self.regs.is_empty() {
-            self.regs.clear();
-        }
-        if !self.params.is_empty() {
-            self.params.clear();
-        }
+        self.regs.clear();
+        self.params.clear();
         self.venues.clear();
+        self.heavy = false;
     }
 }
 
@@ -909,20 +964,23 @@ impl Tables<'_> {
         row(self.accounts, self.vault, id)
     }
 
-    /// Point every resting order of these accounts back at its place in its account's list
-    /// (invariant 3), the lists and books being restored already. Rows beyond `accounts_len`
-    /// are about to be truncated.
-    fn resync_acct_slots(&mut self, ids: &[AccountId], accounts_len: usize) {
-        for &id in ids {
-            if id != VAULT && id.0 as usize >= accounts_len {
-                continue;
-            }
-            let a = row(self.accounts, self.vault, id);
-            for (k, &(m, order)) in a.orders.iter().enumerate() {
-                self.markets[m.0 as usize]
-                    .book
-                    .set_acct_slot(order, k as u32);
-            }
+    /// Undo `Engine::order_gone`: the book, the list, the moved entry's place in the book and,
+    /// for a cancel, the position's resting total.
+    fn undo_order_gone(&mut self, mi: usize, at: TakenOut, unrest: Option<u32>) {
+        let o = *self.markets[mi].book.put_back(at);
+        let entry = (self.markets[mi].id, o.id);
+        let a = row(self.accounts, self.vault, o.account);
+        if let Some(i) = unrest {
+            let open = a.positions[i as usize].open_on(o.side);
+            *open = Qty::from_lots(open.lots() + o.remaining.lots());
+        }
+        let slot = o.acct_slot as usize;
+        let moved = a.orders.get(slot).copied();
+        swap_insert(&mut a.orders, slot, entry);
+        if let Some((m, moved)) = moved {
+            // It had moved into the gone order's place from the end: back there.
+            let last = (a.orders.len() - 1) as u32;
+            self.markets[m.0 as usize].book.set_acct_slot(moved, last);
         }
     }
 
@@ -947,12 +1005,25 @@ impl Tables<'_> {
                     a.positions[index as usize] = old;
                 }
             }
+            Undo::OrderGone {
+                mi,
+                at,
+                unrested,
+                index,
+            } => self.undo_order_gone(mi as usize, at, unrested.then_some(index)),
+            Undo::DeadSlot { mi, slot, order } => {
+                self.markets[mi as usize]
+                    .book
+                    .restore_dead_slot(slot, order);
+            }
+            Undo::PositionRemoved { id, index, payload } => {
+                let (old, _) = p.positions[payload as usize];
+                self.account(id).positions.insert(index as usize, old);
+            }
             Undo::OrderListed { id } => {
                 self.account(id).orders.pop();
             }
-            Undo::OrderUnlisted { id, slot, entry } => {
-                swap_insert(&mut self.account(id).orders, slot as usize, entry);
-            }
+            Undo::Book { mi, u } => self.markets[mi as usize].book.undo(u),
             Undo::Flag { key, old } => {
                 match old {
                     Some(f) => self.flags.insert(key, f),
@@ -1051,5 +1122,92 @@ fn row<'a>(accounts: &'a mut [Account], vault: &'a mut Vault, id: AccountId) -> 
         &mut vault.account
     } else {
         &mut accounts[id.0 as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What no command reaches today, checked on the journal directly: an order resting, in
+    //! the same command, in the slot of an order that left (the gone order's record reads the
+    //! rest of it from that slot, which `Undo::DeadSlot` keeps).
+    use super::*;
+    use crate::book::Side;
+    use crate::command::{OrderKind, PlaceOrder, SelfTrade};
+    use crate::event::CancelReason;
+    use bulwark_core::TimestampMs;
+
+    fn order(account: u32, side: Side, price_usd: i64, lots: i64) -> Command {
+        Command::PlaceOrder(PlaceOrder {
+            account: AccountId(account),
+            market: MarketId(0),
+            side,
+            kind: OrderKind::Limit,
+            price: Some(Price::from_micros(price_usd * 1_000_000)),
+            qty: Qty::from_lots(lots),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        })
+    }
+
+    #[test]
+    fn an_order_resting_in_a_slot_freed_in_the_same_command_rolls_back() {
+        let mut e = Engine::default();
+        let params = MarketParams::btc_like("BTC-PERP", Price::from_micros(50_000_000_000));
+        let mut t = 0;
+        let mut apply = |e: &mut Engine, c: Command| {
+            t += 1;
+            e.apply(&c, TimestampMs(t)).map(|ev| ev.to_vec()).unwrap() // ok: a test
+        };
+        apply(&mut e, Command::CreateMarket { params });
+        let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
+        for a in 0..2 {
+            let account = AccountId(a);
+            apply(
+                &mut e,
+                Command::Deposit {
+                    account,
+                    amount_usd,
+                },
+            );
+        }
+        // Two bids of account 0 and one of account 1: the first leaves, its list entry takes
+        // the last one's place.
+        for (a, price) in [(0, 49_000), (1, 48_000), (0, 47_000)] {
+            apply(&mut e, order(a, Side::Buy, price, 2));
+        }
+        let before = e.clone();
+        let gone = e.accounts[0].orders[0].1;
+
+        e.begin_journal();
+        e.cancel_resting(0, gone, CancelReason::User);
+        let id = e.book_reserve(0, 99);
+        assert_eq!(
+            Book::slot_of(id),
+            Book::slot_of(gone),
+            "the freed slot is reused"
+        );
+        let new = NewOrder {
+            account: AccountId(1),
+            side: Side::Sell,
+            price: Price::from_micros(60_000_000_000),
+            qty: Qty::from_lots(5),
+            reduce_only: false,
+        };
+        let acct_slot = e.accounts[1].orders.len() as u32;
+        e.book_insert(0, id, new, acct_slot);
+        e.list_order(AccountId(1), (MarketId(0), id));
+        e.roll_back();
+
+        assert_eq!(e.markets[0].book, before.markets[0].book, "the book");
+        assert_eq!(
+            e.accounts, before.accounts,
+            "the accounts and their order lists"
+        );
+        assert_eq!(
+            crate::hash::state_hash(&e),
+            crate::hash::state_hash(&before)
+        );
+        e.check_invariants().unwrap(); // ok: a test
     }
 }

@@ -10,7 +10,9 @@ use crate::event::{CancelReason, Event, Scope};
 use crate::margin::{self};
 use crate::market::Market;
 use crate::reject::Reject;
-use bulwark_core::{mul_div, AccountId, MarketId, OrderId, Ppm, Price, Qty, Round, Usd};
+use bulwark_core::{
+    mul_div, AccountId, ArithResult, MarketId, OrderId, Ppm, Price, Qty, Round, Usd,
+};
 
 /// One planned step of matching an incoming order.
 #[derive(Clone, Copy, Debug)]
@@ -630,26 +632,21 @@ impl Engine {
         else {
             unreachable!("commit_fill takes fills") // ok: its one caller matches `Step::Fill`
         };
-        // ok: the plan was made against this book in this command, nothing ran in between.
-        let acct_slot = self.markets[mi]
-            .book
-            .get(maker)
-            .expect("planned maker rests")
-            .acct_slot;
-        if self.book_fill(mi, maker, qty).is_zero() {
-            self.unlist_order(maker_account, acct_slot);
+        // The plan was made against this book in this command, nothing ran in between.
+        let book = &self.markets[mi].book;
+        let resting = *book.get(maker).expect("planned maker rests"); // ok: see above
+        if qty == resting.remaining {
+            // The maker's resting total is on its draft.
+            self.order_gone(mi, &resting, None);
+        } else {
+            self.book_take(mi, maker, qty);
         }
         let m = self.market_mut(mi);
         bounded(m.record_trade(price))?;
-        let fees = bounded(maker_fee.checked_add(taker_fee))?;
         let share = m.params.insurance_fee_share;
-        let to_insurance = bounded(fees.mul_ppm(share, Round::Floor))?.max(Usd::ZERO);
-        self.insurance_usd = bounded(self.insurance_usd.checked_add(to_insurance))?;
-        self.fee_pool_usd = bounded(
-            self.fee_pool_usd
-                .checked_add(fees)
-                .and_then(|p| p.checked_sub(to_insurance)),
-        )?;
+        let (fund, pool) = (self.insurance_usd, self.fee_pool_usd);
+        (self.insurance_usd, self.fee_pool_usd) =
+            bounded(book_fees(fund, pool, maker_fee, taker_fee, share))?;
         self.events.push(Event::Fill {
             market: o.market,
             maker_order: maker,
@@ -678,8 +675,12 @@ impl Engine {
         qty: Qty,
         reason: CancelReason,
     ) {
-        let gone = self.book_remove(mi, order).expect("planned maker rests"); // ok: as in commit_fill
-        self.unlist_order(account, gone.acct_slot);
+        let gone = *self.markets[mi]
+            .book
+            .get(order)
+            .expect("planned maker rests"); // ok: as in commit_fill
+                                            // The maker's resting total is on its draft.
+        self.order_gone(mi, &gone, None);
         self.events.push(Event::OrderCancelled {
             order,
             account,
@@ -824,7 +825,7 @@ impl Engine {
         if !p.is_idle() || p.isolated_usd.is_negative() || keeps_funds {
             return Ok(());
         }
-        self.acct_mut(account).positions.remove(i);
+        self.remove_position(account, i);
         if p.mode == MarginMode::Isolated {
             self.unwatch_isolated(account, &p);
         }
@@ -858,7 +859,7 @@ impl Engine {
         Ok(())
     }
 
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn cancel(
         &mut self,
         account: AccountId,
@@ -866,35 +867,45 @@ impl Engine {
         order: OrderId,
     ) -> Result<(), Reject> {
         let mi = self.market_index(market)?;
-        self.active_account(account)?;
-        let o = self.markets[mi]
+        let a = self.active_account(account)?;
+        let o = *self.markets[mi]
             .book
             .get(order)
             .ok_or(Reject::UnknownOrder(order))?;
         if o.account != account {
             return Err(Reject::NotOrderOwner { order });
         }
-        self.cancel_resting(mi, order, CancelReason::User);
-        Ok(self.release_if_idle(account, market, false)?)
-    }
-
-    pub(super) fn cancel_resting(&mut self, mi: usize, order: OrderId, reason: CancelReason) {
-        let o = self
-            .book_remove(mi, order)
-            .expect("caller checked the order rests"); // ok: checked by the caller
-        let market = self.markets[mi].id;
-        // The account first (its journal copy then covers the unlisting too).
-        let a = self.acct_mut(o.account);
         let i = a
             .position_index(market)
             .expect("resting order has a position entry"); // ok: invariant 3
-        let open = a.positions[i].open_on(o.side);
-        *open = Qty::from_lots(open.lots() - o.remaining.lots());
-        self.unlist_order(o.account, o.acct_slot);
+        self.cancel_order(mi, &o, i, CancelReason::User);
+        // Only an idle entry is released: spare the call otherwise.
+        if self.acct(account).positions[i].is_idle() {
+            self.release_if_idle(account, market, false)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn cancel_resting(&mut self, mi: usize, order: OrderId, reason: CancelReason) {
+        let o = *self.markets[mi]
+            .book
+            .get(order)
+            .expect("caller checked the order rests"); // ok: checked by the caller
+        let i = self
+            .acct(o.account)
+            .position_index(self.markets[mi].id)
+            .expect("resting order has a position entry"); // ok: invariant 3
+        self.cancel_order(mi, &o, i, reason);
+    }
+
+    /// Take resting order `o` out of the book and of its account (its position at `index`).
+    #[inline(always)]
+    fn cancel_order(&mut self, mi: usize, o: &Order, index: usize, reason: CancelReason) {
+        self.order_gone(mi, o, Some(index));
         self.events.push(Event::OrderCancelled {
-            order,
+            order: o.id,
             account: o.account,
-            market,
+            market: self.markets[mi].id,
             qty: o.remaining,
             reason,
         });
@@ -926,14 +937,6 @@ impl Engine {
         }
         Ok(())
     }
-
-    /// Remove the order at `slot` of an account's order list; the order moved into its place
-    /// learns its new index.
-    pub(super) fn unlist_order(&mut self, account: AccountId, slot: u32) {
-        if let Some((m, moved)) = self.unlist_entry(account, slot) {
-            self.book_set_acct_slot(m.0 as usize, moved, slot, account);
-        }
-    }
 }
 
 /// A fill planned against one resting order, before it becomes a `Step`.
@@ -960,6 +963,22 @@ impl PlannedFill {
             taker_realized: self.taker_realized,
         }
     }
+}
+
+/// The insurance fund and the fee pool after a fill's fees: a share of them (rounded down,
+/// never negative) to the fund, the rest to the pool. One checked computation, so one
+/// commit-phase step (nothing changes in between).
+fn book_fees(
+    fund: Usd,
+    pool: Usd,
+    maker_fee: Usd,
+    taker_fee: Usd,
+    share: Ppm,
+) -> ArithResult<(Usd, Usd)> {
+    let fees = maker_fee.checked_add(taker_fee)?;
+    let to_insurance = fees.mul_ppm(share, Round::Floor)?.max(Usd::ZERO);
+    let pool = pool.checked_add(fees)?.checked_sub(to_insurance)?;
+    Ok((fund.checked_add(to_insurance)?, pool))
 }
 
 /// Plan the cancel of `qty` lots of a resting order: off its account's resting total (on the

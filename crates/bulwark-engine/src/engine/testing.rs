@@ -54,15 +54,17 @@ impl Engine {
         self.hooks.last_steps
     }
 
-    /// Arm the fault set for this command, if any; returns the engine as it is before it.
-    pub(super) fn arm_fault(&mut self) -> Option<Box<Engine>> {
-        let n = self.hooks.fail_at.take()?;
+    /// Arm the fault set for this command (there is one); returns the engine as it is
+    /// before it.
+    #[cold]
+    pub(super) fn arm_fault(&mut self) -> Box<Engine> {
+        let n = self.hooks.fail_at.take().unwrap_or(u64::MAX);
         self.hooks.last_steps = 0;
         let before = Box::new(self.clone());
         FAIL_AT.set(n);
         STEPS.set(0);
         ARMED.fetch_add(1, Ordering::Relaxed);
-        Some(before)
+        before
     }
 
     /// Disarm after the command and, if it was refused, check the rollback.

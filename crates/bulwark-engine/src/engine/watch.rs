@@ -42,7 +42,9 @@ use super::{bounded, in_scope, Bounded, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
-use bulwark_core::{div_i128, div_i64, ok_or_overflow, AccountId, MarketId, Price, Round, PPM_ONE};
+use bulwark_core::{
+    div_i128, div_i64, ok_or_overflow, AccountId, ArithResult, MarketId, Price, Round, PPM_ONE,
+};
 
 /// Largest possible ratio (ppm) of a long's maintenance-threshold move to the zero-equity
 /// threshold's move under the size premium: 1 / (1 - 1.5 x 0.6).
@@ -188,7 +190,7 @@ impl Engine {
             let (funding, loss) = bounded(index::pending_usd(m, first))?;
             pool -= funding.micros() as i128 + loss.micros() as i128;
         }
-        let (down, up) = self.triggers(first, pool, h)?;
+        let (down, up) = bounded(self.triggers(first, pool, h))?;
         let side = side_of(first.qty);
         Ok(WatchReg::Single {
             market: first.market,
@@ -214,7 +216,9 @@ impl Engine {
 
     /// (down, up) trigger prices in micro-USD for a pool holding only `p`, whose collateral net
     /// of pending funding and socialized loss is `pool` micro-USD and whose health is `h`.
-    fn triggers(&self, p: &Position, pool: i128, h: &Health) -> Bounded<(i64, i64)> {
+    /// Checked arithmetic throughout, made one commit-phase step by the caller (nothing changes
+    /// in between).
+    fn triggers(&self, p: &Position, pool: i128, h: &Health) -> ArithResult<(i64, i64)> {
         let m = &self.markets[p.market.0 as usize];
         let mark = m.mark.micros() as i128;
         let lots = m.params.lots_per_unit as i128;
@@ -238,11 +242,11 @@ impl Engine {
             } else {
                 Price::from_micros((mark * 2).min(i64::MAX as i128) as i64)
             };
-            let notional = bounded(margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit))?;
+            let notional = margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit)?;
             margin::maintenance_fraction(&m.params, notional).raw() as i128
         };
         let one = PPM_ONE as i128;
-        let mut down = bounded(div_i64(m.mark.micros(), 2, Round::Floor))? as i128;
+        let mut down = div_i64(m.mark.micros(), 2, Round::Floor)? as i128;
         let mut up = mark * 2;
         // A bound on the wrong side of the mark says only that the flip is near: recheck on
         // any move that way.
@@ -257,23 +261,20 @@ impl Engine {
         // errs early.
         let toward_mark = |down: bool| if down { Round::Ceil } else { Round::Floor };
         // Equity zero: a + q P / lots = 0  =>  P = -a * lots / q.
-        add(
-            bounded(div_i128(-a * lots, q, toward_mark(zero_down)))?,
-            zero_down,
-        );
+        add(div_i128(-a * lots, q, toward_mark(zero_down))?, zero_down);
         // Maintenance: a + q P / lots - |q| P f / lots = 0  =>  P = -a lots / (q - |q| f).
         let denom = q * one - q.abs() * f;
         if denom != 0 {
             let t = div_i128(-a * lots * one, denom, toward_mark(maintenance_down));
-            add(bounded(t)?, maintenance_down);
+            add(t?, maintenance_down);
         }
         // Move each trigger 1 bp (and one micro) further toward the mark, against the
         // micro-USD rounding of the health arithmetic itself. Both lie between half and double
         // the mark, so `i64` holds them (the wide division stays for any other value).
-        let bp = |v: i128| -> Bounded<i128> {
+        let bp = |v: i128| -> ArithResult<i128> {
             Ok(match i64::try_from(v) {
-                Ok(v) => bounded(div_i64(v, 10_000, Round::Floor))? as i128,
-                Err(_) => bounded(div_i128(v, 10_000, Round::Floor))?,
+                Ok(v) => div_i64(v, 10_000, Round::Floor)? as i128,
+                Err(_) => div_i128(v, 10_000, Round::Floor)?,
             })
         };
         let down = down + bp(down)? + 1;
