@@ -40,6 +40,10 @@ pub struct ArithError {
 pub enum ArithErrorKind {
     Overflow,
     DivisionByZero,
+    /// A postcondition of the engine's own bookkeeping did not hold (for example, the stages
+    /// of the loss waterfall did not add up to the deficit): an engine bug, met and reported
+    /// like an arithmetic bound so the command is rolled back instead of the venue stopping.
+    Postcondition,
 }
 
 impl fmt::Display for ArithError {
@@ -47,6 +51,7 @@ impl fmt::Display for ArithError {
         let what = match self.kind {
             ArithErrorKind::Overflow => "arithmetic overflow",
             ArithErrorKind::DivisionByZero => "division by zero",
+            ArithErrorKind::Postcondition => "broken postcondition",
         };
         write!(
             f,
@@ -65,6 +70,14 @@ impl ArithError {
     pub fn overflow() -> Self {
         ArithError {
             kind: ArithErrorKind::Overflow,
+            location: Location::caller(),
+        }
+    }
+    #[track_caller]
+    #[cold]
+    pub fn postcondition() -> Self {
+        ArithError {
+            kind: ArithErrorKind::Postcondition,
             location: Location::caller(),
         }
     }

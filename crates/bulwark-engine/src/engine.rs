@@ -488,6 +488,25 @@ pub(crate) struct Breach(pub(crate) Box<ArithError>);
 /// The result of commit-phase work: `?` carries a [`Breach`] up to `Engine::apply`.
 pub(crate) type Bounded<T = ()> = Result<T, Breach>;
 
+/// A postcondition of the commit phase: when it fails (an engine bug), the command is rolled
+/// back and rejected as [`Reject::Internal`](crate::Reject) like a broken arithmetic bound,
+/// rather than the engine stopping for every user. Debug builds also stop at once, so tests
+/// see the bug where it happens.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn ensure(holds: bool, what: &str) -> Bounded {
+    debug_assert!(holds, "engine postcondition broken: {what}");
+    // With the `testing` feature a check is a step the fault hook can fail like any bounded
+    // arithmetic, so the rollback tests also take the path a broken postcondition takes.
+    #[cfg(feature = "testing")]
+    let holds = holds && !testing::fault_due();
+    if holds {
+        Ok(())
+    } else {
+        Err(breach(ArithError::postcondition()))
+    }
+}
+
 /// Arithmetic that the input bounds make infallible. A failure is a [`Breach`] (with the
 /// caller's location), which rolls the command back. With the `testing` feature, a test can
 /// make the n-th call of a command fail (`Engine::fail_commit_arithmetic_at`; a call counts

@@ -209,7 +209,10 @@ impl Engine {
                 // Postcondition: the lots closed against counterparties are exactly the
                 // bankrupt position, each on the opposite side.
                 let lots: i64 = closes[before..].iter().map(|c| c.qty.abs().lots()).sum();
-                assert_eq!(lots, p.qty.abs().lots(), "ADL closed {lots} of {}", p.qty);
+                ensure(
+                    lots == p.qty.abs().lots(),
+                    "ADL closes the whole bankrupt position",
+                )?;
                 debug_assert!(closes[before..]
                     .iter()
                     .all(|c| c.qty.signum() == -p.qty.signum()));
@@ -277,11 +280,12 @@ impl Engine {
         paid = bounded(paid.checked_add(uncovered))?;
         // Postconditions: every unit of the deficit landed in exactly one stage, and the pool
         // is square.
-        assert_eq!(
-            paid, deficit,
-            "waterfall stages paid {paid}, deficit {deficit}"
-        );
-        assert!(self.pool_health_of(account, scope)?.equity_usd.is_zero());
+        ensure(
+            paid == deficit,
+            "the waterfall's stages pay the deficit exactly",
+        )?;
+        let square = self.pool_health_of(account, scope)?.equity_usd.is_zero();
+        ensure(square, "a bankrupt pool ends at zero equity")?;
         self.reevaluate(account)
     }
 
@@ -452,10 +456,10 @@ impl Engine {
         match scope {
             Scope::Cross => a.collateral_usd = bounded(a.collateral_usd.checked_add(delta))?,
             Scope::Isolated(m) => {
-                let i = a
-                    .position_index(m)
-                    // ok: an isolated pool keeps its entry while it holds collateral or a loss.
-                    .expect("an isolated pool has its position entry");
+                // An isolated pool keeps its entry while it holds collateral or a loss.
+                let Ok(i) = a.position_index(m) else {
+                    return ensure(false, "an isolated pool has its position entry");
+                };
                 let p = &mut a.positions[i];
                 p.isolated_usd = bounded(p.isolated_usd.checked_add(delta))?;
             }
