@@ -184,7 +184,7 @@ impl Sim {
             }
         }
         for cmd in cmds {
-            self.exec(Origin::Venue, cmd.clone())
+            self.exec(Origin::Venue, &cmd)
                 .map_err(|r| format!("setting up the venue: {} rejected: {r}", cmd.name()))?;
         }
         for m in &self.markets {
@@ -218,9 +218,9 @@ impl Sim {
                 Agent::Lp(l) => (l.initial_deposit(), Some(l.vault_deposit())),
                 agent => (agent.initial_deposit(), None),
             };
-            let mut result = self.exec(Origin::Venue, deposit.clone());
+            let mut result = self.exec(Origin::Venue, &deposit);
             if let (Ok(()), Some(vault)) = (&result, vault) {
-                result = self.exec(Origin::Venue, vault);
+                result = self.exec(Origin::Venue, &vault);
             }
             if let Err(r) = result {
                 let agent = self.roster.agent(i);
@@ -326,18 +326,20 @@ impl Sim {
     /// Applies a command whose refusal is an outcome of the simulation, not a failure of the
     /// run (a trader short of margin, a tick in a halted market): `exec` has counted it in the
     /// metrics and listed it in `events.csv`, and the caller carries on.
-    fn exec_counted(&mut self, origin: Origin, cmd: Command) {
+    fn exec_counted(&mut self, origin: Origin, cmd: &Command) {
         if let Err(refused) = self.exec(origin, cmd) {
             debug_assert!(!matches!(refused, Reject::Internal { .. }), "{refused}");
         }
     }
 
-    fn exec(&mut self, origin: Origin, cmd: Command) -> Result<(), Reject> {
+    /// Commands go by reference: the largest is a few hundred bytes, and a run applies
+    /// about a million.
+    fn exec(&mut self, origin: Origin, cmd: &Command) -> Result<(), Reject> {
         for (slot, m) in self.outside_now.iter_mut().zip(&self.markets) {
             *slot = m.path.price_at(self.now_ms);
         }
-        let result = self.venue.apply(&cmd, self.now_ms);
-        if let Command::PlaceOrder(order) = &cmd {
+        let result = self.venue.apply(cmd, self.now_ms);
+        if let Command::PlaceOrder(order) = cmd {
             let refused = result.as_ref().err();
             let engine = &self.venue.engine;
             self.metrics.efficiency.on_order(order, engine, refused);
@@ -386,7 +388,7 @@ impl Sim {
     fn on_step(&mut self) {
         let step = self.scenario.step_ms;
         self.queue.push(self.now_ms + step, Ev::Step);
-        self.exec_counted(Origin::Venue, Command::Tick);
+        self.exec_counted(Origin::Venue, &Command::Tick);
         let outside = self.outside();
         for i in 1..self.markets.len() {
             let outside_i = self.outside_of(i);
@@ -448,7 +450,7 @@ impl Sim {
                 }
                 Payload::Order { agent, command } => {
                     let origin = Origin::Agent(self.roster.agent(agent).kind());
-                    self.exec_counted(origin, command);
+                    self.exec_counted(origin, &command);
                 }
             }
         }
@@ -478,7 +480,7 @@ impl Sim {
         self.markets[i].oracle.arrived();
         let market = self.markets[i].id;
         if self
-            .exec(Origin::Oracle, Command::OraclePrice { market, price })
+            .exec(Origin::Oracle, &Command::OraclePrice { market, price })
             .is_ok()
         {
             if i == 0 {
@@ -501,7 +503,7 @@ impl Sim {
             account: tx.account,
             scope: tx.scope,
         };
-        let ok = self.exec(Origin::Keeper, cmd).is_ok();
+        let ok = self.exec(Origin::Keeper, &cmd).is_ok();
         #[cfg(debug_assertions)]
         if let (Some(started), Some(expected)) =
             (self.metrics.liquidations.records.get(before), expected)
@@ -609,17 +611,18 @@ impl Sim {
             Agent::Keeper(k) => k.on_wake(&mut ctx),
             Agent::Lp(l) => l.on_wake(&mut ctx),
         }
-        self.apply_actions(agent, &mut out);
+        self.apply_actions(agent, &out);
         out.clear();
         self.actions = out;
     }
 
-    fn apply_actions(&mut self, agent: u32, out: &mut Vec<Action>) {
+    /// Carries out an agent's actions, read in place (the caller clears them).
+    fn apply_actions(&mut self, agent: u32, out: &[Action]) {
         let mut triggers_reset = false;
-        for action in out.drain(..) {
-            match action {
-                Action::Send(cmd) => self.send(agent, cmd),
-                Action::Liquidate(tx) => self.send_liquidation(tx),
+        for action in out {
+            match *action {
+                Action::Send(ref cmd) => self.send(agent, cmd),
+                Action::Liquidate(ref tx) => self.send_liquidation(tx.clone()),
                 Action::WakeAt(t) => self.schedule(agent, t),
                 Action::TriggerBelow(p) | Action::TriggerAbove(p) => {
                     if !triggers_reset {
@@ -637,12 +640,12 @@ impl Sim {
         }
     }
 
-    fn send(&mut self, agent: u32, cmd: Command) {
+    fn send(&mut self, agent: u32, cmd: &Command) {
         if self.scenario.chain.orders_on_chain {
             let bid = self.chain.going_gwei * 1.2;
             let payload = Payload::Order {
                 agent,
-                command: cmd,
+                command: cmd.clone(),
             };
             self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
         } else {
