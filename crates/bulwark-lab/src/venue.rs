@@ -163,13 +163,50 @@ impl<'a> Venue<'a> {
 
     /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
     pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
-        let tick = self.m().params.tick_size.micros();
+        self.grid().to_tick(price, round)
+    }
+
+    /// Lots for a notional at a price, rounded down; 0 when smaller than a lot.
+    pub fn lots_for_usd(&self, notional_usd: f64, price: f64) -> Qty {
+        self.grid().lots_for_usd(notional_usd, price)
+    }
+
+    /// The market's price and size grid, read once for many conversions.
+    pub fn grid(&self) -> Grid {
+        let p = &self.m().params;
+        Grid {
+            tick: p.tick_size.micros(),
+            max_price: p.max_price.micros(),
+            lots_per_unit: p.lots_per_unit as f64,
+            max_order_lots: p.max_order_qty.lots(),
+        }
+    }
+
+    pub fn now(&self) -> TimestampMs {
+        self.engine.last_ms()
+    }
+}
+
+/// A market's price and size grid (public parameters): a market maker converts a whole
+/// ladder with one read of the market instead of two per level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    tick: i64,
+    max_price: i64,
+    lots_per_unit: f64,
+    max_order_lots: i64,
+}
+
+impl Grid {
+    /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
+    pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
+        let tick = self.tick;
         let raw = Price::from_f64(price, round)?.micros();
         let snapped = match round {
             Round::Floor => raw - raw.rem_euclid(tick),
             Round::Ceil => raw + (tick - raw.rem_euclid(tick)) % tick,
         };
-        let max = self.m().params.max_price.micros();
+        let max = self.max_price;
         Some(Price::from_micros(snapped.clamp(tick, max - max % tick)))
     }
 
@@ -178,12 +215,8 @@ impl<'a> Venue<'a> {
         if !(notional_usd > 0.0 && price > 0.0) {
             return Qty::ZERO;
         }
-        let lots = (notional_usd / price * self.lots_per_unit()).floor();
-        Qty::from_lots(lots.min(self.m().params.max_order_qty.lots() as f64) as i64)
-    }
-
-    pub fn now(&self) -> TimestampMs {
-        self.engine.last_ms()
+        let lots = (notional_usd / price * self.lots_per_unit).floor();
+        Qty::from_lots(lots.min(self.max_order_lots as f64) as i64)
     }
 }
 
