@@ -82,6 +82,8 @@ pub struct Sim {
     pub chain: Chain<Payload>,
     pub metrics: Metrics,
     pub samples: Samples,
+    /// Build only what the summary reads (see [`Sim::keep_summary_only`]).
+    summary_only: bool,
     queue: EventQueue,
     /// Scratch buffers, kept to avoid allocating per event.
     actions: Vec<Action>,
@@ -147,6 +149,7 @@ impl Sim {
             roster: Roster::new(population::draw_markets(&s.agents, &more_agents, s.seed)),
             chain: Chain::new(chain_params, gas, chain_rng),
             samples: Samples::default(),
+            summary_only: false,
             queue: EventQueue::default(),
             actions: Vec::new(),
             notices: Vec::new(),
@@ -263,6 +266,14 @@ impl Sim {
             }
         }
         self.metrics.observed.start(&self.venue.engine);
+    }
+
+    /// From now on, builds only what the summary reads: no `timeseries.csv` samples and no
+    /// `events.csv` rows (a sweep keeps one row of summary figures per run). Nothing the
+    /// simulation does depends on them, so the summary is the same.
+    pub fn keep_summary_only(&mut self) {
+        self.summary_only = true;
+        self.metrics.skip_rows = true;
     }
 
     fn schedule(&mut self, agent: u32, at: u64) {
@@ -668,6 +679,9 @@ impl Sim {
     fn take_sample(&mut self) {
         let t_s = self.since_start_ms() as f64 / 1000.0;
         self.metrics.observed.record_funds(&self.venue.engine, t_s);
+        if self.summary_only {
+            return;
+        }
         let mms_quoting = self
             .roster
             .agents()
