@@ -44,6 +44,9 @@ const DAY_MS: u64 = 86_400_000;
 pub struct OutsideVol {
     var_per_s: f64,
     last_price: f64,
+    /// The EWMA weight of the last step length seen, as (step, weight): every step of a run
+    /// has the same length, and `pow` is the costliest part of an observation.
+    weight: Option<(u64, f64)>,
 }
 
 impl OutsideVol {
@@ -52,6 +55,7 @@ impl OutsideVol {
         OutsideVol {
             var_per_s: vol_annual * vol_annual / (365.0 * 86_400.0),
             last_price: price,
+            weight: None,
         }
     }
 
@@ -59,7 +63,14 @@ impl OutsideVol {
     pub fn observe(&mut self, price: f64, step_ms: u64) {
         let dt_s = step_ms as f64 / 1000.0;
         let r = libm::log(price / self.last_price);
-        let w = 1.0 - libm::pow(0.5, dt_s / 600.0);
+        let w = match self.weight {
+            Some((step, w)) if step == step_ms => w,
+            _ => {
+                let w = 1.0 - libm::pow(0.5, dt_s / 600.0);
+                self.weight = Some((step_ms, w));
+                w
+            }
+        };
         self.var_per_s += w * (r * r / dt_s - self.var_per_s);
         self.last_price = price;
     }
