@@ -26,7 +26,8 @@
 
 use bulwark_core::{AccountId, OrderId, Price, Qty};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
+use std::iter::Rev;
 
 /// Bits of an [`OrderId`] that hold the slab slot.
 pub const SLOT_BITS: u32 = 24;
@@ -590,9 +591,9 @@ impl Book {
     /// Resting orders that a taker on `taker_side` with limit `limit` would meet, best first,
     /// in time priority within a level.
     pub fn crossing(&self, taker_side: Side, limit: Price) -> CrossingIter<'_> {
-        let levels: Box<dyn Iterator<Item = (&Price, &u32)> + '_> = match taker_side {
-            Side::Buy => Box::new(self.asks.range(..=limit)),
-            Side::Sell => Box::new(self.bids.range(limit..).rev()),
+        let levels = match taker_side {
+            Side::Buy => Levels::Up(self.asks.range(..=limit)),
+            Side::Sell => Levels::Down(self.bids.range(limit..).rev()),
         };
         CrossingIter {
             book: self,
@@ -603,15 +604,7 @@ impl Book {
 
     /// Iterate the levels of one side, best first: (price, total quantity, order count).
     pub fn levels(&self, side: Side) -> impl Iterator<Item = (Price, Qty, u32)> + '_ {
-        let map = match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        };
-        let it: Box<dyn Iterator<Item = (&Price, &u32)>> = match side {
-            Side::Buy => Box::new(map.iter().rev()),
-            Side::Sell => Box::new(map.iter()),
-        };
-        it.map(|(_, &l)| {
+        self.side_levels(side).map(|(_, &l)| {
             let lv = &self.levels[l as usize];
             (lv.price, lv.total, lv.count)
         })
@@ -619,18 +612,18 @@ impl Book {
 
     /// Every resting order of one side in priority order (for hashing, snapshots and checks).
     pub fn orders_in_priority(&self, side: Side) -> impl Iterator<Item = &Order> + '_ {
-        let map = match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        };
-        let it: Box<dyn Iterator<Item = (&Price, &u32)>> = match side {
-            Side::Buy => Box::new(map.iter().rev()),
-            Side::Sell => Box::new(map.iter()),
-        };
-        it.flat_map(move |(_, &l)| LevelIter {
+        self.side_levels(side).flat_map(move |(_, &l)| LevelIter {
             book: self,
             next: self.levels[l as usize].head,
         })
+    }
+
+    /// One side's levels, best price first.
+    fn side_levels(&self, side: Side) -> Levels<'_> {
+        match side {
+            Side::Buy => Levels::Down(self.bids.range(..).rev()),
+            Side::Sell => Levels::Up(self.asks.range(..)),
+        }
     }
 
     /// Match a taker against the book without any account logic (no self-trade check, no
@@ -847,10 +840,31 @@ impl PartialEq for Book {
 
 impl Eq for Book {}
 
+/// Price levels of one side (or a range of them), best price first: (price, level slot).
+/// An enum rather than a boxed iterator: every order placed and every mark computed walks
+/// one, and a box cost an allocation each time.
+enum Levels<'a> {
+    /// Bids: highest price first.
+    Down(Rev<btree_map::Range<'a, Price, u32>>),
+    /// Asks: lowest price first.
+    Up(btree_map::Range<'a, Price, u32>),
+}
+
+impl<'a> Iterator for Levels<'a> {
+    type Item = (&'a Price, &'a u32);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Levels::Down(it) => it.next(),
+            Levels::Up(it) => it.next(),
+        }
+    }
+}
+
 /// Orders that cross a taker's limit, best price first, oldest first within a price.
 pub struct CrossingIter<'a> {
     book: &'a Book,
-    levels: Box<dyn Iterator<Item = (&'a Price, &'a u32)> + 'a>,
+    levels: Levels<'a>,
     next: u32,
 }
 

@@ -240,6 +240,18 @@ fn insufficient_margin_is_rejected_and_changes_nothing() {
 }
 
 #[test]
+fn last_events_are_what_apply_returned_and_none_after_a_rejection() {
+    let mut e = quoted_venue();
+    let taker = order(2, Side::Buy, OrderKind::Ioc, Some("50010"), 100);
+    let returned = e.apply(&taker, TimestampMs(4)).unwrap().to_vec();
+    assert!(!fills(&returned).is_empty(), "the IOC trades");
+    assert_eq!(e.last_events(), returned.as_slice());
+    let r = e.apply(&Command::Tick, TimestampMs(2));
+    assert!(matches!(r, Err(Reject::TimeWentBackwards { .. })));
+    assert!(e.last_events().is_empty());
+}
+
+#[test]
 fn funding_by_hand() {
     let mut e = traded_venue();
     // Trades at 50,010 then 49,990: EMA 50,010 + 0.1 x (-20) = 50,008. Impact mid of

@@ -44,6 +44,9 @@ const DAY_MS: u64 = 86_400_000;
 pub struct OutsideVol {
     var_per_s: f64,
     last_price: f64,
+    /// The EWMA weight of the last step length seen, as (step, weight): every step of a run
+    /// has the same length, and `pow` is the costliest part of an observation.
+    weight: Option<(u64, f64)>,
 }
 
 impl OutsideVol {
@@ -52,6 +55,7 @@ impl OutsideVol {
         OutsideVol {
             var_per_s: vol_annual * vol_annual / (365.0 * 86_400.0),
             last_price: price,
+            weight: None,
         }
     }
 
@@ -59,7 +63,14 @@ impl OutsideVol {
     pub fn observe(&mut self, price: f64, step_ms: u64) {
         let dt_s = step_ms as f64 / 1000.0;
         let r = libm::log(price / self.last_price);
-        let w = 1.0 - libm::pow(0.5, dt_s / 600.0);
+        let w = match self.weight {
+            Some((step, w)) if step == step_ms => w,
+            _ => {
+                let w = 1.0 - libm::pow(0.5, dt_s / 600.0);
+                self.weight = Some((step_ms, w));
+                w
+            }
+        };
         self.var_per_s += w * (r * r / dt_s - self.var_per_s);
         self.last_price = price;
     }
@@ -303,6 +314,10 @@ pub struct Chain<T> {
     mempool: Vec<PendingTx<T>>,
     next_seq: u64,
     rng: ChaCha8Rng,
+    /// The current block's background bids, highest first, and their log-bids as sort keys
+    /// (both kept to reuse their allocations).
+    bg: Vec<f64>,
+    keys: Vec<u64>,
     /// What a wallet would suggest now: the last block's clearing price, gwei.
     pub going_gwei: f64,
     pub blocks: u64,
@@ -322,6 +337,8 @@ impl<T> Chain<T> {
             mempool: Vec::new(),
             next_seq: 0,
             rng,
+            bg: Vec::new(),
+            keys: Vec::new(),
             going_gwei,
             blocks: 0,
             max_clearing_gwei: 0.0,
@@ -364,31 +381,48 @@ impl<T> Chain<T> {
         old
     }
 
-    /// Background bids of one block, highest first.
-    fn background_bids(&mut self, now_ms: u64) -> Vec<f64> {
+    /// Draws one block's background bids into `bg` and keeps the block's capacity of the
+    /// highest, highest first: [`Chain::fill_block`] never reads further down.
+    fn background_bids(&mut self, now_ms: u64, bg: &mut Vec<f64>) {
         let k = self.gas.index(now_ms);
         let (median_gwei, demand) = (self.gas.median_gwei[k], self.gas.demand[k]);
         let mean = (demand * f64::from(self.params.capacity_txs)).max(1e-9);
         let n_bg = draw::poisson(mean, &mut self.rng) as usize;
         // Lognormal bids around the median, drawn in pairs (libm: the same bits anywhere).
         let (mu, sigma) = (libm::log(median_gwei), self.params.bid_sigma.max(1e-9));
-        let mut bg: Vec<f64> = Vec::with_capacity(n_bg + 1);
-        while bg.len() < n_bg {
+        // Log-bids first, as sort keys: exp is monotone, so the highest bids are the
+        // exponentials of the highest log-bids, and a congested block's lowest are never
+        // exponentiated.
+        let keys = &mut self.keys;
+        keys.clear();
+        keys.reserve(n_bg + 1);
+        while keys.len() < n_bg {
             let (z1, z2) = draw::standard_normal_pair(&mut self.rng);
-            bg.push(libm::exp(mu + sigma * z1));
-            if bg.len() < n_bg {
-                bg.push(libm::exp(mu + sigma * z2));
+            keys.push(HighFirst::key(mu + sigma * z1));
+            if keys.len() < n_bg {
+                keys.push(HighFirst::key(mu + sigma * z2));
             }
         }
-        bg.sort_by(|a, b| b.total_cmp(a));
-        bg
+        keep_first(keys, self.params.capacity_txs as usize);
+        bg.clear();
+        bg.extend(keys.iter().map(|&k| libm::exp(HighFirst::value(k))));
     }
 
     /// Produces the block at `now_ms`: returns the lab transactions it includes, in block order
     /// (highest bid first, ties by submission order).
     pub fn produce_block(&mut self, now_ms: u64) -> Vec<Included<T>> {
         self.blocks += 1;
-        let bg = self.background_bids(now_ms);
+        let mut bg = std::mem::take(&mut self.bg);
+        self.background_bids(now_ms, &mut bg);
+        let included = self.fill_block(now_ms, &bg);
+        self.bg = bg;
+        included
+    }
+
+    /// The block's auction against background bids `bg` (highest first): the lab
+    /// transactions it includes, the price paid and what a wallet suggests next. It reads at
+    /// most the first `capacity_txs` bids: a background bid counts only while a slot is left.
+    fn fill_block(&mut self, now_ms: u64, bg: &[f64]) -> Vec<Included<T>> {
         let capacity = self.params.capacity_txs as usize;
         self.mempool
             .sort_by(|a, b| b.bid_gwei.total_cmp(&a.bid_gwei).then(a.seq.cmp(&b.seq)));
@@ -430,6 +464,38 @@ impl<T> Chain<T> {
         self.max_clearing_gwei = self.max_clearing_gwei.max(self.going_gwei);
         included
     }
+}
+
+/// Floats as integers that sort highest first: ascending keys are descending floats in
+/// `f64::total_cmp`'s order, and a key gives its float back bit for bit. Integers sort several
+/// times faster than floats through `total_cmp` (a block draws hundreds of bids), and equal
+/// keys are equal bits, so an unstable sort gives what a stable one would.
+struct HighFirst;
+
+impl HighFirst {
+    fn key(x: f64) -> u64 {
+        // total_cmp's own construction (negative floats' magnitude bits flipped) gives an i64
+        // in float order; the sign flip makes it a u64 in that order, the NOT reverses it.
+        let bits = x.to_bits() as i64;
+        let ordered = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
+        !((ordered as u64) ^ (1 << 63))
+    }
+
+    fn value(key: u64) -> f64 {
+        let ordered = ((!key) ^ (1 << 63)) as i64;
+        let bits = ordered ^ ((((ordered >> 63) as u64) >> 1) as i64);
+        f64::from_bits(bits as u64)
+    }
+}
+
+/// Keeps the `n` least keys (all when `n` is 0), in order: a selection, then a sort of what
+/// is kept.
+fn keep_first(keys: &mut Vec<u64>, n: usize) {
+    if n > 0 && keys.len() > n {
+        keys.select_nth_unstable(n - 1);
+        keys.truncate(n);
+    }
+    keys.sort_unstable();
 }
 
 /// Etherscan's daily averages for each UTC day from the day `start_ms` falls in to the day
@@ -508,6 +574,52 @@ mod tests {
             .collect();
         assert_eq!(included, vec![2]);
         assert!(c.going_gwei > 81.4, "going {}", c.going_gwei);
+    }
+
+    #[test]
+    fn the_highest_bids_are_the_exponentials_of_the_highest_log_bids() {
+        let mut rng = stream_rng(5, 1);
+        for n in [0usize, 1, 7, 199, 200, 201, 320] {
+            let mut logs: Vec<f64> = (0..n)
+                .map(|_| libm::log(40.0) + 0.5 * draw::standard_normal(&mut rng))
+                .collect();
+            // Ties, both zeros, and log-bids whose exponentials underflow or overflow.
+            logs.extend([3.0, 3.0, 0.0, -0.0, -800.0, -750.0, 800.0]);
+            // What the chain did: every bid exponentiated, sorted, then read to capacity.
+            let mut want: Vec<f64> = logs.iter().map(|&x| libm::exp(x)).collect();
+            want.sort_by(|a, b| b.total_cmp(a));
+            want.truncate(200);
+            let mut keys: Vec<u64> = logs.iter().map(|&x| HighFirst::key(x)).collect();
+            keep_first(&mut keys, 200);
+            let got: Vec<f64> = keys
+                .iter()
+                .map(|&k| libm::exp(HighFirst::value(k)))
+                .collect();
+            let bits = |v: &[f64]| v.iter().map(|b| b.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{n} bids");
+        }
+    }
+
+    #[test]
+    fn high_first_keys_order_floats_highest_first_and_give_them_back() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            1e300,
+            f64::INFINITY,
+        ];
+        for a in xs {
+            assert_eq!(HighFirst::value(HighFirst::key(a)).to_bits(), a.to_bits());
+            for b in xs {
+                assert_eq!(HighFirst::key(a).cmp(&HighFirst::key(b)), b.total_cmp(&a));
+            }
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Metrics {
     pub rejections: BTreeMap<String, u64>,
     /// The rows of `events.csv`.
     pub events: Vec<EventRow>,
+    /// Leave `events` empty: a run that keeps only its summary (a sweep's) never writes them,
+    /// and no figure of the summary reads them.
+    pub skip_rows: bool,
     pub observed: Observed,
 }
 
@@ -125,18 +128,23 @@ impl Metrics {
         r: &Reject,
     ) {
         let key = format!("{origin}/{command}:{}", reject_kind(r));
-        self.events.push(EventRow {
-            t_s: self.t_s(t_ms),
-            event: "rejected",
-            account: account.map(|a| a.0),
-            detail: Some(key.clone()),
-            ..EventRow::default()
-        });
+        if !self.skip_rows {
+            self.events.push(EventRow {
+                t_s: self.t_s(t_ms),
+                event: "rejected",
+                account: account.map(|a| a.0),
+                detail: Some(key.clone()),
+                ..EventRow::default()
+            });
+        }
         *self.rejections.entry(key).or_default() += 1;
     }
 
     /// A lab-side event (market maker pulled its quotes, top-up, chain halt...).
     pub fn note(&mut self, t_ms: u64, event: &'static str, account: Option<AccountId>) {
+        if self.skip_rows {
+            return;
+        }
         let row = EventRow {
             t_s: self.t_s(t_ms),
             event,
@@ -171,6 +179,9 @@ impl Metrics {
             self.losses.on_event(ev, &self.lots);
             self.lp_flows.on_event(t_ms, ev, engine);
             self.liquidations.on_event(t_ms, events, i, &at);
+            if self.skip_rows {
+                continue;
+            }
             let current = self.liquidations.current();
             if let Some(row) = rows::row(ev, t_s, &self.lots, current) {
                 self.events.push(row);

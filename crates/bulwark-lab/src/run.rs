@@ -149,10 +149,32 @@ pub fn prepare(loaded: &LoadedScenario) -> Result<Prepared, String> {
     })
 }
 
+/// What a run keeps beside its summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// What the output files show too: the samples of `timeseries.csv` and the rows of
+    /// `events.csv`.
+    #[default]
+    Files,
+    /// The summary alone (a sweep's row): those samples and rows are never built. The summary
+    /// is the same either way (`tests/summary_only.rs`).
+    Summary,
+}
+
 /// Runs a prepared scenario; `progress` is told how far the simulated clock got.
 pub fn run_prepared(
     loaded: &LoadedScenario,
     prepared: Prepared,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome, String> {
+    run_prepared_keeping(loaded, prepared, Keep::Files, progress)
+}
+
+/// [`run_prepared`], keeping what `keep` says.
+pub fn run_prepared_keeping(
+    loaded: &LoadedScenario,
+    prepared: Prepared,
+    keep: Keep,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, String> {
     let started = Instant::now();
@@ -160,6 +182,9 @@ pub fn run_prepared(
         .chain(prepared.more_paths)
         .collect();
     let mut sim = Sim::with_markets(loaded, paths)?;
+    if keep == Keep::Summary {
+        sim.keep_summary_only();
+    }
     sim.run(progress);
     let mut summary = summarize(&sim);
     summary.data_repairs = prepared.repairs;
@@ -174,6 +199,15 @@ pub fn run_prepared(
 pub fn run(loaded: &LoadedScenario, progress: &mut dyn FnMut(Progress)) -> Result<Outcome, String> {
     let prepared = prepare(loaded)?;
     run_prepared(loaded, prepared, progress)
+}
+
+/// Prepares and runs a scenario for its summary alone ([`Keep::Summary`]: a sweep's run).
+pub fn run_summary(
+    loaded: &LoadedScenario,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome, String> {
+    let prepared = prepare(loaded)?;
+    run_prepared_keeping(loaded, prepared, Keep::Summary, progress)
 }
 
 /// Runs a scenario and writes its outputs into `out_dir` (see [`crate::output::Staging`]:

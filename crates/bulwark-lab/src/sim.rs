@@ -82,6 +82,8 @@ pub struct Sim {
     pub chain: Chain<Payload>,
     pub metrics: Metrics,
     pub samples: Samples,
+    /// Build only what the summary reads (see [`Sim::keep_summary_only`]).
+    summary_only: bool,
     queue: EventQueue,
     /// Scratch buffers, kept to avoid allocating per event.
     actions: Vec<Action>,
@@ -153,6 +155,7 @@ impl Sim {
             roster: Roster::new(population::draw_markets(&s.agents, &more_agents, s.seed)),
             chain: Chain::new(chain_params, gas, chain_rng),
             samples: Samples::default(),
+            summary_only: false,
             queue: EventQueue::default(),
             actions: Vec::new(),
             notices: Vec::new(),
@@ -215,7 +218,7 @@ impl Sim {
             orders = snap.order_commands(first);
         }
         for cmd in cmds {
-            self.exec(Origin::Venue, cmd.clone())
+            self.exec(Origin::Venue, &cmd)
                 .map_err(|r| format!("setting up the venue: {} rejected: {r}", cmd.name()))?;
         }
         for m in &self.markets {
@@ -266,9 +269,9 @@ impl Sim {
                 Agent::Lp(l) => (l.initial_deposit(), Some(l.vault_deposit())),
                 agent => (agent.initial_deposit(), None),
             };
-            let mut result = self.exec(Origin::Venue, deposit.clone());
+            let mut result = self.exec(Origin::Venue, &deposit);
             if let (Ok(()), Some(vault)) = (&result, vault) {
-                result = self.exec(Origin::Venue, vault);
+                result = self.exec(Origin::Venue, &vault);
             }
             if let Err(r) = result {
                 let agent = self.roster.agent(i);
@@ -311,6 +314,14 @@ impl Sim {
             }
         }
         self.metrics.observed.start(&self.venue.engine);
+    }
+
+    /// From now on, builds only what the summary reads: no `timeseries.csv` samples and no
+    /// `events.csv` rows (a sweep keeps one row of summary figures per run). Nothing the
+    /// simulation does depends on them, so the summary is the same.
+    pub fn keep_summary_only(&mut self) {
+        self.summary_only = true;
+        self.metrics.skip_rows = true;
     }
 
     fn schedule(&mut self, agent: u32, at: u64) {
@@ -374,18 +385,20 @@ impl Sim {
     /// Applies a command whose refusal is an outcome of the simulation, not a failure of the
     /// run (a trader short of margin, a tick in a halted market): `exec` has counted it in the
     /// metrics and listed it in `events.csv`, and the caller carries on.
-    fn exec_counted(&mut self, origin: Origin, cmd: Command) {
+    fn exec_counted(&mut self, origin: Origin, cmd: &Command) {
         if let Err(refused) = self.exec(origin, cmd) {
             debug_assert!(!matches!(refused, Reject::Internal { .. }), "{refused}");
         }
     }
 
-    fn exec(&mut self, origin: Origin, cmd: Command) -> Result<(), Reject> {
+    /// Commands go by reference: the largest is a few hundred bytes, and a run applies
+    /// about a million.
+    fn exec(&mut self, origin: Origin, cmd: &Command) -> Result<(), Reject> {
         for (slot, m) in self.outside_now.iter_mut().zip(&self.markets) {
             *slot = m.path.price_at(self.now_ms);
         }
-        let result = self.venue.apply(&cmd, self.now_ms);
-        if let Command::PlaceOrder(order) = &cmd {
+        let result = self.venue.apply(cmd, self.now_ms);
+        if let Command::PlaceOrder(order) = cmd {
             let refused = result.as_ref().err();
             let engine = &self.venue.engine;
             self.metrics.efficiency.on_order(order, engine, refused);
@@ -434,7 +447,7 @@ impl Sim {
     fn on_step(&mut self) {
         let step = self.scenario.step_ms;
         self.queue.push(self.now_ms + step, Ev::Step);
-        self.exec_counted(Origin::Venue, Command::Tick);
+        self.exec_counted(Origin::Venue, &Command::Tick);
         let outside = self.outside();
         for i in 1..self.markets.len() {
             let outside_i = self.outside_of(i);
@@ -496,7 +509,7 @@ impl Sim {
                 }
                 Payload::Order { agent, command } => {
                     let origin = Origin::Agent(self.roster.agent(agent).kind());
-                    self.exec_counted(origin, command);
+                    self.exec_counted(origin, &command);
                 }
             }
         }
@@ -526,7 +539,7 @@ impl Sim {
         self.markets[i].oracle.arrived();
         let market = self.markets[i].id;
         if self
-            .exec(Origin::Oracle, Command::OraclePrice { market, price })
+            .exec(Origin::Oracle, &Command::OraclePrice { market, price })
             .is_ok()
         {
             if i == 0 {
@@ -549,7 +562,7 @@ impl Sim {
             account: tx.account,
             scope: tx.scope,
         };
-        let ok = self.exec(Origin::Keeper, cmd).is_ok();
+        let ok = self.exec(Origin::Keeper, &cmd).is_ok();
         #[cfg(debug_assertions)]
         if let (Some(started), Some(expected)) =
             (self.metrics.liquidations.records.get(before), expected)
@@ -657,17 +670,18 @@ impl Sim {
             Agent::Keeper(k) => k.on_wake(&mut ctx),
             Agent::Lp(l) => l.on_wake(&mut ctx),
         }
-        self.apply_actions(agent, &mut out);
+        self.apply_actions(agent, &out);
         out.clear();
         self.actions = out;
     }
 
-    fn apply_actions(&mut self, agent: u32, out: &mut Vec<Action>) {
+    /// Carries out an agent's actions, read in place (the caller clears them).
+    fn apply_actions(&mut self, agent: u32, out: &[Action]) {
         let mut triggers_reset = false;
-        for action in out.drain(..) {
-            match action {
-                Action::Send(cmd) => self.send(agent, cmd),
-                Action::Liquidate(tx) => self.send_liquidation(tx),
+        for action in out {
+            match *action {
+                Action::Send(ref cmd) => self.send(agent, cmd),
+                Action::Liquidate(ref tx) => self.send_liquidation(tx.clone()),
                 Action::WakeAt(t) => self.schedule(agent, t),
                 Action::TriggerBelow(p) | Action::TriggerAbove(p) => {
                     if !triggers_reset {
@@ -685,12 +699,12 @@ impl Sim {
         }
     }
 
-    fn send(&mut self, agent: u32, cmd: Command) {
+    fn send(&mut self, agent: u32, cmd: &Command) {
         if self.scenario.chain.orders_on_chain {
             let bid = self.chain.going_gwei * 1.2;
             let payload = Payload::Order {
                 agent,
-                command: cmd,
+                command: cmd.clone(),
             };
             self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
         } else {
@@ -713,6 +727,9 @@ impl Sim {
     fn take_sample(&mut self) {
         let t_s = self.since_start_ms() as f64 / 1000.0;
         self.metrics.observed.record_funds(&self.venue.engine, t_s);
+        if self.summary_only {
+            return;
+        }
         let mms_quoting = self
             .roster
             .agents()

@@ -4,7 +4,7 @@
 //! levels, mark, the public list of accounts below maintenance) and questions about the
 //! agent's own account, and converts the agents' `f64` prices onto the market's tick grid.
 
-use bulwark_core::Round;
+use bulwark_core::{Round, MICROS_PER_UNIT};
 use bulwark_engine::{
     AccountId, Engine, Flag, Health, Market, MarketId, Price, Qty, Scope, Side, TimestampMs, Usd,
     WithdrawalRequest,
@@ -163,13 +163,50 @@ impl<'a> Venue<'a> {
 
     /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
     pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
-        let tick = self.m().params.tick_size.micros();
-        let raw = Price::from_f64(price, round)?.micros();
+        self.grid().to_tick(price, round)
+    }
+
+    /// Lots for a notional at a price, rounded down; 0 when smaller than a lot.
+    pub fn lots_for_usd(&self, notional_usd: f64, price: f64) -> Qty {
+        self.grid().lots_for_usd(notional_usd, price)
+    }
+
+    /// The market's price and size grid, read once for many conversions.
+    pub fn grid(&self) -> Grid {
+        let p = &self.m().params;
+        Grid {
+            tick: p.tick_size.micros(),
+            max_price: p.max_price.micros(),
+            lots_per_unit: p.lots_per_unit as f64,
+            max_order_lots: p.max_order_qty.lots(),
+        }
+    }
+
+    pub fn now(&self) -> TimestampMs {
+        self.engine.last_ms()
+    }
+}
+
+/// A market's price and size grid (public parameters): a market maker converts a whole
+/// ladder with one read of the market instead of two per level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    tick: i64,
+    max_price: i64,
+    lots_per_unit: f64,
+    max_order_lots: i64,
+}
+
+impl Grid {
+    /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
+    pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
+        let tick = self.tick;
+        let raw = round_to_micros(price, round)?;
         let snapped = match round {
             Round::Floor => raw - raw.rem_euclid(tick),
             Round::Ceil => raw + (tick - raw.rem_euclid(tick)) % tick,
         };
-        let max = self.m().params.max_price.micros();
+        let max = self.max_price;
         Some(Price::from_micros(snapped.clamp(tick, max - max % tick)))
     }
 
@@ -178,13 +215,29 @@ impl<'a> Venue<'a> {
         if !(notional_usd > 0.0 && price > 0.0) {
             return Qty::ZERO;
         }
-        let lots = (notional_usd / price * self.lots_per_unit()).floor();
-        Qty::from_lots(lots.min(self.m().params.max_order_qty.lots() as f64) as i64)
+        // Non-negative, so truncating is flooring; capped first, so the cap (a whole number)
+        // comes out as it did after a floor.
+        let lots = notional_usd / price * self.lots_per_unit;
+        Qty::from_lots(lots.min(self.max_order_lots as f64) as i64)
     }
+}
 
-    pub fn now(&self) -> TimestampMs {
-        self.engine.last_ms()
+/// `Price::from_f64(price, round)` in micros, without a call to the float library's floor or
+/// ceil (a maker's ladder rounds twenty prices per quote): truncate, then step one unit
+/// towards the rounding if the truncation went the other way. Exact: a float of magnitude
+/// 2^52 or more is a whole number, and below that the truncated value converts back exactly;
+/// the range check is on the unrounded value, which is the rounded one wherever it can fail.
+fn round_to_micros(price: f64, round: Round) -> Option<i64> {
+    let scaled = price * MICROS_PER_UNIT as f64;
+    if !scaled.is_finite() || scaled <= i64::MIN as f64 || scaled >= i64::MAX as f64 {
+        return None;
     }
+    let t = scaled as i64;
+    Some(match round {
+        Round::Floor if (t as f64) > scaled => t - 1,
+        Round::Ceil if (t as f64) < scaled => t + 1,
+        _ => t,
+    })
 }
 
 /// The backstop vault as anyone sees it: its share price (`Engine::vault_state`), the shares
@@ -239,4 +292,59 @@ impl Venue<'_> {
 /// USD from a float, floored to the micro-USD (for deposits computed by agents).
 pub fn usd_from_f64(v: f64) -> Usd {
     Usd::from_micros((v.max(0.0) * 1e6).floor() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn rounding_to_micros_is_price_from_f64() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut prices: Vec<f64> = (0..20_000)
+            .map(|_| rng.gen_range(-1e4..1e5) * 10f64.powi(rng.gen_range(-9..6)))
+            .collect();
+        // Whole micros, halves, both zeros, the edges of i64 and of exact integers, and
+        // values no price can be.
+        prices.extend([
+            7938.05,
+            0.000_001,
+            0.000_000_5,
+            -0.000_000_5,
+            0.0,
+            -0.0,
+            9.223_372_036_854_775e12,
+            -9.223_372_036_854_775e12,
+            9.3e12,
+            -9.3e12,
+            4_503_599_627.370_496,
+            9_007_199_254.740_993,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ]);
+        for p in prices {
+            for round in [Round::Floor, Round::Ceil] {
+                let want = Price::from_f64(p, round).map(Price::micros);
+                assert_eq!(round_to_micros(p, round), want, "{p} {round:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lots_for_usd_floors_and_caps() {
+        let grid = Grid {
+            tick: 100_000,
+            max_price: 1_000_000_000_000,
+            lots_per_unit: 1_000.0,
+            max_order_lots: 50_000,
+        };
+        assert_eq!(grid.lots_for_usd(60_000.0, 7_938.05).lots(), 7_558);
+        assert_eq!(grid.lots_for_usd(0.5, 7_938.05).lots(), 0);
+        assert_eq!(grid.lots_for_usd(1e12, 7_938.05).lots(), 50_000);
+        assert_eq!(grid.lots_for_usd(-5.0, 7_938.05).lots(), 0);
+        assert_eq!(grid.lots_for_usd(f64::INFINITY, 7_938.05).lots(), 50_000);
+    }
 }

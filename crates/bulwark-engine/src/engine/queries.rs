@@ -65,6 +65,13 @@ impl Engine {
         self.commands_applied
     }
 
+    /// The events the last applied command emitted (what [`Engine::apply`] returned), or none
+    /// after a rejection. Lets a caller read them beside other queries without copying them
+    /// out first.
+    pub fn last_events(&self) -> &[Event] {
+        &self.events
+    }
+
     pub fn next_order_seq(&self) -> u64 {
         self.next_order_seq
     }

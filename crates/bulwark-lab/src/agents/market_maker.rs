@@ -157,27 +157,20 @@ impl MarketMaker {
         let half_bp = p.base_half_spread_bp + p.vol_spread_bp * vol;
         let depth_scale = libm::pow(p.ref_vol_annual / vol, p.depth_vol_elasticity).min(1.0);
         let level_usd = p.level_usd * depth_scale;
+        let grid = ctx.venue.grid();
         let mut out = Vec::with_capacity(2 * p.levels as usize);
         for i in 0..p.levels {
             let off = (half_bp + f64::from(i) * p.level_spacing_bp) / 1e4;
             if inventory_usd < p.max_inventory_usd {
                 let px = centre * (1.0 - off);
-                if let Some(price) = ctx.venue.to_tick(px, Round::Floor) {
-                    out.push((
-                        Side::Buy,
-                        price,
-                        ctx.venue.lots_for_usd(level_usd, px).lots(),
-                    ));
+                if let Some(price) = grid.to_tick(px, Round::Floor) {
+                    out.push((Side::Buy, price, grid.lots_for_usd(level_usd, px).lots()));
                 }
             }
             if inventory_usd > -p.max_inventory_usd {
                 let px = centre * (1.0 + off);
-                if let Some(price) = ctx.venue.to_tick(px, Round::Ceil) {
-                    out.push((
-                        Side::Sell,
-                        price,
-                        ctx.venue.lots_for_usd(level_usd, px).lots(),
-                    ));
+                if let Some(price) = grid.to_tick(px, Round::Ceil) {
+                    out.push((Side::Sell, price, grid.lots_for_usd(level_usd, px).lots()));
                 }
             }
         }

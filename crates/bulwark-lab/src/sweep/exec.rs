@@ -213,7 +213,7 @@ fn run_one(sweep: &LoadedSweep, manifest: &Manifest, index: u64) -> Result<Vec<S
     let id = sweep.plan.run(index);
     let mut loaded = sweep.sets[id.set].clone();
     loaded.scenario.seed = id.seed;
-    let outcome = crate::run::run(&loaded, &mut |_| {})
+    let outcome = crate::run::run_summary(&loaded, &mut |_| {})
         .map_err(|e| format!("run {index} (set {}, seed {}): {e}", id.set, id.seed))?;
     let set_values = &manifest.sets[id.set];
     let mut cells = vec![
