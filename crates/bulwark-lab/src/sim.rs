@@ -240,7 +240,7 @@ impl Sim {
             return Ok(());
         }
         for (line, cmd) in orders {
-            self.exec(Origin::Venue, cmd).map_err(|r| {
+            self.exec(Origin::Venue, &cmd).map_err(|r| {
                 format!("snapshot orders.csv line {line}: the venue refused it: {r}")
             })?;
         }
