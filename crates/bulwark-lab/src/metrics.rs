@@ -163,13 +163,19 @@ impl Metrics {
         engine: &Engine,
         outside_prices: &[f64],
     ) {
+        // Most commands (a maker's quotes and cancels) emit nothing measured: they leave at
+        // once. The command-end bookkeeping below has nothing to close for them either, as
+        // only a measured event opens anything.
+        let Some(first) = events.iter().position(measured) else {
+            return;
+        };
         let at = CommandContext {
             engine,
             outside_prices,
             lots: &self.lots,
         };
         let t_s = self.t_s(t_ms);
-        for (i, ev) in events.iter().enumerate() {
+        for (i, ev) in events.iter().enumerate().skip(first) {
             if !measured(ev) {
                 continue;
             }
