@@ -176,7 +176,10 @@ impl<'a> Venue<'a> {
         let p = &self.m().params;
         Grid {
             tick: p.tick_size.micros(),
-            max_price: p.max_price.micros(),
+            top: {
+                let (max, tick) = (p.max_price.micros(), p.tick_size.micros());
+                max - max % tick
+            },
             lots_per_unit: p.lots_per_unit as f64,
             max_order_lots: p.max_order_qty.lots(),
         }
@@ -192,7 +195,8 @@ impl<'a> Venue<'a> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Grid {
     tick: i64,
-    max_price: i64,
+    /// The highest price on the grid, micros.
+    top: i64,
     lots_per_unit: f64,
     max_order_lots: i64,
 }
@@ -202,12 +206,13 @@ impl Grid {
     pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
         let tick = self.tick;
         let raw = round_to_micros(price, round)?;
+        let below = raw.rem_euclid(tick);
         let snapped = match round {
-            Round::Floor => raw - raw.rem_euclid(tick),
-            Round::Ceil => raw + (tick - raw.rem_euclid(tick)) % tick,
+            Round::Floor => raw - below,
+            Round::Ceil if below == 0 => raw,
+            Round::Ceil => raw + (tick - below),
         };
-        let max = self.max_price;
-        Some(Price::from_micros(snapped.clamp(tick, max - max % tick)))
+        Some(Price::from_micros(snapped.clamp(tick, self.top)))
     }
 
     /// Lots for a notional at a price, rounded down; 0 when smaller than a lot.
@@ -334,10 +339,29 @@ mod tests {
     }
 
     #[test]
+    fn to_tick_snaps_inside_the_grid() {
+        let grid = Grid {
+            tick: 100_000,
+            top: 1_000_000_000_000,
+            lots_per_unit: 1_000.0,
+            max_order_lots: 50_000,
+        };
+        let px = |p: f64, round| grid.to_tick(p, round).map(Price::micros);
+        assert_eq!(px(7_938.05, Round::Floor), Some(7_938_000_000));
+        assert_eq!(px(7_938.05, Round::Ceil), Some(7_938_100_000));
+        assert_eq!(px(7_938.1, Round::Ceil), Some(7_938_100_000), "on the grid");
+        assert_eq!(px(7_938.1, Round::Floor), Some(7_938_100_000));
+        assert_eq!(px(0.01, Round::Floor), Some(100_000), "never below a tick");
+        assert_eq!(px(-3.0, Round::Ceil), Some(100_000));
+        assert_eq!(px(2e6, Round::Ceil), Some(1_000_000_000_000), "capped");
+        assert_eq!(px(f64::NAN, Round::Floor), None);
+    }
+
+    #[test]
     fn lots_for_usd_floors_and_caps() {
         let grid = Grid {
             tick: 100_000,
-            max_price: 1_000_000_000_000,
+            top: 1_000_000_000_000,
             lots_per_unit: 1_000.0,
             max_order_lots: 50_000,
         };
