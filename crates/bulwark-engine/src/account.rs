@@ -222,26 +222,26 @@ mod tests {
         let mut p = Position::new(MarketId(0), MarginMode::Cross);
         assert_eq!(
             p.apply_fill(Side::Buy, Qty::from_lots(2), usd(200))
-                .unwrap(),
+                .unwrap(), // ok: test
             Usd::ZERO
         );
         assert_eq!(
             p.apply_fill(Side::Sell, Qty::from_lots(1), usd(110))
-                .unwrap(),
+                .unwrap(), // ok: test
             usd(10)
         );
         assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(1), usd(100)));
         // Sell 3 at 90 each (270): closes 1 (cost 100, proceeds 90: -10) and opens short 2 for 180.
         assert_eq!(
             p.apply_fill(Side::Sell, Qty::from_lots(3), usd(270))
-                .unwrap(),
+                .unwrap(), // ok: test
             usd(-10)
         );
         assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(-2), usd(-180)));
         // Buy 2 back at 80 each: short profit 180 - 160 = +20.
         assert_eq!(
             p.apply_fill(Side::Buy, Qty::from_lots(2), usd(160))
-                .unwrap(),
+                .unwrap(), // ok: test
             usd(20)
         );
         assert_eq!((p.qty, p.cost_usd), (Qty::from_lots(0), Usd::ZERO));
@@ -253,20 +253,20 @@ mod tests {
         // Long 3 lots for 1 micro-USD total; close 1 for 0: the 2 kept lots keep ceil(2/3) = 1.
         let mut p = Position::new(MarketId(0), MarginMode::Cross);
         p.apply_fill(Side::Buy, Qty::from_lots(3), Usd::from_micros(1))
-            .unwrap();
+            .unwrap(); // ok: test
         let r = p
             .apply_fill(Side::Sell, Qty::from_lots(1), Usd::ZERO)
-            .unwrap();
+            .unwrap(); // ok: test
         assert_eq!(p.cost_usd, Usd::from_micros(1));
         assert_eq!(r, Usd::ZERO);
         // Short: kept cost rounds toward -inf, so realized rounds down as well.
         let mut s = Position::new(MarketId(0), MarginMode::Cross);
         s.apply_fill(Side::Sell, Qty::from_lots(3), Usd::from_micros(2))
-            .unwrap();
+            .unwrap(); // ok: test
         let r = s
             .apply_fill(Side::Buy, Qty::from_lots(1), Usd::ZERO)
-            .unwrap();
-        // cost -2 -> kept floor(-2 * 2/3) = -2; realized = -2 - (-2 + 0) = 0.
+            .unwrap(); // ok: test
+                       // cost -2 -> kept floor(-2 * 2/3) = -2; realized = -2 - (-2 + 0) = 0.
         assert_eq!((s.cost_usd, r), (Usd::from_micros(-2), Usd::ZERO));
     }
 

@@ -430,8 +430,8 @@ impl Engine {
             .collect();
         for &(_, id) in &all {
             let a = self.acct(id);
-            // ok: candidates are taken from current holders of the market just above.
-            let p = a.position(market).expect("a candidate has a position");
+            // Candidates are taken from current holders of the market just above.
+            let p = a.position(market).expect("a candidate has a position"); // ok: see above
             let scope = scope_of(p.mode, market);
             if let (Ok(h), Some(e)) = (
                 self.pool_health(a, scope, None),

@@ -281,8 +281,8 @@ impl Engine {
         let index = a.position_index(market);
         let pos = match index {
             Ok(i) => &a.positions[i],
-            // ok: invariant 3, every resting order is in its position's resting totals.
-            Err(_) => unreachable!("a resting order's account has a position entry in its market"),
+            // Invariant 3: every resting order is in its position's resting totals.
+            Err(_) => unreachable!("a resting order has a position entry"), // ok: invariant 3
         };
         self.push_draft(drafts, account, a.collateral_usd, pos, index)
     }

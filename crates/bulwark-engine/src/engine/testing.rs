@@ -89,8 +89,8 @@ impl Engine {
     /// everything the hash leaves out) equals the copy taken before the command.
     fn verify_rollback(&self, before: &Engine, cmd: &Command) {
         if let Some(d) = self.state_diff(before) {
-            // ok: `testing` builds only; a rollback that misses a change is an engine bug.
-            panic!("the rollback of {} left the state changed: {d}", cmd.name());
+            // `testing` builds only; a rollback that misses a change is an engine bug.
+            panic!("rollback of {} left the state changed: {d}", cmd.name()); // ok: testing
         }
         assert_eq!(
             crate::hash::state_hash(self),
