@@ -2,6 +2,10 @@
 //! `{"cmd":"deposit","account":1,"amount_usd":"1000"}`.
 
 use crate::book::Side;
+use crate::defence::{
+    AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, HaltBreaker, OiCap, OracleGuard,
+    PriceBand,
+};
 use crate::event::Scope;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
@@ -63,6 +67,10 @@ pub struct MarketParams {
     /// Which stages of the loss waterfall are on.
     pub waterfall: Waterfall,
     pub adl_policy: AdlPolicy,
+    /// The oracle guard, circuit breakers, dynamic margin, adaptive fees and open-interest
+    /// caps (all off unless turned on; see `defence`). Boxed: a command that creates a market
+    /// is rare, and every other command stays small.
+    pub defences: Box<Defences>,
 }
 
 /// Stages of the loss waterfall after the account's own collateral. Each can be switched off
@@ -133,6 +141,7 @@ impl MarketParams {
             insurance_fee_share: Ppm::from_raw(500_000),
             waterfall: Waterfall::default(),
             adl_policy: AdlPolicy::Ranked,
+            defences: Box::default(),
         }
     }
 }
@@ -226,6 +235,17 @@ pub enum Param {
     InsuranceFeeShare(Ppm),
     Waterfall(Waterfall),
     AdlPolicy(AdlPolicy),
+    /// Each defence as a whole (every field at once, validated together).
+    OracleGuard(OracleGuard),
+    PriceBand(PriceBand),
+    Halt(HaltBreaker),
+    Divergence(DivergenceBreaker),
+    DynamicMargin(DynamicMargin),
+    AdaptiveFee(AdaptiveFee),
+    OiCap(OiCap),
+    /// A risk manager's floor on the maintenance dynamic margin sets (`null` lifts it);
+    /// refused unless dynamic margin is on.
+    MaintenanceOverride(Option<Ppm>),
 }
 
 /// Venue-wide parameters (not per market).
@@ -281,9 +301,29 @@ pub enum Command {
         market: MarketId,
         delta_usd: Usd,
     },
+    /// One price for the market's oracle: source 0's report, published now, with no
+    /// confidence interval (a venue with one feed).
     OraclePrice {
         market: MarketId,
         price: Price,
+    },
+    /// One oracle source's report: its price, the half-width of its confidence interval and
+    /// when it observed the price (at most now; the guard judges its age from it).
+    OracleSource {
+        market: MarketId,
+        source: u8,
+        price: Price,
+        #[serde(default)]
+        confidence: Price,
+        published_ms: u64,
+    },
+    /// The market's volatility as the driver estimates it (EWMA, GARCH): one-hour standard
+    /// deviations of returns over a short and a long horizon. Drives dynamic margin and the
+    /// adaptive taker fee.
+    Volatility {
+        market: MarketId,
+        short: Ppm,
+        long: Ppm,
     },
     /// Time passes: marks refresh, funding premiums are sampled and, when due, settled.
     /// (A unit variant: serde's `deny_unknown_fields` does not reach the unit variants of an
@@ -373,6 +413,8 @@ impl Command {
             Command::CancelAll { .. } => "cancel_all",
             Command::AdjustIsolatedMargin { .. } => "adjust_isolated_margin",
             Command::OraclePrice { .. } => "oracle_price",
+            Command::OracleSource { .. } => "oracle_source",
+            Command::Volatility { .. } => "volatility",
             Command::Tick => "tick",
             Command::SetParam { .. } => "set_param",
             Command::SetVenueParam { .. } => "set_venue_param",
@@ -394,6 +436,8 @@ impl Command {
             | Command::Cancel { .. }
             | Command::CancelAll { .. }
             | Command::OraclePrice { .. }
+            | Command::OracleSource { .. }
+            | Command::Volatility { .. }
             | Command::Tick
             | Command::Liquidate { .. }
             | Command::VaultRequestWithdrawal { .. }
@@ -430,6 +474,8 @@ impl Command {
             Command::Liquidate { keeper, .. } => Some(*keeper),
             Command::CreateMarket { .. }
             | Command::OraclePrice { .. }
+            | Command::OracleSource { .. }
+            | Command::Volatility { .. }
             | Command::Tick
             | Command::SetParam { .. }
             | Command::SetVenueParam { .. }

@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 // One module per mechanism; each adds its part of `impl Engine`.
 mod adl;
 mod collateral;
+mod defences;
 mod flags;
 mod funding;
 mod genesis;
@@ -43,6 +44,7 @@ mod testing;
 mod vault;
 mod watch;
 mod waterfall;
+pub use defences::FeeSchedule;
 pub(crate) use index::pending_exact;
 pub use index::Pending;
 pub use liquidation::QueueEntry;
@@ -420,8 +422,29 @@ impl Engine {
                 delta_usd,
             } => self.adjust_isolated(*account, *market, *delta_usd),
             Command::OraclePrice { market, price } => self.oracle_price(*market, *price, now),
+            Command::OracleSource {
+                market,
+                source,
+                price,
+                confidence,
+                published_ms,
+            } => self.oracle_source(
+                *market,
+                *source,
+                crate::defence::SourceReading {
+                    price: *price,
+                    confidence: *confidence,
+                    published: TimestampMs(*published_ms),
+                },
+                now,
+            ),
+            Command::Volatility {
+                market,
+                short,
+                long,
+            } => self.set_volatility(*market, *short, *long, now),
             Command::Tick => Ok(self.tick(now)?),
-            Command::SetParam { market, param } => self.set_param(*market, param),
+            Command::SetParam { market, param } => self.set_param(*market, param, now),
             Command::SetVenueParam { param } => self.set_venue_param(param),
             Command::Liquidate {
                 keeper,

@@ -2,7 +2,9 @@
 
 use crate::book::Side;
 use crate::command::{MarginMode, OrderKind, Param, VenueParam};
+use crate::defence::{HaltReason, SourceStatus, MAX_ORACLE_SOURCES};
 use crate::engine::VaultRefusal;
+use bulwark_core::TimestampMs;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
 use serde::{Deserialize, Serialize};
 
@@ -311,6 +313,69 @@ pub enum Event {
     },
     /// A position booked at genesis at its entry (`cost_usd`: its signed cost basis, added to
     /// the genesis balance); `isolated_usd` moved from the cross pool into it.
+    /// An oracle source's report was recorded.
+    OracleSourceReported {
+        market: MarketId,
+        source: u8,
+        price: Price,
+        confidence: Price,
+        published: TimestampMs,
+    },
+    /// Too few valid oracle sources: the market runs on its internal mark, accepts only
+    /// orders that reduce exposure, pauses funding and liquidates with a wider band.
+    OracleDegraded {
+        market: MarketId,
+        valid: u8,
+        status: [SourceStatus; MAX_ORACLE_SOURCES],
+    },
+    /// Enough sources were valid for long enough: the oracle is used again.
+    OracleRecovered {
+        market: MarketId,
+        valid: u8,
+        degraded_ms: u64,
+    },
+    /// A circuit breaker halted the market until `until`.
+    HaltStarted {
+        market: MarketId,
+        reason: HaltReason,
+        mode: crate::defence::HaltMode,
+        liquidations: bool,
+        until: TimestampMs,
+    },
+    HaltEnded {
+        market: MarketId,
+        reason: HaltReason,
+        started: TimestampMs,
+    },
+    /// The driver reported the market's volatility (one-hour standard deviations).
+    VolatilitySet {
+        market: MarketId,
+        short: Ppm,
+        long: Ppm,
+    },
+    /// Dynamic margin announced a change: maintenance moves from `in_force` toward `target`
+    /// by at most `step` per step, the next at `next_step`, reaching it at `reaches_target`.
+    MarginScheduled {
+        market: MarketId,
+        in_force: Ppm,
+        target: Ppm,
+        step: Ppm,
+        next_step: TimestampMs,
+        reaches_target: TimestampMs,
+    },
+    /// Dynamic margin applied a step.
+    MaintenanceChanged {
+        market: MarketId,
+        old: Ppm,
+        new: Ppm,
+        target: Ppm,
+    },
+    /// The adaptive taker fee changed.
+    TakerFeeChanged {
+        market: MarketId,
+        old: Ppm,
+        new: Ppm,
+    },
     GenesisPosition {
         account: AccountId,
         market: MarketId,

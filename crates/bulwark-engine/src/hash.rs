@@ -8,6 +8,7 @@
 use crate::account::Position;
 use crate::book::Side;
 use crate::command::{MarginMode, MarketParams};
+use crate::defence::{DefenceState, Defences, HaltMode, HaltReason};
 use crate::engine::Engine;
 use crate::event::Scope;
 
@@ -78,6 +79,127 @@ impl Feed {
         ] {
             self.bool(on);
         }
+        self.defences(&p.defences);
+    }
+    fn defences(&mut self, d: &Defences) {
+        let g = &d.oracle_guard;
+        self.bool(g.enabled);
+        for v in [
+            g.max_confidence.raw(),
+            g.max_deviation.raw(),
+            g.min_sources as i64,
+            g.recover_sources as i64,
+            g.recover_ms as i64,
+            g.degraded_liquidation_band.raw(),
+        ] {
+            self.i64(v);
+        }
+        self.bool(d.price_band.enabled);
+        self.i64(d.price_band.band.raw());
+        let h = &d.halt;
+        for (on, v) in [
+            (
+                h.enabled,
+                [h.max_move.raw(), h.window_ms as i64, h.cooldown_ms as i64],
+            ),
+            (
+                d.divergence.enabled,
+                [
+                    d.divergence.max_divergence.raw(),
+                    d.divergence.cooldown_ms as i64,
+                    0,
+                ],
+            ),
+        ] {
+            self.bool(on);
+            for x in v {
+                self.i64(x);
+            }
+        }
+        self.bool(h.mode == HaltMode::Full);
+        self.bool(h.liquidations);
+        self.bool(d.divergence.mode == HaltMode::Full);
+        self.bool(d.divergence.liquidations);
+        let m = &d.dynamic_margin;
+        self.bool(m.enabled);
+        for v in [
+            m.floor.raw(),
+            m.z.raw(),
+            m.horizon_s as i64,
+            m.max_change_per_hour.raw(),
+            m.step_ms as i64,
+            m.notice_ms as i64,
+        ] {
+            self.i64(v);
+        }
+        self.opt_i64(m.override_maintenance.map(|p| p.raw()));
+        let f = &d.adaptive_fee;
+        self.bool(f.enabled);
+        for v in [
+            f.slope.raw(),
+            f.max_taker_fee.raw(),
+            f.surcharge_insurance_share.raw(),
+        ] {
+            self.i64(v);
+        }
+        let c = &d.oi_cap;
+        self.bool(c.enabled);
+        for v in [
+            c.max_open_interest.lots(),
+            c.max_account_share.raw(),
+            c.scale_from.raw(),
+            c.scale_max.raw(),
+        ] {
+            self.i64(v);
+        }
+    }
+    fn defence_state(&mut self, s: &DefenceState) {
+        for src in &s.sources {
+            self.opt_i64(src.map(|r| r.price.micros()));
+            self.opt_i64(src.map(|r| r.confidence.micros()));
+            self.opt_i64(src.map(|r| r.published.0 as i64));
+        }
+        self.opt_i64(s.degraded_since.map(|t| t.0 as i64));
+        self.opt_i64(s.recovering_since.map(|t| t.0 as i64));
+        self.bool(s.halt.is_some());
+        if let Some(h) = &s.halt {
+            // The reason's figures are in the HaltStarted event; the state is what gates.
+            self.bool(h.mode == HaltMode::Full);
+            self.bool(h.liquidations);
+            self.u64(h.started.0);
+            self.u64(h.until.0);
+            match h.reason {
+                HaltReason::PriceMove { move_ppm, from, to } => {
+                    self.u64(0);
+                    self.i64(move_ppm);
+                    self.i64(from.micros());
+                    self.i64(to.micros());
+                }
+                HaltReason::Divergence {
+                    divergence_ppm,
+                    oracle,
+                    book,
+                } => {
+                    self.u64(1);
+                    self.i64(divergence_ppm);
+                    self.i64(oracle.micros());
+                    self.i64(book.micros());
+                }
+            }
+        }
+        self.bool(s.window.used);
+        for b in &s.window.buckets {
+            self.u64(b.slot);
+            self.i64(b.low);
+            self.i64(b.high);
+        }
+        self.opt_i64(s.volatility.map(|v| v.short.raw()));
+        self.opt_i64(s.volatility.map(|v| v.long.raw()));
+        self.opt_i64(s.volatility.map(|v| v.at.0 as i64));
+        self.opt_i64(s.margin_schedule.map(|m| m.target.raw()));
+        self.opt_i64(s.margin_schedule.map(|m| m.next_step.0 as i64));
+        self.u64(s.margin_last_step.0);
+        self.opt_i64(s.taker_fee_in_force.map(|f| f.raw()));
     }
     fn position(&mut self, p: &Position) {
         self.u64(p.market.0 as u64);
@@ -103,7 +225,7 @@ impl Feed {
 pub fn state_hash(engine: &Engine) -> [u8; 32] {
     let e = engine.parts();
     let mut f = Feed(blake3::Hasher::new());
-    f.str("bulwark-state-v2");
+    f.str("bulwark-state-v3");
     f.u64(e.last_ms.0);
     f.u64(e.next_order_seq);
     f.u64(e.commands_applied);
@@ -146,9 +268,9 @@ pub fn state_hash(engine: &Engine) -> [u8; 32] {
     for m in e.markets {
         f.params(&m.params);
         f.i64(m.mark.micros());
-        f.opt_i64(m.oracle.map(|o| o.price.micros()));
-        f.opt_i64(m.oracle.map(|o| o.at.0 as i64));
         f.opt_i64(m.trade_ema.map(|p| p.micros()));
+        f.u64(m.trade_ema_at.0);
+        f.defence_state(&m.defence);
         f.i64(m.open_interest.lots());
         f.u64(m.next_funding_ms);
         f.i64(m.premium_sum_ppm);

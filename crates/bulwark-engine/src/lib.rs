@@ -18,6 +18,7 @@
 pub mod account;
 pub mod book;
 pub mod command;
+pub mod defence;
 mod engine;
 pub mod event;
 pub(crate) mod hash;
@@ -35,9 +36,13 @@ pub use command::{
 };
 // What the engine's queries return, the vault's account id (it appears in events) and the
 // input bounds a driver may check before sending a command.
+pub use defence::{
+    AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, Halt, HaltBreaker, HaltMode,
+    HaltReason, OiCap, OracleGuard, PriceBand, SourceStatus,
+};
 pub use engine::{
-    limits, Engine, EngineConfig, Flag, Pending, QueueEntry, Vault, VaultInventory, VaultPolicy,
-    VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
+    limits, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry, Vault, VaultInventory,
+    VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
 };
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};

@@ -2,6 +2,7 @@
 
 use crate::book::{Book, Side};
 use crate::command::MarketParams;
+use crate::defence::{judge_sources, DefenceState, OracleVerdict};
 use crate::engine::limits;
 use crate::event::Scope;
 use crate::margin;
@@ -20,8 +21,12 @@ pub struct Market {
     pub book: Book,
     /// The price that drives margin, liquidation and funding.
     pub mark: Price,
-    pub oracle: Option<OracleReading>,
     pub trade_ema: Option<Price>,
+    /// When the last trade folded into the EMA: an EMA older than `oracle_stale_ms` is stale
+    /// and no longer moves the mark.
+    pub trade_ema_at: TimestampMs,
+    /// The oracle sources, the breakers, dynamic margin and adaptive fees (see `defence`).
+    pub defence: DefenceState,
     /// Long open interest in lots (equal to short open interest).
     pub open_interest: Qty,
     /// When funding is next settled.
@@ -60,9 +65,11 @@ pub struct Market {
     pub(crate) watch_always: BTreeSet<(AccountId, Scope)>,
 }
 
+/// The market's oracle as the guard sees it at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OracleReading {
     pub price: Price,
+    /// Newest publication time among the valid sources.
     pub at: TimestampMs,
 }
 
@@ -82,8 +89,9 @@ impl Market {
             mark: params.initial_price,
             params,
             book: Book::new(),
-            oracle: None,
             trade_ema: None,
+            trade_ema_at: TimestampMs(0),
+            defence: DefenceState::default(),
             open_interest: Qty::ZERO,
             next_funding_ms,
             premium_sum_ppm: 0,
@@ -101,10 +109,52 @@ impl Market {
         }
     }
 
-    /// The oracle price if it is fresh at `now`.
+    /// The guard's verdict on the sources at `now` (see [`judge_sources`]).
+    pub fn oracle_verdict(&self, now: TimestampMs) -> OracleVerdict {
+        judge_sources(
+            &self.defence.sources,
+            &self.params.defences.oracle_guard,
+            self.params.oracle_stale_ms,
+            now,
+        )
+    }
+
+    /// The oracle price the market uses at `now`: the median of the valid sources, or `None`
+    /// when none is valid or the market is degraded (it then runs on its internal mark).
     pub fn fresh_oracle(&self, now: TimestampMs) -> Option<Price> {
-        let o = self.oracle?;
-        (now.saturating_sub_ms(o.at) <= self.params.oracle_stale_ms).then_some(o.price)
+        if self.is_degraded() {
+            return None;
+        }
+        self.oracle_verdict(now).price
+    }
+
+    /// Whether the oracle guard has the market in degraded mode.
+    pub fn is_degraded(&self) -> bool {
+        self.params.defences.oracle_guard.enabled && self.defence.degraded_since.is_some()
+    }
+
+    /// Whether any source has ever reported.
+    pub fn oracle_seen(&self) -> bool {
+        self.defence.sources.iter().any(Option::is_some)
+    }
+
+    /// The latest report of any source (for display; the guard decides what is used).
+    pub fn last_oracle(&self) -> Option<OracleReading> {
+        self.defence
+            .sources
+            .iter()
+            .flatten()
+            .max_by_key(|s| s.published)
+            .map(|s| OracleReading {
+                price: s.price,
+                at: s.published,
+            })
+    }
+
+    /// The trade EMA if a trade folded into it within `oracle_stale_ms` of `now`.
+    pub fn fresh_trade_ema(&self, now: TimestampMs) -> Option<Price> {
+        let ema = self.trade_ema?;
+        (now.saturating_sub_ms(self.trade_ema_at) <= self.params.oracle_stale_ms).then_some(ema)
     }
 
     /// Price at which `impact_notional_usd` could be bought (Sell side: sold) by walking the
@@ -131,14 +181,15 @@ impl Market {
         Some(Price::from_micros(mid as i64))
     }
 
-    /// The mark: the median of whichever of (fresh oracle, impact mid, trade EMA) exist; the
-    /// mean (rounded down) of two; the one if one; unchanged if none. It works without an
-    /// oracle, and no single input can move it alone while the other two agree.
+    /// The mark: the median of whichever of (fresh oracle, impact mid, fresh trade EMA) exist;
+    /// the mean (rounded down) of two; the one if one; unchanged if none. It works without an
+    /// oracle, no single input can move it alone while the other two agree, and a stale input
+    /// (an oracle or a trade EMA older than `oracle_stale_ms`) does not pull it.
     pub fn compute_mark(&self, now: TimestampMs) -> (Price, MarkInputs) {
         let inputs = MarkInputs {
             oracle: self.fresh_oracle(now),
             impact_mid: self.impact_mid(),
-            trade_ema: self.trade_ema,
+            trade_ema: self.fresh_trade_ema(now),
         };
         let mut v = [Price::ZERO; 3];
         let mut n = 0;
@@ -162,8 +213,9 @@ impl Market {
         (mark, inputs)
     }
 
-    /// Fold a trade price into the EMA: ema += alpha * (price - ema), rounded down.
-    pub fn record_trade(&mut self, price: Price) -> ArithResult<()> {
+    /// Fold a trade price at `now` into the EMA: ema += alpha * (price - ema), rounded down.
+    pub fn record_trade(&mut self, price: Price, now: TimestampMs) -> ArithResult<()> {
+        self.trade_ema_at = now;
         self.trade_ema = Some(match self.trade_ema {
             None => price,
             Some(ema) => {
@@ -215,6 +267,7 @@ impl Market {
 mod tests {
     use super::*;
     use crate::book::NewOrder;
+    use crate::defence::SourceReading;
     use bulwark_core::{AccountId, MICROS_PER_UNIT};
 
     fn px(usd: i64) -> Price {
@@ -260,32 +313,54 @@ mod tests {
             m.compute_mark(TimestampMs(0)).0,
             Price::from_micros(100_500_000)
         );
-        m.record_trade(px(110)).unwrap();
+        m.record_trade(px(110), TimestampMs(0)).unwrap();
         // Two inputs: mean of 100.5 and 110 = 105.25.
         assert_eq!(
             m.compute_mark(TimestampMs(0)).0,
             Price::from_micros(105_250_000)
         );
-        m.oracle = Some(OracleReading {
+        m.defence.sources[0] = Some(SourceReading {
             price: px(102),
-            at: TimestampMs(0),
+            confidence: Price::ZERO,
+            published: TimestampMs(0),
         });
         // Three inputs: median of 102, 100.5, 110.
         assert_eq!(m.compute_mark(TimestampMs(1)).0, px(102));
-        // The oracle goes stale after 60 s.
+        // The oracle and the trade EMA go stale after 60 s: the book alone is left.
         assert_eq!(
             m.compute_mark(TimestampMs(60_001)).0,
-            Price::from_micros(105_250_000)
+            Price::from_micros(100_500_000)
+        );
+    }
+
+    #[test]
+    fn a_stale_trade_ema_does_not_pull_the_mark() {
+        // The bug this guards: with the oracle stale, a trade EMA from long before pulled the
+        // mark halfway toward it (1,300 -> 1,558 in a lab run).
+        let mut m = market();
+        rest(&mut m, 1, Side::Buy, 1_299, 1);
+        rest(&mut m, 2, Side::Sell, 1_301, 1);
+        m.params.impact_notional_usd = Usd::from_micros(1_000 * MICROS_PER_UNIT);
+        m.record_trade(px(1_816), TimestampMs(0)).unwrap();
+        assert_eq!(
+            m.compute_mark(TimestampMs(30_000)).0,
+            px(1_558),
+            "fresh: the mean of book and EMA"
+        );
+        assert_eq!(
+            m.compute_mark(TimestampMs(60_001)).0,
+            px(1_300),
+            "stale: the book alone"
         );
     }
 
     #[test]
     fn trade_ema_by_hand() {
         let mut m = market();
-        m.record_trade(px(100)).unwrap();
-        m.record_trade(px(110)).unwrap(); // alpha 0.1: 100 + 1 = 101
+        m.record_trade(px(100), TimestampMs(0)).unwrap();
+        m.record_trade(px(110), TimestampMs(0)).unwrap(); // alpha 0.1: 100 + 1 = 101
         assert_eq!(m.trade_ema, Some(px(101)));
-        m.record_trade(px(91)).unwrap(); // 101 + 0.1 * (-10) = 100
+        m.record_trade(px(91), TimestampMs(0)).unwrap(); // 101 + 0.1 * (-10) = 100
         assert_eq!(m.trade_ema, Some(px(100)));
     }
 

@@ -103,6 +103,32 @@ pub enum Reject {
     GenesisBound,
     #[error("a cross position carries no isolated collateral (got {0})")]
     CrossWithIsolated(Usd),
+    #[error("price {price} is outside the price band [{low}, {high}] around the mark")]
+    OutsidePriceBand {
+        price: Price,
+        low: Price,
+        high: Price,
+    },
+    #[error("market {market:?} is halted ({why}) until {} ms; {allowed}", until.0)]
+    MarketHalted {
+        market: MarketId,
+        why: &'static str,
+        until: TimestampMs,
+        allowed: &'static str,
+    },
+    #[error("market {market:?} is in degraded mode (too few valid oracle sources): only orders that reduce exposure are accepted")]
+    MarketDegraded { market: MarketId },
+    #[error("open interest would reach {oi} lots, over the market's cap of {cap} lots")]
+    OpenInterestCap { oi: Qty, cap: Qty },
+    #[error("the position could reach {qty} lots, over the account cap of {cap} lots ({share_ppm} ppm of the market's open-interest cap)")]
+    AccountOpenInterestCap { qty: Qty, cap: Qty, share_ppm: i64 },
+    #[error("oracle source {source_id} is out of range: a market has at most {max} sources")]
+    UnknownOracleSource { source_id: u8, max: usize },
+    #[error("the source's publication time {} ms is after the command's time {} ms", published.0, now.0)]
+    PublishedInFuture {
+        published: TimestampMs,
+        now: TimestampMs,
+    },
     /// A product or sum inside the engine would leave its integer range. The input bounds are
     /// meant to make this impossible, so it is an engine bug; it is still only a rejection: the
     /// command was planned on copies and nothing changed. `error` (shown by `Debug`) keeps the

@@ -111,6 +111,14 @@ fn quoted_venue() -> Engine {
 }
 
 /// The quoted venue after account 1 buys 1 BTC, then sells 0.4.
+/// Inputs (oracle, trade EMA) stay fresh for an hour and a second.
+fn stale_after_an_hour(market: MarketId) -> Command {
+    Command::SetParam {
+        market,
+        param: bulwark_engine::Param::OracleStaleMs(3_601_000),
+    }
+}
+
 fn traded_venue() -> Engine {
     let mut e = quoted_venue();
     e.apply(
@@ -254,6 +262,10 @@ fn last_events_are_what_apply_returned_and_none_after_a_rejection() {
 #[test]
 fn funding_by_hand() {
     let mut e = traded_venue();
+    // The trades are an hour old when the oracle prints: keep the trade EMA fresh that long
+    // (a trade EMA older than `oracle_stale_ms` no longer moves the mark).
+    e.apply(&stale_after_an_hour(MarketId(0)), TimestampMs(3))
+        .unwrap();
     // Trades at 50,010 then 49,990: EMA 50,010 + 0.1 x (-20) = 50,008. Impact mid of
     // 49,990 / 50,010 = 50,000. Oracle 49,900. Mark = median(49,900, 50,000, 50,008) = 50,000.
     let oracle = Command::OraclePrice {
@@ -339,6 +351,7 @@ fn funding_rounding_residue_is_booked() {
     e.apply(&place(1, Side::Sell, 1), TimestampMs(1)).unwrap();
     e.apply(&place(2, Side::Sell, 1), TimestampMs(1)).unwrap();
     e.apply(&place(0, Side::Buy, 2), TimestampMs(1)).unwrap();
+    e.apply(&stale_after_an_hour(m), TimestampMs(1)).unwrap();
     // Mark = trade EMA 3 and oracle 2.99999 -> mean 2.999995 (rounded down: 2.999995).
     // Premium = (2.999995 - 2.99999) / 2.99999 = 1.67 ppm -> 1 ppm (floor).
     let oracle = Command::OraclePrice {

@@ -497,6 +497,11 @@ fn funding_includes_the_vault_position() {
     });
     v.oracle("820");
     v.liquidate(T);
+    // The trade EMA of 1,000 must still count an hour later: inputs stay fresh that long.
+    v.ok(Command::SetParam {
+        market: MarketId(0),
+        param: bulwark_engine::Param::OracleStaleMs(3_601_000),
+    });
     // The vault is long 10; MM is short 10. Just before the hourly settlement a fresh oracle of
     // 880 makes the mark mean(880, 1000) = 940; the premium
     // (940 - 880) / 880 = 68,181 ppm, clamped to 7,500. The vault, long, pays 10 x 880 x

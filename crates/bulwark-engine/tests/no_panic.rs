@@ -196,25 +196,27 @@ fn a_tiny_oracle_under_a_huge_mark_clamps_the_premium() {
     ok(&mut e, &Command::Tick, 2);
     let m = e.market(MarketId(0)).unwrap();
     assert_eq!((m.premium_sum_ppm, m.premium_samples), (1_000_000_000, 1));
-    // At the hour the oracle is stale (60 s), the mark is back at the EMA, 50,000,000, and
-    // the rate is the mean premium clamped to 0.75%: the long pays
-    // 1 lot x 50,000,000 x 0.0075 / 1000 = 375 USD, the short receives it.
-    // The index steps by price x rate = 50,000,000,000,000 micro-USD x 7,500 ppm per unit.
+    // At the hour the oracle and the trade EMA are both stale (60 s) and the book is empty: no
+    // input is left, so the mark stays at 25,000,000 (a stale input does not pull it), and the
+    // rate is the mean premium clamped to 0.75%: the long pays
+    // 1 lot x 25,000,000 x 0.0075 / 1000 = 187.5 USD, the short receives it.
+    // The index steps by price x rate = 25,000,000,000,000 micro-USD x 7,500 ppm per unit.
     let evs = ok(&mut e, &Command::Tick, 3_600_000);
+    assert_eq!(e.market(MarketId(0)).unwrap().mark, px("25000000"));
     assert!(evs.contains(&Event::FundingSettled {
         market: MarketId(0),
         rate: Ppm::from_raw(7_500),
-        price: px("50000000"),
-        index_step: 50_000_000_000_000i128 * 7_500,
+        price: px("25000000"),
+        index_step: 25_000_000_000_000i128 * 7_500,
         open_interest: Qty::from_lots(1),
     }));
     assert_eq!(
         e.funding_total(AccountId(1), MarketId(0)).unwrap(),
-        usd("375")
+        usd("187.5")
     );
     assert_eq!(
         e.funding_total(AccountId(0), MarketId(0)).unwrap(),
-        usd("-375")
+        usd("-187.5")
     );
 }
 

@@ -1123,7 +1123,7 @@ impl Harness {
                 let base = self
                     .engine
                     .market(MarketId(*market))
-                    .and_then(|m| m.oracle.map(|o| o.price))
+                    .and_then(|m| m.last_oracle().map(|o| o.price))
                     .map_or(self.mark(*market), |p| p.micros());
                 let price = if *invalid {
                     if jitter % 2 == 0 {
@@ -1149,7 +1149,7 @@ impl Harness {
                 let base = self
                     .engine
                     .market(MarketId(*market))
-                    .and_then(|m| m.oracle.map(|o| o.price))
+                    .and_then(|m| m.last_oracle().map(|o| o.price))
                     .map_or(self.mark(*market), |p| p.micros()) as i128;
                 let initial = market_params()[(*market % MARKETS) as usize]
                     .initial_price
@@ -2991,7 +2991,7 @@ fn fixed_seed_liquidation_sequences_reach_every_stage() {
         TestRng::deterministic_rng(RngAlgorithm::ChaCha),
     );
     let mut all: Vec<Stats> = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..20 {
         let steps = liquidation_steps(300..301)
             .new_tree(&mut runner)
             .unwrap()

@@ -165,7 +165,12 @@ fn a_vault_takeover() {
     v.oracle("820");
     let ev = fault_every_step(&mut v, liquidate(T), 40);
     assert!(has(&ev, |e| matches!(e, Event::VaultTakeover { .. })));
-    // Funding on the vault's position, then an LP's claim.
+    // Funding on the vault's position, then an LP's claim. The trade EMA of an hour before
+    // must still count toward the mark (a premium to settle): inputs stay fresh that long.
+    v.ok(Command::SetParam {
+        market: MarketId(0),
+        param: Param::OracleStaleMs(3_601_000),
+    });
     v.t = 3_599_499;
     v.oracle("880");
     v.t = 3_600_098;

@@ -79,6 +79,11 @@ fn vault_qty(v: &Venue) -> Qty {
 fn the_vault_unwinds_a_share_of_the_depth_in_its_band_at_most_once_per_interval() {
     let mut v = taken_over(slow());
     let t_takeover = v.t;
+    // The mark must keep the trade EMA's pull for the minute this test spans.
+    v.ok(Command::SetParam {
+        market: MarketId(0),
+        param: Param::OracleStaleMs(600_000),
+    });
     // Bids: 8 at 908 (inside the 0.5% band: 910 - 4.55 = 905.45) and 100 at 900 (outside).
     v.limit(MM, Side::Buy, "908", 8);
     v.limit(MM, Side::Buy, "900", 100);

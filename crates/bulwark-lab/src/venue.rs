@@ -66,7 +66,7 @@ impl<'a> Venue<'a> {
 
     /// The on-venue oracle price, if any has landed.
     pub fn oracle(&self) -> Option<f64> {
-        self.m().oracle.map(|o| o.price.to_f64_lossy())
+        self.m().last_oracle().map(|o| o.price.to_f64_lossy())
     }
 
     pub fn best_bid(&self) -> Option<f64> {

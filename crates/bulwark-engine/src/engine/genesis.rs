@@ -28,7 +28,7 @@ impl Engine {
     pub(super) fn genesis_position(&mut self, g: &GenesisPosition) -> Result<(), Reject> {
         let mi = self.market_index(g.market)?;
         let m = &self.markets[mi];
-        if m.oracle.is_some() || m.trade_ema.is_some() {
+        if m.oracle_seen() || m.trade_ema.is_some() {
             return Err(Reject::GenesisClosed { market: g.market });
         }
         if g.account == VAULT {

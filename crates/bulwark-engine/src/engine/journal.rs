@@ -47,7 +47,7 @@ use super::*;
 use crate::account::{Position, WatchReg};
 use crate::book::{Book, BookUndo, NewOrder, Order, TakenOut};
 use crate::command::MarketParams;
-use crate::market::OracleReading;
+use crate::defence::DefenceState;
 use bulwark_core::{OrderId, Price, Qty};
 
 /// Spare account buffers kept between commands (their allocations are reused by later copies);
@@ -73,8 +73,9 @@ struct Scalars {
 #[derive(Clone, Copy, Debug)]
 struct MarketScalars {
     mark: Price,
-    oracle: Option<OracleReading>,
     trade_ema: Option<Price>,
+    trade_ema_at: TimestampMs,
+    defence: DefenceState,
     open_interest: Qty,
     next_funding_ms: u64,
     premium_sum_ppm: i64,
@@ -101,8 +102,9 @@ impl MarketScalars {
             watch_up: _,     // Undo::Watch
             watch_always: _, // Undo::Always
             mark,
-            oracle,
             trade_ema,
+            trade_ema_at,
+            defence,
             open_interest,
             next_funding_ms,
             premium_sum_ppm,
@@ -117,8 +119,9 @@ impl MarketScalars {
         } = m;
         MarketScalars {
             mark: *mark,
-            oracle: *oracle,
             trade_ema: *trade_ema,
+            trade_ema_at: *trade_ema_at,
+            defence: *defence,
             open_interest: *open_interest,
             next_funding_ms: *next_funding_ms,
             premium_sum_ppm: *premium_sum_ppm,
@@ -135,8 +138,9 @@ impl MarketScalars {
 
     fn restore(self, m: &mut Market) {
         m.mark = self.mark;
-        m.oracle = self.oracle;
         m.trade_ema = self.trade_ema;
+        m.trade_ema_at = self.trade_ema_at;
+        m.defence = self.defence;
         m.open_interest = self.open_interest;
         m.next_funding_ms = self.next_funding_ms;
         m.premium_sum_ppm = self.premium_sum_ppm;

@@ -112,6 +112,15 @@ impl Engine {
                 maintenance: h.maintenance_usd,
             });
         }
+        if let Some(m) = self.liquidation_paused(account, scope) {
+            let until = m.defence.halt.map_or(TimestampMs(0), |h| h.until);
+            return Err(Reject::MarketHalted {
+                market: m.id,
+                why: "a circuit breaker paused liquidations",
+                until,
+                allowed: "liquidations resume when the halt ends",
+            });
+        }
         self.liquidate_pool(account, scope, Some(keeper), h)?;
         Ok(self.manage_vault()?)
     }
@@ -136,7 +145,8 @@ impl Engine {
                 // An earlier liquidation in this sweep may have changed this pool.
                 let h = bounded(self.pool_health(self.acct(e.account), e.scope, None))?;
                 let retried = self.waterfall_pending.contains(&(e.account, e.scope));
-                if h.below_maintenance() && !retried {
+                let paused = self.liquidation_paused(e.account, e.scope).is_some();
+                if h.below_maintenance() && !retried && !paused {
                     self.liquidate_pool(e.account, e.scope, None, h)?;
                 }
             }
@@ -283,7 +293,7 @@ impl Engine {
         } else {
             m.params.liquidation_penalty.raw()
         };
-        let fixed_cost = (penalty + m.params.taker_fee.raw().max(0)) as i128;
+        let fixed_cost = (penalty + m.taker_fee().raw().max(0)) as i128;
         let all = p.qty.abs();
         let lots = m.params.lots_per_unit as i128;
         let mark = m.mark.micros() as i128;
@@ -311,7 +321,7 @@ impl Engine {
             qty = Qty::from_lots(lots_needed.clamp(1, all.lots() as i128) as i64);
             let band = band_edge(
                 m.mark,
-                m.params.liquidation_band,
+                m.liquidation_band(),
                 m.params.tick_size,
                 m.params.max_price,
                 side,
@@ -383,7 +393,7 @@ impl Engine {
         let pos = a.positions[index];
         let band = match how {
             Close::VaultUnwind { band } => band,
-            _ => m.params.liquidation_band,
+            _ => m.liquidation_band(),
         };
         let limit = if banded {
             band_edge(m.mark, band, m.params.tick_size, m.params.max_price, side)?

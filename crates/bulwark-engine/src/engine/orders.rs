@@ -1,11 +1,12 @@
 //! Orders: plan an order on copies of every account it touches (fills, fees, realized PnL, all
 //! checked), check its risk on the plan, then commit. A rejected plan changes nothing.
 
+use super::defences::Gate;
 use super::params::validate_price;
 use super::*;
 use crate::account::{Account, Position};
 use crate::book::{NewOrder, Order, Side};
-use crate::command::{MarginMode, MarketParams, OrderKind, PlaceOrder, SelfTrade};
+use crate::command::{MarginMode, OrderKind, PlaceOrder, SelfTrade};
 use crate::event::{CancelReason, Event, Scope};
 use crate::margin::{self};
 use crate::market::Market;
@@ -109,6 +110,7 @@ impl Engine {
             });
         }
         let limit = self.order_limit_price(m, o)?;
+        let gate = self.order_gate(m, o, limit)?;
         let index = self.order_position(a, o)?;
         let pos = match index {
             Ok(i) => a.positions[i],
@@ -142,7 +144,7 @@ impl Engine {
         }
         self.plan_matching(mi, o, &pos, index, qty, limit)?;
         let a = self.active_account(o.account)?;
-        self.check_order_risk(a, &pos, o, qty, limit)?;
+        self.check_order_risk(a, &pos, o, qty, limit, gate)?;
         Ok(self.commit_order(mi, o, qty, limit)?)
     }
 
@@ -204,6 +206,7 @@ impl Engine {
         o: &PlaceOrder,
         qty: Qty,
         limit: Price,
+        gate: Gate,
     ) -> Result<(), Reject> {
         let m = &self.markets[pos.market.0 as usize];
         let old_worst = margin::worst_case_qty(pos.qty, pos.open_buy, pos.open_sell);
@@ -214,12 +217,16 @@ impl Engine {
         if o.reduce_only || new_worst <= old_worst {
             return Ok(());
         }
+        if let Gate::ReduceOnly(reject) = gate {
+            return Err(reject);
+        }
         if new_worst > m.params.max_position_qty {
             return Err(Reject::PositionLimit {
                 qty: new_worst,
                 limit: m.params.max_position_qty,
             });
         }
+        let im_scale = self.oi_cap_check(m, new_worst, new_worst.checked_sub(old_worst)?)?;
         let scope = match pos.mode {
             MarginMode::Cross => Scope::Cross,
             MarginMode::Isolated => Scope::Isolated(pos.market),
@@ -260,7 +267,13 @@ impl Engine {
             let fee = margin::fee_usd(notional, m.params.maker_fee)?.max(Usd::ZERO);
             cost = cost.checked_add(loss)?.checked_add(fee)?;
         }
-        let required = h.initial_usd.checked_add(cost)?;
+        let initial = if im_scale == bulwark_core::PPM_ONE {
+            h.initial_usd
+        } else {
+            h.initial_usd
+                .mul_ppm(Ppm::from_raw(im_scale), Round::Ceil)?
+        };
+        let required = initial.checked_add(cost)?;
         if h.equity_usd < required {
             return Err(Reject::InsufficientMargin {
                 equity: h.equity_usd,
@@ -499,9 +512,9 @@ impl Engine {
                 return Ok(None);
             }
         }
-        let p = &self.markets[o.market.0 as usize].params;
-        let notional = margin::fill_notional_usd(fill_qty, maker.price, p.lots_per_unit)?;
-        let (maker_fee, taker_fee) = self.fill_fees(p, notional)?;
+        let m = &self.markets[o.market.0 as usize];
+        let notional = margin::fill_notional_usd(fill_qty, maker.price, m.params.lots_per_unit)?;
+        let (maker_fee, taker_fee) = self.fill_fees(m, notional)?;
         let maker_realized = md.pos.apply_fill(maker.side, fill_qty, notional)?;
         let open = md.pos.open_on(maker.side);
         *open = open.checked_sub(fill_qty)?;
@@ -520,14 +533,15 @@ impl Engine {
 
     /// (maker fee, taker fee) on a fill's notional. A bankrupt close pays no taker fee and
     /// earns its maker no rebate (see the waterfall).
-    fn fill_fees(&self, p: &MarketParams, notional: Usd) -> Result<(Usd, Usd), Reject> {
+    fn fill_fees(&self, m: &Market, notional: Usd) -> Result<(Usd, Usd), Reject> {
+        let p = &m.params;
         if self.bankrupt_close {
             let maker_fee = margin::fee_usd(notional, p.maker_fee.max(Ppm::ZERO))?;
             return Ok((maker_fee, Usd::ZERO));
         }
         Ok((
             margin::fee_usd(notional, p.maker_fee)?,
-            margin::fee_usd(notional, p.taker_fee)?,
+            margin::fee_usd(notional, m.taker_fee())?,
         ))
     }
 
@@ -641,12 +655,24 @@ impl Engine {
         } else {
             self.book_take(mi, maker, qty);
         }
+        let now = self.now_ms;
         let m = self.market_mut(mi);
-        bounded(m.record_trade(price))?;
+        bounded(m.record_trade(price, now))?;
         let share = m.params.insurance_fee_share;
+        // The adaptive fee's surcharge: what the taker paid over the base fee.
+        let surcharge = match m.defence.taker_fee_in_force {
+            Some(_) if !taker_fee.is_zero() => {
+                let base = bounded(margin::fee_usd(notional, m.params.taker_fee))?;
+                let extra = bounded(taker_fee.checked_sub(base))?.max(Usd::ZERO);
+                let to_fund = m.params.defences.adaptive_fee.surcharge_insurance_share;
+                (extra, to_fund)
+            }
+            _ => (Usd::ZERO, Ppm::ZERO),
+        };
         let (fund, pool) = (self.insurance_usd, self.fee_pool_usd);
-        (self.insurance_usd, self.fee_pool_usd) =
-            bounded(book_fees(fund, pool, maker_fee, taker_fee, share))?;
+        (self.insurance_usd, self.fee_pool_usd) = bounded(book_fees(
+            fund, pool, maker_fee, taker_fee, share, surcharge,
+        ))?;
         self.events.push(Event::Fill {
             market: o.market,
             maker_order: maker,
@@ -966,7 +992,8 @@ impl PlannedFill {
 }
 
 /// The insurance fund and the fee pool after a fill's fees: a share of them (rounded down,
-/// never negative) to the fund, the rest to the pool. One checked computation, so one
+/// never negative) to the fund, plus a share of the adaptive surcharge (part of the taker
+/// fee, `(amount, share)`) on top, the rest to the pool. One checked computation, so one
 /// commit-phase step (nothing changes in between).
 fn book_fees(
     fund: Usd,
@@ -974,9 +1001,15 @@ fn book_fees(
     maker_fee: Usd,
     taker_fee: Usd,
     share: Ppm,
+    surcharge: (Usd, Ppm),
 ) -> ArithResult<(Usd, Usd)> {
     let fees = maker_fee.checked_add(taker_fee)?;
-    let to_insurance = fees.mul_ppm(share, Round::Floor)?.max(Usd::ZERO);
+    let base = fees.checked_sub(surcharge.0)?;
+    let to_insurance = base
+        .mul_ppm(share, Round::Floor)?
+        .max(Usd::ZERO)
+        .checked_add(surcharge.0.mul_ppm(surcharge.1, Round::Floor)?)?
+        .min(fees.max(Usd::ZERO));
     let pool = pool.checked_add(fees)?.checked_sub(to_insurance)?;
     Ok((fund.checked_add(to_insurance)?, pool))
 }

@@ -30,10 +30,22 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn set_param(&mut self, market: MarketId, param: &Param) -> Result<(), Reject> {
+    pub(super) fn set_param(
+        &mut self,
+        market: MarketId,
+        param: &Param,
+        now: TimestampMs,
+    ) -> Result<(), Reject> {
         let mi = self.market_index(market)?;
         let mut p = self.markets[mi].params.clone();
+        let dynamic = p.defences.dynamic_margin.enabled;
         match param.clone() {
+            Param::Maintenance(_) if dynamic => {
+                return Err(invalid(
+                    "maintenance",
+                    "dynamic margin is on: maintenance follows max(floor, z x sigma x sqrt(horizon), override); set dynamic_margin.floor or maintenance_override instead",
+                ))
+            }
             Param::Maintenance(v) => p.maintenance = v,
             Param::InitialMultiplier(v) => p.initial_multiplier = v,
             Param::SizePremium(v) => p.size_premium = v,
@@ -55,6 +67,24 @@ impl Engine {
             Param::InsuranceFeeShare(v) => p.insurance_fee_share = v,
             Param::Waterfall(v) => p.waterfall = v,
             Param::AdlPolicy(v) => p.adl_policy = v,
+            Param::OracleGuard(v) => p.defences.oracle_guard = v,
+            Param::PriceBand(v) => p.defences.price_band = v,
+            Param::Halt(v) => p.defences.halt = v,
+            Param::Divergence(v) => p.defences.divergence = v,
+            // Switching it on or off keeps the maintenance in force; the rule moves it from
+            // there under its rate limit.
+            Param::DynamicMargin(v) => p.defences.dynamic_margin = v,
+            Param::AdaptiveFee(v) => p.defences.adaptive_fee = v,
+            Param::OiCap(v) => p.defences.oi_cap = v,
+            Param::MaintenanceOverride(v) => {
+                if !dynamic {
+                    return Err(invalid(
+                        "maintenance_override",
+                        "dynamic margin is off: turn it on, or set maintenance directly",
+                    ));
+                }
+                p.defences.dynamic_margin.override_maintenance = v;
+            }
         }
         validate_params(&p)?;
         self.check_market_state_fits(mi, &p)?;
@@ -65,6 +95,7 @@ impl Engine {
             param: param.clone(),
         });
         self.reevaluate_market(market)?;
+        self.defences_changed(mi, now)?;
         Ok(self.native_sweep()?)
     }
 
@@ -128,8 +159,8 @@ impl Engine {
         let m = &self.markets[mi];
         let mut resting: i128 = 0;
         let mut top = m.mark.max(m.trade_ema.unwrap_or(Price::ZERO));
-        if let Some(o) = m.oracle {
-            top = top.max(o.price);
+        for s in m.defence.sources.iter().flatten() {
+            top = top.max(s.price);
         }
         for side in [Side::Buy, Side::Sell] {
             for (price, qty, _) in m.book.levels(side) {
@@ -299,5 +330,5 @@ pub fn validate_params(p: &MarketParams) -> Result<(), Reject> {
     if !p.initial_price.is_positive() || p.initial_price > p.max_price {
         return Err(invalid("initial_price", "must be in (0, max_price]"));
     }
-    Ok(())
+    p.defences.validate()
 }

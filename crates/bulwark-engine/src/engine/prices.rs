@@ -1,8 +1,8 @@
 //! Prices and time: oracle prints, the mark, and the tick that samples funding premiums.
 
 use super::*;
+use crate::defence::SourceReading;
 use crate::event::Event;
-use crate::market::OracleReading;
 use crate::reject::Reject;
 use bulwark_core::{div_floor_u64, MarketId, Price, TimestampMs};
 
@@ -21,9 +21,13 @@ impl Engine {
         if price > max {
             return Err(Reject::PriceOutOfRange { price, max });
         }
-        self.market_mut(mi).oracle = Some(OracleReading { price, at: now });
+        self.market_mut(mi).defence.sources[0] = Some(SourceReading {
+            price,
+            confidence: Price::ZERO,
+            published: now,
+        });
         self.events.push(Event::OraclePrice { market, price });
-        self.refresh_mark(mi, now)?;
+        self.after_price_input(mi, now)?;
         self.native_sweep()?;
         Ok(())
     }
@@ -49,7 +53,9 @@ impl Engine {
 
     pub(super) fn tick(&mut self, now: TimestampMs) -> Bounded {
         for mi in 0..self.markets.len() {
-            self.refresh_mark(mi, now)?;
+            self.end_halt_if_due(mi, now);
+            self.step_margin_if_due(mi, now)?;
+            self.after_price_input(mi, now)?;
             let m = &self.markets[mi];
             let premium = m.premium_ppm(now);
             let due = now.0 >= m.next_funding_ms;

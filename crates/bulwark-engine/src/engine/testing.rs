@@ -205,8 +205,9 @@ fn market_diff(a: &Market, b: &Market) -> Option<String> {
         params,
         book,
         mark,
-        oracle,
         trade_ema,
+        trade_ema_at,
+        defence,
         open_interest,
         next_funding_ms,
         premium_sum_ppm,
@@ -237,8 +238,9 @@ fn market_diff(a: &Market, b: &Market) -> Option<String> {
     same!(id);
     same!(params);
     same!(mark);
-    same!(oracle);
     same!(trade_ema);
+    same!(trade_ema_at);
+    same!(defence);
     same!(open_interest);
     same!(next_funding_ms);
     same!(premium_sum_ppm);
