@@ -55,11 +55,50 @@ pub(crate) fn check(engine: &Engine) -> Result<(), String> {
             ));
         }
     }
+    for m in e.markets {
+        check_defences(m).map_err(|b| format!("market {:?}: {b}", m.id))?;
+    }
     check_orders(engine)?;
     check_accounts_shape(e.accounts, engine.config().max_positions_per_account)?;
     check_vault(engine)?;
     check_deferred(engine)?;
     check_flags(engine)
+}
+
+/// A defence's state exists only while the defence is on (switching one off clears it), and
+/// what it holds is in its own range.
+fn check_defences(m: &crate::market::Market) -> Result<(), String> {
+    let d = &m.params.defences;
+    let s = &m.defence;
+    if let Some(fee) = s.taker_fee_in_force {
+        let (base, cap) = (m.params.taker_fee, d.adaptive_fee.max_taker_fee);
+        if !d.adaptive_fee.enabled || fee < base || fee > base.max(cap) {
+            return Err(format!(
+                "adaptive taker fee {fee:?} outside [{base:?}, {cap:?}] or with the fee off"
+            ));
+        }
+    }
+    if s.margin_schedule.is_some() && !d.dynamic_margin.enabled {
+        return Err("a margin schedule with dynamic margin off".into());
+    }
+    if s.degraded_since.is_some() && !d.oracle_guard.enabled {
+        return Err("degraded with the oracle guard off".into());
+    }
+    if s.recovering_since.is_some() && s.degraded_since.is_none() {
+        return Err("recovering without being degraded".into());
+    }
+    if let Some(h) = s.halt {
+        let on = match h.reason {
+            crate::defence::HaltReason::PriceMove { .. } => d.halt.enabled,
+            crate::defence::HaltReason::Divergence { .. } => d.divergence.enabled,
+        };
+        if !on || h.until < h.started {
+            return Err(format!(
+                "halt {h:?} with its breaker off or ending before it starts"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_conservation(engine: &Engine) -> Result<(), String> {

@@ -69,20 +69,26 @@ impl Engine {
             confidence: reading.confidence,
             published: reading.published,
         });
-        self.after_price_input(mi, now)?;
+        self.after_price_input(mi, now, false)?;
         Ok(self.native_sweep()?)
     }
 
-    /// After any price input or the passing of time: judge the sources, refresh the mark and
+    /// After any price input or the passing of time: end a halt that is over, judge the
+    /// sources (at a tick only: the sources of one moment report one after another, and a
+    /// market must not degrade between the first report and the last), refresh the mark and
     /// let the breakers look at it.
-    pub(super) fn after_price_input(&mut self, mi: usize, now: TimestampMs) -> Bounded {
-        self.update_guard(mi, now);
+    pub(super) fn after_price_input(&mut self, mi: usize, now: TimestampMs, tick: bool) -> Bounded {
+        self.end_halt_if_due(mi, now);
+        if tick {
+            self.update_guard(mi, now);
+        }
         self.refresh_mark(mi, now)?;
         self.evaluate_breakers(mi, now);
         Ok(())
     }
 
-    /// Enter or leave degraded mode.
+    /// Enter or leave degraded mode (judged at each tick). Between ticks the oracle is still
+    /// the median of the sources valid at that moment.
     fn update_guard(&mut self, mi: usize, now: TimestampMs) {
         let m = &self.markets[mi];
         let g = m.params.defences.oracle_guard;
@@ -138,7 +144,8 @@ impl Engine {
         if d.halt.enabled {
             let mut window = m.defence.window;
             if let Some((low, high)) = window.range(now, d.halt.window_ms) {
-                let (up, down) = (gap_ppm(mark.micros(), low), gap_ppm(high, mark.micros()));
+                // The move up from the window's low, in ppm of the low; down from its high, of the high.
+                let (up, down) = (gap_ppm(mark.micros(), low), gap_ppm(mark.micros(), high));
                 let (move_ppm, from) = if up >= down { (up, low) } else { (down, high) };
                 if move_ppm > d.halt.max_move.raw() {
                     trip = Some((

@@ -27,7 +27,7 @@ impl Engine {
             published: now,
         });
         self.events.push(Event::OraclePrice { market, price });
-        self.after_price_input(mi, now)?;
+        self.after_price_input(mi, now, false)?;
         self.native_sweep()?;
         Ok(())
     }
@@ -53,9 +53,8 @@ impl Engine {
 
     pub(super) fn tick(&mut self, now: TimestampMs) -> Bounded {
         for mi in 0..self.markets.len() {
-            self.end_halt_if_due(mi, now);
             self.step_margin_if_due(mi, now)?;
-            self.after_price_input(mi, now)?;
+            self.after_price_input(mi, now, true)?;
             let m = &self.markets[mi];
             let premium = m.premium_ppm(now);
             let due = now.0 >= m.next_funding_ms;
