@@ -13,6 +13,7 @@
 //! Rejected commands are counted here by `origin/command:reason`.
 
 pub mod cascade;
+pub mod defences;
 pub mod efficiency;
 pub mod losses;
 pub mod lp_flows;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 use bulwark_engine::{AccountId, Engine, Event, MarketId, Reject};
 
 pub use cascade::{longest_chain, market_bit, CommandContext, LiquidationRecord, Liquidations};
+pub use defences::{DefenceLog, DefencePeriod, DefencesSummary};
 pub use efficiency::{CapitalEfficiency, Efficiency};
 pub use losses::{Losses, MarketLosses};
 pub use lp_flows::LpFlows;
@@ -45,6 +47,7 @@ pub struct Metrics {
     pub liquidations: Liquidations,
     pub lp_flows: LpFlows,
     pub efficiency: Efficiency,
+    pub defences: DefenceLog,
     pub below_maintenance_events: u64,
     /// Rejections by `origin/command:reason`.
     pub rejections: BTreeMap<String, u64>,
@@ -91,7 +94,7 @@ fn measured(ev: &Event) -> bool {
             | Event::VaultDeposited { .. }
             | Event::VaultWithdrawalRequested { .. }
             | Event::VaultWithdrawn { .. }
-    )
+    ) || defences::reads(ev)
 }
 
 impl Metrics {
@@ -181,6 +184,10 @@ impl Metrics {
             }
             if let Event::BelowMaintenance { .. } = ev {
                 self.below_maintenance_events += 1;
+            }
+            if defences::reads(ev) {
+                self.defences.on_event(t_s, ev);
+                continue;
             }
             self.losses.on_event(ev, &self.lots);
             self.lp_flows.on_event(t_ms, ev, engine);

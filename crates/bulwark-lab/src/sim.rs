@@ -22,6 +22,7 @@ pub mod oracle;
 pub mod queue;
 pub mod roster;
 pub mod setup;
+pub mod sources;
 pub mod triggers;
 pub mod venue_link;
 
@@ -51,14 +52,34 @@ pub enum Payload {
     Oracle {
         /// Index of the market in the run.
         market: usize,
+        /// `[[oracle.sources]]` index; `None`: the single feed (an `OraclePrice`).
+        source: Option<u8>,
         price: Price,
+        confidence: Price,
+        /// When the outside price was observed, and when the source says it was.
         observed_ms: u64,
+        published_ms: u64,
     },
     Liquidation(LiquidationTx),
     Order {
         agent: u32,
         command: Command,
     },
+}
+
+/// An oracle report as it reaches the venue.
+#[derive(Clone, Copy, Debug)]
+struct LandedReport {
+    source: Option<u8>,
+    price: Price,
+    confidence: Price,
+    observed_ms: u64,
+    published_ms: u64,
+}
+
+/// A confidence half-width of `bp` of `price`, rounded down to the micro-USD.
+fn confidence_of(price: Price, bp: f64) -> Price {
+    Price::from_micros((price.micros() as f64 * bp / 1e4).floor().max(0.0) as i64)
 }
 
 /// Progress of a run, for a progress bar.
@@ -196,6 +217,9 @@ impl Sim {
             });
             let first = params.initial_price.to_f64_lossy();
             self.markets[i].oracle = OracleFeed::new(first, self.start_ms);
+            let n = self.scenario.oracle.sources.len();
+            self.markets[i].sources = sources::SourceFeeds::new(n, first, self.start_ms);
+            self.markets[i].vol = sources::VolEstimator::new(&self.scenario.volatility);
             let id = self.markets[i].id;
             match i {
                 0 => cmds.extend(setup::venue_commands(&self.scenario, params, id)),
@@ -216,6 +240,20 @@ impl Sim {
                 .partition(|c| matches!(c, Command::OraclePrice { .. }));
             cmds = setup.into_iter().chain(genesis).chain(prices).collect();
             orders = snap.order_commands(first);
+        }
+        // Every further source reports the first price too (the set-up's `OraclePrice` is
+        // source 0's), so the guard sees them all from the first tick.
+        for (m, info) in self.markets.iter().zip(&infos) {
+            let price = info.initial_price;
+            for (k, spec) in self.scenario.oracle.sources.iter().enumerate().skip(1) {
+                cmds.push(Command::OracleSource {
+                    market: m.id,
+                    source: k as u8,
+                    price,
+                    confidence: confidence_of(price, spec.confidence_bp),
+                    published_ms: self.start_ms,
+                });
+            }
         }
         for cmd in cmds {
             self.exec(Origin::Venue, &cmd)
@@ -401,7 +439,10 @@ impl Sim {
         if let Command::PlaceOrder(order) = cmd {
             let refused = result.as_ref().err();
             let engine = &self.venue.engine;
-            self.metrics.efficiency.on_order(order, engine, refused);
+            let notional = self.metrics.efficiency.on_order(order, engine, refused);
+            if let Some(r) = refused {
+                self.metrics.defences.on_refused(order.market, notional, r);
+            }
         }
         match &result {
             Ok(()) => {
@@ -438,6 +479,35 @@ impl Sim {
         self.notices = notices;
     }
 
+    /// The driver's volatility estimate, for the markets whose dynamic margin or adaptive fee
+    /// reads it: every step folds the mark in, every `volatility.every_s` it is sent.
+    fn feed_volatility(&mut self) {
+        let wanted = |m: &bulwark_engine::Market| {
+            let d = &m.params.defences;
+            d.dynamic_margin.enabled || d.adaptive_fee.enabled
+        };
+        let every_ms = self.scenario.volatility.every_s * 1000;
+        let send = self.since_start_ms() % every_ms < self.scenario.step_ms;
+        for i in 0..self.markets.len() {
+            let engine = &self.venue.engine;
+            let m = &mut self.markets[i];
+            if !engine.market(m.id).is_some_and(wanted) {
+                continue;
+            }
+            let mark = m.mark(engine);
+            m.vol.observe(self.now_ms, mark, &self.scenario.volatility);
+            if send {
+                let (short, long) = m.vol.sigma_1h_ppm();
+                let cmd = Command::Volatility {
+                    market: m.id,
+                    short: bulwark_engine::Ppm::from_raw(short),
+                    long: bulwark_engine::Ppm::from_raw(long),
+                };
+                self.exec_counted(Origin::Venue, &cmd);
+            }
+        }
+    }
+
     fn check_invariants(&mut self) {
         let t_ms = self.since_start_ms();
         self.venue
@@ -448,6 +518,7 @@ impl Sim {
         let step = self.scenario.step_ms;
         self.queue.push(self.now_ms + step, Ev::Step);
         self.exec_counted(Origin::Venue, &Command::Tick);
+        self.feed_volatility();
         let outside = self.outside();
         for i in 1..self.markets.len() {
             let outside_i = self.outside_of(i);
@@ -495,11 +566,21 @@ impl Sim {
             match inc.tx.payload {
                 Payload::Oracle {
                     market,
+                    source,
                     price,
+                    confidence,
                     observed_ms,
+                    published_ms,
                 } => {
                     stats.oracle_delay_max_ms = stats.oracle_delay_max_ms.max(delay);
-                    self.land_oracle(market, price, observed_ms);
+                    let report = LandedReport {
+                        source,
+                        price,
+                        confidence,
+                        observed_ms,
+                        published_ms,
+                    };
+                    self.land_oracle(market, report);
                 }
                 Payload::Liquidation(tx) => {
                     stats.keeper_txs += 1;
@@ -522,7 +603,16 @@ impl Sim {
         for tx in self.chain.expire(self.now_ms, ttl_ms) {
             self.metrics.observed.chain.txs_expired += 1;
             match tx.payload {
-                Payload::Oracle { market, .. } => self.markets[market].oracle.arrived(),
+                Payload::Oracle {
+                    market,
+                    source: None,
+                    ..
+                } => self.markets[market].oracle.arrived(),
+                Payload::Oracle {
+                    market,
+                    source: Some(k),
+                    ..
+                } => self.markets[market].sources.feeds[k as usize].arrived(),
                 Payload::Liquidation(l) => {
                     let (agent, keeper) = self.roster.keeper_mut(l.keeper_index);
                     if let Some(k) = keeper {
@@ -535,19 +625,37 @@ impl Sim {
         }
     }
 
-    fn land_oracle(&mut self, i: usize, price: Price, observed_ms: u64) {
-        self.markets[i].oracle.arrived();
+    fn land_oracle(&mut self, i: usize, r: LandedReport) {
         let market = self.markets[i].id;
-        if self
-            .exec(Origin::Oracle, &Command::OraclePrice { market, price })
-            .is_ok()
-        {
+        let cmd = match r.source {
+            None => {
+                self.markets[i].oracle.arrived();
+                Command::OraclePrice {
+                    market,
+                    price: r.price,
+                }
+            }
+            Some(k) => {
+                self.markets[i].sources.feeds[k as usize].arrived();
+                Command::OracleSource {
+                    market,
+                    source: k,
+                    price: r.price,
+                    confidence: r.confidence,
+                    published_ms: r.published_ms,
+                }
+            }
+        };
+        if self.exec(Origin::Oracle, &cmd).is_ok() {
             if i == 0 {
                 self.metrics.observed.oracle.updates += 1;
             }
             let m = &mut self.markets[i];
             m.watch.oracle_updates += 1;
-            m.oracle.accepted(observed_ms);
+            // The lag figures: the age of the freshest true observation on the venue.
+            if r.observed_ms + m.oracle.lag_ms(self.now_ms) >= self.now_ms {
+                m.oracle.accepted(r.observed_ms);
+            }
         }
     }
 
@@ -616,7 +724,54 @@ impl Sim {
         self.queue
             .push(self.now_ms + o.poll_ms.max(1), Ev::OraclePoll);
         for i in 0..self.markets.len() {
-            self.poll_oracle(i);
+            if self.scenario.oracle.sources.is_empty() {
+                self.poll_oracle(i);
+            } else {
+                self.poll_sources(i);
+            }
+        }
+    }
+
+    /// Market `i`'s `[[oracle.sources]]`: each posts what it sees (or what its failure makes
+    /// it say), through the chain or directly.
+    fn poll_sources(&mut self, i: usize) {
+        for k in 0..self.scenario.oracle.sources.len() {
+            let spec = &self.scenario.oracle.sources[k];
+            let m = &mut self.markets[i];
+            let Some(r) = m
+                .sources
+                .report(k, spec, &m.path, self.start_ms, self.now_ms)
+            else {
+                continue;
+            };
+            let Some(price) = setup::tick_price(r.price, m.tick_size) else {
+                continue;
+            };
+            let on_chain = spec.on_chain;
+            m.sources.feeds[k].posted(self.now_ms, r.price, on_chain);
+            let report = LandedReport {
+                source: Some(k as u8),
+                price,
+                confidence: confidence_of(price, r.confidence_bp),
+                observed_ms: r.observed_ms,
+                published_ms: r.published_ms,
+            };
+            if on_chain {
+                let o = &self.scenario.oracle;
+                let bid = (self.chain.going_gwei * o.bid_multiplier).min(o.max_gas_gwei);
+                let payload = Payload::Oracle {
+                    market: i,
+                    source: report.source,
+                    price,
+                    confidence: report.confidence,
+                    observed_ms: report.observed_ms,
+                    published_ms: report.published_ms,
+                };
+                self.chain
+                    .submit(self.now_ms, bid, o.gas_per_update, payload);
+            } else {
+                self.land_oracle(i, report);
+            }
         }
     }
 
@@ -637,13 +792,23 @@ impl Sim {
             let bid = (self.chain.going_gwei * o.bid_multiplier).min(o.max_gas_gwei);
             let payload = Payload::Oracle {
                 market: i,
+                source: None,
                 price,
+                confidence: Price::ZERO,
                 observed_ms: self.now_ms,
+                published_ms: self.now_ms,
             };
             self.chain
                 .submit(self.now_ms, bid, o.gas_per_update, payload);
         } else {
-            self.land_oracle(i, price, self.now_ms);
+            let report = LandedReport {
+                source: None,
+                price,
+                confidence: Price::ZERO,
+                observed_ms: self.now_ms,
+                published_ms: self.now_ms,
+            };
+            self.land_oracle(i, report);
         }
     }
 

@@ -191,6 +191,7 @@ fn a_failed_run_leaves_the_previous_results_whole() {
     assert_eq!(
         names_in(&out),
         vec![
+            "breakers.csv",
             "events.csv",
             "report.html",
             "summary.json",

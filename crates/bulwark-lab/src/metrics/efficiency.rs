@@ -8,11 +8,12 @@
 //!   holder, each posting 10%); a size premium, dynamic margin or a size-scaled requirement
 //!   raise it.
 //! - `volume_refused_share`: notional of orders the venue refused by its caps, bands and halts
-//!   (a position or order size limit today; open-interest caps, price bands and halts when the
-//!   defences exist) over the notional of every order submitted. A refusal for want of margin
+//!   (position and order size limits, open-interest caps, the price band, halts and degraded
+//!   mode) over the notional of every order submitted. A refusal for want of margin
 //!   is the trader's own limit, not the venue's, and is not counted.
-//! - `halted_s`: seconds during which orders could not reach the book: while the chain is
-//!   halted, if orders go on chain (plus, once they exist, circuit-breaker halts).
+//! - `halted_s`: seconds during which orders could not reach the book freely: while the chain
+//!   is halted, if orders go on chain, plus every circuit-breaker halt (full or reduce-only;
+//!   a degraded oracle is reported apart, as `defences.degraded_s`).
 
 use bulwark_engine::margin::{initial_usd, value_usd};
 use bulwark_engine::{Engine, PlaceOrder, Reject};
@@ -57,15 +58,30 @@ pub struct CapitalEfficiency {
 /// Whether a refusal is the venue's protection at work (a cap, a band, a halt) rather than the
 /// trader's own state (margin, collateral) or a malformed order.
 pub fn refused_by_venue_limit(r: &Reject) -> bool {
-    matches!(r, Reject::PositionLimit { .. } | Reject::QtyTooLarge { .. })
+    matches!(
+        r,
+        Reject::PositionLimit { .. }
+            | Reject::QtyTooLarge { .. }
+            | Reject::OutsidePriceBand { .. }
+            | Reject::MarketHalted { .. }
+            | Reject::MarketDegraded { .. }
+            | Reject::OpenInterestCap { .. }
+            | Reject::AccountOpenInterestCap { .. }
+    )
 }
 
 impl Efficiency {
     /// An order was submitted: its notional at its limit price, or at the mark for a market
     /// order. `refused` is the engine's answer when it refused it.
-    pub fn on_order(&mut self, order: &PlaceOrder, engine: &Engine, refused: Option<&Reject>) {
+    /// Returns the order's notional (0 in a market that does not exist).
+    pub fn on_order(
+        &mut self,
+        order: &PlaceOrder,
+        engine: &Engine,
+        refused: Option<&Reject>,
+    ) -> f64 {
         let Some(market) = engine.market(order.market) else {
-            return;
+            return 0.0;
         };
         let price = order.price.unwrap_or(market.mark);
         let notional = value_usd(order.qty, price, market.params.lots_per_unit)
@@ -75,6 +91,7 @@ impl Efficiency {
             self.refused_usd += notional;
             self.refused_orders += 1;
         }
+        notional
     }
 
     /// Sums the initial margin every open position requires at the mark, and the open

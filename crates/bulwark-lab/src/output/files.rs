@@ -4,6 +4,7 @@
 //! folder beside it ([`Staging`]) and moved into place once complete, so a failed run never
 //! leaves a new summary beside an old report. Every I/O error names the file.
 
+use crate::metrics::DefencePeriod;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -20,15 +21,17 @@ use crate::sim::Sim;
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const TIMESERIES_FILE: &str = "timeseries.csv";
 pub const EVENTS_FILE: &str = "events.csv";
+pub const BREAKERS_FILE: &str = "breakers.csv";
 pub const REPORT_FILE: &str = bulwark_report::REPORT_FILE_NAME;
 /// Where `--compare` writes its variants, inside the run's folder.
 pub const COMPARE_DIR: &str = "compare";
 
 /// What a run writes into its folder; a folder holding only these may be replaced.
-const OWN_NAMES: [&str; 5] = [
+const OWN_NAMES: [&str; 6] = [
     SUMMARY_FILE,
     TIMESERIES_FILE,
     EVENTS_FILE,
+    BREAKERS_FILE,
     REPORT_FILE,
     COMPARE_DIR,
 ];
@@ -249,12 +252,50 @@ pub fn write_events(path: &Path, events: &[EventRow]) -> Result<(), OutputError>
     w.flush().map_err(io("write", path))
 }
 
+/// Writes `breakers.csv`: one circuit-breaker halt or degraded-oracle period per line.
+pub fn write_breakers(path: &Path, periods: &[DefencePeriod]) -> Result<(), OutputError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    w.write_record(BREAKER_COLUMNS).map_err(csv_err(path))?;
+    for p in periods {
+        let end = p.end_s.map(|e| e.to_string()).unwrap_or_default();
+        w.write_record([
+            p.market.to_string(),
+            p.kind.to_string(),
+            p.reason.to_string(),
+            p.trigger.to_string(),
+            p.mode.to_string(),
+            p.liquidations.to_string(),
+            p.start_s.to_string(),
+            end,
+            p.orders_refused.to_string(),
+            p.notional_refused_usd.to_string(),
+        ])
+        .map_err(csv_err(path))?;
+    }
+    w.flush().map_err(io("write", path))
+}
+
+/// The columns of `breakers.csv` (an empty `end_s`: still open when the run ended).
+pub const BREAKER_COLUMNS: [&str; 10] = [
+    "market",
+    "kind",
+    "reason",
+    "trigger",
+    "mode",
+    "liquidations",
+    "start_s",
+    "end_s",
+    "orders_refused",
+    "notional_refused_usd",
+];
+
 /// Paths of the files one run writes.
 #[derive(Clone, Debug)]
 pub struct Written {
     pub summary: PathBuf,
     pub timeseries: PathBuf,
     pub events: PathBuf,
+    pub breakers: PathBuf,
     pub report: PathBuf,
 }
 
@@ -265,6 +306,7 @@ impl Written {
             summary: dir.join(SUMMARY_FILE),
             timeseries: dir.join(TIMESERIES_FILE),
             events: dir.join(EVENTS_FILE),
+            breakers: dir.join(BREAKERS_FILE),
             report: dir.join(REPORT_FILE),
         }
     }
@@ -295,6 +337,7 @@ pub fn write_all_with(
         .map_err(io("write", &written.summary))?;
     write_timeseries(&written.timeseries, sim)?;
     write_events(&written.events, &sim.metrics.events)?;
+    write_breakers(&written.breakers, &sim.metrics.defences.periods)?;
     let mut page = report(sim, summary, wall_time_s);
     page.comparison = comparison;
     bulwark_report::write_report(dir, &page).map_err(|e| match e {

@@ -79,6 +79,15 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
                 summary.oracle.mean_lag_s, summary.oracle.updates
             ),
         ),
+        HeadlineRow::new("Breaker time", fmt_duration_s(summary.defences.halted_s)).with_detail(
+            format!(
+                "{} halts, {} refused orders; oracle degraded {} ({} periods)",
+                summary.defences.halts,
+                summary.defences.orders_refused_in_periods,
+                fmt_duration_s(summary.defences.degraded_s),
+                summary.defences.degraded_periods
+            ),
+        ),
         HeadlineRow::new(
             "Gas (max)",
             format!("{:.1} gwei", summary.chain.max_gas_gwei),
@@ -263,6 +272,28 @@ pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
         });
     }
     r.periods.extend(stale_oracle_periods(sim));
+    let run_end_s = summary.duration_s;
+    r.periods
+        .extend(sim.metrics.defences.periods.iter().map(|p| {
+            let kind = if p.kind == "halt" {
+                PeriodKind::Breaker
+            } else {
+                PeriodKind::OracleDegraded
+            };
+            let what = match p.reason {
+                "price_move" => format!("halt: the mark moved {:.1}%", p.trigger as f64 / 1e4),
+                "divergence" => {
+                    format!("halt: book {:.1}% from the oracle", p.trigger as f64 / 1e4)
+                }
+                _ => format!("oracle degraded: {} valid sources", p.trigger),
+            };
+            Period {
+                start_s: p.start_s,
+                end_s: p.end_s.unwrap_or(run_end_s),
+                kind,
+                label: format!("{what} ({} orders refused)", p.orders_refused),
+            }
+        }));
     r.periods.extend(sim.path().gaps.iter().map(|g| Period {
         start_s: g.start_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         end_s: g.end_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,

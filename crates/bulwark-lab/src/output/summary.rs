@@ -50,6 +50,9 @@ pub struct Summary {
     /// What the venue's protection cost its traders (margin per open interest, refused volume,
     /// halted time); see [`crate::metrics::efficiency`].
     pub capital_efficiency: crate::metrics::CapitalEfficiency,
+    /// Circuit-breaker halts, degraded-oracle periods, dynamic margin and the adaptive fee
+    /// (every period is in `breakers.csv`).
+    pub defences: crate::metrics::DefencesSummary,
     /// With several markets: each market's own numbers, `[market]` first (the fields above
     /// are venue-wide, except `price`, `mark_vs_outside` and `oracle`, which are the first
     /// market's). Absent with one market.
@@ -755,6 +758,7 @@ pub fn zero_sum(engine: &Engine, market: MarketId) -> bool {
 /// Builds the summary at the end of a run.
 pub fn summarize(sim: &Sim) -> Summary {
     let s = &sim.scenario;
+    let run_end_s = (sim.end_ms - sim.start_ms) as f64 / 1000.0;
     let m = &sim.metrics;
     let (losses, observed) = (&m.losses, &m.observed);
     let (agents, agent_activity, keepers) = agent_totals(sim);
@@ -765,7 +769,7 @@ pub fn summarize(sim: &Sim) -> Summary {
     Summary {
         scenario: s.name.clone(),
         seed: s.seed,
-        duration_s: (sim.end_ms - sim.start_ms) as f64 / 1000.0,
+        duration_s: run_end_s,
         step_ms: s.step_ms,
         engine_steps: observed.engine_steps,
         commands_sent: sim.venue.commands_sent,
@@ -814,7 +818,12 @@ pub fn summarize(sim: &Sim) -> Summary {
             ok: sim.venue.invariant_breach.is_none(),
             first_breach: sim.venue.invariant_breach.clone(),
         },
-        capital_efficiency: sim.metrics.efficiency.summary(),
+        capital_efficiency: {
+            let mut c = sim.metrics.efficiency.summary();
+            c.halted_s += sim.metrics.defences.halted_s(run_end_s);
+            c
+        },
+        defences: sim.metrics.defences.summary(run_end_s),
         markets,
         cross_market,
         final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),

@@ -51,6 +51,8 @@ pub struct Scenario {
     #[serde(default)]
     pub oracle: OracleParams,
     #[serde(default)]
+    pub volatility: VolatilityFeed,
+    #[serde(default)]
     pub metrics: MetricsParams,
     /// Start from a snapshot of real accounts (`[snapshot]`); absent: synthetic agents only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -659,6 +661,11 @@ pub struct OracleParams {
     pub bid_multiplier: f64,
     pub max_gas_gwei: f64,
     pub gas_per_update: u64,
+    /// Several independent sources per market (`[[oracle.sources]]`), each with its own
+    /// failure; the engine's oracle guard judges them. Absent: the one feed above, as
+    /// source 0. The fields above (gas bids, poll) apply to every source on chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<OracleSourceSpec>,
 }
 
 impl Default for OracleParams {
@@ -670,6 +677,103 @@ impl Default for OracleParams {
             bid_multiplier: 2.0,
             max_gas_gwei: 500.0,
             gas_per_update: 100_000,
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// One oracle source of every market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OracleSourceSpec {
+    /// A label for the report.
+    pub name: String,
+    /// Posts through the chain (gas, congestion: it lags when blocks are full); otherwise an
+    /// off-chain publisher whose signed price the venue reads at once.
+    pub on_chain: bool,
+    /// Posts when its price moved this far from its last post, bp, or `heartbeat_s` after it.
+    pub deviation_bp: f64,
+    pub heartbeat_s: u64,
+    /// The confidence interval it states, bp of its price (half-width).
+    pub confidence_bp: f64,
+    /// It observes the outside price this many seconds late.
+    pub lag_s: f64,
+    /// What goes wrong with it, and when (absent: nothing).
+    pub failure: Option<SourceFailure>,
+}
+
+impl Default for OracleSourceSpec {
+    fn default() -> Self {
+        OracleSourceSpec {
+            name: "source".into(),
+            on_chain: false,
+            deviation_bp: 10.0,
+            heartbeat_s: 10,
+            confidence_bp: 5.0,
+            lag_s: 0.0,
+            failure: None,
+        }
+    }
+}
+
+/// A source's failure from `start_s` for `duration_s` (seconds since the run's start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFailure {
+    pub mode: SourceFailureMode,
+    pub start_s: u64,
+    pub duration_s: u64,
+    /// `divergent`: drifts linearly to this far from the outside price over the failure;
+    /// `pushed`: a manipulator moves this thin source this far within a minute and holds it;
+    /// `uncertain`: the confidence it states; `lagging`: ignored. Bp, signed for the moves.
+    #[serde(default)]
+    pub size_bp: f64,
+    /// `lagging`: how many seconds late it observes during the failure.
+    #[serde(default)]
+    pub extra_lag_s: f64,
+}
+
+/// How a source fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFailureMode {
+    /// Stops publishing: its last report ages until the guard calls it stale.
+    Stale,
+    /// Keeps publishing, with fresh timestamps, the price it last saw before the failure.
+    Frozen,
+    /// Observes the outside price `extra_lag_s` late.
+    Lagging,
+    /// Drifts away from the outside price.
+    Divergent,
+    /// A thin source pushed by a manipulator (the Mango Markets attack of October 2022).
+    Pushed,
+    /// States a confidence interval of `size_bp`.
+    Uncertain,
+}
+
+/// The driver's volatility estimate for dynamic margin and the adaptive fee: EWMAs of the
+/// squared log returns of each market's mark, as a live venue can compute them, sent to the
+/// engine every `every_s` (only when a market has either defence on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolatilityFeed {
+    pub every_s: u64,
+    /// Half-life of the short estimate, s.
+    pub short_half_life_s: f64,
+    /// Half-life of the long estimate, s.
+    pub long_half_life_s: f64,
+    /// Both estimates start here: a one-hour standard deviation of returns (0.008 = 0.8%,
+    /// about 75% a year).
+    pub prior_sigma_1h: f64,
+}
+
+impl Default for VolatilityFeed {
+    fn default() -> Self {
+        VolatilityFeed {
+            every_s: 60,
+            short_half_life_s: 900.0,
+            long_half_life_s: 86_400.0,
+            prior_sigma_1h: 0.008,
         }
     }
 }

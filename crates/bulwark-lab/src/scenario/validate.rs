@@ -18,6 +18,7 @@ use super::error::FieldProblem;
 use super::fields::{
     AgentsSection, ArbitrageurParams, ChainParams, KeeperParams, LogNormal, LpParams,
     MarketMakerParams, MetricsParams, MoreMarket, OracleParams, PathKind, Scenario, TraderParams,
+    VolatilityFeed,
 };
 use super::limits::*;
 use crate::path::correlated::{check_aligned, MAX_MARKETS};
@@ -150,6 +151,7 @@ pub fn check(
     chain(&mut c, &s.chain, base_dir);
     chain_blocks(&mut c, s);
     oracle(&mut c, &s.oracle);
+    volatility(&mut c, &s.volatility);
     metrics(&mut c, &s.metrics);
     c.problems
 }
@@ -846,6 +848,60 @@ fn oracle(c: &mut Checks, o: &OracleParams) {
         1,
         MAX_GAS_PER_TX,
         " gas",
+    );
+    for (i, s) in o.sources.iter().enumerate() {
+        let f = |name: &str| format!("oracle.sources[{i}].{name}");
+        if s.name.is_empty() || s.name.len() > 32 {
+            c.fail(&f("name"), &s.name, "must be 1 to 32 characters");
+        }
+        c.bp(&f("deviation_bp"), s.deviation_bp);
+        c.seconds(&f("heartbeat_s"), s.heartbeat_s, 0);
+        c.bp(&f("confidence_bp"), s.confidence_bp);
+        c.non_negative(&f("lag_s"), s.lag_s, 86_400.0, " s");
+        if let Some(fl) = &s.failure {
+            c.seconds(&f("failure.start_s"), fl.start_s, 0);
+            c.seconds(&f("failure.duration_s"), fl.duration_s, 1);
+            c.real(
+                &f("failure.size_bp"),
+                fl.size_bp,
+                Low::Incl(-9_000.0),
+                BP_ALL,
+                " bp",
+            );
+            c.non_negative(&f("failure.extra_lag_s"), fl.extra_lag_s, 86_400.0, " s");
+        }
+    }
+    if o.sources.len() > bulwark_engine::defence::MAX_ORACLE_SOURCES {
+        c.fail(
+            "oracle.sources",
+            o.sources.len(),
+            format!(
+                "at most {} sources per market (the engine's limit)",
+                bulwark_engine::defence::MAX_ORACLE_SOURCES
+            ),
+        );
+    }
+}
+
+fn volatility(c: &mut Checks, v: &VolatilityFeed) {
+    c.seconds("volatility.every_s", v.every_s, 1);
+    c.positive(
+        "volatility.short_half_life_s",
+        v.short_half_life_s,
+        3.2e8,
+        " s",
+    );
+    c.positive(
+        "volatility.long_half_life_s",
+        v.long_half_life_s,
+        3.2e8,
+        " s",
+    );
+    c.positive(
+        "volatility.prior_sigma_1h",
+        v.prior_sigma_1h,
+        1.0,
+        " (a fraction)",
     );
 }
 

@@ -6,6 +6,7 @@
 use bulwark_engine::{Engine, MarketId, Price};
 
 use super::oracle::OracleFeed;
+use super::sources::{SourceFeeds, VolEstimator};
 use crate::agents::MarkHistory;
 use crate::path::PricePath;
 
@@ -19,6 +20,10 @@ pub struct SimMarket {
     pub tick_size: Price,
     pub lots_per_unit: i64,
     pub oracle: OracleFeed,
+    /// `[[oracle.sources]]`: one feed per source (empty without them).
+    pub sources: SourceFeeds,
+    /// The driver's volatility estimate from the marks (`[volatility]`).
+    pub vol: VolEstimator,
     /// The venue's public mark feed, which traders read.
     pub marks: MarkHistory,
     /// The mark when price triggers last fired.
@@ -56,6 +61,8 @@ impl SimMarket {
             tick_size,
             lots_per_unit,
             oracle: OracleFeed::default(),
+            sources: SourceFeeds::default(),
+            vol: VolEstimator::default(),
             marks: MarkHistory::new(start_ms, step_ms),
             last_mark: Price::ZERO,
             watch: MarketWatch::default(),

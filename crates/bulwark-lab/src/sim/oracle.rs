@@ -26,9 +26,23 @@ impl OracleFeed {
 
     /// Whether the feed posts `price` at `now_ms`.
     pub fn due(&self, now_ms: u64, price: f64, p: &OracleParams) -> bool {
+        self.due_with(now_ms, price, p.deviation_bp, p.heartbeat_s)
+    }
+
+    /// Whether a feed with this deviation threshold and heartbeat posts `price` at `now_ms`.
+    pub fn due_with(&self, now_ms: u64, price: f64, deviation_bp: f64, heartbeat_s: u64) -> bool {
         let moved_bp = (price / self.last_posted - 1.0).abs() * 1e4;
-        let heartbeat = now_ms - self.last_post_ms >= p.heartbeat_s * 1000;
-        !self.pending && (moved_bp >= p.deviation_bp || heartbeat)
+        let heartbeat = now_ms.saturating_sub(self.last_post_ms) >= heartbeat_s * 1000;
+        !self.pending && (moved_bp >= deviation_bp || heartbeat)
+    }
+
+    /// The last price posted, and when.
+    pub fn last_posted(&self) -> f64 {
+        self.last_posted
+    }
+
+    pub fn last_post_ms(&self) -> u64 {
+        self.last_post_ms
     }
 
     /// The feed posted `price` at `now_ms`; `in_flight` when it goes through the chain.

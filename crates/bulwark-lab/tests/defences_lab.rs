@@ -1,0 +1,140 @@
+//! The defences in whole lab runs: failing oracle sources against the guard, the volatility
+//! feed driving dynamic margin and the adaptive fee, and breaker periods in the outputs.
+
+use std::path::PathBuf;
+
+use bulwark_lab::run::{run, Outcome};
+use bulwark_lab::scenario::{self, LoadedScenario, Override};
+
+fn load(text: &str, sets: &[&str]) -> LoadedScenario {
+    let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+    scenario::parse(text, "test", PathBuf::from("."), &overrides).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn quiet_run(l: &LoadedScenario) -> Outcome {
+    run(l, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Three sources: one honest, one a manipulator pushes 15% up from 1 h for 30 min, one that
+/// stops publishing at the same moment. With the stale one gone, the honest and the pushed
+/// source are 15% apart: the guard trusts neither.
+const SOURCES: &str = r#"
+[[oracle.sources]]
+name = "honest"
+[[oracle.sources]]
+name = "thin"
+[oracle.sources.failure]
+mode = "pushed"
+start_s = 3600
+duration_s = 1800
+size_bp = 1500
+[[oracle.sources]]
+name = "halted"
+[oracle.sources.failure]
+mode = "stale"
+start_s = 3600
+duration_s = 1800
+"#;
+
+const GUARD: &str = r#"
+[market.defences.oracle_guard]
+enabled = true
+min_sources = 2
+recover_sources = 3
+recover_ms = 60000
+"#;
+
+const SHORT: [&str; 3] = [
+    "duration_s=7200",
+    "agents.traders.count=200",
+    "agents.traders.entry_window_s=1800",
+];
+
+fn scenario(extra: &str) -> LoadedScenario {
+    let text = format!("{}\n{SOURCES}\n{extra}", scenario::DEFAULT_SCENARIO_TOML);
+    load(&text, &SHORT)
+}
+
+#[test]
+fn a_pushed_source_moves_the_mark_without_the_guard_and_degrades_the_market_with_it() {
+    let open = quiet_run(&scenario(""));
+    let guarded = quiet_run(&scenario(GUARD));
+    // Without the guard the oracle is the median of the fresh sources: honest and pushed, so
+    // their mean, 7.5% over the outside price; the mark follows part of the way.
+    let open_dev = open.summary.mark_vs_outside.max_abs_bp;
+    let guarded_dev = guarded.summary.mark_vs_outside.max_abs_bp;
+    assert!(open_dev > 200.0, "unguarded mark deviation {open_dev} bp");
+    assert!(
+        guarded_dev < open_dev / 2.0,
+        "guarded {guarded_dev} bp against unguarded {open_dev} bp"
+    );
+    assert_eq!(open.summary.defences.degraded_periods, 0);
+    // With it: the pushed source is rejected at once (two others agree); the halted one's
+    // last report turns stale within the 60 s staleness, leaving two sources 15% apart: one
+    // degraded period from then to a minute after the sources recover (3 valid at 5,400 s).
+    let d = &guarded.summary.defences;
+    assert_eq!(d.degraded_periods, 1, "{d:?}");
+    let p = &guarded.sim.metrics.defences.periods[0];
+    assert_eq!(
+        (p.kind, p.reason, p.trigger),
+        ("degraded", "oracle_sources", 0)
+    );
+    assert!((3_600.0..3_662.0).contains(&p.start_s), "{p:?}");
+    assert!(
+        p.orders_refused > 0,
+        "risk-increasing orders refused while degraded"
+    );
+    let end = p.end_s.expect("recovered before the end");
+    assert!((5_460.0..5_520.0).contains(&end), "{p:?}");
+    assert!(guarded.summary.conservation.ok);
+}
+
+#[test]
+fn the_volatility_feed_drives_dynamic_margin_and_the_adaptive_fee() {
+    let extra = r#"
+[market.defences.dynamic_margin]
+enabled = true
+floor = 5000
+z = 3000000
+horizon_s = 600
+max_change_per_hour = 10000
+step_ms = 300000
+notice_ms = 300000
+[market.defences.adaptive_fee]
+enabled = true
+slope = 1000000
+max_taker_fee = 1500
+surcharge_insurance_share = 1000000
+"#;
+    let text = format!("{}\n{extra}", scenario::DEFAULT_SCENARIO_TOML);
+    // The first 14 hours hold the start of the fall.
+    let out = quiet_run(&load(
+        &text,
+        &[
+            "duration_s=50400",
+            "agents.traders.count=200",
+            "agents.traders.entry_window_s=7200",
+        ],
+    ));
+    let d = &out.summary.defences;
+    assert_eq!(d.volatility_reports, 50_400 / 60, "one report a minute");
+    assert!(d.margin_steps > 0, "{d:?}");
+    // Steps of at most 1 point an hour / 12 = 833 ppm: 14 hours move it at most 11.7 points.
+    assert!(
+        d.maintenance_max_ppm > 5_000 && d.maintenance_max_ppm <= 5_000 + 14 * 10_000,
+        "{d:?}"
+    );
+    assert!(
+        d.taker_fee_changes > 0 && d.taker_fee_max_ppm <= 1_500,
+        "{d:?}"
+    );
+    let m = out
+        .sim
+        .venue
+        .engine
+        .market(bulwark_engine::MarketId(0))
+        .unwrap();
+    let want = bulwark_engine::Ppm::from_raw(d.maintenance_max_ppm);
+    assert!(m.params.maintenance <= want);
+    assert!(out.summary.capital_efficiency.margin_per_oi > 0.0);
+}
