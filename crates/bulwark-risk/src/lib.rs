@@ -101,8 +101,8 @@ mod tail;
 mod volatility;
 
 pub use bootstrap::{
-    bootstrap_ci, expected_shortfall_ci, paired_mean_diff, quantile_ci, var_ci, Bootstrap,
-    ConfidenceInterval, PairedDiff, MAX_RESAMPLES, MIN_BOOTSTRAP_OBSERVATIONS,
+    bootstrap_ci, expected_shortfall_ci, paired_mean_diff, paired_stat_diff, quantile_ci, var_ci,
+    Bootstrap, ConfidenceInterval, PairedDiff, MAX_RESAMPLES, MIN_BOOTSTRAP_OBSERVATIONS,
 };
 pub use empirical::{expected_shortfall, quantile, var};
 pub use error::RiskError;

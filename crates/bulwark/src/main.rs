@@ -117,13 +117,23 @@ enum LabCmd {
     /// bootstrap intervals, Holm-corrected across variants and metrics).
     ///
     /// e.g. bulwark lab compare --vary market.maintenance=5000,10000 --seeds 200
+    ///      bulwark lab compare scenarios/defences.toml --defences --seeds 200 --set duration_s=86400
     /// A sweep file with [[variants]] compares any sets of overrides (`lab sweep`).
     Compare {
         /// The scenario file (TOML); default: the default scenario.
         file: Option<PathBuf>,
         /// KEY=V1,V2,...: the field to vary and its values, the first being the baseline.
-        #[arg(long, value_name = "KEY=V1,V2")]
-        vary: String,
+        #[arg(
+            long,
+            value_name = "KEY=V1,V2",
+            required_unless_present = "defences",
+            conflicts_with = "defences"
+        )]
+        vary: Option<String>,
+        /// Compare the defences instead: all on (the baseline), each one off in turn, and
+        /// none, with the scenario's own parameters for each (e.g. scenarios/defences.toml).
+        #[arg(long)]
+        defences: bool,
         /// Override one parameter in every variant: KEY=VALUE (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -297,6 +307,7 @@ fn main() -> ExitCode {
         Cmd::Lab(LabCmd::Compare {
             file,
             vary,
+            defences,
             set,
             seeds,
             seed,
@@ -306,7 +317,8 @@ fn main() -> ExitCode {
         }) => sweep::compare(&sweep::CompareArgs {
             file: file.as_deref(),
             sets: &set,
-            vary: &vary,
+            vary: vary.as_deref(),
+            defences,
             seeds,
             seed,
             out: out.as_deref(),

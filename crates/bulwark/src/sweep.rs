@@ -21,7 +21,10 @@ pub struct SweepArgs<'a> {
 pub struct CompareArgs<'a> {
     pub file: Option<&'a Path>,
     pub sets: &'a [String],
-    pub vary: &'a str,
+    /// KEY=V1,V2,...; `None` with `defences`.
+    pub vary: Option<&'a str>,
+    /// All defences on, each off in turn, none.
+    pub defences: bool,
     pub seeds: u32,
     pub seed: u64,
     pub out: Option<&'a Path>,
@@ -34,36 +37,32 @@ pub struct CompareArgs<'a> {
 pub fn compare(a: &CompareArgs) -> Result<()> {
     use bulwark_lab::scenario::Override;
     use bulwark_lab::sweep::spec::{SweepSpec, Variant};
-    let usage = "expected KEY=V1,V2,... (e.g. market.maintenance=5000,10000); the first value \
-                 is the baseline";
-    let (key, values) = a
-        .vary
-        .split_once('=')
-        .ok_or_else(|| anyhow!("--vary {}: {usage}", a.vary))?;
-    let values: Vec<&str> = values
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    if key.trim().is_empty() || values.len() < 2 {
-        return Err(anyhow!(
-            "--vary {}: give at least two values; {usage}",
-            a.vary
-        ));
-    }
     let parse = |kv: &str| kv.parse::<Override>().map_err(|e| anyhow!("{e}"));
-    let mut variants = Vec::new();
-    for v in &values {
-        let name = format!("{}={v}", key.trim());
-        if variants.iter().any(|x: &Variant| x.name == name) {
-            return Err(anyhow!("--vary {}: the value {v} is given twice", a.vary));
+    let (name, variants, how) = match a.vary {
+        _ if a.defences => {
+            let variants = defence_variants()
+                .into_iter()
+                .map(|(name, sets)| -> Result<Variant> {
+                    let mut set = std::collections::BTreeMap::new();
+                    for kv in sets {
+                        let o = parse(&kv)?;
+                        set.insert(o.key, o.value);
+                    }
+                    Ok(Variant { name, set })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (
+                "compare defences".to_string(),
+                variants,
+                "--defences".to_string(),
+            )
         }
-        let o = parse(&name)?;
-        variants.push(Variant {
-            name,
-            set: [(o.key, o.value)].into_iter().collect(),
-        });
-    }
+        Some(vary) => {
+            let (key, variants) = vary_variants(vary)?;
+            (format!("compare {key}"), variants, format!("--vary {vary}"))
+        }
+        None => return Err(anyhow!("give --vary KEY=V1,V2,... or --defences")),
+    };
     let mut fixed = std::collections::BTreeMap::new();
     for kv in a.sets {
         let o = parse(kv)?;
@@ -71,7 +70,6 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     }
     let root = std::env::current_dir().context("cannot read the current directory")?;
     let scenario = a.file.map(|f| root.join(f));
-    let name = format!("compare {}", key.trim());
     let spec = SweepSpec {
         name: name.clone(),
         scenario,
@@ -83,12 +81,73 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         variants,
         paired_comparison: true,
     };
-    let loaded = sweep::exec::from_spec(spec, &root, &root, format!("--vary {}", a.vary))
-        .map_err(|e| anyhow!("{e}"))?;
+    let loaded = sweep::exec::from_spec(spec, &root, &root, how).map_err(|e| anyhow!("{e}"))?;
     let out = a
         .out
         .map_or_else(|| default_out(&name, None), Path::to_path_buf);
     run_loaded(&loaded, &out, a.threads, None, a.quiet)
+}
+
+/// The defences `--defences` switches, by their scenario key.
+const DEFENCES: [(&str, &str); 7] = [
+    ("oracle_guard", "oracle guard"),
+    ("price_band", "price band"),
+    ("halt", "halt breaker"),
+    ("divergence", "divergence breaker"),
+    ("dynamic_margin", "dynamic margin"),
+    ("adaptive_fee", "adaptive fee"),
+    ("oi_cap", "open-interest cap"),
+];
+
+/// All on (the baseline), each off in turn, none: (name, overrides).
+fn defence_variants() -> Vec<(String, Vec<String>)> {
+    let all = |on: bool| -> Vec<String> {
+        DEFENCES
+            .iter()
+            .map(|(k, _)| format!("market.defences.{k}.enabled={on}"))
+            .collect()
+    };
+    let mut out = vec![("all on".to_string(), all(true))];
+    for (i, (_, name)) in DEFENCES.iter().enumerate() {
+        let mut sets = all(true);
+        sets[i] = sets[i].replace("=true", "=false");
+        out.push((format!("no {name}"), sets));
+    }
+    out.push(("none".to_string(), all(false)));
+    out
+}
+
+/// `--vary KEY=V1,V2,...`: the key and one variant per value.
+fn vary_variants(vary: &str) -> Result<(String, Vec<bulwark_lab::sweep::spec::Variant>)> {
+    use bulwark_lab::scenario::Override;
+    use bulwark_lab::sweep::spec::Variant;
+    let usage = "expected KEY=V1,V2,... (e.g. market.maintenance=5000,10000); the first value \
+                 is the baseline";
+    let (key, values) = vary
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--vary {vary}: {usage}"))?;
+    let values: Vec<&str> = values
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if key.trim().is_empty() || values.len() < 2 {
+        return Err(anyhow!("--vary {vary}: give at least two values; {usage}"));
+    }
+    let parse = |kv: &str| kv.parse::<Override>().map_err(|e| anyhow!("{e}"));
+    let mut variants = Vec::new();
+    for v in &values {
+        let name = format!("{}={v}", key.trim());
+        if variants.iter().any(|x: &Variant| x.name == name) {
+            return Err(anyhow!("--vary {vary}: the value {v} is given twice"));
+        }
+        let o = parse(&name)?;
+        variants.push(Variant {
+            name,
+            set: [(o.key, o.value)].into_iter().collect(),
+        });
+    }
+    Ok((key.trim().to_string(), variants))
 }
 
 /// What `bulwark lab stress` was asked to do.

@@ -15,7 +15,8 @@ use bulwark_report::{
     XyPoint, XySeries, XyStyle,
 };
 use bulwark_risk::{
-    expected_shortfall_ci, holm, paired_mean_diff, var_ci, wilson, Bootstrap, Tail, TailStat,
+    expected_shortfall, expected_shortfall_ci, holm, paired_mean_diff, paired_stat_diff, var_ci,
+    wilson, Bootstrap, Tail, TailStat,
 };
 
 use super::store::{csv_line, read_rows, Manifest, RUNS_CSV};
@@ -48,6 +49,12 @@ const COMPARED: &[(&str, &str, bool)] = &[
     ("halted_s", "halted (s)", false),
     ("volume_refused_share", "volume refused (share)", false),
     ("margin_per_oi", "margin per OI", false),
+];
+
+/// Columns whose tail (expected shortfall at 95%) is compared on paired seeds.
+const TAIL_COMPARED: &[(&str, &str)] = &[
+    ("loss_total_usd", "total loss ES 95%"),
+    ("bad_debt_usd", "bad debt ES 95%"),
 ];
 
 /// The runs of a sweep, column by column, grouped by parameter set.
@@ -593,6 +600,43 @@ fn paired_section(runs: &Runs, stats: &[SetStats], seed: u64) -> Result<PageSect
                 set: s.label.clone(),
                 metric: name,
                 usd,
+                diff,
+            });
+        }
+        // The tail and the probability of bad debt, paired the same way: the expected
+        // shortfall of each sample and the share of runs with any bad debt.
+        let (a, b) = (
+            runs.values(i, "bad_debt_usd")?,
+            runs.values(0, "bad_debt_usd")?,
+        );
+        let any =
+            |x: &[f64]| -> Vec<f64> { x.iter().map(|&v| f64::from(u8::from(v > 0.0))).collect() };
+        let boot = |k: u64| Bootstrap {
+            resamples: 2_000,
+            confidence: CONFIDENCE,
+            seed: seed ^ ((i as u64) << 16) ^ (0x100 + k),
+        };
+        let p_any = (a.len() >= 2 && a.len() == b.len())
+            .then(|| paired_mean_diff(&any(&a), &any(&b), &boot(0)))
+            .transpose()
+            .map_err(risk)?;
+        rows.push(Paired {
+            set: s.label.clone(),
+            metric: "probability of bad debt",
+            usd: false,
+            diff: p_any,
+        });
+        for (k, &(col, name)) in TAIL_COMPARED.iter().enumerate() {
+            let (a, b) = (runs.values(i, col)?, runs.values(0, col)?);
+            let es = |x: &[f64]| expected_shortfall(x, CONFIDENCE).unwrap_or(f64::NAN);
+            // Too few runs for the tail (or a degenerate one) leaves the row without figures.
+            let diff = (a.len() >= 20 && a.len() == b.len())
+                .then(|| paired_stat_diff(&a, &b, &boot(1 + k as u64), es).ok())
+                .flatten();
+            rows.push(Paired {
+                set: s.label.clone(),
+                metric: name,
+                usd: true,
                 diff,
             });
         }
