@@ -15,6 +15,9 @@
 //!   bookkeeping, health flags and events (release build: no invariant checks). Four maker
 //!   accounts own the resting orders; the engine's per-account order limit is raised to 1,024
 //!   so that the temporary orders of the place benchmark fit;
+//! - `bulwark_engine_defended`: the same with every defence of the market on (oracle guard,
+//!   price band, halt and divergence breakers, dynamic margin with a schedule running, the
+//!   adaptive fee in force, an open-interest cap): what the defences cost the hot path;
 //! - `lobster`: `lobster::OrderBook::execute` (no margin).
 //!
 //! Method: every benchmark uses `iter_custom`, timing only the operation under test, in
@@ -247,14 +250,32 @@ fn rested_id(events: &[bulwark_engine::Event]) -> Option<OrderId> {
     })
 }
 
+/// The engine benchmarks run twice: defences off, and every defence on (none tripping).
+const ENGINE_VARIANTS: [(&str, bool); 2] =
+    [("bulwark_engine", false), ("bulwark_engine_defended", true)];
+
+#[path = "common/defended.rs"]
+mod defended;
+use defended::{defence_inputs, defended};
+
 impl EngineBook {
-    fn warm() -> EngineBook {
+    fn warm_with(defences_on: bool) -> EngineBook {
         let mut engine = Engine::new(engine_config());
-        let params =
+        let mut params =
             MarketParams::btc_like("BTC-PERP", Price::from_micros(MID_TICKS * TICK_MICROS));
+        if defences_on {
+            defended(&mut params);
+        }
         engine
             .apply(&Command::CreateMarket { params }, NOW)
             .unwrap();
+        if defences_on {
+            for cmd in defence_inputs(Price::from_micros(MID_TICKS * TICK_MICROS), NOW) {
+                engine.apply(&cmd, NOW).unwrap();
+            }
+            let m = &engine.markets()[0];
+            assert!(m.defence.margin_schedule.is_some() && m.defence.taker_fee_in_force.is_some());
+        }
         for a in 0..=MAKERS {
             engine
                 .apply(
@@ -321,45 +342,47 @@ fn bench_place(c: &mut Criterion) {
         });
         assert_eq!(bb.book.len(), 1_000);
     });
-    g.bench_function("bulwark_engine", |b| {
-        let mut eb = EngineBook::warm();
-        let mut rng = Rng(1);
-        let mut ids = Vec::with_capacity(BATCH as usize);
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters.div_ceil(BATCH) {
-                let cmds: Vec<(AccountId, Command)> = fresh_seeds(&mut rng)
-                    .iter()
-                    .map(|s| {
-                        let a = eb.maker();
-                        (a, limit(a, s, OrderKind::Limit))
-                    })
-                    .collect();
-                ids.clear();
-                let t = Instant::now();
-                for (a, cmd) in &cmds {
-                    let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
-                    ids.push((*a, rested_id(ev)));
+    for (name, defended) in ENGINE_VARIANTS {
+        g.bench_function(name, |b| {
+            let mut eb = EngineBook::warm_with(defended);
+            let mut rng = Rng(1);
+            let mut ids = Vec::with_capacity(BATCH as usize);
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters.div_ceil(BATCH) {
+                    let cmds: Vec<(AccountId, Command)> = fresh_seeds(&mut rng)
+                        .iter()
+                        .map(|s| {
+                            let a = eb.maker();
+                            (a, limit(a, s, OrderKind::Limit))
+                        })
+                        .collect();
+                    ids.clear();
+                    let t = Instant::now();
+                    for (a, cmd) in &cmds {
+                        let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
+                        ids.push((*a, rested_id(ev)));
+                    }
+                    total += t.elapsed();
+                    for (account, id) in ids.drain(..) {
+                        let order = id.expect("rests");
+                        eb.engine
+                            .apply(
+                                &Command::Cancel {
+                                    account,
+                                    market: MarketId(0),
+                                    order,
+                                },
+                                NOW,
+                            )
+                            .expect("cancel accepted");
+                    }
                 }
-                total += t.elapsed();
-                for (account, id) in ids.drain(..) {
-                    let order = id.expect("rests");
-                    eb.engine
-                        .apply(
-                            &Command::Cancel {
-                                account,
-                                market: MarketId(0),
-                                order,
-                            },
-                            NOW,
-                        )
-                        .expect("cancel accepted");
-                }
-            }
-            total.mul_f64(iters as f64 / (iters.div_ceil(BATCH) * BATCH) as f64)
+                total.mul_f64(iters as f64 / (iters.div_ceil(BATCH) * BATCH) as f64)
+            });
+            assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
         });
-        assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
-    });
+    }
     g.bench_function("lobster", |b| {
         let (mut ob, _) = lobster_warm();
         let mut next_id: u128 = 1_000_000;
@@ -416,37 +439,39 @@ fn bench_cancel(c: &mut Criterion) {
         });
         assert_eq!(bb.book.len(), 1_000);
     });
-    g.bench_function("bulwark_engine", |b| {
-        let mut eb = EngineBook::warm();
-        let mut rng = Rng(2);
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters.div_ceil(BATCH) {
-                for s in fresh_seeds(&mut rng) {
-                    eb.rest(&s);
+    for (name, defended) in ENGINE_VARIANTS {
+        g.bench_function(name, |b| {
+            let mut eb = EngineBook::warm_with(defended);
+            let mut rng = Rng(2);
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters.div_ceil(BATCH) {
+                    for s in fresh_seeds(&mut rng) {
+                        eb.rest(&s);
+                    }
+                    let cmds: Vec<Command> = (0..BATCH)
+                        .map(|_| {
+                            let i = rng.below(eb.live.len() as u64) as usize;
+                            let (account, order) = eb.live.swap_remove(i);
+                            Command::Cancel {
+                                account,
+                                market: MarketId(0),
+                                order,
+                            }
+                        })
+                        .collect();
+                    let t = Instant::now();
+                    for cmd in &cmds {
+                        let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
+                        black_box(ev.len());
+                    }
+                    total += t.elapsed();
                 }
-                let cmds: Vec<Command> = (0..BATCH)
-                    .map(|_| {
-                        let i = rng.below(eb.live.len() as u64) as usize;
-                        let (account, order) = eb.live.swap_remove(i);
-                        Command::Cancel {
-                            account,
-                            market: MarketId(0),
-                            order,
-                        }
-                    })
-                    .collect();
-                let t = Instant::now();
-                for cmd in &cmds {
-                    let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
-                    black_box(ev.len());
-                }
-                total += t.elapsed();
-            }
-            total.mul_f64(iters as f64 / (iters.div_ceil(BATCH) * BATCH) as f64)
+                total.mul_f64(iters as f64 / (iters.div_ceil(BATCH) * BATCH) as f64)
+            });
+            assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
         });
-        assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
-    });
+    }
     g.bench_function("lobster", |b| {
         let (mut ob, mut live) = lobster_warm();
         let mut next_id: u128 = 1_000_000;
@@ -510,44 +535,46 @@ fn bench_sweep(c: &mut Criterion) {
         });
         assert_eq!(bb.book.len(), 1_000);
     });
-    g.bench_function("bulwark_engine", |b| {
-        let mut eb = EngineBook::warm();
-        let takers: Vec<Command> = plan
-            .iter()
-            .map(|sw| {
-                limit(
-                    TAKER,
-                    &Seed {
-                        side: sw.side,
-                        ticks: sw.limit_ticks,
-                        qty: sw.qty,
-                    },
-                    OrderKind::Ioc,
-                )
-            })
-            .collect();
-        let expected_fills: Vec<usize> = plan.iter().map(|sw| sw.consumed.len()).collect();
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters.div_ceil(per_batch) {
-                let t = Instant::now();
-                for (cmd, &n) in takers.iter().zip(&expected_fills) {
-                    let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
-                    // OrderAccepted + one Fill per maker order (+ possible flag events).
-                    debug_assert!(ev.len() > n);
-                    black_box(ev.len());
-                }
-                total += t.elapsed();
-                for sw in &plan {
-                    for s in &sw.consumed {
-                        eb.rest(s);
+    for (name, defended) in ENGINE_VARIANTS {
+        g.bench_function(name, |b| {
+            let mut eb = EngineBook::warm_with(defended);
+            let takers: Vec<Command> = plan
+                .iter()
+                .map(|sw| {
+                    limit(
+                        TAKER,
+                        &Seed {
+                            side: sw.side,
+                            ticks: sw.limit_ticks,
+                            qty: sw.qty,
+                        },
+                        OrderKind::Ioc,
+                    )
+                })
+                .collect();
+            let expected_fills: Vec<usize> = plan.iter().map(|sw| sw.consumed.len()).collect();
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters.div_ceil(per_batch) {
+                    let t = Instant::now();
+                    for (cmd, &n) in takers.iter().zip(&expected_fills) {
+                        let ev = eb.engine.apply(black_box(cmd), NOW).expect("accepted");
+                        // OrderAccepted + one Fill per maker order (+ possible flag events).
+                        debug_assert!(ev.len() > n);
+                        black_box(ev.len());
+                    }
+                    total += t.elapsed();
+                    for sw in &plan {
+                        for s in &sw.consumed {
+                            eb.rest(s);
+                        }
                     }
                 }
-            }
-            total.mul_f64(iters as f64 / (iters.div_ceil(per_batch) * per_batch) as f64)
+                total.mul_f64(iters as f64 / (iters.div_ceil(per_batch) * per_batch) as f64)
+            });
+            assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
         });
-        assert_eq!(eb.engine.markets()[0].book.len(), 1_000);
-    });
+    }
     g.bench_function("lobster", |b| {
         let (mut ob, _) = lobster_warm();
         let mut next_id: u128 = 1_000_000;

@@ -20,13 +20,16 @@
 //!   insurance off, so its long is sold into a market maker's bids and its deficit (about 41
 //!   USD) is socialized over the 500,000 shorts. `socialize/uncovered` is the same command with
 //!   socialization off (the deficit becomes bad debt): the difference is the socialization.
+//! - `margin_step_1m_positions/step`: one `Tick` at which dynamic margin applies a step
+//!   (maintenance 3% -> 3.1%) to the market's million positions: every pool re-evaluated and
+//!   its trigger prices re-registered in the recheck index. A fresh clone per iteration.
 //! - `socialize/many`: a whale long of 20,000 BTC bankrupt by about 23 M USD, socialized over
 //!   the shorts, among them 10,000 shorts opened after the fall at 16x whose triggers the step
 //!   crosses. `socialize/many_uncovered` is its baseline. A fresh clone per iteration.
 
 use bulwark_engine::{
-    AccountId, Command, Engine, EngineConfig, MarketId, MarketParams, OrderKind, Param, Ppm, Price,
-    Qty, Scope, Side, TimestampMs, VenueParam, Waterfall,
+    AccountId, Command, DynamicMargin, Engine, EngineConfig, MarketId, MarketParams, OrderKind,
+    Param, Ppm, Price, Qty, Scope, Side, TimestampMs, VenueParam, Waterfall,
 };
 mod common;
 
@@ -73,7 +76,8 @@ fn prepared(bids: i64) -> Engine {
     p.max_order_qty = Qty::from_lots(100_000_000);
     p.max_price = px(100_000);
     p.funding_interval_ms = 1_000;
-    p.oracle_stale_ms = 100_000_000_000;
+    // Inputs never go stale within the benchmark (the longest staleness the engine takes).
+    p.oracle_stale_ms = bulwark_engine::limits::MAX_DURATION_MS;
     p.waterfall = Waterfall {
         vault: false,
         insurance: false,
@@ -324,5 +328,56 @@ fn bench_socialize(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_funding, bench_socialize);
+/// Dynamic margin's step over the million positions: maintenance 3% -> 3.1% (the schedule
+/// announced by a volatility report, the step due at the tick), every pool re-evaluated and
+/// its triggers re-registered; the victims (bankrupt after a 10% fall) are not reached by so
+/// small a step. A fresh clone per iteration (not timed).
+fn bench_margin_step(c: &mut Criterion) {
+    let mut e = prepared(0);
+    let dm = DynamicMargin {
+        enabled: true,
+        floor: Ppm::from_raw(30_000),
+        z: Ppm::from_raw(3_000_000),
+        horizon_s: 3_600,
+        max_change_per_hour: Ppm::from_raw(12_000),
+        step_ms: 300_000,
+        notice_ms: 0,
+        override_maintenance: None,
+    };
+    ok(
+        &mut e,
+        Command::SetParam {
+            market: M,
+            param: Param::DynamicMargin(dm),
+        },
+        2,
+    );
+    // sigma 2% an hour: target 6%; a step of 1.2 points an hour x 5 min = 0.1 point.
+    ok(
+        &mut e,
+        Command::Volatility {
+            market: M,
+            short: Ppm::from_raw(20_000),
+            long: Ppm::from_raw(20_000),
+        },
+        2,
+    );
+    let mut probe = e.clone();
+    ok(&mut probe, Command::Tick, 3);
+    let m = probe.market(M).unwrap();
+    assert_eq!(m.params.maintenance, Ppm::from_raw(31_000));
+    eprintln!(
+        "margin_step: maintenance {} -> {} ppm over {} positions, {} flagged",
+        30_000,
+        m.params.maintenance.raw(),
+        2 * PAIRS,
+        probe.flags().len()
+    );
+    let mut g = c.benchmark_group("margin_step_1m_positions");
+    g.sample_size(10);
+    bench_on_clone(&mut g, "step", &e, &Command::Tick, TimestampMs(3));
+    g.finish();
+}
+
+criterion_group!(benches, bench_funding, bench_socialize, bench_margin_step);
 criterion_main!(benches);

@@ -12,6 +12,9 @@
 //! done
 //! ```
 //!
+//! A second argument `defended` runs the same with every defence of the market on (as the
+//! benchmark's `bulwark_engine_defended`): `target/release/examples/engine_paths 20 defended`.
+//!
 //! With 20 batches: 2,000 resting places, 2,000 cancels, 320 sweeps (40 batches of the 8
 //! takers) and 2,000 health reads. The harness work (the untimed cancels and replenishing)
 //! is outside the counted functions, as it is outside criterion's timed region. At d7d4cb1,
@@ -22,6 +25,9 @@ use bulwark_engine::{
     OrderKind, PlaceOrder, Price, Qty, Scope, SelfTrade, Side, TimestampMs, Usd,
 };
 use std::hint::black_box;
+
+#[path = "../benches/common/defended.rs"]
+mod defended;
 
 const TICK_MICROS: i64 = 100_000;
 const MID_TICKS: i64 = 100_000;
@@ -179,9 +185,19 @@ struct Venue {
 impl Venue {
     fn warm() -> Venue {
         let mut engine = Engine::new(config());
-        let params =
+        let mut params =
             MarketParams::btc_like("BTC-PERP", Price::from_micros(MID_TICKS * TICK_MICROS));
+        let defences_on = std::env::args().nth(2).as_deref() == Some("defended");
+        if defences_on {
+            defended::defended(&mut params);
+        }
         ok(&mut engine, &Command::CreateMarket { params });
+        if defences_on {
+            let mid = Price::from_micros(MID_TICKS * TICK_MICROS);
+            for cmd in defended::defence_inputs(mid, NOW) {
+                ok(&mut engine, &cmd);
+            }
+        }
         for a in 0..=MAKERS {
             let amount_usd = Usd::from_micros(1_000_000_000 * 1_000_000);
             let account = AccountId(a);

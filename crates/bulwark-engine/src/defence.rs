@@ -527,7 +527,7 @@ pub struct DefenceState {
     pub volatility: Option<VolatilityReading>,
     pub margin_schedule: Option<MarginSchedule>,
     /// When dynamic margin last applied a step (steps are at least `step_ms` apart).
-    pub margin_last_step: TimestampMs,
+    pub margin_last_step: Option<TimestampMs>,
     /// The adaptive taker fee in force (`None`: the market's `taker_fee`).
     pub taker_fee_in_force: Option<Ppm>,
 }

@@ -198,7 +198,7 @@ impl Feed {
         self.opt_i64(s.volatility.map(|v| v.at.0 as i64));
         self.opt_i64(s.margin_schedule.map(|m| m.target.raw()));
         self.opt_i64(s.margin_schedule.map(|m| m.next_step.0 as i64));
-        self.u64(s.margin_last_step.0);
+        self.opt_i64(s.margin_last_step.map(|t| t.0 as i64));
         self.opt_i64(s.taker_fee_in_force.map(|f| f.raw()));
     }
     fn position(&mut self, p: &Position) {

@@ -284,7 +284,10 @@ impl Engine {
         let next_step = match old {
             Some(s) => s.next_step,
             None => {
-                let earliest = m.defence.margin_last_step.0.saturating_add(dm.step_ms);
+                let earliest = m
+                    .defence
+                    .margin_last_step
+                    .map_or(0, |t| t.0.saturating_add(dm.step_ms));
                 TimestampMs(now.0.saturating_add(dm.notice_ms).max(earliest))
             }
         };
@@ -325,7 +328,7 @@ impl Engine {
         p.maintenance = new;
         self.set_params(mi, p);
         let st = &mut self.market_mut(mi).defence;
-        st.margin_last_step = now;
+        st.margin_last_step = Some(now);
         st.margin_schedule = (new != s.target).then_some(MarginSchedule {
             target: s.target,
             next_step: TimestampMs(now.0.saturating_add(dm.step_ms)),
