@@ -4,7 +4,7 @@
 use crate::book::Side;
 use crate::defence::{
     AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, HaltBreaker, OiCap, OracleGuard,
-    PriceBand,
+    PriceBand, StablePrice,
 };
 use crate::event::Scope;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
@@ -237,6 +237,7 @@ pub enum Param {
     AdlPolicy(AdlPolicy),
     /// Each defence as a whole (every field at once, validated together).
     OracleGuard(OracleGuard),
+    StablePrice(StablePrice),
     PriceBand(PriceBand),
     Halt(HaltBreaker),
     Divergence(DivergenceBreaker),

@@ -26,6 +26,7 @@ const HOUR_MS: u64 = 3_600_000;
 #[serde(deny_unknown_fields, default)]
 pub struct Defences {
     pub oracle_guard: OracleGuard,
+    pub stable_price: StablePrice,
     pub price_band: PriceBand,
     pub halt: HaltBreaker,
     pub divergence: DivergenceBreaker,
@@ -66,6 +67,26 @@ impl Default for OracleGuard {
             recover_sources: 3,
             recover_ms: 60_000,
             degraded_liquidation_band: Ppm::from_raw(20_000),
+        }
+    }
+}
+
+/// A stable price that follows the mark at most `growth_per_hour` (relative) per hour, and
+/// margins each position at the worse of the mark and it: a long at the lower, a short at the
+/// higher, so a lagging price never makes a losing position look healthier (mango-v4's stable
+/// price, with a plain growth limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StablePrice {
+    pub enabled: bool,
+    pub growth_per_hour: Ppm,
+}
+
+impl Default for StablePrice {
+    fn default() -> Self {
+        StablePrice {
+            enabled: false,
+            growth_per_hour: Ppm::from_raw(60_000),
         }
     }
 }
@@ -291,6 +312,13 @@ impl Defences {
             return Err(invalid(
                 "oracle_guard.degraded_liquidation_band",
                 "must be in [0, 50%]",
+            ));
+        }
+        let s = &self.stable_price;
+        if s.growth_per_hour.raw() <= 0 || s.growth_per_hour.raw() > 100 * PPM_ONE {
+            return Err(invalid(
+                "stable_price.growth_per_hour",
+                "must be in (0, 100x] (ppm of the price per hour)",
             ));
         }
         let b = &self.price_band;
@@ -530,6 +558,8 @@ pub struct DefenceState {
     pub margin_last_step: Option<TimestampMs>,
     /// The adaptive taker fee in force (`None`: the market's `taker_fee`).
     pub taker_fee_in_force: Option<Ppm>,
+    /// The stable price and when it last moved toward the mark (`None` while it is off).
+    pub stable: Option<(Price, TimestampMs)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -630,6 +660,19 @@ pub fn margin_target(dm: &DynamicMargin, sigma_1h: Ppm) -> Ppm {
         t = t.max(o.raw());
     }
     Ppm::from_raw(t.min(PPM_ONE))
+}
+
+/// The stable price after following `mark` from `(stable, at)` to `now` under the growth
+/// limit: it moves toward the mark by at most `stable x growth_per_hour x elapsed / 1 h`
+/// (rounded down, at least one micro-USD once any time passed).
+pub fn stable_next(sp: &StablePrice, stable: Price, at: TimestampMs, mark: Price, now: TimestampMs) -> Price {
+    let elapsed = now.saturating_sub_ms(at) as i128;
+    let room = stable.micros() as i128 * sp.growth_per_hour.raw() as i128 * elapsed
+        / (PPM_ONE as i128 * HOUR_MS as i128);
+    let room = if elapsed > 0 { room.max(1) } else { 0 };
+    let s = stable.micros() as i128;
+    let next = (mark.micros() as i128).clamp(s - room, s + room);
+    Price::from_micros(next.clamp(1, i64::MAX as i128) as i64)
 }
 
 /// The largest change one step may make: `max_change_per_hour x step_ms / 1h`, at least 1 ppm.
@@ -864,6 +907,21 @@ mod tests {
             Ppm::from_raw(1_500)
         );
         assert_eq!(adaptive_taker_fee(&af, base, None), base);
+    }
+
+    #[test]
+    fn the_stable_price_follows_the_mark_under_its_growth_limit() {
+        let sp = StablePrice {
+            enabled: true,
+            growth_per_hour: Ppm::from_raw(60_000), // 6% an hour: 0.1% a minute
+        };
+        let at = TimestampMs(0);
+        // A minute after, 1,000 can move 1 toward a mark of 800.
+        assert_eq!(stable_next(&sp, px(1_000), at, px(800), TimestampMs(60_000)), px(999));
+        // An hour: 60, so 940; a mark within reach is met exactly.
+        assert_eq!(stable_next(&sp, px(1_000), at, px(800), TimestampMs(3_600_000)), px(940));
+        assert_eq!(stable_next(&sp, px(1_000), at, px(1_001), TimestampMs(60_000)), px(1_001));
+        assert_eq!(stable_next(&sp, px(1_000), at, px(800), at), px(1_000));
     }
 
     #[test]

@@ -94,6 +94,8 @@ impl Feed {
         ] {
             self.i64(v);
         }
+        self.bool(d.stable_price.enabled);
+        self.i64(d.stable_price.growth_per_hour.raw());
         self.bool(d.price_band.enabled);
         self.i64(d.price_band.band.raw());
         let h = &d.halt;
@@ -200,6 +202,8 @@ impl Feed {
         self.opt_i64(s.margin_schedule.map(|m| m.next_step.0 as i64));
         self.opt_i64(s.margin_last_step.map(|t| t.0 as i64));
         self.opt_i64(s.taker_fee_in_force.map(|f| f.raw()));
+        self.opt_i64(s.stable.map(|(p, _)| p.micros()));
+        self.opt_i64(s.stable.map(|(_, t)| t.0 as i64));
     }
     fn position(&mut self, p: &Position) {
         self.u64(p.market.0 as u64);

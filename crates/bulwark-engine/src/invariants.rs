@@ -78,6 +78,9 @@ fn check_defences(m: &crate::market::Market) -> Result<(), String> {
             ));
         }
     }
+    if s.stable.is_some() != d.stable_price.enabled {
+        return Err("a stable price with the stable price off, or none with it on".into());
+    }
     if s.margin_schedule.is_some() && !d.dynamic_margin.enabled {
         return Err("a margin schedule with dynamic margin off".into());
     }

@@ -38,7 +38,7 @@ pub use command::{
 // input bounds a driver may check before sending a command.
 pub use defence::{
     AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, Halt, HaltBreaker, HaltMode,
-    HaltReason, OiCap, OracleGuard, PriceBand, SourceStatus,
+    HaltReason, OiCap, OracleGuard, PriceBand, SourceStatus, StablePrice,
 };
 pub use engine::{
     limits, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry, Vault, VaultInventory,

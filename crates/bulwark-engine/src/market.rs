@@ -84,6 +84,14 @@ pub struct MarkInputs {
 impl Market {
     pub fn new(id: MarketId, params: MarketParams, now: TimestampMs) -> Market {
         let next_funding_ms = now.0.saturating_add(params.funding_interval_ms);
+        let defence = DefenceState {
+            stable: params
+                .defences
+                .stable_price
+                .enabled
+                .then_some((params.initial_price, now)),
+            ..DefenceState::default()
+        };
         Market {
             id,
             mark: params.initial_price,
@@ -91,7 +99,7 @@ impl Market {
             book: Book::new(),
             trade_ema: None,
             trade_ema_at: TimestampMs(0),
-            defence: DefenceState::default(),
+            defence,
             open_interest: Qty::ZERO,
             next_funding_ms,
             premium_sum_ppm: 0,
@@ -126,6 +134,29 @@ impl Market {
             return None;
         }
         self.oracle_verdict(now).price
+    }
+
+    /// The price a position on one side is margined at: the mark, or with the stable price on,
+    /// the worse of mark and stable price for that side (the lower for a long).
+    #[inline]
+    pub fn margin_price(&self, long: bool) -> Price {
+        self.margin_price_at(self.mark, long)
+    }
+
+    /// [`Market::margin_price`] with `mark` for the mark (a counterfactual query).
+    #[inline]
+    pub fn margin_price_at(&self, mark: Price, long: bool) -> Price {
+        match self.defence.stable {
+            Some((stable, _)) if long => mark.min(stable),
+            Some((stable, _)) => mark.max(stable),
+            None => mark,
+        }
+    }
+
+    /// Both sides' margin prices, `[long, short]`.
+    #[inline]
+    pub fn margin_prices(&self) -> [Price; 2] {
+        [self.margin_price(true), self.margin_price(false)]
     }
 
     /// Whether the oracle guard has the market in degraded mode.

@@ -616,3 +616,52 @@ fn defence_parameters_are_validated_and_a_bad_one_changes_nothing() {
     assert!(matches!(r, Reject::InvalidParam { name: "short", .. }));
     assert_eq!(state_hash(&v.e), before);
 }
+
+#[test]
+fn the_stable_price_margins_each_side_at_the_worse_price() {
+    let mut p = params();
+    p.defences.stable_price = StablePrice {
+        enabled: true,
+        growth_per_hour: Ppm::from_raw(60_000), // 6% an hour
+    };
+    let mut v = traded(p);
+    let equity = |v: &Venue, a: u32| v.e.health(AccountId(a), Scope::Cross).unwrap().equity_usd;
+    // The oracle jumps to 1,200: mark = mean(1,200, EMA 1,000) = 1,100. The stable price
+    // started at 1,000 when the market was created (t = 2 ms) and may move 6% of itself an
+    // hour: 1,000 USD x 0.06 / 3,600,000 ms = 16.67 micro-USD a millisecond.
+    v.oracle("1200");
+    assert_eq!(v.mark(), px("1100"));
+    let room = |stable: i64, ms: u64| (stable as i128 * 60_000 * ms as i128 / 3_600_000_000_000) as i64;
+    let stable = 1_000_000_000 + room(1_000_000_000, v.t - 2);
+    assert!(stable < 1_000_001_000, "a few milliseconds: a few hundred micro-USD");
+    assert_eq!(
+        market(&v).defence.stable.map(|s| s.0),
+        Some(Price::from_micros(stable))
+    );
+    // T's long is margined at the lower price: of its 1,000 of gain at the mark only
+    // 10 x (stable - 1,000) counts. MM's short at the higher, the mark: it owes 1,000.
+    let gain = |stable: i64| Usd::from_micros(10 * (stable - 1_000_000_000));
+    assert_eq!(equity(&v, T), usd("1500").checked_add(gain(stable)).unwrap());
+    assert_eq!(equity(&v, MM), usd("99000"));
+    // An hour later (oracle and EMA stale, the mark stays 1,100) the stable price has moved
+    // 6% of itself.
+    let t = v.t + 3_600_000;
+    let last = v.t;
+    at(&mut v, t, Command::Tick).unwrap();
+    assert_eq!(v.mark(), px("1100"));
+    let stable2 = stable + room(stable, t - last);
+    assert_eq!(stable2 / 1_000_000, 1_060, "6% an hour: {stable2}");
+    assert_eq!(
+        market(&v).defence.stable.map(|s| s.0),
+        Some(Price::from_micros(stable2))
+    );
+    assert_eq!(equity(&v, T), usd("1500").checked_add(gain(stable2)).unwrap());
+    // Off: the mark for both sides again.
+    let off = StablePrice {
+        enabled: false,
+        ..market(&v).params.defences.stable_price
+    };
+    v.ok(param(Param::StablePrice(off)));
+    assert_eq!(market(&v).defence.stable, None);
+    assert_eq!(equity(&v, T), usd("2500"));
+}

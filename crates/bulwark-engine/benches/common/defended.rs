@@ -1,4 +1,4 @@
-//! Every defence of a market on, for the benchmarks that measure what the defences cost the
+//! Every defence of a market on (the stable price too), for the benchmarks that measure what the defences cost the
 //! hot path (`benches/engine.rs`, `examples/engine_paths.rs`).
 
 use bulwark_engine::{
@@ -13,6 +13,7 @@ pub fn defended(params: &mut MarketParams) {
     let d = &mut params.defences;
     d.oracle_guard.enabled = true;
     d.oracle_guard.min_sources = 2;
+    d.stable_price.enabled = true;
     d.price_band = PriceBand {
         enabled: true,
         band: Ppm::from_raw(500_000),

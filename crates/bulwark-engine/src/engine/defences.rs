@@ -14,12 +14,15 @@ use crate::market::Market;
 use crate::reject::Reject;
 use bulwark_core::{MarketId, Ppm, Price, Qty, TimestampMs, PPM_ONE};
 
-/// What the defences allow an order that would add to the account's exposure.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the defences allow an order that would add to the account's exposure. Small and
+/// `Copy`: it crosses the order path on every order; the rejection is built only when used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Gate {
     Open,
-    /// Only exposure-reducing orders: the rejection an increasing one gets.
-    ReduceOnly(Reject),
+    /// Only exposure-reducing orders, because of a reduce-only halt.
+    HaltedReduceOnly,
+    /// Only exposure-reducing orders, because the oracle guard degraded the market.
+    Degraded,
 }
 
 impl Engine {
@@ -61,7 +64,7 @@ impl Engine {
                 now,
             });
         }
-        self.market_mut(mi).defence.sources[source as usize] = Some(reading);
+        self.defence_mut(mi).sources[source as usize] = Some(reading);
         self.events.push(Event::OracleSourceReported {
             market,
             source,
@@ -100,7 +103,7 @@ impl Engine {
         let st = m.defence;
         match st.degraded_since {
             None if verdict.valid < g.min_sources => {
-                let d = &mut self.market_mut(mi).defence;
+                let d = self.defence_mut(mi);
                 d.degraded_since = Some(now);
                 d.recovering_since = None;
                 self.events.push(Event::OracleDegraded {
@@ -113,7 +116,7 @@ impl Engine {
             Some(since) if verdict.valid >= g.recover_sources => {
                 let from = st.recovering_since.unwrap_or(now);
                 if now.saturating_sub_ms(from) >= g.recover_ms {
-                    let d = &mut self.market_mut(mi).defence;
+                    let d = self.defence_mut(mi);
                     d.degraded_since = None;
                     d.recovering_since = None;
                     self.events.push(Event::OracleRecovered {
@@ -122,11 +125,11 @@ impl Engine {
                         degraded_ms: now.saturating_sub_ms(since),
                     });
                 } else if st.recovering_since.is_none() {
-                    self.market_mut(mi).defence.recovering_since = Some(now);
+                    self.defence_mut(mi).recovering_since = Some(now);
                 }
             }
             Some(_) if st.recovering_since.is_some() => {
-                self.market_mut(mi).defence.recovering_since = None;
+                self.defence_mut(mi).recovering_since = None;
             }
             Some(_) => {}
         }
@@ -161,7 +164,7 @@ impl Engine {
                 }
             }
             window.record(now, mark, d.halt.window_ms);
-            self.market_mut(mi).defence.window = window;
+            self.defence_mut(mi).window = window;
         }
         let m = &self.markets[mi];
         if trip.is_none() && d.divergence.enabled {
@@ -184,7 +187,7 @@ impl Engine {
         if let Some((reason, mode, liquidations, cooldown_ms)) = trip {
             let until = TimestampMs(now.0.saturating_add(cooldown_ms));
             let market = m.id;
-            self.market_mut(mi).defence.halt = Some(Halt {
+            self.defence_mut(mi).halt = Some(Halt {
                 reason,
                 mode,
                 liquidations,
@@ -215,7 +218,7 @@ impl Engine {
             return;
         }
         let market = m.id;
-        let st = &mut self.market_mut(mi).defence;
+        let st = self.defence_mut(mi);
         st.halt = None;
         st.window = defence::MarkWindow::default();
         self.events.push(Event::HaltEnded {
@@ -242,7 +245,7 @@ impl Engine {
                 });
             }
         }
-        self.market_mut(mi).defence.volatility = Some(VolatilityReading {
+        self.defence_mut(mi).volatility = Some(VolatilityReading {
             short,
             long,
             at: now,
@@ -263,7 +266,7 @@ impl Engine {
         let dm = m.params.defences.dynamic_margin;
         if !dm.enabled {
             if m.defence.margin_schedule.is_some() {
-                self.market_mut(mi).defence.margin_schedule = None;
+                self.defence_mut(mi).margin_schedule = None;
             }
             return;
         }
@@ -273,7 +276,7 @@ impl Engine {
         let old = m.defence.margin_schedule;
         if target == in_force {
             if old.is_some() {
-                self.market_mut(mi).defence.margin_schedule = None;
+                self.defence_mut(mi).margin_schedule = None;
             }
             return;
         }
@@ -299,7 +302,7 @@ impl Engine {
             .0
             .saturating_add(steps.saturating_sub(1).saturating_mul(dm.step_ms));
         let market = m.id;
-        self.market_mut(mi).defence.margin_schedule = Some(MarginSchedule { target, next_step });
+        self.defence_mut(mi).margin_schedule = Some(MarginSchedule { target, next_step });
         self.events.push(Event::MarginScheduled {
             market,
             in_force,
@@ -327,7 +330,7 @@ impl Engine {
         let mut p = m.params.clone();
         p.maintenance = new;
         self.set_params(mi, p);
-        let st = &mut self.market_mut(mi).defence;
+        let st = self.defence_mut(mi);
         st.margin_last_step = Some(now);
         st.margin_schedule = (new != s.target).then_some(MarginSchedule {
             target: s.target,
@@ -352,7 +355,9 @@ impl Engine {
             .filter(|&f| f != m.params.taker_fee);
         let old = m.taker_fee();
         let market = m.id;
-        self.market_mut(mi).defence.taker_fee_in_force = new;
+        if m.defence.taker_fee_in_force != new {
+            self.defence_mut(mi).taker_fee_in_force = new;
+        }
         let now_fee = self.markets[mi].taker_fee();
         if now_fee != old {
             self.events.push(Event::TakerFeeChanged {
@@ -370,7 +375,7 @@ impl Engine {
             if let Some(since) = m.defence.degraded_since {
                 let market = m.id;
                 let valid = m.oracle_verdict(now).valid;
-                let d = &mut self.market_mut(mi).defence;
+                let d = self.defence_mut(mi);
                 d.degraded_since = None;
                 d.recovering_since = None;
                 self.events.push(Event::OracleRecovered {
@@ -390,12 +395,22 @@ impl Engine {
     /// The defences' verdict on an order before its plan: the price band (any order with a
     /// limit of its own), a full halt (nothing), and what a reduce-only halt or degraded mode
     /// leaves (exposure-reducing orders only; `check_order_risk` applies it).
+    #[inline]
     pub(super) fn order_gate(
         &self,
         m: &Market,
         o: &PlaceOrder,
         limit: Price,
     ) -> Result<Gate, Reject> {
+        let st = &m.defence;
+        if st.halt.is_none() && st.degraded_since.is_none() && !m.params.defences.price_band.enabled
+        {
+            return Ok(Gate::Open);
+        }
+        self.order_gate_slow(m, o, limit)
+    }
+
+    fn order_gate_slow(&self, m: &Market, o: &PlaceOrder, limit: Price) -> Result<Gate, Reject> {
         let d = &m.params.defences;
         if d.price_band.enabled && o.kind != crate::command::OrderKind::Market {
             let (low, high) = band_limits(m.mark, d.price_band.band);
@@ -408,27 +423,27 @@ impl Engine {
             }
         }
         if let Some(h) = m.defence.halt {
-            let why = match h.reason {
-                HaltReason::PriceMove { .. } => "the price moved too fast",
-                HaltReason::Divergence { .. } => "the book diverged from the oracle",
+            return match h.mode {
+                HaltMode::Full => Err(halted(m, h, "no orders are accepted; cancels are")),
+                HaltMode::ReduceOnly => Ok(Gate::HaltedReduceOnly),
             };
-            let halted = |allowed| Reject::MarketHalted {
-                market: m.id,
-                why,
-                until: h.until,
-                allowed,
-            };
-            return Ok(match h.mode {
-                HaltMode::Full => return Err(halted("no orders are accepted; cancels are")),
-                HaltMode::ReduceOnly => {
-                    Gate::ReduceOnly(halted("only orders that reduce exposure are accepted"))
-                }
-            });
         }
         if m.is_degraded() {
-            return Ok(Gate::ReduceOnly(Reject::MarketDegraded { market: m.id }));
+            return Ok(Gate::Degraded);
         }
         Ok(Gate::Open)
+    }
+
+    /// The rejection of an order that would add exposure where `gate` allows none.
+    pub(super) fn gate_reject(&self, m: &Market, gate: Gate) -> Option<Reject> {
+        match gate {
+            Gate::Open => None,
+            Gate::HaltedReduceOnly => m
+                .defence
+                .halt
+                .map(|h| halted(m, h, "only orders that reduce exposure are accepted")),
+            Gate::Degraded => Some(Reject::MarketDegraded { market: m.id }),
+        }
     }
 
     /// Open-interest caps on an order that adds `added` lots to the account's worst-case
@@ -469,6 +484,19 @@ impl Engine {
             .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
             .map(|p| &self.markets[p.market.0 as usize])
             .find(|m| m.defence.halt.is_some_and(|h| !h.liquidations))
+    }
+}
+
+fn halted(m: &Market, h: Halt, allowed: &'static str) -> Reject {
+    let why = match h.reason {
+        HaltReason::PriceMove { .. } => "the price moved too fast",
+        HaltReason::Divergence { .. } => "the book diverged from the oracle",
+    };
+    Reject::MarketHalted {
+        market: m.id,
+        why,
+        until: h.until,
+        allowed,
     }
 }
 

@@ -75,7 +75,6 @@ struct MarketScalars {
     mark: Price,
     trade_ema: Option<Price>,
     trade_ema_at: TimestampMs,
-    defence: DefenceState,
     open_interest: Qty,
     next_funding_ms: u64,
     premium_sum_ppm: i64,
@@ -104,7 +103,7 @@ impl MarketScalars {
             mark,
             trade_ema,
             trade_ema_at,
-            defence,
+            defence: _, // Undo::Defence
             open_interest,
             next_funding_ms,
             premium_sum_ppm,
@@ -121,7 +120,6 @@ impl MarketScalars {
             mark: *mark,
             trade_ema: *trade_ema,
             trade_ema_at: *trade_ema_at,
-            defence: *defence,
             open_interest: *open_interest,
             next_funding_ms: *next_funding_ms,
             premium_sum_ppm: *premium_sum_ppm,
@@ -140,7 +138,6 @@ impl MarketScalars {
         m.mark = self.mark;
         m.trade_ema = self.trade_ema;
         m.trade_ema_at = self.trade_ema_at;
-        m.defence = self.defence;
         m.open_interest = self.open_interest;
         m.next_funding_ms = self.next_funding_ms;
         m.premium_sum_ppm = self.premium_sum_ppm;
@@ -260,6 +257,11 @@ enum Undo {
         mi: u32,
         old: u32,
     },
+    /// The market's defence state was `Journal::defences[old]`.
+    Defence {
+        mi: u32,
+        old: u32,
+    },
     /// The venue's parameters were `Journal::venues[old]`.
     Venue(u32),
     VaultTotalShares(u64),
@@ -318,6 +320,9 @@ pub(super) struct Journal {
     regs: Vec<WatchReg>,
     /// What parameter records replaced.
     params: Vec<MarketParams>,
+    /// Defence states replaced (`Undo::Defence`): kept apart from a market's small fields,
+    /// which every order copies, since only prices and ticks change them.
+    defences: Vec<DefenceState>,
     /// What venue-parameter records replaced.
     venues: Vec<VenueParams>,
     markets: Vec<(usize, MarketScalars)>,
@@ -508,6 +513,7 @@ impl Engine {
             positions: &j.positions,
             regs: &mut j.regs,
             params: &mut j.params,
+            defences: &j.defences,
             venues: &j.venues,
         };
         while let Some(u) = j.ops.pop() {
@@ -865,6 +871,16 @@ impl Engine {
         self.journal.ops.push(u);
     }
 
+    /// A market's defence state, to change: its value before is journaled (each call records
+    /// one copy; prices and ticks change it, never the order path).
+    pub(super) fn defence_mut(&mut self, mi: usize) -> &mut DefenceState {
+        let old = self.journal.defences.len() as u32;
+        self.journal.defences.push(self.markets[mi].defence);
+        self.journal.heavy = true;
+        self.journal.ops.push(Undo::Defence { mi: mi as u32, old });
+        &mut self.markets[mi].defence
+    }
+
     /// Replace a market's parameters.
     pub(super) fn set_params(&mut self, mi: usize, params: MarketParams) {
         let old = self.journal.params.len() as u32;
@@ -939,6 +955,7 @@ impl Journal {
         }
         self.regs.clear();
         self.params.clear();
+        self.defences.clear();
         self.venues.clear();
         self.heavy = false;
     }
@@ -950,6 +967,7 @@ struct Payloads<'a> {
     positions: &'a [(Position, Usd)],
     regs: &'a mut [WatchReg],
     params: &'a mut [MarketParams],
+    defences: &'a [DefenceState],
     venues: &'a [VenueParams],
 }
 
@@ -1083,6 +1101,9 @@ impl Tables<'_> {
             Undo::Params { mi, old } => {
                 let old = std::mem::take(&mut p.params[old as usize]);
                 self.markets[mi as usize].params = old;
+            }
+            Undo::Defence { mi, old } => {
+                self.markets[mi as usize].defence = p.defences[old as usize];
             }
             Undo::Venue(old) => *self.venue = p.venues[old as usize],
             Undo::VaultTotalShares(old) => self.vault.total_shares = old,

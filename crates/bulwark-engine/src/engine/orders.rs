@@ -217,8 +217,10 @@ impl Engine {
         if o.reduce_only || new_worst <= old_worst {
             return Ok(());
         }
-        if let Gate::ReduceOnly(reject) = gate {
-            return Err(reject);
+        if gate != Gate::Open {
+            if let Some(reject) = self.gate_reject(m, gate) {
+                return Err(reject);
+            }
         }
         if new_worst > m.params.max_position_qty {
             return Err(Reject::PositionLimit {

@@ -68,6 +68,7 @@ impl Engine {
             Param::Waterfall(v) => p.waterfall = v,
             Param::AdlPolicy(v) => p.adl_policy = v,
             Param::OracleGuard(v) => p.defences.oracle_guard = v,
+            Param::StablePrice(v) => p.defences.stable_price = v,
             Param::PriceBand(v) => p.defences.price_band = v,
             Param::Halt(v) => p.defences.halt = v,
             Param::Divergence(v) => p.defences.divergence = v,

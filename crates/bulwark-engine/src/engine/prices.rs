@@ -21,7 +21,7 @@ impl Engine {
         if price > max {
             return Err(Reject::PriceOutOfRange { price, max });
         }
-        self.market_mut(mi).defence.sources[0] = Some(SourceReading {
+        self.defence_mut(mi).sources[0] = Some(SourceReading {
             price,
             confidence: Price::ZERO,
             published: now,
@@ -32,23 +32,41 @@ impl Engine {
         Ok(())
     }
 
-    /// Recompute a market's mark; on a change, emit it and re-check the market's accounts.
+    /// Recompute a market's mark (and the stable price, if on); on a change, emit it and
+    /// re-check the accounts whose margin price crossed a trigger.
     pub(super) fn refresh_mark(&mut self, mi: usize, now: TimestampMs) -> Bounded {
         let m = &self.markets[mi];
         let (mark, inputs) = m.compute_mark(now);
-        if mark == m.mark {
+        let sp = m.params.defences.stable_price;
+        let stable = sp.enabled.then(|| match m.defence.stable {
+            Some((s, at)) => (crate::defence::stable_next(&sp, s, at, mark, now), now),
+            None => (mark, now),
+        });
+        if mark == m.mark && stable.map(|s| s.0) == m.defence.stable.map(|s| s.0) {
+            if stable.is_some() {
+                self.defence_mut(mi).stable = stable;
+            }
             return Ok(());
         }
         let market = m.id;
-        let old = std::mem::replace(&mut self.market_mut(mi).mark, mark);
-        self.events.push(Event::MarkPrice {
-            market,
-            mark,
-            oracle: inputs.oracle,
-            impact_mid: inputs.impact_mid,
-            trade_ema: inputs.trade_ema,
-        });
-        self.recheck_after_move(mi, old, mark)
+        let old = m.margin_prices();
+        let old_mark = m.mark;
+        let old_stable = m.defence.stable;
+        self.market_mut(mi).mark = mark;
+        if stable != old_stable {
+            self.defence_mut(mi).stable = stable;
+        }
+        if mark != old_mark {
+            self.events.push(Event::MarkPrice {
+                market,
+                mark,
+                oracle: inputs.oracle,
+                impact_mid: inputs.impact_mid,
+                trade_ema: inputs.trade_ema,
+            });
+        }
+        let new = self.markets[mi].margin_prices();
+        self.recheck_after_move(mi, old, new)
     }
 
     pub(super) fn tick(&mut self, now: TimestampMs) -> Bounded {

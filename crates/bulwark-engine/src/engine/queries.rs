@@ -182,6 +182,13 @@ impl Engine {
             Some((market, price)) if market == p.market => price,
             _ => m.mark,
         };
+        // A position is margined at its side's margin price (with the stable price on, the
+        // worse of it and the mark); resting orders alone at the mark.
+        let mark = if p.qty.is_zero() {
+            mark
+        } else {
+            m.margin_price_at(mark, p.qty.is_positive())
+        };
         let lots = m.params.lots_per_unit;
         if p.mode == MarginMode::Isolated {
             h.equity_usd = h.equity_usd.checked_add(p.isolated_usd)?;
