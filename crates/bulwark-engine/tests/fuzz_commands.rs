@@ -4,7 +4,10 @@
 //! markets and orders, misspelt and invented field names) are parsed into `Command` (a parse
 //! error is fine) and applied to an engine set up with two markets, one of them at extreme but
 //! valid parameters, deposits and resting orders, so that trades, liquidations and the
-//! waterfall happen. After every command: nothing panicked, every invariant holds, and a
+//! waterfall happen. The defences are in the mix: oracle sources (fresh, stale or from the
+//! future relative to the command's time, out of range, with and without a confidence),
+//! volatility reports, and every defence switched on and off with partial or out-of-range
+//! parameter objects. After every command: nothing panicked, every invariant holds, and a
 //! rejected command left the state hash unchanged.
 //!
 //! A second property throws the same lines with faults injected into the commit phase of
@@ -159,6 +162,188 @@ fn param() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A fraction in ppm: mostly in [0, 100%], sometimes past it, negative or extreme.
+fn ppm() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (0i64..1_000_001).prop_map(Value::from),
+        2 => (0i64..100_000).prop_map(Value::from),
+        1 => (1_000_001i64..100_000_000).prop_map(Value::from),
+        1 => Just(json!(-1)),
+        1 => int(),
+    ]
+}
+
+/// A defence's duration: mostly within a day (its bound), sometimes zero, just past it or
+/// extreme.
+fn defence_ms() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (1u64..120_000).prop_map(Value::from),
+        1 => Just(json!(0)),
+        1 => Just(json!(defence::MAX_DEFENCE_MS)),
+        1 => Just(json!(defence::MAX_DEFENCE_MS + 1)),
+        1 => int(),
+    ]
+}
+
+fn halt_mode() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => Just(json!("full")),
+        4 => Just(json!("reduce_only")),
+        1 => Just(json!("partial")),
+    ]
+}
+
+/// An object of `fields`, each present with probability 3/4 (the defences' structs take
+/// defaults for what is left out); `enabled` is true two times in three.
+fn defence_object(
+    fields: Vec<(&'static str, BoxedStrategy<Value>)>,
+) -> impl Strategy<Value = Value> {
+    let enabled = prop_oneof![2 => Just(json!(true)), 1 => Just(json!(false))];
+    let present = fields
+        .into_iter()
+        .map(|(k, v)| proptest::option::weighted(0.75, v).prop_map(move |v| (k, v)))
+        .collect::<Vec<_>>();
+    (enabled, present).prop_map(|(enabled, fields)| {
+        let mut m = serde_json::Map::new();
+        m.insert("enabled".into(), enabled);
+        for (k, v) in fields {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        }
+        Value::Object(m)
+    })
+}
+
+/// One defence switched as a whole (`oracle_guard`, `price_band`, `halt`, `divergence`,
+/// `dynamic_margin`, `adaptive_fee`, `oi_cap`), or the maintenance override.
+fn defence_param() -> impl Strategy<Value = Value> {
+    let sources = prop_oneof![6 => (0i64..=9).prop_map(Value::from), 1 => int()].boxed();
+    let named = |name: &'static str, fields: Vec<(&'static str, BoxedStrategy<Value>)>| {
+        defence_object(fields).prop_map(move |v| json!({"name": name, "value": v}))
+    };
+    prop_oneof![
+        named(
+            "oracle_guard",
+            vec![
+                ("max_confidence", ppm().boxed()),
+                ("max_deviation", ppm().boxed()),
+                ("min_sources", sources.clone()),
+                ("recover_sources", sources),
+                ("recover_ms", defence_ms().boxed()),
+                ("degraded_liquidation_band", ppm().boxed()),
+            ]
+        ),
+        named("price_band", vec![("band", ppm().boxed())]),
+        named(
+            "halt",
+            vec![
+                ("max_move", ppm().boxed()),
+                ("window_ms", defence_ms().boxed()),
+                ("cooldown_ms", defence_ms().boxed()),
+                ("mode", halt_mode().boxed()),
+                ("liquidations", any::<bool>().prop_map(Value::from).boxed()),
+            ]
+        ),
+        named(
+            "divergence",
+            vec![
+                ("max_divergence", ppm().boxed()),
+                ("cooldown_ms", defence_ms().boxed()),
+                ("mode", halt_mode().boxed()),
+                ("liquidations", any::<bool>().prop_map(Value::from).boxed()),
+            ]
+        ),
+        named(
+            "dynamic_margin",
+            vec![
+                ("floor", ppm().boxed()),
+                (
+                    "z",
+                    prop_oneof![3 => (1i64..20_000_001).prop_map(Value::from), 1 => int()].boxed()
+                ),
+                (
+                    "horizon_s",
+                    prop_oneof![3 => (1i64..86_401).prop_map(Value::from), 1 => int()].boxed()
+                ),
+                ("max_change_per_hour", ppm().boxed()),
+                ("step_ms", defence_ms().boxed()),
+                ("notice_ms", defence_ms().boxed()),
+                (
+                    "override_maintenance",
+                    prop_oneof![Just(Value::Null), ppm()].boxed()
+                ),
+            ]
+        ),
+        named(
+            "adaptive_fee",
+            vec![
+                (
+                    "slope",
+                    prop_oneof![3 => (0i64..10_000_000).prop_map(Value::from), 1 => ppm()].boxed()
+                ),
+                (
+                    "max_taker_fee",
+                    prop_oneof![3 => (0i64..10_000).prop_map(Value::from), 1 => ppm()].boxed()
+                ),
+                ("surcharge_insurance_share", ppm().boxed()),
+            ]
+        ),
+        named(
+            "oi_cap",
+            vec![
+                ("max_open_interest", qty().boxed()),
+                ("max_account_share", ppm().boxed()),
+                ("scale_from", ppm().boxed()),
+                (
+                    "scale_max",
+                    prop_oneof![3 => (1_000_000i64..10_000_001).prop_map(Value::from), 1 => ppm()]
+                        .boxed()
+                ),
+            ]
+        ),
+        prop_oneof![Just(Value::Null), ppm()]
+            .prop_map(|v| json!({"name": "maintenance_override", "value": v})),
+    ]
+}
+
+/// When an oracle source says it published: relative to the command's time (`"@now"`,
+/// `"@now-N"`, `"@now+N"`, resolved by `resolve_now` before parsing: fresh, stale, frozen,
+/// in the future), or an absolute time (zero, extremes).
+fn published() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => Just(json!("@now")),
+        3 => (1u64..40_000).prop_map(|d| json!(format!("@now-{d}"))),
+        2 => prop_oneof![Just(json!("@now-100000")), Just(json!("@now-3600000"))],
+        1 => (1u64..10_000).prop_map(|d| json!(format!("@now+{d}"))),
+        1 => Just(json!(0)),
+        1 => int(),
+    ]
+}
+
+/// Replace the `"@now"`, `"@now-N"` and `"@now+N"` of a line by times relative to `now`
+/// (saturating), so that a source's report can be fresh whatever the time has become.
+fn resolve_now(text: &str, now: u64) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("\"@now") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 5..];
+        let end = tail.find('"').unwrap_or(tail.len());
+        let (sign, digits) = tail[..end].split_at(tail[..end].len().min(1));
+        let d: u64 = digits.parse().unwrap_or(0);
+        let t = match sign {
+            "-" => now.saturating_sub(d),
+            "+" => now.saturating_add(d),
+            _ => now,
+        };
+        out.push_str(&t.to_string());
+        rest = &tail[(end + 1).min(tail.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn venue_param() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<bool>().prop_map(|v| json!({"name": "native_liquidation", "value": v})),
@@ -233,6 +418,27 @@ fn command() -> impl Strategy<Value = Value> {
         1 => account().prop_map(|a| json!({"cmd": "vault_claim_withdrawal", "account": a})),
         1 => (account(), money()).prop_map(|(a, m)| json!({"cmd": "insurance_deposit", "account": a, "amount_usd": m})),
         1 => market_params().prop_map(|p| json!({"cmd": "create_market", "params": p})),
+        // The defences: oracle sources (a source id past the eight allowed now and then; a
+        // price near market 0's or anywhere; a confidence often absent), volatility reports,
+        // each defence switched on or off.
+        5 => (
+            market(),
+            prop_oneof![8 => (0u64..8).prop_map(Value::from), 1 => Just(json!(8)), 1 => int()],
+            price(),
+            proptest::option::weighted(0.5, prop_oneof![3 => (0i64..2_000).prop_map(|w| json!(w.to_string())), 1 => price()]),
+            published(),
+        )
+            .prop_map(|(m, src, p, c, at)| {
+                let mut v = json!({"cmd": "oracle_source", "market": m, "source": src, "price": p,
+                                   "published_ms": at});
+                if let Some(c) = c {
+                    v["confidence"] = c;
+                }
+                v
+            }),
+        2 => (market(), ppm(), ppm())
+            .prop_map(|(m, short, long)| json!({"cmd": "volatility", "market": m, "short": short, "long": long})),
+        3 => (market(), defence_param()).prop_map(|(m, p)| json!({"cmd": "set_param", "market": m, "param": p})),
     ]
 }
 
@@ -328,6 +534,7 @@ fn run(entries: &[(When, String)]) -> Result<(), TestCaseError> {
                 .min(limits::MAX_TIMESTAMP_MS),
             When::At(t) => t,
         };
+        let text = &resolve_now(text, now);
         seen.push((now, text.clone()));
         let Ok(cmd) = serde_json::from_str::<Command>(text) else {
             continue;
@@ -415,6 +622,7 @@ fn run_faulted(entries: &[((When, String), Option<u64>)]) -> Result<(), TestCase
                 .min(limits::MAX_TIMESTAMP_MS),
             When::At(t) => t,
         };
+        let text = &resolve_now(text, now);
         seen.push((now, text.clone()));
         let Ok(cmd) = serde_json::from_str::<Command>(text) else {
             continue;
@@ -485,6 +693,62 @@ proptest! {
         )
     ) {
         run_faulted(&entries)?;
+    }
+}
+
+#[test]
+fn resolve_now_by_hand() {
+    let line = r#"{"cmd":"oracle_source","published_ms":"@now-500","x":"@now","y":"@now+7","z":"@now-9000"}"#;
+    assert_eq!(
+        resolve_now(line, 1_000),
+        r#"{"cmd":"oracle_source","published_ms":500,"x":1000,"y":1007,"z":0}"#
+    );
+    assert_eq!(resolve_now("{}", 5), "{}");
+}
+
+/// The generator's lines parse, often enough, into every command and defence parameter it
+/// means to send: a misspelt field name here would leave a mechanism unfuzzed.
+#[test]
+fn generated_lines_reach_every_defence_command() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    use std::collections::BTreeMap;
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let mut parsed: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..4_000 {
+        let (_, text) = line().new_tree(&mut runner).unwrap().current();
+        let Ok(cmd) = serde_json::from_str::<Command>(&resolve_now(&text, 1_000_000)) else {
+            continue;
+        };
+        let name = match &cmd {
+            Command::SetParam { param, .. } => {
+                let v = serde_json::to_value(param).unwrap();
+                format!("set_param {}", v["name"].as_str().unwrap_or_default())
+            }
+            other => other.name().to_string(),
+        };
+        *parsed.entry(name).or_default() += 1;
+    }
+    println!("{parsed:#?}");
+    for name in [
+        "oracle_source",
+        "volatility",
+        "set_param oracle_guard",
+        "set_param price_band",
+        "set_param halt",
+        "set_param divergence",
+        "set_param dynamic_margin",
+        "set_param adaptive_fee",
+        "set_param oi_cap",
+        "set_param maintenance_override",
+    ] {
+        assert!(
+            parsed.get(name).is_some_and(|n| *n >= 5),
+            "{name} hardly ever parsed: {parsed:#?}"
+        );
     }
 }
 
