@@ -665,7 +665,13 @@ pub fn margin_target(dm: &DynamicMargin, sigma_1h: Ppm) -> Ppm {
 /// The stable price after following `mark` from `(stable, at)` to `now` under the growth
 /// limit: it moves toward the mark by at most `stable x growth_per_hour x elapsed / 1 h`
 /// (rounded down, at least one micro-USD once any time passed).
-pub fn stable_next(sp: &StablePrice, stable: Price, at: TimestampMs, mark: Price, now: TimestampMs) -> Price {
+pub fn stable_next(
+    sp: &StablePrice,
+    stable: Price,
+    at: TimestampMs,
+    mark: Price,
+    now: TimestampMs,
+) -> Price {
     let elapsed = now.saturating_sub_ms(at) as i128;
     let room = stable.micros() as i128 * sp.growth_per_hour.raw() as i128 * elapsed
         / (PPM_ONE as i128 * HOUR_MS as i128);
@@ -917,10 +923,19 @@ mod tests {
         };
         let at = TimestampMs(0);
         // A minute after, 1,000 can move 1 toward a mark of 800.
-        assert_eq!(stable_next(&sp, px(1_000), at, px(800), TimestampMs(60_000)), px(999));
+        assert_eq!(
+            stable_next(&sp, px(1_000), at, px(800), TimestampMs(60_000)),
+            px(999)
+        );
         // An hour: 60, so 940; a mark within reach is met exactly.
-        assert_eq!(stable_next(&sp, px(1_000), at, px(800), TimestampMs(3_600_000)), px(940));
-        assert_eq!(stable_next(&sp, px(1_000), at, px(1_001), TimestampMs(60_000)), px(1_001));
+        assert_eq!(
+            stable_next(&sp, px(1_000), at, px(800), TimestampMs(3_600_000)),
+            px(940)
+        );
+        assert_eq!(
+            stable_next(&sp, px(1_000), at, px(1_001), TimestampMs(60_000)),
+            px(1_001)
+        );
         assert_eq!(stable_next(&sp, px(1_000), at, px(800), at), px(1_000));
     }
 

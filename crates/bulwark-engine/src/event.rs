@@ -311,8 +311,6 @@ pub enum Event {
     VenueParamSet {
         param: VenueParam,
     },
-    /// A position booked at genesis at its entry (`cost_usd`: its signed cost basis, added to
-    /// the genesis balance); `isolated_usd` moved from the cross pool into it.
     /// An oracle source's report was recorded.
     OracleSourceReported {
         market: MarketId,
@@ -376,6 +374,8 @@ pub enum Event {
         old: Ppm,
         new: Ppm,
     },
+    /// A position booked at genesis at its entry (`cost_usd`: its signed cost basis, added to
+    /// the genesis balance); `isolated_usd` moved from the cross pool into it.
     GenesisPosition {
         account: AccountId,
         market: MarketId,

@@ -136,8 +136,9 @@ impl Market {
         self.oracle_verdict(now).price
     }
 
-    /// The price a position on one side is margined at: the mark, or with the stable price on,
-    /// the worse of mark and stable price for that side (the lower for a long).
+    /// The price the initial-margin checks value a position on one side at: the mark, or with
+    /// the stable price on, the worse of mark and stable price for that side (the lower for a
+    /// long). Maintenance and liquidation use the mark.
     #[inline]
     pub fn margin_price(&self, long: bool) -> Price {
         self.margin_price_at(self.mark, long)
@@ -151,12 +152,6 @@ impl Market {
             Some((stable, _)) => mark.max(stable),
             None => mark,
         }
-    }
-
-    /// Both sides' margin prices, `[long, short]`.
-    #[inline]
-    pub fn margin_prices(&self) -> [Price; 2] {
-        [self.margin_price(true), self.margin_price(false)]
     }
 
     /// Whether the oracle guard has the market in degraded mode.

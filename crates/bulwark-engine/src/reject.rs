@@ -124,6 +124,12 @@ pub enum Reject {
     AccountOpenInterestCap { qty: Qty, cap: Qty, share_ppm: i64 },
     #[error("oracle source {source_id} is out of range: a market has at most {max} sources")]
     UnknownOracleSource { source_id: u8, max: usize },
+    #[error("source {source_id}'s report published at {} ms is older than its last one ({} ms); a late report never replaces a newer one", published.0, last.0)]
+    SourceReportOutOfOrder {
+        source_id: u8,
+        published: TimestampMs,
+        last: TimestampMs,
+    },
     #[error("the source's publication time {} ms is after the command's time {} ms", published.0, now.0)]
     PublishedInFuture {
         published: TimestampMs,

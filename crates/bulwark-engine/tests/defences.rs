@@ -618,50 +618,152 @@ fn defence_parameters_are_validated_and_a_bad_one_changes_nothing() {
 }
 
 #[test]
-fn the_stable_price_margins_each_side_at_the_worse_price() {
+fn the_stable_price_holds_back_the_initial_checks_after_a_jump() {
     let mut p = params();
     p.defences.stable_price = StablePrice {
         enabled: true,
         growth_per_hour: Ppm::from_raw(60_000), // 6% an hour
     };
     let mut v = traded(p);
-    let equity = |v: &Venue, a: u32| v.e.health(AccountId(a), Scope::Cross).unwrap().equity_usd;
     // The oracle jumps to 1,200: mark = mean(1,200, EMA 1,000) = 1,100. The stable price
     // started at 1,000 when the market was created (t = 2 ms) and may move 6% of itself an
     // hour: 1,000 USD x 0.06 / 3,600,000 ms = 16.67 micro-USD a millisecond.
     v.oracle("1200");
+    let t_oracle = v.t;
     assert_eq!(v.mark(), px("1100"));
-    let room = |stable: i64, ms: u64| (stable as i128 * 60_000 * ms as i128 / 3_600_000_000_000) as i64;
+    let room =
+        |stable: i64, ms: u64| (stable as i128 * 60_000 * ms as i128 / 3_600_000_000_000) as i64;
     let stable = 1_000_000_000 + room(1_000_000_000, v.t - 2);
-    assert!(stable < 1_000_001_000, "a few milliseconds: a few hundred micro-USD");
+    assert!(
+        stable < 1_000_001_000,
+        "a few milliseconds: a few hundred micro-USD"
+    );
     assert_eq!(
         market(&v).defence.stable.map(|s| s.0),
         Some(Price::from_micros(stable))
     );
-    // T's long is margined at the lower price: of its 1,000 of gain at the mark only
-    // 10 x (stable - 1,000) counts. MM's short at the higher, the mark: it owes 1,000.
-    let gain = |stable: i64| Usd::from_micros(10 * (stable - 1_000_000_000));
-    assert_eq!(equity(&v, T), usd("1500").checked_add(gain(stable)).unwrap());
-    assert_eq!(equity(&v, MM), usd("99000"));
+    // Maintenance and equity stay on the mark: T's long gained 1,000.
+    let h = v.e.health(AccountId(T), Scope::Cross).unwrap();
+    assert_eq!(h.equity_usd, usd("2500"));
+    // T buys 10 more at 1,100. At the mark it could: initial 10% of 20 x 1,100 = 2,200 <=
+    // 2,500. The initial check values its long at the stable price, the lower: equity
+    // 1,500 + 10 x (stable - 1,000), initial 10% of 20 x stable, about 2,000.
+    v.limit(MM, Side::Sell, "1100", 10);
+    let more = v.order(0, T, Side::Buy, OrderKind::Ioc, "1100", 10);
+    let Err(Reject::InsufficientMargin { equity, required }) = v.try_cmd(more.clone()) else {
+        panic!("the initial check must refuse it");
+    };
+    let gain = 10 * (stable - 1_000_000_000);
+    assert_eq!(equity, Usd::from_micros(1_500_000_000 + gain));
+    assert!(
+        required > usd("2000") && required < usd("2001"),
+        "{required}"
+    );
+    // So is a withdrawal the mark would allow (free at the mark: 2,500 - 1,100 = 1,400).
+    let r = v.try_cmd(Command::Withdraw {
+        account: AccountId(T),
+        amount_usd: usd("1000"),
+    });
+    assert!(
+        matches!(r, Err(Reject::InsufficientCollateral { .. })),
+        "{r:?}"
+    );
     // An hour later (oracle and EMA stale, the mark stays 1,100) the stable price has moved
-    // 6% of itself.
-    let t = v.t + 3_600_000;
-    let last = v.t;
+    // 6% of itself, to 1,060: equity 2,100 against 10% of 20 x 1,060 = 2,120, still refused;
+    // with the stable price off the order passes.
+    // (It last moved at the oracle print: orders and withdrawals do not move it.)
+    let t = t_oracle + 3_600_000;
     at(&mut v, t, Command::Tick).unwrap();
-    assert_eq!(v.mark(), px("1100"));
-    let stable2 = stable + room(stable, t - last);
+    let stable2 = stable + room(stable, t - t_oracle);
     assert_eq!(stable2 / 1_000_000, 1_060, "6% an hour: {stable2}");
     assert_eq!(
         market(&v).defence.stable.map(|s| s.0),
         Some(Price::from_micros(stable2))
     );
-    assert_eq!(equity(&v, T), usd("1500").checked_add(gain(stable2)).unwrap());
-    // Off: the mark for both sides again.
+    assert!(matches!(
+        v.try_cmd(more.clone()),
+        Err(Reject::InsufficientMargin { .. })
+    ));
     let off = StablePrice {
         enabled: false,
         ..market(&v).params.defences.stable_price
     };
     v.ok(param(Param::StablePrice(off)));
     assert_eq!(market(&v).defence.stable, None);
-    assert_eq!(equity(&v, T), usd("2500"));
+    v.ok(more);
+}
+
+/// Found by the defence proptests: the cap was checked against the growth of the taker's
+/// worst case, not what its fills open. Long 10 selling 30 opens a short of 20.
+#[test]
+fn the_open_interest_cap_counts_what_an_order_opens_through_a_flip() {
+    let mut p = params();
+    p.defences.oi_cap = OiCap {
+        enabled: true,
+        max_open_interest: Qty::from_lots(30),
+        max_account_share: Ppm::ONE,
+        ..OiCap::default()
+    };
+    let mut v = traded(p); // MM short 10, T long 10: open interest 10
+    v.deposit(K, "1000000");
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10); // open interest 20
+    for a in [K, MM] {
+        v.limit(a, Side::Buy, "990", 10);
+    }
+    // T sells 30: closes its 10, opens 20 short against opening bids: 20 + 20 > 30.
+    let flip = v.order(0, T, Side::Sell, OrderKind::Ioc, "990", 30);
+    assert_eq!(
+        v.try_cmd(flip).unwrap_err(),
+        Reject::OpenInterestCap {
+            oi: Qty::from_lots(40),
+            cap: Qty::from_lots(30)
+        }
+    );
+    // Selling 20 opens 10: 30, at the cap, passes.
+    v.ok(v.order(0, T, Side::Sell, OrderKind::Ioc, "990", 20));
+    assert!(market(&v).open_interest <= Qty::from_lots(30));
+}
+
+/// Found by the defence proptests: a halt gated orders until the next tick or price input,
+/// whatever its cool-down said.
+#[test]
+fn a_halt_stops_gating_when_its_cool_down_is_over() {
+    let mut p = params();
+    p.defences.halt = HaltBreaker {
+        enabled: true,
+        max_move: Ppm::from_raw(50_000),
+        window_ms: 60_000,
+        cooldown_ms: 1_000,
+        mode: HaltMode::Full,
+        liquidations: false,
+    };
+    let mut v = traded(p);
+    v.oracle("1000");
+    v.oracle("800"); // mark 900: 10% down
+    let until = market(&v).halt().expect("halted").until;
+    let order = v.order(0, T2, Side::Buy, OrderKind::Limit, "890", 1);
+    assert!(matches!(
+        at(&mut v, until.0 - 1, order.clone()),
+        Err(Reject::MarketHalted { .. })
+    ));
+    // No tick or price since: the halt is still recorded, but no longer in force.
+    at(&mut v, until.0 + 600_000, order).unwrap();
+}
+
+/// Found by the defence proptests: a late report replaced a newer one of the same source.
+#[test]
+fn a_late_source_report_is_refused() {
+    let mut v = Venue::new(params());
+    at(&mut v, 100, source(0, 1, "1000", "0", 100)).unwrap();
+    let before = state_hash(&v.e);
+    assert_eq!(
+        at(&mut v, 101, source(0, 1, "990", "0", 50)).unwrap_err(),
+        Reject::SourceReportOutOfOrder {
+            source_id: 1,
+            published: TimestampMs(50),
+            last: TimestampMs(100)
+        }
+    );
+    assert_eq!(state_hash(&v.e), before);
 }

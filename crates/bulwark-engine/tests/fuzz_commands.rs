@@ -236,6 +236,13 @@ fn defence_param() -> impl Strategy<Value = Value> {
         ),
         named("price_band", vec![("band", ppm().boxed())]),
         named(
+            "stable_price",
+            vec![(
+                "growth_per_hour",
+                prop_oneof![3 => (1i64..100_000_001).prop_map(Value::from), 1 => ppm()].boxed()
+            )]
+        ),
+        named(
             "halt",
             vec![
                 ("max_move", ppm().boxed()),

@@ -35,7 +35,7 @@ use bulwark_engine::{
     state_hash, AccountId, AdaptiveFee, AdlPolicy, Book, Command, DivergenceBreaker, DynamicMargin,
     Engine, EngineConfig, Event, Flag, HaltBreaker, HaltMode, MarginMode, MarketId, MarketParams,
     OiCap, OracleGuard, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, PriceBand, Qty, Reject,
-    Scope, SelfTrade, Side, TimestampMs, Usd, VenueParam, Waterfall,
+    Scope, SelfTrade, Side, StablePrice, TimestampMs, Usd, VenueParam, Waterfall,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -643,7 +643,7 @@ fn defence_op() -> impl Strategy<Value = Op> {
             prop_oneof![10 => 2_000i64..=20_000, 1 => Just(0i64), 1 => -3i64..=-1, 1 => 1_000_001i64..=1_100_000],
         )
             .prop_map(|(market, short, long)| Op::Volatility { market, short, long }),
-        8 => (market_id(), 0u8..7, proptest::bool::weighted(0.65), proptest::bool::weighted(0.1), any::<u64>())
+        8 => (market_id(), 0u8..8, proptest::bool::weighted(0.65), proptest::bool::weighted(0.1), any::<u64>())
             .prop_map(|(market, which, on, invalid, raw)| Op::Defence { market, which, on, invalid, raw }),
         2 => (
             market_id(),
@@ -981,6 +981,18 @@ fn defence_param_of(
             }
             Param::AdaptiveFee(f)
         }
+        7 => {
+            // Fast growth limits too, so the stable price both lags and catches up within a
+            // sequence.
+            let mut s = StablePrice {
+                enabled: on,
+                growth_per_hour: d.ppm(10_000, 50_000_000),
+            };
+            if invalid {
+                s.growth_per_hour = Ppm::from_raw(if bad < 3 { 0 } else { 100_000_001 });
+            }
+            Param::StablePrice(s)
+        }
         _ => {
             let oi = m.map_or(0, |m| m.open_interest.lots());
             // From a little under the open interest to twice it; the account share is the
@@ -1018,6 +1030,7 @@ fn is_defence(p: &Param) -> bool {
     matches!(
         p,
         Param::OracleGuard(_)
+            | Param::StablePrice(_)
             | Param::PriceBand(_)
             | Param::Halt(_)
             | Param::Divergence(_)
@@ -1901,7 +1914,7 @@ impl Harness {
             return Ok(());
         };
         let d = &m.params.defences;
-        let halt = m.halt();
+        let halt = halt_in_force(m, self.now);
         prop_assert!(
             !halt.is_some_and(|h| h.mode == HaltMode::Full),
             "an order accepted in a fully halted market: {:?}",
@@ -2493,15 +2506,22 @@ fn liquidation_paused_by(
     e: &Engine,
     account: AccountId,
     scope: Scope,
+    now: u64,
 ) -> Option<(MarketId, TimestampMs)> {
     holder(e, account)?
         .positions
         .iter()
         .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
         .find_map(|p| {
-            let h = e.market(p.market)?.halt()?;
+            let h = halt_in_force(e.market(p.market)?, now)?;
             (!h.liquidations).then_some((p.market, h.until))
         })
+}
+
+/// The halt that gates a command at `now`: one whose cool-down is over no longer does, even
+/// before a tick or price input ends it.
+fn halt_in_force(m: &bulwark_engine::Market, now: u64) -> Option<bulwark_engine::Halt> {
+    m.halt().filter(|h| now < h.until.0)
 }
 
 /// `n / d` rounded toward negative infinity, written out independently of the engine.
@@ -3019,7 +3039,7 @@ impl Harness {
                 Err(r) => Err(r),
                 Ok(h) if h.below_maintenance() => {
                     prop_assert!(queued, "a pool below maintenance is not queued");
-                    match liquidation_paused_by(pre, account, scope) {
+                    match liquidation_paused_by(pre, account, scope, self.now) {
                         // A halt with liquidations off pauses keepers too.
                         Some((market, until)) => Err(Reject::MarketHalted {
                             market,
@@ -3597,7 +3617,8 @@ impl Harness {
         let mut left = 0;
         for q in post.liquidation_queue() {
             let key = (q.account, q.scope);
-            let paused = liquidation_paused_by(post, q.account, q.scope).is_some();
+            let paused =
+                liquidation_paused_by(post, q.account, q.scope, post.last_ms().0).is_some();
             let ok = paused
                 || match done.iter().rev().find(|s| (s.account, s.scope) == key) {
                     Some(sg) => {

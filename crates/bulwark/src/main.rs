@@ -204,6 +204,12 @@ enum LabCmd {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Rewrite a finished sweep's report.html and sets.csv from its runs.csv (the statistics
+    /// of this build over the runs already made; nothing is run again).
+    Report {
+        /// The sweep's output folder (it holds runs.csv and manifest.json).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +283,7 @@ fn main() -> ExitCode {
             quiet,
         }),
         Cmd::Lab(LabCmd::Merge { shards, out }) => sweep::merge(&shards, &out),
+        Cmd::Lab(LabCmd::Report { dir }) => sweep::report(&dir),
         Cmd::Lab(LabCmd::Stress {
             file,
             data,

@@ -367,6 +367,18 @@ fn default_out(name: &str, shard: Option<Shard>) -> PathBuf {
 }
 
 /// `bulwark lab merge`: shard folders into one.
+/// `bulwark lab report DIR`: the sweep's report and per-set statistics again, from its runs.
+pub fn report(dir: &Path) -> Result<()> {
+    let (report, sets) =
+        sweep::report::write_report(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+    crate::out::stdout(&format!(
+        "report     {}\nsets       {}\n",
+        report.display(),
+        sets.display()
+    ))?;
+    Ok(())
+}
+
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<()> {
     let (manifest, csv) = sweep::merge(shards, out).map_err(|e| anyhow!("{e}"))?;
     crate::out::stdout(&format!(

@@ -48,7 +48,7 @@ impl Engine {
     /// Collateral the cross pool can release: not more than it holds, and not so much that
     /// equity falls below the initial requirement.
     pub(super) fn free_cross_collateral(&self, a: &Account) -> ArithResult<Usd> {
-        let h = self.pool_health(a, Scope::Cross, None)?;
+        let h = self.pool_health_for_initial(a, Scope::Cross, None)?;
         Ok(a.collateral_usd.min(h.free_usd()?).max(Usd::ZERO))
     }
 
@@ -122,7 +122,7 @@ impl Engine {
                 });
             }
         } else {
-            let h = self.pool_health(a, Scope::Isolated(market), None)?;
+            let h = self.pool_health_for_initial(a, Scope::Isolated(market), None)?;
             let available = pos.isolated_usd.min(h.free_usd()?).max(Usd::ZERO);
             let requested = delta.checked_neg()?;
             if requested > available {

@@ -64,6 +64,15 @@ impl Engine {
                 now,
             });
         }
+        if let Some(last) = self.markets[mi].defence.sources[source as usize] {
+            if reading.published < last.published {
+                return Err(Reject::SourceReportOutOfOrder {
+                    source_id: source,
+                    published: reading.published,
+                    last: last.published,
+                });
+            }
+        }
         self.defence_mut(mi).sources[source as usize] = Some(reading);
         self.events.push(Event::OracleSourceReported {
             market,
@@ -410,6 +419,12 @@ impl Engine {
         self.order_gate_slow(m, o, limit)
     }
 
+    /// The halt in force at this command's time: one whose cool-down is over no longer gates
+    /// anything, even before the next price input or tick ends it formally.
+    fn halt_in_force(&self, m: &Market) -> Option<Halt> {
+        m.defence.halt.filter(|h| self.now_ms < h.until)
+    }
+
     fn order_gate_slow(&self, m: &Market, o: &PlaceOrder, limit: Price) -> Result<Gate, Reject> {
         let d = &m.params.defences;
         if d.price_band.enabled && o.kind != crate::command::OrderKind::Market {
@@ -422,7 +437,7 @@ impl Engine {
                 });
             }
         }
-        if let Some(h) = m.defence.halt {
+        if let Some(h) = self.halt_in_force(m) {
             return match h.mode {
                 HaltMode::Full => Err(halted(m, h, "no orders are accepted; cancels are")),
                 HaltMode::ReduceOnly => Ok(Gate::HaltedReduceOnly),
@@ -438,16 +453,17 @@ impl Engine {
     pub(super) fn gate_reject(&self, m: &Market, gate: Gate) -> Option<Reject> {
         match gate {
             Gate::Open => None,
-            Gate::HaltedReduceOnly => m
-                .defence
-                .halt
+            Gate::HaltedReduceOnly => self
+                .halt_in_force(m)
                 .map(|h| halted(m, h, "only orders that reduce exposure are accepted")),
             Gate::Degraded => Some(Reject::MarketDegraded { market: m.id }),
         }
     }
 
-    /// Open-interest caps on an order that adds `added` lots to the account's worst-case
-    /// position (reaching `new_worst`), and the initial-margin scale the cap's use asks for.
+    /// Open-interest caps on an order whose opening part is `added` lots (its fills can add at
+    /// most that to open interest) and which takes the account's worst-case position to
+    /// `new_worst`; and the initial-margin scale the cap's use asks for. Checked at placement:
+    /// a resting order filled later may take open interest past the cap by what it opens.
     pub(super) fn oi_cap_check(
         &self,
         m: &Market,
@@ -483,7 +499,7 @@ impl Engine {
             .iter()
             .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
             .map(|p| &self.markets[p.market.0 as usize])
-            .find(|m| m.defence.halt.is_some_and(|h| !h.liquidations))
+            .find(|m| self.halt_in_force(m).is_some_and(|h| !h.liquidations))
     }
 }
 

@@ -228,12 +228,15 @@ impl Engine {
                 limit: m.params.max_position_qty,
             });
         }
-        let im_scale = self.oi_cap_check(m, new_worst, new_worst.checked_sub(old_worst)?)?;
+        // What the order can add to open interest: the part of it that opens (beyond what it
+        // closes of the position); its fills add at most that.
+        let opening = qty.checked_sub(qty.min(pos.reducible_by(o.side)))?;
+        let im_scale = self.oi_cap_check(m, new_worst, opening)?;
         let scope = match pos.mode {
             MarginMode::Cross => Scope::Cross,
             MarginMode::Isolated => Scope::Isolated(pos.market),
         };
-        let h = self.pool_health(a, scope, Some(&with))?;
+        let h = self.pool_health_for_initial(a, scope, Some(&with))?;
         let lots = m.params.lots_per_unit;
         let mark = m.mark.micros();
         let against = |price: Price| -> i64 {

@@ -32,8 +32,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Recompute a market's mark (and the stable price, if on); on a change, emit it and
-    /// re-check the accounts whose margin price crossed a trigger.
+    /// Recompute a market's mark (and the stable price, if on); on a change of the mark, emit
+    /// it and re-check the pools whose triggers it crossed.
     pub(super) fn refresh_mark(&mut self, mi: usize, now: TimestampMs) -> Bounded {
         let m = &self.markets[mi];
         let (mark, inputs) = m.compute_mark(now);
@@ -49,7 +49,6 @@ impl Engine {
             return Ok(());
         }
         let market = m.id;
-        let old = m.margin_prices();
         let old_mark = m.mark;
         let old_stable = m.defence.stable;
         self.market_mut(mi).mark = mark;
@@ -65,8 +64,11 @@ impl Engine {
                 trade_ema: inputs.trade_ema,
             });
         }
-        let new = self.markets[mi].margin_prices();
-        self.recheck_after_move(mi, old, new)
+        if mark == old_mark {
+            // Only the stable price moved: it enters the initial checks alone, no flag.
+            return Ok(());
+        }
+        self.recheck_after_move(mi, old_mark, mark)
     }
 
     pub(super) fn tick(&mut self, now: TimestampMs) -> Bounded {

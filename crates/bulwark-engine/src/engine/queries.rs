@@ -22,7 +22,7 @@ impl Engine {
     ) -> Result<Health, Reject> {
         self.market_index(market)?;
         let a = self.active_account(account)?;
-        Ok(self.pool_health_inner(a, scope, None, Some((market, mark)))?)
+        Ok(self.pool_health_inner(a, scope, None, Some((market, mark)), false)?)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -128,7 +128,21 @@ impl Engine {
         scope: Scope,
         with: Option<&Position>,
     ) -> ArithResult<Health> {
-        self.pool_health_inner(a, scope, with, None)
+        self.pool_health_inner(a, scope, with, None, false)
+    }
+
+    /// A pool's health for the initial-margin checks (an order that adds exposure, collateral
+    /// leaving the pool): with the stable price on, each position is valued and its
+    /// requirement taken at the worse of the mark and the stable price for its side, so a
+    /// price that just jumped cannot be borrowed against (mango-v4's init health). Maintenance
+    /// and liquidation stay on the mark.
+    pub(super) fn pool_health_for_initial(
+        &self,
+        a: &Account,
+        scope: Scope,
+        with: Option<&Position>,
+    ) -> ArithResult<Health> {
+        self.pool_health_inner(a, scope, with, None, true)
     }
 
     pub(super) fn pool_health_inner(
@@ -137,6 +151,7 @@ impl Engine {
         scope: Scope,
         with: Option<&Position>,
         mark_override: Option<(MarketId, Price)>,
+        initial_check: bool,
     ) -> ArithResult<Health> {
         let mut h = match scope {
             Scope::Cross => Health {
@@ -154,10 +169,10 @@ impl Engine {
                 }
                 _ => stored,
             };
-            self.add_position_health(&mut h, p, scope, mark_override)?;
+            self.add_position_health(&mut h, p, scope, mark_override, initial_check)?;
         }
         if let Some(w) = with.filter(|_| !substituted) {
-            self.add_position_health(&mut h, w, scope, mark_override)?;
+            self.add_position_health(&mut h, w, scope, mark_override, initial_check)?;
         }
         Ok(h)
     }
@@ -169,6 +184,7 @@ impl Engine {
         p: &Position,
         scope: Scope,
         mark_override: Option<(MarketId, Price)>,
+        initial_check: bool,
     ) -> ArithResult<()> {
         let in_scope = match scope {
             Scope::Cross => p.mode == MarginMode::Cross,
@@ -182,12 +198,12 @@ impl Engine {
             Some((market, price)) if market == p.market => price,
             _ => m.mark,
         };
-        // A position is margined at its side's margin price (with the stable price on, the
-        // worse of it and the mark); resting orders alone at the mark.
-        let mark = if p.qty.is_zero() {
-            mark
-        } else {
+        // For the initial check a position is valued at its side's margin price (with the
+        // stable price on, the worse of it and the mark); resting orders alone at the mark.
+        let mark = if initial_check && !p.qty.is_zero() {
             m.margin_price_at(mark, p.qty.is_positive())
+        } else {
+            mark
         };
         let lots = m.params.lots_per_unit;
         if p.mode == MarginMode::Isolated {

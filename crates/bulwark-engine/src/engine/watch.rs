@@ -53,21 +53,15 @@ const LONG_PREMIUM_FACTOR_PPM: i128 = 10_000_000;
 const PRICE_SCALE: i128 = PPM_ONE as i128 * PPM_ONE as i128;
 
 impl Engine {
-    /// Recheck the pools whose triggers a move of each side's margin price (`[long, short]`:
-    /// the mark, or with the stable price the worse of the two) from `old` to `new` crossed.
-    pub(super) fn recheck_after_move(
-        &mut self,
-        mi: usize,
-        old: [Price; 2],
-        new: [Price; 2],
-    ) -> Bounded {
+    /// Recheck the pools whose triggers a mark move from `old` to `new` crossed.
+    pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) -> Bounded {
         let m = &self.markets[mi];
         let mut hits: Vec<(AccountId, Scope)> = Vec::new();
+        let new = new.micros() as i128;
         for side in 0..2 {
-            let (old, new) = (old[side].micros() as i128, new[side].micros() as i128);
-            if new < old {
+            if new < old.micros() as i128 {
                 hits.extend(down_from(m, side, new));
-            } else if new > old {
+            } else {
                 hits.extend(up_to(m, side, new));
             }
         }
@@ -87,7 +81,7 @@ impl Engine {
     pub(super) fn after_index_step(&mut self, mi: usize, steps: [i128; 2]) -> Bounded {
         let long_factor = self.long_shift_factor_ppm(mi);
         let m = self.market_mut(mi);
-        let prices = m.margin_prices().map(|p| p.micros() as i128);
+        let mark = m.mark.micros() as i128;
         let mut hits: Vec<(AccountId, Scope)> = Vec::new();
         for (side, &c) in steps.iter().enumerate() {
             if c == 0 {
@@ -109,10 +103,10 @@ impl Engine {
             // `down` triggers that moved up may now be at or above the mark, `up` triggers
             // that moved down at or below it.
             if hi > 0 {
-                hits.extend(down_from(m, side, prices[side]));
+                hits.extend(down_from(m, side, mark));
             }
             if lo < 0 {
-                hits.extend(up_to(m, side, prices[side]));
+                hits.extend(up_to(m, side, mark));
             }
         }
         hits.extend(m.watch_always.iter().copied());
@@ -213,7 +207,7 @@ impl Engine {
         if m.params.size_premium.raw() == 0 {
             return m.params.maintenance.raw() >= 600_000;
         }
-        let at = Price::from_micros(m.margin_price(p.qty.is_positive()).micros().saturating_mul(2));
+        let at = Price::from_micros(m.mark.micros().saturating_mul(2));
         let Ok(notional) = margin::notional_ceil_usd(p.qty, at, m.params.lots_per_unit) else {
             return true;
         };
@@ -226,13 +220,10 @@ impl Engine {
     /// in between).
     fn triggers(&self, p: &Position, pool: i128, h: &Health) -> ArithResult<(i64, i64)> {
         let m = &self.markets[p.market.0 as usize];
+        let mark = m.mark.micros() as i128;
+        let lots = m.params.lots_per_unit as i128;
         let q = p.qty.lots() as i128;
         let long = q > 0;
-        // Triggers are in the coordinate of the side's margin price (the mark, or the worse of
-        // mark and stable price): the price the pool's health is computed at.
-        let margin_price = m.margin_price(long);
-        let mark = margin_price.micros() as i128;
-        let lots = m.params.lots_per_unit as i128;
         let below = h.below_maintenance();
         // Equity(P) = a + q * P / lots.
         let a = pool - p.cost_usd.micros() as i128;
@@ -247,7 +238,7 @@ impl Engine {
             // notional shrinks as the price falls, so that is today's; a short's grows, so
             // bound it at double the mark (triggers never lie beyond double anyway).
             let at = if long {
-                margin_price
+                m.mark
             } else {
                 Price::from_micros((mark * 2).min(i64::MAX as i128) as i64)
             };
@@ -255,7 +246,7 @@ impl Engine {
             margin::maintenance_fraction(&m.params, notional).raw() as i128
         };
         let one = PPM_ONE as i128;
-        let mut down = div_i64(margin_price.micros(), 2, Round::Floor)? as i128;
+        let mut down = div_i64(m.mark.micros(), 2, Round::Floor)? as i128;
         let mut up = mark * 2;
         // A bound on the wrong side of the mark says only that the flip is near: recheck on
         // any move that way.
