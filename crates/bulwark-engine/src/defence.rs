@@ -724,8 +724,12 @@ pub fn adaptive_taker_fee(af: &AdaptiveFee, base: Ppm, vol: Option<VolatilityRea
 pub fn oi_initial_scale(cap: &OiCap, oi: Qty) -> i64 {
     let one = PPM_ONE as i128;
     let limit = cap.max_open_interest.lots().max(1) as i128;
-    let used = (oi.lots().max(0) as i128 * one / limit).min(one);
     let from = cap.scale_from.raw() as i128;
+    // At or under `scale_from` of the cap (the common case): 1x, without a division.
+    if oi.lots().max(0) as i128 * one <= from * limit {
+        return PPM_ONE;
+    }
+    let used = (oi.lots().max(0) as i128 * one / limit).min(one);
     if used <= from {
         return PPM_ONE;
     }

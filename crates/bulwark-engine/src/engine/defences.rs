@@ -464,6 +464,7 @@ impl Engine {
     /// most that to open interest) and which takes the account's worst-case position to
     /// `new_worst`; and the initial-margin scale the cap's use asks for. Checked at placement:
     /// a resting order filled later may take open interest past the cap by what it opens.
+    #[inline]
     pub(super) fn oi_cap_check(
         &self,
         m: &Market,
@@ -475,14 +476,19 @@ impl Engine {
             return Ok(PPM_ONE);
         }
         let cap = c.max_open_interest;
-        let account_cap = Qty::from_lots(
-            (cap.lots() as i128 * c.max_account_share.raw() as i128 / PPM_ONE as i128) as i64,
-        );
+        // floor(cap x share / 1e6), in `i64` when the product fits (a 128-bit division is a
+        // library call the order path would pay on every order).
+        let share = c.max_account_share.raw();
+        let account_cap = match cap.lots().checked_mul(share) {
+            Some(p) => p / PPM_ONE,
+            None => (cap.lots() as i128 * share as i128 / PPM_ONE as i128) as i64,
+        };
+        let account_cap = Qty::from_lots(account_cap);
         if new_worst > account_cap {
             return Err(Reject::AccountOpenInterestCap {
                 qty: new_worst,
                 cap: account_cap,
-                share_ppm: c.max_account_share.raw(),
+                share_ppm: share,
             });
         }
         let oi = Qty::from_lots(m.open_interest.lots().saturating_add(added.lots()));
@@ -519,13 +525,18 @@ fn halted(m: &Market, h: Halt, allowed: &'static str) -> Reject {
 /// The band [mark x (1 - band), mark x (1 + band)], rounded outward (a price on the edge
 /// passes).
 pub(super) fn band_limits(mark: Price, band: Ppm) -> (Price, Price) {
-    let w = mark.micros() as i128 * band.raw() as i128;
-    let one = PPM_ONE as i128;
-    let low = mark.micros() as i128 - (w + one - 1) / one;
-    let high = mark.micros() as i128 + (w + one - 1) / one;
+    // mark <= 1e15 and band < 1e6: the product fits i128 and the half-width i64; in `i64`
+    // when it fits (every realistic price), since a 128-bit division is a library call.
+    let half = match mark.micros().checked_mul(band.raw()) {
+        Some(w) => (w + PPM_ONE - 1) / PPM_ONE,
+        None => {
+            let one = PPM_ONE as i128;
+            ((mark.micros() as i128 * band.raw() as i128 + one - 1) / one) as i64
+        }
+    };
     (
-        Price::from_micros(low.max(0) as i64),
-        Price::from_micros(high.min(i64::MAX as i128) as i64),
+        Price::from_micros(mark.micros().saturating_sub(half).max(0)),
+        Price::from_micros(mark.micros().saturating_add(half)),
     )
 }
 
