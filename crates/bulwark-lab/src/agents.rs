@@ -13,6 +13,7 @@
 pub mod arbitrageur;
 pub mod keeper;
 pub mod lp;
+pub mod manipulator;
 pub mod market_maker;
 pub mod population;
 pub mod trader;

@@ -48,6 +48,9 @@ pub struct Metrics {
     pub lp_flows: LpFlows,
     pub efficiency: Efficiency,
     pub defences: DefenceLog,
+    /// Every cross-pool withdrawal the venue paid: (account, time ms, USD). Only the
+    /// manipulator withdraws today.
+    pub withdrawals: Vec<(AccountId, u64, f64)>,
     pub below_maintenance_events: u64,
     /// Rejections by `origin/command:reason`.
     pub rejections: BTreeMap<String, u64>,
@@ -95,6 +98,7 @@ fn measured(ev: &Event) -> bool {
             | Event::VaultWithdrawalRequested { .. }
             | Event::VaultWithdrawn { .. }
     ) || defences::reads(ev)
+        || matches!(ev, Event::Withdrawn { .. })
 }
 
 impl Metrics {
@@ -187,6 +191,16 @@ impl Metrics {
             }
             if defences::reads(ev) {
                 self.defences.on_event(t_s, ev);
+                continue;
+            }
+            if let Event::Withdrawn {
+                account,
+                amount_usd,
+                ..
+            } = ev
+            {
+                self.withdrawals
+                    .push((*account, t_ms, amount_usd.to_f64_lossy()));
                 continue;
             }
             self.losses.on_event(ev, &self.lots);

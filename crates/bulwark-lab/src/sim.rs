@@ -305,6 +305,15 @@ impl Sim {
                     (t.initial_deposit(), None)
                 }
                 Agent::Lp(l) => (l.initial_deposit(), Some(l.vault_deposit())),
+                Agent::Manipulator(m) => {
+                    // Its push is the `pushed` source's failure (validation requires one).
+                    let (start_s, duration_s) =
+                        crate::scenario::validate::manipulator_push(&self.scenario)
+                            .unwrap_or((0, 0));
+                    let start = self.start_ms + start_s * 1000;
+                    m.push_ms = (start, start + duration_s * 1000);
+                    (m.initial_deposit(), None)
+                }
                 agent => (agent.initial_deposit(), None),
             };
             let mut result = self.exec(Origin::Venue, &deposit);
@@ -346,6 +355,7 @@ impl Sim {
                 Agent::Keeper(_) => None,
                 // LPs look at the vault on their own cadence; holders never wake.
                 Agent::Lp(l) => l.watches().then(|| t0 + l.poll_ms() + u64::from(i % 1000)),
+                Agent::Manipulator(m) => Some(m.first_wake_ms().max(t0)),
             };
             if let Some(at) = at {
                 self.schedule(i, at);
@@ -834,6 +844,7 @@ impl Sim {
             Agent::Arbitrageur(a) => a.on_wake(&mut ctx),
             Agent::Keeper(k) => k.on_wake(&mut ctx),
             Agent::Lp(l) => l.on_wake(&mut ctx),
+            Agent::Manipulator(m) => m.on_wake(&mut ctx),
         }
         self.apply_actions(agent, &out);
         out.clear();

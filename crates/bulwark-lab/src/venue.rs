@@ -144,6 +144,12 @@ impl<'a> Venue<'a> {
         self.engine.health(account, Scope::Cross).ok()
     }
 
+    /// The cross pool's health as the venue's initial checks see it (what a withdrawal may
+    /// take: equity over the initial requirement).
+    pub fn own_initial_health(&self, account: AccountId) -> Option<Health> {
+        self.engine.health_for_initial(account, Scope::Cross).ok()
+    }
+
     pub fn own_open_orders(&self, account: AccountId) -> usize {
         self.engine.account(account).map_or(0, |a| a.orders.len())
     }

@@ -103,6 +103,16 @@ impl Engine {
     }
 
     /// Health of one pool of an account at current marks.
+    /// A pool's health as the initial-margin checks see it (orders that add exposure,
+    /// withdrawals): with the stable price on, each position at the worse of mark and stable
+    /// price. Equity minus its initial requirement is what a withdrawal may take.
+    pub fn health_for_initial(&self, account: AccountId, scope: Scope) -> Result<Health, Reject> {
+        let a = self
+            .account(account)
+            .ok_or(Reject::UnknownAccount(account))?;
+        Ok(self.pool_health_for_initial(a, scope, None)?)
+    }
+
     pub fn health(&self, account: AccountId, scope: Scope) -> Result<Health, Reject> {
         let a = self
             .account(account)

@@ -13,6 +13,7 @@ use super::agent_rng;
 use super::arbitrageur::Arbitrageur;
 use super::keeper::Keeper;
 use super::lp::Lp;
+use super::manipulator::Manipulator;
 use super::market_maker::MarketMaker;
 use super::trader::Trader;
 use crate::scenario::{AgentsSection, MarketAgents};
@@ -29,6 +30,7 @@ pub enum Agent {
     Arbitrageur(Arbitrageur),
     Keeper(Keeper),
     Lp(Lp),
+    Manipulator(Manipulator),
 }
 
 impl Agent {
@@ -40,6 +42,7 @@ impl Agent {
             Agent::Arbitrageur(x) => x.initial_deposit(),
             Agent::Keeper(k) => k.initial_deposit(),
             Agent::Lp(l) => l.initial_deposit(),
+            Agent::Manipulator(m) => m.initial_deposit(),
         }
     }
 
@@ -51,6 +54,7 @@ impl Agent {
             Agent::Arbitrageur(_) => "arbitrageur",
             Agent::Keeper(_) => "keeper",
             Agent::Lp(_) => "lp",
+            Agent::Manipulator(_) => "manipulator",
         }
     }
 
@@ -62,6 +66,7 @@ impl Agent {
             Agent::Arbitrageur(_) => "arbitrageurs",
             Agent::Keeper(_) => "keepers",
             Agent::Lp(_) => "lps",
+            Agent::Manipulator(_) => "manipulator",
         }
     }
 
@@ -81,6 +86,7 @@ impl Agent {
             Agent::Arbitrageur(x) => x.account,
             Agent::Keeper(k) => k.account,
             Agent::Lp(l) => l.account,
+            Agent::Manipulator(m) => m.account,
         }
     }
 }
@@ -171,11 +177,22 @@ pub fn draw_markets(agents: &AgentsSection, more: &[MarketAgents], seed: u64) ->
     for _ in 0..agents.lps.count {
         add(0, &mut |acc, rng| Agent::Lp(Lp::new(acc, &agents.lps, rng)));
     }
+    // The manipulator after everyone: no other agent's id or random stream moves.
+    let manipulators = usize::from(agents.manipulator.enabled);
+    if agents.manipulator.enabled {
+        let m = &agents.manipulator;
+        add(0, &mut |acc, _| {
+            Agent::Manipulator(Manipulator::new(acc, m))
+        });
+    }
+    let first_lp = out.len() - manipulators - agents.lps.count as usize;
     for (owner, leg) in pairs {
         pair_legs(&mut out, owner, leg);
     }
-    let first_lp = out.len() - agents.lps.count as usize;
-    split_lp_capital(&mut out[first_lp..], agents.lps.total_capital_usd);
+    split_lp_capital(
+        &mut out[first_lp..first_lp + agents.lps.count as usize],
+        agents.lps.total_capital_usd,
+    );
     out
 }
 

@@ -448,6 +448,9 @@ pub struct AgentActivity {
     pub mm_pulls: u64,
     pub mm_time_pulled_s: f64,
     pub arb_trades: u64,
+    /// What the manipulator withdrew while its push lasted (0 without one).
+    pub manipulator_extracted_usd: f64,
+    pub manipulator_withdrawals: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -485,6 +488,8 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
         mm_pulls: 0,
         mm_time_pulled_s: 0.0,
         arb_trades: 0,
+        manipulator_extracted_usd: 0.0,
+        manipulator_withdrawals: 0,
     };
     let mut keepers = KeeperTotals::default();
     for a in sim.roster.agents() {
@@ -511,6 +516,14 @@ fn agent_totals(sim: &Sim) -> (AgentCounts, AgentActivity, KeeperTotals) {
                 keepers.priced_out += u64::from(k.priced_out);
             }
             Agent::Lp(_) => counts.lps += 1,
+            Agent::Manipulator(m) => {
+                let (start, end) = m.push_ms;
+                let paid = sim.metrics.withdrawals.iter().filter(|w| w.0 == m.account);
+                for &(_, _, usd) in paid.filter(|w| w.1 >= start && w.1 < end) {
+                    act.manipulator_extracted_usd += usd;
+                    act.manipulator_withdrawals += 1;
+                }
+            }
         }
     }
     (counts, act, keepers)

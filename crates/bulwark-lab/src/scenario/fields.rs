@@ -266,6 +266,32 @@ pub struct AgentsSection {
     pub arbitrageurs: ArbitrageurParams,
     pub keepers: KeeperParams,
     pub lps: LpParams,
+    /// The Mango-style manipulator (off unless `enabled`; needs a `pushed` oracle source).
+    pub manipulator: ManipulatorParams,
+}
+
+/// The manipulator (see [`crate::agents::manipulator`]): it opens a long `lead_s` before the
+/// push of the `pushed` oracle source and withdraws what the venue lets it while the push lasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManipulatorParams {
+    pub enabled: bool,
+    pub capital_usd: f64,
+    pub leverage: f64,
+    pub lead_s: u64,
+    pub poll_s: u64,
+}
+
+impl Default for ManipulatorParams {
+    fn default() -> Self {
+        ManipulatorParams {
+            enabled: false,
+            capital_usd: 1_000_000.0,
+            leverage: 5.0,
+            lead_s: 300,
+            poll_s: 10,
+        }
+    }
 }
 
 /// Leveraged traders (see [`crate::agents::trader`] for their behaviour).

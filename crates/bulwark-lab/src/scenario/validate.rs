@@ -151,6 +151,13 @@ pub fn check(
     chain(&mut c, &s.chain, base_dir);
     chain_blocks(&mut c, s);
     oracle(&mut c, &s.oracle);
+    if s.agents.manipulator.enabled && manipulator_push(s).is_none() {
+        c.fail(
+            "agents.manipulator.enabled",
+            true,
+            "the manipulator needs an [[oracle.sources]] whose failure mode is \"pushed\" (the push is its work)",
+        );
+    }
     volatility(&mut c, &s.volatility);
     metrics(&mut c, &s.metrics);
     c.problems
@@ -490,6 +497,11 @@ fn agents(c: &mut Checks, a: &AgentsSection) {
     arbitrageurs(c, &a.arbitrageurs);
     keepers(c, &a.keepers);
     lps(c, &a.lps);
+    let m = &a.manipulator;
+    c.usd("agents.manipulator.capital_usd", m.capital_usd);
+    c.positive("agents.manipulator.leverage", m.leverage, 100.0, "x");
+    c.seconds("agents.manipulator.lead_s", m.lead_s, 0);
+    c.seconds("agents.manipulator.poll_s", m.poll_s, 1);
 }
 
 fn traders(c: &mut Checks, t: &TraderParams) {
@@ -881,6 +893,15 @@ fn oracle(c: &mut Checks, o: &OracleParams) {
             ),
         );
     }
+}
+
+/// The window of the first `pushed` oracle source, seconds from the run's start: the
+/// manipulator's push.
+pub fn manipulator_push(s: &Scenario) -> Option<(u64, u64)> {
+    s.oracle.sources.iter().find_map(|src| {
+        let f = src.failure.as_ref()?;
+        (f.mode == super::fields::SourceFailureMode::Pushed).then_some((f.start_s, f.duration_s))
+    })
 }
 
 fn volatility(c: &mut Checks, v: &VolatilityFeed) {

@@ -246,7 +246,7 @@ impl Roster {
                 m.filled_since_quote = true;
                 m.params.latency_ms
             }
-            Agent::Arbitrageur(_) | Agent::Lp(_) => return,
+            Agent::Arbitrageur(_) | Agent::Lp(_) | Agent::Manipulator(_) => return,
             Agent::Keeper(k) => {
                 if !flagged || k.out_of_gas() {
                     return;
