@@ -6,8 +6,9 @@
 //!   order without hashing and a stale id (slot reused) is detected by comparing the full id;
 //! - each price level is a doubly linked FIFO through the slab (time priority) plus a cached
 //!   total quantity; levels live in their own slab;
-//! - each side keeps a `BTreeMap<price, level slot>` for price priority. Iteration order of a
-//!   `BTreeMap` is its key order, so nothing here depends on hashing or allocation addresses.
+//! - each side keeps its (price, level slot) pairs in a vector sorted by price (`PriceIndex`)
+//!   for price priority. Its order is the prices' order, so nothing here depends on hashing or
+//!   allocation addresses.
 //!
 //! The book knows nothing of accounts, margin or fees: the engine decides what to fill and
 //! calls [`Book::fill`]; [`Book::sweep`] is a self-contained match used by benchmarks and the
@@ -26,8 +27,8 @@
 
 use bulwark_core::{AccountId, OrderId, Price, Qty};
 use serde::{Deserialize, Serialize};
-use std::collections::{btree_map, BTreeMap};
 use std::iter::Rev;
+use std::slice;
 
 /// Bits of an [`OrderId`] that hold the slab slot.
 pub const SLOT_BITS: u32 = 24;
@@ -174,8 +175,8 @@ pub struct Book {
     free_orders: Vec<u32>,
     levels: Vec<Level>,
     free_levels: Vec<u32>,
-    bids: BTreeMap<Price, u32>,
-    asks: BTreeMap<Price, u32>,
+    bids: PriceIndex,
+    asks: PriceIndex,
     resting: usize,
 }
 
@@ -204,11 +205,11 @@ impl Book {
 
     #[inline]
     pub fn best_bid(&self) -> Option<Price> {
-        self.bids.last_key_value().map(|(p, _)| *p)
+        self.bids.last().map(|&(p, _)| p)
     }
     #[inline]
     pub fn best_ask(&self) -> Option<Price> {
-        self.asks.first_key_value().map(|(p, _)| *p)
+        self.asks.first().map(|&(p, _)| p)
     }
     #[inline]
     pub fn best(&self, side: Side) -> Option<Price> {
@@ -592,8 +593,8 @@ impl Book {
     /// in time priority within a level.
     pub fn crossing(&self, taker_side: Side, limit: Price) -> CrossingIter<'_> {
         let levels = match taker_side {
-            Side::Buy => Levels::Up(self.asks.range(..=limit)),
-            Side::Sell => Levels::Down(self.bids.range(limit..).rev()),
+            Side::Buy => Levels::Up(self.asks.up_to(limit).iter()),
+            Side::Sell => Levels::Down(self.bids.from(limit).iter().rev()),
         };
         CrossingIter {
             book: self,
@@ -604,7 +605,7 @@ impl Book {
 
     /// Iterate the levels of one side, best first: (price, total quantity, order count).
     pub fn levels(&self, side: Side) -> impl Iterator<Item = (Price, Qty, u32)> + '_ {
-        self.side_levels(side).map(|(_, &l)| {
+        self.side_levels(side).map(|&(_, l)| {
             let lv = &self.levels[l as usize];
             (lv.price, lv.total, lv.count)
         })
@@ -612,7 +613,7 @@ impl Book {
 
     /// Every resting order of one side in priority order (for hashing, snapshots and checks).
     pub fn orders_in_priority(&self, side: Side) -> impl Iterator<Item = &Order> + '_ {
-        self.side_levels(side).flat_map(move |(_, &l)| LevelIter {
+        self.side_levels(side).flat_map(move |&(_, l)| LevelIter {
             book: self,
             next: self.levels[l as usize].head,
         })
@@ -621,8 +622,8 @@ impl Book {
     /// One side's levels, best price first.
     fn side_levels(&self, side: Side) -> Levels<'_> {
         match side {
-            Side::Buy => Levels::Down(self.bids.range(..).rev()),
-            Side::Sell => Levels::Up(self.asks.range(..)),
+            Side::Buy => Levels::Down(self.bids.all().iter().rev()),
+            Side::Sell => Levels::Up(self.asks.all().iter()),
         }
     }
 
@@ -630,8 +631,8 @@ impl Book {
     /// margin): the bare book used by benchmarks and the reference tests. Fills are appended
     /// to `out`; returns the quantity left unfilled.
     ///
-    /// It walks level by level through a `BTreeMap` entry, so each emptied level costs one
-    /// entry removal and no second lookup.
+    /// It walks level by level from the best, so each emptied level is the index's first
+    /// (asks) or last (bids) entry: no search.
     pub fn sweep(
         &mut self,
         side: Side,
@@ -640,16 +641,15 @@ impl Book {
         out: &mut Vec<BookFill>,
     ) -> Qty {
         while qty.is_positive() {
-            let entry = match side {
-                Side::Buy => self.asks.first_entry(),
-                Side::Sell => self.bids.last_entry(),
+            let best = match side {
+                Side::Buy => self.asks.first(),
+                Side::Sell => self.bids.last(),
             };
-            let Some(entry) = entry else { break };
-            let price = *entry.key();
+            let Some(&(price, l)) = best else { break };
             if !side.crosses(limit, price) {
                 break;
             }
-            let l = *entry.get() as usize;
+            let l = l as usize;
             let lv = &mut self.levels[l];
             while qty.is_positive() && lv.head != NIL {
                 let head = lv.head;
@@ -680,7 +680,10 @@ impl Book {
                 }
             }
             if lv.count == 0 {
-                entry.remove();
+                match side {
+                    Side::Buy => self.asks.remove_first(),
+                    Side::Sell => self.bids.remove_last(),
+                }
                 self.free_levels.push(l as u32);
             } else {
                 break;
@@ -698,7 +701,7 @@ impl Book {
         }
         let mut seen = 0usize;
         for (side, map) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
-            for (&price, &l) in map {
+            for &(price, l) in map.all() {
                 let lv = &self.levels[l as usize];
                 if lv.price != price || lv.count == 0 {
                     return Err(format!("level {price} inconsistent or empty"));
@@ -822,8 +825,8 @@ impl PartialEq for Book {
                 .all(|(a, b)| a == b)
         });
         let live_levels = |b: &Book| -> Vec<Level> {
-            (b.bids.values().chain(b.asks.values()))
-                .map(|&l| b.levels[l as usize])
+            (b.bids.all().iter().chain(b.asks.all()))
+                .map(|&(_, l)| b.levels[l as usize])
                 .collect()
         };
         self.resting == other.resting
@@ -840,18 +843,96 @@ impl PartialEq for Book {
 
 impl Eq for Book {}
 
+/// One side's price levels: (price, level slot), sorted by price, ascending (the best bid is
+/// the last entry, the best ask the first). A sorted vector rather than a `BTreeMap`: a book
+/// holds tens of levels, most of them near the top, and every maker order placed at a price
+/// of its own inserts a level and its cancel removes it; a binary search and a short move of
+/// the entries beyond it cost a fraction of a tree's node search, insert and rebalancing. An
+/// insert or removal moves the entries on the far side of its price (16 bytes each, at most one
+/// per resting order: `MAX_RESTING_ORDERS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PriceIndex(Vec<(Price, u32)>);
+
+impl PriceIndex {
+    #[inline]
+    fn find(&self, price: Price) -> Result<usize, usize> {
+        self.0.binary_search_by(|&(p, _)| p.cmp(&price))
+    }
+
+    #[inline]
+    fn get(&self, price: &Price) -> Option<&u32> {
+        self.find(*price).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets the level of `price`; returns the one it replaced.
+    #[inline]
+    fn insert(&mut self, price: Price, level: u32) -> Option<u32> {
+        match self.find(price) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, level)),
+            Err(i) => {
+                self.0.insert(i, (price, level));
+                None
+            }
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, price: &Price) -> Option<u32> {
+        let i = self.find(*price).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    #[inline]
+    fn first(&self) -> Option<&(Price, u32)> {
+        self.0.first()
+    }
+
+    #[inline]
+    fn last(&self) -> Option<&(Price, u32)> {
+        self.0.last()
+    }
+
+    fn remove_first(&mut self) {
+        if !self.0.is_empty() {
+            self.0.remove(0);
+        }
+    }
+
+    fn remove_last(&mut self) {
+        self.0.pop();
+    }
+
+    /// Every level, ascending.
+    #[inline]
+    fn all(&self) -> &[(Price, u32)] {
+        &self.0
+    }
+
+    /// The levels priced at or below `limit`, ascending.
+    #[inline]
+    fn up_to(&self, limit: Price) -> &[(Price, u32)] {
+        &self.0[..self.0.partition_point(|&(p, _)| p <= limit)]
+    }
+
+    /// The levels priced at or above `limit`, ascending.
+    #[inline]
+    fn from(&self, limit: Price) -> &[(Price, u32)] {
+        &self.0[self.0.partition_point(|&(p, _)| p < limit)..]
+    }
+}
+
 /// Price levels of one side (or a range of them), best price first: (price, level slot).
 /// An enum rather than a boxed iterator: every order placed and every mark computed walks
 /// one, and a box cost an allocation each time.
 enum Levels<'a> {
     /// Bids: highest price first.
-    Down(Rev<btree_map::Range<'a, Price, u32>>),
+    Down(Rev<slice::Iter<'a, (Price, u32)>>),
     /// Asks: lowest price first.
-    Up(btree_map::Range<'a, Price, u32>),
+    Up(slice::Iter<'a, (Price, u32)>),
 }
 
 impl<'a> Iterator for Levels<'a> {
-    type Item = (&'a Price, &'a u32);
+    type Item = &'a (Price, u32);
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
@@ -872,7 +953,7 @@ impl<'a> Iterator for CrossingIter<'a> {
     type Item = &'a Order;
     fn next(&mut self) -> Option<&'a Order> {
         while self.next == NIL {
-            let (_, &l) = self.levels.next()?;
+            let &(_, l) = self.levels.next()?;
             self.next = self.book.levels[l as usize].head;
         }
         let o = &self.book.orders[self.next as usize];

@@ -19,7 +19,7 @@ use crate::event::{Event, Scope};
 use crate::market::Market;
 use crate::reject::Reject;
 use bulwark_core::{
-    ok_or_overflow, AccountId, ArithError, ArithResult, MarketId, TimestampMs, Usd,
+    ok_or_overflow, AccountId, ArithError, ArithResult, MarketId, OrderId, TimestampMs, Usd,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,6 +189,8 @@ pub struct Engine {
     flags: BTreeMap<(AccountId, Scope), Flag>,
     events: Vec<Event>,
     steps: Vec<Step>,
+    /// `cancel_all`'s targets (scratch: refilled by every call, so no allocation per call).
+    cancel_targets: Vec<(MarketId, OrderId)>,
     drafts: Vec<Draft>,
     plan_end: PlanEnd,
     /// Set while a liquidation's order is committed, so its fills are marked.
@@ -283,6 +285,7 @@ impl Engine {
             flags: BTreeMap::new(),
             events: Vec::with_capacity(64),
             steps: Vec::with_capacity(64),
+            cancel_targets: Vec::new(),
             drafts: Vec::with_capacity(8),
             plan_end: PlanEnd::Exhausted,
             liquidating: false,

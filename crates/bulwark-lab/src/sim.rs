@@ -109,8 +109,10 @@ pub struct Sim {
     /// Scratch buffers, kept to avoid allocating per event.
     actions: Vec<Action>,
     notices: Vec<Notice>,
-    /// Each market's outside price at the command being applied.
+    /// Each market's outside price at the command being applied...
     outside_now: Vec<f64>,
+    /// ...read at this time (a requote's dozen commands share one; the paths never change).
+    outside_at_ms: Option<u64>,
 }
 
 impl Sim {
@@ -181,6 +183,7 @@ impl Sim {
             actions: Vec::new(),
             notices: Vec::new(),
             outside_now: vec![0.0; markets.len()],
+            outside_at_ms: None,
             markets,
             start_ms,
             end_ms,
@@ -442,8 +445,11 @@ impl Sim {
     /// Commands go by reference: the largest is a few hundred bytes, and a run applies
     /// about a million.
     fn exec(&mut self, origin: Origin, cmd: &Command) -> Result<(), Reject> {
-        for (slot, m) in self.outside_now.iter_mut().zip(&self.markets) {
-            *slot = m.path.price_at(self.now_ms);
+        if self.outside_at_ms != Some(self.now_ms) {
+            for (slot, m) in self.outside_now.iter_mut().zip(&self.markets) {
+                *slot = m.path.price_at(self.now_ms);
+            }
+            self.outside_at_ms = Some(self.now_ms);
         }
         let result = self.venue.apply(cmd, self.now_ms);
         if let Command::PlaceOrder(order) = cmd {

@@ -494,9 +494,10 @@ impl Engine {
             events,
             realized_deficits,
             adl_cache,
-            steps: _,    // rebuilt by every plan
-            drafts: _,   // rebuilt by every plan
-            plan_end: _, // set by every plan
+            steps: _,          // rebuilt by every plan
+            cancel_targets: _, // refilled by every cancel_all
+            drafts: _,         // rebuilt by every plan
+            plan_end: _,       // set by every plan
             journal: j,
             hooks: _, // the test hooks manage themselves
         } = self;

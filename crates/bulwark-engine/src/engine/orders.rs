@@ -950,23 +950,28 @@ impl Engine {
         if let Some(m) = market {
             self.market_index(m)?;
         }
-        let a = self.active_account(account)?;
-        let mut targets: Vec<(MarketId, OrderId)> = a
-            .orders
-            .iter()
-            .copied()
-            .filter(|(m, _)| market.is_none_or(|want| *m == want))
-            .collect();
+        self.active_account(account)?;
+        // The targets go into a buffer the engine keeps (not state: never read between
+        // calls), so a call allocates nothing once the buffer has grown.
+        let mut targets = std::mem::take(&mut self.cancel_targets);
+        targets.clear();
+        targets.extend(
+            self.acct(account)
+                .orders
+                .iter()
+                .filter(|(m, _)| market.is_none_or(|want| *m == want)),
+        );
         // Cancel oldest first so the event order does not depend on the list's internal order.
         targets.sort_unstable_by_key(|(m, id)| (*m, *id));
         for (m, id) in &targets {
             self.cancel_resting(m.0 as usize, *id, CancelReason::User);
         }
         targets.dedup_by_key(|(m, _)| *m);
-        for (m, _) in targets {
-            self.release_if_idle(account, m, false)?;
-        }
-        Ok(())
+        let released = targets
+            .iter()
+            .try_for_each(|&(m, _)| self.release_if_idle(account, m, false));
+        self.cancel_targets = targets;
+        Ok(released?)
     }
 }
 

@@ -134,6 +134,7 @@ impl Engine {
             now_ms: _,
             events: _,
             steps: _,
+            cancel_targets: _,
             drafts: _,
             plan_end: _,
             adl_cache: _,

@@ -155,7 +155,14 @@ impl MarketMaker {
         let centre = reference * (1.0 - inv_ratio * p.max_skew_bp / 1e4);
         let vol = self.vol_annual();
         let half_bp = p.base_half_spread_bp + p.vol_spread_bp * vol;
-        let depth_scale = libm::pow(p.ref_vol_annual / vol, p.depth_vol_elasticity).min(1.0);
+        let ratio = p.ref_vol_annual / vol;
+        // At or under the reference volatility the power is at least 1 (a non-negative
+        // exponent): full depth, without the call.
+        let depth_scale = if ratio >= 1.0 && p.depth_vol_elasticity >= 0.0 {
+            1.0
+        } else {
+            libm::pow(ratio, p.depth_vol_elasticity).min(1.0)
+        };
         let level_usd = p.level_usd * depth_scale;
         let grid = ctx.venue.grid();
         let mut out = Vec::with_capacity(2 * p.levels as usize);
