@@ -64,9 +64,18 @@ impl<'a> Venue<'a> {
         self.m().mark
     }
 
-    /// The on-venue oracle price, if any has landed.
+    /// The on-venue oracle price: with one feed, its last print (stale or not); with several
+    /// sources, the price the oracle guard uses now (none while no source is valid or the
+    /// market is degraded), so a pushed or frozen source does not show as the oracle.
     pub fn oracle(&self) -> Option<f64> {
-        self.m().last_oracle().map(|o| o.price.to_f64_lossy())
+        let m = self.m();
+        let sources = m.defence.sources.iter().flatten().count();
+        if sources > 1 {
+            return m
+                .fresh_oracle(self.engine.last_ms())
+                .map(|p| p.to_f64_lossy());
+        }
+        m.last_oracle().map(|o| o.price.to_f64_lossy())
     }
 
     pub fn best_bid(&self) -> Option<f64> {
