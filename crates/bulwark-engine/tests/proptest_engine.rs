@@ -4162,6 +4162,105 @@ proptest! {
     }
 }
 
+/// The minimal input a `commit_faults_roll_back_exactly` run shrank to (60 steps, as its
+/// `Debug` printed it), whose rollback panicked in `undo_order_gone` ("the len is 1 but the
+/// index is 1"): a cancel recorded a position index after its account's copy, and a removal
+/// after it, unrecorded under the copy, shortened the list. See `Engine::order_gone`.
+#[rustfmt::skip]
+fn stale_cancel_index_as_found() -> Vec<(Step, Option<Fault>)> {
+    vec![
+        (Step { op: Op::Oracle { market: 0, move_ppm: 0, jitter: 0, invalid: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Lever { acct: 3, market: 1, buy: true, lev: 1, isolated: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Deposit { acct: 0, micros: 100000002, }, dt_ms: 0, }, None),
+        (Step { op: Op::Lever { acct: 3, market: 0, buy: true, lev: 30, isolated: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Deposit { acct: 0, micros: 100000002, }, dt_ms: 0, }, None),
+        (Step { op: Op::Withdraw { acct: 0, frac_ppm: 0, }, dt_ms: 0, }, None),
+        (Step { op: Op::Lever { acct: 4, market: 0, buy: false, lev: 6, isolated: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Deposit { acct: 0, micros: 100000002, }, dt_ms: 0, }, None),
+        (Step { op: Op::Lever { acct: 2, market: 0, buy: true, lev: 9, isolated: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Quote { market: 0, buy: true, offset_ticks: 0, qty: 10, }, dt_ms: 0, }, None),
+        (Step { op: Op::Withdraw { acct: 0, frac_ppm: 0, }, dt_ms: 0, }, None),
+        (Step { op: Op::Cancel { acct: 0, mode: 0, pick: 0, }, dt_ms: 0, }, None),
+        (Step { op: Op::Move { market: 0, move_ppm: 320704, jitter: 374242, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: false, kind: OrderKind::PostOnly, offset_ticks: -2, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 0, market: 1, buy: true, kind: OrderKind::Limit, offset_ticks: 0, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: false, kind: OrderKind::Limit, offset_ticks: 0, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Move { market: 0, move_ppm: -410324, jitter: 0, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 0, }, Some(Fault { pick: 6196005137715160544, retry: false, })),
+        (Step { op: Op::SetParam { market: 0, which: 0, raw: 22772, }, dt_ms: 0, }, None),
+        (Step { op: Op::Oracle { market: 1, move_ppm: 3067, jitter: 475002, invalid: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Liquidate { keeper: 2, from_queue: true, pick: 3676767059052969759, acct: 1, scope: 1, }, dt_ms: 0, }, Some(Fault { pick: 11320428841978504138, retry: true, })),
+        (Step { op: Op::AdjustIsolated { acct: 4, market: 2, micros: 2167000000, }, dt_ms: 1092, }, None),
+        (Step { op: Op::Move { market: 0, move_ppm: -217861, jitter: 940144, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 870, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 1, market: 1, buy: true, kind: OrderKind::Fok, offset_ticks: -45, price_mode: 247, qty: 33, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Liquidate { keeper: 1, from_queue: true, pick: 4541657752233134529, acct: 2, scope: 2, }, dt_ms: 0, }, None),
+        (Step { op: Op::SetParam { market: 1, which: 16, raw: -1640830281693098834, }, dt_ms: 1528, }, Some(Fault { pick: 15170863187494332422, retry: false, })),
+        (Step { op: Op::Tick { dt_ms: 4486, }, dt_ms: 0, }, None),
+        (Step { op: Op::Deposit { acct: 1, micros: 19181000001, }, dt_ms: 0, }, None),
+        (Step { op: Op::Move { market: 1, move_ppm: 536268, jitter: 184119, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 1615, }, None),
+        (Step { op: Op::Quote { market: 0, buy: true, offset_ticks: 37, qty: 21, }, dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 6, market: 1, buy: false, kind: OrderKind::PostOnly, offset_ticks: -3, price_mode: 37, qty: 13, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, Some(Fault { pick: 11869977475533417552, retry: false, })),
+        (Step { op: Op::Place(PlaceSpec { acct: 1, market: 0, buy: false, kind: OrderKind::Market, offset_ticks: 39, price_mode: 213, qty: 19, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 633, }, None),
+        (Step { op: Op::Quote { market: 1, buy: false, offset_ticks: 1, qty: 2147, }, dt_ms: 0, }, None),
+        (Step { op: Op::SetParam { market: 1, which: 15, raw: 4450391389573645901, }, dt_ms: 0, }, None),
+        (Step { op: Op::CancelAll { acct: 3, market: None, }, dt_ms: 0, }, None),
+        (Step { op: Op::Venue { which: 1, raw: 9902867382571349603, }, dt_ms: 1874, }, Some(Fault { pick: 17797903978644253633, retry: true, })),
+        (Step { op: Op::Move { market: 0, move_ppm: 9205, jitter: 230260, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 1137, }, None),
+        (Step { op: Op::Oracle { market: 1, move_ppm: -2912, jitter: 10453, invalid: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Deposit { acct: 3, micros: 4824000001, }, dt_ms: 712, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 0, buy: false, kind: OrderKind::Limit, offset_ticks: 4, price_mode: 21, qty: 11, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 1986, }, Some(Fault { pick: 3347616610334032986, retry: false, })),
+        (Step { op: Op::Liquidate { keeper: 0, from_queue: true, pick: 13390871476145497562, acct: 0, scope: 2, }, dt_ms: 0, }, None),
+        (Step { op: Op::Liquidate { keeper: 4, from_queue: true, pick: 12532662122633029133, acct: 0, scope: 0, }, dt_ms: 661, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 4, market: 0, buy: false, kind: OrderKind::PostOnly, offset_ticks: 0, price_mode: 236, qty: 4, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 0, market: 1, buy: false, kind: OrderKind::Limit, offset_ticks: 6, price_mode: 188, qty: 361, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: true, kind: OrderKind::Market, offset_ticks: 3, price_mode: 41, qty: 1470, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 720, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: false, kind: OrderKind::Limit, offset_ticks: 12, price_mode: 47, qty: 27, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 700, }, None),
+        (Step { op: Op::VaultClaim { acct: 2, }, dt_ms: 1733, }, None),
+        (Step { op: Op::Lever { acct: 0, market: 0, buy: true, lev: 35, isolated: false, }, dt_ms: 1969, }, None),
+        (Step { op: Op::Lever { acct: 3, market: 1, buy: false, lev: 2, isolated: false, }, dt_ms: 0, }, None),
+        (Step { op: Op::Tick { dt_ms: 224, }, dt_ms: 0, }, None),
+        (Step { op: Op::Move { market: 1, move_ppm: 9043, jitter: 165894, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 1229, }, Some(Fault { pick: 10058298749261823602, retry: true, })),
+        (Step { op: Op::Cancel { acct: 2, mode: 0, pick: 15019981034618113355, }, dt_ms: 0, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 4, market: 0, buy: true, kind: OrderKind::Fok, offset_ticks: -2, price_mode: 236, qty: 20, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Quote { market: 0, buy: true, offset_ticks: 2, qty: 54, }, dt_ms: 0, }, None),
+        (Step { op: Op::Quote { market: 0, buy: true, offset_ticks: 18, qty: 66, }, dt_ms: 0, }, None),
+        (Step { op: Op::VaultDeposit { acct: 4, frac_ppm: 97377, }, dt_ms: 1902, }, None),
+        (Step { op: Op::Cancel { acct: 3, mode: 0, pick: 5154977020044725543, }, dt_ms: 1214, }, Some(Fault { pick: 4245745428560887034, retry: true, })),
+        (Step { op: Op::Deposit { acct: 2, micros: -2999996, }, dt_ms: 0, }, None),
+        (Step { op: Op::Quote { market: 1, buy: false, offset_ticks: 1, qty: 1595, }, dt_ms: 1448, }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 3, market: 1, buy: true, kind: OrderKind::Ioc, offset_ticks: 416, price_mode: 139, qty: 9, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false, }), dt_ms: 0, }, None),
+        (Step { op: Op::Move { market: 1, move_ppm: -510371, jitter: 555858, lo_ppm: 333333, hi_ppm: 3000000, }, dt_ms: 1808, }, None),
+    ]
+}
+
+/// The same failure shrunk by hand to 8 steps (the same fault on the same oracle move): 3 and
+/// 2 long market 0 on leverage, 2 also short 1 lot of market 1 with an ask resting there. The
+/// move makes both bankrupt; 3's waterfall deleverages 2's short (the ADL copies 2 into the
+/// journal), then 2's liquidation cancels its ask (recording index 1, its market-1 entry) and
+/// drops that entry, now idle, unrecorded. The rollback read past the shortened list.
+#[rustfmt::skip]
+fn stale_cancel_index_shrunk() -> Vec<(Step, Option<Fault>)> {
+    vec![
+        (Step { op: Op::Lever { acct: 3, market: 1, buy: true, lev: 1, isolated: false }, dt_ms: 0 }, None),
+        (Step { op: Op::Lever { acct: 3, market: 0, buy: true, lev: 30, isolated: false }, dt_ms: 0 }, None),
+        (Step { op: Op::Lever { acct: 4, market: 0, buy: false, lev: 6, isolated: false }, dt_ms: 0 }, None),
+        (Step { op: Op::Lever { acct: 2, market: 0, buy: true, lev: 9, isolated: false }, dt_ms: 0 }, None),
+        // 2 sells 1 in market 1 to 0, and offers 1 more there.
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: false, kind: OrderKind::PostOnly, offset_ticks: -2, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false }), dt_ms: 0 }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 0, market: 1, buy: true, kind: OrderKind::Limit, offset_ticks: 0, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false }), dt_ms: 0 }, None),
+        (Step { op: Op::Place(PlaceSpec { acct: 2, market: 1, buy: false, kind: OrderKind::Limit, offset_ticks: 0, price_mode: 4, qty: 1, reduce_only: false, self_trade: SelfTrade::CancelTaker, isolated: false }), dt_ms: 0 }, None),
+        // Market 0 falls 41%: 3, then 2, bankrupt in one sweep; faulted at step 1 + pick % n.
+        (Step { op: Op::Move { market: 0, move_ppm: -410324, jitter: 0, lo_ppm: 333333, hi_ppm: 3000000 }, dt_ms: 0 }, Some(Fault { pick: 6196005137715160544, retry: false })),
+    ]
+}
+
+#[test]
+fn commit_faults_regression_stale_cancel_index() {
+    for steps in [stale_cancel_index_as_found(), stale_cancel_index_shrunk()] {
+        let stats = run_faulted(Setup::Liquidation, &steps).unwrap();
+        assert!(stats.injected > 0, "the fault reached a commit");
+    }
+}
+
 /// Fixed-seed faulted defence sequences must fault commands that move the defences: a source
 /// report, degraded mode entered and left, a halt started and ended, dynamic margin scheduled
 /// and stepped, the adaptive fee repriced.

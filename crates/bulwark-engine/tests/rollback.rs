@@ -471,3 +471,81 @@ fn a_liquidation_cancels_many_resting_orders_first() {
         "the idle entry is gone"
     );
 }
+
+/// A cancel recorded after its account's copy, then the entry it names removed: one sweep
+/// liquidates two pools of T. First its isolated pool in market 1, closed whole (its penalty
+/// copies T into the journal; its entry is released, unrecorded: the copy covers it). Then its
+/// cross pool, which cancels T's bid in market 2, where it holds nothing (the cancel takes the
+/// lot off that entry's resting total, now at index 1), and drops that idle entry, the last one
+/// (unrecorded again). Undone newest first, the cancel's record indexed a list one entry short:
+/// the rollback panicked ("the len is 1 but the index is 1"). The copy puts the whole list
+/// back, so a cancel made after it no longer records an index.
+#[test]
+fn a_sweep_cancels_and_drops_an_entry_of_an_account_copied_earlier() {
+    let mut v = Venue::new(params());
+    for symbol in ["SECOND", "THIRD"] {
+        let mut p = params();
+        p.symbol = symbol.into();
+        v.ok(Command::CreateMarket { params: p });
+    }
+    v.deposit(MM, "1000000");
+    v.deposit(T, "2100");
+    // T: long 10 cross in market 0 (1,100 left in the cross pool), long 10 isolated in market
+    // 1 (1,000 moved there), a cross bid in market 2, where it holds nothing.
+    v.ok(Command::AdjustIsolatedMargin {
+        account: AccountId(T),
+        market: MarketId(1),
+        delta_usd: usd("1000"),
+    });
+    for m in [0, 1] {
+        v.limit_in(m, MM, Side::Sell, "1000", 10);
+    }
+    v.limit(T, Side::Buy, "1000", 10);
+    let mut iso = v.order(1, T, Side::Buy, OrderKind::Limit, "1000", 10);
+    if let Command::PlaceOrder(o) = &mut iso {
+        o.margin = MarginMode::Isolated;
+    }
+    v.ok(iso);
+    v.limit_in(2, T, Side::Buy, "500", 1);
+    // Depth inside the liquidation band (2% of the mark) for both closes.
+    v.limit_in(0, MM, Side::Buy, "920", 100);
+    v.limit_in(1, MM, Side::Buy, "910", 100);
+    let t = |v: &Venue| v.e.account(AccountId(T)).unwrap().clone();
+    assert_eq!(t(&v).positions.len(), 3);
+    assert_eq!(t(&v).orders.len(), 1);
+    // Both pools fall below maintenance while nobody liquidates (mark = mean of oracle and
+    // trade EMA): the isolated one the deeper (mark 920: equity 200, maintenance 460), the
+    // cross one less (mark 930: equity 400, maintenance 465).
+    v.oracle_in(0, "860");
+    v.oracle_in(1, "840");
+    let below = |v: &Venue, scope| {
+        let flag = v.e.flags().get(&(AccountId(T), scope));
+        flag.is_some_and(|f| f.below_maintenance)
+    };
+    assert!(below(&v, Scope::Isolated(MarketId(1))) && below(&v, Scope::Cross));
+    v.venue(VenueParam::NativeLiquidation(true));
+    let ev = fault_every_step(&mut v, Command::Tick, 20);
+    let started: Vec<Scope> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::LiquidationStarted { account, scope, .. } if *account == AccountId(T) => {
+                Some(*scope)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [Scope::Isolated(MarketId(1)), Scope::Cross]);
+    assert!(has(&ev, |e| matches!(
+        e,
+        Event::OrderCancelled {
+            reason: CancelReason::Liquidation,
+            ..
+        }
+    )));
+    assert!(t(&v).orders.is_empty());
+    assert_eq!(
+        t(&v).positions.iter().map(|p| p.market).collect::<Vec<_>>(),
+        [MarketId(0)],
+        "the closed isolated entry and the idle one are gone"
+    );
+}

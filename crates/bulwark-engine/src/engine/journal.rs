@@ -22,7 +22,10 @@
 //!   the account's list, the place in the book of the entry that moved in the list, and for a
 //!   cancel the position's resting total; the order itself stays in its dead slot, which an
 //!   order rested later in the same command keeps first, `Undo::DeadSlot`) and removing an
-//!   idle position (`remove_position`).
+//!   idle position (`remove_position`). A record that names a position by its index is valid
+//!   only against the list as it left it: `write_position` and `remove_position` record only
+//!   while the account has no copy, and a cancel's resting total is put back only while no
+//!   copy older than it is still to be restored (see `Tables::undo_order_gone`).
 //!   Accounts created by the command are not recorded: the table is truncated back. The
 //!   recheck registrations (`cross_watch`, `iso_watch`) are derived and change on every
 //!   recheck; they are left out of the copy and recorded by `replace_registration`.
@@ -180,7 +183,9 @@ enum Undo {
     /// `DeadSlot` record keeps it), and from its account's list (its entry was swap-removed
     /// from its `acct_slot`, the last one moving in). If `unrested`, its lots were also taken
     /// off the resting total of the account's position at `index` (a cancel outside a plan: a
-    /// planned one changes the draft, which `Position` records).
+    /// planned one changes the draft, which `Position` records). The index may be stale by
+    /// the time this is undone if the account had a copy already: see
+    /// `Tables::undo_order_gone`.
     OrderGone {
         mi: u32,
         at: TakenOut,
@@ -516,6 +521,10 @@ impl Engine {
             params: &mut j.params,
             defences: &j.defences,
             venues: &j.venues,
+            account_stamps: &mut j.account_stamps,
+            vault_stamp: &mut j.vault_stamp,
+            epoch: j.epoch,
+            accounts_len: j.accounts_len,
         };
         while let Some(u) = j.ops.pop() {
             tables.undo(u, &mut payloads);
@@ -970,6 +979,36 @@ struct Payloads<'a> {
     params: &'a mut [MarketParams],
     defences: &'a [DefenceState],
     venues: &'a [VenueParams],
+    /// The copy stamps: an account's is cleared as its copy is restored, so that while the
+    /// rollback runs, a stamp still set says the account's copy is older than the records
+    /// being undone, and will restore everything they changed in it.
+    account_stamps: &'a mut [u64],
+    vault_stamp: &'a mut u64,
+    epoch: u64,
+    /// Rows from here on were created by the command (truncated after the records).
+    accounts_len: usize,
+}
+
+impl Payloads<'_> {
+    /// Whether account `id` will be put back whole after the records still to undo: its copy
+    /// (made before them) is not restored yet, or the command created it.
+    fn restored_whole_later(&self, id: AccountId) -> bool {
+        if id == VAULT {
+            return *self.vault_stamp == self.epoch;
+        }
+        let i = id.0 as usize;
+        i >= self.accounts_len || self.account_stamps.get(i) == Some(&self.epoch)
+    }
+
+    /// Account `id`'s copy has been restored: records older than it see the account as they
+    /// left it.
+    fn copy_restored(&mut self, id: AccountId) {
+        if id == VAULT {
+            *self.vault_stamp = 0;
+        } else if let Some(stamp) = self.account_stamps.get_mut(id.0 as usize) {
+            *stamp = 0;
+        }
+    }
 }
 
 /// The engine's tables, borrowed apart from the journal for a rollback.
@@ -988,10 +1027,24 @@ impl Tables<'_> {
     }
 
     /// Undo `Engine::order_gone`: the book, the list, the moved entry's place in the book and,
-    /// for a cancel, the position's resting total.
-    fn undo_order_gone(&mut self, mi: usize, at: TakenOut, unrest: Option<u32>) {
+    /// for a cancel, the position's resting total, unless the account will be put back whole
+    /// later in the rollback.
+    ///
+    /// The exception is what makes `index` safe to use. Once an account has a copy, the
+    /// command's later changes to its position list go unrecorded (the copy covers them). So
+    /// if the copy is older than this record, the list this undo finds may differ from the one
+    /// the cancel indexed: a liquidation's `cancel_pool_orders` cancels a pool's orders and
+    /// then `release_if_idle` removes the entries left idle; undone here, the cancel of an
+    /// account's last entry indexed past the shortened list and the rollback panicked ("index
+    /// out of bounds"; the account had been copied earlier in the command, by an ADL or an
+    /// earlier liquidation's penalty). The copy restores the whole list afterwards, so the
+    /// resting total needs no putting back then. Otherwise (no copy, or one newer than this
+    /// record, restored already) every later change to the list has been undone and the list
+    /// is exactly as the cancel left it.
+    fn undo_order_gone(&mut self, mi: usize, at: TakenOut, unrest: Option<u32>, p: &Payloads) {
         let o = *self.markets[mi].book.put_back(at);
         let entry = (self.markets[mi].id, o.id);
+        let unrest = unrest.filter(|_| !p.restored_whole_later(o.account));
         let a = row(self.accounts, self.vault, o.account);
         if let Some(i) = unrest {
             let open = a.positions[i as usize].open_on(o.side);
@@ -1012,6 +1065,7 @@ impl Tables<'_> {
         match u {
             Undo::AccountCopy { id, buf } => {
                 restore_account(self.account(id), &mut p.copies[buf as usize]);
+                p.copy_restored(id);
             }
             Undo::Position {
                 id,
@@ -1033,7 +1087,7 @@ impl Tables<'_> {
                 at,
                 unrested,
                 index,
-            } => self.undo_order_gone(mi as usize, at, unrested.then_some(index)),
+            } => self.undo_order_gone(mi as usize, at, unrested.then_some(index), p),
             Undo::DeadSlot { mi, slot, order } => {
                 self.markets[mi as usize]
                     .book
@@ -1235,5 +1289,64 @@ mod tests {
             crate::hash::state_hash(&before)
         );
         e.check_invariants().unwrap(); // ok: a test
+    }
+
+    /// A cancel of an account's order in its last position entry, then that entry removed as
+    /// idle, with the account copied before both (`copy_first`: as in the liquidation that
+    /// found the bug; the removal goes unrecorded, the copy restores the list) or between them
+    /// (the cancel's record must still put its lots back on the restored entry). Both roll
+    /// back exactly; with the copy first, the rollback once panicked (index out of bounds).
+    #[test]
+    fn a_cancel_then_its_idle_entry_removed_roll_back_with_the_copy_before_or_after() {
+        for copy_first in [true, false] {
+            let mut e = Engine::default();
+            let mut t = 0;
+            let mut apply = |e: &mut Engine, c: Command| {
+                t += 1;
+                e.apply(&c, TimestampMs(t)).map(|ev| ev.to_vec()).unwrap() // ok: a test
+            };
+            for price in [50_000, 3_000] {
+                let params = MarketParams::btc_like("PERP", Price::from_micros(price * 1_000_000));
+                apply(&mut e, Command::CreateMarket { params });
+            }
+            let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
+            let account = AccountId(0);
+            apply(
+                &mut e,
+                Command::Deposit {
+                    account,
+                    amount_usd,
+                },
+            );
+            // A bid in each market: two entries, the second (market 1) the last.
+            apply(&mut e, order(0, Side::Buy, 49_000, 2));
+            let mut bid = order(0, Side::Buy, 2_900, 2);
+            if let Command::PlaceOrder(o) = &mut bid {
+                o.market = MarketId(1);
+            }
+            apply(&mut e, bid);
+            let before = e.clone();
+            let (market, gone) = e.accounts[0].orders[1];
+            assert_eq!(market, MarketId(1));
+
+            e.begin_journal();
+            if copy_first {
+                e.acct_mut(account);
+            }
+            e.cancel_resting(1, gone, CancelReason::User);
+            if !copy_first {
+                e.acct_mut(account);
+            }
+            let i = e.accounts[0].position_index(market).unwrap(); // ok: a test
+            assert_eq!(i, 1, "the last entry");
+            assert!(e.accounts[0].positions[i].is_idle());
+            e.remove_position(account, i);
+            e.roll_back();
+
+            assert_eq!(e.accounts, before.accounts, "copy first: {copy_first}");
+            assert_eq!(e.markets[1].book, before.markets[1].book);
+            assert_eq!(e.state_diff(&before), None);
+            e.check_invariants().unwrap(); // ok: a test
+        }
     }
 }
