@@ -37,6 +37,8 @@ pub mod palette {
     pub const RED: &str = "#e03131";
     pub const VIOLET: &str = "#7048e8";
     pub const TEAL: &str = "#0c8599";
+    pub const BROWN: &str = "#8c5a2b";
+    pub const NAVY: &str = "#1b2a59";
     /// For stages and extra series without a colour of their own.
     pub const CYCLE: [&str; 6] = [TEAL, VIOLET, "#862e9c", "#5c940d", "#a61e4d", GREY];
 }

@@ -39,6 +39,7 @@ dl.meta dt { color: #495057; }
 dl.meta dd { margin: 0; }
 code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-all; }
 table { border-collapse: collapse; font-size: 14px; margin: 6px 0; }
+div.wide { overflow-x: auto; }
 th, td { padding: 5px 12px; border-bottom: 1px solid #e9ecef; text-align: left; vertical-align: top; }
 th { background: #f1f3f5; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -660,7 +661,8 @@ pub(crate) fn comparison_table_html(table: &ComparisonTable) -> String {
     if let Some(caption) = &table.caption {
         let _ = writeln!(body, "<p class=\"note\">{}</p>", escape_html(caption));
     }
-    body.push_str("<table class=\"comparison\">\n<tr>");
+    // Wide tables (a sweep's statistics per set) scroll rather than run off the page.
+    body.push_str("<div class=\"wide\"><table class=\"comparison\">\n<tr>");
     for cell in &table.header {
         let _ = write!(body, "<th>{}</th>", escape_html(cell));
     }
@@ -681,7 +683,7 @@ pub(crate) fn comparison_table_html(table: &ComparisonTable) -> String {
         }
         body.push_str("</tr>\n");
     }
-    body.push_str("</table>");
+    body.push_str("</table></div>");
     body
 }
 

@@ -83,7 +83,7 @@ pub struct XyChart {
     pub series: Vec<XySeries>,
 }
 
-const SERIES_COLORS: [&str; 8] = [
+const SERIES_COLORS: [&str; 10] = [
     palette::BLUE,
     palette::ORANGE,
     palette::GREEN,
@@ -92,6 +92,8 @@ const SERIES_COLORS: [&str; 8] = [
     palette::TEAL,
     palette::AMBER,
     palette::GREY,
+    palette::BROWN,
+    palette::NAVY,
 ];
 
 fn color_of(series: &XySeries, index: usize) -> &'static str {

@@ -29,7 +29,7 @@ const CONFIDENCE: f64 = 0.95;
 /// Family-wise error rate of the paired comparison.
 const ALPHA: f64 = 0.05;
 /// Most sets drawn on one chart: more lines than this cannot be told apart.
-const MAX_CHART_SETS: usize = 8;
+const MAX_CHART_SETS: usize = 10;
 /// Most runs drawn as dots on the gas chart.
 const MAX_SCATTER_POINTS: usize = 4_000;
 
