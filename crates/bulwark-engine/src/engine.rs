@@ -52,6 +52,7 @@ use orders::{Draft, PlanEnd, Step};
 pub use vault::{
     Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
 };
+pub use watch::AtRisk;
 use waterfall::LossOrigin;
 
 /// Hard bounds on every numeric input, checked at the edge of [`Engine::apply`] before any

@@ -41,8 +41,8 @@ pub use defence::{
     HaltReason, OiCap, OracleGuard, PriceBand, SourceStatus, StablePrice,
 };
 pub use engine::{
-    limits, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry, Vault, VaultInventory,
-    VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
+    limits, AtRisk, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry, Vault,
+    VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
 };
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};

@@ -767,3 +767,43 @@ fn a_late_source_report_is_refused() {
     );
     assert_eq!(state_hash(&v.e), before);
 }
+
+/// The liquidation a further move would set off, from the recheck index (issue 13's
+/// proactive breaker reads it). T long 10 with 1,500 falls below maintenance under 894.74
+/// (1,500 + 10 (p - 1,000) < 5% x 10 p); T2 long 10 with 1,200 under 926.32.
+#[test]
+fn liquidation_at_risk_by_hand() {
+    let mut v = traded(params());
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10);
+    assert_eq!(v.mark(), px("1000"));
+    let at = |v: &Venue, ppm: i64| v.e.liquidation_at_risk(MarketId(0), ppm).unwrap();
+    let r = at(&v, -50_000);
+    assert_eq!(
+        (r.price, r.pools, r.notional_usd),
+        (px("950"), 0, Usd::ZERO)
+    );
+    let r = at(&v, -80_000);
+    assert_eq!(
+        (r.price, r.pools, r.notional_usd),
+        (px("920"), 1, usd("9200"))
+    );
+    let r = at(&v, -110_000);
+    assert_eq!(
+        (r.price, r.pools, r.notional_usd),
+        (px("890"), 2, usd("17800"))
+    );
+    // MM's short of 20 with 100,000 is safe even at double the price.
+    assert_eq!(at(&v, 1_000_000).pools, 0);
+    assert!(matches!(
+        v.e.liquidation_at_risk(MarketId(0), -1_000_000),
+        Err(Reject::InvalidParam {
+            name: "move_ppm",
+            ..
+        })
+    ));
+    // A query: nothing changed.
+    let before = state_hash(&v.e);
+    at(&v, -110_000);
+    assert_eq!(state_hash(&v.e), before);
+}

@@ -1044,6 +1044,56 @@ fn is_defence(p: &Param) -> bool {
 /// The defences' state after any command: a halt only while its breaker is on, degraded mode
 /// only with the guard on, a margin schedule only with dynamic margin on, and the taker fee in
 /// force the base fee, or with the adaptive fee on between the base and its cap.
+/// `Engine::liquidation_at_risk` against a scan of every pool: for each market and a move of
+/// -7% and +7%, the pools not below maintenance now that would be at the moved mark, and
+/// their positions' notional there.
+fn check_liquidation_at_risk(e: &Engine, cmd: &Command) -> Result<(), TestCaseError> {
+    for m in e.markets() {
+        for move_ppm in [-70_000i64, 70_000] {
+            let got = e.liquidation_at_risk(m.id, move_ppm).unwrap();
+            let (mut pools, mut notional) = (0u64, 0i128);
+            let holders = e
+                .accounts()
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (AccountId(i as u32), a))
+                .chain(std::iter::once((bulwark_engine::VAULT, &e.vault().account)));
+            for (id, a) in holders {
+                let Some(p) = a.position(m.id).filter(|p| !p.qty.is_zero()) else {
+                    continue;
+                };
+                let scope = match p.mode {
+                    MarginMode::Cross => Scope::Cross,
+                    MarginMode::Isolated => Scope::Isolated(m.id),
+                };
+                let now = e
+                    .flags()
+                    .get(&(id, scope))
+                    .is_some_and(|f| f.below_maintenance);
+                let Ok(h) = e.health_with_mark(id, scope, m.id, got.price) else {
+                    continue;
+                };
+                if now || !h.below_maintenance() {
+                    continue;
+                }
+                pools += 1;
+                let lots = m.params.lots_per_unit as i128;
+                let n = p.qty.lots().unsigned_abs() as i128 * got.price.micros() as i128;
+                notional += (n + lots - 1) / lots;
+            }
+            prop_assert_eq!(
+                (got.pools, got.notional_usd.micros() as i128),
+                (pools, notional),
+                "liquidation at risk in {:?} at {} ppm after {:?}",
+                m.id,
+                move_ppm,
+                cmd
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_defence_state(e: &Engine, cmd: &Command) -> Result<(), TestCaseError> {
     for m in e.markets() {
         let d = &m.params.defences;
@@ -2152,6 +2202,7 @@ impl Harness {
             .map_err(|e| TestCaseError::fail(format!("invariant after {cmd:?}: {e}")))?;
         self.check_flags_from_scratch(&cmd)?;
         check_defence_state(&self.engine, &cmd)?;
+        check_liquidation_at_risk(&self.engine, &cmd)?;
         self.check_keeper_call(&pre, &cmd, result.as_deref())?;
         self.last_reject = None;
         let accepted = match result {

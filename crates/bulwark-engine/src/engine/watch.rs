@@ -42,6 +42,7 @@ use super::{bounded, in_scope, Bounded, Engine, VAULT};
 use crate::account::{Position, WatchReg};
 use crate::event::Scope;
 use crate::margin::{self, Health};
+use crate::reject::Reject;
 use bulwark_core::{
     div_i128, div_i64, ok_or_overflow, AccountId, ArithResult, MarketId, Price, Round, PPM_ONE,
 };
@@ -338,4 +339,74 @@ fn up_to(
         Scope::Isolated(MarketId(u16::MAX)),
     );
     m.watch_up[side].range(..=to).map(|&(_, a, s)| (a, s))
+}
+
+/// What a further move of one market's mark would put below maintenance: the pools and the
+/// notional (at the moved mark) of their positions in the market (`Engine::liquidation_at_risk`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AtRisk {
+    /// The mark the move reaches.
+    pub price: Price,
+    /// Pools that are not below maintenance now and would be at `price`.
+    pub pools: u64,
+    /// Their positions' notional in the market at `price`, rounded up.
+    pub notional_usd: bulwark_core::Usd,
+}
+
+impl Engine {
+    /// The pools a move of `market`'s mark by `move_ppm` (negative: down) would take below
+    /// maintenance, from the recheck index: the single-position pools whose trigger the move
+    /// crosses (triggers err early, so each candidate is confirmed at the moved mark) and
+    /// every multi-position pool of the market, evaluated there. Other marks are unchanged.
+    /// The liquidation volume a further move would set off, against the depth the book has
+    /// within the same move: a proactive breaker's input (step 8).
+    pub fn liquidation_at_risk(&self, market: MarketId, move_ppm: i64) -> Result<AtRisk, Reject> {
+        let mi = self.market_index(market)?;
+        let m = &self.markets[mi];
+        if move_ppm <= -(PPM_ONE) || move_ppm.unsigned_abs() > 10 * PPM_ONE as u64 {
+            return Err(Reject::InvalidParam {
+                name: "move_ppm",
+                reason: "must be in (-100%, +1000%]".into(),
+            });
+        }
+        let mark = m.mark.micros() as i128;
+        let moved = mark + mark * move_ppm as i128 / PPM_ONE as i128;
+        let price = Price::from_micros(moved.clamp(1, m.params.max_price.micros() as i128) as i64);
+        let to = price.micros() as i128;
+        let mut candidates: Vec<(AccountId, Scope)> = Vec::new();
+        for side in 0..2 {
+            if to < mark {
+                candidates.extend(down_from(m, side, to));
+            } else if to > mark {
+                candidates.extend(up_to(m, side, to));
+            }
+        }
+        candidates.extend(m.watch_always.iter().copied());
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut out = AtRisk {
+            price,
+            ..AtRisk::default()
+        };
+        for (account, scope) in candidates {
+            let already = self
+                .flags
+                .get(&(account, scope))
+                .is_some_and(|f| f.below_maintenance);
+            let a = self.acct(account);
+            let Ok(h) = self.pool_health_inner(a, scope, None, Some((market, price)), false) else {
+                continue;
+            };
+            if already || !h.below_maintenance() {
+                continue;
+            }
+            let Some(p) = a.position(market).filter(|p| in_scope(p, scope)) else {
+                continue;
+            };
+            let notional = margin::notional_ceil_usd(p.qty, price, m.params.lots_per_unit)?;
+            out.pools += 1;
+            out.notional_usd = out.notional_usd.checked_add(notional)?;
+        }
+        Ok(out)
+    }
 }
