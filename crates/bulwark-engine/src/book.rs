@@ -1056,11 +1056,11 @@ mod tests {
             before.free_slots(),
             "free slots in the same order"
         );
-        assert_eq!(b.get(a).unwrap().remaining, Qty::from_lots(5));
-        assert_eq!(b.get(c).unwrap().acct_slot, 0);
+        assert_eq!(b.get(a).unwrap().remaining, Qty::from_lots(5)); // ok: a test
+        assert_eq!(b.get(c).unwrap().acct_slot, 0); // ok: a test
         assert_eq!(b, before, "the whole book");
-        b.check().unwrap();
-        // And the book still works: the next order gets the id the untouched book would give.
+        b.check().unwrap(); // ok: a test
+                            // And the book still works: the next order gets the id the untouched book would give.
         let mut twin = before.clone();
         assert_eq!(b.reserve(8), twin.reserve(8));
     }
@@ -1080,7 +1080,7 @@ mod tests {
         assert!(b.get(ask).is_none() && b.best_ask().is_none());
         undo_all(&mut b, &mut log);
         assert_eq!(b, before);
-        assert_eq!(b.get(bid).unwrap().remaining, Qty::from_lots(3));
+        assert_eq!(b.get(bid).unwrap().remaining, Qty::from_lots(3)); // ok: a test
     }
 
     #[derive(Clone, Debug)]
@@ -1131,13 +1131,13 @@ mod tests {
             }
             Op::Fill(k, q) => {
                 if let Some(id) = pick(k) {
-                    let q = Qty::from_lots(q).min(b.get(id).unwrap().remaining);
+                    let q = Qty::from_lots(q).min(b.get(id).unwrap().remaining); // ok: a test
                     b.fill_logged(id, q, &mut l);
                 }
             }
             Op::Reduce(k, q) => {
                 if let Some(id) = pick(k) {
-                    let r = b.get(id).unwrap().remaining.lots();
+                    let r = b.get(id).unwrap().remaining.lots(); // ok: a test
                     if r > 1 {
                         b.reduce_logged(id, Qty::from_lots(1 + q % (r - 1)), &mut l);
                     }

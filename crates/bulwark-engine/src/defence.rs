@@ -762,7 +762,7 @@ mod tests {
 
     #[test]
     fn defaults_validate() {
-        Defences::default().validate().unwrap();
+        Defences::default().validate().unwrap(); // ok: a test
     }
 
     #[test]

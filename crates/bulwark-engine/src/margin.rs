@@ -168,11 +168,11 @@ mod tests {
         // 3 lots of 0.001 BTC at 33,333.333333 USD = 99.999999999 USD.
         let price = Price::from_micros(33_333_333_333);
         assert_eq!(
-            value_usd(Qty::from_lots(3), price, 1000).unwrap(),
+            value_usd(Qty::from_lots(3), price, 1000).unwrap(), // ok: a test
             Usd::from_micros(99_999_999)
         );
         assert_eq!(
-            value_usd(Qty::from_lots(-3), price, 1000).unwrap(),
+            value_usd(Qty::from_lots(-3), price, 1000).unwrap(), // ok: a test
             Usd::from_micros(-100_000_000)
         );
         assert_eq!(

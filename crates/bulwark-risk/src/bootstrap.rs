@@ -174,18 +174,7 @@ pub struct PairedDiff {
 /// Either slice empty or holding NaN/inf, [`RiskError::LengthMismatch`], fewer than
 /// [`MIN_BOOTSTRAP_OBSERVATIONS`] pairs, invalid settings.
 pub fn paired_mean_diff(a: &[f64], b: &[f64], boot: &Bootstrap) -> Result<PairedDiff, RiskError> {
-    check::finite_slice("a", a)?;
-    check::finite_slice("b", b)?;
-    if a.len() != b.len() {
-        return Err(RiskError::LengthMismatch {
-            left_what: "a",
-            left: a.len(),
-            right_what: "b",
-            right: b.len(),
-        });
-    }
-    check::at_least("paired bootstrap", a.len(), MIN_BOOTSTRAP_OBSERVATIONS)?;
-    boot.validate()?;
+    check_pairs(a, b, boot)?;
     let n = a.len();
     let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let mean_diff = finite_statistic(mean(&diffs))?;
@@ -228,18 +217,7 @@ pub fn paired_stat_diff(
     boot: &Bootstrap,
     mut stat: impl FnMut(&[f64]) -> f64,
 ) -> Result<PairedDiff, RiskError> {
-    check::finite_slice("a", a)?;
-    check::finite_slice("b", b)?;
-    if a.len() != b.len() {
-        return Err(RiskError::LengthMismatch {
-            left_what: "a",
-            left: a.len(),
-            right_what: "b",
-            right: b.len(),
-        });
-    }
-    check::at_least("paired bootstrap", a.len(), MIN_BOOTSTRAP_OBSERVATIONS)?;
-    boot.validate()?;
+    check_pairs(a, b, boot)?;
     let n = a.len();
     let estimate = finite_statistic(stat(a) - stat(b))?;
     let mut draws = Draws::new(boot.seed);
@@ -267,6 +245,24 @@ pub fn paired_stat_diff(
         ci: percentile_interval(estimate, replicates, boot.confidence),
         p_value,
     })
+}
+
+/// The inputs of a paired bootstrap: finite, as many in `a` as in `b`, enough pairs, valid
+/// settings.
+fn check_pairs(a: &[f64], b: &[f64], boot: &Bootstrap) -> Result<(), RiskError> {
+    check::finite_slice("a", a)?;
+    check::finite_slice("b", b)?;
+    if a.len() != b.len() {
+        return Err(RiskError::LengthMismatch {
+            left_what: "a",
+            left: a.len(),
+            right_what: "b",
+            right: b.len(),
+        });
+    }
+    check::at_least("paired bootstrap", a.len(), MIN_BOOTSTRAP_OBSERVATIONS)?;
+    boot.validate()?;
+    Ok(())
 }
 
 /// Bootstrap of an order-statistic functional with resamples held as counts.

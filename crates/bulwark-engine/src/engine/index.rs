@@ -374,6 +374,7 @@ mod tests {
         for a in [B, C, AccountId(4)] {
             assert_eq!(pending(&e, a).loss_usd, Usd::from_micros(4));
             assert_eq!(e.socialized_loss_total(a).unwrap(), Usd::from_micros(4));
+            // ok: a test
             // ok: test
             // ok: unit test
         }
