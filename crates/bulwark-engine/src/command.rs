@@ -4,7 +4,7 @@
 use crate::book::Side;
 use crate::defence::{
     AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, HaltBreaker, OiCap, OracleGuard,
-    PriceBand, StablePrice,
+    PriceBand, ProactiveBreaker, StablePrice,
 };
 use crate::event::Scope;
 use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, Usd};
@@ -241,6 +241,7 @@ pub enum Param {
     PriceBand(PriceBand),
     Halt(HaltBreaker),
     Divergence(DivergenceBreaker),
+    Proactive(ProactiveBreaker),
     DynamicMargin(DynamicMargin),
     AdaptiveFee(AdaptiveFee),
     OiCap(OiCap),

@@ -8,7 +8,7 @@
 //! the commands. No floats: every figure is fixed point (ppm, micro-USD, milliseconds).
 
 use crate::reject::Reject;
-use bulwark_core::{isqrt_u64, Ppm, Price, Qty, TimestampMs, PPM_ONE};
+use bulwark_core::{isqrt_u64, Ppm, Price, Qty, TimestampMs, Usd, PPM_ONE};
 use serde::{Deserialize, Serialize};
 
 /// Most oracle sources one market may have (`Command::OracleSource::source` is below this).
@@ -19,6 +19,8 @@ pub const MAX_ORACLE_SOURCES: usize = 8;
 pub const WINDOW_BUCKETS: usize = 16;
 /// Longest window, cool-down, notice or step interval any defence may set: one day.
 pub const MAX_DEFENCE_MS: u64 = 86_400_000;
+/// The proactive breaker's `min_at_risk_usd` bound (1e12 USD, the engine's bound on collateral).
+const MAX_AT_RISK_MICROS: i64 = 1_000_000_000_000 * 1_000_000;
 const HOUR_MS: u64 = 3_600_000;
 
 /// Every defence of one market. `#[serde(default)]`: a scenario names only what it turns on.
@@ -30,6 +32,7 @@ pub struct Defences {
     pub price_band: PriceBand,
     pub halt: HaltBreaker,
     pub divergence: DivergenceBreaker,
+    pub proactive: ProactiveBreaker,
     pub dynamic_margin: DynamicMargin,
     pub adaptive_fee: AdaptiveFee,
     pub oi_cap: OiCap,
@@ -164,6 +167,53 @@ impl Default for DivergenceBreaker {
             enabled: false,
             max_divergence: Ppm::from_raw(50_000),
             cooldown_ms: 120_000,
+            mode: HaltMode::ReduceOnly,
+            liquidations: true,
+        }
+    }
+}
+
+/// Halt the market *before* a cascade reaches the liquidation layer, from a prediction: the
+/// positions a further move of `move_ppm` (either way) would put below maintenance, read from
+/// the recheck index (`Engine::liquidation_at_risk`), against the book's depth within the same
+/// move on the side their liquidations would hit (bids for a fall, asks for a rise). It trips
+/// when that notional is at least `min_at_risk_usd` and more than `max_ratio` times the depth:
+/// the liquidations the move would set off could not be absorbed, and would push the price
+/// further. Judged at ticks, at most once every `check_ms` (each check ranges over the index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProactiveBreaker {
+    pub enabled: bool,
+    /// The further move of the mark the prediction assumes (ppm of the mark), when it is not
+    /// scaled by volatility.
+    pub move_ppm: Ppm,
+    /// Scale the move by volatility instead: `z` (ppm of 1) standard deviations of the
+    /// driver's short volatility over `horizon_s`, within [0.1%, 50%] (0: the fixed move).
+    /// In a calm market a fixed move overstates what can happen before the next check; in a
+    /// crash it understates it.
+    pub z: Ppm,
+    pub horizon_s: u64,
+    /// Trip when the notional at risk exceeds this multiple of the depth (ppm: 1,000,000 = 1x).
+    pub max_ratio: Ppm,
+    /// Below this notional at risk nothing trips, however thin the book.
+    pub min_at_risk_usd: Usd,
+    pub check_ms: u64,
+    pub cooldown_ms: u64,
+    pub mode: HaltMode,
+    pub liquidations: bool,
+}
+
+impl Default for ProactiveBreaker {
+    fn default() -> Self {
+        ProactiveBreaker {
+            enabled: false,
+            move_ppm: Ppm::from_raw(30_000),
+            z: Ppm::from_raw(3 * PPM_ONE),
+            horizon_s: 900,
+            max_ratio: Ppm::from_raw(10 * PPM_ONE),
+            min_at_risk_usd: Usd::from_micros(1_000_000 * 1_000_000),
+            check_ms: 10_000,
+            cooldown_ms: 300_000,
             mode: HaltMode::ReduceOnly,
             liquidations: true,
         }
@@ -338,6 +388,35 @@ impl Defences {
             "must be in (0, 100%]",
         )?;
         duration(d.cooldown_ms, "divergence.cooldown_ms", false)?;
+        let p = &self.proactive;
+        if p.move_ppm.raw() <= 0 || p.move_ppm.raw() > 500_000 {
+            return Err(invalid("proactive.move_ppm", "must be in (0, 50%]"));
+        }
+        if p.max_ratio.raw() <= 0 || p.max_ratio.raw() > 1_000 * PPM_ONE {
+            return Err(invalid(
+                "proactive.max_ratio",
+                "must be in (0, 1000x] (ppm: 1000000 = at-risk notional equal to the depth)",
+            ));
+        }
+        if p.min_at_risk_usd.is_negative()
+            || p.min_at_risk_usd > Usd::from_micros(MAX_AT_RISK_MICROS)
+        {
+            return Err(invalid(
+                "proactive.min_at_risk_usd",
+                "must be in [0, 1e12] USD",
+            ));
+        }
+        if p.z.raw() < 0 || p.z.raw() > 20 * PPM_ONE {
+            return Err(invalid(
+                "proactive.z",
+                "must be in [0, 20] (ppm of 1; 0: a fixed move)",
+            ));
+        }
+        if p.horizon_s == 0 || p.horizon_s > MAX_DEFENCE_MS / 1000 {
+            return Err(invalid("proactive.horizon_s", "must be in 1..=86400 s"));
+        }
+        duration(p.check_ms, "proactive.check_ms", false)?;
+        duration(p.cooldown_ms, "proactive.cooldown_ms", false)?;
         let m = &self.dynamic_margin;
         fraction(m.floor, "dynamic_margin.floor", "must be in (0, 100%]")?;
         if m.z.raw() <= 0 || m.z.raw() > 20 * PPM_ONE {
@@ -451,6 +530,14 @@ pub enum HaltReason {
         oracle: Price,
         book: Price,
     },
+    /// A further `move_ppm` move (negative: down) would put `pools` pools with `at_risk_usd` of
+    /// notional below maintenance, against `depth_usd` of book within the move.
+    Cascade {
+        move_ppm: i64,
+        pools: u64,
+        at_risk_usd: Usd,
+        depth_usd: Usd,
+    },
 }
 
 /// A halt in force.
@@ -560,6 +647,8 @@ pub struct DefenceState {
     pub taker_fee_in_force: Option<Ppm>,
     /// The stable price and when it last moved toward the mark (`None` while it is off).
     pub stable: Option<(Price, TimestampMs)>,
+    /// When the proactive breaker last judged the market (`None` while it is off).
+    pub proactive_checked: Option<TimestampMs>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -646,20 +735,42 @@ pub fn judge_sources(
 /// The maintenance fraction dynamic margin asks for: max(floor, z x sigma x sqrt(horizon /
 /// 1h), override), rounded up and capped at 100%.
 pub fn margin_target(dm: &DynamicMargin, sigma_1h: Ppm) -> Ppm {
-    // sqrt(horizon_s / 3600) in ppm = isqrt(horizon_s x 1e12 / 3600), rounded up.
-    let scaled = (dm.horizon_s as u128 * 1_000_000_000_000u128).div_ceil(3_600) as u64;
-    let mut root = isqrt_u64(scaled);
-    if root * root < scaled {
-        root += 1;
-    }
-    let dynamic = (dm.z.raw().max(0) as u128 * sigma_1h.raw().max(0) as u128 * root as u128)
-        .div_ceil(PPM_ONE as u128 * PPM_ONE as u128)
-        .min(PPM_ONE as u128) as i64;
+    let dynamic = z_sigma_ppm(dm.z, sigma_1h, dm.horizon_s);
     let mut t = dm.floor.raw().max(dynamic);
     if let Some(o) = dm.override_maintenance {
         t = t.max(o.raw());
     }
     Ppm::from_raw(t.min(PPM_ONE))
+}
+
+/// z x sigma_1h x sqrt(horizon_s / 1 h) in ppm, rounded up and capped at 100%: a move of `z`
+/// standard deviations over the horizon.
+pub fn z_sigma_ppm(z: Ppm, sigma_1h: Ppm, horizon_s: u64) -> i64 {
+    // sqrt(horizon_s / 3600) in ppm = isqrt(horizon_s x 1e12 / 3600), rounded up.
+    let scaled = (horizon_s as u128 * 1_000_000_000_000u128).div_ceil(3_600) as u64;
+    let mut root = isqrt_u64(scaled);
+    if root * root < scaled {
+        root += 1;
+    }
+    (z.raw().max(0) as u128 * sigma_1h.raw().max(0) as u128 * root as u128)
+        .div_ceil(PPM_ONE as u128 * PPM_ONE as u128)
+        .min(PPM_ONE as u128) as i64
+}
+
+/// The smallest move a volatility-scaled proactive breaker assumes (0.1%).
+pub const PROACTIVE_MIN_MOVE_PPM: i64 = 1_000;
+/// The largest move the proactive breaker assumes (50%).
+pub const PROACTIVE_MAX_MOVE_PPM: i64 = 500_000;
+
+/// The move the proactive breaker assumes: `z` short-volatility standard deviations over
+/// `horizon_s` when `z` is set and the driver has reported a volatility, within [0.1%, 50%];
+/// otherwise the fixed `move_ppm`.
+pub fn proactive_move_ppm(p: &ProactiveBreaker, volatility: Option<VolatilityReading>) -> i64 {
+    match volatility {
+        Some(v) if p.z.raw() > 0 => z_sigma_ppm(p.z, v.short, p.horizon_s)
+            .clamp(PROACTIVE_MIN_MOVE_PPM, PROACTIVE_MAX_MOVE_PPM),
+        _ => p.move_ppm.raw(),
+    }
 }
 
 /// The stable price after following `mark` from `(stable, at)` to `now` under the growth

@@ -37,6 +37,7 @@ mod liquidation;
 mod orders;
 mod params;
 mod prices;
+mod proactive;
 mod queries;
 mod socialize;
 #[cfg(feature = "testing")]
@@ -49,6 +50,7 @@ pub(crate) use index::pending_exact;
 pub use index::Pending;
 pub use liquidation::QueueEntry;
 use orders::{Draft, PlanEnd, Step};
+pub use proactive::CascadeRisk;
 pub use vault::{
     Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
 };

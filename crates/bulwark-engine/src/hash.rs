@@ -122,6 +122,21 @@ impl Feed {
         self.bool(h.liquidations);
         self.bool(d.divergence.mode == HaltMode::Full);
         self.bool(d.divergence.liquidations);
+        let p = &d.proactive;
+        self.bool(p.enabled);
+        for v in [
+            p.move_ppm.raw(),
+            p.z.raw(),
+            p.horizon_s as i64,
+            p.max_ratio.raw(),
+            p.min_at_risk_usd.micros(),
+            p.check_ms as i64,
+            p.cooldown_ms as i64,
+        ] {
+            self.i64(v);
+        }
+        self.bool(p.mode == HaltMode::Full);
+        self.bool(p.liquidations);
         let m = &d.dynamic_margin;
         self.bool(m.enabled);
         for v in [
@@ -187,6 +202,18 @@ impl Feed {
                     self.i64(oracle.micros());
                     self.i64(book.micros());
                 }
+                HaltReason::Cascade {
+                    move_ppm,
+                    pools,
+                    at_risk_usd,
+                    depth_usd,
+                } => {
+                    self.u64(2);
+                    self.i64(move_ppm);
+                    self.u64(pools);
+                    self.i64(at_risk_usd.micros());
+                    self.i64(depth_usd.micros());
+                }
             }
         }
         self.bool(s.window.used);
@@ -204,6 +231,7 @@ impl Feed {
         self.opt_i64(s.taker_fee_in_force.map(|f| f.raw()));
         self.opt_i64(s.stable.map(|(p, _)| p.micros()));
         self.opt_i64(s.stable.map(|(_, t)| t.0 as i64));
+        self.opt_i64(s.proactive_checked.map(|t| t.0 as i64));
     }
     fn position(&mut self, p: &Position) {
         self.u64(p.market.0 as u64);
@@ -229,7 +257,7 @@ impl Feed {
 pub fn state_hash(engine: &Engine) -> [u8; 32] {
     let e = engine.parts();
     let mut f = Feed(blake3::Hasher::new());
-    f.str("bulwark-state-v3");
+    f.str("bulwark-state-v4");
     f.u64(e.last_ms.0);
     f.u64(e.next_order_seq);
     f.u64(e.commands_applied);

@@ -87,6 +87,9 @@ fn check_defences(m: &crate::market::Market) -> Result<(), String> {
     if s.degraded_since.is_some() && !d.oracle_guard.enabled {
         return Err("degraded with the oracle guard off".into());
     }
+    if s.proactive_checked.is_some() && !d.proactive.enabled {
+        return Err("a proactive check time with the proactive breaker off".into());
+    }
     if s.recovering_since.is_some() && s.degraded_since.is_none() {
         return Err("recovering without being degraded".into());
     }
@@ -94,6 +97,7 @@ fn check_defences(m: &crate::market::Market) -> Result<(), String> {
         let on = match h.reason {
             crate::defence::HaltReason::PriceMove { .. } => d.halt.enabled,
             crate::defence::HaltReason::Divergence { .. } => d.divergence.enabled,
+            crate::defence::HaltReason::Cascade { .. } => d.proactive.enabled,
         };
         if !on || h.until < h.started {
             return Err(format!(

@@ -38,11 +38,12 @@ pub use command::{
 // input bounds a driver may check before sending a command.
 pub use defence::{
     AdaptiveFee, Defences, DivergenceBreaker, DynamicMargin, Halt, HaltBreaker, HaltMode,
-    HaltReason, OiCap, OracleGuard, PriceBand, SourceStatus, StablePrice,
+    HaltReason, OiCap, OracleGuard, PriceBand, ProactiveBreaker, SourceStatus, StablePrice,
 };
 pub use engine::{
-    limits, AtRisk, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry, Vault,
-    VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest, VAULT,
+    limits, AtRisk, CascadeRisk, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry,
+    Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
+    VAULT,
 };
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};

@@ -807,3 +807,218 @@ fn liquidation_at_risk_by_hand() {
     at(&v, -110_000);
     assert_eq!(state_hash(&v.e), before);
 }
+
+/// The proactive breaker by hand. T long 10 (1,500 of collateral) goes below maintenance
+/// under 894.74 and T2 long 10 (1,200) under 926.32 (`liquidation_at_risk_by_hand`). The
+/// breaker assumes a further 8% move: from a mark of 1,000 to 920, which would take T2 (9,200
+/// of notional at 920) below maintenance. MM bids 20 at 990 (19,800 of depth within the move):
+/// 9,200 < 1 x 19,800, no trip. MM pulls its bids and leaves 5 at 960 (4,800 within the move;
+/// 5 at 900 lie beyond it): 9,200 > 4,800, the breaker trips with nobody below maintenance yet.
+#[test]
+fn the_proactive_breaker_trips_on_a_thin_book_before_any_liquidation() {
+    let mut p = params();
+    p.oracle_stale_ms = 3_600_000;
+    p.defences.proactive = ProactiveBreaker {
+        enabled: true,
+        move_ppm: Ppm::from_raw(80_000),
+        z: Ppm::ZERO,
+        horizon_s: 900,
+        max_ratio: Ppm::from_raw(1_000_000),
+        min_at_risk_usd: usd("1000"),
+        check_ms: 10_000,
+        cooldown_ms: 60_000,
+        mode: HaltMode::ReduceOnly,
+        liquidations: true,
+    };
+    let mut v = traded(p);
+    v.venue(VenueParam::NativeLiquidation(true));
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10);
+    v.oracle("1000");
+    v.limit(MM, Side::Buy, "990", 20);
+    let risk = v.e.cascade_risk(MarketId(0), -80_000).unwrap();
+    assert_eq!(
+        (risk.pools, risk.at_risk_usd, risk.depth_usd),
+        (1, usd("9200"), usd("19800"))
+    );
+    let halts = |ev: &[Event]| {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::HaltStarted { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(halts(&at(&mut v, 1_000_000, Command::Tick).unwrap()).is_empty());
+    // MM pulls its bids: 5 at 960 and 5 at 900 are left.
+    at(
+        &mut v,
+        1_001_000,
+        Command::CancelAll {
+            account: AccountId(MM),
+            market: None,
+        },
+    )
+    .unwrap();
+    v.limit(MM, Side::Buy, "960", 5);
+    v.limit(MM, Side::Buy, "900", 5);
+    // Checked at 1,000,000 ms: the next check is due at 1,010,000, not before.
+    assert!(halts(&at(&mut v, 1_009_999, Command::Tick).unwrap()).is_empty());
+    let ev = at(&mut v, 1_010_000, Command::Tick).unwrap();
+    assert_eq!(
+        halts(&ev),
+        vec![HaltReason::Cascade {
+            move_ppm: -80_000,
+            pools: 1,
+            at_risk_usd: usd("9200"),
+            depth_usd: usd("4800"),
+        }]
+    );
+    assert!(
+        started(&ev).is_empty(),
+        "the trip comes before any liquidation"
+    );
+    for a in [T, T2] {
+        assert!(!v
+            .e
+            .health(AccountId(a), Scope::Cross)
+            .unwrap()
+            .below_maintenance());
+    }
+    // Reduce-only: T2 may sell, nobody may add.
+    let open = v.order(0, K, Side::Buy, OrderKind::Limit, "950", 1);
+    assert!(matches!(v.try_cmd(open), Err(Reject::MarketHalted { .. })));
+    v.ok(v.order(0, T2, Side::Sell, OrderKind::Limit, "1005", 1));
+    // The cool-down ends at 1,070,000; the next check is `check_ms` later (makers may
+    // requote); the book is as thin then, so it trips again.
+    let ev = at(&mut v, 1_070_000, Command::Tick).unwrap();
+    assert!(ev.iter().any(|e| matches!(e, Event::HaltEnded { .. })));
+    assert!(halts(&ev).is_empty());
+    assert!(halts(&at(&mut v, 1_079_999, Command::Tick).unwrap()).is_empty());
+    assert_eq!(
+        halts(&at(&mut v, 1_080_000, Command::Tick).unwrap()).len(),
+        1
+    );
+    // Switching the breaker off ends the halt and clears its state.
+    let mut off = market(&v).params.defences.proactive;
+    off.enabled = false;
+    v.ok(param(Param::Proactive(off)));
+    assert!(market(&v).halt().is_none());
+    assert!(halts(&at(&mut v, 1_200_000, Command::Tick).unwrap()).is_empty());
+}
+
+/// A deep book does not trip the breaker however much is at risk, a shallow one does not
+/// below `min_at_risk_usd`, and a bad parameter is refused and changes nothing.
+#[test]
+fn the_proactive_breaker_holds_on_a_deep_book_and_validates_its_parameters() {
+    let mut p = params();
+    p.oracle_stale_ms = 3_600_000;
+    p.defences.proactive = ProactiveBreaker {
+        enabled: true,
+        move_ppm: Ppm::from_raw(80_000),
+        max_ratio: Ppm::from_raw(1_000_000),
+        min_at_risk_usd: usd("10000"),
+        check_ms: 1_000,
+        ..ProactiveBreaker::default()
+    };
+    let mut v = traded(p);
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10);
+    v.oracle("1000");
+    // No bid at all, 9,200 at risk at -8% but under the 10,000 floor; at +8% nothing.
+    for t in [100_000, 200_000, 300_000] {
+        let ev = at(&mut v, t, Command::Tick).unwrap();
+        assert!(!ev.iter().any(|e| matches!(e, Event::HaltStarted { .. })));
+    }
+    let before = state_hash(&v.e);
+    for bad in [
+        ProactiveBreaker {
+            move_ppm: Ppm::ZERO,
+            ..ProactiveBreaker::default()
+        },
+        ProactiveBreaker {
+            move_ppm: Ppm::from_raw(500_001),
+            ..ProactiveBreaker::default()
+        },
+        ProactiveBreaker {
+            max_ratio: Ppm::ZERO,
+            ..ProactiveBreaker::default()
+        },
+        ProactiveBreaker {
+            min_at_risk_usd: usd("-1"),
+            ..ProactiveBreaker::default()
+        },
+        ProactiveBreaker {
+            check_ms: 0,
+            ..ProactiveBreaker::default()
+        },
+    ] {
+        let r = v.try_cmd(param(Param::Proactive(bad)));
+        assert!(
+            matches!(r, Err(Reject::InvalidParam { name, .. }) if name.starts_with("proactive.")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(state_hash(&v.e), before);
+}
+
+/// With `z` set, the move follows the driver's short volatility: 3 standard deviations of a
+/// 1% one-hour volatility over 15 minutes is 3 x 1% x 0.5 = 1.5% (1,000 -> 985: nobody at
+/// risk, no trip); at 6% it is 9% (-> 910, T2 at risk with 9,100 against no bids: a trip).
+#[test]
+fn a_volatility_scaled_proactive_breaker_assumes_z_sigmas_over_its_horizon() {
+    let mut p = params();
+    p.oracle_stale_ms = 3_600_000;
+    p.defences.proactive = ProactiveBreaker {
+        enabled: true,
+        z: Ppm::from_raw(3_000_000),
+        horizon_s: 900,
+        min_at_risk_usd: usd("1000"),
+        max_ratio: Ppm::from_raw(1_000_000),
+        check_ms: 1_000,
+        ..ProactiveBreaker::default()
+    };
+    let pm = p.defences.proactive;
+    let vol = |short: i64| {
+        Some(defence::VolatilityReading {
+            short: Ppm::from_raw(short),
+            long: Ppm::from_raw(short),
+            at: TimestampMs(0),
+        })
+    };
+    assert_eq!(defence::proactive_move_ppm(&pm, vol(10_000)), 15_000);
+    assert_eq!(defence::proactive_move_ppm(&pm, vol(60_000)), 90_000);
+    assert_eq!(
+        defence::proactive_move_ppm(&pm, None),
+        30_000,
+        "no reading: the fixed move"
+    );
+    assert_eq!(defence::proactive_move_ppm(&pm, vol(0)), 1_000, "the floor");
+    let mut v = traded(p);
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10);
+    v.oracle("1000");
+    let volatility = |short: i64| Command::Volatility {
+        market: MarketId(0),
+        short: Ppm::from_raw(short),
+        long: Ppm::from_raw(short),
+    };
+    at(&mut v, 10_000, volatility(10_000)).unwrap();
+    let ev = at(&mut v, 20_000, Command::Tick).unwrap();
+    assert!(!ev.iter().any(|e| matches!(e, Event::HaltStarted { .. })));
+    at(&mut v, 30_000, volatility(60_000)).unwrap();
+    let ev = at(&mut v, 40_000, Command::Tick).unwrap();
+    let reason = ev.iter().find_map(|e| match e {
+        Event::HaltStarted { reason, .. } => Some(*reason),
+        _ => None,
+    });
+    assert_eq!(
+        reason,
+        Some(HaltReason::Cascade {
+            move_ppm: -90_000,
+            pools: 1,
+            at_risk_usd: usd("9100"),
+            depth_usd: Usd::ZERO,
+        })
+    );
+}

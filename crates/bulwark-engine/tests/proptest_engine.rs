@@ -34,8 +34,9 @@ use bulwark_engine::VAULT;
 use bulwark_engine::{
     state_hash, AccountId, AdaptiveFee, AdlPolicy, Book, Command, DivergenceBreaker, DynamicMargin,
     Engine, EngineConfig, Event, Flag, HaltBreaker, HaltMode, MarginMode, MarketId, MarketParams,
-    OiCap, OracleGuard, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, PriceBand, Qty, Reject,
-    Scope, SelfTrade, Side, StablePrice, TimestampMs, Usd, VenueParam, Waterfall,
+    OiCap, OracleGuard, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, PriceBand,
+    ProactiveBreaker, Qty, Reject, Scope, SelfTrade, Side, StablePrice, TimestampMs, Usd,
+    VenueParam, Waterfall,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -506,7 +507,8 @@ enum Op {
         long: i64,
     },
     /// Switch defence `which` (0 oracle guard, 1 price band, 2 halt breaker, 3 divergence
-    /// breaker, 4 dynamic margin, 5 adaptive fee, 6 open-interest cap) on or off, with
+    /// breaker, 4 dynamic margin, 5 adaptive fee, 6 open-interest cap, 7 stable price,
+    /// 8 proactive breaker) on or off, with
     /// parameters drawn from `raw`; `invalid`: one field out of range (always rejected).
     Defence {
         market: u16,
@@ -643,7 +645,7 @@ fn defence_op() -> impl Strategy<Value = Op> {
             prop_oneof![10 => 2_000i64..=20_000, 1 => Just(0i64), 1 => -3i64..=-1, 1 => 1_000_001i64..=1_100_000],
         )
             .prop_map(|(market, short, long)| Op::Volatility { market, short, long }),
-        8 => (market_id(), 0u8..8, proptest::bool::weighted(0.65), proptest::bool::weighted(0.1), any::<u64>())
+        8 => (market_id(), 0u8..9, proptest::bool::weighted(0.65), proptest::bool::weighted(0.1), any::<u64>())
             .prop_map(|(market, which, on, invalid, raw)| Op::Defence { market, which, on, invalid, raw }),
         2 => (
             market_id(),
@@ -993,6 +995,36 @@ fn defence_param_of(
             }
             Param::StablePrice(s)
         }
+        8 => {
+            // Small moves and ratios so that it trips within a sequence's few accounts.
+            let mut p = ProactiveBreaker {
+                enabled: on,
+                move_ppm: d.ppm(5_000, 150_000),
+                z: if d.chance(500) {
+                    d.ppm(1_000_000, 4_000_000)
+                } else {
+                    Ppm::ZERO
+                },
+                horizon_s: d.pick(60, 3_600) as u64,
+                max_ratio: d.ppm(100_000, 3_000_000),
+                min_at_risk_usd: Usd::from_micros(d.pick(0, 50_000) * 1_000_000),
+                check_ms: d.pick(1, 30_000) as u64,
+                cooldown_ms: d.pick(1_000, 120_000) as u64,
+                mode: mode(&mut d),
+                liquidations: d.chance(500),
+            };
+            if invalid {
+                match bad {
+                    0 => p.move_ppm = Ppm::ZERO,
+                    1 => p.move_ppm = Ppm::from_raw(500_001),
+                    2 => p.max_ratio = Ppm::ZERO,
+                    3 => p.min_at_risk_usd = Usd::from_micros(-1),
+                    4 => p.z = Ppm::from_raw(-1),
+                    _ => p.check_ms = if d.chance(500) { 0 } else { DAY_MS + 1 },
+                }
+            }
+            Param::Proactive(p)
+        }
         _ => {
             let oi = m.map_or(0, |m| m.open_interest.lots());
             // From a little under the open interest to twice it; the account share is the
@@ -1034,6 +1066,7 @@ fn is_defence(p: &Param) -> bool {
             | Param::PriceBand(_)
             | Param::Halt(_)
             | Param::Divergence(_)
+            | Param::Proactive(_)
             | Param::DynamicMargin(_)
             | Param::AdaptiveFee(_)
             | Param::OiCap(_)
@@ -1101,6 +1134,7 @@ fn check_defence_state(e: &Engine, cmd: &Command) -> Result<(), TestCaseError> {
             let on = match h.reason {
                 HaltReason::PriceMove { .. } => d.halt.enabled,
                 HaltReason::Divergence { .. } => d.divergence.enabled,
+                HaltReason::Cascade { .. } => d.proactive.enabled,
             };
             prop_assert!(
                 on,
@@ -1242,6 +1276,7 @@ struct Stats {
     /// Halts started, by breaker, and ended.
     halts_price_move: usize,
     halts_divergence: usize,
+    halts_cascade: usize,
     halts_ended: usize,
     margin_scheduled: usize,
     /// Dynamic margin's steps (`MaintenanceChanged`).
@@ -2340,6 +2375,7 @@ impl Harness {
                 Event::HaltStarted { reason, .. } => match reason {
                     HaltReason::PriceMove { .. } => self.stats.halts_price_move += 1,
                     HaltReason::Divergence { .. } => self.stats.halts_divergence += 1,
+                    HaltReason::Cascade { .. } => self.stats.halts_cascade += 1,
                 },
                 Event::HaltEnded { .. } => self.stats.halts_ended += 1,
                 Event::MarginScheduled { .. } => self.stats.margin_scheduled += 1,
@@ -3895,7 +3931,7 @@ proptest! {
 }
 
 /// Fixed-seed defence sequences must reach every mechanism: degraded mode entered and left,
-/// halts started (by a price move and by divergence) and ended, dynamic margin's steps, the
+/// halts started (by a price move, by divergence and by a predicted cascade) and ended, dynamic margin's steps, the
 /// adaptive fee, and orders refused by a halt, degraded mode, the price band and both
 /// open-interest caps.
 #[test]
@@ -3922,6 +3958,7 @@ fn fixed_seed_defence_sequences_reach_every_mechanism() {
         ("recovered", sum(|s| s.recovered)),
         ("halts (price move)", sum(|s| s.halts_price_move)),
         ("halts (divergence)", sum(|s| s.halts_divergence)),
+        ("halts (predicted cascade)", sum(|s| s.halts_cascade)),
         ("halts ended", sum(|s| s.halts_ended)),
         ("margin scheduled", sum(|s| s.margin_scheduled)),
         ("margin steps", sum(|s| s.margin_steps)),

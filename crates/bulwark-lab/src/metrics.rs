@@ -161,6 +161,16 @@ impl Metrics {
         self.events.push(row);
     }
 
+    /// The marks among a command's events, to the proactive breaker's predictions.
+    fn pass_marks(&mut self, t_ms: u64, events: &[Event]) {
+        let t_s = self.t_s(t_ms);
+        for ev in events {
+            if let Event::MarkPrice { market, mark, .. } = *ev {
+                self.defences.on_mark(t_s, market, mark.micros());
+            }
+        }
+    }
+
     /// Reads the events of one command applied at `t_ms`, with the engine as the command left
     /// it and each market's outside price when it was applied (index: market id).
     pub fn on_events(
@@ -170,6 +180,9 @@ impl Metrics {
         engine: &Engine,
         outside_prices: &[f64],
     ) {
+        if self.defences.watching_marks() {
+            self.pass_marks(t_ms, events);
+        }
         // Most commands (a maker's quotes and cancels) emit nothing measured: they leave at
         // once. The command-end bookkeeping below has nothing to close for them either, as
         // only a measured event opens anything.
@@ -191,6 +204,17 @@ impl Metrics {
             }
             if defences::reads(ev) {
                 self.defences.on_event(t_s, ev);
+                if let Event::HaltStarted {
+                    market,
+                    reason: bulwark_engine::HaltReason::Cascade { move_ppm, .. },
+                    ..
+                } = *ev
+                {
+                    if let Some(m) = engine.market(market) {
+                        self.defences
+                            .watch_prediction(t_s, market, move_ppm, m.mark.micros());
+                    }
+                }
                 continue;
             }
             if let Event::Withdrawn {

@@ -495,12 +495,15 @@ impl Sim {
         self.notices = notices;
     }
 
-    /// The driver's volatility estimate, for the markets whose dynamic margin or adaptive fee
-    /// reads it: every step folds the mark in, every `volatility.every_s` it is sent.
+    /// The driver's volatility estimate, for the markets whose dynamic margin, adaptive fee
+    /// or volatility-scaled proactive breaker reads it: every step folds the mark in, every
+    /// `volatility.every_s` it is sent.
     fn feed_volatility(&mut self) {
         let wanted = |m: &bulwark_engine::Market| {
             let d = &m.params.defences;
-            d.dynamic_margin.enabled || d.adaptive_fee.enabled
+            d.dynamic_margin.enabled
+                || d.adaptive_fee.enabled
+                || (d.proactive.enabled && d.proactive.z.raw() > 0)
         };
         let every_ms = self.scenario.volatility.every_s * 1000;
         let send = self.since_start_ms() % every_ms < self.scenario.step_ms;

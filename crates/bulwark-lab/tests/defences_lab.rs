@@ -209,3 +209,67 @@ fn the_manipulator_extracts_collateral_unless_the_guard_stops_it() {
         "manipulator extracted (USD): no push {honest:.0}, push {took:.0}, guard {took_guarded:.0}, stable price {took_stable:.0}"
     );
 }
+
+/// The first ten minutes in which at least `n` liquidations start: where a cascade reaches
+/// the liquidation layer (single liquidations of over-leveraged traders come before).
+fn cascade_start_s(o: &Outcome, n: usize) -> Option<f64> {
+    let starts: Vec<f64> = o
+        .sim
+        .metrics
+        .events
+        .iter()
+        .filter(|r| r.event == "liquidation_started")
+        .map(|r| r.t_s)
+        .collect();
+    (0..starts.len())
+        .find(|&i| {
+            starts[i..]
+                .iter()
+                .take_while(|&&t| t < starts[i] + 600.0)
+                .count()
+                >= n
+        })
+        .map(|i| starts[i])
+}
+
+/// The proactive breaker with its defaults (a 3-sigma move of the short volatility over 15
+/// minutes, 10x the depth, at least 1 M USD at risk), on the first 16 hours of the default
+/// crash and on a calm day of the same venue.
+const PROACTIVE: [&str; 2] = ["duration_s=57600", "market.defences.proactive.enabled=true"];
+
+#[test]
+fn the_proactive_breaker_trips_before_the_cascade_and_not_on_a_calm_day() {
+    let crash = quiet_run(&load(scenario::DEFAULT_SCENARIO_TOML, &PROACTIVE));
+    let unguarded = quiet_run(&load(scenario::DEFAULT_SCENARIO_TOML, &PROACTIVE[..1]));
+    let cascade = cascade_start_s(&unguarded, 20).expect("the default crash has a cascade");
+    let trips: Vec<_> = crash
+        .sim
+        .metrics
+        .defences
+        .periods
+        .iter()
+        .filter(|p| p.reason == "cascade")
+        .collect();
+    let first = trips.first().expect("the breaker trips in the crash");
+    assert!(
+        first.start_s < cascade,
+        "first trip at {} s, the cascade starts at {cascade} s without it",
+        first.start_s
+    );
+    // Its prediction: the notional at risk over the depth, above the 10x threshold.
+    assert!(first.trigger > 10_000_000, "{first:?}");
+    assert_eq!(crash.summary.defences.proactive_trips, trips.len() as u64);
+    let mut calm = PROACTIVE.to_vec();
+    calm.extend([
+        "path.kind=synthetic",
+        "path.synthetic.preset=gbm_btc_daily_fit",
+    ]);
+    calm[0] = "duration_s=86400";
+    let calm = quiet_run(&load(scenario::DEFAULT_SCENARIO_TOML, &calm));
+    assert!(
+        calm.summary.liquidations.count > 0,
+        "the calm day still liquidates someone"
+    );
+    assert_eq!(calm.summary.defences.proactive_trips, 0);
+    assert_eq!(calm.summary.capital_efficiency.halted_s, 0.0);
+}

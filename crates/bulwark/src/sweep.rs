@@ -89,11 +89,12 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
 }
 
 /// The defences `--defences` switches, by their scenario key.
-const DEFENCES: [(&str, &str); 7] = [
+const DEFENCES: [(&str, &str); 8] = [
     ("oracle_guard", "oracle guard"),
     ("price_band", "price band"),
     ("halt", "halt breaker"),
     ("divergence", "divergence breaker"),
+    ("proactive", "proactive breaker"),
     ("dynamic_margin", "dynamic margin"),
     ("adaptive_fee", "adaptive fee"),
     ("oi_cap", "open-interest cap"),

@@ -96,6 +96,9 @@ impl Engine {
         }
         self.refresh_mark(mi, now)?;
         self.evaluate_breakers(mi, now);
+        if tick {
+            self.evaluate_proactive(mi, now)?;
+        }
         Ok(())
     }
 
@@ -222,14 +225,22 @@ impl Engine {
         let breaker_on = match h.reason {
             HaltReason::PriceMove { .. } => d.halt.enabled,
             HaltReason::Divergence { .. } => d.divergence.enabled,
+            HaltReason::Cascade { .. } => d.proactive.enabled,
         };
         if now < h.until && breaker_on {
             return;
         }
         let market = m.id;
+        // A predicted cascade is judged again only `check_ms` after its halt: a halt thins the
+        // book (a reduce-only halt refuses half of every maker's quotes), and the depth that
+        // matters is the one makers post once trading resumes.
+        let rearm = matches!(h.reason, HaltReason::Cascade { .. }) && d.proactive.enabled;
         let st = self.defence_mut(mi);
         st.halt = None;
         st.window = defence::MarkWindow::default();
+        if rearm {
+            st.proactive_checked = Some(now);
+        }
         self.events.push(Event::HaltEnded {
             market,
             reason: h.reason,
@@ -394,6 +405,11 @@ impl Engine {
                 });
             }
         }
+        if !self.markets[mi].params.defences.proactive.enabled
+            && self.markets[mi].defence.proactive_checked.is_some()
+        {
+            self.defence_mut(mi).proactive_checked = None;
+        }
         self.end_halt_if_due(mi, now);
         self.reschedule_margin(mi, now);
         self.reprice_taker_fee(mi);
@@ -513,6 +529,9 @@ fn halted(m: &Market, h: Halt, allowed: &'static str) -> Reject {
     let why = match h.reason {
         HaltReason::PriceMove { .. } => "the price moved too fast",
         HaltReason::Divergence { .. } => "the book diverged from the oracle",
+        HaltReason::Cascade { .. } => {
+            "a further move would set off more liquidations than the book can absorb"
+        }
     };
     Reject::MarketHalted {
         market: m.id,

@@ -72,6 +72,7 @@ impl Engine {
             Param::PriceBand(v) => p.defences.price_band = v,
             Param::Halt(v) => p.defences.halt = v,
             Param::Divergence(v) => p.defences.divergence = v,
+            Param::Proactive(v) => p.defences.proactive = v,
             // Switching it on or off keeps the maintenance in force; the rule moves it from
             // there under its rate limit.
             Param::DynamicMargin(v) => p.defences.dynamic_margin = v,

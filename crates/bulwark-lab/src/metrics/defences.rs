@@ -12,9 +12,10 @@ pub struct DefencePeriod {
     pub market: u16,
     /// `halt` or `degraded`.
     pub kind: &'static str,
-    /// Why: `price_move`, `divergence` or `oracle_sources`.
+    /// Why: `price_move`, `divergence`, `cascade` (the proactive breaker) or `oracle_sources`.
     pub reason: &'static str,
-    /// The figure that tripped it: the move or divergence in ppm, the valid sources left.
+    /// The figure that tripped it: the move or divergence in ppm, the valid sources left, for
+    /// a predicted cascade the notional at risk over the depth in ppm (capped at 1e12).
     pub trigger: i64,
     /// `full` or `reduce_only` (a degraded market takes reduce-only orders).
     pub mode: &'static str,
@@ -25,6 +26,24 @@ pub struct DefencePeriod {
     pub end_s: Option<f64>,
     pub orders_refused: u64,
     pub notional_refused_usd: f64,
+    /// A predicted cascade's verdict: whether the mark made the predicted move within
+    /// [`CONFIRM_WINDOW_S`] of the trip (`None` for other periods, and while still open).
+    pub confirmed: Option<bool>,
+}
+
+/// How long after a proactive trip the predicted move may take to count as having come:
+/// later, the trip was a false one.
+pub const CONFIRM_WINDOW_S: f64 = 3600.0;
+
+/// A proactive trip waiting for its verdict.
+#[derive(Clone, Copy, Debug)]
+struct Prediction {
+    period: usize,
+    market: MarketId,
+    start_s: f64,
+    /// The mark the predicted move reaches (micro-USD) and its direction.
+    target_micros: i64,
+    down: bool,
 }
 
 impl DefencePeriod {
@@ -48,6 +67,10 @@ pub struct DefencesSummary {
     /// Highest adaptive taker fee (ppm; 0: never changed).
     pub taker_fee_max_ppm: i64,
     pub volatility_reports: u64,
+    /// Halts of the proactive breaker, and those whose predicted move did not come within
+    /// an hour (a run's end counts as not coming).
+    pub proactive_trips: u64,
+    pub proactive_false_trips: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +84,7 @@ pub struct DefenceLog {
     pub taker_fee_changes: u64,
     pub taker_fee_max_ppm: i64,
     pub volatility_reports: u64,
+    predictions: Vec<Prediction>,
 }
 
 /// Whether the lab's defence log reads this event.
@@ -99,6 +123,14 @@ impl DefenceLog {
                 let (reason, trigger) = match reason {
                     HaltReason::PriceMove { move_ppm, .. } => ("price_move", move_ppm),
                     HaltReason::Divergence { divergence_ppm, .. } => ("divergence", divergence_ppm),
+                    HaltReason::Cascade {
+                        at_risk_usd,
+                        depth_usd,
+                        ..
+                    } => (
+                        "cascade",
+                        ratio_ppm(at_risk_usd.micros(), depth_usd.micros()),
+                    ),
                 };
                 let mode = match mode {
                     HaltMode::Full => "full",
@@ -156,6 +188,7 @@ impl DefenceLog {
             end_s: None,
             orders_refused: 0,
             notional_refused_usd: 0.0,
+            confirmed: None,
         });
         let open = if kind == "halt" {
             &mut self.open_halt
@@ -204,8 +237,63 @@ impl DefenceLog {
             .fold(0.0, |a, b| a + b)
     }
 
+    /// A proactive trip in `market` at `t_s` predicted a move of `move_ppm` from `mark_micros`:
+    /// watch the marks for it (the metrics call this after the trip's `HaltStarted`).
+    pub fn watch_prediction(
+        &mut self,
+        t_s: f64,
+        market: MarketId,
+        move_ppm: i64,
+        mark_micros: i64,
+    ) {
+        let Some(period) = slot(&mut self.open_halt, market).as_ref().copied() else {
+            return;
+        };
+        let target = mark_micros as i128 + mark_micros as i128 * move_ppm as i128 / 1_000_000;
+        self.predictions.push(Prediction {
+            period,
+            market,
+            start_s: t_s,
+            target_micros: target.clamp(1, i64::MAX as i128) as i64,
+            down: move_ppm < 0,
+        });
+    }
+
+    /// Whether a prediction waits for its verdict (the metrics then pass every mark).
+    pub fn watching_marks(&self) -> bool {
+        !self.predictions.is_empty()
+    }
+
+    /// A new mark of `market` at `t_s`: confirm the predictions it reaches, and fail those
+    /// whose window is over.
+    pub fn on_mark(&mut self, t_s: f64, market: MarketId, mark_micros: i64) {
+        let periods = &mut self.periods;
+        self.predictions.retain(|p| {
+            if p.market != market {
+                return true;
+            }
+            let reached = if p.down {
+                mark_micros <= p.target_micros
+            } else {
+                mark_micros >= p.target_micros
+            };
+            let verdict = if reached {
+                Some(true)
+            } else if t_s - p.start_s > CONFIRM_WINDOW_S {
+                Some(false)
+            } else {
+                None
+            };
+            if let Some(v) = verdict {
+                periods[p.period].confirmed = Some(v);
+            }
+            verdict.is_none()
+        });
+    }
+
     pub fn summary(&self, run_end_s: f64) -> DefencesSummary {
         let count = |kind: &str| self.periods.iter().filter(|p| p.kind == kind).count() as u64;
+        let proactive = || self.periods.iter().filter(|p| p.reason == "cascade");
         DefencesSummary {
             halts: count("halt"),
             halted_s: self.halted_s(run_end_s),
@@ -217,8 +305,20 @@ impl DefenceLog {
             taker_fee_changes: self.taker_fee_changes,
             taker_fee_max_ppm: self.taker_fee_max_ppm,
             volatility_reports: self.volatility_reports,
+            proactive_trips: proactive().count() as u64,
+            // A trip still waiting when the run ends did not see its move.
+            proactive_false_trips: proactive().filter(|p| p.confirmed != Some(true)).count() as u64,
         }
     }
+}
+
+/// `num / den` in ppm, an empty denominator and the cap at 1e12 ppm (a million times).
+fn ratio_ppm(num: i64, den: i64) -> i64 {
+    const CAP: i128 = 1_000_000_000_000;
+    if den <= 0 {
+        return CAP as i64;
+    }
+    (num as i128 * 1_000_000 / den as i128).min(CAP) as i64
 }
 
 #[cfg(test)]

@@ -269,14 +269,16 @@ pub fn write_breakers(path: &Path, periods: &[DefencePeriod]) -> Result<(), Outp
             end,
             p.orders_refused.to_string(),
             p.notional_refused_usd.to_string(),
+            p.confirmed.map(|c| c.to_string()).unwrap_or_default(),
         ])
         .map_err(csv_err(path))?;
     }
     w.flush().map_err(io("write", path))
 }
 
-/// The columns of `breakers.csv` (an empty `end_s`: still open when the run ended).
-pub const BREAKER_COLUMNS: [&str; 10] = [
+/// The columns of `breakers.csv` (an empty `end_s`: still open when the run ended; an empty
+/// `confirmed`: not a proactive trip, or its verdict was still open).
+pub const BREAKER_COLUMNS: [&str; 11] = [
     "market",
     "kind",
     "reason",
@@ -287,6 +289,7 @@ pub const BREAKER_COLUMNS: [&str; 10] = [
     "end_s",
     "orders_refused",
     "notional_refused_usd",
+    "confirmed",
 ];
 
 /// Paths of the files one run writes.

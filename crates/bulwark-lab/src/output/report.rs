@@ -285,6 +285,15 @@ pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
                 "divergence" => {
                     format!("halt: book {:.1}% from the oracle", p.trigger as f64 / 1e4)
                 }
+                "cascade" => format!(
+                    "proactive halt: liquidations at risk {:.1}x the depth{}",
+                    p.trigger as f64 / 1e6,
+                    match p.confirmed {
+                        Some(true) => ", the move came",
+                        Some(false) => ", a false trip",
+                        None => "",
+                    }
+                ),
                 _ => format!("oracle degraded: {} valid sources", p.trigger),
             };
             Period {
