@@ -29,6 +29,7 @@
 pub mod agents;
 pub mod calibrate;
 pub mod chain;
+pub mod controller;
 pub mod data;
 pub mod fetch;
 pub mod metrics;

@@ -31,6 +31,7 @@ use bulwark_engine::{Command, MarketId, Price, Reject};
 use crate::agents::population::{self, Agent};
 use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
 use crate::chain::{block_vols, Chain, GasPath};
+use crate::controller::Controller;
 use crate::metrics::efficiency::MARGIN_SAMPLE_EVERY_S;
 use crate::metrics::Metrics;
 use crate::path::PricePath;
@@ -42,6 +43,10 @@ use oracle::OracleFeed;
 use queue::{Ev, EventQueue};
 use roster::{Notice, Roster};
 use venue_link::{Origin, VenueLink};
+
+/// Mixed into the run's seed for the controller's forward paths (their own stream: turning the
+/// controller on changes no other draw).
+const CONTROLLER_SEED: u64 = 0xC0_47_20_11_E2;
 
 /// Gas an on-chain order uses, when the book is on-chain.
 const GAS_PER_ORDER: u64 = 150_000;
@@ -113,6 +118,8 @@ pub struct Sim {
     outside_now: Vec<f64>,
     /// ...read at this time (a requote's dozen commands share one; the paths never change).
     outside_at_ms: Option<u64>,
+    /// The online risk controller of the first market (`[controller]`), when on.
+    pub controller: Option<Controller>,
 }
 
 impl Sim {
@@ -184,6 +191,14 @@ impl Sim {
             notices: Vec::new(),
             outside_now: vec![0.0; markets.len()],
             outside_at_ms: None,
+            controller: s.controller.enabled.then(|| {
+                Controller::new(
+                    &s.controller,
+                    MarketId(0),
+                    s.seed ^ CONTROLLER_SEED,
+                    start_ms,
+                )
+            }),
             markets,
             start_ms,
             end_ms,
@@ -463,6 +478,9 @@ impl Sim {
         match &result {
             Ok(()) => {
                 let events = self.venue.events();
+                if let Some(c) = &mut self.controller {
+                    c.on_events(events);
+                }
                 self.metrics
                     .on_events(self.now_ms, events, &self.venue.engine, &self.outside_now);
                 self.roster.notices(events, &mut self.notices);
@@ -505,17 +523,21 @@ impl Sim {
                 || d.adaptive_fee.enabled
                 || (d.proactive.enabled && d.proactive.z.raw() > 0)
         };
+        // The controller reads the first market's estimate, sent or not.
+        let controlled = self.controller.is_some();
         let every_ms = self.scenario.volatility.every_s * 1000;
         let send = self.since_start_ms() % every_ms < self.scenario.step_ms;
         for i in 0..self.markets.len() {
             let engine = &self.venue.engine;
             let m = &mut self.markets[i];
-            if !engine.market(m.id).is_some_and(wanted) {
+            let sent = engine.market(m.id).is_some_and(wanted);
+            let read = sent || (controlled && i == 0);
+            if !read {
                 continue;
             }
             let mark = m.mark(engine);
             m.vol.observe(self.now_ms, mark, &self.scenario.volatility);
-            if send {
+            if send && sent {
                 let (short, long) = m.vol.sigma_1h_ppm();
                 let cmd = Command::Volatility {
                     market: m.id,
@@ -523,6 +545,26 @@ impl Sim {
                     long: bulwark_engine::Ppm::from_raw(long),
                 };
                 self.exec_counted(Origin::Venue, &cmd);
+            }
+        }
+    }
+
+    /// The controller's turn, when due: forecast from the live engine, and send its actions
+    /// as ordinary parameter commands.
+    fn run_controller(&mut self) {
+        let Some(c) = &mut self.controller else {
+            return;
+        };
+        if !c.due(self.now_ms) {
+            return;
+        }
+        let sigma_1h = self.markets[0].vol.sigma_1h_ppm().0 as f64 / 1e6;
+        let actions = c.step(&self.venue.engine, self.now_ms, sigma_1h);
+        for cmd in &actions {
+            if let Err(r) = self.exec(Origin::Controller, cmd) {
+                if let Some(c) = &mut self.controller {
+                    c.refused(self.now_ms, r.to_string());
+                }
             }
         }
     }
@@ -538,6 +580,7 @@ impl Sim {
         self.queue.push(self.now_ms + step, Ev::Step);
         self.exec_counted(Origin::Venue, &Command::Tick);
         self.feed_volatility();
+        self.run_controller();
         let outside = self.outside();
         for i in 1..self.markets.len() {
             let outside_i = self.outside_of(i);

@@ -410,3 +410,30 @@ impl Engine {
         Ok(out)
     }
 }
+
+impl Engine {
+    /// The range of marks of `market` within which no pool's flags can change: above every
+    /// `down` trigger and below every `up` trigger of the market's single-position pools,
+    /// `(low, high)` exclusive (a mark at or beyond either end may change some pool's flags).
+    /// `None` when the market has multi-position pools, which depend on every move. A forward
+    /// simulation whose marks stay inside it can skip the engine: nothing would be liquidated
+    /// (the triggers err early, so the band is, if anything, too narrow). A query.
+    pub fn quiet_band(&self, market: MarketId) -> Result<Option<(Price, Price)>, Reject> {
+        let m = &self.markets[self.market_index(market)?];
+        if !m.watch_always.is_empty() {
+            return Ok(None);
+        }
+        let mut low: i128 = 0;
+        let mut high: i128 = m.params.max_price.micros() as i128 + 1;
+        for side in 0..2 {
+            if let Some(&(key, _, _)) = m.watch_down[side].last() {
+                low = low.max(key + m.shift_down[side]);
+            }
+            if let Some(&(key, _, _)) = m.watch_up[side].first() {
+                high = high.min(key + m.shift_up[side]);
+            }
+        }
+        let clamp = |v: i128| Price::from_micros(v.clamp(0, i64::MAX as i128) as i64);
+        Ok(Some((clamp(low), clamp(high))))
+    }
+}

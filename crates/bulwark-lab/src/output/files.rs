@@ -22,16 +22,18 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const TIMESERIES_FILE: &str = "timeseries.csv";
 pub const EVENTS_FILE: &str = "events.csv";
 pub const BREAKERS_FILE: &str = "breakers.csv";
+pub const CONTROLLER_FILE: &str = "controller.csv";
 pub const REPORT_FILE: &str = bulwark_report::REPORT_FILE_NAME;
 /// Where `--compare` writes its variants, inside the run's folder.
 pub const COMPARE_DIR: &str = "compare";
 
 /// What a run writes into its folder; a folder holding only these may be replaced.
-const OWN_NAMES: [&str; 6] = [
+const OWN_NAMES: [&str; 7] = [
     SUMMARY_FILE,
     TIMESERIES_FILE,
     EVENTS_FILE,
     BREAKERS_FILE,
+    CONTROLLER_FILE,
     REPORT_FILE,
     COMPARE_DIR,
 ];
@@ -252,6 +254,19 @@ pub fn write_events(path: &Path, events: &[EventRow]) -> Result<(), OutputError>
     w.flush().map_err(io("write", path))
 }
 
+/// Writes `controller.csv`: the online controller's forecasts and decisions, one per line
+/// (columns: the fields of [`crate::controller::ControllerRow`]).
+pub fn write_controller(
+    path: &Path,
+    rows: &[crate::controller::ControllerRow],
+) -> Result<(), OutputError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    for r in rows {
+        w.serialize(r).map_err(csv_err(path))?;
+    }
+    w.flush().map_err(io("write", path))
+}
+
 /// Writes `breakers.csv`: one circuit-breaker halt or degraded-oracle period per line.
 pub fn write_breakers(path: &Path, periods: &[DefencePeriod]) -> Result<(), OutputError> {
     let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
@@ -341,6 +356,9 @@ pub fn write_all_with(
     write_timeseries(&written.timeseries, sim)?;
     write_events(&written.events, &sim.metrics.events)?;
     write_breakers(&written.breakers, &sim.metrics.defences.periods)?;
+    if let Some(c) = &sim.controller {
+        write_controller(&dir.join(CONTROLLER_FILE), &c.rows)?;
+    }
     let mut page = report(sim, summary, wall_time_s);
     page.comparison = comparison;
     bulwark_report::write_report(dir, &page).map_err(|e| match e {

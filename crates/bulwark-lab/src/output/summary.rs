@@ -53,6 +53,10 @@ pub struct Summary {
     /// Circuit-breaker halts, degraded-oracle periods, dynamic margin and the adaptive fee
     /// (every period is in `breakers.csv`).
     pub defences: crate::metrics::DefencesSummary,
+    /// The online risk controller (`[controller]`): forecasts, actions, the VaR backtest
+    /// (every row in `controller.csv`). Absent when it is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<crate::controller::ControllerSummary>,
     /// With several markets: each market's own numbers, `[market]` first (the fields above
     /// are venue-wide, except `price`, `mark_vs_outside` and `oracle`, which are the first
     /// market's). Absent with one market.
@@ -837,6 +841,7 @@ pub fn summarize(sim: &Sim) -> Summary {
             c
         },
         defences: sim.metrics.defences.summary(run_end_s),
+        controller: sim.controller.as_ref().map(|c| c.summary(sim.end_ms)),
         markets,
         cross_market,
         final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),

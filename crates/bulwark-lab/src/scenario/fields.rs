@@ -52,6 +52,9 @@ pub struct Scenario {
     pub oracle: OracleParams,
     #[serde(default)]
     pub volatility: VolatilityFeed,
+    /// The online risk controller (`[controller]`; off by default).
+    #[serde(default)]
+    pub controller: crate::controller::ControllerParams,
     #[serde(default)]
     pub metrics: MetricsParams,
     /// Start from a snapshot of real accounts (`[snapshot]`); absent: synthetic agents only.

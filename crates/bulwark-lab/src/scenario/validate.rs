@@ -159,6 +159,7 @@ pub fn check(
         );
     }
     volatility(&mut c, &s.volatility);
+    controller(&mut c, &s.controller);
     metrics(&mut c, &s.metrics);
     c.problems
 }
@@ -924,6 +925,83 @@ fn volatility(c: &mut Checks, v: &VolatilityFeed) {
         1.0,
         " (a fraction)",
     );
+}
+
+fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
+    c.seconds("controller.every_s", k.every_s, 1);
+    c.count("controller.paths", k.paths, 100_000);
+    if k.paths == 0 {
+        c.fail("controller.paths", k.paths, "must be at least 1");
+    }
+    c.seconds("controller.step_s", k.step_s, 1);
+    c.seconds("controller.horizon_s", k.horizon_s, 1);
+    if k.horizon_s < k.step_s || k.horizon_s > 86_400 {
+        c.fail(
+            "controller.horizon_s",
+            k.horizon_s,
+            "must be in [step_s, 86400] s",
+        );
+    }
+    c.seconds("controller.tick_every_s", k.tick_every_s, 1);
+    if k.tail_dof != 0 && !(3..=100).contains(&k.tail_dof) {
+        c.fail(
+            "controller.tail_dof",
+            k.tail_dof,
+            "must be 0 (normal) or in [3, 100]",
+        );
+    }
+    c.non_negative(
+        "controller.loss_budget_usd",
+        k.loss_budget_usd,
+        1e11,
+        " USD",
+    );
+    c.share(
+        "controller.loss_budget_insurance_share",
+        k.loss_budget_insurance_share,
+    );
+    c.share("controller.relax_below", k.relax_below);
+    for (field, v, lo, hi) in [
+        (
+            "controller.maintenance_step_ppm",
+            k.maintenance_step_ppm,
+            0,
+            100_000,
+        ),
+        (
+            "controller.maintenance_max_ppm",
+            k.maintenance_max_ppm,
+            1,
+            1_000_000,
+        ),
+        (
+            "controller.taker_fee_step_ppm",
+            k.taker_fee_step_ppm,
+            0,
+            10_000,
+        ),
+        (
+            "controller.taker_fee_max_ppm",
+            k.taker_fee_max_ppm,
+            0,
+            100_000,
+        ),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            c.fail(field, v, format!("must be in [{lo}, {hi}] ppm"));
+        }
+    }
+    c.non_negative(
+        "controller.oi_cap_headroom",
+        k.oi_cap_headroom,
+        10.0,
+        " (a fraction)",
+    );
+    c.seconds("controller.min_interval_s", k.min_interval_s, 0);
+    c.seconds("controller.relax_after_s", k.relax_after_s, 0);
+    if let Some(kill) = k.kill_at_s {
+        c.seconds("controller.kill_at_s", kill, 0);
+    }
 }
 
 fn metrics(c: &mut Checks, m: &MetricsParams) {

@@ -12,6 +12,8 @@ pub enum Origin {
     Venue,
     Oracle,
     Keeper,
+    /// The online risk controller's parameter commands.
+    Controller,
     /// An agent's command, by the agent's kind.
     Agent(&'static str),
 }
@@ -22,6 +24,7 @@ impl Origin {
             Origin::Venue => "venue",
             Origin::Oracle => "oracle",
             Origin::Keeper => "keeper",
+            Origin::Controller => "controller",
             Origin::Agent(kind) => kind,
         }
     }

@@ -1,0 +1,257 @@
+//! The forward Monte Carlo: from the live engine's state, short price paths at the current
+//! volatility, each run through a clone of the engine (the venue's own code, not a model of
+//! it), and the distribution of the bad debt they leave.
+//!
+//! **What each path assumes.** The oracle follows a driftless walk in log price at the stated
+//! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`; the engine liquidates natively (no keeper
+//! delay: the forecast measures the venue, not its keepers); nobody trades, adds or cancels:
+//! the book's liquidity is the depth it holds now, at the prices it holds it (the depth model:
+//! makers neither return nor pull within the horizon); a `Tick` every `tick_every_s` lets
+//! time-driven rules run (funding, halts ending, dynamic margin's steps).
+//!
+//! **Paths that cannot liquidate anyone are not simulated.** Between the engine's recheck
+//! triggers no pool's flags can change ([`Engine::quiet_band`]); a path whose every price stays
+//! inside that band, from a state with no pool below maintenance, leaves no bad debt, so it
+//! costs its draws and no engine clone. In a calm market most paths are such.
+//!
+//! The live engine is only read: every path works on its own clone, so the venue's state hash
+//! is unchanged by a forecast (a test checks it).
+
+use bulwark_engine::{Command, Engine, Event, MarketId, Price, TimestampMs, VenueParam};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::path::draw::{standard_normal_pair, uniform_open};
+
+/// What to simulate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForecastSpec {
+    pub paths: u32,
+    pub horizon_s: u64,
+    /// Seconds between two oracle prices of a path.
+    pub step_s: u64,
+    /// Seconds between two `Tick`s of a path.
+    pub tick_every_s: u64,
+    /// One-hour standard deviation of the log returns (0.02 = 2%).
+    pub sigma_1h: f64,
+    /// Student-t innovations with this many degrees of freedom, scaled to the same standard
+    /// deviation (0: normal). Crash returns have fat tails; a normal walk at the current
+    /// volatility understates the next hour's worst moves.
+    pub tail_dof: u32,
+    pub seed: u64,
+}
+
+/// The distribution of one forecast's bad debt, USD, and how it was reached.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Forecast {
+    /// Bad debt (the deficits of bankrupt pools) of each path, in path order.
+    pub losses_usd: Vec<f64>,
+    /// Liquidation fill notional of each path.
+    pub liquidated_usd: Vec<f64>,
+    /// Paths that left the quiet band (or started with a pool below maintenance) and so ran
+    /// through an engine clone.
+    pub paths_simulated: u32,
+}
+
+impl Forecast {
+    /// Value at risk at `level` (0.95): the empirical quantile of the paths' losses.
+    pub fn var_usd(&self, level: f64) -> f64 {
+        bulwark_risk::var(&self.losses_usd, level).unwrap_or(0.0)
+    }
+
+    /// Expected shortfall at `level`: the mean loss in the worst 1 - level of paths.
+    pub fn es_usd(&self, level: f64) -> f64 {
+        bulwark_risk::expected_shortfall(&self.losses_usd, level).unwrap_or(0.0)
+    }
+
+    /// Share of paths with any bad debt.
+    pub fn p_loss(&self) -> f64 {
+        if self.losses_usd.is_empty() {
+            return 0.0;
+        }
+        let n = self.losses_usd.iter().filter(|&&l| l > 0.0).count();
+        n as f64 / self.losses_usd.len() as f64
+    }
+}
+
+/// Runs the forward simulation of `market` from `engine` at `now_ms`. The engine is not
+/// changed. Errors only for a spec that cannot run (no paths, a zero step, an unknown market).
+pub fn forecast(
+    engine: &Engine,
+    market: MarketId,
+    now_ms: u64,
+    spec: &ForecastSpec,
+) -> Result<Forecast, String> {
+    if spec.paths == 0 || spec.step_s == 0 || spec.horizon_s < spec.step_s {
+        return Err(format!(
+            "a forecast needs paths > 0 and 0 < step_s <= horizon_s (got {} paths, step {} s, horizon {} s)",
+            spec.paths, spec.step_s, spec.horizon_s
+        ));
+    }
+    if !(spec.sigma_1h.is_finite() && spec.sigma_1h >= 0.0) {
+        return Err(format!(
+            "sigma_1h must be finite and >= 0, got {}",
+            spec.sigma_1h
+        ));
+    }
+    let m = engine
+        .market(market)
+        .ok_or_else(|| format!("no market {}", market.0))?;
+    let start = m.mark.micros() as f64 / 1e6;
+    let band = engine.quiet_band(market).map_err(|r| r.to_string())?;
+    let flagged = !engine.liquidation_queue().is_empty();
+    let steps = (spec.horizon_s / spec.step_s) as usize;
+    let sigma_step = spec.sigma_1h * libm::sqrt(spec.step_s as f64 / 3600.0);
+    if spec.tail_dof != 0 && !(3..=100).contains(&spec.tail_dof) {
+        return Err(format!(
+            "tail_dof must be 0 (normal) or in 3..=100, got {}",
+            spec.tail_dof
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut prices = Vec::with_capacity(steps);
+    let mut out = Forecast {
+        losses_usd: Vec::with_capacity(spec.paths as usize),
+        liquidated_usd: Vec::with_capacity(spec.paths as usize),
+        paths_simulated: 0,
+    };
+    for _ in 0..spec.paths {
+        draw_path(
+            &mut rng,
+            start,
+            sigma_step,
+            spec.tail_dof,
+            steps,
+            &mut prices,
+        );
+        let quiet = !flagged
+            && band.is_some_and(|(lo, hi)| {
+                let (lo, hi) = (lo.micros() as f64 / 1e6, hi.micros() as f64 / 1e6);
+                prices.iter().all(|&p| p > lo && p < hi)
+            });
+        let (loss, liquidated) = if quiet {
+            (0.0, 0.0)
+        } else {
+            out.paths_simulated += 1;
+            run_path(engine, market, now_ms, spec, &prices)
+        };
+        out.losses_usd.push(loss);
+        out.liquidated_usd.push(liquidated);
+    }
+    Ok(out)
+}
+
+/// Fills `out` with `steps` prices of a driftless walk in log price from `start`: each step's
+/// log return has standard deviation `sigma_step`, normal or Student-t with `dof` degrees of
+/// freedom (scaled to that deviation).
+fn draw_path(
+    rng: &mut ChaCha8Rng,
+    start: f64,
+    sigma_step: f64,
+    dof: u32,
+    steps: usize,
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    // The mean log return that makes the price a martingale is about -s^2/2; over an hour at
+    // crash volatility (s^2 ~ 1e-3) it is noise, and it is kept for the normal case.
+    let drift = -0.5 * sigma_step * sigma_step;
+    let t_scale = if dof == 0 {
+        1.0
+    } else {
+        libm::sqrt((dof as f64 - 2.0) / dof as f64)
+    };
+    let mut log_p = libm::log(start);
+    while out.len() < steps {
+        let (a, b) = standard_normal_pair(rng);
+        for z in [a, b] {
+            if out.len() == steps {
+                break;
+            }
+            let shock = if dof == 0 {
+                z
+            } else {
+                t_scale * z / libm::sqrt(chi_squared(rng, dof) / dof as f64)
+            };
+            log_p += drift + sigma_step * shock;
+            out.push(libm::exp(log_p));
+        }
+    }
+}
+
+/// A chi-squared draw with `dof` degrees of freedom: -2 ln of a product of `dof / 2` uniforms
+/// (exact for even `dof`), plus one squared normal for an odd one.
+fn chi_squared(rng: &mut ChaCha8Rng, dof: u32) -> f64 {
+    let mut product = 1.0;
+    for _ in 0..dof / 2 {
+        product *= uniform_open(rng);
+    }
+    let mut x = -2.0 * libm::log(product);
+    if dof % 2 == 1 {
+        let (z, _) = standard_normal_pair(rng);
+        x += z * z;
+    }
+    x
+}
+
+/// One path through a clone of the engine: (bad debt, liquidation notional), USD.
+fn run_path(
+    engine: &Engine,
+    market: MarketId,
+    now_ms: u64,
+    spec: &ForecastSpec,
+    prices: &[f64],
+) -> (f64, f64) {
+    let mut e = engine.clone();
+    // The clone is checked once, at the end (debug builds), not after every command.
+    e.set_invariant_check_interval(u64::MAX);
+    let (mut loss, mut liquidated) = (0.0, 0.0);
+    let mut tally = |events: &[Event]| {
+        for ev in events {
+            match ev {
+                Event::Bankrupt { deficit_usd, .. } => {
+                    loss += crate::metrics::units::usd(*deficit_usd)
+                }
+                Event::Fill {
+                    liquidation: true,
+                    notional_usd,
+                    ..
+                } => liquidated += crate::metrics::units::usd(*notional_usd),
+                _ => {}
+            }
+        }
+    };
+    let native = Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(true),
+    };
+    if let Ok(ev) = e.apply(&native, TimestampMs(now_ms)) {
+        tally(ev);
+    }
+    let max = e
+        .market(market)
+        .map_or(i64::MAX, |m| m.params.max_price.micros());
+    let step_ms = spec.step_s * 1000;
+    let tick_every = (spec.tick_every_s / spec.step_s).max(1) as usize;
+    for (k, &p) in prices.iter().enumerate() {
+        let t = TimestampMs(now_ms + (k as u64 + 1) * step_ms);
+        let micros = (p * 1e6).round().clamp(1.0, max as f64) as i64;
+        let cmd = Command::OraclePrice {
+            market,
+            price: Price::from_micros(micros),
+        };
+        // A refusal (a halted market's print, say) changes nothing; the path goes on.
+        if let Ok(ev) = e.apply(&cmd, t) {
+            tally(ev);
+        }
+        if (k + 1) % tick_every == 0 {
+            if let Ok(ev) = e.apply(&Command::Tick, t) {
+                tally(ev);
+            }
+        }
+    }
+    #[cfg(debug_assertions)]
+    if let Err(breach) = e.check_invariants() {
+        panic!("a forward path broke an engine invariant: {breach}"); // ok: debug builds only
+    }
+    (loss, liquidated)
+}
