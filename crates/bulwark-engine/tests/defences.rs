@@ -1022,3 +1022,23 @@ fn a_volatility_scaled_proactive_breaker_assumes_z_sigmas_over_its_horizon() {
         })
     );
 }
+
+/// The quiet band of `liquidation_at_risk_by_hand`'s venue: T2 goes below maintenance under
+/// 926.32 and its trigger errs 1 bp early (926.41); no `up` trigger lies beyond double the
+/// mark. Between them no pool's flags can change.
+#[test]
+fn the_quiet_band_lies_between_the_nearest_triggers() {
+    let mut v = traded(params());
+    v.limit(MM, Side::Sell, "1000", 10);
+    v.limit(T2, Side::Buy, "1000", 10);
+    let (low, high) = v.e.quiet_band(MarketId(0)).unwrap().unwrap();
+    assert!(low > px("926.32") && low < px("926.6"), "{low:?}");
+    assert!(high > px("1000") && high <= px("2000"), "{high:?}");
+    // Just above the low end nothing goes below maintenance; 1% under it T2 does.
+    // One dollar above the low end, as a move from the mark of 1,000 (in ppm).
+    let above = (low.micros() + 1_000_000 - 1_000_000_000) / 1_000;
+    let r = v.e.liquidation_at_risk(MarketId(0), above).unwrap();
+    assert_eq!(r.pools, 0, "{r:?}");
+    let r = v.e.liquidation_at_risk(MarketId(0), -84_000).unwrap();
+    assert_eq!(r.pools, 1, "{r:?}");
+}

@@ -1123,6 +1123,39 @@ fn check_liquidation_at_risk(e: &Engine, cmd: &Command) -> Result<(), TestCaseEr
                 cmd
             );
         }
+        check_quiet_band(e, m, cmd)?;
+    }
+    Ok(())
+}
+
+/// `Engine::quiet_band`: a mark moved anywhere inside the band puts no pool below
+/// maintenance (the forward simulation skips paths that stay inside it).
+fn check_quiet_band(
+    e: &Engine,
+    m: &bulwark_engine::Market,
+    cmd: &Command,
+) -> Result<(), TestCaseError> {
+    let Some((low, high)) = e.quiet_band(m.id).unwrap() else {
+        return Ok(());
+    };
+    let mark = m.mark.micros() as i128;
+    if mark <= low.micros() as i128 || mark >= high.micros() as i128 {
+        return Ok(());
+    }
+    for edge in [low.micros() as i128 + 1, high.micros() as i128 - 1] {
+        // The move to the edge, rounded toward the mark, within the query's range.
+        let move_ppm = ((edge - mark) * 1_000_000 / mark).clamp(-999_999, 10_000_000) as i64;
+        let got = e.liquidation_at_risk(m.id, move_ppm).unwrap();
+        prop_assert_eq!(
+            got.pools,
+            0,
+            "a move to {:?} inside the quiet band ({:?}, {:?}) of {:?} puts pools below maintenance after {:?}",
+            got.price,
+            low,
+            high,
+            m.id,
+            cmd
+        );
     }
     Ok(())
 }

@@ -427,6 +427,11 @@ impl Sim {
         });
     }
 
+    /// The scenario the run follows (after overrides).
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.now_ms
     }

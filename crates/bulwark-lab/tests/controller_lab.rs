@@ -1,0 +1,177 @@
+//! The online risk controller in whole lab runs: its forward simulation leaves the live
+//! engine untouched and is reproducible, its actions keep their rate limits and bounds, shadow
+//! mode and the kill switch change nothing, and a bad `[controller]` field is an error.
+
+use std::path::PathBuf;
+
+use bulwark_engine::{state_hash_hex, MarketId};
+use bulwark_lab::controller::forecast::{forecast, ForecastSpec};
+use bulwark_lab::run::{run, Outcome};
+use bulwark_lab::scenario::{self, LoadedScenario, Override};
+
+fn load(sets: &[&str]) -> Result<LoadedScenario, String> {
+    let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+    scenario::parse(
+        scenario::DEFAULT_SCENARIO_TOML,
+        "test",
+        PathBuf::from("."),
+        &overrides,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn quiet_run(sets: &[&str]) -> Outcome {
+    run(&load(sets).unwrap(), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The first 14 hours of the default crash (its cascade starts at about 13 h), 50 paths a
+/// forecast to keep the test short.
+const BASE: [&str; 3] = [
+    "duration_s=50400",
+    "controller.paths=50",
+    "controller.enabled=true",
+];
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    BASE.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+#[test]
+fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
+    let o = quiet_run(&BASE[..1]);
+    let engine = &o.sim.venue.engine;
+    let before = state_hash_hex(engine);
+    let spec = ForecastSpec {
+        paths: 40,
+        horizon_s: 1_800,
+        step_s: 5,
+        tick_every_s: 60,
+        sigma_1h: 0.03,
+        tail_dof: 4,
+        seed: 11,
+    };
+    let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap();
+    assert_eq!(
+        state_hash_hex(engine),
+        before,
+        "the forecast changed the venue"
+    );
+    let b = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap();
+    assert_eq!(a, b);
+    // At 3% an hour from the crash's 14th hour some paths leave the quiet band and lose.
+    assert!(a.paths_simulated > 0, "{a:?}");
+    assert!(a.losses_usd.iter().all(|l| l.is_finite() && *l >= 0.0));
+    assert!(a.es_usd(0.95) >= a.var_usd(0.95));
+    // The first hour of the run, at a calm 0.1% an hour: every path stays inside the quiet
+    // band, so none needs a clone, and none loses.
+    let early = quiet_run(&["duration_s=3600"]);
+    let calm = ForecastSpec {
+        sigma_1h: 0.001,
+        ..spec
+    };
+    let c = forecast(
+        &early.sim.venue.engine,
+        MarketId(0),
+        early.sim.now_ms(),
+        &calm,
+    )
+    .unwrap();
+    assert_eq!((c.paths_simulated, c.es_usd(0.95)), (0, 0.0), "{c:?}");
+    let bad = ForecastSpec { paths: 0, ..spec };
+    assert!(forecast(engine, MarketId(0), o.sim.now_ms(), &bad).is_err());
+}
+
+#[test]
+fn the_controllers_actions_keep_their_rate_limits_and_bounds() {
+    let o = quiet_run(&with(&["controller.oi_cap_headroom=0.1"]));
+    let c = o.sim.controller.as_ref().expect("controller on");
+    let p = &o.sim.scenario().controller;
+    let actions: Vec<_> = c.rows.iter().filter(|r| r.kind == "action").collect();
+    assert!(!actions.is_empty(), "the crash makes the controller act");
+    assert_eq!(
+        o.summary.controller.as_ref().unwrap().actions,
+        actions.len() as u64
+    );
+    for lever in ["maintenance", "taker_fee", "oi_cap"] {
+        let moves: Vec<_> = actions.iter().filter(|r| r.lever == lever).collect();
+        for w in moves.windows(2) {
+            assert!(
+                w[1].t_s - w[0].t_s >= p.min_interval_s as f64,
+                "{lever} moved twice within {} s: {w:?}",
+                p.min_interval_s
+            );
+        }
+        for r in &moves {
+            let (old, new) = (r.old.unwrap(), r.new.unwrap());
+            match lever {
+                "maintenance" => {
+                    assert!((new - old).abs() <= p.maintenance_step_ppm, "{r:?}");
+                    assert!(new <= p.maintenance_max_ppm && new >= 5_000, "{r:?}");
+                }
+                "taker_fee" => {
+                    assert!((new - old).abs() <= p.taker_fee_step_ppm, "{r:?}");
+                    assert!(new <= p.taker_fee_max_ppm && new >= 500, "{r:?}");
+                }
+                // Tightening caps just above the open interest; relaxing restores the cap
+                // the run started with (none: 0).
+                _ if r.reason.contains("over the budget") => {
+                    assert!(new > 0 && (old == 0 || new <= old), "{r:?}")
+                }
+                _ => assert_eq!(new, 0, "{r:?}"),
+            }
+            assert!(r.reason.contains("ES95"), "{r:?}");
+        }
+    }
+    // Every action reached the engine as a parameter command: the market shows the last one.
+    let m = o.sim.venue.engine.market(MarketId(0)).unwrap();
+    let last = |lever: &str| {
+        actions
+            .iter()
+            .rev()
+            .find(|r| r.lever == lever)
+            .and_then(|r| r.new)
+    };
+    if let Some(v) = last("maintenance") {
+        assert_eq!(m.params.maintenance.raw(), v);
+    }
+    if let Some(v) = last("taker_fee") {
+        assert_eq!(m.params.taker_fee.raw(), v);
+    }
+}
+
+#[test]
+fn shadow_mode_and_the_kill_switch_change_nothing() {
+    let off = quiet_run(&BASE[..1]);
+    let shadow = quiet_run(&with(&["controller.shadow=true"]));
+    let s = shadow.summary.controller.as_ref().unwrap();
+    assert!(s.shadow_actions > 0 && s.actions == 0, "{s:?}");
+    assert_eq!(
+        shadow.summary.final_state_hash,
+        off.summary.final_state_hash
+    );
+    // Killed at the start: it never forecasts, and the run is the uncontrolled one.
+    let killed = quiet_run(&with(&["controller.kill_at_s=0"]));
+    let k = killed.summary.controller.as_ref().unwrap();
+    assert!(k.killed && k.forecasts == 0 && k.actions == 0, "{k:?}");
+    assert_eq!(
+        killed.summary.final_state_hash,
+        off.summary.final_state_hash
+    );
+}
+
+#[test]
+fn a_bad_controller_field_is_an_error_naming_it() {
+    for (set, field) in [
+        ("controller.paths=0", "controller.paths"),
+        ("controller.tail_dof=2", "controller.tail_dof"),
+        ("controller.relax_below=1.5", "controller.relax_below"),
+        (
+            "controller.maintenance_max_ppm=-5",
+            "controller.maintenance_max_ppm",
+        ),
+        ("controller.horizon_s=0", "controller.horizon_s"),
+    ] {
+        let e = load(&[set]).expect_err(set);
+        assert!(e.contains(field), "{set}: {e}");
+    }
+}
