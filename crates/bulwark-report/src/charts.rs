@@ -86,6 +86,7 @@ fn period_fill(kind: PeriodKind) -> (&'static str, f64) {
         PeriodKind::ChainHalt => (palette::VIOLET, 0.16),
         PeriodKind::OracleDegraded => ("#868e96", 0.22),
         PeriodKind::DataGap => ("#1098ad", 0.2),
+        PeriodKind::Controller => ("#2f9e44", 0.14),
     }
 }
 

@@ -267,15 +267,18 @@ pub enum PeriodKind {
     OracleDegraded,
     /// A gap in the historical data the outside price was bridged across.
     DataGap,
+    /// The online risk controller held margin or fees above where the run started.
+    Controller,
 }
 
 impl PeriodKind {
-    pub const ALL: [PeriodKind; 5] = [
+    pub const ALL: [PeriodKind; 6] = [
         PeriodKind::Breaker,
         PeriodKind::Halt,
         PeriodKind::ChainHalt,
         PeriodKind::OracleDegraded,
         PeriodKind::DataGap,
+        PeriodKind::Controller,
     ];
 
     pub fn display_name(self) -> &'static str {
@@ -285,6 +288,7 @@ impl PeriodKind {
             PeriodKind::ChainHalt => "Chain halt",
             PeriodKind::OracleDegraded => "Oracle degraded",
             PeriodKind::DataGap => "Data gap (bridged)",
+            PeriodKind::Controller => "Risk controller tightened",
         }
     }
 }

@@ -110,11 +110,41 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
             fmt_number(summary.commands_rejected.values().sum::<u64>() as f64, 0),
         ),
     ];
+    if let Some(c) = &summary.controller {
+        rows.push(controller_row(c));
+    }
     rows.extend(market_rows(summary));
     if let Some(w) = wall_time_s {
         rows.push(HeadlineRow::new("Run time", format!("{w:.2} s")));
     }
     rows
+}
+
+/// The online controller: its actions, and its forecasts' hourly VaR backtest.
+fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
+    let b = &c.backtest;
+    let verdict = match b.within {
+        Some(true) => "within Kupiec's 95% interval",
+        Some(false) => "outside Kupiec's 95% interval",
+        None => "too few hours to judge",
+    };
+    let mode = if c.shadow_actions > 0 {
+        " (shadow)"
+    } else {
+        ""
+    };
+    HeadlineRow::new(
+        "Risk controller",
+        format!("{} actions{mode}", c.actions + c.shadow_actions),
+    )
+    .with_detail(format!(
+        "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({verdict}){}",
+        c.forecasts,
+        c.paths_simulated,
+        b.exceedances,
+        b.hours,
+        if c.killed { "; stopped by its kill switch" } else { "" }
+    ))
 }
 
 /// LP withdrawals: paid (count, USD) with what was requested, pending and refused beside.
@@ -303,6 +333,9 @@ pub fn report(sim: &Sim, summary: &Summary, wall_time_s: f64) -> RunReport {
                 label: format!("{what} ({} orders refused)", p.orders_refused),
             }
         }));
+    if let Some(c) = &sim.controller {
+        r.periods.extend(controller_periods(&c.rows, run_end_s));
+    }
     r.periods.extend(sim.path().gaps.iter().map(|g| Period {
         start_s: g.start_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
         end_s: g.end_ms.saturating_sub(sim.start_ms) as f64 / 1000.0,
@@ -392,4 +425,59 @@ pub fn comparison_table(caption: &str, variants: &[(String, &Summary)]) -> Compa
         ]);
     }
     t
+}
+
+/// The stretches in which the online controller held maintenance above where the run started
+/// (from its first tightening to the action that brought it back), each labelled with the
+/// highest maintenance and fee it set and the forecast that first called for it.
+fn controller_periods(rows: &[crate::controller::ControllerRow], run_end_s: f64) -> Vec<Period> {
+    let mut out = Vec::new();
+    let mut base: Option<i64> = None;
+    let mut open: Option<(f64, i64, i64, f64)> = None;
+    let mut fee_max = 0i64;
+    for r in rows.iter().filter(|r| r.kind == "action") {
+        let (Some(old), Some(new)) = (r.old, r.new) else {
+            continue;
+        };
+        if r.lever == "taker_fee" {
+            fee_max = fee_max.max(new);
+            continue;
+        }
+        if r.lever != "maintenance" {
+            continue;
+        }
+        let base = *base.get_or_insert(old);
+        match open.as_mut() {
+            None if new > base => open = Some((r.t_s, new, fee_max, r.es95_usd)),
+            Some(o) if new > base => o.1 = o.1.max(new),
+            Some(&mut (start, top, _, es)) => {
+                out.push(controller_period(start, r.t_s, top, fee_max, es));
+                open = None;
+                fee_max = 0;
+            }
+            None => {}
+        }
+    }
+    if let Some((start, top, _, es)) = open {
+        out.push(controller_period(start, run_end_s, top, fee_max, es));
+    }
+    out
+}
+
+fn controller_period(start_s: f64, end_s: f64, top_ppm: i64, fee_ppm: i64, es_usd: f64) -> Period {
+    let fee = if fee_ppm > 0 {
+        format!(", taker fee up to {:.1} bp", fee_ppm as f64 / 100.0)
+    } else {
+        String::new()
+    };
+    Period {
+        start_s,
+        end_s,
+        kind: PeriodKind::Controller,
+        label: format!(
+            "controller: maintenance up to {:.2}%{fee} (first forecast ES95 {:.0} USD)",
+            top_ppm as f64 / 1e4,
+            es_usd
+        ),
+    }
 }
