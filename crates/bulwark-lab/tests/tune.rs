@@ -216,3 +216,42 @@ fn the_committed_fit_data_list_matches_the_shared_data() {
         wrong.join("\n")
     );
 }
+
+#[test]
+fn the_shipped_tune_files_load_and_keep_the_split() {
+    for file in ["scenarios/tune.toml", "scenarios/tune-bench.toml"] {
+        let t = tune::load(&repo_root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}")); // ok: test
+        assert_eq!(t.candidates.len(), 50, "{file}");
+        assert_eq!(t.heldout.len(), 3, "{file}");
+        assert!(
+            t.heldout.iter().all(|h| h.fingerprint.files.is_empty()),
+            "synthetic held-out"
+        );
+    }
+    // The shipped held-out scenarios, given as tuning scenarios, are refused.
+    let dir = tempfile::tempdir().expect("tempdir"); // ok: test
+    let shipped = repo_root().join("scenarios");
+    let text = fs::read_to_string(shipped.join("tune.toml")).expect("tune.toml"); // ok: test
+    let text = text
+        .replace(
+            "scenarios = [\"tune\"]",
+            &format!(
+                "scenarios = [{:?}]",
+                shipped.join("heldout/october_2025.toml")
+            ),
+        )
+        .replace(
+            "heldout = \"heldout\"",
+            &format!("heldout = {:?}", shipped.join("heldout")),
+        )
+        .replace(
+            "fit_data = \"fit-data.toml\"",
+            &format!("fit_data = {:?}", shipped.join("fit-data.toml")),
+        );
+    fs::write(dir.path().join("t.toml"), text).expect("write"); // ok: test
+    let err = tune::load(&dir.path().join("t.toml")).expect_err("refused"); // ok: test
+    assert!(
+        err.contains("october_2025.toml") && err.contains("fingerprint"),
+        "{err}"
+    );
+}
