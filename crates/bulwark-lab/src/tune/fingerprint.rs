@@ -58,6 +58,7 @@ pub fn file_hash(path: &Path) -> Result<String, String> {
 /// numbers in their shortest round-trip form).
 fn path_spec(loaded: &LoadedScenario) -> Result<serde_json::Value, String> {
     let s = &loaded.scenario;
+    let mut kind = s.path.kind;
     let path = match s.path.kind {
         PathKind::CalibratedShock => {
             serde_json::json!({ "shock": s.path.shock })
@@ -84,13 +85,20 @@ fn path_spec(loaded: &LoadedScenario) -> Result<serde_json::Value, String> {
                         .collect::<Vec<_>>()
                         .join("; ")
                 })?;
-            serde_json::json!({ "synthetic": synthetic_json(&resolved)? })
+            match &resolved.model {
+                // A shock preset is the calibrated shock by another route: one form for both.
+                Model::Shock(shock) => {
+                    kind = PathKind::CalibratedShock;
+                    serde_json::json!({ "shock": shock })
+                }
+                _ => serde_json::json!({ "synthetic": synthetic_json(&resolved)? }),
+            }
         }
     };
     let more: Vec<&crate::path::CalibratedShock> =
         s.more_markets.iter().map(|m| &m.shock).collect();
     Ok(serde_json::json!({
-        "kind": s.path.kind,
+        "kind": kind,
         "path": path,
         "more_markets": more,
         "correlation": if s.more_markets.is_empty() { None } else { Some(&s.correlation) },
@@ -178,5 +186,51 @@ impl FitData {
             .iter()
             .find(|(_, f)| f.blake3 == hash)
             .map(|(name, _)| name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+
+    fn print(text: &str) -> String {
+        let loaded = parse(text, "test.toml", PathBuf::from("."), &[]).unwrap(); // ok: test
+        fingerprint(&loaded).unwrap().hash // ok: test
+    }
+
+    const OCT: &str = "[path]\nkind = \"synthetic\"\n[path.synthetic]\npreset = \"october_2025\"\n";
+
+    #[test]
+    fn the_fingerprint_is_the_crash_not_the_name_seed_or_agents() {
+        let a = print(&format!("name = \"a\"\nseed = 1\n{OCT}"));
+        let renamed = format!(
+            "name = \"b\"\ndescription = \"x\"\nseed = 9\n[agents.traders]\ncount = 7\n\
+             [market]\nmaintenance = 9000\n{OCT}"
+        );
+        assert_eq!(a, print(&renamed));
+        // Another length, step, preset or parameter is another crash.
+        for other in [
+            format!("name = \"a\"\nduration_s = 600\n{OCT}"),
+            format!("name = \"a\"\nstep_ms = 2000\n{OCT}"),
+            format!(
+                "name = \"a\"\n{}",
+                OCT.replace("october_2025", "regime_btc_5m_oct_2025")
+            ),
+            format!("name = \"a\"\n{OCT}[path.synthetic.self_exciting]\ndecay_per_min = 0.1\n"),
+        ] {
+            assert_ne!(a, print(&other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_shock_preset_and_the_calibrated_shock_are_one_crash() {
+        let calibrated = print("name = \"a\"\n[path]\nkind = \"calibrated_shock\"\n");
+        let preset = print(
+            "name = \"b\"\n[path]\nkind = \"synthetic\"\n[path.synthetic]\npreset = \"march_2020\"\n",
+        );
+        assert_eq!(calibrated, preset);
+        let deeper = print("name = \"a\"\n[path]\nkind = \"calibrated_shock\"\n[path.shock]\ndrop_frac = 0.6\ndays = []\n");
+        assert_ne!(calibrated, deeper);
     }
 }
