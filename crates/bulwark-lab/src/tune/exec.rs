@@ -44,7 +44,7 @@ const INSURANCE_STAGE_COLUMNS: [&str; 4] = [
 
 /// Salts of the tune's seed streams: each rung, the insurance runs, the judgement.
 const RUNG_SALT: u64 = 0x5255_4E47; // "RUNG"
-const JUDGE_SALT: u64 = 0x4A55_4447_45; // "JUDGE"
+const JUDGE_SALT: u64 = 0x004A_5544_4745; // "JUDGE"
 
 /// A scenario of the tune: its file, loaded with the tune's `[set]`, and its fingerprint.
 #[derive(Debug, Clone)]
@@ -292,25 +292,20 @@ pub fn run_tune(
     progress: TuneProgress,
 ) -> Result<TuneOutcome, String> {
     let started = Instant::now();
-    let mut counts = (0u64, 0u64);
-    let sweep_opts = SweepOptions {
-        threads: opts.threads,
-        shard: None,
-        binary_hash: opts.binary_hash.clone(),
+    let mut runner = Runner {
+        opts: SweepOptions {
+            threads: opts.threads,
+            shard: None,
+            binary_hash: opts.binary_hash.clone(),
+        },
+        progress,
+        ran: 0,
+        skipped: 0,
     };
-    let mut evaluate = |r: usize, alive: &[usize], seeds: Range<u32>| {
-        let dir = out.join(format!("rung-{r}"));
-        let rows = run_stage(
-            t,
-            &format!("rung {r}"),
-            r as u64,
-            alive,
-            seeds,
-            &dir,
-            &sweep_opts,
-            progress,
-            &mut counts,
-        )?;
+    let evaluate = |r: usize, alive: &[usize], seeds: Range<u32>| {
+        let what = format!("rung {r}");
+        let sweep = stage_sweep(t, &what, r as u64, alive, seeds)?;
+        let rows = runner.run(&what, &sweep, &out.join(format!("rung-{r}")))?;
         alive
             .iter()
             .map(|&c| candidate_runs(&rows, c))
@@ -320,14 +315,14 @@ pub fn run_tune(
         t.candidates.len(),
         &t.spec.halving(),
         &t.spec.constraints(),
-        &mut evaluate,
+        evaluate,
     )?;
     let chosen = t.candidates[search.chosen.candidate].clone();
-    let insurance = size_insurance(t, &search, out, &sweep_opts, progress, &mut counts)?;
+    let insurance = size_insurance(t, &search, out, &mut runner)?;
     let search_csv = write_search_csv(t, &search, out)?;
     let tuned_toml = write_tuned(t, &search.chosen, &chosen, &insurance, out)?;
     let tuned = tuned_overrides(&chosen, &insurance);
-    let judgement = judge(t, &tuned, out, &sweep_opts, progress, &mut counts)?;
+    let judgement = judge(t, &tuned, out, &mut runner)?;
     let heldout_csv = write_heldout_csv(&judgement, out)?;
     Ok(TuneOutcome {
         search,
@@ -337,31 +332,35 @@ pub fn run_tune(
         search_csv,
         judgement,
         heldout_csv,
-        ran: counts.0,
-        skipped: counts.1,
+        ran: runner.ran,
+        skipped: runner.skipped,
         wall_time_s: started.elapsed().as_secs_f64(),
     })
 }
 
-/// One stage of the search: `alive` candidates on every tuning scenario, on seed indices
-/// `seeds` of the stage's own stream, as a sweep in `dir`. Returns its runs by run index.
-#[allow(clippy::too_many_arguments)]
-fn run_stage(
-    t: &LoadedTune,
-    what: &str,
-    stage: u64,
-    alive: &[usize],
-    seeds: Range<u32>,
-    dir: &Path,
-    opts: &SweepOptions,
-    progress: TuneProgress,
-    counts: &mut (u64, u64),
-) -> Result<BTreeMap<u64, Vec<String>>, String> {
-    let sweep = stage_sweep(t, what, stage, alive, seeds)?;
-    let outcome = run_sweep(&sweep, dir, opts, &|p| progress(what, p))?;
-    counts.0 += outcome.ran;
-    counts.1 += outcome.skipped;
-    read_rows(&dir.join(RUNS_CSV), &outcome.manifest.header())
+/// Runs the tune's sweeps and counts their runs.
+struct Runner<'a> {
+    opts: SweepOptions,
+    progress: TuneProgress<'a>,
+    /// Runs made, and found done in the output folder.
+    ran: u64,
+    skipped: u64,
+}
+
+impl Runner<'_> {
+    /// Runs (or resumes) one stage's sweep in `dir`; returns its runs by run index.
+    fn run(
+        &mut self,
+        what: &str,
+        sweep: &LoadedSweep,
+        dir: &Path,
+    ) -> Result<BTreeMap<u64, Vec<String>>, String> {
+        let progress = self.progress;
+        let outcome = run_sweep(sweep, dir, &self.opts, &|p| progress(what, p))?;
+        self.ran += outcome.ran;
+        self.skipped += outcome.skipped;
+        read_rows(&dir.join(RUNS_CSV), &outcome.manifest.header())
+    }
 }
 
 /// The stage as a sweep: sets are (candidate, tuning scenario) pairs in that order, each with
@@ -476,9 +475,7 @@ fn size_insurance(
     t: &LoadedTune,
     search: &SearchOutcome,
     out: &Path,
-    opts: &SweepOptions,
-    progress: TuneProgress,
-    counts: &mut (u64, u64),
+    runner: &mut Runner,
 ) -> Result<Insurance, String> {
     let c = search.chosen.candidate;
     let mut deficits = Vec::new();
@@ -493,17 +490,8 @@ fn size_insurance(
     let last = t.spec.search.rungs.last().copied().unwrap_or(0);
     if let Some(seeds) = t.spec.objective.insurance_seeds.filter(|n| *n > last) {
         let stage = search.rungs.len() as u64;
-        let rows = run_stage(
-            t,
-            "insurance",
-            stage,
-            &[c],
-            0..seeds - last,
-            &out.join("insurance"),
-            opts,
-            progress,
-            counts,
-        )?;
+        let sweep = stage_sweep(t, "insurance", stage, &[c], 0..seeds - last)?;
+        let rows = runner.run("insurance", &sweep, &out.join("insurance"))?;
         deficits.extend(candidate_deficits(&rows, c)?);
     }
     let level = t.spec.objective.insurance_es_level;
@@ -668,9 +656,7 @@ fn judge(
     t: &LoadedTune,
     tuned: &[Override],
     out: &Path,
-    opts: &SweepOptions,
-    progress: TuneProgress,
-    counts: &mut (u64, u64),
+    runner: &mut Runner,
 ) -> Result<Vec<JudgeRow>, String> {
     let mut rows = Vec::new();
     for h in &t.heldout {
@@ -701,10 +687,7 @@ fn judge(
         let root = std::env::current_dir().map_err(|e| e.to_string())?;
         let sweep = from_spec(spec, &root, &root, format!("{} ({what})", t.source))?;
         let dir = out.join("heldout").join(crate::output::dir_name(&h.label));
-        let outcome = run_sweep(&sweep, &dir, opts, &|p| progress(&what, p))?;
-        counts.0 += outcome.ran;
-        counts.1 += outcome.skipped;
-        let runs = read_rows(&dir.join(RUNS_CSV), &outcome.manifest.header())?;
+        let runs = runner.run(&what, &sweep, &dir)?;
         for (set, variant) in ["default", "tuned"].iter().enumerate() {
             rows.push(judge_row(&runs, set, &h.label, variant)?);
         }

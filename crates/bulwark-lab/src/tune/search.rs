@@ -103,6 +103,9 @@ impl Halving {
     }
 }
 
+/// The runs of a rung: each candidate's (in the order asked), each in a fixed order.
+pub type RungRuns = Vec<Vec<RunMetrics>>;
+
 /// A candidate's standing at a rung, over every run it has made so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Standing {
@@ -146,14 +149,15 @@ pub struct SearchOutcome {
 /// runs each listed candidate on each seed index of the range (on every tuning scenario)
 /// and returns each candidate's runs in a fixed order; the search only aggregates them, in
 /// index order, so its result does not depend on how `evaluate` spreads the work.
-pub fn successive_halving<E>(
+pub fn successive_halving<E, F>(
     candidates: usize,
     halving: &Halving,
     constraints: &Constraints,
-    evaluate: &mut dyn FnMut(usize, &[usize], Range<u32>) -> Result<Vec<Vec<RunMetrics>>, E>,
+    mut evaluate: F,
 ) -> Result<SearchOutcome, E>
 where
     E: From<String>,
+    F: FnMut(usize, &[usize], Range<u32>) -> Result<RungRuns, E>,
 {
     halving.check()?;
     if candidates == 0 {
@@ -213,7 +217,7 @@ pub fn successive_halving_fn(
         candidates,
         halving,
         constraints,
-        &mut |_, alive: &[usize], seeds: Range<u32>| {
+        |_, alive: &[usize], seeds: Range<u32>| {
             Ok::<_, String>(
                 alive
                     .iter()
