@@ -42,6 +42,9 @@ const INSURANCE_STAGE_COLUMNS: [&str; 4] = [
     "loss_uncovered_usd",
 ];
 
+/// A stage row's `candidate` cell: the first swept column, after `run,set,seed_index,seed`.
+const CANDIDATE_COLUMN: usize = 4;
+
 /// Salts of the tune's seed streams: each rung, the insurance runs, the judgement.
 const RUNG_SALT: u64 = 0x5255_4E47; // "RUNG"
 const JUDGE_SALT: u64 = 0x004A_5544_4745; // "JUDGE"
@@ -431,13 +434,14 @@ fn stage_seed(tune_seed: u64, salt: u64, stage: u64) -> u64 {
 fn candidate_runs(rows: &BTreeMap<u64, Vec<String>>, c: usize) -> Result<Vec<RunMetrics>, String> {
     let want = c.to_string();
     rows.values()
-        .filter(|r| r.get(4).is_some_and(|x| *x == want))
+        .filter(|r| r.get(CANDIDATE_COLUMN).is_some_and(|x| *x == want))
         .map(|r| run_metrics(r))
         .collect()
 }
 
-/// Index of a metric column in a stage's rows: after `run,set,seed_index,seed`, the
-/// `candidate` and `scenario` columns and the searched keys.
+/// A metric of a run's row, as a number. The metric columns end every row (after
+/// `run,set,seed_index,seed` and the swept columns), so the same reading serves a stage's
+/// rows and a held-out comparison's.
 fn metric(row: &[String], name: &str) -> Result<f64, String> {
     let columns = crate::sweep::row::METRIC_COLUMNS;
     let i = columns
@@ -512,7 +516,7 @@ fn size_insurance(
 fn candidate_deficits(rows: &BTreeMap<u64, Vec<String>>, c: usize) -> Result<Vec<f64>, String> {
     let want = c.to_string();
     rows.values()
-        .filter(|r| r.get(4).is_some_and(|x| *x == want))
+        .filter(|r| r.get(CANDIDATE_COLUMN).is_some_and(|x| *x == want))
         .map(|r| {
             INSURANCE_STAGE_COLUMNS
                 .iter()
