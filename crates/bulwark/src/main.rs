@@ -202,6 +202,7 @@ enum LabCmd {
     /// default parameters on the held-out scenarios only.
     ///
     /// e.g. bulwark lab tune scenarios/tune.toml
+    ///
     /// The search is successive halving (rungs of seeds, keep 1 in eta); each rung is a sweep,
     /// so a stopped tune resumes with the same command and the results are the same bytes
     /// whatever the thread count. A tuning scenario whose data fingerprint equals a held-out
