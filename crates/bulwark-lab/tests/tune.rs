@@ -17,7 +17,8 @@ const HELDOUT: &str =
     "name = \"h-oct\"\n[path]\nkind = \"synthetic\"\n[path.synthetic]\npreset = \"october_2025\"\n";
 
 /// A tiny tune: 3 candidates, rungs of 1 and 2 seeds, 5 simulated minutes with 20 traders,
-/// 2 paired seeds on the held-out side: 3 + 2 tuning runs and 4 held-out runs.
+/// one further seed for the chosen candidate's insurance fund, 2 paired seeds on the
+/// held-out side: 3 + 2 tuning runs, 1 insurance run and 4 held-out runs.
 const TUNE: &str = r#"
 name = "tiny"
 seed = 5
@@ -28,6 +29,7 @@ duration_s = 300
 "agents.lps.count" = 2
 [objective]
 insurance_es_level = 0.9
+insurance_seeds = 3
 [search]
 candidates = 3
 rungs = [1, 2]
@@ -132,6 +134,7 @@ fn outputs(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         PathBuf::from("rung-0/runs.csv"),
         PathBuf::from("rung-1/runs.csv"),
         PathBuf::from("heldout/oct/runs.csv"),
+        PathBuf::from("insurance/runs.csv"),
     ];
     files.sort();
     files
@@ -149,7 +152,9 @@ fn a_tiny_tune_gives_the_same_bytes_on_one_and_two_threads_and_resumes() {
     let t = tune::load(&dir.path().join("tune.toml")).expect("the tiny tune loads"); // ok: test
     let one = dir.path().join("out-1");
     let a = tune::run_tune(&t, &one, &opts(1), &|_, _| {}).expect("the tune runs"); // ok: test
-    assert_eq!((a.ran, a.skipped), (3 + 2 + 4, 0));
+    assert_eq!((a.ran, a.skipped), (3 + 2 + 1 + 4, 0));
+    assert_eq!(a.insurance.runs, 3, "2 from the rungs, 1 of its own");
+    assert!(a.insurance.es_usd.is_some());
     let two = dir.path().join("out-2");
     tune::run_tune(&t, &two, &opts(2), &|_, _| {}).expect("the tune runs"); // ok: test
     let reference = outputs(&one);
@@ -172,14 +177,14 @@ fn a_tiny_tune_gives_the_same_bytes_on_one_and_two_threads_and_resumes() {
     // Run again: everything is found done. Then lose part of rung 0's resume log: only those
     // runs are made again, and every output keeps its bytes.
     let again = tune::run_tune(&t, &one, &opts(2), &|_, _| {}).expect("resumes"); // ok: test
-    assert_eq!((again.ran, again.skipped), (0, 9));
+    assert_eq!((again.ran, again.skipped), (0, 10));
     let log = one.join("rung-0/runs.partial.csv");
     let text = fs::read_to_string(&log).expect("the resume log"); // ok: test
     let kept: Vec<&str> = text.lines().take(2).collect(); // the header and one run
     fs::write(&log, kept.join("\n") + "\n").expect("write"); // ok: test
     fs::remove_file(one.join("rung-0/runs.csv")).expect("remove"); // ok: test
     let resumed = tune::run_tune(&t, &one, &opts(2), &|_, _| {}).expect("resumes"); // ok: test
-    assert_eq!((resumed.ran, resumed.skipped), (2, 7));
+    assert_eq!((resumed.ran, resumed.skipped), (2, 8));
     assert_eq!(reference, outputs(&one), "a resumed tune: the same bytes");
 }
 
