@@ -18,6 +18,8 @@
 //! - [`snapshot`]: a venue's accounts, positions and orders as files, loaded through genesis
 //!   and written from an engine;
 //! - [`sweep`]: Monte Carlo sweeps over seeds and scenario fields, on every core, sharded;
+//! - [`tune`]: the tuner: successive halving over venue parameters, judged on held-out
+//!   scenarios;
 //! - [`calibrate`]: fitting market makers' depth to volatility from order-book snapshots;
 //! - [`venue`]: what agents may see of the venue (client queries only);
 //! - [`venue_state`]: the venue's own books that the metrics read.
@@ -41,5 +43,6 @@ pub mod scenario;
 pub mod sim;
 pub mod snapshot;
 pub mod sweep;
+pub mod tune;
 pub mod venue;
 pub mod venue_state;

@@ -12,7 +12,7 @@
 //! never clamped.
 //!
 //! - [`fields`]: the types and their defaults;
-//! - [`overrides`]: `--set key=value`;
+//! - [`overrides`]: `--set key=value`; [`params`]: a file of them (`params = "tuned.toml"`);
 //! - [`validate`]: every field's rule, [`limits`]: the shared bounds and why;
 //! - [`error`]: what goes wrong, in words that say what to fix.
 
@@ -20,6 +20,7 @@ pub mod error;
 pub mod fields;
 pub mod limits;
 pub mod overrides;
+pub mod params;
 pub mod synthetic;
 pub mod validate;
 
@@ -123,17 +124,22 @@ pub fn parse(
         .get("market")
         .and_then(|m| m.as_table())
         .is_some_and(|m| m.contains_key("initial_price"));
-    for o in overrides {
-        // The typed scenario as it stands fills sections the document does not have yet; one
-        // that cannot be written as TOML (a seed beyond i64) only loses that convenience.
-        let current = toml::Table::try_from(&scenario).unwrap_or_default();
-        overrides::set_dotted(&mut doc, o, &current)?;
-        scenario = toml::Value::Table(doc.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| ScenarioError::Override {
-                key: o.key.clone(),
-                problem: e.message().trim_end().to_string(),
+    // A parameters file's keys come first, so the command line's `--set` has the last word.
+    if let Some(file) = params::params_file(&doc, overrides, &base_dir, source)? {
+        for o in params::read(&file, source)? {
+            scenario = apply_override(&mut doc, &scenario, &o).map_err(|e| match e {
+                ScenarioError::Override { key, problem } => ScenarioError::Params {
+                    file: file.display().to_string(),
+                    scenario: source.to_string(),
+                    problem: format!("{key}: {problem}"),
+                },
+                other => other,
             })?;
+            initial_price_given |= overrides::sets_initial_price(&o);
+        }
+    }
+    for o in overrides {
+        scenario = apply_override(&mut doc, &scenario, o)?;
         initial_price_given |= overrides::sets_initial_price(o);
     }
     // After the overrides: the document is then the scenario as run.
@@ -169,6 +175,24 @@ pub fn parse(
         initial_price_given,
         more_initial_prices_given,
     })
+}
+
+/// One override applied to the document, and the scenario it now types as.
+fn apply_override(
+    doc: &mut toml::Table,
+    scenario: &Scenario,
+    o: &Override,
+) -> Result<Scenario, ScenarioError> {
+    // The typed scenario as it stands fills sections the document does not have yet; one
+    // that cannot be written as TOML (a seed beyond i64) only loses that convenience.
+    let current = toml::Table::try_from(scenario).unwrap_or_default();
+    overrides::set_dotted(doc, o, &current)?;
+    toml::Value::Table(doc.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| ScenarioError::Override {
+            key: o.key.clone(),
+            problem: e.message().trim_end().to_string(),
+        })
 }
 
 #[cfg(test)]

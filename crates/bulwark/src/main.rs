@@ -10,6 +10,7 @@ mod lab;
 mod out;
 mod replay;
 mod sweep;
+mod tune;
 
 #[derive(Parser)]
 #[command(
@@ -194,6 +195,33 @@ enum LabCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Tune the venue: search margin, fee, cap and breaker parameters (any --set key) that
+    /// minimise margin per open interest while P(bad debt) (its Wilson upper end) stays under a
+    /// target and refused volume under a cap, over the tuning scenarios; size the insurance
+    /// fund from the expected shortfall of the chosen venue's losses; judge tuned against
+    /// default parameters on the held-out scenarios only.
+    ///
+    /// e.g. bulwark lab tune scenarios/tune.toml
+    ///
+    /// The search is successive halving (rungs of seeds, keep 1 in eta); each rung is a sweep,
+    /// so a stopped tune resumes with the same command and the results are the same bytes
+    /// whatever the thread count. A tuning scenario whose data fingerprint equals a held-out
+    /// one's is refused. Writes OUT/tuned.toml (load it with `params = "tuned.toml"` in a
+    /// scenario), OUT/search.csv, OUT/heldout.csv and a paired-comparison report per held-out
+    /// scenario (see scenarios/README.md, "Tuning").
+    Tune {
+        /// The tune file (TOML), e.g. scenarios/tune.toml.
+        file: PathBuf,
+        /// Output folder. Default: tune-out/<tune name>. Give the same folder to resume.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 (the default) uses every core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Join the folders of a sharded sweep (--shard 0/N .. N-1/N) into one, byte-identical to
     /// a single-machine run. Refuses shards of another sweep or another build.
     Merge {
@@ -280,6 +308,17 @@ fn main() -> ExitCode {
             out: out.as_deref(),
             threads,
             shard: shard.as_deref(),
+            quiet,
+        }),
+        Cmd::Lab(LabCmd::Tune {
+            file,
+            out,
+            threads,
+            quiet,
+        }) => tune::run(&tune::TuneArgs {
+            file: &file,
+            out: out.as_deref(),
+            threads,
             quiet,
         }),
         Cmd::Lab(LabCmd::Merge { shards, out }) => sweep::merge(&shards, &out),

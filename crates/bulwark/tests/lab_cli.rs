@@ -499,3 +499,116 @@ fn lab_run_writes_a_snapshot_that_a_later_run_starts_from() {
         "{out}"
     );
 }
+
+/// A tune file over the shipped split, cut to a few seconds: 2 candidates on one seed of
+/// 5 simulated minutes of the March-2020 tuning scenario, 1 paired seed per held-out scenario.
+fn tiny_tune(dir: &Path, tuning: &str) -> std::path::PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let text = format!(
+        r#"name = "cli-tune"
+scenarios = [{:?}]
+heldout = {:?}
+fit_data = {:?}
+[set]
+duration_s = 300
+"agents.traders.count" = 20
+"agents.lps.count" = 2
+[objective]
+insurance_es_level = 0.5
+[search]
+candidates = 2
+rungs = [1]
+[space.uniform]
+"market.maintenance" = [4000, 9000]
+[judge]
+seeds = 1
+"#,
+        shipped.join(tuning),
+        shipped.join("heldout"),
+        shipped.join("fit-data.toml")
+    );
+    let file = dir.join("tune.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn lab_tune_writes_tuned_params_that_a_scenario_runs_and_judges_on_held_out_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_tune(dir.path(), "tune/march_2020.toml");
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "tune",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            "t",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Held-out judgement"), "{out}");
+    for name in ["october_2025", "regime_btc_5m", "garch_btc_5m"] {
+        for variant in ["default", "tuned"] {
+            let row = out
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains(variant));
+            assert!(row, "{name} / {variant}: {out}");
+        }
+        assert!(dir
+            .path()
+            .join("t/heldout")
+            .join(name)
+            .join("report.html")
+            .is_file());
+    }
+    let tuned = std::fs::read_to_string(dir.path().join("t/tuned.toml")).unwrap();
+    assert!(tuned.contains("\"market.maintenance\" = "), "{tuned}");
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"tuned-run\"\nparams = \"t/tuned.toml\"\n",
+    )
+    .unwrap();
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "run",
+            "s.toml",
+            "--quiet",
+            "--set",
+            "duration_s=300",
+            "--set",
+            "agents.traders.count=20",
+            "--out",
+            "r",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn lab_tune_refuses_a_held_out_scenario_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_tune(dir.path(), "heldout/garch_btc_5m.toml");
+    let o = bulwark(
+        dir.path(),
+        &[
+            "lab",
+            "tune",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            "t",
+        ],
+    );
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("error: ") && out.contains("garch_btc_5m.toml") && out.contains("fingerprint"),
+        "{out}"
+    );
+    assert!(!dir.path().join("t").exists(), "nothing ran");
+}

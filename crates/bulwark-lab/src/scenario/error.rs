@@ -47,6 +47,13 @@ pub enum ScenarioError {
     Parse { file: String, detail: String },
     #[error("--set {key}: {problem}")]
     Override { key: String, problem: String },
+    /// A parameters file (`params = "..."`) that cannot be read or holds a bad key.
+    #[error("params file {file} (named by `params` in {scenario}): {problem}")]
+    Params {
+        file: String,
+        scenario: String,
+        problem: String,
+    },
     /// Fields outside their allowed ranges, or that break a rule between fields; every one
     /// is listed.
     #[error("scenario {file}: {}", list(problems))]

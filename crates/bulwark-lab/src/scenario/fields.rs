@@ -60,6 +60,11 @@ pub struct Scenario {
     /// Start from a snapshot of real accounts (`[snapshot]`); absent: synthetic agents only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotSpec>,
+    /// A file of overrides applied before any `--set` (`params = "tuned.toml"`, relative to
+    /// the scenario file): its keys are `--set` keys, so `bulwark lab tune`'s output makes
+    /// any scenario run the tuned venue ([`super::params`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<PathBuf>,
 }
 
 fn default_step_ms() -> u64 {

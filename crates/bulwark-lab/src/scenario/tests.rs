@@ -521,3 +521,59 @@ fn lp_fields_are_checked_by_name_and_range() {
     let l = parse_text(DEFAULT_SCENARIO_TOML, &["agents.lps.count=0"]).unwrap();
     assert_eq!(l.scenario.agents.lps.count, 0);
 }
+
+/// A scenario file with `params = "tuned.toml"` beside a parameters file; returns the folder.
+fn with_params_file(params: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    std::fs::write(dir.path().join("tuned.toml"), params).unwrap(); // ok: test
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"p\"\nparams = \"tuned.toml\"\n[market]\nmaintenance = 5000\ntaker_fee = 500\n",
+    )
+    .unwrap(); // ok: test
+    (dir, scenario)
+}
+
+#[test]
+fn a_params_file_loads_before_the_command_line() {
+    let (_dir, file) = with_params_file(
+        "\"market.maintenance\" = 8000\n\"agents.traders.count\" = 300\nseed = 9\n",
+    );
+    let l = load_file(&file, &[]).unwrap(); // ok: test
+    assert_eq!(l.scenario.market.maintenance, Ppm::from_raw(8_000));
+    assert_eq!(
+        l.scenario.market.taker_fee,
+        Ppm::from_raw(500),
+        "the rest is the file's"
+    );
+    assert_eq!((l.scenario.agents.traders.count, l.scenario.seed), (300, 9));
+    let set: Override = "market.maintenance=9000".parse().unwrap(); // ok: test
+    let l = load_file(&file, &[set]).unwrap(); // ok: test
+    assert_eq!(
+        l.scenario.market.maintenance,
+        Ppm::from_raw(9_000),
+        "--set comes after the params file"
+    );
+}
+
+#[test]
+fn a_bad_key_in_a_params_file_is_an_error_naming_it_and_the_file() {
+    let (_dir, file) = with_params_file("\"market.maintenace\" = 8000\n");
+    let err = load_file(&file, &[]).unwrap_err().to_string(); // ok: test
+    assert!(
+        err.contains("tuned.toml") && err.contains("market.maintenace") && err.contains("s.toml"),
+        "{err}"
+    );
+    let (_dir, file) = with_params_file("[market]\nmaintenance = 8000\n");
+    let err = load_file(&file, &[]).unwrap_err().to_string(); // ok: test
+    assert!(err.contains("whole section"), "{err}");
+    let (_dir, file) = with_params_file("\"market.maintenance\" = -3\n");
+    let err = load_file(&file, &[]).unwrap_err().to_string(); // ok: test
+    assert!(err.contains("market.maintenance"), "{err}");
+    let dir = tempfile::tempdir().unwrap(); // ok: test
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, "name = \"p\"\nparams = \"missing.toml\"\n").unwrap(); // ok: test
+    let err = load_file(&file, &[]).unwrap_err().to_string(); // ok: test
+    assert!(err.contains("missing.toml"), "{err}");
+}

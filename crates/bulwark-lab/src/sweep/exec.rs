@@ -78,7 +78,11 @@ pub fn from_spec(
 
 /// What the runs depend on, hashed: the plan and each set's scenario as run (seed aside), and
 /// the bytes of any historical data file a set reads.
-fn sweep_hash(spec: &SweepSpec, plan: &Plan, sets: &[LoadedScenario]) -> Result<String, String> {
+pub(crate) fn sweep_hash(
+    spec: &SweepSpec,
+    plan: &Plan,
+    sets: &[LoadedScenario],
+) -> Result<String, String> {
     let mut h = blake3::Hasher::new();
     h.update(spec.name.as_bytes());
     h.update(&plan.sweep_seed.to_le_bytes());
