@@ -119,6 +119,7 @@ enum LabCmd {
     ///
     /// e.g. bulwark lab compare --vary market.maintenance=5000,10000 --seeds 200
     ///      bulwark lab compare scenarios/defences.toml --defences --seeds 200 --set duration_s=86400
+    ///      bulwark lab compare scenarios/heldout/regime_btc_5m.toml --risk-manager --tuned OUT/tuned.toml
     /// A sweep file with [[variants]] compares any sets of overrides (`lab sweep`).
     Compare {
         /// The scenario file (TOML); default: the default scenario.
@@ -127,14 +128,23 @@ enum LabCmd {
         #[arg(
             long,
             value_name = "KEY=V1,V2",
-            required_unless_present = "defences",
-            conflicts_with = "defences"
+            required_unless_present_any = ["defences", "risk_manager"],
+            conflicts_with_all = ["defences", "risk_manager"]
         )]
         vary: Option<String>,
         /// Compare the defences instead: all on (the baseline), each one off in turn, and
         /// none, with the scenario's own parameters for each (e.g. scenarios/defences.toml).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "risk_manager")]
         defences: bool,
+        /// Compare the risk manager instead: the scenario's static parameters (the baseline),
+        /// the tuned static ones (with --tuned), the online controller, and the controller
+        /// with the proactive breaker (both on top of the tuned parameters when given). Run
+        /// it on the held-out scenarios (scenarios/heldout/).
+        #[arg(long)]
+        risk_manager: bool,
+        /// With --risk-manager: a params file of tuned parameters (`lab tune`'s tuned.toml).
+        #[arg(long, value_name = "FILE", requires = "risk_manager")]
+        tuned: Option<PathBuf>,
         /// Override one parameter in every variant: KEY=VALUE (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -354,6 +364,8 @@ fn main() -> ExitCode {
             file,
             vary,
             defences,
+            risk_manager,
+            tuned,
             set,
             seeds,
             seed,
@@ -365,6 +377,8 @@ fn main() -> ExitCode {
             sets: &set,
             vary: vary.as_deref(),
             defences,
+            risk_manager,
+            tuned: tuned.as_deref(),
             seeds,
             seed,
             out: out.as_deref(),

@@ -25,6 +25,10 @@ pub struct CompareArgs<'a> {
     pub vary: Option<&'a str>,
     /// All defences on, each off in turn, none.
     pub defences: bool,
+    /// Static, tuned static, controller, controller with the proactive breaker.
+    pub risk_manager: bool,
+    /// The tuned parameters file, for `risk_manager`.
+    pub tuned: Option<&'a Path>,
     pub seeds: u32,
     pub seed: u64,
     pub out: Option<&'a Path>,
@@ -57,11 +61,42 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
                 "--defences".to_string(),
             )
         }
+        _ if a.risk_manager => {
+            let root = std::env::current_dir().context("cannot read the current directory")?;
+            let tuned = a.tuned.map(|t| root.join(t));
+            if let Some(t) = &tuned {
+                if !t.is_file() {
+                    return Err(anyhow!(
+                        "--tuned {}: no such file (give the tuned.toml that `bulwark lab tune` wrote)",
+                        t.display()
+                    ));
+                }
+            }
+            let variants = risk_manager_variants(tuned.as_deref())
+                .into_iter()
+                .map(|(name, sets)| -> Result<Variant> {
+                    let mut set = std::collections::BTreeMap::new();
+                    for (k, v) in sets {
+                        set.insert(k, v);
+                    }
+                    Ok(Variant { name, set })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (
+                "compare risk manager".to_string(),
+                variants,
+                "--risk-manager".to_string(),
+            )
+        }
         Some(vary) => {
             let (key, variants) = vary_variants(vary)?;
             (format!("compare {key}"), variants, format!("--vary {vary}"))
         }
-        None => return Err(anyhow!("give --vary KEY=V1,V2,... or --defences")),
+        None => {
+            return Err(anyhow!(
+                "give --vary KEY=V1,V2,..., --defences or --risk-manager"
+            ))
+        }
     };
     let mut fixed = std::collections::BTreeMap::new();
     for kv in a.sets {
@@ -115,6 +150,39 @@ fn defence_variants() -> Vec<(String, Vec<String>)> {
         out.push((format!("no {name}"), sets));
     }
     out.push(("none".to_string(), all(false)));
+    out
+}
+
+/// `--risk-manager`: the scenario as it is (the baseline), the tuned parameters (a `params`
+/// file), the online controller and the controller with the proactive breaker, the last two on
+/// top of the tuned parameters when given: (name, overrides).
+fn risk_manager_variants(tuned: Option<&Path>) -> Vec<(String, Vec<(String, toml::Value)>)> {
+    let params = tuned.map(|t| {
+        (
+            "params".to_string(),
+            toml::Value::String(t.display().to_string()),
+        )
+    });
+    let on = |key: &str| (key.to_string(), toml::Value::Boolean(true));
+    let with_tuned = |mut sets: Vec<(String, toml::Value)>| {
+        sets.extend(params.clone());
+        sets
+    };
+    let mut out = vec![("static".to_string(), Vec::new())];
+    if params.is_some() {
+        out.push(("tuned static".to_string(), with_tuned(Vec::new())));
+    }
+    out.push((
+        "controller".to_string(),
+        with_tuned(vec![on("controller.enabled")]),
+    ));
+    out.push((
+        "controller + proactive breaker".to_string(),
+        with_tuned(vec![
+            on("controller.enabled"),
+            on("market.defences.proactive.enabled"),
+        ]),
+    ));
     out
 }
 

@@ -92,8 +92,14 @@ pub fn metric_cells(s: &Summary) -> Vec<String> {
         s.defences.proactive_trips.to_string(),
         s.defences.proactive_false_trips.to_string(),
         s.controller.as_ref().map_or(0, |c| c.actions).to_string(),
-        s.controller.as_ref().map_or(0, |c| c.backtest.hours).to_string(),
-        s.controller.as_ref().map_or(0, |c| c.backtest.exceedances).to_string(),
+        s.controller
+            .as_ref()
+            .map_or(0, |c| c.backtest.hours)
+            .to_string(),
+        s.controller
+            .as_ref()
+            .map_or(0, |c| c.backtest.exceedances)
+            .to_string(),
         f(s.defences.degraded_s),
         s.defences.maintenance_max_ppm.to_string(),
         s.defences.taker_fee_max_ppm.to_string(),
