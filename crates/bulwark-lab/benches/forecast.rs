@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
         tick_every_s: 60,
         sigma_1h: 0.02,
         tail_dof: 4,
+        liquidation_delay_s: 0,
         seed: 7,
     };
     let f = forecast(&engine, MarketId(0), now, &spec).expect("forecast");

@@ -169,7 +169,15 @@ pub struct Controller {
     realised_usd: f64,
     forecasts: u64,
     paths_simulated: u64,
+    /// Pools below maintenance and since when (their liquidation has not started).
+    below_since: std::collections::HashMap<(bulwark_engine::AccountId, bulwark_engine::Scope), u64>,
+    /// The venue's recent wait from below maintenance to a liquidation's start, s (an EWMA
+    /// over liquidations; `None` before the first).
+    delay_s: Option<f64>,
 }
+
+/// Weight of each new liquidation in the delay's moving average.
+const DELAY_EWMA_WEIGHT: f64 = 0.2;
 
 /// What the controller asks the run to send.
 pub type Actions = Vec<Command>;
@@ -191,14 +199,36 @@ impl Controller {
             realised_usd: 0.0,
             forecasts: 0,
             paths_simulated: 0,
+            below_since: std::collections::HashMap::new(),
+            delay_s: None,
         }
     }
 
-    /// The venue's events of one command: bad debt realised, for the backtest.
-    pub fn on_events(&mut self, events: &[Event]) {
+    /// The venue's events of one command at `now_ms`: bad debt realised (for the backtest),
+    /// and how long pools wait below maintenance before their liquidation starts (the
+    /// forecast's liquidation delay: a venue whose keepers are slow liquidates late).
+    pub fn on_events(&mut self, now_ms: u64, events: &[Event]) {
         for ev in events {
-            if let Event::Bankrupt { deficit_usd, .. } = ev {
-                self.realised_usd += crate::metrics::units::usd(*deficit_usd);
+            match *ev {
+                Event::Bankrupt { deficit_usd, .. } => {
+                    self.realised_usd += crate::metrics::units::usd(deficit_usd);
+                }
+                Event::BelowMaintenance { account, scope, .. } => {
+                    self.below_since.entry((account, scope)).or_insert(now_ms);
+                }
+                Event::BackAboveMaintenance { account, scope, .. } => {
+                    self.below_since.remove(&(account, scope));
+                }
+                Event::LiquidationStarted { account, scope, .. } => {
+                    if let Some(since) = self.below_since.remove(&(account, scope)) {
+                        let waited_s = (now_ms - since) as f64 / 1000.0;
+                        self.delay_s = Some(
+                            self.delay_s
+                                .map_or(waited_s, |d| d + DELAY_EWMA_WEIGHT * (waited_s - d)),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -243,6 +273,7 @@ impl Controller {
             tick_every_s: self.p.tick_every_s,
             sigma_1h,
             tail_dof: self.p.tail_dof,
+            liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
             seed: self.seed ^ self.forecasts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         };
         self.forecasts += 1;

@@ -484,7 +484,7 @@ impl Sim {
             Ok(()) => {
                 let events = self.venue.events();
                 if let Some(c) = &mut self.controller {
-                    c.on_events(events);
+                    c.on_events(self.now_ms, events);
                 }
                 self.metrics
                     .on_events(self.now_ms, events, &self.venue.engine, &self.outside_now);

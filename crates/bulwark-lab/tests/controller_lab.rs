@@ -48,6 +48,7 @@ fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
         tick_every_s: 60,
         sigma_1h: 0.03,
         tail_dof: 4,
+        liquidation_delay_s: 0,
         seed: 11,
     };
     let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap();

@@ -4,9 +4,12 @@
 //!
 //! **What each path assumes.** The oracle follows a driftless walk in log price at the stated
 //! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`; the engine liquidates natively (no keeper
-//! delay: the forecast measures the venue, not its keepers); nobody trades, adds or cancels:
+//! delay of its own); nobody trades, adds or cancels:
 //! the book's liquidity is the depth it holds now, at the prices it holds it (the depth model:
-//! makers neither return nor pull within the horizon); a `Tick` every `tick_every_s` lets
+//! makers neither return nor pull within the horizon); liquidation is the engine's native one,
+//! run every `liquidation_delay_s` (the venue's recent wait between a pool falling below
+//! maintenance and its liquidation, which keepers on a congested chain make long) or after
+//! every price when that is 0; a `Tick` every `tick_every_s` lets
 //! time-driven rules run (funding, halts ending, dynamic margin's steps).
 //!
 //! **Paths that cannot liquidate anyone are not simulated.** Between the engine's recheck
@@ -38,6 +41,10 @@ pub struct ForecastSpec {
     /// deviation (0: normal). Crash returns have fat tails; a normal walk at the current
     /// volatility understates the next hour's worst moves.
     pub tail_dof: u32,
+    /// How long pools wait below maintenance before they are liquidated, s: the venue's own
+    /// recent figure (its keepers on a congested chain wait); the paths liquidate every this
+    /// many seconds (0: after every price, the engine's native liquidation).
+    pub liquidation_delay_s: u64,
     pub seed: u64,
 }
 
@@ -221,11 +228,16 @@ fn run_path(
             }
         }
     };
-    let native = Command::SetVenueParam {
-        param: VenueParam::NativeLiquidation(true),
+    let native = |on: bool| Command::SetVenueParam {
+        param: VenueParam::NativeLiquidation(on),
     };
-    if let Ok(ev) = e.apply(&native, TimestampMs(now_ms)) {
-        tally(ev);
+    // Liquidations every `delay` steps: native liquidation switched on for one price in
+    // `delay` (the engine sweeps after a price input), off in between.
+    let delay = (spec.liquidation_delay_s / spec.step_s).max(1) as usize;
+    if delay == 1 {
+        if let Ok(ev) = e.apply(&native(true), TimestampMs(now_ms)) {
+            tally(ev);
+        }
     }
     let max = e
         .market(market)
@@ -239,9 +251,16 @@ fn run_path(
             market,
             price: Price::from_micros(micros),
         };
+        let sweep = delay > 1 && (k + 1) % delay == 0;
+        if sweep {
+            let _ = e.apply(&native(true), t);
+        }
         // A refusal (a halted market's print, say) changes nothing; the path goes on.
         if let Ok(ev) = e.apply(&cmd, t) {
             tally(ev);
+        }
+        if sweep {
+            let _ = e.apply(&native(false), t);
         }
         if (k + 1) % tick_every == 0 {
             if let Ok(ev) = e.apply(&Command::Tick, t) {
