@@ -253,6 +253,20 @@ fn defence_param() -> impl Strategy<Value = Value> {
             ]
         ),
         named(
+            "proactive",
+            vec![
+                ("move_ppm", ppm().boxed()),
+                ("z", ppm().boxed()),
+                ("horizon_s", int().boxed()),
+                ("max_ratio", ppm().boxed()),
+                ("min_at_risk_usd", money().boxed()),
+                ("check_ms", defence_ms().boxed()),
+                ("cooldown_ms", defence_ms().boxed()),
+                ("mode", halt_mode().boxed()),
+                ("liquidations", any::<bool>().prop_map(Value::from).boxed()),
+            ]
+        ),
+        named(
             "divergence",
             vec![
                 ("max_divergence", ppm().boxed()),
