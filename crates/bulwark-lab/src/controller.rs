@@ -565,6 +565,45 @@ pub fn kupiec_backtest(hours: u64, exceedances: u64) -> Backtest {
     }
 }
 
+/// The backtest pooled over a sweep's runs, per parameter set: each set's label (its
+/// `variant` cell, else its index) with the hours and exceedances of its runs summed. Sets
+/// whose runs had no controller are left out.
+pub fn pooled_backtests(runs_csv: &std::path::Path) -> Result<Vec<(String, Backtest)>, String> {
+    let mut r =
+        csv::Reader::from_path(runs_csv).map_err(|e| format!("{}: {e}", runs_csv.display()))?;
+    let header = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(set), Some(hours), Some(exceed)) = (
+        col("set"),
+        col("controller_hours"),
+        col("controller_exceedances"),
+    ) else {
+        return Err(format!("{}: no controller columns", runs_csv.display()));
+    };
+    let label = col("variant");
+    let mut by_set: std::collections::BTreeMap<u64, (String, u64, u64)> = Default::default();
+    for row in r.records() {
+        let row = row.map_err(|e| e.to_string())?;
+        let num = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let name = label.and_then(|i| row.get(i)).unwrap_or("").to_string();
+        let e = by_set.entry(num(set)).or_insert((name, 0, 0));
+        e.1 += num(hours);
+        e.2 += num(exceed);
+    }
+    Ok(by_set
+        .into_iter()
+        .filter(|(_, (_, h, _))| *h > 0)
+        .map(|(i, (name, h, x))| {
+            let name = if name.is_empty() {
+                format!("set {i}")
+            } else {
+                name
+            };
+            (name, kupiec_backtest(h, x))
+        })
+        .collect())
+}
+
 /// One step from `now` toward `bound` (tightening) or toward `base` (relaxing), never past
 /// either.
 fn step_toward(now: i64, step: i64, tighten: bool, base: i64, bound: i64) -> i64 {

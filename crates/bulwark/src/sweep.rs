@@ -120,7 +120,35 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     let out = a
         .out
         .map_or_else(|| default_out(&name, None), Path::to_path_buf);
-    run_loaded(&loaded, &out, a.threads, None, a.quiet)
+    run_loaded(&loaded, &out, a.threads, None, a.quiet)?;
+    if a.risk_manager {
+        print_backtests(&out.join(bulwark_lab::sweep::store::RUNS_CSV))?;
+    }
+    Ok(())
+}
+
+/// The controller's VaR backtest pooled over each controlled variant's runs.
+fn print_backtests(runs_csv: &Path) -> Result<()> {
+    let pooled = bulwark_lab::controller::pooled_backtests(runs_csv).map_err(|e| anyhow!("{e}"))?;
+    println!("controller VaR 95% backtest, pooled over the runs (Kupiec at 95%):");
+    for (name, b) in pooled {
+        let interval = match (b.accepted_low, b.accepted_high) {
+            (Some(lo), Some(hi)) => format!("[{:.1}%, {:.1}%]", lo * 100.0, hi * 100.0),
+            _ => "none".to_string(),
+        };
+        let verdict = match b.within {
+            Some(true) => "within",
+            Some(false) => "outside",
+            None => "too few hours",
+        };
+        println!(
+            "  {name:<32} {} of {} hours exceeded ({:.1}%), accepted {interval}: {verdict}",
+            b.exceedances,
+            b.hours,
+            b.rate * 100.0
+        );
+    }
+    Ok(())
 }
 
 /// The defences `--defences` switches, by their scenario key.

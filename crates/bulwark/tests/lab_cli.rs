@@ -655,7 +655,8 @@ fn lab_compare_risk_manager_runs_static_tuned_and_controlled_variants() {
         assert!(csv.contains(&format!(",{name},")), "{name} missing: {csv}");
     }
     assert!(csv.lines().next().unwrap().contains("controller_hours")); // ok: test
-                                                                       // A tuned file that is not there is an error naming it, before anything runs.
+    assert!(out.contains("controller VaR 95% backtest"), "{out}");
+    // A tuned file that is not there is an error naming it, before anything runs.
     let o = bulwark(
         dir.path(),
         &["lab", "compare", "--risk-manager", "--tuned", "nope.toml"],
