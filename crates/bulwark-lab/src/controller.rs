@@ -107,7 +107,65 @@ pub struct ControllerRow {
     pub p_loss: f64,
     pub budget_usd: f64,
     pub paths_simulated: u32,
+    /// The live venue as the decision read it ([`VenueReading`]).
+    pub oi_lots: i64,
+    pub oi_top_share: f64,
+    pub depth_2pct_usd: f64,
+    pub liquidation_queue: u64,
+    pub oracle_degraded: bool,
+    pub insurance_usd: f64,
     pub reason: String,
+}
+
+/// What the controller reads of the live venue at a decision, besides its forecast: the
+/// figures a live venue's risk desk watches (each a query of the engine).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct VenueReading {
+    /// Open interest, lots (one side).
+    pub oi_lots: i64,
+    /// The largest single position's share of it (concentration).
+    pub oi_top_share: f64,
+    /// Resting notional within 2% of the mark, both sides, USD.
+    pub depth_2pct_usd: f64,
+    /// Pools below maintenance waiting for liquidation.
+    pub liquidation_queue: u64,
+    pub oracle_degraded: bool,
+    pub insurance_usd: f64,
+}
+
+/// Reads `market` of the live venue.
+pub fn read_venue(engine: &Engine, market: MarketId) -> VenueReading {
+    let Some(m) = engine.market(market) else {
+        return VenueReading::default();
+    };
+    let oi = m.open_interest.lots();
+    let top = engine
+        .accounts()
+        .iter()
+        .filter_map(|a| a.position(market))
+        .map(|p| p.qty.lots().unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    let mark = m.mark.micros() as f64 / 1e6;
+    let lots = m.params.lots_per_unit as f64;
+    let mut depth = 0.0;
+    for side in [bulwark_engine::Side::Buy, bulwark_engine::Side::Sell] {
+        for (price, qty, _) in m.book.levels(side) {
+            let p = price.micros() as f64 / 1e6;
+            if (p / mark - 1.0).abs() > 0.02 {
+                break;
+            }
+            depth += p * qty.lots() as f64 / lots;
+        }
+    }
+    VenueReading {
+        oi_lots: oi,
+        oi_top_share: if oi > 0 { top as f64 / oi as f64 } else { 0.0 },
+        depth_2pct_usd: depth,
+        liquidation_queue: engine.liquidation_queue().len() as u64,
+        oracle_degraded: m.is_degraded(),
+        insurance_usd: crate::metrics::units::usd(engine.insurance_usd()),
+    }
 }
 
 /// A forecast made on the hour, for the backtest.
@@ -171,6 +229,8 @@ pub struct Controller {
     paths_simulated: u64,
     /// Pools below maintenance and since when (their liquidation has not started).
     below_since: std::collections::HashMap<(bulwark_engine::AccountId, bulwark_engine::Scope), u64>,
+    /// The live venue at the last decision.
+    reading: VenueReading,
     /// The venue's recent wait from below maintenance to a liquidation's start, s (an EWMA
     /// over liquidations; `None` before the first).
     delay_s: Option<f64>,
@@ -201,6 +261,7 @@ impl Controller {
             paths_simulated: 0,
             below_since: std::collections::HashMap::new(),
             delay_s: None,
+            reading: VenueReading::default(),
         }
     }
 
@@ -263,6 +324,7 @@ impl Controller {
             return Vec::new();
         }
         self.next_ms = now_ms + self.p.every_s * 1000;
+        self.reading = read_venue(engine, self.market);
         let base = *self
             .base
             .get_or_insert_with(|| base_of(engine, self.market));
@@ -301,7 +363,11 @@ impl Controller {
             String::new(),
         ));
         let tighten = es > budget;
+        // No relaxing on a degraded oracle or with pools waiting for liquidation: the
+        // forecast starts from a state the venue itself is unsure of.
+        let unsettled = self.reading.oracle_degraded || self.reading.liquidation_queue > 0;
         let relax = es < self.p.relax_below * budget
+            && !unsettled
             && self
                 .last_tighten_ms
                 .is_none_or(|t| now_ms >= t + self.p.relax_after_s * 1000);
@@ -488,6 +554,7 @@ impl Controller {
                 f.paths_simulated,
             )
         });
+        let v = self.reading;
         ControllerRow {
             t_s,
             market: self.market.0,
@@ -501,6 +568,12 @@ impl Controller {
             p_loss,
             budget_usd: budget,
             paths_simulated: sim,
+            oi_lots: v.oi_lots,
+            oi_top_share: v.oi_top_share,
+            depth_2pct_usd: v.depth_2pct_usd,
+            liquidation_queue: v.liquidation_queue,
+            oracle_degraded: v.oracle_degraded,
+            insurance_usd: v.insurance_usd,
             reason,
         }
     }
