@@ -122,10 +122,17 @@ fn the_message_says_engine_bug_and_state_unchanged() {
 fn orders_resting_filling_and_cancelled() {
     let mut v = opened(params());
     v.deposit(4, "50000");
-    // A ladder of asks from two makers, then a taker sweeping three levels.
-    for (a, price) in [(MM, "1001"), (4, "1001"), (MM, "1002"), (4, "1003")] {
+    // A ladder of asks from two makers, then a taker sweeping three levels. An order that can
+    // only rest on a position its account holds makes one step (its resting total:
+    // `commit_resting`); account 4's first order makes its position entry (a planned order).
+    for (a, price, steps) in [
+        (MM, "1001", 1),
+        (4, "1001", 2),
+        (MM, "1002", 1),
+        (4, "1003", 1),
+    ] {
         let cmd = v.order(0, a, Side::Sell, OrderKind::Limit, price, 3);
-        let ev = fault_every_step(&mut v, cmd, 2);
+        let ev = fault_every_step(&mut v, cmd, steps);
         assert!(has(&ev, |e| matches!(e, Event::OrderRested { .. })));
     }
     let sweep = v.order(0, T, Side::Sell, OrderKind::Ioc, "1", 1); // T reduces a little first
