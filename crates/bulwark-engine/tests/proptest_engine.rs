@@ -1322,7 +1322,9 @@ impl Harness {
             return Ok(h);
         }
         for params in market_params() {
-            h.apply_ok(Command::CreateMarket { params })?;
+            h.apply_ok(Command::CreateMarket {
+                params: Box::new(params),
+            })?;
         }
         for a in 0..SETUP_ACCOUNTS {
             h.apply_ok(Command::Deposit {
@@ -1375,7 +1377,9 @@ impl Harness {
             param: VenueParam::NativeLiquidation(false),
         })?;
         for params in market_params() {
-            self.apply_ok(Command::CreateMarket { params })?;
+            self.apply_ok(Command::CreateMarket {
+                params: Box::new(params),
+            })?;
         }
         for m in 0..MARKETS {
             self.apply_ok(Command::SetParam {

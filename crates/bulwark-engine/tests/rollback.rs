@@ -359,7 +359,12 @@ fn native_sweeps_parameters_and_new_accounts() {
     // Creating a market makes no arithmetic step once validated.
     let mut p = params();
     p.symbol = "SECOND".into();
-    no_commit_arithmetic(&mut v, Command::CreateMarket { params: p });
+    no_commit_arithmetic(
+        &mut v,
+        Command::CreateMarket {
+            params: Box::new(p),
+        },
+    );
     let withdraw = Command::Withdraw {
         account: AccountId(40),
         amount_usd: usd("10"),
@@ -443,7 +448,9 @@ fn a_liquidation_cancels_many_resting_orders_first() {
     let mut v = opened(params());
     let mut p = params();
     p.symbol = "SECOND".into();
-    v.ok(Command::CreateMarket { params: p });
+    v.ok(Command::CreateMarket {
+        params: Box::new(p),
+    });
     v.deposit(T, "400");
     v.limit(MM, Side::Buy, "930", 100);
     // T: sells of its long in market 0, bids in market 1 where it holds nothing.
@@ -493,7 +500,9 @@ fn a_sweep_cancels_and_drops_an_entry_of_an_account_copied_earlier() {
     for symbol in ["SECOND", "THIRD"] {
         let mut p = params();
         p.symbol = symbol.into();
-        v.ok(Command::CreateMarket { params: p });
+        v.ok(Command::CreateMarket {
+            params: Box::new(p),
+        });
     }
     v.deposit(MM, "1000000");
     v.deposit(T, "2100");

@@ -1282,7 +1282,12 @@ mod tests {
             t += 1;
             e.apply(&c, TimestampMs(t)).map(|ev| ev.to_vec()).unwrap() // ok: a test
         };
-        apply(&mut e, Command::CreateMarket { params });
+        apply(
+            &mut e,
+            Command::CreateMarket {
+                params: Box::new(params),
+            },
+        );
         let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
         for a in 0..2 {
             let account = AccountId(a);
@@ -1350,7 +1355,12 @@ mod tests {
             };
             for price in [50_000, 3_000] {
                 let params = MarketParams::btc_like("PERP", Price::from_micros(price * 1_000_000));
-                apply(&mut e, Command::CreateMarket { params });
+                apply(
+                    &mut e,
+                    Command::CreateMarket {
+                        params: Box::new(params),
+                    },
+                );
             }
             let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
             let account = AccountId(0);
