@@ -1010,6 +1010,24 @@ impl Engine {
         self.cancel_order(mi, &o, i, reason);
     }
 
+    /// Cancel `orders` (market, order), all the account's and resting in one market: its
+    /// position's place is looked up once (cancels change no position entry; an idle one is
+    /// released after them).
+    fn cancel_in_market(&mut self, account: AccountId, orders: &[(MarketId, OrderId)]) {
+        let Some(&(market, _)) = orders.first() else {
+            return;
+        };
+        let mi = market.0 as usize;
+        let i = self
+            .acct(account)
+            .position_index(market)
+            .expect("resting order has a position entry"); // ok: invariant 3
+        for &(_, id) in orders {
+            let o = *self.markets[mi].book.get(id).expect("a listed order rests"); // ok: invariant 3 (the account's list is its resting orders)
+            self.cancel_order(mi, &o, i, CancelReason::User);
+        }
+    }
+
     /// Take resting order `o` out of the book and of its account (its position at `index`).
     #[inline(always)]
     fn cancel_order(&mut self, mi: usize, o: &Order, index: usize, reason: CancelReason) {
@@ -1044,8 +1062,8 @@ impl Engine {
         );
         // Cancel oldest first so the event order does not depend on the list's internal order.
         targets.sort_unstable_by_key(|(m, id)| (*m, *id));
-        for (m, id) in &targets {
-            self.cancel_resting(m.0 as usize, *id, CancelReason::User);
+        for same_market in targets.chunk_by(|a, b| a.0 == b.0) {
+            self.cancel_in_market(account, same_market);
         }
         targets.dedup_by_key(|(m, _)| *m);
         let released = targets
