@@ -172,8 +172,7 @@ impl MarketMaker {
     pub fn ladder(&self, ctx: &Ctx) -> Vec<(Side, bulwark_engine::Price, i64)> {
         let p = &self.params;
         let reference = ctx.outside_price;
-        let own = ctx.venue.own(self.account);
-        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        let inventory_usd = self.inventory_usd(ctx);
         let inv_ratio = (inventory_usd / p.max_inventory_usd).clamp(-1.0, 1.0);
         let centre = reference * (1.0 - inv_ratio * p.max_skew_bp / 1e4);
         let vol = self.vol_annual();
@@ -208,12 +207,17 @@ impl MarketMaker {
         out
     }
 
+    /// The maker's position valued at the outside price, USD (positive: long).
+    fn inventory_usd(&self, ctx: &Ctx) -> f64 {
+        let lots = ctx.venue.own_lots(self.account);
+        lots as f64 / ctx.venue.lots_per_unit() * ctx.outside_price
+    }
+
     /// A reduce-only IOC that brings inventory back to half the limit, if it is beyond it.
     pub fn unload(&self, ctx: &Ctx) -> Option<Command> {
         let p = &self.params;
         let reference = ctx.outside_price;
-        let own = ctx.venue.own(self.account);
-        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        let inventory_usd = self.inventory_usd(ctx);
         if inventory_usd.abs() <= p.max_inventory_usd {
             return None;
         }
