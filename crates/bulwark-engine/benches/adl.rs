@@ -70,7 +70,12 @@ fn prepared() -> Engine {
     p.max_order_qty = Qty::from_lots(200_000_000);
     p.max_price = px(100_000);
     p.waterfall.vault = false;
-    ok(&mut e, Command::CreateMarket { params: p });
+    ok(
+        &mut e,
+        Command::CreateMarket {
+            params: Box::new(p),
+        },
+    );
     ok(
         &mut e,
         Command::Deposit {

@@ -267,7 +267,12 @@ impl EngineBook {
             defended(&mut params);
         }
         engine
-            .apply(&Command::CreateMarket { params }, NOW)
+            .apply(
+                &Command::CreateMarket {
+                    params: Box::new(params),
+                },
+                NOW,
+            )
             .unwrap();
         if defences_on {
             for cmd in defence_inputs(Price::from_micros(MID_TICKS * TICK_MICROS), NOW) {
@@ -638,7 +643,12 @@ fn bench_margin(c: &mut Criterion) {
         let params =
             MarketParams::btc_like(&format!("M{m}-PERP"), Price::from_micros(px * 1_000_000));
         engine
-            .apply(&Command::CreateMarket { params }, NOW)
+            .apply(
+                &Command::CreateMarket {
+                    params: Box::new(params),
+                },
+                NOW,
+            )
             .unwrap();
         let seed = Seed {
             side: Side::Sell,

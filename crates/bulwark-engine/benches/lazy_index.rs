@@ -84,7 +84,13 @@ fn prepared(bids: i64) -> Engine {
         adl: false,
         socialize: true,
     };
-    ok(&mut e, Command::CreateMarket { params: p }, 1);
+    ok(
+        &mut e,
+        Command::CreateMarket {
+            params: Box::new(p),
+        },
+        1,
+    );
     ok(
         &mut e,
         Command::Deposit {

@@ -62,7 +62,12 @@ fn prepared() -> Engine {
     p.impact_notional_usd = usd(1_000_000_000_000);
     p.max_position_qty = Qty::from_lots(100_000_000);
     p.max_price = px(100_000);
-    ok(&mut e, Command::CreateMarket { params: p });
+    ok(
+        &mut e,
+        Command::CreateMarket {
+            params: Box::new(p),
+        },
+    );
     ok(
         &mut e,
         Command::Deposit {

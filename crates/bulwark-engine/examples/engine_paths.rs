@@ -191,7 +191,12 @@ impl Venue {
         if defences_on {
             defended::defended(&mut params);
         }
-        ok(&mut engine, &Command::CreateMarket { params });
+        ok(
+            &mut engine,
+            &Command::CreateMarket {
+                params: Box::new(params),
+            },
+        );
         if defences_on {
             let mid = Price::from_micros(MID_TICKS * TICK_MICROS);
             for cmd in defended::defence_inputs(mid, NOW) {
@@ -362,7 +367,12 @@ fn health(batches: usize) {
         let px = 1_000 * (m as i64 + 1);
         let params =
             MarketParams::btc_like(&format!("M{m}-PERP"), Price::from_micros(px * 1_000_000));
-        ok(&mut e, &Command::CreateMarket { params });
+        ok(
+            &mut e,
+            &Command::CreateMarket {
+                params: Box::new(params),
+            },
+        );
         let seed = Seed {
             side: Side::Sell,
             ticks: px * 1_000_000 / TICK_MICROS,

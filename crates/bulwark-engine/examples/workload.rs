@@ -51,7 +51,7 @@ fn main() {
     apply(
         &mut e,
         &Command::CreateMarket {
-            params: MarketParams::btc_like("BTC-PERP", px(500_000)),
+            params: Box::new(MarketParams::btc_like("BTC-PERP", px(500_000))),
         },
     );
     for a in 0..=MAKERS {

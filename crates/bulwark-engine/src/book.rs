@@ -742,9 +742,10 @@ impl Book {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
-        if let Some(&l) = map.get(&price) {
-            return (l, LevelMade::No);
-        }
+        let at = match map.find(price) {
+            Ok(i) => return (map.level_at(i), LevelMade::No),
+            Err(at) => at,
+        };
         let lv = Level {
             price,
             total: Qty::ZERO,
@@ -762,7 +763,7 @@ impl Book {
                 ((self.levels.len() - 1) as u32, LevelMade::Pushed)
             }
         };
-        map.insert(price, l);
+        map.insert_at(at, price, l);
         (l, made)
     }
 
@@ -854,14 +855,22 @@ impl Eq for Book {}
 struct PriceIndex(Vec<(Price, u32)>);
 
 impl PriceIndex {
+    /// Where `price` is (`Ok`) or would be inserted (`Err`).
     #[inline]
     fn find(&self, price: Price) -> Result<usize, usize> {
         self.0.binary_search_by(|&(p, _)| p.cmp(&price))
     }
 
     #[inline]
-    fn get(&self, price: &Price) -> Option<&u32> {
-        self.find(*price).ok().map(|i| &self.0[i].1)
+    fn level_at(&self, i: usize) -> u32 {
+        self.0[i].1
+    }
+
+    /// Inserts `price` at `at`, the place `find` gave for it.
+    #[inline]
+    fn insert_at(&mut self, at: usize, price: Price, level: u32) {
+        debug_assert_eq!(self.find(price), Err(at));
+        self.0.insert(at, (price, level));
     }
 
     /// Sets the level of `price`; returns the one it replaced.

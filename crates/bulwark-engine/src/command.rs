@@ -273,8 +273,10 @@ pub enum VenueParam {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
+    /// Boxed: the parameters are the largest payload by far, and every command a run sends
+    /// (a million, most of them orders) is moved as a whole `Command`.
     CreateMarket {
-        params: MarketParams,
+        params: Box<MarketParams>,
     },
     Deposit {
         account: AccountId,

@@ -249,6 +249,9 @@ struct Hooks {
     fail_at: Option<u64>,
     #[cfg(feature = "testing")]
     last_steps: u64,
+    /// Plan every order, the ones that can only rest included (`Engine::plan_every_order`).
+    #[cfg(feature = "testing")]
+    plan_every_order: bool,
 }
 
 impl Clone for Hooks {

@@ -586,7 +586,9 @@ fn build_two(s: &TwoMarkets) -> Venue {
     let mut v = Venue::new(params());
     let mut p1 = params();
     p1.symbol = "OTHER-PERP".into();
-    v.ok(Command::CreateMarket { params: p1 });
+    v.ok(Command::CreateMarket {
+        params: Box::new(p1),
+    });
     for m in 0..2u16 {
         let mut p = params();
         p.waterfall.socialize = s.socialize;

@@ -16,8 +16,13 @@ fn venue() -> Engine {
     let mut e = Engine::default();
     let mut p = MarketParams::btc_like("BTC-PERP", px("50000"));
     p.size_premium = Ppm::from_raw(0);
-    e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
-        .unwrap();
+    e.apply(
+        &Command::CreateMarket {
+            params: Box::new(p),
+        },
+        TimestampMs(0),
+    )
+    .unwrap();
     for (acct, amount) in [(0, "1000000"), (1, "10000"), (2, "10000")] {
         deposit(&mut e, acct, amount);
     }
@@ -331,8 +336,13 @@ fn funding_rounding_residue_is_booked() {
     p.max_price = px("1000");
     p.tick_size = px("0.000001");
     p.size_premium = Ppm::from_raw(0);
-    e.apply(&Command::CreateMarket { params: p }, TimestampMs(0))
-        .unwrap();
+    e.apply(
+        &Command::CreateMarket {
+            params: Box::new(p),
+        },
+        TimestampMs(0),
+    )
+    .unwrap();
     let m = MarketId(1);
     let place = |acct: u32, side, qty| {
         Command::PlaceOrder(PlaceOrder {
@@ -653,7 +663,7 @@ fn commands_survive_json_and_give_the_same_hash() {
         (
             0,
             Command::CreateMarket {
-                params: MarketParams::default(),
+                params: Box::new(MarketParams::default()),
             },
         ),
         (

@@ -757,7 +757,9 @@ fn a_cross_deficit_is_charged_to_the_market_the_loss_came_from() {
     p.waterfall.insurance = false;
     let mut v = Venue::new(p.clone());
     p.symbol = "B-PERP".into();
-    v.ok(Command::CreateMarket { params: p });
+    v.ok(Command::CreateMarket {
+        params: Box::new(p),
+    });
     let (ma, mb) = (30, 31);
     v.deposit(ma, "1000000");
     v.deposit(mb, "1000000");

@@ -60,7 +60,7 @@ fn market_at_zero() -> Engine {
     ok(
         &mut e,
         &Command::CreateMarket {
-            params: MarketParams::default(),
+            params: Box::new(MarketParams::default()),
         },
         0,
     );
@@ -105,7 +105,7 @@ fn time_sums_at_the_latest_timestamp_fit() {
     ok(
         &mut e,
         &Command::CreateMarket {
-            params: MarketParams::default(),
+            params: Box::new(MarketParams::default()),
         },
         t,
     );
@@ -173,7 +173,13 @@ fn a_tiny_oracle_under_a_huge_mark_clamps_the_premium() {
     p.max_position_qty = Qty::from_lots(100);
     p.max_order_qty = Qty::from_lots(100);
     let mut e = Engine::default();
-    ok(&mut e, &Command::CreateMarket { params: p }, 0);
+    ok(
+        &mut e,
+        &Command::CreateMarket {
+            params: Box::new(p),
+        },
+        0,
+    );
     for a in 0..2 {
         ok(&mut e, &deposit(a, usd("1000000")), 0);
     }

@@ -1390,7 +1390,9 @@ impl Harness {
             return Ok(h);
         }
         for params in market_params() {
-            h.apply_ok(Command::CreateMarket { params })?;
+            h.apply_ok(Command::CreateMarket {
+                params: Box::new(params),
+            })?;
         }
         for a in 0..SETUP_ACCOUNTS {
             h.apply_ok(Command::Deposit {
@@ -1443,7 +1445,9 @@ impl Harness {
             param: VenueParam::NativeLiquidation(false),
         })?;
         for params in market_params() {
-            self.apply_ok(Command::CreateMarket { params })?;
+            self.apply_ok(Command::CreateMarket {
+                params: Box::new(params),
+            })?;
         }
         for m in 0..MARKETS {
             self.apply_ok(Command::SetParam {
@@ -3885,6 +3889,65 @@ proptest! {
     fn liquidation_sequences_account_for_every_stage(steps in liquidation_steps(60..250)) {
         run_with(Setup::Liquidation, &steps, ALL_CHECKS)?;
     }
+}
+
+/// Every command `h` tried, applied again to an engine that takes the order path's shortcut
+/// for an order that can only rest (`commit_resting`, the default) and to one that plans
+/// every order (`Engine::plan_every_order`): the same outcome, events and state (every field)
+/// after each command. Returns how many accepted orders rested whole.
+fn check_rest_shortcut(h: &Harness) -> Result<usize, TestCaseError> {
+    let mut shortcut = Engine::new(EngineConfig::default());
+    let mut planned = Engine::new(EngineConfig::default());
+    planned.plan_every_order();
+    let mut rested_whole = 0;
+    for (i, (cmd, now)) in h.tried.iter().enumerate() {
+        let ours = shortcut.apply(cmd, TimestampMs(*now)).map(|ev| ev.to_vec());
+        let theirs = planned.apply(cmd, TimestampMs(*now)).map(|ev| ev.to_vec());
+        prop_assert_eq!(&ours, &theirs, "#{} {:?}", i, cmd);
+        if let Some(d) = shortcut.state_diff(&planned) {
+            return Err(TestCaseError::fail(format!("#{i} {cmd:?}: {d}")));
+        }
+        if let Ok([Event::OrderAccepted { .. }, Event::OrderRested { .. }]) = ours.as_deref() {
+            rested_whole += 1;
+        }
+    }
+    Ok(rested_whole)
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 64, max_shrink_iters: 1_000, failure_persistence: None, ..Config::default() })]
+
+    /// An order that can only rest takes a shortcut (no plan, no write-back of a draft): on
+    /// the sequences of (d), quotes, crossing orders, funding and jumps included, it leaves
+    /// exactly what the full order path leaves.
+    #[test]
+    fn resting_shortcut_equals_the_planned_path(steps in liquidation_steps(60..250)) {
+        let mut h = Harness::with_setup(Checks { reference_health: false, mirror_books: false, replay: false }, Setup::Liquidation)?;
+        h.run(&steps)?;
+        check_rest_shortcut(&h)?;
+    }
+}
+
+/// The shortcut is taken: a fixed-seed sequence of (d) rests orders whole.
+#[test]
+fn fixed_seed_sequence_takes_the_resting_shortcut() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let steps = liquidation_steps(300..301)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let checks = Checks {
+        reference_health: false,
+        mirror_books: false,
+        replay: false,
+    };
+    let mut h = Harness::with_setup(checks, Setup::Liquidation).unwrap();
+    h.run(&steps).unwrap();
+    let rested_whole = check_rest_shortcut(&h).unwrap();
+    assert!(rested_whole > 20, "only {rested_whole} orders rested whole");
 }
 
 proptest! {

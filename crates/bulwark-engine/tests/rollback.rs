@@ -122,10 +122,17 @@ fn the_message_says_engine_bug_and_state_unchanged() {
 fn orders_resting_filling_and_cancelled() {
     let mut v = opened(params());
     v.deposit(4, "50000");
-    // A ladder of asks from two makers, then a taker sweeping three levels.
-    for (a, price) in [(MM, "1001"), (4, "1001"), (MM, "1002"), (4, "1003")] {
+    // A ladder of asks from two makers, then a taker sweeping three levels. An order that can
+    // only rest on a position its account holds makes one step (its resting total:
+    // `commit_resting`); account 4's first order makes its position entry (a planned order).
+    for (a, price, steps) in [
+        (MM, "1001", 1),
+        (4, "1001", 2),
+        (MM, "1002", 1),
+        (4, "1003", 1),
+    ] {
         let cmd = v.order(0, a, Side::Sell, OrderKind::Limit, price, 3);
-        let ev = fault_every_step(&mut v, cmd, 2);
+        let ev = fault_every_step(&mut v, cmd, steps);
         assert!(has(&ev, |e| matches!(e, Event::OrderRested { .. })));
     }
     let sweep = v.order(0, T, Side::Sell, OrderKind::Ioc, "1", 1); // T reduces a little first
@@ -352,7 +359,12 @@ fn native_sweeps_parameters_and_new_accounts() {
     // Creating a market makes no arithmetic step once validated.
     let mut p = params();
     p.symbol = "SECOND".into();
-    no_commit_arithmetic(&mut v, Command::CreateMarket { params: p });
+    no_commit_arithmetic(
+        &mut v,
+        Command::CreateMarket {
+            params: Box::new(p),
+        },
+    );
     let withdraw = Command::Withdraw {
         account: AccountId(40),
         amount_usd: usd("10"),
@@ -436,7 +448,9 @@ fn a_liquidation_cancels_many_resting_orders_first() {
     let mut v = opened(params());
     let mut p = params();
     p.symbol = "SECOND".into();
-    v.ok(Command::CreateMarket { params: p });
+    v.ok(Command::CreateMarket {
+        params: Box::new(p),
+    });
     v.deposit(T, "400");
     v.limit(MM, Side::Buy, "930", 100);
     // T: sells of its long in market 0, bids in market 1 where it holds nothing.
@@ -486,7 +500,9 @@ fn a_sweep_cancels_and_drops_an_entry_of_an_account_copied_earlier() {
     for symbol in ["SECOND", "THIRD"] {
         let mut p = params();
         p.symbol = symbol.into();
-        v.ok(Command::CreateMarket { params: p });
+        v.ok(Command::CreateMarket {
+            params: Box::new(p),
+        });
     }
     v.deposit(MM, "1000000");
     v.deposit(T, "2100");

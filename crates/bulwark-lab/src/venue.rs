@@ -149,6 +149,16 @@ impl<'a> Venue<'a> {
         }
     }
 
+    /// The account's position in the market, in signed lots (positive: long): `own`'s
+    /// `qty_lots` without the pending amounts behind its collateral (an agent that sizes by its
+    /// inventory alone, every few seconds, needs no more).
+    pub fn own_lots(&self, account: AccountId) -> i64 {
+        self.engine
+            .account(account)
+            .and_then(|a| a.position(self.market))
+            .map_or(0, |p| p.qty.lots())
+    }
+
     pub fn own_health(&self, account: AccountId) -> Option<Health> {
         self.engine.health(account, Scope::Cross).ok()
     }
@@ -218,6 +228,7 @@ pub struct Grid {
 
 impl Grid {
     /// A price on the tick grid: floor for bids, ceil for asks, never below one tick.
+    #[inline]
     pub fn to_tick(&self, price: f64, round: Round) -> Option<Price> {
         let tick = self.tick;
         let raw = round_to_micros(price, round)?;
@@ -231,6 +242,7 @@ impl Grid {
     }
 
     /// Lots for a notional at a price, rounded down; 0 when smaller than a lot.
+    #[inline]
     pub fn lots_for_usd(&self, notional_usd: f64, price: f64) -> Qty {
         if !(notional_usd > 0.0 && price > 0.0) {
             return Qty::ZERO;

@@ -326,7 +326,12 @@ mod tests {
         p.maker_fee = Ppm::from_raw(0);
         p.taker_fee = Ppm::from_raw(0);
         p.max_price = Price::from_micros(1_000_000_000);
-        ok(&mut e, Command::CreateMarket { params: p });
+        ok(
+            &mut e,
+            Command::CreateMarket {
+                params: Box::new(p),
+            },
+        );
         for a in 1..=7 {
             let amount_usd = Usd::from_micros(1_000_000_000);
             let account = AccountId(a);

@@ -48,7 +48,7 @@
 
 use super::*;
 use crate::account::{Position, WatchReg};
-use crate::book::{Book, BookUndo, NewOrder, Order, TakenOut};
+use crate::book::{Book, BookUndo, NewOrder, Order, Side, TakenOut};
 use crate::command::MarketParams;
 use crate::defence::DefenceState;
 use bulwark_core::{OrderId, Price, Qty};
@@ -198,6 +198,13 @@ enum Undo {
         mi: u32,
         slot: u32,
         order: Order,
+    },
+    /// `qty` lots were added to the resting total on `side` of the position at `index`.
+    Rested {
+        id: AccountId,
+        index: u32,
+        side: Side,
+        qty: Qty,
     },
     /// The (idle) position at `index` was removed; it was `Journal::positions[payload].0`.
     PositionRemoved {
@@ -635,6 +642,33 @@ impl Engine {
             });
         }
         replaced
+    }
+
+    /// Add `qty` lots to the resting total on `side` of the position at `index` of account
+    /// `id` (an order rests without a plan: `commit_resting`). Recorded like `write_position`:
+    /// one small record while the account has no copy.
+    #[inline]
+    pub(super) fn add_resting(
+        &mut self,
+        id: AccountId,
+        index: usize,
+        side: Side,
+        qty: Qty,
+    ) -> Bounded {
+        let a = row(&mut self.accounts, &mut self.vault, id);
+        let open = a.positions[index].open_on(side);
+        *open = bounded(open.checked_add(qty))?;
+        let j = &mut self.journal;
+        if j.uncopied(id) {
+            let index = index as u32;
+            j.ops.push(Undo::Rested {
+                id,
+                index,
+                side,
+                qty,
+            });
+        }
+        Ok(())
     }
 
     /// Append an order to its account's list; returns its place there. Always recorded: an
@@ -1093,6 +1127,15 @@ impl Tables<'_> {
                     .book
                     .restore_dead_slot(slot, order);
             }
+            Undo::Rested {
+                id,
+                index,
+                side,
+                qty,
+            } => {
+                let open = self.account(id).positions[index as usize].open_on(side);
+                *open = Qty::from_lots(open.lots() - qty.lots());
+            }
             Undo::PositionRemoved { id, index, payload } => {
                 let (old, _) = p.positions[payload as usize];
                 self.account(id).positions.insert(index as usize, old);
@@ -1239,7 +1282,12 @@ mod tests {
             t += 1;
             e.apply(&c, TimestampMs(t)).map(|ev| ev.to_vec()).unwrap() // ok: a test
         };
-        apply(&mut e, Command::CreateMarket { params });
+        apply(
+            &mut e,
+            Command::CreateMarket {
+                params: Box::new(params),
+            },
+        );
         let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
         for a in 0..2 {
             let account = AccountId(a);
@@ -1307,7 +1355,12 @@ mod tests {
             };
             for price in [50_000, 3_000] {
                 let params = MarketParams::btc_like("PERP", Price::from_micros(price * 1_000_000));
-                apply(&mut e, Command::CreateMarket { params });
+                apply(
+                    &mut e,
+                    Command::CreateMarket {
+                        params: Box::new(params),
+                    },
+                );
             }
             let amount_usd = Usd::from_micros(1_000_000 * 1_000_000);
             let account = AccountId(0);

@@ -142,10 +142,91 @@ impl Engine {
                 return Err(Reject::BookFull);
             }
         }
+        if let Some(i) = self.rests_unmatched(m, o, &pos, index, limit) {
+            // Nothing to plan: no fill, no maker met, nothing pending to settle.
+            self.steps.clear();
+            self.plan_end = PlanEnd::Exhausted;
+            let a = self.active_account(o.account)?;
+            self.check_order_risk(a, &pos, o, qty, limit, gate)?;
+            return Ok(self.commit_resting(mi, o, i, qty, limit)?);
+        }
         self.plan_matching(mi, o, &pos, index, qty, limit)?;
         let a = self.active_account(o.account)?;
         self.check_order_risk(a, &pos, o, qty, limit, gate)?;
         Ok(self.commit_order(mi, o, qty, limit)?)
+    }
+
+    /// The index of the order's position if the order can only rest: a limit or post-only
+    /// order that crosses nothing, on a position the account already holds with nothing
+    /// pending to settle. (Most orders of a run: a market maker's ladder.) Its plan would be
+    /// one draft of that position, no step, and a write-back that changes only the position's
+    /// resting total, which `commit_resting` does in place.
+    #[inline(always)]
+    fn rests_unmatched(
+        &self,
+        m: &Market,
+        o: &PlaceOrder,
+        pos: &Position,
+        index: Result<usize, usize>,
+        limit: Price,
+    ) -> Option<usize> {
+        #[cfg(feature = "testing")]
+        if self.hooks.plan_every_order {
+            return None;
+        }
+        if !matches!(o.kind, OrderKind::Limit | OrderKind::PostOnly) {
+            return None;
+        }
+        let crosses = m
+            .book
+            .best(o.side.opposite())
+            .is_some_and(|best| o.side.crosses(limit, best));
+        let settled = pos.qty.is_zero() || super::index::is_current(m, pos);
+        index.ok().filter(|_| !crosses && settled)
+    }
+
+    /// Commit an order `rests_unmatched` passed: accepted, then rested whole. The same state
+    /// and events as `commit_order` of its plan (no steps, one draft whose only change is the
+    /// resting total: no settlement, no change of open interest, no recheck).
+    fn commit_resting(
+        &mut self,
+        mi: usize,
+        o: &PlaceOrder,
+        index: usize,
+        qty: Qty,
+        limit: Price,
+    ) -> Bounded {
+        let seq = self.next_order_seq;
+        self.next_order_seq += 1;
+        let id = self.book_reserve(mi, seq);
+        self.events.push(Event::OrderAccepted {
+            order: id,
+            account: o.account,
+            market: o.market,
+            side: o.side,
+            kind: o.kind,
+            price: limit,
+            qty,
+        });
+        self.add_resting(o.account, index, o.side, qty)?;
+        let new = NewOrder {
+            account: o.account,
+            side: o.side,
+            price: limit,
+            qty,
+            reduce_only: o.reduce_only,
+        };
+        let acct_slot = self.acct(o.account).orders.len() as u32;
+        self.book_insert(mi, id, new, acct_slot);
+        let listed = self.list_order(o.account, (o.market, id));
+        debug_assert_eq!(listed, acct_slot);
+        self.events.push(Event::OrderRested {
+            order: id,
+            market: o.market,
+            price: limit,
+            qty,
+        });
+        Ok(())
     }
 
     /// Where the position the order trades sits in the account's list (or would be inserted:
@@ -929,6 +1010,24 @@ impl Engine {
         self.cancel_order(mi, &o, i, reason);
     }
 
+    /// Cancel `orders` (market, order), all the account's and resting in one market: its
+    /// position's place is looked up once (cancels change no position entry; an idle one is
+    /// released after them).
+    fn cancel_in_market(&mut self, account: AccountId, orders: &[(MarketId, OrderId)]) {
+        let Some(&(market, _)) = orders.first() else {
+            return;
+        };
+        let mi = market.0 as usize;
+        let i = self
+            .acct(account)
+            .position_index(market)
+            .expect("resting order has a position entry"); // ok: invariant 3
+        for &(_, id) in orders {
+            let o = *self.markets[mi].book.get(id).expect("a listed order rests"); // ok: invariant 3 (the account's list is its resting orders)
+            self.cancel_order(mi, &o, i, CancelReason::User);
+        }
+    }
+
     /// Take resting order `o` out of the book and of its account (its position at `index`).
     #[inline(always)]
     fn cancel_order(&mut self, mi: usize, o: &Order, index: usize, reason: CancelReason) {
@@ -963,8 +1062,8 @@ impl Engine {
         );
         // Cancel oldest first so the event order does not depend on the list's internal order.
         targets.sort_unstable_by_key(|(m, id)| (*m, *id));
-        for (m, id) in &targets {
-            self.cancel_resting(m.0 as usize, *id, CancelReason::User);
+        for same_market in targets.chunk_by(|a, b| a.0 == b.0) {
+            self.cancel_in_market(account, same_market);
         }
         targets.dedup_by_key(|(m, _)| *m);
         let released = targets

@@ -48,6 +48,13 @@ impl Engine {
         self.hooks.fail_at = Some(n.max(1));
     }
 
+    /// Test hook: plan every order as one that may match, so that the shortcut for an order
+    /// that can only rest (`commit_resting`) can be compared with the full path.
+    #[doc(hidden)]
+    pub fn plan_every_order(&mut self) {
+        self.hooks.plan_every_order = true;
+    }
+
     /// Test hook: the `bounded` steps the last armed command made (up to the failing one).
     #[doc(hidden)]
     pub fn commit_arithmetic_steps(&self) -> u64 {

@@ -52,7 +52,9 @@ impl Venue {
             t: 0,
         };
         v.venue(VenueParam::NativeLiquidation(false));
-        v.ok(Command::CreateMarket { params: p });
+        v.ok(Command::CreateMarket {
+            params: Box::new(p),
+        });
         v
     }
     /// Apply a command that must be accepted; its events.

@@ -67,7 +67,13 @@ pub fn setup() -> Engine {
     });
     let t = TimestampMs(0);
     for params in markets() {
-        e.apply(&Command::CreateMarket { params }, t).unwrap();
+        e.apply(
+            &Command::CreateMarket {
+                params: Box::new(params),
+            },
+            t,
+        )
+        .unwrap();
     }
     for (a, amount) in [
         (0, 10_000_000),

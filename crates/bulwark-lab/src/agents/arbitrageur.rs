@@ -52,15 +52,15 @@ impl Arbitrageur {
             .push(Action::WakeAt(ctx.now_ms + self.params.poll_ms.max(1)));
         let o = ctx.outside_price;
         let cost = self.params.cost_bp / 1e4;
-        let own = ctx.venue.own(self.account);
+        let own_lots = ctx.venue.own_lots(self.account);
         if let Some((sent_ms, qty_then)) = self.pending {
-            if own.qty_lots == qty_then && ctx.now_ms < sent_ms + super::trader::RETRY_AFTER_MS {
+            if own_lots == qty_then && ctx.now_ms < sent_ms + super::trader::RETRY_AFTER_MS {
                 return;
             }
             self.pending = None;
         }
         let lots = ctx.venue.lots_per_unit();
-        let pos_usd = own.qty_lots as f64 / lots * o;
+        let pos_usd = own_lots as f64 / lots * o;
         let room_usd = self.params.capital_usd * self.params.max_leverage;
         if let Some(ask) = ctx.venue.best_ask().filter(|a| *a < o * (1.0 - cost)) {
             let budget = (room_usd - pos_usd).min(self.params.clip_usd);
@@ -68,10 +68,10 @@ impl Arbitrageur {
         } else if let Some(bid) = ctx.venue.best_bid().filter(|b| *b > o * (1.0 + cost)) {
             let budget = (room_usd + pos_usd).min(self.params.clip_usd);
             self.trade(ctx, Side::Sell, o * (1.0 + cost), budget, bid, false);
-        } else if own.qty_lots > 0 && ctx.venue.best_bid().is_some_and(|b| b > o) {
+        } else if own_lots > 0 && ctx.venue.best_bid().is_some_and(|b| b > o) {
             let budget = pos_usd.min(self.params.clip_usd);
             self.trade(ctx, Side::Sell, o, budget, o, true);
-        } else if own.qty_lots < 0 && ctx.venue.best_ask().is_some_and(|a| a < o) {
+        } else if own_lots < 0 && ctx.venue.best_ask().is_some_and(|a| a < o) {
             let budget = (-pos_usd).min(self.params.clip_usd);
             self.trade(ctx, Side::Buy, o, budget, o, true);
         }
@@ -96,7 +96,7 @@ impl Arbitrageur {
         };
         if qty.lots() > 0 {
             self.trades += 1;
-            self.pending = Some((ctx.now_ms, ctx.venue.own(self.account).qty_lots));
+            self.pending = Some((ctx.now_ms, ctx.venue.own_lots(self.account)));
             ctx.out.push(Action::Send(ioc(
                 self.account,
                 ctx,

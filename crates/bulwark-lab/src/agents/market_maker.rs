@@ -32,6 +32,10 @@ use crate::venue::usd_from_f64;
 /// Seconds in a 365-day year, for annualizing per-second variance.
 const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
 
+/// Slots in a maker's table of EWMA weights by gap (`MarketMaker::weight`): more than the
+/// gaps of its regular wake-ups (the default 3 s interval plus up to 0.6 s of jitter).
+const WEIGHT_SLOTS: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub struct MarketMaker {
     pub account: AccountId,
@@ -47,6 +51,9 @@ pub struct MarketMaker {
     pub pulls: u32,
     pub pulled_ms_total: u64,
     pulled_since_ms: u64,
+    /// The EWMA weights of the gaps between observations seen so far, `(gap_ms, weight)`, one
+    /// slot per gap modulo the table's length (`u64::MAX`: empty).
+    weights: Vec<(u64, f64)>,
 }
 
 impl MarketMaker {
@@ -64,6 +71,7 @@ impl MarketMaker {
             pulls: 0,
             pulled_ms_total: 0,
             pulled_since_ms: 0,
+            weights: vec![(u64::MAX, 0.0); WEIGHT_SLOTS],
         }
     }
 
@@ -87,14 +95,29 @@ impl MarketMaker {
     /// `vol_half_life_s`), normalizing the squared return to one second.
     pub fn observe(&mut self, now_ms: u64, price: f64) {
         if let Some((t, p)) = self.last_obs {
-            let dt_s = (now_ms.saturating_sub(t)) as f64 / 1000.0;
+            let gap_ms = now_ms.saturating_sub(t);
+            let dt_s = gap_ms as f64 / 1000.0;
             if dt_s > 0.0 && p > 0.0 && price > 0.0 {
                 let r = libm::log(price / p);
-                let w = 1.0 - libm::pow(0.5, dt_s / self.params.vol_half_life_s.max(1e-3));
+                let w = self.weight(gap_ms, dt_s);
                 self.var_per_s += w * (r * r / dt_s - self.var_per_s);
             }
         }
         self.last_obs = Some((now_ms, price));
+    }
+
+    /// The EWMA's weight of an observation `gap_ms` (`dt_s` seconds) after the last one:
+    /// `1 - 0.5^(dt / half-life)`. A maker looks every `requote_interval_ms` plus a jitter, so
+    /// the same few hundred gaps recur, and the power is the costliest step of its wake: a
+    /// gap's weight is kept in the table, and what it returns is what the call returned for
+    /// that gap (the same bits).
+    fn weight(&mut self, gap_ms: u64, dt_s: f64) -> f64 {
+        let slot = &mut self.weights[(gap_ms % WEIGHT_SLOTS as u64) as usize];
+        if slot.0 != gap_ms {
+            let w = 1.0 - libm::pow(0.5, dt_s / self.params.vol_half_life_s.max(1e-3));
+            *slot = (gap_ms, w);
+        }
+        slot.1
     }
 
     pub fn on_wake(&mut self, ctx: &mut Ctx, rng: &mut ChaCha8Rng) {
@@ -149,8 +172,7 @@ impl MarketMaker {
     pub fn ladder(&self, ctx: &Ctx) -> Vec<(Side, bulwark_engine::Price, i64)> {
         let p = &self.params;
         let reference = ctx.outside_price;
-        let own = ctx.venue.own(self.account);
-        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        let inventory_usd = self.inventory_usd(ctx);
         let inv_ratio = (inventory_usd / p.max_inventory_usd).clamp(-1.0, 1.0);
         let centre = reference * (1.0 - inv_ratio * p.max_skew_bp / 1e4);
         let vol = self.vol_annual();
@@ -185,12 +207,17 @@ impl MarketMaker {
         out
     }
 
+    /// The maker's position valued at the outside price, USD (positive: long).
+    fn inventory_usd(&self, ctx: &Ctx) -> f64 {
+        let lots = ctx.venue.own_lots(self.account);
+        lots as f64 / ctx.venue.lots_per_unit() * ctx.outside_price
+    }
+
     /// A reduce-only IOC that brings inventory back to half the limit, if it is beyond it.
     pub fn unload(&self, ctx: &Ctx) -> Option<Command> {
         let p = &self.params;
         let reference = ctx.outside_price;
-        let own = ctx.venue.own(self.account);
-        let inventory_usd = own.qty_lots as f64 / ctx.venue.lots_per_unit() * reference;
+        let inventory_usd = self.inventory_usd(ctx);
         if inventory_usd.abs() <= p.max_inventory_usd {
             return None;
         }

@@ -49,7 +49,13 @@ fn order(
 fn venue() -> Engine {
     let mut e = Engine::default();
     let params = MarketParams::btc_like("BTC-PERP", px(10_000.0));
-    apply(&mut e, 0, Command::CreateMarket { params });
+    apply(
+        &mut e,
+        0,
+        Command::CreateMarket {
+            params: Box::new(params),
+        },
+    );
     // Keeper-driven liquidation: the engine leaves flagged accounts to keepers.
     let param = bulwark_engine::VenueParam::NativeLiquidation(false);
     apply(&mut e, 0, Command::SetVenueParam { param });

@@ -253,7 +253,7 @@ impl Trader {
     }
 
     fn top_up(&mut self, ctx: &mut Ctx) {
-        if ctx.venue.own(self.account).qty_lots == 0 {
+        if ctx.venue.own_lots(self.account) == 0 {
             return; // Liquidated or closed while deciding: nothing to save.
         }
         self.topups_done += 1;

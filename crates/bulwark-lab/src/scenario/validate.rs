@@ -360,7 +360,12 @@ fn market_params(
         params.initial_price = params.tick_size.max(Price::from_micros(1));
     }
     let as_given = toml::Table::try_from(&params).unwrap_or_default();
-    match engine.apply(&Command::CreateMarket { params }, TimestampMs(0)) {
+    match engine.apply(
+        &Command::CreateMarket {
+            params: Box::new(params),
+        },
+        TimestampMs(0),
+    ) {
         Ok(_) => true,
         Err(Reject::InvalidParam { name, reason }) => {
             let value = as_given
@@ -408,7 +413,7 @@ fn more_markets(c: &mut Checks, s: &Scenario, initial_prices_given: &[bool]) {
     }
     let mut engine = Engine::default();
     let first = Command::CreateMarket {
-        params: s.market.clone(),
+        params: Box::new(s.market.clone()),
     };
     if engine.apply(&first, TimestampMs(0)).is_err() {
         // `[market]` itself is refused: its own check reports why, and further markets'

@@ -29,7 +29,9 @@ pub fn tick_price(price: f64, tick: Price) -> Option<Price> {
 pub fn venue_commands(s: &Scenario, params: MarketParams, market: MarketId) -> Vec<Command> {
     let first = params.initial_price;
     let mut cmds = vec![
-        Command::CreateMarket { params },
+        Command::CreateMarket {
+            params: Box::new(params),
+        },
         Command::SetVenueParam {
             param: VenueParam::NativeLiquidation(s.venue.native_liquidation),
         },
@@ -85,7 +87,9 @@ pub fn venue_commands(s: &Scenario, params: MarketParams, market: MarketId) -> V
 pub fn more_market_commands(params: MarketParams, market: MarketId) -> Vec<Command> {
     let first = params.initial_price;
     vec![
-        Command::CreateMarket { params },
+        Command::CreateMarket {
+            params: Box::new(params),
+        },
         Command::OraclePrice {
             market,
             price: first,

@@ -61,7 +61,12 @@ fn boot(s: &Snapshot) -> Engine {
     };
     for m in info() {
         let params = MarketParams::btc_like(&m.symbol, m.initial_price);
-        apply(&mut e, &Command::CreateMarket { params });
+        apply(
+            &mut e,
+            &Command::CreateMarket {
+                params: Box::new(params),
+            },
+        );
     }
     for c in s.genesis_commands(2, AccountId(0), AccountId(1)) {
         apply(&mut e, &c);

@@ -119,7 +119,13 @@ fn venue(a: &Lp, b: &Lp) -> VenueLink {
     ] {
         ok(&mut v, t, Command::SetVenueParam { param });
     }
-    ok(&mut v, t, Command::CreateMarket { params: params() });
+    ok(
+        &mut v,
+        t,
+        Command::CreateMarket {
+            params: Box::new(params()),
+        },
+    );
     for (account, amount) in [(MM, 1_000_000), (T, 1_000), (T2, 100), (K, 10)] {
         let amount_usd = usd(amount);
         ok(

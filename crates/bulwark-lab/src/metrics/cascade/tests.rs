@@ -50,7 +50,7 @@ fn venue_before_the_drop(low: f64) -> Engine {
         &mut e,
         0,
         Command::CreateMarket {
-            params: MarketParams::btc_like("BTC-PERP", px(10_000.0)),
+            params: Box::new(MarketParams::btc_like("BTC-PERP", px(10_000.0))),
         },
     );
     let param = VenueParam::NativeLiquidation(true);
