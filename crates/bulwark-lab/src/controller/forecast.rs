@@ -3,13 +3,12 @@
 //! it), and the distribution of the bad debt they leave.
 //!
 //! **What each path assumes.** The oracle follows a driftless walk in log price at the stated
-//! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`; the engine liquidates natively (no keeper
-//! delay of its own); nobody trades, adds or cancels:
-//! the book's liquidity is the depth it holds now, at the prices it holds it (the depth model:
-//! makers neither return nor pull within the horizon); liquidation is the engine's native one,
-//! run every `liquidation_delay_s` (the venue's recent wait between a pool falling below
-//! maintenance and its liquidation, which keepers on a congested chain make long) or after
-//! every price when that is 0; a `Tick` every `tick_every_s` lets
+//! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`.
+//! Nobody trades, adds or cancels: the book's liquidity is the depth it holds now, at the prices
+//! it holds it (the depth model: makers neither return nor pull within the horizon). Liquidation
+//! is the engine's native one, run every `liquidation_delay_s` (the venue's own recent wait
+//! between a pool falling below maintenance and its liquidation, which keepers on a congested
+//! chain make long), or after every price when that is 0. A `Tick` every `tick_every_s` lets
 //! time-driven rules run (funding, halts ending, dynamic margin's steps).
 //!
 //! **Paths that cannot liquidate anyone are not simulated.** Between the engine's recheck
