@@ -209,23 +209,7 @@ impl Engine {
             qty,
         });
         self.add_resting(o.account, index, o.side, qty)?;
-        let new = NewOrder {
-            account: o.account,
-            side: o.side,
-            price: limit,
-            qty,
-            reduce_only: o.reduce_only,
-        };
-        let acct_slot = self.acct(o.account).orders.len() as u32;
-        self.book_insert(mi, id, new, acct_slot);
-        let listed = self.list_order(o.account, (o.market, id));
-        debug_assert_eq!(listed, acct_slot);
-        self.events.push(Event::OrderRested {
-            order: id,
-            market: o.market,
-            price: limit,
-            qty,
-        });
+        self.rest_in_book(mi, id, o, limit, qty);
         Ok(())
     }
 
@@ -814,6 +798,13 @@ impl Engine {
     ) -> Bounded {
         let open = self.drafts[0].pos.open_on(o.side);
         *open = bounded(open.checked_add(qty))?;
+        self.rest_in_book(mi, id, o, limit, qty);
+        Ok(())
+    }
+
+    /// The order's remainder joins the book at `limit`: listed with its account, then
+    /// `OrderRested` (both order paths, the planned one and the resting shortcut).
+    fn rest_in_book(&mut self, mi: usize, id: OrderId, o: &PlaceOrder, limit: Price, qty: Qty) {
         let new = NewOrder {
             account: o.account,
             side: o.side,
@@ -831,7 +822,6 @@ impl Engine {
             price: limit,
             qty,
         });
-        Ok(())
     }
 
     /// An order that does not rest gives its id's slot back; its unfilled rest is cancelled.
