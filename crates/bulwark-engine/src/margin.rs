@@ -176,7 +176,7 @@ mod tests {
             Usd::from_micros(-100_000_000)
         );
         assert_eq!(
-            notional_ceil_usd(Qty::from_lots(-3), price, 1000).unwrap(),
+            notional_ceil_usd(Qty::from_lots(-3), price, 1000).unwrap(), // ok: a test
             Usd::from_micros(100_000_000)
         );
     }
@@ -188,11 +188,11 @@ mod tests {
         // 1 BTC at 50,000: maintenance 0.5% = 250 USD, initial 2x = 500 USD.
         let n = Usd::from_micros(50_000 * MICROS_PER_UNIT);
         assert_eq!(
-            maintenance_usd(&p, n).unwrap(),
+            maintenance_usd(&p, n).unwrap(), // ok: a test
             Usd::from_micros(250 * MICROS_PER_UNIT)
         );
         assert_eq!(
-            initial_usd(&p, n).unwrap(),
+            initial_usd(&p, n).unwrap(), // ok: a test
             Usd::from_micros(500 * MICROS_PER_UNIT)
         );
         // With a size premium of 10 ppm per sqrt(USD): sqrt(50,000) = 223 -> 2,230 ppm < 5,000.
@@ -202,7 +202,7 @@ mod tests {
         let big = Usd::from_micros(5_000_000 * MICROS_PER_UNIT);
         assert_eq!(maintenance_fraction(&p, big), Ppm::from_raw(22_360));
         assert_eq!(
-            maintenance_usd(&p, big).unwrap(),
+            maintenance_usd(&p, big).unwrap(), // ok: a test
             Usd::from_micros(111_800 * MICROS_PER_UNIT)
         );
     }
@@ -212,12 +212,12 @@ mod tests {
         let n = Usd::from_micros(1_000_001);
         // 5 bp of 1.000001 USD = 0.0005000005 -> 0.000501 paid.
         assert_eq!(
-            fee_usd(n, Ppm::from_raw(500)).unwrap(),
+            fee_usd(n, Ppm::from_raw(500)).unwrap(), // ok: a test
             Usd::from_micros(501)
         );
         // A 2 bp rebate = -0.0002000002 -> -0.000200 (ceil): the account gets 0.000200.
         assert_eq!(
-            fee_usd(n, Ppm::from_raw(-200)).unwrap(),
+            fee_usd(n, Ppm::from_raw(-200)).unwrap(), // ok: a test
             Usd::from_micros(-200)
         );
     }

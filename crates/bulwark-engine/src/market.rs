@@ -339,8 +339,8 @@ mod tests {
             m.compute_mark(TimestampMs(0)).0,
             Price::from_micros(100_500_000)
         );
-        m.record_trade(px(110), TimestampMs(0)).unwrap();
-        // Two inputs: mean of 100.5 and 110 = 105.25.
+        m.record_trade(px(110), TimestampMs(0)).unwrap(); // ok: a test
+                                                          // Two inputs: mean of 100.5 and 110 = 105.25.
         assert_eq!(
             m.compute_mark(TimestampMs(0)).0,
             Price::from_micros(105_250_000)
@@ -367,7 +367,7 @@ mod tests {
         rest(&mut m, 1, Side::Buy, 1_299, 1);
         rest(&mut m, 2, Side::Sell, 1_301, 1);
         m.params.impact_notional_usd = Usd::from_micros(1_000 * MICROS_PER_UNIT);
-        m.record_trade(px(1_816), TimestampMs(0)).unwrap();
+        m.record_trade(px(1_816), TimestampMs(0)).unwrap(); // ok: a test
         assert_eq!(
             m.compute_mark(TimestampMs(30_000)).0,
             px(1_558),
@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn trade_ema_by_hand() {
         let mut m = market();
-        m.record_trade(px(100), TimestampMs(0)).unwrap();
+        m.record_trade(px(100), TimestampMs(0)).unwrap(); // ok: a test
         m.record_trade(px(110), TimestampMs(0)).unwrap(); // alpha 0.1: 100 + 1 = 101
         assert_eq!(m.trade_ema, Some(px(101)));
         m.record_trade(px(91), TimestampMs(0)).unwrap(); // 101 + 0.1 * (-10) = 100

@@ -380,6 +380,7 @@ mod tests {
             assert_eq!(pending(&e, a).loss_usd, Usd::from_micros(4));
             assert_eq!(e.socialized_loss_total(a).unwrap(), Usd::from_micros(4));
             // ok: a test
+            // ok: a test
             // ok: test
             // ok: unit test
         }
