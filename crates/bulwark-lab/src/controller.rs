@@ -95,7 +95,7 @@ pub struct ControllerRow {
     pub t_s: f64,
     pub market: u16,
     /// `forecast`, `action`, `shadow_action` (decided, not sent), `refused` (the engine said
-    /// no), `kill`.
+    /// no), `error` (no forecast could be made), `kill`.
     pub kind: &'static str,
     /// `maintenance`, `taker_fee`, `oi_cap` for an action; empty otherwise.
     pub lever: &'static str,
@@ -339,8 +339,14 @@ impl Controller {
             seed: self.seed ^ self.forecasts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         };
         self.forecasts += 1;
-        let Ok(f) = forecast::forecast(engine, self.market, now_ms, &spec) else {
-            return Vec::new();
+        let f = match forecast::forecast(engine, self.market, now_ms, &spec) {
+            Ok(f) => f,
+            Err(why) => {
+                // No forecast, no decision; the row says why.
+                let row = self.row(t_s, "error", "", None, None, sigma_1h, None, why);
+                self.rows.push(row);
+                return Vec::new();
+            }
         };
         self.paths_simulated += f.paths_simulated as u64;
         let budget = self.budget_usd(engine);

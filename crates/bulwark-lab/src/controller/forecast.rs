@@ -139,7 +139,7 @@ pub fn forecast(
             (0.0, 0.0)
         } else {
             out.paths_simulated += 1;
-            run_path(engine, market, now_ms, spec, &prices)
+            run_path(engine, market, now_ms, spec, &prices)?
         };
         out.losses_usd.push(loss);
         out.liquidated_usd.push(liquidated);
@@ -201,13 +201,14 @@ fn chi_squared(rng: &mut ChaCha8Rng, dof: u32) -> f64 {
 }
 
 /// One path through a clone of the engine: (bad debt, liquidation notional), USD.
+/// Errors when the clone refuses to switch native liquidation (see [`switch`]).
 fn run_path(
     engine: &Engine,
     market: MarketId,
     now_ms: u64,
     spec: &ForecastSpec,
     prices: &[f64],
-) -> (f64, f64) {
+) -> Result<(f64, f64), String> {
     let mut e = engine.clone();
     // The clone is checked once, at the end (debug builds), not after every command.
     e.set_invariant_check_interval(u64::MAX);
@@ -234,9 +235,7 @@ fn run_path(
     // `delay` (the engine sweeps after a price input), off in between.
     let delay = (spec.liquidation_delay_s / spec.step_s).max(1) as usize;
     if delay == 1 {
-        if let Ok(ev) = e.apply(&native(true), TimestampMs(now_ms)) {
-            tally(ev);
-        }
+        switch(&mut e, native(true), TimestampMs(now_ms))?;
     }
     let max = e
         .market(market)
@@ -252,14 +251,14 @@ fn run_path(
         };
         let sweep = delay > 1 && (k + 1) % delay == 0;
         if sweep {
-            let _ = e.apply(&native(true), t);
+            switch(&mut e, native(true), t)?;
         }
         // A refusal (a halted market's print, say) changes nothing; the path goes on.
         if let Ok(ev) = e.apply(&cmd, t) {
             tally(ev);
         }
         if sweep {
-            let _ = e.apply(&native(false), t);
+            switch(&mut e, native(false), t)?;
         }
         if (k + 1) % tick_every == 0 {
             if let Ok(ev) = e.apply(&Command::Tick, t) {
@@ -271,5 +270,13 @@ fn run_path(
     if let Err(breach) = e.check_invariants() {
         panic!("a forward path broke an engine invariant: {breach}"); // ok: debug builds only
     }
-    (loss, liquidated)
+    Ok((loss, liquidated))
+}
+
+/// Switches the clone's native liquidation. It emits no loss, and a refusal would mean the
+/// path is not the one the forecast states: an error, not a silent path.
+fn switch(e: &mut Engine, cmd: Command, t: TimestampMs) -> Result<(), String> {
+    e.apply(&cmd, t)
+        .map(|_| ())
+        .map_err(|r| format!("a forward path could not switch native liquidation: {r}"))
 }
