@@ -15,9 +15,15 @@
 //!
 //! **Backtest.** The forecasts made on the hour are compared with the bad debt the venue then
 //! realises over the following hour (Kupiec's proportion-of-failures test: the share of hours
-//! whose loss exceeds the forecast VaR 95% must be compatible with 5%).
+//! whose loss exceeds the forecast VaR 95% must be compatible with 5%). Hourly bad debt is
+//! mostly exactly zero, and a forecast whose VaR sits on that atom is exceeded less often than
+//! 5% even when it is right; so beside the plain count the backtest counts the hours whose
+//! randomized probability integral transform ([`bulwark_risk::randomized_pit`], one seeded
+//! uniform draw per hour) is at least 0.95, which happens with probability exactly 5% under a
+//! correct forecast, atom or not, and reports the transforms' deciles.
 
 pub mod forecast;
+pub mod scale_vol;
 
 use bulwark_engine::{Command, Engine, Event, MarketId, OiCap, Param, Ppm, Qty};
 use serde::{Deserialize, Serialize};
@@ -40,6 +46,13 @@ pub struct ControllerParams {
     pub tick_every_s: u64,
     /// Student-t degrees of freedom of the paths' returns (0: normal).
     pub tail_dof: u32,
+    /// The paths' volatility is the larger of the run's one-hour estimate and the mark's
+    /// moves over `scale_window_s`, sampled every `scale_sample_s`, in an EWMA of half-life
+    /// `scale_half_life_s` ([`scale_vol`]: a trending crash's hourly moves are larger than
+    /// its per-second noise says). `scale_window_s = 0` turns it off.
+    pub scale_window_s: u64,
+    pub scale_sample_s: u64,
+    pub scale_half_life_s: u64,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -74,6 +87,9 @@ impl Default for ControllerParams {
             step_s: 10,
             tick_every_s: 60,
             tail_dof: 4,
+            scale_window_s: 900,
+            scale_sample_s: 60,
+            scale_half_life_s: 7_200,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -101,7 +117,11 @@ pub struct ControllerRow {
     pub lever: &'static str,
     pub old: Option<i64>,
     pub new: Option<i64>,
+    /// The paths' one-hour sigma: the larger of `sigma_run_1h` and the mark's moves at the
+    /// forecast's scale.
     pub sigma_1h: f64,
+    /// The run's own one-hour estimate (per-step returns scaled by time).
+    pub sigma_run_1h: f64,
     pub var95_usd: f64,
     pub es95_usd: f64,
     pub p_loss: f64,
@@ -169,12 +189,16 @@ pub fn read_venue(engine: &Engine, market: MarketId) -> VenueReading {
 }
 
 /// A forecast made on the hour, for the backtest.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct HourForecast {
     at_ms: u64,
     var95_usd: f64,
+    /// The forecast's paths' losses (its distribution, for the transform).
+    losses_usd: Vec<f64>,
     /// The venue's realised bad debt when it was made.
     realised_then_usd: f64,
+    /// The negative equity of its pools not yet liquidated, then.
+    negative_then_usd: f64,
 }
 
 /// What summary.json reports of the controller.
@@ -200,6 +224,14 @@ pub struct Backtest {
     pub accepted_low: Option<f64>,
     pub accepted_high: Option<f64>,
     pub within: Option<bool>,
+    /// Hours whose randomized transform of the realised bad debt under the forecast is at
+    /// least 0.95 (probability exactly 5% under a correct forecast, atom at zero or not).
+    pub pit_exceedances: u64,
+    pub pit_rate: f64,
+    pub pit_within: Option<bool>,
+    /// How many hours' transforms fall in each tenth of [0, 1) (flat under a correct
+    /// forecast; weight at the top: the forecast's tail is too thin).
+    pub pit_deciles: [u64; 10],
 }
 
 /// The levers where the run started: relaxing goes back to them.
@@ -234,6 +266,10 @@ pub struct Controller {
     /// The venue's recent wait from below maintenance to a liquidation's start, s (an EWMA
     /// over liquidations; `None` before the first).
     delay_s: Option<f64>,
+    /// The mark's volatility at the forecast's scale.
+    scale: Option<scale_vol::ScaleVol>,
+    /// The run's one-hour estimate at the last decision.
+    sigma_run_1h: f64,
 }
 
 /// Weight of each new liquidation in the delay's moving average.
@@ -262,6 +298,17 @@ impl Controller {
             below_since: std::collections::HashMap::new(),
             delay_s: None,
             reading: VenueReading::default(),
+            scale: (p.scale_window_s > 0).then(|| {
+                scale_vol::ScaleVol::new(p.scale_window_s, p.scale_sample_s, p.scale_half_life_s)
+            }),
+            sigma_run_1h: 0.0,
+        }
+    }
+
+    /// The mark at a step (the scale estimate samples it on its own grid).
+    pub fn observe_mark(&mut self, now_ms: u64, mark: f64) {
+        if let Some(v) = &mut self.scale {
+            v.observe(now_ms, mark);
         }
     }
 
@@ -301,10 +348,16 @@ impl Controller {
 
     /// At a step: stop if the kill switch is due, else forecast and decide if due. Returns the
     /// parameter commands to send (none in shadow mode).
-    pub fn step(&mut self, engine: &Engine, now_ms: u64, sigma_1h: f64) -> Actions {
+    pub fn step(&mut self, engine: &Engine, now_ms: u64, sigma_run_1h: f64) -> Actions {
         if self.killed {
             return Vec::new();
         }
+        self.sigma_run_1h = sigma_run_1h;
+        let sigma_1h = self
+            .scale
+            .as_ref()
+            .and_then(scale_vol::ScaleVol::sigma_1h)
+            .map_or(sigma_run_1h, |s| s.max(sigma_run_1h));
         let t_s = (now_ms - self.start_ms) as f64 / 1000.0;
         if self.p.kill_at_s.is_some_and(|k| t_s >= k as f64) {
             self.killed = true;
@@ -351,13 +404,6 @@ impl Controller {
         self.paths_simulated += f.paths_simulated as u64;
         let budget = self.budget_usd(engine);
         let es = f.es_usd(0.95);
-        if (now_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000 {
-            self.hours.push(HourForecast {
-                at_ms: now_ms,
-                var95_usd: f.var_usd(0.95),
-                realised_then_usd: self.realised_usd,
-            });
-        }
         self.rows.push(self.row(
             t_s,
             "forecast",
@@ -380,9 +426,91 @@ impl Controller {
         if tighten {
             self.last_tighten_ms = Some(now_ms);
         }
-        if !tighten && !relax {
-            return Vec::new();
+        let out = if tighten || relax {
+            self.act(engine, base, tighten, now_ms, sigma_1h, &f, budget, es)
+        } else {
+            Vec::new()
+        };
+        if (now_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000 {
+            self.record_hour(engine, now_ms, &spec, f, &out);
         }
+        out
+    }
+
+    /// The hour's forecast for the backtest. The venue the hour then realises is the one
+    /// after this decision's actions, so when it acted, the forecast is made again from a
+    /// clone with the actions applied (same paths, same seed): a forecast of the venue
+    /// before a tightening that itself pushes pools under the new maintenance would not be
+    /// a forecast of the hour that follows.
+    fn record_hour(
+        &mut self,
+        engine: &Engine,
+        now_ms: u64,
+        spec: &ForecastSpec,
+        before: Forecast,
+        actions: &[Command],
+    ) {
+        let f = if actions.is_empty() {
+            before
+        } else {
+            let mut after = engine.clone();
+            let t = bulwark_engine::TimestampMs(now_ms);
+            for cmd in actions {
+                // A refusal here is a refusal live too (logged there): the state stays.
+                if after.apply(cmd, t).is_err() {
+                    continue;
+                }
+            }
+            match forecast::forecast(&after, self.market, now_ms, spec) {
+                Ok(f) => {
+                    self.paths_simulated += f.paths_simulated as u64;
+                    let t_s = (now_ms - self.start_ms) as f64 / 1000.0;
+                    let budget = self.budget_usd(engine);
+                    let row = self.row(
+                        t_s,
+                        "forecast_after",
+                        "",
+                        None,
+                        None,
+                        spec.sigma_1h,
+                        Some((&f, budget)),
+                        "the venue after this decision's actions".into(),
+                    );
+                    self.rows.push(row);
+                    f
+                }
+                Err(why) => {
+                    let t_s = (now_ms - self.start_ms) as f64 / 1000.0;
+                    let row = self.row(t_s, "error", "", None, None, spec.sigma_1h, None, why);
+                    self.rows.push(row);
+                    before
+                }
+            }
+        };
+        self.hours.push(HourForecast {
+            at_ms: now_ms,
+            var95_usd: f.var_usd(0.95),
+            losses_usd: f.losses_usd,
+            realised_then_usd: self.realised_usd,
+            negative_then_usd: crate::venue_state::negative_equity_usd(engine),
+        });
+    }
+
+    /// The decision's actions: one step of each lever that may move (rows written; the
+    /// commands returned unless in shadow mode).
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &mut self,
+        engine: &Engine,
+        base: Base,
+        tighten: bool,
+        now_ms: u64,
+        sigma_1h: f64,
+        f: &Forecast,
+        budget: f64,
+        es: f64,
+    ) -> Actions {
+        let t_s = (now_ms - self.start_ms) as f64 / 1000.0;
         let why = if tighten {
             format!("ES95 {es:.0} USD over the budget {budget:.0} USD")
         } else {
@@ -416,7 +544,7 @@ impl Controller {
                 Some(old),
                 Some(new),
                 sigma_1h,
-                Some((&f, budget)),
+                Some((f, budget)),
                 why.clone(),
             ));
             if !self.p.shadow {
@@ -569,6 +697,7 @@ impl Controller {
             old,
             new,
             sigma_1h,
+            sigma_run_1h: self.sigma_run_1h,
             var95_usd: var95,
             es95_usd: es95,
             p_loss,
@@ -584,8 +713,9 @@ impl Controller {
         }
     }
 
-    /// The summary at the run's end (`end_ms`): counts and the backtest.
-    pub fn summary(&self, end_ms: u64) -> ControllerSummary {
+    /// The summary at the run's end (`end_ms`, with `end_negative_usd` of negative equity
+    /// left in pools not yet liquidated): counts and the backtest.
+    pub fn summary(&self, end_ms: u64, end_negative_usd: f64) -> ControllerSummary {
         let count = |k: &str| self.rows.iter().filter(|r| r.kind == k).count() as u64;
         ControllerSummary {
             forecasts: self.forecasts,
@@ -593,94 +723,165 @@ impl Controller {
             shadow_actions: count("shadow_action"),
             paths_simulated: self.paths_simulated,
             killed: self.killed,
-            backtest: self.backtest(end_ms),
+            backtest: self.backtest(end_ms, end_negative_usd),
         }
     }
 
-    /// The hourly forecasts against the bad debt realised in the hour after each.
-    fn backtest(&self, end_ms: u64) -> Backtest {
-        let mut hours = 0u64;
-        let mut exceedances = 0u64;
+    /// The hourly forecasts against the loss realised in the hour after each, marked as the
+    /// forecast marks it: bad debt realised plus the change in unliquidated negative equity.
+    fn backtest(&self, end_ms: u64, end_negative_usd: f64) -> Backtest {
+        use rand::{Rng, SeedableRng};
+        // The transform's uniform draws: their own stream, one per hour in order.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ PIT_STREAM);
+        let mut counts = PitCounts::default();
         for (i, h) in self.hours.iter().enumerate() {
             let end = h.at_ms + 3_600_000;
             if end > end_ms {
                 break;
             }
-            // Bad debt realised by the next hourly forecast; the last one: by the run's end.
-            let then = self
+            // Bad debt realised and negative equity by the next hourly forecast; the last
+            // one: at the run's end.
+            let (then, negative) = self
                 .hours
                 .get(i + 1)
-                .map_or(self.realised_usd, |n| n.realised_then_usd);
-            hours += 1;
-            if then - h.realised_then_usd > h.var95_usd + 1e-6 {
-                exceedances += 1;
-            }
+                .map_or((self.realised_usd, end_negative_usd), |n| {
+                    (n.realised_then_usd, n.negative_then_usd)
+                });
+            let realised = (then - h.realised_then_usd) + (negative - h.negative_then_usd);
+            let v: f64 = rng.gen();
+            // A forecast with no paths (none is made so) counts as its transform's top.
+            let pit = bulwark_risk::randomized_pit(&h.losses_usd, realised, v, LOSS_TOLERANCE_USD)
+                .unwrap_or(1.0);
+            counts.add(realised > h.var95_usd + LOSS_TOLERANCE_USD, pit);
         }
-        kupiec_backtest(hours, exceedances)
+        counts.backtest()
     }
 }
 
-/// Backtest figures for `exceedances` of `hours` (Kupiec at 95% around a 5% rate).
-pub fn kupiec_backtest(hours: u64, exceedances: u64) -> Backtest {
-    let rate = if hours == 0 {
-        0.0
-    } else {
-        exceedances as f64 / hours as f64
-    };
-    let accepted = bulwark_risk::kupiec_accepted_counts(hours, 0.05, 0.95)
-        .ok()
-        .flatten();
-    let (lo, hi) = match accepted {
-        Some((a, b)) if hours > 0 => (Some(a as f64 / hours as f64), Some(b as f64 / hours as f64)),
-        _ => (None, None),
-    };
-    Backtest {
-        hours,
-        exceedances,
-        rate,
-        accepted_low: lo,
-        accepted_high: hi,
-        within: lo.zip(hi).map(|(l, h)| rate >= l && rate <= h),
+/// The backtest's uniform draws are seeded from the run's seed and this constant (not the
+/// forecasts' stream, so a forecast's paths and the backtest never share draws).
+const PIT_STREAM: u64 = 0x5049_545F_4B55_5049;
+
+/// Realised and simulated losses sum in different orders: closer than this, they are equal.
+const LOSS_TOLERANCE_USD: f64 = 1e-6;
+
+/// The backtest's tallies (summed over runs when pooled).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PitCounts {
+    pub hours: u64,
+    pub exceedances: u64,
+    pub pit_exceedances: u64,
+    pub pit_deciles: [u64; 10],
+}
+
+impl PitCounts {
+    fn add(&mut self, exceeded: bool, pit: f64) {
+        self.hours += 1;
+        self.exceedances += u64::from(exceeded);
+        self.pit_exceedances += u64::from(pit >= 0.95);
+        let decile = ((pit * 10.0) as usize).min(9);
+        self.pit_deciles[decile] += 1;
+    }
+
+    /// Kupiec at 95% around a 5% rate, on the plain count and on the transforms.
+    pub fn backtest(&self) -> Backtest {
+        let rate = |x: u64| {
+            if self.hours == 0 {
+                0.0
+            } else {
+                x as f64 / self.hours as f64
+            }
+        };
+        let accepted = bulwark_risk::kupiec_accepted_counts(self.hours, 0.05, 0.95)
+            .ok()
+            .flatten()
+            .filter(|_| self.hours > 0);
+        let within = |x: u64| accepted.map(|(lo, hi)| x >= lo && x <= hi);
+        Backtest {
+            hours: self.hours,
+            exceedances: self.exceedances,
+            rate: rate(self.exceedances),
+            accepted_low: accepted.map(|(lo, _)| rate(lo)),
+            accepted_high: accepted.map(|(_, hi)| rate(hi)),
+            within: within(self.exceedances),
+            pit_exceedances: self.pit_exceedances,
+            pit_rate: rate(self.pit_exceedances),
+            pit_within: within(self.pit_exceedances),
+            pit_deciles: self.pit_deciles,
+        }
     }
 }
 
 /// The backtest pooled over a sweep's runs, per parameter set: each set's label (its
-/// `variant` cell, else its index) with the hours and exceedances of its runs summed. Sets
-/// whose runs had no controller are left out.
+/// `variant` cell, else its index) with the tallies of its runs summed. Sets whose runs had no
+/// controller are left out.
 pub fn pooled_backtests(runs_csv: &std::path::Path) -> Result<Vec<(String, Backtest)>, String> {
     let mut r =
         csv::Reader::from_path(runs_csv).map_err(|e| format!("{}: {e}", runs_csv.display()))?;
     let header = r.headers().map_err(|e| e.to_string())?.clone();
     let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(set), Some(hours), Some(exceed)) = (
+    let (Some(set), Some(hours), Some(exceed), Some(pit), Some(deciles)) = (
         col("set"),
         col("controller_hours"),
         col("controller_exceedances"),
+        col("controller_pit_exceedances"),
+        col("controller_pit_deciles"),
     ) else {
         return Err(format!("{}: no controller columns", runs_csv.display()));
     };
     let label = col("variant");
-    let mut by_set: std::collections::BTreeMap<u64, (String, u64, u64)> = Default::default();
-    for row in r.records() {
+    let mut by_set: std::collections::BTreeMap<u64, (String, PitCounts)> = Default::default();
+    for (line, row) in r.records().enumerate() {
         let row = row.map_err(|e| e.to_string())?;
         let num = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         let name = label.and_then(|i| row.get(i)).unwrap_or("").to_string();
-        let e = by_set.entry(num(set)).or_insert((name, 0, 0));
-        e.1 += num(hours);
-        e.2 += num(exceed);
+        let e = by_set
+            .entry(num(set))
+            .or_insert((name, PitCounts::default()));
+        e.1.hours += num(hours);
+        e.1.exceedances += num(exceed);
+        e.1.pit_exceedances += num(pit);
+        let cell = row.get(deciles).unwrap_or("");
+        let tenths = parse_deciles(cell).ok_or_else(|| {
+            format!(
+                "{}: row {}: controller_pit_deciles is {cell:?}, not ten counts",
+                runs_csv.display(),
+                line + 2
+            )
+        })?;
+        for (sum, x) in e.1.pit_deciles.iter_mut().zip(tenths) {
+            *sum += x;
+        }
     }
     Ok(by_set
         .into_iter()
-        .filter(|(_, (_, h, _))| *h > 0)
-        .map(|(i, (name, h, x))| {
+        .filter(|(_, (_, c))| c.hours > 0)
+        .map(|(i, (name, c))| {
             let name = if name.is_empty() {
                 format!("set {i}")
             } else {
                 name
             };
-            (name, kupiec_backtest(h, x))
+            (name, c.backtest())
         })
         .collect())
+}
+
+/// The runs.csv cell of the transforms' deciles: ten counts separated by spaces.
+pub fn deciles_cell(d: &[u64; 10]) -> String {
+    d.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The inverse of [`deciles_cell`] (an empty cell: a run without a controller, all zero).
+fn parse_deciles(cell: &str) -> Option<[u64; 10]> {
+    if cell.is_empty() {
+        return Some([0; 10]);
+    }
+    let v: Vec<u64> = cell
+        .split(' ')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
 }
 
 /// One step from `now` toward `bound` (tightening) or toward `base` (relaxing), never past
@@ -722,13 +923,41 @@ mod tests {
         assert_eq!(step_toward(5_000, 2_500, false, 5_000, 9_000), 5_000);
     }
 
+    fn counts(hours: u64, exceedances: u64, pit_exceedances: u64) -> PitCounts {
+        PitCounts {
+            hours,
+            exceedances,
+            pit_exceedances,
+            pit_deciles: [0; 10],
+        }
+    }
+
     #[test]
     fn the_backtest_accepts_about_five_percent() {
         // 100 hours: Kupiec at 95% accepts 2..=9 exceedances (LR < 3.841).
-        let b = kupiec_backtest(100, 5);
+        let b = counts(100, 5, 1).backtest();
         assert_eq!((b.accepted_low, b.accepted_high), (Some(0.02), Some(0.09)));
         assert_eq!(b.within, Some(true));
-        assert_eq!(kupiec_backtest(100, 15).within, Some(false));
-        assert_eq!(kupiec_backtest(0, 0).within, None);
+        assert_eq!(b.pit_within, Some(false));
+        assert_eq!(counts(100, 15, 9).backtest().within, Some(false));
+        assert_eq!(counts(100, 15, 9).backtest().pit_within, Some(true));
+        assert_eq!(counts(0, 0, 0).backtest().within, None);
+    }
+
+    #[test]
+    fn transforms_fall_in_their_tenth() {
+        let mut c = PitCounts::default();
+        for pit in [0.0, 0.05, 0.949, 0.95, 0.999, 1.0] {
+            c.add(false, pit);
+        }
+        assert_eq!(c.pit_deciles, [2, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
+        assert_eq!(c.pit_exceedances, 3);
+        assert_eq!(
+            parse_deciles(&deciles_cell(&c.pit_deciles)),
+            Some(c.pit_deciles)
+        );
+        assert_eq!(parse_deciles(""), Some([0; 10]));
+        assert_eq!(parse_deciles("1 2"), None);
+        assert_eq!(parse_deciles("1 2 3 4 5 6 7 8 9 x"), None);
     }
 }

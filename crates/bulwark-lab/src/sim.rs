@@ -542,6 +542,9 @@ impl Sim {
             }
             let mark = m.mark(engine);
             m.vol.observe(self.now_ms, mark, &self.scenario.volatility);
+            if let Some(c) = self.controller.as_mut().filter(|_| i == 0) {
+                c.observe_mark(self.now_ms, mark);
+            }
             if send && sent {
                 let (short, long) = m.vol.sigma_1h_ppm();
                 let cmd = Command::Volatility {

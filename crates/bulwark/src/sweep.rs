@@ -130,22 +130,32 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
 /// The controller's VaR backtest pooled over each controlled variant's runs.
 fn print_backtests(runs_csv: &Path) -> Result<()> {
     let pooled = bulwark_lab::controller::pooled_backtests(runs_csv).map_err(|e| anyhow!("{e}"))?;
-    println!("controller VaR 95% backtest, pooled over the runs (Kupiec at 95%):");
+    println!(
+        "controller VaR 95% backtest, pooled over the runs (Kupiec at 95%; 'randomized': hours \
+         whose randomized transform is at or above 0.95, exactly 5% under a correct forecast \
+         even with an atom at zero loss):"
+    );
     for (name, b) in pooled {
         let interval = match (b.accepted_low, b.accepted_high) {
             (Some(lo), Some(hi)) => format!("[{:.1}%, {:.1}%]", lo * 100.0, hi * 100.0),
             _ => "none".to_string(),
         };
-        let verdict = match b.within {
+        let verdict = |within: Option<bool>| match within {
             Some(true) => "within",
             Some(false) => "outside",
             None => "too few hours",
         };
         println!(
-            "  {name:<32} {} of {} hours exceeded ({:.1}%), accepted {interval}: {verdict}",
-            b.exceedances,
+            "  {name:<32} {} hours, accepted {interval}; VaR exceeded {} ({:.1}%): {}; \
+             randomized {} ({:.1}%): {}; transforms by tenth: {}",
             b.hours,
-            b.rate * 100.0
+            b.exceedances,
+            b.rate * 100.0,
+            verdict(b.within),
+            b.pit_exceedances,
+            b.pit_rate * 100.0,
+            verdict(b.pit_within),
+            bulwark_lab::controller::deciles_cell(&b.pit_deciles),
         );
     }
     Ok(())

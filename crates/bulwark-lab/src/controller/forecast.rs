@@ -1,6 +1,14 @@
 //! The forward Monte Carlo: from the live engine's state, short price paths at the current
 //! volatility, each run through a clone of the engine (the venue's own code, not a model of
-//! it), and the distribution of the bad debt they leave.
+//! it), and the distribution of the loss they leave.
+//!
+//! **The loss of a path** is the venue's loss marked to market over the horizon: the deficits
+//! of pools that went bankrupt, plus the change in the negative equity of pools not yet
+//! liquidated (`venue_state::negative_equity_usd`). Counting only realised deficits would make
+//! the forecast hinge on when a keeper gets round to a pool that is already under water (on a
+//! congested chain, hours): a path whose keepers wait past the horizon would show no loss
+//! though the money is gone, and a pool lost before the forecast would count as a new loss
+//! when it is finally closed. The backtest measures the realised hour the same way.
 //!
 //! **What each path assumes.** The oracle follows a driftless walk in log price at the stated
 //! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`.
@@ -50,7 +58,8 @@ pub struct ForecastSpec {
 /// The distribution of one forecast's bad debt, USD, and how it was reached.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Forecast {
-    /// Bad debt (the deficits of bankrupt pools) of each path, in path order.
+    /// Loss of each path, in path order: deficits of bankrupt pools plus the change in
+    /// unliquidated negative equity (negative: a pool under water recovered).
     pub losses_usd: Vec<f64>,
     /// Liquidation fill notional of each path.
     pub liquidated_usd: Vec<f64>,
@@ -106,6 +115,7 @@ pub fn forecast(
     let start = m.mark.micros() as f64 / 1e6;
     let band = engine.quiet_band(market).map_err(|r| r.to_string())?;
     let flagged = !engine.liquidation_queue().is_empty();
+    let negative_at_start_usd = crate::venue_state::negative_equity_usd(engine);
     let steps = (spec.horizon_s / spec.step_s) as usize;
     let sigma_step = spec.sigma_1h * libm::sqrt(spec.step_s as f64 / 3600.0);
     if spec.tail_dof != 0 && !(3..=100).contains(&spec.tail_dof) {
@@ -139,7 +149,12 @@ pub fn forecast(
             (0.0, 0.0)
         } else {
             out.paths_simulated += 1;
-            run_path(engine, market, now_ms, spec, &prices)?
+            let (deficits, liquidated, negative_at_end_usd) =
+                run_path(engine, market, now_ms, spec, &prices)?;
+            (
+                deficits + (negative_at_end_usd - negative_at_start_usd),
+                liquidated,
+            )
         };
         out.losses_usd.push(loss);
         out.liquidated_usd.push(liquidated);
@@ -200,15 +215,16 @@ fn chi_squared(rng: &mut ChaCha8Rng, dof: u32) -> f64 {
     x
 }
 
-/// One path through a clone of the engine: (bad debt, liquidation notional), USD.
-/// Errors when the clone refuses to switch native liquidation (see [`switch`]).
+/// One path through a clone of the engine: (deficits of bankrupt pools, liquidation notional,
+/// negative equity of the pools left at the end), USD. Errors when the clone refuses to
+/// switch native liquidation (see [`switch`]).
 fn run_path(
     engine: &Engine,
     market: MarketId,
     now_ms: u64,
     spec: &ForecastSpec,
     prices: &[f64],
-) -> Result<(f64, f64), String> {
+) -> Result<(f64, f64, f64), String> {
     let mut e = engine.clone();
     // The clone is checked once, at the end (debug builds), not after every command.
     e.set_invariant_check_interval(u64::MAX);
@@ -270,7 +286,11 @@ fn run_path(
     if let Err(breach) = e.check_invariants() {
         panic!("a forward path broke an engine invariant: {breach}"); // ok: debug builds only
     }
-    Ok((loss, liquidated))
+    Ok((
+        loss,
+        liquidated,
+        crate::venue_state::negative_equity_usd(&e),
+    ))
 }
 
 /// Switches the clone's native liquidation. It emits no loss, and a refusal would mean the

@@ -123,7 +123,7 @@ pub fn headline(summary: &Summary, wall_time_s: Option<f64>) -> Vec<HeadlineRow>
 /// The online controller: its actions, and its forecasts' hourly VaR backtest.
 fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
     let b = &c.backtest;
-    let verdict = match b.within {
+    let verdict = |within: Option<bool>| match within {
         Some(true) => "within Kupiec's 95% interval",
         Some(false) => "outside Kupiec's 95% interval",
         None => "too few hours to judge",
@@ -138,12 +138,20 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
         format!("{} actions{mode}", c.actions + c.shadow_actions),
     )
     .with_detail(format!(
-        "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({verdict}){}",
+        "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({}); \
+         randomized transform at or above 0.95 in {} ({}){}",
         c.forecasts,
         c.paths_simulated,
         b.exceedances,
         b.hours,
-        if c.killed { "; stopped by its kill switch" } else { "" }
+        verdict(b.within),
+        b.pit_exceedances,
+        verdict(b.pit_within),
+        if c.killed {
+            "; stopped by its kill switch"
+        } else {
+            ""
+        }
     ))
 }
 

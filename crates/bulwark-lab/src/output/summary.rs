@@ -841,7 +841,12 @@ pub fn summarize(sim: &Sim) -> Summary {
             c
         },
         defences: sim.metrics.defences.summary(run_end_s),
-        controller: sim.controller.as_ref().map(|c| c.summary(sim.end_ms)),
+        controller: sim.controller.as_ref().map(|c| {
+            c.summary(
+                sim.end_ms,
+                crate::venue_state::negative_equity_usd(&sim.venue.engine),
+            )
+        }),
         markets,
         cross_market,
         final_state_hash: bulwark_engine::state_hash_hex(&sim.venue.engine),

@@ -955,6 +955,24 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
             "must be 0 (normal) or in [3, 100]",
         );
     }
+    if k.scale_window_s > 0 {
+        c.seconds("controller.scale_sample_s", k.scale_sample_s, 1);
+        c.seconds("controller.scale_half_life_s", k.scale_half_life_s, 1);
+        if k.scale_sample_s == 0 || !k.scale_window_s.is_multiple_of(k.scale_sample_s) {
+            c.fail(
+                "controller.scale_window_s",
+                k.scale_window_s,
+                "must be a multiple of controller.scale_sample_s (or 0: off)",
+            );
+        }
+        if k.scale_window_s > 86_400 {
+            c.fail(
+                "controller.scale_window_s",
+                k.scale_window_s,
+                "must be at most 86400 s",
+            );
+        }
+    }
     c.non_negative(
         "controller.loss_budget_usd",
         k.loss_budget_usd,

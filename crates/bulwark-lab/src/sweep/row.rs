@@ -44,6 +44,8 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "controller_actions",
     "controller_hours",
     "controller_exceedances",
+    "controller_pit_exceedances",
+    "controller_pit_deciles",
     "degraded_s",
     "maintenance_max_ppm",
     "taker_fee_max_ppm",
@@ -100,6 +102,13 @@ pub fn metric_cells(s: &Summary) -> Vec<String> {
             .as_ref()
             .map_or(0, |c| c.backtest.exceedances)
             .to_string(),
+        s.controller
+            .as_ref()
+            .map_or(0, |c| c.backtest.pit_exceedances)
+            .to_string(),
+        s.controller.as_ref().map_or(String::new(), |c| {
+            crate::controller::deciles_cell(&c.backtest.pit_deciles)
+        }),
         f(s.defences.degraded_s),
         s.defences.maintenance_max_ppm.to_string(),
         s.defences.taker_fee_max_ppm.to_string(),
