@@ -169,8 +169,9 @@ impl Position {
     }
 }
 
-/// An account: a cross collateral pool and its positions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An account: a cross collateral pool and its positions. `Clone` is written out so that
+/// `clone_from` copies the vectors into the target's own allocations (see `engine/copy.rs`).
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Whether the account exists (has ever received a deposit).
     pub active: bool,
@@ -194,6 +195,43 @@ pub struct Account {
     /// `Position` so that a position stays small on the order path).
     #[serde(skip)]
     pub(crate) iso_watch: Vec<(MarketId, WatchReg)>,
+}
+
+impl Clone for Account {
+    fn clone(&self) -> Account {
+        Account {
+            active: self.active.clone(),
+            collateral_usd: self.collateral_usd.clone(),
+            positions: self.positions.clone(),
+            orders: self.orders.clone(),
+            adl_haircut_usd: self.adl_haircut_usd.clone(),
+            socialized_loss_usd: self.socialized_loss_usd.clone(),
+            cross_watch: self.cross_watch.clone(),
+            iso_watch: self.iso_watch.clone(),
+        }
+    }
+
+    /// Every field named, without `..`: a new field is a compile error here until copied.
+    fn clone_from(&mut self, src: &Account) {
+        let Account {
+            active,
+            collateral_usd,
+            positions,
+            orders,
+            adl_haircut_usd,
+            socialized_loss_usd,
+            cross_watch,
+            iso_watch,
+        } = self;
+        active.clone_from(&src.active);
+        collateral_usd.clone_from(&src.collateral_usd);
+        positions.clone_from(&src.positions);
+        orders.clone_from(&src.orders);
+        adl_haircut_usd.clone_from(&src.adl_haircut_usd);
+        socialized_loss_usd.clone_from(&src.socialized_loss_usd);
+        cross_watch.clone_from(&src.cross_watch);
+        iso_watch.clone_from(&src.iso_watch);
+    }
 }
 
 impl Account {

@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 // One module per mechanism; each adds its part of `impl Engine`.
 mod adl;
 mod collateral;
+mod copy;
 mod defences;
 mod flags;
 mod funding;
@@ -178,7 +179,8 @@ pub struct Flag {
     pub negative_equity: bool,
 }
 
-#[derive(Clone, Debug)]
+/// `Clone` is written out in `engine/copy.rs`: `clone_from` reuses the target's allocations.
+#[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
     markets: Vec<Market>,

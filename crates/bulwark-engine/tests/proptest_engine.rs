@@ -2581,11 +2581,21 @@ impl Harness {
     fn check_replay(&self) -> Result<(), TestCaseError> {
         let mut direct = Engine::new(EngineConfig::default());
         let mut json = Engine::new(EngineConfig::default());
+        // Refilled from `direct` before every command (`clone_from` reuses its allocations,
+        // engine/copy.rs): it must then do what `direct` does.
+        let mut copied = Engine::new(EngineConfig::default());
         for (i, (cmd, now, events, hash)) in self.log.iter().enumerate() {
+            copied.clone_from(&direct);
+            prop_assert_eq!(state_hash(&copied), state_hash(&direct));
             let got = direct.apply(cmd, *now).map_err(|r| {
                 TestCaseError::fail(format!("replay of #{i} {cmd:?} rejected: {r}"))
             })?;
             prop_assert_eq!(got, &events[..], "replay of #{} produced other events", i);
+            let got_copied = copied
+                .apply(cmd, *now)
+                .map_err(|r| TestCaseError::fail(format!("copy of #{i} rejected: {r}")))?;
+            prop_assert_eq!(got_copied, &events[..], "the copy of #{} differs", i);
+            prop_assert_eq!(state_hash(&copied), *hash);
             prop_assert_eq!(
                 state_hash(&direct),
                 *hash,

@@ -126,6 +126,9 @@ pub fn forecast(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut prices = Vec::with_capacity(steps);
+    // One scratch engine, refilled from the live one for each path that needs it: the copy
+    // reuses its allocations (`Engine::clone_from`), a fresh clone per path would not.
+    let mut scratch: Option<Engine> = None;
     let mut out = Forecast {
         losses_usd: Vec::with_capacity(spec.paths as usize),
         liquidated_usd: Vec::with_capacity(spec.paths as usize),
@@ -149,8 +152,15 @@ pub fn forecast(
             (0.0, 0.0)
         } else {
             out.paths_simulated += 1;
+            let e = match &mut scratch {
+                Some(e) => {
+                    e.clone_from(engine);
+                    e
+                }
+                None => scratch.insert(engine.clone()),
+            };
             let (deficits, liquidated, negative_at_end_usd) =
-                run_path(engine, market, now_ms, spec, &prices)?;
+                run_path(e, market, now_ms, spec, &prices)?;
             (
                 deficits + (negative_at_end_usd - negative_at_start_usd),
                 liquidated,
@@ -215,18 +225,17 @@ fn chi_squared(rng: &mut ChaCha8Rng, dof: u32) -> f64 {
     x
 }
 
-/// One path through a clone of the engine: (deficits of bankrupt pools, liquidation notional,
-/// negative equity of the pools left at the end), USD. Errors when the clone refuses to
-/// switch native liquidation (see [`switch`]).
+/// One path through `e`, a copy of the live engine: (deficits of bankrupt pools, liquidation
+/// notional, negative equity of the pools left at the end), USD. Errors when the copy refuses
+/// to switch native liquidation (see [`switch`]).
 fn run_path(
-    engine: &Engine,
+    e: &mut Engine,
     market: MarketId,
     now_ms: u64,
     spec: &ForecastSpec,
     prices: &[f64],
 ) -> Result<(f64, f64, f64), String> {
-    let mut e = engine.clone();
-    // The clone is checked once, at the end (debug builds), not after every command.
+    // The copy is checked once, at the end (debug builds), not after every command.
     e.set_invariant_check_interval(u64::MAX);
     let (mut loss, mut liquidated) = (0.0, 0.0);
     let mut tally = |events: &[Event]| {
@@ -251,7 +260,7 @@ fn run_path(
     // `delay` (the engine sweeps after a price input), off in between.
     let delay = (spec.liquidation_delay_s / spec.step_s).max(1) as usize;
     if delay == 1 {
-        switch(&mut e, native(true), TimestampMs(now_ms))?;
+        switch(e, native(true), TimestampMs(now_ms))?;
     }
     let max = e
         .market(market)
@@ -267,14 +276,14 @@ fn run_path(
         };
         let sweep = delay > 1 && (k + 1) % delay == 0;
         if sweep {
-            switch(&mut e, native(true), t)?;
+            switch(e, native(true), t)?;
         }
         // A refusal (a halted market's print, say) changes nothing; the path goes on.
         if let Ok(ev) = e.apply(&cmd, t) {
             tally(ev);
         }
         if sweep {
-            switch(&mut e, native(false), t)?;
+            switch(e, native(false), t)?;
         }
         if (k + 1) % tick_every == 0 {
             if let Ok(ev) = e.apply(&Command::Tick, t) {
