@@ -298,7 +298,7 @@ fn run_path(
     Ok((
         loss,
         liquidated,
-        crate::venue_state::negative_equity_usd(&e),
+        crate::venue_state::negative_equity_usd(e),
     ))
 }
 
