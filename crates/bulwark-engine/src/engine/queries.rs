@@ -61,6 +61,8 @@ impl Engine {
         self.last_ms
     }
 
+    /// Commands applied so far (rejected ones not counted). A requote counts as the commands
+    /// it stands for: one per part applied (its cancel, and each order not refused).
     pub fn commands_applied(&self) -> u64 {
         self.commands_applied
     }
@@ -70,6 +72,13 @@ impl Engine {
     /// out first.
     pub fn last_events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The parts of the last applied command, if it had parts (a requote: its cancel, then
+    /// each of its orders): where each part's events end in [`Engine::last_events`] and why a
+    /// part was refused. Empty after any other command and after a rejection.
+    pub fn last_parts(&self) -> &[Part] {
+        &self.parts
     }
 
     pub fn next_order_seq(&self) -> u64 {
