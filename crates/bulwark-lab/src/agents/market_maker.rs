@@ -21,7 +21,9 @@
 //! and nothing filled.
 
 use bulwark_core::Round;
-use bulwark_engine::{AccountId, Command, MarginMode, OrderKind, PlaceOrder, SelfTrade, Side};
+use bulwark_engine::{
+    limits, AccountId, Command, MarginMode, OrderKind, QuoteOrder, Requote, SelfTrade, Side,
+};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -214,7 +216,7 @@ impl MarketMaker {
     }
 
     /// A reduce-only IOC that brings inventory back to half the limit, if it is beyond it.
-    pub fn unload(&self, ctx: &Ctx) -> Option<Command> {
+    pub fn unload(&self, ctx: &Ctx) -> Option<QuoteOrder> {
         let p = &self.params;
         let reference = ctx.outside_price;
         let inventory_usd = self.inventory_usd(ctx);
@@ -229,39 +231,44 @@ impl MarketMaker {
             (Side::Buy, reference * (1.0 + through), Round::Floor)
         };
         let qty = ctx.venue.lots_for_usd(excess_usd, reference);
-        (qty.lots() > 0).then(|| {
-            Command::PlaceOrder(PlaceOrder {
-                account: self.account,
-                market: ctx.venue.market_id(),
-                side,
-                kind: OrderKind::Ioc,
-                price: ctx.venue.to_tick(limit, round),
-                qty,
-                reduce_only: true,
-                self_trade: SelfTrade::CancelTaker,
-                margin: MarginMode::Cross,
-            })
+        (qty.lots() > 0).then(|| QuoteOrder {
+            side,
+            kind: OrderKind::Ioc,
+            price: ctx.venue.to_tick(limit, round),
+            qty,
+            reduce_only: true,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
         })
     }
 
+    /// One requote: cancel its resting orders, unload excess inventory, place the ladder. The
+    /// engine applies it as those commands one after another (`Command::Requote`), at the
+    /// cost of one.
     fn quote(&mut self, ctx: &mut Ctx) {
         let ladder = self.ladder(ctx);
-        ctx.out.push(Action::Send(self.cancel_all(ctx)));
-        if let Some(unload) = self.unload(ctx) {
-            ctx.out.push(Action::Send(unload));
-        }
-        for (side, price, lots) in ladder {
-            ctx.out.push(Action::Send(Command::PlaceOrder(PlaceOrder {
-                account: self.account,
-                market: ctx.venue.market_id(),
-                side,
-                kind: OrderKind::Limit,
-                price: Some(price),
-                qty: bulwark_engine::Qty::from_lots(lots),
-                reduce_only: false,
-                self_trade: SelfTrade::CancelTaker,
-                margin: MarginMode::Cross,
-            })));
+        let mut orders = Vec::with_capacity(ladder.len() + 1);
+        orders.extend(self.unload(ctx));
+        orders.extend(ladder.into_iter().map(|(side, price, lots)| QuoteOrder {
+            side,
+            kind: OrderKind::Limit,
+            price: Some(price),
+            qty: bulwark_engine::Qty::from_lots(lots),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        }));
+        let requote = Requote {
+            account: self.account,
+            market: ctx.venue.market_id(),
+            orders,
+        };
+        // Scenarios allow at most 100 levels a side (201 orders with the unload), within a
+        // requote's bound; past it the commands would go one by one.
+        if requote.orders.len() <= limits::MAX_REQUOTE_ORDERS {
+            ctx.out.push(Action::Send(Command::Requote(requote)));
+        } else {
+            ctx.out.extend(requote.commands().map(Action::Send));
         }
         self.last_quote_ref = ctx.outside_price;
         self.filled_since_quote = false;
