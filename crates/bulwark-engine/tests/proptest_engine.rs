@@ -2683,6 +2683,15 @@ impl Harness {
             for scope in scopes {
                 let want = ref_health(&self.engine, account, scope);
                 let got = self.engine.health(account, scope);
+                if let Ok(h) = &got {
+                    prop_assert_eq!(
+                        self.engine.equity(account, scope),
+                        Ok(h.equity_usd),
+                        "equity of {:?} {:?}",
+                        account,
+                        scope
+                    );
+                }
                 match (got, want) {
                     (Ok(h), Some(r)) => {
                         let h = RefHealth {

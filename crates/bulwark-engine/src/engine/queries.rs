@@ -129,6 +129,35 @@ impl Engine {
         Ok(self.pool_health(a, scope, None)?)
     }
 
+    /// A pool's equity alone: the `equity_usd` of [`Engine::health`], the same sum in the
+    /// same checked arithmetic, without the requirements (for a caller that decides from its
+    /// equity only, such as an agent checking what it has left).
+    pub fn equity(&self, account: AccountId, scope: Scope) -> Result<Usd, Reject> {
+        let a = self
+            .account(account)
+            .ok_or(Reject::UnknownAccount(account))?;
+        let mut equity = match scope {
+            Scope::Cross => a.collateral_usd,
+            Scope::Isolated(_) => Usd::ZERO,
+        };
+        for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
+            let m = &self.markets[p.market.0 as usize];
+            if p.mode == MarginMode::Isolated {
+                equity = equity.checked_add(p.isolated_usd)?;
+            }
+            if p.qty.is_zero() {
+                continue;
+            }
+            let (value, _) = margin::value_and_notional_usd(p.qty, m.mark, m.params.lots_per_unit)?;
+            equity = equity.checked_add(value)?.checked_sub(p.cost_usd)?;
+            if !super::index::is_current(m, p) {
+                let (funding, loss) = super::index::pending_usd(m, p)?;
+                equity = equity.checked_sub(funding)?.checked_sub(loss)?;
+            }
+        }
+        Ok(equity)
+    }
+
     /// The pools an account has: cross, and one per isolated position.
     pub fn scopes(a: &Account) -> impl Iterator<Item = Scope> + '_ {
         std::iter::once(Scope::Cross).chain(
