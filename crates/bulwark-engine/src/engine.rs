@@ -332,7 +332,9 @@ impl Engine {
     /// (insufficient margin, an unknown order, ...) is a rejection with nothing to undo. The
     /// commit that follows is recorded in the undo journal; should its arithmetic fail (an
     /// engine bug: the bounds in [`limits`] rule it out), the command is rolled back and
-    /// rejected with [`Reject::Internal`].
+    /// rejected with [`Reject::Internal`]. A requote (`Command::Requote`) is refused whole only
+    /// before anything changed; its parts are accepted or refused one by one, each as its own
+    /// command would be ([`Engine::last_parts`]).
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
         #[cfg(feature = "testing")]
         let armed = self.hooks.fail_at.is_some().then(|| self.arm_fault());
