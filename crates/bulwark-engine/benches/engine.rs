@@ -36,14 +36,19 @@
 //!   Lobster never frees the arena entries of filled orders, so, untimed, the harness cancels
 //!   the filled ids to keep its arena from growing without bound;
 //! - `margin`: `Engine::health(account, Scope::Cross)` for an account with one position in
-//!   each of 10 markets.
+//!   each of 10 markets;
+//! - `requote10` (engine only): a market maker with 10 orders resting near the touch (5 a
+//!   side, one tick apart, outside the warm book's first 2 levels) requotes: the cancel of
+//!   all 10 and a new ladder of 10 one tick away (the ladders alternate), as one
+//!   `Command::Requote` (`requote`) and as the 11 commands it stands for (`commands`).
 //!
 //! Each benchmark reports the time of one operation (`iters` operations per sample).
 
 use bulwark_engine::book::{BookFill, NewOrder};
 use bulwark_engine::{
     AccountId, Book, Command, Engine, EngineConfig, MarginMode, MarketId, MarketParams, OrderId,
-    OrderKind, PlaceOrder, Price, Qty, Scope, SelfTrade, Side, TimestampMs, Usd,
+    OrderKind, PlaceOrder, Price, Qty, QuoteOrder, Requote, Scope, SelfTrade, Side, TimestampMs,
+    Usd,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
@@ -683,6 +688,70 @@ fn bench_margin(c: &mut Criterion) {
 
 // ----- lobster helpers -----------------------------------------------------------------------
 
+/// The requoting maker's ladder `n` (0 or 1): 5 bids and 5 asks one tick apart, starting
+/// `3 + n` ticks from the mid, so that consecutive ladders differ in every price.
+fn requote_ladder(n: i64) -> Requote {
+    let orders = (0..5)
+        .flat_map(|k| [Side::Buy, Side::Sell].map(|side| (side, level_ticks(side, 3 + n + k))))
+        .map(|(side, ticks)| QuoteOrder {
+            side,
+            kind: OrderKind::Limit,
+            price: Some(Price::from_micros(ticks * TICK_MICROS)),
+            qty: Qty::from_lots(10),
+            reduce_only: false,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
+        })
+        .collect();
+    Requote {
+        account: AccountId(MAKERS + 1),
+        market: MarketId(0),
+        orders,
+    }
+}
+
+fn bench_requote(c: &mut Criterion) {
+    let mut g = c.benchmark_group("requote10");
+    for (name, whole) in [("requote", true), ("commands", false)] {
+        g.bench_function(name, |b| {
+            let mut eb = EngineBook::warm_with(false);
+            let maker = Command::Deposit {
+                account: AccountId(MAKERS + 1),
+                amount_usd: Usd::from_micros(1_000_000_000 * 1_000_000),
+            };
+            eb.engine.apply(&maker, NOW).unwrap();
+            let ladders = [requote_ladder(0), requote_ladder(1)].map(|r| {
+                let commands: Vec<Command> = r.commands().collect();
+                (Command::Requote(r), commands)
+            });
+            let mut n = 0;
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    n ^= 1;
+                    let (requote, commands) = &ladders[n];
+                    if whole {
+                        black_box(eb.engine.apply(black_box(requote), NOW).expect("accepted"));
+                    } else {
+                        for cmd in commands {
+                            black_box(eb.engine.apply(black_box(cmd), NOW).expect("accepted"));
+                        }
+                    }
+                }
+                t.elapsed()
+            });
+            let resting = eb
+                .engine
+                .account(AccountId(MAKERS + 1))
+                .unwrap()
+                .orders
+                .len();
+            assert_eq!(resting, 10);
+        });
+    }
+    g.finish();
+}
+
 fn lobster_side(s: Side) -> lobster::Side {
     match s {
         Side::Buy => lobster::Side::Bid,
@@ -716,6 +785,7 @@ criterion_group!(
     bench_place,
     bench_cancel,
     bench_sweep,
-    bench_margin
+    bench_margin,
+    bench_requote
 );
 criterion_main!(benches);

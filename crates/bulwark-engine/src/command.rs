@@ -210,6 +210,82 @@ pub struct PlaceOrder {
     pub margin: MarginMode,
 }
 
+/// One order of a requote's ladder (`Command::Requote`): a [`PlaceOrder`] without the account
+/// and the market, which the requote names once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteOrder {
+    pub side: Side,
+    pub kind: OrderKind,
+    /// Limit price; ignored (may be absent) for market orders.
+    #[serde(default)]
+    pub price: Option<Price>,
+    pub qty: Qty,
+    #[serde(default)]
+    pub reduce_only: bool,
+    #[serde(default)]
+    pub self_trade: SelfTrade,
+    #[serde(default)]
+    pub margin: MarginMode,
+}
+
+impl QuoteOrder {
+    /// The order as `account` would send it alone in `market`.
+    #[inline]
+    pub fn place(&self, account: AccountId, market: MarketId) -> PlaceOrder {
+        PlaceOrder {
+            account,
+            market,
+            side: self.side,
+            kind: self.kind,
+            price: self.price,
+            qty: self.qty,
+            reduce_only: self.reduce_only,
+            self_trade: self.self_trade,
+            margin: self.margin,
+        }
+    }
+}
+
+/// A market maker's requote in one command (`Command::Requote`): cancel every resting order
+/// of `account` in `market`, then place each order of `orders` in turn. It does exactly what
+/// the commands it stands for ([`Requote::commands`]: `CancelAll` for the market, then one
+/// `PlaceOrder` per order) do when applied one after another at the same time: each order is
+/// checked and refused on its own (a refused order undoes neither the cancel nor the other
+/// orders), with the same events in the same order, and the engine counts one applied command
+/// per part that was applied (`Engine::commands_applied`). What each part did:
+/// `Engine::last_parts`.
+///
+/// The whole requote is refused, and nothing changes, when the cancel would be (an unknown
+/// market or account, genesis open, a time out of range: every order would be refused alike),
+/// or when it holds more than [`limits::MAX_REQUOTE_ORDERS`](crate::limits::MAX_REQUOTE_ORDERS)
+/// orders. An empty ladder is a cancel alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requote {
+    pub account: AccountId,
+    pub market: MarketId,
+    /// The ladder, placed in this order (after the cancel).
+    #[serde(default)]
+    pub orders: Vec<QuoteOrder>,
+}
+
+impl Requote {
+    /// The commands the requote stands for, in the order it applies them: the cancel of every
+    /// resting order of the account in the market, then one `PlaceOrder` per order.
+    pub fn commands(&self) -> impl Iterator<Item = Command> + '_ {
+        let cancel = Command::CancelAll {
+            account: self.account,
+            market: Some(self.market),
+        };
+        std::iter::once(cancel).chain(
+            self.orders
+                .iter()
+                .map(|q| Command::PlaceOrder(q.place(self.account, self.market))),
+        )
+    }
+}
+
 /// A change to one parameter. Market parameters name their market.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "value", rename_all = "snake_case")]
@@ -298,6 +374,9 @@ pub enum Command {
         #[serde(default)]
         market: Option<MarketId>,
     },
+    /// Cancel every resting order of the account in one market and place a ladder of orders
+    /// there, each as if sent alone right after the cancel (see [`Requote`]).
+    Requote(Requote),
     /// Move collateral between the cross pool and an isolated position (positive: into the
     /// position).
     AdjustIsolatedMargin {
@@ -415,6 +494,7 @@ impl Command {
             Command::PlaceOrder(_) => "place_order",
             Command::Cancel { .. } => "cancel",
             Command::CancelAll { .. } => "cancel_all",
+            Command::Requote(_) => "requote",
             Command::AdjustIsolatedMargin { .. } => "adjust_isolated_margin",
             Command::OraclePrice { .. } => "oracle_price",
             Command::OracleSource { .. } => "oracle_source",
@@ -439,6 +519,7 @@ impl Command {
             Command::PlaceOrder(_)
             | Command::Cancel { .. }
             | Command::CancelAll { .. }
+            | Command::Requote(_)
             | Command::OraclePrice { .. }
             | Command::OracleSource { .. }
             | Command::Volatility { .. }
@@ -474,6 +555,7 @@ impl Command {
             | Command::VaultClaimWithdrawal { account }
             | Command::InsuranceDeposit { account, .. } => Some(*account),
             Command::PlaceOrder(o) => Some(o.account),
+            Command::Requote(r) => Some(r.account),
             Command::GenesisPosition(g) => Some(g.account),
             Command::Liquidate { keeper, .. } => Some(*keeper),
             Command::CreateMarket { .. }

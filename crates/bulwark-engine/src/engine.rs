@@ -40,6 +40,7 @@ mod params;
 mod prices;
 mod proactive;
 mod queries;
+mod requote;
 mod socialize;
 #[cfg(feature = "testing")]
 mod testing;
@@ -52,6 +53,7 @@ pub use index::Pending;
 pub use liquidation::QueueEntry;
 use orders::{Draft, PlanEnd, Step};
 pub use proactive::CascadeRisk;
+pub use requote::Part;
 pub use vault::{
     Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
 };
@@ -105,6 +107,10 @@ pub mod limits {
     /// Most premium samples one funding interval counts; later ticks in the same interval
     /// are not sampled (4e9 ticks in one interval is no real venue).
     pub const MAX_PREMIUM_SAMPLES: u32 = u32::MAX;
+    /// Most orders one requote may carry (`Command::Requote`): bounds the work of one command,
+    /// as `EngineConfig::max_fills_per_order` bounds an order's. A lab market maker quotes at
+    /// most 2 x 100 levels and an unload order.
+    pub const MAX_REQUOTE_ORDERS: usize = 256;
     /// Most liquidations one command may carry out (`max_liquidations_per_step`).
     pub const MAX_LIQUIDATIONS_PER_STEP: u32 = 100_000;
     /// Largest `vault_margin_multiplier`: 1000x the vault's maintenance.
@@ -193,6 +199,9 @@ pub struct Engine {
     commands_applied: u64,
     flags: BTreeMap<(AccountId, Scope), Flag>,
     events: Vec<Event>,
+    /// What each part of the last command did, if it had parts (a requote; scratch, cleared
+    /// by every command).
+    parts: Vec<Part>,
     steps: Vec<Step>,
     /// `cancel_all`'s targets (scratch: refilled by every call, so no allocation per call).
     cancel_targets: Vec<(MarketId, OrderId)>,
@@ -292,6 +301,7 @@ impl Engine {
             commands_applied: 0,
             flags: BTreeMap::new(),
             events: Vec::with_capacity(64),
+            parts: Vec::new(),
             steps: Vec::with_capacity(64),
             cancel_targets: Vec::new(),
             drafts: Vec::with_capacity(8),
@@ -324,18 +334,23 @@ impl Engine {
     /// (insufficient margin, an unknown order, ...) is a rejection with nothing to undo. The
     /// commit that follows is recorded in the undo journal; should its arithmetic fail (an
     /// engine bug: the bounds in [`limits`] rule it out), the command is rolled back and
-    /// rejected with [`Reject::Internal`].
+    /// rejected with [`Reject::Internal`]. A requote (`Command::Requote`) is refused whole only
+    /// before anything changed; its parts are accepted or refused one by one, each as its own
+    /// command would be ([`Engine::last_parts`]).
     pub fn apply(&mut self, cmd: &Command, now: TimestampMs) -> Result<&[Event], Reject> {
         #[cfg(feature = "testing")]
         let armed = self.hooks.fail_at.is_some().then(|| self.arm_fault());
+        #[cfg(any(debug_assertions, feature = "invariants"))]
+        let applied_before = self.commands_applied;
         let result = self.apply_journaled(cmd, now);
         #[cfg(feature = "testing")]
         self.disarm_fault(armed, cmd, &result);
         result?;
+        // Every n-th applied command: a requote counts one per part applied, and the check
+        // runs after it when its parts passed a multiple of n.
         #[cfg(any(debug_assertions, feature = "invariants"))]
-        if self
-            .commands_applied
-            .is_multiple_of(self.invariant_check_interval)
+        if self.commands_applied / self.invariant_check_interval
+            != applied_before / self.invariant_check_interval
         {
             if let Err(breach) = self.check_invariants() {
                 let msg = format!("invariant broken after {} at {now:?}: {breach}", cmd.name());
@@ -350,6 +365,7 @@ impl Engine {
     #[inline(always)]
     fn apply_journaled(&mut self, cmd: &Command, now: TimestampMs) -> Result<(), Reject> {
         self.events.clear();
+        self.parts.clear();
         self.adl_cache.clear();
         if now.0 > limits::MAX_TIMESTAMP_MS {
             return Err(Reject::TimestampOutOfRange {
@@ -400,7 +416,7 @@ impl Engine {
             return Err(e.in_command(cmd.name()));
         }
         self.last_ms = now;
-        self.commands_applied += 1;
+        self.commands_applied += self.parts_applied(cmd);
         Ok(())
     }
 
@@ -427,6 +443,7 @@ impl Engine {
                 order,
             } => self.cancel(*account, *market, *order),
             Command::CancelAll { account, market } => self.cancel_all(*account, *market),
+            Command::Requote(r) => self.requote(r),
             Command::AdjustIsolatedMargin {
                 account,
                 market,

@@ -32,7 +32,7 @@ pub use book::{Book, Side};
 pub use bulwark_core::{AccountId, MarketId, OrderId, Ppm, Price, Qty, TimestampMs, Usd};
 pub use command::{
     AdlPolicy, Command, GenesisPosition, MarginMode, MarketParams, OrderKind, Param, PlaceOrder,
-    SelfTrade, VenueParam, Waterfall,
+    QuoteOrder, Requote, SelfTrade, VenueParam, Waterfall,
 };
 // What the engine's queries return, the vault's account id (it appears in events) and the
 // input bounds a driver may check before sending a command.
@@ -41,9 +41,9 @@ pub use defence::{
     HaltReason, OiCap, OracleGuard, PriceBand, ProactiveBreaker, SourceStatus, StablePrice,
 };
 pub use engine::{
-    limits, AtRisk, CascadeRisk, Engine, EngineConfig, FeeSchedule, Flag, Pending, QueueEntry,
-    Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams, WithdrawalRequest,
-    VAULT,
+    limits, AtRisk, CascadeRisk, Engine, EngineConfig, FeeSchedule, Flag, Part, Pending,
+    QueueEntry, Vault, VaultInventory, VaultPolicy, VaultRefusal, VaultState, VenueParams,
+    WithdrawalRequest, VAULT,
 };
 pub use event::{CancelReason, Event, PositionSide, Scope};
 pub use hash::{state_hash, state_hash_hex};

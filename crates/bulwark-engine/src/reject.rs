@@ -52,6 +52,8 @@ pub enum Reject {
     ReduceOnlyWouldIncrease,
     #[error("account has {limit} open orders, the limit")]
     TooManyOrders { limit: u32 },
+    #[error("a requote of {orders} orders: at most {limit} may be sent in one")]
+    TooManyQuoteOrders { orders: usize, limit: usize },
     #[error("account holds positions in {limit} markets, the limit")]
     TooManyPositions { limit: usize },
     #[error("the book holds its maximum number of resting orders")]

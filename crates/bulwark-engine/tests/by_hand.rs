@@ -727,3 +727,253 @@ fn commands_survive_json_and_give_the_same_hash() {
         "a JSON round trip changes nothing"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requote: a cancel and a ladder in one command
+// ---------------------------------------------------------------------------------------------
+
+fn quote(side: Side, price: &str, lots: i64) -> QuoteOrder {
+    QuoteOrder {
+        side,
+        kind: OrderKind::Limit,
+        price: Some(px(price)),
+        qty: Qty::from_lots(lots),
+        reduce_only: false,
+        self_trade: SelfTrade::CancelTaker,
+        margin: MarginMode::Cross,
+    }
+}
+
+fn requote(account: u32, orders: Vec<QuoteOrder>) -> Command {
+    Command::Requote(Requote {
+        account: AccountId(account),
+        market: MarketId(0),
+        orders,
+    })
+}
+
+/// Apply `cmd`'s commands one after another at `now` (refusals allowed): their events, and
+/// each one's refusal.
+fn one_by_one(e: &mut Engine, cmd: &Command, now: u64) -> (Vec<Event>, Vec<Option<Reject>>) {
+    let Command::Requote(r) = cmd else {
+        panic!("not a requote")
+    };
+    let (mut events, mut refused) = (Vec::new(), Vec::new());
+    for c in r.commands() {
+        match e.apply(&c, TimestampMs(now)) {
+            Ok(ev) => {
+                events.extend_from_slice(ev);
+                refused.push(None);
+            }
+            Err(r) => refused.push(Some(r)),
+        }
+    }
+    (events, refused)
+}
+
+/// Account 1 (10,000 USD, no position) rests 0.1 BTC at 49,900 and 0.1 BTC at 50,100, then
+/// requotes: the cancel takes both out; of the ladder, 1 BTC at 49,950 and 1 BTC at 50,050
+/// rest, 20 BTC more at 49,900 is refused for margin, and 0.5 BTC at 50,100 rests after it.
+#[test]
+fn requote_cancels_then_places_each_order_on_its_own() {
+    let mut e = venue();
+    for (side, price) in [(Side::Buy, "49900"), (Side::Sell, "50100")] {
+        e.apply(
+            &order(1, side, OrderKind::Limit, Some(price), 100),
+            TimestampMs(1),
+        )
+        .unwrap();
+    }
+    let applied = e.commands_applied();
+    let cmd = requote(
+        1,
+        vec![
+            quote(Side::Buy, "49950", 1000),
+            quote(Side::Sell, "50050", 1000),
+            quote(Side::Buy, "49900", 20_000),
+            quote(Side::Sell, "50100", 500),
+        ],
+    );
+    let mut alone = e.clone();
+    let events = e.apply(&cmd, TimestampMs(2)).unwrap().to_vec();
+
+    // Parts: the cancel (two `OrderCancelled`), two orders rested (`OrderAccepted` and
+    // `OrderRested` each), the refused one (no event), the last one rested: events end at 2,
+    // 4, 6, 6 and 8.
+    let parts = e.last_parts().to_vec();
+    let ends: Vec<usize> = parts.iter().map(|p| p.events_end).collect();
+    assert_eq!(ends, [2, 4, 6, 6, 8]);
+    assert_eq!(events.len(), 8);
+    let cancelled: Vec<Qty> = events[..2]
+        .iter()
+        .map(|ev| match ev {
+            Event::OrderCancelled {
+                qty,
+                reason: CancelReason::User,
+                ..
+            } => *qty,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(cancelled, [Qty::from_lots(100), Qty::from_lots(100)]);
+    // The third order: with it, the worst case is 1 + 20 = 21 BTC bought (the sells, 1 BTC,
+    // are the smaller side), 1,050,000 USD at the mark of 50,000; initial margin 2 x 0.5% of
+    // it = 10,500 USD; plus its maker fee should it rest, 2 bp of 20 x 49,900 = 998,000 USD:
+    // 199.6 USD. Required 10,699.6 USD, above the 10,000 USD of equity.
+    assert_eq!(
+        parts[3].refused,
+        Some(Reject::InsufficientMargin {
+            equity: usd("10000"),
+            required: usd("10699.6"),
+        })
+    );
+    assert!(parts
+        .iter()
+        .enumerate()
+        .all(|(i, p)| (i == 3) == p.refused.is_some()));
+    // Resting now: 1 BTC bought at 49,950; 1 BTC + 0.5 BTC sold at 50,050 and 50,100. No fill:
+    // the collateral is untouched. Four parts applied count as four commands.
+    let p = position(&e, 1);
+    assert_eq!(
+        (p.qty, p.open_buy, p.open_sell),
+        (Qty::ZERO, Qty::from_lots(1000), Qty::from_lots(1500))
+    );
+    assert_eq!(collateral(&e, 1), usd("10000"));
+    assert_eq!(e.account(AccountId(1)).unwrap().orders.len(), 3);
+    assert_eq!(e.commands_applied(), applied + 4);
+
+    // Exactly what the commands do one after another: the same events, the same refusal, the
+    // same state (the command count included).
+    let (events_alone, refused_alone) = one_by_one(&mut alone, &cmd, 2);
+    assert_eq!(events, events_alone);
+    let refused: Vec<Option<Reject>> = parts.into_iter().map(|p| p.refused).collect();
+    assert_eq!(refused, refused_alone);
+    assert_eq!(state_hash(&e), state_hash(&alone));
+}
+
+/// What a requote refuses whole (nothing changes) and what it refuses order by order (as
+/// `PlaceOrder` would); an empty ladder is a cancel alone.
+#[test]
+fn requote_validation() {
+    let mut e = venue();
+    e.apply(
+        &order(1, Side::Buy, OrderKind::Limit, Some("49900"), 100),
+        TimestampMs(1),
+    )
+    .unwrap();
+    let hash = state_hash(&e);
+    // More orders than one requote may carry.
+    let n = limits::MAX_REQUOTE_ORDERS + 1;
+    let too_many = requote(1, vec![quote(Side::Buy, "49000", 1); n]);
+    assert_eq!(
+        e.apply(&too_many, TimestampMs(2)).unwrap_err(),
+        Reject::TooManyQuoteOrders {
+            orders: n,
+            limit: limits::MAX_REQUOTE_ORDERS
+        }
+    );
+    // An unknown market or account: refused as the cancel (and each order) would be.
+    let mut elsewhere = Requote {
+        account: AccountId(1),
+        market: MarketId(7),
+        orders: vec![quote(Side::Buy, "49000", 1)],
+    };
+    assert_eq!(
+        e.apply(&Command::Requote(elsewhere.clone()), TimestampMs(2))
+            .unwrap_err(),
+        Reject::UnknownMarket(MarketId(7))
+    );
+    elsewhere.market = MarketId(0);
+    elsewhere.account = AccountId(9);
+    assert_eq!(
+        e.apply(&Command::Requote(elsewhere), TimestampMs(2))
+            .unwrap_err(),
+        Reject::UnknownAccount(AccountId(9))
+    );
+    assert_eq!(state_hash(&e), hash, "a refused requote changed the state");
+    assert!(e.last_parts().is_empty());
+
+    // Bad orders are refused one by one, each as `PlaceOrder` refuses it: off the tick grid,
+    // no quantity, no price; the cancel and the good order stand.
+    let off_tick = quote(Side::Buy, "49000.05", 1);
+    let mut no_qty = quote(Side::Buy, "49000", 1);
+    no_qty.qty = Qty::ZERO;
+    let mut no_price = quote(Side::Sell, "51000", 1);
+    no_price.price = None;
+    let good = quote(Side::Sell, "51000", 2);
+    let mut alone = e.clone();
+    let cmd = requote(1, vec![off_tick, no_qty, no_price, good]);
+    e.apply(&cmd, TimestampMs(3)).unwrap();
+    let refused: Vec<Option<Reject>> = e.last_parts().iter().map(|p| p.refused.clone()).collect();
+    assert_eq!(
+        refused,
+        [
+            None,
+            Some(Reject::PriceNotOnTick {
+                price: px("49000.05"),
+                tick: px("0.1")
+            }),
+            Some(Reject::QtyNotPositive(Qty::ZERO)),
+            Some(Reject::PriceMissing("limit")),
+            None,
+        ]
+    );
+    let (_, refused_alone) = one_by_one(&mut alone, &cmd, 3);
+    assert_eq!(refused, refused_alone);
+    assert_eq!(state_hash(&e), state_hash(&alone));
+
+    // An empty ladder: the cancel alone, one command.
+    let applied = e.commands_applied();
+    let ev = e
+        .apply(&requote(1, vec![]), TimestampMs(4))
+        .unwrap()
+        .to_vec();
+    assert!(matches!(ev[..], [Event::OrderCancelled { .. }]));
+    assert_eq!(e.last_parts().len(), 1);
+    assert_eq!(e.commands_applied(), applied + 1);
+    assert!(e.account(AccountId(1)).unwrap().orders.is_empty());
+}
+
+/// A requote goes through a command log like any command: written as JSON, read back and
+/// replayed, it gives the live engine's events and state hash.
+#[test]
+fn requote_replays_from_its_json_to_the_live_state() {
+    let mut live = venue();
+    let log = vec![
+        (
+            1,
+            order(2, Side::Sell, OrderKind::Limit, Some("50020"), 300),
+        ),
+        (1, order(1, Side::Buy, OrderKind::Limit, Some("49900"), 100)),
+        // The second order crosses account 2's ask and fills; the third is refused.
+        (
+            2,
+            requote(
+                1,
+                vec![
+                    quote(Side::Buy, "49950", 200),
+                    quote(Side::Buy, "50020", 50),
+                    quote(Side::Buy, "49000", 1_000_000),
+                    quote(Side::Sell, "50100", 100),
+                ],
+            ),
+        ),
+        (3, requote(1, vec![quote(Side::Sell, "50200", 10)])),
+    ];
+    let mut events = Vec::new();
+    for (t, c) in &log {
+        events.push(live.apply(c, TimestampMs(*t)).unwrap().to_vec());
+    }
+    assert!(events[2].iter().any(|ev| matches!(ev, Event::Fill { .. })));
+    let text: Vec<String> = log
+        .iter()
+        .map(|(_, c)| serde_json::to_string(c).unwrap())
+        .collect();
+    assert!(text[3].starts_with(r#"{"cmd":"requote","account":1,"market":0,"orders":[{"#));
+    let mut replay = venue();
+    for ((t, _), (line, want)) in log.iter().zip(text.iter().zip(&events)) {
+        let c: Command = serde_json::from_str(line).unwrap();
+        assert_eq!(&replay.apply(&c, TimestampMs(*t)).unwrap().to_vec(), want);
+    }
+    assert_eq!(state_hash(&replay), state_hash(&live));
+}

@@ -35,8 +35,8 @@ use bulwark_engine::{
     state_hash, AccountId, AdaptiveFee, AdlPolicy, Book, Command, DivergenceBreaker, DynamicMargin,
     Engine, EngineConfig, Event, Flag, HaltBreaker, HaltMode, MarginMode, MarketId, MarketParams,
     OiCap, OracleGuard, OrderId, OrderKind, Param, PlaceOrder, Ppm, Price, PriceBand,
-    ProactiveBreaker, Qty, Reject, Scope, SelfTrade, Side, StablePrice, TimestampMs, Usd,
-    VenueParam, Waterfall,
+    ProactiveBreaker, Qty, QuoteOrder, Reject, Requote, Scope, SelfTrade, Side, StablePrice,
+    TimestampMs, Usd, VenueParam, Waterfall,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -528,6 +528,14 @@ enum Op {
         market: u16,
         whole: i64,
     },
+    /// A requote (`Command::Requote`) by `acct` in `market`: its ladder's orders as
+    /// `PlaceSpec`s (their own account and market ignored). Applied as its commands one after
+    /// another, and checked against the requote applied whole (see `Harness::run_requote`).
+    Requote {
+        acct: u32,
+        market: u16,
+        orders: Vec<PlaceSpec>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -603,6 +611,20 @@ fn place_spec() -> impl Strategy<Value = PlaceSpec> {
                 }
             },
         )
+}
+
+/// A requote: a ladder of up to a dozen orders, good and bad (`place_spec`'s).
+fn requote_op() -> impl Strategy<Value = Op> {
+    (
+        acct(),
+        market_id(),
+        proptest::collection::vec(place_spec(), 0..12),
+    )
+        .prop_map(|(acct, market, orders)| Op::Requote {
+            acct,
+            market,
+            orders,
+        })
 }
 
 /// Which mix of commands a sequence draws.
@@ -728,7 +750,7 @@ fn op(profile: Profile) -> BoxedStrategy<Op> {
     // mix, never in the liquidation one (its fixed-seed runs must reach rare stages such as
     // socialization, which halts, caps and degraded markets make rarer still).
     match profile {
-        Profile::General => prop_oneof![51 => base, 2 => defence_op()].boxed(),
+        Profile::General => prop_oneof![51 => base, 2 => defence_op(), 4 => requote_op()].boxed(),
         Profile::Liquidation => base.boxed(),
         Profile::Defences => prop_oneof![70 => base, 36 => defence_op()].boxed(),
     }
@@ -1323,6 +1345,9 @@ struct Stats {
     refused_account_oi_cap: usize,
     /// Keeper calls refused because a halt paused liquidations.
     keeper_paused: usize,
+    /// Requotes checked against their commands, and their orders refused.
+    requotes: usize,
+    requote_orders_refused: usize,
 }
 
 /// What the harness checks besides the invariants.
@@ -1967,11 +1992,55 @@ impl Harness {
                 market: MarketId(*market),
                 param: Param::ImpactNotionalUsd(usd(*whole)),
             },
+            Op::Requote { .. } => Command::Requote(self.requote_of(op)),
         }
     }
 
-    /// The commands of one step: one, except for a burst of oracle sources.
+    /// The requote of an `Op::Requote`, its prices drawn from the marks now.
+    fn requote_of(&self, op: &Op) -> Requote {
+        let Op::Requote {
+            acct,
+            market,
+            orders,
+        } = op
+        else {
+            panic!("not a requote: {op:?}");
+        };
+        let orders = orders
+            .iter()
+            .map(|spec| {
+                let spec = PlaceSpec {
+                    acct: *acct,
+                    market: *market,
+                    ..spec.clone()
+                };
+                let Command::PlaceOrder(o) = self.command_of(&Op::Place(spec)) else {
+                    panic!("a place spec makes an order");
+                };
+                QuoteOrder {
+                    side: o.side,
+                    kind: o.kind,
+                    price: o.price,
+                    qty: o.qty,
+                    reduce_only: o.reduce_only,
+                    self_trade: o.self_trade,
+                    margin: o.margin,
+                }
+            })
+            .collect();
+        Requote {
+            account: AccountId(*acct),
+            market: MarketId(*market),
+            orders,
+        }
+    }
+
+    /// The commands of one step: one, except for a burst of oracle sources and a requote
+    /// (the commands it stands for).
     fn commands_of(&self, op: &Op) -> Vec<Command> {
+        if let Op::Requote { .. } = op {
+            return self.requote_of(op).commands().collect();
+        }
         let Op::Sources { market, n, jitter } = op else {
             return vec![self.command_of(op)];
         };
@@ -2215,6 +2284,10 @@ impl Harness {
             if let Op::Tick { dt_ms } = s.op {
                 self.now += dt_ms;
             }
+            if let Op::Requote { .. } = s.op {
+                self.run_requote(&s.op)?;
+                continue;
+            }
             for cmd in self.commands_of(&s.op) {
                 if let Some(quote) = self.quote_for(&cmd) {
                     // The counterparty's order comes first, so leverage finds liquidity at the
@@ -2254,6 +2327,61 @@ impl Harness {
         }
         if self.checks.replay {
             self.check_replay()?;
+        }
+        Ok(())
+    }
+
+    /// A requote: its commands applied one after another, each with every check of `apply`,
+    /// and the requote applied whole to a copy of the engine from before them. Both must end
+    /// in the same state (every field, the command count included), with the same events,
+    /// each part with the outcome of its command: refused whole only as every command is
+    /// refused, for the cancel's reason. The log then keeps the requote in place of its
+    /// commands, so the replays (direct and through JSON) replay it.
+    fn run_requote(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let requote = self.requote_of(op);
+        let cmd = Command::Requote(requote.clone());
+        let now = TimestampMs(self.now);
+        let mut whole = self.engine.clone();
+        let logged = self.log.len();
+        let (mut events, mut refused, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+        for c in requote.commands() {
+            if self.apply(c, now)? {
+                let ev = &self.log.last().expect("accepted commands are logged").2;
+                events.extend_from_slice(ev);
+                refused.push(None);
+            } else {
+                refused.push(self.last_reject.clone());
+            }
+            ends.push(events.len());
+        }
+        let result = whole.apply(&cmd, now).map(|ev| ev.to_vec());
+        self.stats.requotes += 1;
+        match result {
+            Err(reject) => {
+                for r in &refused {
+                    prop_assert_eq!(r.as_ref(), Some(&reject), "{:?}", cmd);
+                }
+                prop_assert!(whole.last_parts().is_empty());
+            }
+            Ok(got) => {
+                prop_assert_eq!(&got, &events, "{:?}", cmd);
+                let parts = whole.last_parts();
+                let got_ends: Vec<usize> = parts.iter().map(|p| p.events_end).collect();
+                prop_assert_eq!(got_ends, ends);
+                let got_refused: Vec<Option<Reject>> =
+                    parts.iter().map(|p| p.refused.clone()).collect();
+                prop_assert_eq!(&got_refused, &refused, "{:?}", cmd);
+                self.stats.requote_orders_refused += refused.iter().flatten().count();
+                let hash = state_hash(&whole);
+                prop_assert_eq!(hash, state_hash(&self.engine));
+                self.log.truncate(logged);
+                self.log.push((cmd.clone(), now, events, hash));
+            }
+        }
+        if let Some(d) = whole.state_diff(&self.engine) {
+            return Err(TestCaseError::fail(format!(
+                "a requote whole and its commands differ: {d}: {cmd:?}"
+            )));
         }
         Ok(())
     }
@@ -2555,6 +2683,15 @@ impl Harness {
             for scope in scopes {
                 let want = ref_health(&self.engine, account, scope);
                 let got = self.engine.health(account, scope);
+                if let Ok(h) = &got {
+                    prop_assert_eq!(
+                        self.engine.equity(account, scope),
+                        Ok(h.equity_usd),
+                        "equity of {:?} {:?}",
+                        account,
+                        scope
+                    );
+                }
                 match (got, want) {
                     (Ok(h), Some(r)) => {
                         let h = RefHealth {
@@ -3882,6 +4019,11 @@ fn fixed_seed_sequence_fills_rests_and_rejects() {
     assert!(stats.rejects > 0, "nothing rejected: {stats:?}");
     assert!(stats.funding > 0, "no funding settled: {stats:?}");
     assert!(stats.marks > 0, "the mark never moved: {stats:?}");
+    assert!(stats.requotes > 0, "no requote: {stats:?}");
+    assert!(
+        stats.requote_orders_refused > 0,
+        "no order of a requote refused: {stats:?}"
+    );
     assert!(
         stats.places_accepted * 3 >= stats.places,
         "under a third of the orders were accepted: {stats:?}"

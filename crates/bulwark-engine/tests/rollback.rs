@@ -439,6 +439,100 @@ fn a_sweep_across_a_maker_with_many_orders() {
     v.e.check_invariants().unwrap();
 }
 
+/// A requote's parts are transactions of their own: a fault anywhere in one rolls back that
+/// part alone, which is then refused as an engine bug, and the requote goes on. Account 4 has
+/// only resting orders: the cancel takes them out and releases its position entry; the first
+/// order makes a new entry (a planned order), the next rest in the slots the cancel freed, one
+/// crosses MM's ask and fills, one is refused for margin, and the last rests after it. For
+/// every arithmetic step faulted in turn (on copies), the requote must end exactly where its
+/// commands end, one after another, without the faulted part's command: the same state (every
+/// field), the same events, every invariant kept.
+#[test]
+fn a_requote_rolls_back_the_faulted_part_alone() {
+    let mut v = opened(params());
+    let maker = 4;
+    v.deposit(maker, "10000");
+    v.limit(maker, Side::Sell, "1005", 2);
+    v.limit(maker, Side::Buy, "990", 2);
+    v.limit(MM, Side::Sell, "1001", 3);
+    let q = |side, price: &str, lots| QuoteOrder {
+        side,
+        kind: OrderKind::Limit,
+        price: Some(px(price)),
+        qty: Qty::from_lots(lots),
+        reduce_only: false,
+        self_trade: SelfTrade::CancelTaker,
+        margin: MarginMode::Cross,
+    };
+    let requote = Requote {
+        account: AccountId(maker),
+        market: MarketId(0),
+        orders: vec![
+            q(Side::Buy, "995", 2),
+            q(Side::Sell, "1006", 2),
+            q(Side::Buy, "1001", 1),
+            q(Side::Buy, "990", 100_000),
+            q(Side::Sell, "1007", 1),
+        ],
+    };
+    let cmd = Command::Requote(requote.clone());
+    let commands: Vec<Command> = requote.commands().collect();
+    let now = TimestampMs(v.t + 1);
+    let mut dry = v.e.clone();
+    dry.fail_commit_arithmetic_at(u64::MAX);
+    let unfaulted = dry.apply(&cmd, now).unwrap().to_vec();
+    let steps = dry.commit_arithmetic_steps();
+    assert!(steps >= 10, "{steps} steps");
+    let mut faulted_parts = std::collections::BTreeSet::new();
+    for at in 1..=steps {
+        let mut e = v.e.clone();
+        e.fail_commit_arithmetic_at(at);
+        let events = e.apply(&cmd, now).unwrap().to_vec();
+        let parts = e.last_parts();
+        let internal: Vec<usize> = (0..parts.len())
+            .filter(|&i| matches!(parts[i].refused, Some(Reject::Internal { .. })))
+            .collect();
+        let [k] = internal[..] else {
+            panic!("a fault at step {at} of {steps}: parts {parts:?}");
+        };
+        faulted_parts.insert(k);
+        let Some(Reject::Internal { command, .. }) = &parts[k].refused else {
+            unreachable!()
+        };
+        assert_eq!(*command, commands[k].name());
+        // The commands alone, the faulted part's left out.
+        let mut alone = v.e.clone();
+        let mut events_alone = Vec::new();
+        for (i, c) in commands.iter().enumerate().filter(|(i, _)| *i != k) {
+            if let Ok(ev) = alone.apply(c, now) {
+                events_alone.extend_from_slice(ev);
+            } else {
+                assert_eq!(i, 4, "only the order too large for its margin is refused");
+            }
+        }
+        assert_eq!(events, events_alone, "step {at}: other events");
+        assert_eq!(e.state_diff(&alone), None, "step {at}: another state");
+        assert_eq!(state_hash(&e), state_hash(&alone), "step {at}");
+        e.check_invariants().unwrap();
+    }
+    // Faults reached the planned order, the resting ones and the fill.
+    assert!(faulted_parts.len() >= 4, "{faulted_parts:?}");
+    v.t += 1;
+    let ev = v.e.apply(&cmd, now).unwrap().to_vec();
+    assert_eq!(ev, unfaulted);
+    let count = |f: fn(&Event) -> bool| ev.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, Event::OrderCancelled { .. })), 2);
+    assert_eq!(count(|e| matches!(e, Event::Fill { .. })), 1);
+    assert_eq!(count(|e| matches!(e, Event::OrderRested { .. })), 3);
+    let refused: Vec<bool> =
+        v.e.last_parts()
+            .iter()
+            .map(|p| p.refused.is_some())
+            .collect();
+    assert_eq!(refused, [false, false, false, false, true, false]);
+    assert_eq!(v.qty(maker), Qty::from_lots(1));
+}
+
 /// A cancel within a command that can fail: the liquidation of a cross pool first cancels
 /// every resting order of the account, in both markets (each cancel one record: the book,
 /// the list and the position's resting total), releases the entry of the market where it only

@@ -171,6 +171,15 @@ impl Metrics {
         }
     }
 
+    /// Whether `on_events` would read any of these events (a measured one, or a mark while
+    /// the proactive breaker's predictions are watched): with none, it would leave at once.
+    pub fn reads_any(&self, events: &[Event]) -> bool {
+        let marks = self.defences.watching_marks();
+        events
+            .iter()
+            .any(|ev| measured(ev) || (marks && matches!(ev, Event::MarkPrice { .. })))
+    }
+
     /// Reads the events of one command applied at `t_ms`, with the engine as the command left
     /// it and each market's outside price when it was applied (index: market id).
     pub fn on_events(

@@ -26,7 +26,7 @@ pub mod sources;
 pub mod triggers;
 pub mod venue_link;
 
-use bulwark_engine::{Command, MarketId, Price, Reject};
+use bulwark_engine::{Command, Event, MarketId, Price, Reject, Requote};
 
 use crate::agents::population::{self, Agent};
 use crate::agents::{stream_rng, Action, Ctx, LiquidationTx, MarkHistory, CHAIN_STREAM};
@@ -472,6 +472,10 @@ impl Sim {
             self.outside_at_ms = Some(self.now_ms);
         }
         let result = self.venue.apply(cmd, self.now_ms);
+        if let Command::Requote(r) = cmd {
+            self.after_requote(origin, r, result.as_ref().err());
+            return result;
+        }
         if let Command::PlaceOrder(order) = cmd {
             let refused = result.as_ref().err();
             let engine = &self.venue.engine;
@@ -500,10 +504,121 @@ impl Sim {
         result
     }
 
-    fn after_command(&mut self) {
-        if self.venue.check_due() {
-            self.check_invariants();
+    /// A requote's bookkeeping, part by part exactly as `exec` does it for each of the
+    /// commands it stands for (its cancel, then each order; `Engine::last_parts`): the metrics
+    /// read each part's events or count its refusal under the command's own name, the agents
+    /// a part concerns are told, and the periodic invariant check comes due at the same count
+    /// of applied commands. What the metrics read of the engine beside the events (a market's
+    /// mark and lot size for an order's notional) no part of a requote changes: it has no
+    /// price input, so the engine after it shows what it showed after each part. (The events
+    /// whose readers look further into the engine, a liquidation's start, a halt, a vault
+    /// withdrawal request, come only from price inputs, liquidations and vault commands:
+    /// `reads_mid_requote` checks it in debug builds.)
+    ///
+    /// Most requotes only cancel and rest orders: no event any reader counts, nobody to tell
+    /// (`quiet`). Then each part only has its order's notional counted (and its refusal, if
+    /// refused) and the invariant check's count advanced; the marks and notices that `exec`
+    /// looks at after every command are looked at once, after the last part, as nothing in
+    /// between could have changed them.
+    fn after_requote(&mut self, origin: Origin, r: &Requote, refused_whole: Option<&Reject>) {
+        let now = self.now_ms;
+        let who = origin.name();
+        let account = Some(r.account);
+        if let Some(refused) = refused_whole {
+            // Refused before anything changed (the market, the account, the time): each of
+            // its commands would have been refused alike.
+            self.metrics
+                .reject(now, who, "cancel_all", account, refused);
+            self.after_command();
+            for q in &r.orders {
+                let order = q.place(r.account, r.market);
+                let engine = &self.venue.engine;
+                let notional = self
+                    .metrics
+                    .efficiency
+                    .on_order(&order, engine, Some(refused));
+                self.metrics
+                    .defences
+                    .on_refused(order.market, notional, refused);
+                self.metrics
+                    .reject(now, who, "place_order", account, refused);
+                self.after_command();
+            }
+            return;
         }
+        let events = self.venue.events();
+        debug_assert!(!events.iter().any(reads_mid_requote));
+        let quiet = self.controller.is_none()
+            && !self.metrics.reads_any(events)
+            && !events.iter().any(Roster::hears);
+        let parts = self.venue.engine.last_parts();
+        debug_assert_eq!(parts.len(), 1 + r.orders.len());
+        let applied_parts = parts.iter().filter(|p| p.refused.is_none()).count() as u64;
+        let mut applied = self.venue.engine.commands_applied() - applied_parts;
+        let mut start = 0;
+        for i in 0..parts.len() {
+            let engine = &self.venue.engine;
+            let part = &engine.last_parts()[i];
+            if let Some(q) = i.checked_sub(1).map(|k| &r.orders[k]) {
+                let order = q.place(r.account, r.market);
+                let refused = part.refused.as_ref();
+                let notional = self.metrics.efficiency.on_order(&order, engine, refused);
+                if let Some(refused) = refused {
+                    self.metrics
+                        .defences
+                        .on_refused(order.market, notional, refused);
+                }
+            }
+            match &part.refused {
+                None => {
+                    applied += 1;
+                    if !quiet {
+                        let events = &engine.last_events()[start..part.events_end];
+                        if let Some(c) = &mut self.controller {
+                            c.on_events(now, events);
+                        }
+                        self.metrics
+                            .on_events(now, events, engine, &self.outside_now);
+                        self.roster.notices(events, &mut self.notices);
+                    }
+                }
+                Some(refused) => {
+                    debug_assert!(!matches!(refused, Reject::Internal { .. }), "{refused}");
+                    let name = if i == 0 { "cancel_all" } else { "place_order" };
+                    self.metrics.reject(now, who, name, account, refused);
+                }
+            }
+            start = part.events_end;
+            if quiet {
+                if self.venue.check_due(applied) {
+                    self.check_invariants_at(applied);
+                }
+            } else {
+                self.after_command_at(applied);
+            }
+        }
+        if quiet {
+            self.marks_and_notices();
+        }
+    }
+
+    fn after_command(&mut self) {
+        let applied = self.venue.engine.commands_applied();
+        self.after_command_at(applied);
+    }
+
+    /// After a command (or a part of a requote), `applied` being the engine's count of applied
+    /// commands then.
+    fn after_command_at(&mut self, applied: u64) {
+        if self.venue.check_due(applied) {
+            self.check_invariants_at(applied);
+        }
+        self.marks_and_notices();
+    }
+
+    /// The triggers a moved mark crosses fire, then the agents the last command concerns are
+    /// told.
+    fn marks_and_notices(&mut self) {
         for (i, m) in self.markets.iter_mut().enumerate() {
             if let Some(mark) = m.mark_moved(&self.venue.engine) {
                 self.roster
@@ -578,9 +693,14 @@ impl Sim {
     }
 
     fn check_invariants(&mut self) {
+        let applied = self.venue.engine.commands_applied();
+        self.check_invariants_at(applied);
+    }
+
+    fn check_invariants_at(&mut self, applied: u64) {
         let t_ms = self.since_start_ms();
         self.venue
-            .check_invariants(t_ms, self.metrics.losses.mismatch());
+            .check_invariants(t_ms, self.metrics.losses.mismatch(), applied);
     }
 
     fn on_step(&mut self) {
@@ -938,11 +1058,16 @@ impl Sim {
     fn send(&mut self, agent: u32, cmd: &Command) {
         if self.scenario.chain.orders_on_chain {
             let bid = self.chain.going_gwei * 1.2;
-            let payload = Payload::Order {
-                agent,
-                command: cmd.clone(),
+            let mut submit = |command| {
+                let payload = Payload::Order { agent, command };
+                self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
             };
-            self.chain.submit(self.now_ms, bid, GAS_PER_ORDER, payload);
+            // On chain each order is a transaction of its own: a requote goes as the commands
+            // it stands for, each bidding and included (or not) on its own.
+            match cmd {
+                Command::Requote(r) => r.commands().for_each(submit),
+                _ => submit(cmd.clone()),
+            }
         } else {
             let origin = Origin::Agent(self.roster.agent(agent).kind());
             self.exec_counted(origin, cmd);
@@ -1013,4 +1138,16 @@ impl Sim {
     pub fn marks(&self) -> &MarkHistory {
         &self.markets[0].marks
     }
+}
+
+/// Whether the metrics read more of the engine for this event than a requote leaves as each of
+/// its parts left it (see `Sim::after_requote`).
+fn reads_mid_requote(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::LiquidationStarted { .. }
+            | Event::HaltStarted { .. }
+            | Event::MarkPrice { .. }
+            | Event::VaultWithdrawalRequested { .. }
+    )
 }

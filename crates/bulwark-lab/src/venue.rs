@@ -159,6 +159,11 @@ impl<'a> Venue<'a> {
             .map_or(0, |p| p.qty.lots())
     }
 
+    /// The cross pool's equity (`own_health`'s, without the requirements).
+    pub fn own_equity(&self, account: AccountId) -> Option<Usd> {
+        self.engine.equity(account, Scope::Cross).ok()
+    }
+
     pub fn own_health(&self, account: AccountId) -> Option<Health> {
         self.engine.health(account, Scope::Cross).ok()
     }

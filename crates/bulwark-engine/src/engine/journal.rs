@@ -504,6 +504,7 @@ impl Engine {
             liquidating_pool,
             bankrupt_close,
             events,
+            parts,
             realized_deficits,
             adl_cache,
             steps: _,          // rebuilt by every plan
@@ -556,6 +557,7 @@ impl Engine {
         *liquidating_pool = None;
         *bankrupt_close = false;
         events.clear();
+        parts.clear();
         realized_deficits.clear();
         adl_cache.clear();
         j.reset();

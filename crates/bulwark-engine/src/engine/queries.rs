@@ -61,6 +61,8 @@ impl Engine {
         self.last_ms
     }
 
+    /// Commands applied so far (rejected ones not counted). A requote counts as the commands
+    /// it stands for: one per part applied (its cancel, and each order not refused).
     pub fn commands_applied(&self) -> u64 {
         self.commands_applied
     }
@@ -70,6 +72,13 @@ impl Engine {
     /// out first.
     pub fn last_events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The parts of the last applied command, if it had parts (a requote: its cancel, then
+    /// each of its orders): where each part's events end in [`Engine::last_events`] and why a
+    /// part was refused. Empty after any other command and after a rejection.
+    pub fn last_parts(&self) -> &[Part] {
+        &self.parts
     }
 
     pub fn next_order_seq(&self) -> u64 {
@@ -118,6 +127,35 @@ impl Engine {
             .account(account)
             .ok_or(Reject::UnknownAccount(account))?;
         Ok(self.pool_health(a, scope, None)?)
+    }
+
+    /// A pool's equity alone: the `equity_usd` of [`Engine::health`], the same sum in the
+    /// same checked arithmetic, without the requirements (for a caller that decides from its
+    /// equity only, such as an agent checking what it has left).
+    pub fn equity(&self, account: AccountId, scope: Scope) -> Result<Usd, Reject> {
+        let a = self
+            .account(account)
+            .ok_or(Reject::UnknownAccount(account))?;
+        let mut equity = match scope {
+            Scope::Cross => a.collateral_usd,
+            Scope::Isolated(_) => Usd::ZERO,
+        };
+        for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
+            let m = &self.markets[p.market.0 as usize];
+            if p.mode == MarginMode::Isolated {
+                equity = equity.checked_add(p.isolated_usd)?;
+            }
+            if p.qty.is_zero() {
+                continue;
+            }
+            let (value, _) = margin::value_and_notional_usd(p.qty, m.mark, m.params.lots_per_unit)?;
+            equity = equity.checked_add(value)?.checked_sub(p.cost_usd)?;
+            if !super::index::is_current(m, p) {
+                let (funding, loss) = super::index::pending_usd(m, p)?;
+                equity = equity.checked_sub(funding)?.checked_sub(loss)?;
+            }
+        }
+        Ok(equity)
     }
 
     /// The pools an account has: cross, and one per isolated position.

@@ -140,6 +140,7 @@ impl Engine {
             // Scratch of a command, rebuilt by the next one.
             now_ms: _,
             events: _,
+            parts: _,
             steps: _,
             cancel_targets: _,
             drafts: _,

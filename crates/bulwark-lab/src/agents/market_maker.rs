@@ -21,7 +21,9 @@
 //! and nothing filled.
 
 use bulwark_core::Round;
-use bulwark_engine::{AccountId, Command, MarginMode, OrderKind, PlaceOrder, SelfTrade, Side};
+use bulwark_engine::{
+    limits, AccountId, Command, MarginMode, OrderKind, QuoteOrder, Requote, SelfTrade, Side,
+};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -127,8 +129,8 @@ impl MarketMaker {
         ctx.out.push(Action::WakeAt(next));
         let equity = ctx
             .venue
-            .own_health(self.account)
-            .map_or(0.0, |h| h.equity_usd.to_f64_lossy());
+            .own_equity(self.account)
+            .map_or(0.0, |e| e.to_f64_lossy());
         if let Some(until) = self.pulled_until_ms {
             if ctx.now_ms < until || self.vol_annual() > self.params.pull_vol_annual {
                 return;
@@ -168,8 +170,9 @@ impl MarketMaker {
         }
     }
 
-    /// The ladder this maker wants now: (side, price, lots) per level.
-    pub fn ladder(&self, ctx: &Ctx) -> Vec<(Side, bulwark_engine::Price, i64)> {
+    /// The ladder this maker wants now, appended to `out`: a limit order per side and level,
+    /// bid then ask, level by level (a level smaller than a lot left out).
+    pub fn ladder(&self, ctx: &Ctx, out: &mut Vec<QuoteOrder>) {
         let p = &self.params;
         let reference = ctx.outside_price;
         let inventory_usd = self.inventory_usd(ctx);
@@ -187,24 +190,31 @@ impl MarketMaker {
         };
         let level_usd = p.level_usd * depth_scale;
         let grid = ctx.venue.grid();
-        let mut out = Vec::with_capacity(2 * p.levels as usize);
+        let mut level = |side, price: Option<bulwark_engine::Price>, px| {
+            let qty = grid.lots_for_usd(level_usd, px);
+            if let Some(price) = price.filter(|_| qty.lots() > 0) {
+                out.push(QuoteOrder {
+                    side,
+                    kind: OrderKind::Limit,
+                    price: Some(price),
+                    qty,
+                    reduce_only: false,
+                    self_trade: SelfTrade::CancelTaker,
+                    margin: MarginMode::Cross,
+                });
+            }
+        };
         for i in 0..p.levels {
             let off = (half_bp + f64::from(i) * p.level_spacing_bp) / 1e4;
             if inventory_usd < p.max_inventory_usd {
                 let px = centre * (1.0 - off);
-                if let Some(price) = grid.to_tick(px, Round::Floor) {
-                    out.push((Side::Buy, price, grid.lots_for_usd(level_usd, px).lots()));
-                }
+                level(Side::Buy, grid.to_tick(px, Round::Floor), px);
             }
             if inventory_usd > -p.max_inventory_usd {
                 let px = centre * (1.0 + off);
-                if let Some(price) = grid.to_tick(px, Round::Ceil) {
-                    out.push((Side::Sell, price, grid.lots_for_usd(level_usd, px).lots()));
-                }
+                level(Side::Sell, grid.to_tick(px, Round::Ceil), px);
             }
         }
-        out.retain(|l| l.2 > 0);
-        out
     }
 
     /// The maker's position valued at the outside price, USD (positive: long).
@@ -214,7 +224,7 @@ impl MarketMaker {
     }
 
     /// A reduce-only IOC that brings inventory back to half the limit, if it is beyond it.
-    pub fn unload(&self, ctx: &Ctx) -> Option<Command> {
+    pub fn unload(&self, ctx: &Ctx) -> Option<QuoteOrder> {
         let p = &self.params;
         let reference = ctx.outside_price;
         let inventory_usd = self.inventory_usd(ctx);
@@ -229,39 +239,35 @@ impl MarketMaker {
             (Side::Buy, reference * (1.0 + through), Round::Floor)
         };
         let qty = ctx.venue.lots_for_usd(excess_usd, reference);
-        (qty.lots() > 0).then(|| {
-            Command::PlaceOrder(PlaceOrder {
-                account: self.account,
-                market: ctx.venue.market_id(),
-                side,
-                kind: OrderKind::Ioc,
-                price: ctx.venue.to_tick(limit, round),
-                qty,
-                reduce_only: true,
-                self_trade: SelfTrade::CancelTaker,
-                margin: MarginMode::Cross,
-            })
+        (qty.lots() > 0).then(|| QuoteOrder {
+            side,
+            kind: OrderKind::Ioc,
+            price: ctx.venue.to_tick(limit, round),
+            qty,
+            reduce_only: true,
+            self_trade: SelfTrade::CancelTaker,
+            margin: MarginMode::Cross,
         })
     }
 
+    /// One requote: cancel its resting orders, unload excess inventory, place the ladder. The
+    /// engine applies it as those commands one after another (`Command::Requote`), at the
+    /// cost of one.
     fn quote(&mut self, ctx: &mut Ctx) {
-        let ladder = self.ladder(ctx);
-        ctx.out.push(Action::Send(self.cancel_all(ctx)));
-        if let Some(unload) = self.unload(ctx) {
-            ctx.out.push(Action::Send(unload));
-        }
-        for (side, price, lots) in ladder {
-            ctx.out.push(Action::Send(Command::PlaceOrder(PlaceOrder {
-                account: self.account,
-                market: ctx.venue.market_id(),
-                side,
-                kind: OrderKind::Limit,
-                price: Some(price),
-                qty: bulwark_engine::Qty::from_lots(lots),
-                reduce_only: false,
-                self_trade: SelfTrade::CancelTaker,
-                margin: MarginMode::Cross,
-            })));
+        let mut orders = Vec::with_capacity(2 * self.params.levels as usize + 1);
+        orders.extend(self.unload(ctx));
+        self.ladder(ctx, &mut orders);
+        let requote = Requote {
+            account: self.account,
+            market: ctx.venue.market_id(),
+            orders,
+        };
+        // Scenarios allow at most 100 levels a side (201 orders with the unload), within a
+        // requote's bound; past it the commands would go one by one.
+        if requote.orders.len() <= limits::MAX_REQUOTE_ORDERS {
+            ctx.out.push(Action::Send(Command::Requote(requote)));
+        } else {
+            ctx.out.extend(requote.commands().map(Action::Send));
         }
         self.last_quote_ref = ctx.outside_price;
         self.filled_since_quote = false;

@@ -108,9 +108,16 @@ fn placed(actions: &[Action]) -> Vec<PlaceOrder> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(Command::PlaceOrder(o)) => Some(o.clone()),
+            Action::Send(Command::PlaceOrder(o)) => Some(vec![o.clone()]),
+            Action::Send(Command::Requote(r)) => Some(
+                r.orders
+                    .iter()
+                    .map(|q| q.place(r.account, r.market))
+                    .collect(),
+            ),
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
@@ -152,8 +159,8 @@ fn market_maker_quotes_a_ladder_around_the_outside_price_wider_when_volatile() {
     let calm_orders = placed(&calm_actions);
     assert_eq!(calm_orders.len(), 2 * p.levels as usize, "{calm_actions:?}");
     assert!(
-        matches!(calm_actions[1], Action::Send(Command::CancelAll { .. })),
-        "requote cancels first"
+        matches!(calm_actions[1], Action::Send(Command::Requote(_))),
+        "one requote: the cancel, then the ladder"
     );
     for o in &calm_orders {
         let price = o.price.unwrap().to_f64_lossy();

@@ -151,8 +151,8 @@ impl Trader {
         }
         let equity = ctx
             .venue
-            .own_health(self.account)
-            .map_or(0.0, |h| h.equity_usd.to_f64_lossy());
+            .own_equity(self.account)
+            .map_or(0.0, |e| e.to_f64_lossy());
         if equity < self.collateral0_usd * 0.1 {
             return; // Too little left to trade: this trader is done.
         }

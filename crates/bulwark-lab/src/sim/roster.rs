@@ -197,6 +197,14 @@ impl Roster {
         self.fired = fired;
     }
 
+    /// Whether an event makes anyone hear of its command (`notices`).
+    pub fn hears(ev: &Event) -> bool {
+        matches!(
+            ev,
+            Event::Fill { .. } | Event::LiquidationStarted { .. } | Event::BelowMaintenance { .. }
+        )
+    }
+
     /// Who must hear about a command's events: owners of filled orders and of pools whose
     /// liquidation started, in event order, then every keeper if an account was flagged.
     pub fn notices(&self, events: &[Event], out: &mut Vec<Notice>) {

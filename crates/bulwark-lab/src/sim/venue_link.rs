@@ -35,6 +35,8 @@ impl Origin {
 pub struct VenueLink {
     pub engine: Engine,
     pub market: MarketId,
+    /// Commands sent to the engine; a requote counts as the commands it stands for (its
+    /// cancel and each order).
     pub commands_sent: u64,
     check_every: u64,
     next_check: u64,
@@ -61,7 +63,10 @@ impl VenueLink {
 
     /// Applies one command at `now_ms`. On success [`VenueLink::events`] holds what it emitted.
     pub fn apply(&mut self, cmd: &Command, now_ms: u64) -> Result<(), Reject> {
-        self.commands_sent += 1;
+        self.commands_sent += match cmd {
+            Command::Requote(r) => 1 + r.orders.len() as u64,
+            _ => 1,
+        };
         self.engine.apply(cmd, TimestampMs(now_ms))?;
         Ok(())
     }
@@ -84,16 +89,18 @@ impl VenueLink {
             .map_or(Price::ZERO, |m| m.mark)
     }
 
-    /// Whether enough commands were applied since the last periodic check.
-    pub fn check_due(&self) -> bool {
-        self.engine.commands_applied() >= self.next_check
+    /// Whether enough commands were applied since the last periodic check, `applied` being
+    /// the engine's count of applied commands (within a requote: of its parts so far).
+    pub fn check_due(&self, applied: u64) -> bool {
+        applied >= self.next_check
     }
 
     /// A full invariant check of the engine, plus `lab_problem` (a check the lab's own books
-    /// failed, e.g. waterfall stages that do not add up). `t_ms` is the time since the start.
-    pub fn check_invariants(&mut self, t_ms: u64, lab_problem: Option<String>) {
+    /// failed, e.g. waterfall stages that do not add up). `t_ms` is the time since the start;
+    /// the next check comes due `invariant_check_every` applied commands after `applied`.
+    pub fn check_invariants(&mut self, t_ms: u64, lab_problem: Option<String>, applied: u64) {
         self.invariant_checks += 1;
-        self.next_check = self.engine.commands_applied() + self.check_every;
+        self.next_check = applied + self.check_every;
         if let Err(breach) = self.engine.check_invariants() {
             self.invariant_breach
                 .get_or_insert(format!("at t = {t_ms} ms: {breach}"));
