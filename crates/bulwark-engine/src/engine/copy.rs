@@ -26,6 +26,7 @@ impl Clone for Engine {
             commands_applied: self.commands_applied.clone(),
             flags: self.flags.clone(),
             events: self.events.clone(),
+            parts: self.parts.clone(),
             steps: self.steps.clone(),
             cancel_targets: self.cancel_targets.clone(),
             drafts: self.drafts.clone(),
@@ -64,6 +65,7 @@ impl Clone for Engine {
             commands_applied,
             flags,
             events,
+            parts,
             steps,
             cancel_targets,
             drafts,
@@ -98,6 +100,7 @@ impl Clone for Engine {
         commands_applied.clone_from(&src.commands_applied);
         flags.clone_from(&src.flags);
         events.clone_from(&src.events);
+        parts.clone_from(&src.parts);
         steps.clone_from(&src.steps);
         cancel_targets.clone_from(&src.cancel_targets);
         drafts.clone_from(&src.drafts);
