@@ -139,7 +139,7 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
     )
     .with_detail(format!(
         "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({}); \
-         randomized transform at or above 0.95 in {} ({}){}",
+         randomized transform at or above 0.95 in {} hours ({}){}",
         c.forecasts,
         c.paths_simulated,
         b.exceedances,
