@@ -295,11 +295,7 @@ fn run_path(
     if let Err(breach) = e.check_invariants() {
         panic!("a forward path broke an engine invariant: {breach}"); // ok: debug builds only
     }
-    Ok((
-        loss,
-        liquidated,
-        crate::venue_state::negative_equity_usd(e),
-    ))
+    Ok((loss, liquidated, crate::venue_state::negative_equity_usd(e)))
 }
 
 /// Switches the clone's native liquidation. It emits no loss, and a refusal would mean the
