@@ -455,12 +455,12 @@ impl Controller {
         } else {
             let mut after = engine.clone();
             let t = bulwark_engine::TimestampMs(now_ms);
-            for cmd in actions {
-                // A refusal here is a refusal live too (logged there): the state stays.
-                if after.apply(cmd, t).is_err() {
-                    continue;
-                }
-            }
+            // A refusal here is a refusal live too (a `refused` row there); the copy stays as
+            // the refused command found it.
+            let refused = actions
+                .iter()
+                .filter(|cmd| after.apply(cmd, t).is_err())
+                .count();
             match forecast::forecast(&after, self.market, now_ms, spec) {
                 Ok(f) => {
                     self.paths_simulated += f.paths_simulated as u64;
@@ -474,7 +474,10 @@ impl Controller {
                         None,
                         spec.sigma_1h,
                         Some((&f, budget)),
-                        "the venue after this decision's actions".into(),
+                        format!(
+                            "the venue after this decision's {} actions ({refused} refused)",
+                            actions.len()
+                        ),
                     );
                     self.rows.push(row);
                     f
