@@ -384,9 +384,9 @@ mod tests {
     fn trade_ema_by_hand() {
         let mut m = market();
         m.record_trade(px(100), TimestampMs(0)).unwrap(); // ok: a test
-        m.record_trade(px(110), TimestampMs(0)).unwrap(); // alpha 0.1: 100 + 1 = 101
+        m.record_trade(px(110), TimestampMs(0)).unwrap(); // ok: a test; alpha 0.1: 100 + 1 = 101
         assert_eq!(m.trade_ema, Some(px(101)));
-        m.record_trade(px(91), TimestampMs(0)).unwrap(); // 101 + 0.1 * (-10) = 100
+        m.record_trade(px(91), TimestampMs(0)).unwrap(); // ok: a test; 101 + 0.1 * (-10) = 100
         assert_eq!(m.trade_ema, Some(px(100)));
     }
 

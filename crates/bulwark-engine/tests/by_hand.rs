@@ -3,6 +3,9 @@
 
 use bulwark_engine::*;
 
+mod common;
+use common::quote;
+
 fn usd(s: &str) -> Usd {
     s.parse().unwrap()
 }
@@ -731,18 +734,6 @@ fn commands_survive_json_and_give_the_same_hash() {
 // ---------------------------------------------------------------------------------------------
 // Requote: a cancel and a ladder in one command
 // ---------------------------------------------------------------------------------------------
-
-fn quote(side: Side, price: &str, lots: i64) -> QuoteOrder {
-    QuoteOrder {
-        side,
-        kind: OrderKind::Limit,
-        price: Some(px(price)),
-        qty: Qty::from_lots(lots),
-        reduce_only: false,
-        self_trade: SelfTrade::CancelTaker,
-        margin: MarginMode::Cross,
-    }
-}
 
 fn requote(account: u32, orders: Vec<QuoteOrder>) -> Command {
     Command::Requote(Requote {

@@ -455,15 +455,7 @@ fn a_requote_rolls_back_the_faulted_part_alone() {
     v.limit(maker, Side::Sell, "1005", 2);
     v.limit(maker, Side::Buy, "990", 2);
     v.limit(MM, Side::Sell, "1001", 3);
-    let q = |side, price: &str, lots| QuoteOrder {
-        side,
-        kind: OrderKind::Limit,
-        price: Some(px(price)),
-        qty: Qty::from_lots(lots),
-        reduce_only: false,
-        self_trade: SelfTrade::CancelTaker,
-        margin: MarginMode::Cross,
-    };
+    let q = common::quote;
     let requote = Requote {
         account: AccountId(maker),
         market: MarketId(0),

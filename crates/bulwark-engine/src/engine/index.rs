@@ -374,15 +374,13 @@ mod tests {
         assert_eq!(e.markets[0].loss_index, [0, 10_000_000]);
         assert_eq!(e.loss_clearing_usd(), Usd::from_micros(-10));
         e.check_invariants().unwrap(); // ok: unit test
-                                       // Each short owes ceil(1 x 1e7 / 3e6) = ceil(3.33) = 4 micro-USD: 12 in all, at least
-                                       // the 10, and the excess (2) is below the number of payers (3).
+
+        // Each short owes ceil(1 x 1e7 / 3e6) = ceil(3.33) = 4 micro-USD: 12 in all, at least
+        // the 10, and the excess (2) is below the number of payers (3).
         for a in [B, C, AccountId(4)] {
             assert_eq!(pending(&e, a).loss_usd, Usd::from_micros(4));
-            assert_eq!(e.socialized_loss_total(a).unwrap(), Usd::from_micros(4));
-            // ok: a test
-            // ok: a test
-            // ok: test
-            // ok: unit test
+            let total = e.socialized_loss_total(a).unwrap(); // ok: a test
+            assert_eq!(total, Usd::from_micros(4));
         }
         // The long side and the flat account pay nothing.
         assert_eq!(e.socialized_loss_total(A).unwrap(), Usd::ZERO); // ok: unit test

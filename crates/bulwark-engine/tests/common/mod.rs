@@ -145,3 +145,16 @@ impl Venue {
         self.e.market(MarketId(0)).unwrap().mark
     }
 }
+
+/// One order of a requote: a plain cross limit order of `lots` at `price`.
+pub fn quote(side: Side, price: &str, lots: i64) -> QuoteOrder {
+    QuoteOrder {
+        side,
+        kind: OrderKind::Limit,
+        price: Some(px(price)),
+        qty: Qty::from_lots(lots),
+        reduce_only: false,
+        self_trade: SelfTrade::CancelTaker,
+        margin: MarginMode::Cross,
+    }
+}
