@@ -496,6 +496,37 @@ impl Engine {
         }
     }
 
+    /// Open a what-if session: the commands applied from now on are recorded in the undo
+    /// journal across commands, and [`Engine::end_what_if`] takes them all back, leaving the
+    /// engine exactly as it is now (the same state hash). A forward simulation runs its paths
+    /// on one copy of the live engine this way: taking a path back costs what the path
+    /// changed, where refreshing the copy costs every account, order and recheck entry.
+    ///
+    /// Within a session commands behave as they always do; the only difference is what a
+    /// failed commit (`Reject::Internal`, an engine bug) takes back: the whole session, which
+    /// it then ends. A session already open is left as it is.
+    pub fn begin_what_if(&mut self) {
+        if self.journal.in_session() {
+            return;
+        }
+        self.begin_journal();
+        self.journal
+            .open_session(self.last_ms, self.commands_applied);
+    }
+
+    /// End the what-if session: every command applied since [`Engine::begin_what_if`] taken
+    /// back, newest change first. Nothing happens without an open session.
+    pub fn end_what_if(&mut self) {
+        if self.journal.in_session() {
+            self.roll_back();
+        }
+    }
+
+    /// Whether a what-if session is open (a failed commit within one ends it).
+    pub fn in_what_if(&self) -> bool {
+        self.journal.in_session()
+    }
+
     /// Check the invariants after every `n`-th command instead of every one (n >= 1). The full
     /// check is O(accounts + orders); long simulations sample it and check once at the end.
     pub fn set_invariant_check_interval(&mut self, n: u64) {

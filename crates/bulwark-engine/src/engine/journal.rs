@@ -156,7 +156,7 @@ impl MarketScalars {
 }
 
 /// Which recheck set of a market a `Watch` record is about (the side of the position).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum WatchSet {
     Down(u8),
     Up(u8),
@@ -316,6 +316,8 @@ pub(super) struct Journal {
     account_stamps: Vec<u64>,
     vault_stamp: u64,
     market_stamps: Vec<u64>,
+    /// Likewise for each market's defence state (journaled apart from its small fields).
+    defence_stamps: Vec<u64>,
     /// Account copies: the first `n_copies` are this command's; the rest are spare buffers
     /// whose allocations the next copies reuse.
     copies: Vec<Account>,
@@ -344,6 +346,27 @@ pub(super) struct Journal {
     scalars: Scalars,
     /// The records, oldest first (books and accounts alike: a record may change both).
     ops: Vec<Undo>,
+    /// An open what-if session (`Engine::begin_what_if`): the journal then runs from the
+    /// session's start across commands, and what only a successful command changes is kept
+    /// here to be put back.
+    session: Option<Session>,
+    /// Where the current command's records begin (`ops`, `markets`): 0 outside a session.
+    command_start: (usize, usize),
+    /// In a session, the recheck sets it changed as they were at its start, each copied on its
+    /// first change instead of a record per change: a session's paths re-register pools at
+    /// every crossing, and one copy put back costs less than undoing each change in the tree.
+    watch_copies: Vec<(usize, WatchSet, BTreeSet<WatchKey>)>,
+}
+
+/// A key of a market's recheck set: (trigger, account, scope).
+type WatchKey = (i128, AccountId, Scope);
+
+/// What a what-if session puts back besides its records: the fields that change only once a
+/// command has succeeded.
+#[derive(Clone, Copy, Debug)]
+struct Session {
+    last_ms: TimestampMs,
+    commands_applied: u64,
 }
 
 impl Clone for Journal {
@@ -355,7 +378,39 @@ impl Clone for Journal {
 impl Journal {
     /// Whether the command has recorded no change (a typed rejection must not have).
     pub(super) fn is_clean(&self) -> bool {
-        self.ops.is_empty() && self.markets.is_empty()
+        (self.ops.len(), self.markets.len()) == self.command_start
+    }
+
+    /// Whether a what-if session is open.
+    pub(super) fn in_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// In a session, keep a copy of recheck set `set` of market `mi` (`current`) unless the
+    /// session has one already or made the market. Returns whether the session is open (its
+    /// copies replace records of single changes).
+    #[inline]
+    fn keep_watch_set(&mut self, mi: usize, set: WatchSet, current: &BTreeSet<WatchKey>) -> bool {
+        if self.session.is_none() {
+            return false;
+        }
+        let kept = self
+            .watch_copies
+            .iter()
+            .any(|&(m, s, _)| m == mi && s == set);
+        if !kept && mi < self.markets_len {
+            self.watch_copies.push((mi, set, current.clone()));
+        }
+        true
+    }
+
+    /// Open a session on a journal `begin_journal` has just reset.
+    pub(super) fn open_session(&mut self, last_ms: TimestampMs, commands_applied: u64) {
+        debug_assert!(self.ops.is_empty() && self.markets.is_empty());
+        self.session = Some(Session {
+            last_ms,
+            commands_applied,
+        });
     }
 
     /// Whether a change to account `id` must be recorded: it existed before the command and
@@ -446,12 +501,19 @@ fn restore_account(live: &mut Account, saved: &mut Account) {
 }
 
 impl Engine {
-    /// Start recording a command: reset the journal and copy the scalars.
+    /// Start recording a command: reset the journal and copy the scalars. In a what-if
+    /// session the journal runs on from the session's start instead (one epoch, one copy of
+    /// each account and market touched, the scalars as they were at its start); only the
+    /// command's first record is noted, for the check that a refusal changed nothing.
     #[inline]
     pub(super) fn begin_journal(&mut self) {
         debug_assert!(!self.liquidating && !self.bankrupt_close);
         debug_assert!(self.liquidating_pool.is_none() && self.realized_deficits.is_empty());
         let j = &mut self.journal;
+        if j.session.is_some() {
+            j.command_start = (j.ops.len(), j.markets.len());
+            return;
+        }
         j.scalars = Scalars {
             fee_pool_usd: self.fee_pool_usd,
             deposited_usd: self.deposited_usd,
@@ -480,8 +542,8 @@ impl Engine {
         let Engine {
             config: _,                   // never changed
             invariant_check_interval: _, // set outside commands
-            last_ms: _,                  // changed only once a command succeeded
-            commands_applied: _,         // likewise
+            last_ms, // changed only once a command succeeded: put back by a session's end
+            commands_applied, // likewise
             markets,
             accounts,
             fee_pool_usd,
@@ -540,6 +602,13 @@ impl Engine {
         for (mi, saved) in j.markets.drain(..) {
             saved.restore(&mut tables.markets[mi]);
         }
+        for (mi, set, saved) in j.watch_copies.drain(..) {
+            let m = &mut tables.markets[mi];
+            *match set {
+                WatchSet::Down(side) => &mut m.watch_down[side as usize],
+                WatchSet::Up(side) => &mut m.watch_up[side as usize],
+            } = saved;
+        }
         tables.accounts.truncate(j.accounts_len);
         tables.markets.truncate(j.markets_len);
         let s = j.scalars;
@@ -560,6 +629,10 @@ impl Engine {
         parts.clear();
         realized_deficits.clear();
         adl_cache.clear();
+        if let Some(session) = j.session.take() {
+            *last_ms = session.last_ms;
+            *commands_applied = session.commands_applied;
+        }
         j.reset();
     }
 
@@ -830,12 +903,13 @@ impl Engine {
             WatchSet::Down(side) => &mut m.watch_down[side as usize],
             WatchSet::Up(side) => &mut m.watch_up[side as usize],
         };
+        let copied = self.journal.keep_watch_set(mi, set, s);
         let changed = if inserted {
             s.insert(key)
         } else {
             s.remove(&key)
         };
-        if changed {
+        if changed && !copied {
             let u = Undo::Watch {
                 mi: mi as u32,
                 set,
@@ -917,13 +991,22 @@ impl Engine {
         self.journal.ops.push(u);
     }
 
-    /// A market's defence state, to change: its value before is journaled (each call records
-    /// one copy; prices and ticks change it, never the order path).
+    /// A market's defence state, to change: its value before the command's (or the what-if
+    /// session's) first change is journaled, one copy per market however often it changes
+    /// (prices and ticks change it several times a command, and a session's path at every
+    /// price; never the order path). A market the command made has nothing to keep.
     pub(super) fn defence_mut(&mut self, mi: usize) -> &mut DefenceState {
-        let old = self.journal.defences.len() as u32;
-        self.journal.defences.push(self.markets[mi].defence);
-        self.journal.heavy = true;
-        self.journal.ops.push(Undo::Defence { mi: mi as u32, old });
+        let j = &mut self.journal;
+        if mi < j.markets_len && j.defence_stamps.get(mi) != Some(&j.epoch) {
+            if j.defence_stamps.len() < j.markets_len {
+                j.defence_stamps.resize(j.markets_len, 0);
+            }
+            j.defence_stamps[mi] = j.epoch;
+            let old = j.defences.len() as u32;
+            j.defences.push(self.markets[mi].defence);
+            j.heavy = true;
+            j.ops.push(Undo::Defence { mi: mi as u32, old });
+        }
         &mut self.markets[mi].defence
     }
 
@@ -985,6 +1068,8 @@ impl Journal {
     #[inline(always)]
     fn reset(&mut self) {
         // Setting a length, mostly: no record needs dropping.
+        self.command_start = (0, 0);
+        self.watch_copies.clear();
         self.positions.clear();
         self.markets.clear();
         self.ops.clear();

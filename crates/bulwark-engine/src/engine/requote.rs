@@ -81,6 +81,11 @@ impl Engine {
                 });
                 Ok(())
             }
+            Err(e @ Reject::Internal { .. }) if self.journal.in_session() => {
+                // In a what-if session the rollback takes back the whole session: the parts
+                // after this one must not run on what it restored, so the requote fails.
+                Err(e.in_command(name))
+            }
             Err(e @ Reject::Internal { .. }) => {
                 self.roll_back_part(start);
                 #[cfg(debug_assertions)]

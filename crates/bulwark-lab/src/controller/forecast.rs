@@ -125,9 +125,10 @@ pub fn forecast(
         ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let mut prices = Vec::with_capacity(steps);
-    // One scratch engine, refilled from the live one for each path that needs it: the copy
-    // reuses its allocations (`Engine::clone_from`), a fresh clone per path would not.
+    let (mut log_prices, mut prices) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+    // One copy of the live engine, made when the first path needs it; each path runs in a
+    // what-if session on it and is taken back after (`Engine::end_what_if`), which costs what
+    // the path changed where refreshing the copy would cost every account and recheck entry.
     let mut scratch: Option<Engine> = None;
     let mut out = Forecast {
         losses_usd: Vec::with_capacity(spec.paths as usize),
@@ -141,26 +142,26 @@ pub fn forecast(
             sigma_step,
             spec.tail_dof,
             steps,
-            &mut prices,
+            &mut log_prices,
         );
-        let quiet = !flagged
-            && band.is_some_and(|(lo, hi)| {
-                let (lo, hi) = (lo.micros() as f64 / 1e6, hi.micros() as f64 / 1e6);
-                prices.iter().all(|&p| p > lo && p < hi)
-            });
+        let quiet = !flagged && band.is_some_and(|band| stays_inside(&log_prices, band));
         let (loss, liquidated) = if quiet {
             (0.0, 0.0)
         } else {
             out.paths_simulated += 1;
-            let e = match &mut scratch {
-                Some(e) => {
-                    e.clone_from(engine);
-                    e
-                }
-                None => scratch.insert(engine.clone()),
-            };
-            let (deficits, liquidated, negative_at_end_usd) =
-                run_path(e, market, now_ms, spec, &prices)?;
+            prices.clear();
+            prices.extend(log_prices.iter().map(|&l| libm::exp(l)));
+            let e = scratch.get_or_insert_with(|| {
+                let mut e = engine.clone();
+                // The copy is checked once per path, at its end (debug builds), not after
+                // every command.
+                e.set_invariant_check_interval(u64::MAX);
+                e
+            });
+            e.begin_what_if();
+            let path = run_path(e, market, now_ms, spec, &prices);
+            e.end_what_if();
+            let (deficits, liquidated, negative_at_end_usd) = path?;
             (
                 deficits + (negative_at_end_usd - negative_at_start_usd),
                 liquidated,
@@ -172,9 +173,33 @@ pub fn forecast(
     Ok(out)
 }
 
-/// Fills `out` with `steps` prices of a driftless walk in log price from `start`: each step's
-/// log return has standard deviation `sigma_step`, normal or Student-t with `dof` degrees of
-/// freedom (scaled to that deviation).
+/// Whether every price of a path (given as its logarithms) lies strictly inside `band`: the
+/// same answer as comparing the prices themselves, with a price computed only for a log within
+/// a hair of a log of either end (most of a path is far from both, and `exp` is most of the
+/// cost of a path nobody simulates).
+fn stays_inside(log_prices: &[f64], (lo, hi): (Price, Price)) -> bool {
+    let (lo, hi) = (lo.micros() as f64 / 1e6, hi.micros() as f64 / 1e6);
+    // libm's log and exp are within an ulp (about 2e-15 at these logs): 1e-9 is far beyond.
+    const HAIR: f64 = 1e-9;
+    let (lo_log, hi_log) = (libm::log(lo), libm::log(hi));
+    log_prices.iter().all(|&l| {
+        let above_lo = if (l - lo_log).abs() > HAIR {
+            l > lo_log
+        } else {
+            libm::exp(l) > lo
+        };
+        let below_hi = if (l - hi_log).abs() > HAIR {
+            l < hi_log
+        } else {
+            libm::exp(l) < hi
+        };
+        above_lo && below_hi
+    })
+}
+
+/// Fills `out` with the logarithms of `steps` prices of a driftless walk in log price from
+/// `start`: each step's log return has standard deviation `sigma_step`, normal or Student-t
+/// with `dof` degrees of freedom (scaled to that deviation).
 fn draw_path(
     rng: &mut ChaCha8Rng,
     start: f64,
@@ -205,7 +230,7 @@ fn draw_path(
                 t_scale * z / libm::sqrt(chi_squared(rng, dof) / dof as f64)
             };
             log_p += drift + sigma_step * shock;
-            out.push(libm::exp(log_p));
+            out.push(log_p);
         }
     }
 }
@@ -235,8 +260,6 @@ fn run_path(
     spec: &ForecastSpec,
     prices: &[f64],
 ) -> Result<(f64, f64, f64), String> {
-    // The copy is checked once, at the end (debug builds), not after every command.
-    e.set_invariant_check_interval(u64::MAX);
     let (mut loss, mut liquidated) = (0.0, 0.0);
     let mut tally = |events: &[Event]| {
         for ev in events {
@@ -267,6 +290,7 @@ fn run_path(
         .map_or(i64::MAX, |m| m.params.max_price.micros());
     let step_ms = spec.step_s * 1000;
     let tick_every = (spec.tick_every_s / spec.step_s).max(1) as usize;
+    let rest = RestOfPath::new(prices);
     for (k, &p) in prices.iter().enumerate() {
         let t = TimestampMs(now_ms + (k as u64 + 1) * step_ms);
         let micros = (p * 1e6).round().clamp(1.0, max as f64) as i64;
@@ -279,16 +303,21 @@ fn run_path(
             switch(e, native(true), t)?;
         }
         // A refusal (a halted market's print, say) changes nothing; the path goes on.
-        if let Ok(ev) = e.apply(&cmd, t) {
-            tally(ev);
+        match e.apply(&cmd, t) {
+            Ok(ev) => tally(ev),
+            Err(r) => still_in_session(e, &r)?,
         }
         if sweep {
             switch(e, native(false), t)?;
         }
         if (k + 1) % tick_every == 0 {
-            if let Ok(ev) = e.apply(&Command::Tick, t) {
-                tally(ev);
+            match e.apply(&Command::Tick, t) {
+                Ok(ev) => tally(ev),
+                Err(r) => still_in_session(e, &r)?,
             }
+        }
+        if rest.stays_quiet(e, market, k + 1) {
+            break;
         }
     }
     #[cfg(debug_assertions)]
@@ -296,6 +325,53 @@ fn run_path(
         panic!("a forward path broke an engine invariant: {breach}"); // ok: debug builds only
     }
     Ok((loss, liquidated, crate::venue_state::negative_equity_usd(e)))
+}
+
+/// The lowest and highest price of every tail of a path, for [`RestOfPath::stays_quiet`].
+struct RestOfPath {
+    /// `(min, max)` of `prices[k..]` at `k`.
+    extremes: Vec<(f64, f64)>,
+}
+
+impl RestOfPath {
+    fn new(prices: &[f64]) -> RestOfPath {
+        let mut extremes = vec![(f64::INFINITY, f64::NEG_INFINITY); prices.len()];
+        let mut run = (f64::INFINITY, f64::NEG_INFINITY);
+        for (k, &p) in prices.iter().enumerate().rev() {
+            run = (run.0.min(p), run.1.max(p));
+            extremes[k] = run;
+        }
+        RestOfPath { extremes }
+    }
+
+    /// Whether the path can stop before price `from`: no pool is flagged (below maintenance
+    /// or under water) and every price left stays inside the copy's quiet band. The test the
+    /// forecast makes of a whole path before it clones the engine, made again mid-path: once
+    /// a path's liquidations are done and what is left of it cannot reach another trigger,
+    /// its remaining steps would add no loss, and skipping them is most of a simulated path's
+    /// cost (the first crossings of a path come early or not at all).
+    fn stays_quiet(&self, e: &Engine, market: MarketId, from: usize) -> bool {
+        let Some(&(low, high)) = self.extremes.get(from) else {
+            return false; // the path is done anyway
+        };
+        if !e.flags().is_empty() {
+            return false;
+        }
+        match e.quiet_band(market) {
+            Ok(Some((lo, hi))) => low > lo.micros() as f64 / 1e6 && high < hi.micros() as f64 / 1e6,
+            _ => false,
+        }
+    }
+}
+
+/// A refused command ends a path only when it ended the path's what-if session: a failed
+/// commit (an engine bug) takes the whole path back, and what followed would not be taken back.
+fn still_in_session(e: &Engine, refusal: &bulwark_engine::Reject) -> Result<(), String> {
+    if e.in_what_if() {
+        Ok(())
+    } else {
+        Err(format!("a forward path failed in the engine: {refusal}"))
+    }
 }
 
 /// Switches the clone's native liquidation. It emits no loss, and a refusal would mean the
