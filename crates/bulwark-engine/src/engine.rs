@@ -263,6 +263,11 @@ struct Hooks {
     /// Plan every order, the ones that can only rest included (`Engine::plan_every_order`).
     #[cfg(feature = "testing")]
     plan_every_order: bool,
+    /// Whether the armed command runs in a what-if session, whose failed commit takes back
+    /// more than the command (the session), so the pair check against the copy taken before
+    /// the command does not apply.
+    #[cfg(feature = "testing")]
+    armed_in_session: bool,
 }
 
 impl Clone for Hooks {
@@ -399,7 +404,14 @@ impl Engine {
                 "a rejected command changed state"
             );
             debug_assert!(internal || self.realized_deficits.is_empty());
-            self.roll_back();
+            if internal || !self.journal.in_session() {
+                self.roll_back();
+            } else {
+                // In a what-if session a rollback would take back the whole session: a typed
+                // refusal, which changed nothing, only drops its scratch.
+                self.events.clear();
+                self.parts.clear();
+            }
             // The rollback's pair assertion: with the `testing` feature an armed command is
             // compared field by field with a copy taken before it; in every debug build the
             // restored state must at least keep every invariant.

@@ -44,6 +44,10 @@ impl Engine {
             let o = q.place(r.account, r.market);
             self.begin_journal();
             if let Err(refused) = self.part("place_order", |e| e.place_order(&o)) {
+                if matches!(refused, Reject::Internal { .. }) {
+                    // Only in a what-if session (see `part`): the requote fails whole.
+                    return Err(refused);
+                }
                 self.parts.push(Part {
                     events_end: self.events.len(),
                     refused: Some(refused),

@@ -67,6 +67,7 @@ impl Engine {
     pub(super) fn arm_fault(&mut self) -> Box<Engine> {
         let n = self.hooks.fail_at.take().unwrap_or(u64::MAX);
         self.hooks.last_steps = 0;
+        self.hooks.armed_in_session = self.in_what_if();
         let before = Box::new(self.clone());
         FAIL_AT.set(n);
         STEPS.set(0);
@@ -87,7 +88,7 @@ impl Engine {
         self.hooks.last_steps = STEPS.get();
         FAIL_AT.set(0);
         ARMED.fetch_sub(1, Ordering::Relaxed);
-        if result.is_err() {
+        if result.is_err() && !self.hooks.armed_in_session {
             self.verify_rollback(&before, cmd);
         }
     }

@@ -324,7 +324,15 @@ fn down_from(
     price: i128,
 ) -> impl Iterator<Item = (AccountId, Scope)> + '_ {
     let from = (price - m.shift_down[side], AccountId(0), Scope::Cross);
-    m.watch_down[side].range(from..).map(|&(_, a, s)| (a, s))
+    let set = &m.watch_down[side];
+    // Most moves cross no trigger: the highest key says so in a walk down the tree's right
+    // edge, where making the range would compare keys all the way down.
+    let reached = set.last().is_some_and(|highest| *highest >= from);
+    reached
+        .then(|| set.range(from..))
+        .into_iter()
+        .flatten()
+        .map(|&(_, a, s)| (a, s))
 }
 
 /// Pools of `side` whose `up` trigger is at or below `price`.
@@ -338,7 +346,14 @@ fn up_to(
         AccountId(u32::MAX),
         Scope::Isolated(MarketId(u16::MAX)),
     );
-    m.watch_up[side].range(..=to).map(|&(_, a, s)| (a, s))
+    let set = &m.watch_up[side];
+    // As in `down_from`, from the lowest key.
+    let reached = set.first().is_some_and(|lowest| *lowest <= to);
+    reached
+        .then(|| set.range(..=to))
+        .into_iter()
+        .flatten()
+        .map(|&(_, a, s)| (a, s))
 }
 
 /// What a further move of one market's mark would put below maintenance: the pools and the
