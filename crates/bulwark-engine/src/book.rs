@@ -692,6 +692,43 @@ impl Book {
         qty
     }
 
+    /// The lowest and highest price of any resting order (`None` for an empty book).
+    pub fn price_range(&self) -> Option<(Price, Price)> {
+        let lowest = [self.bids.first(), self.asks.first()]
+            .into_iter()
+            .flatten()
+            .map(|&(p, _)| p)
+            .min()?;
+        let highest = [self.bids.last(), self.asks.last()]
+            .into_iter()
+            .flatten()
+            .map(|&(p, _)| p)
+            .max()?;
+        Some((lowest, highest))
+    }
+
+    /// Move every resting order by `delta` micro-USD: the index, the levels and the live
+    /// orders (dead slots and freed levels keep what they held: the undo records of orders
+    /// that left before rely on it). A uniform move keeps every order in its place, time
+    /// priority, level and slot, the book uncrossed and the index sorted, and moving back by
+    /// `-delta` gives the same book exactly. The caller keeps every price positive and within
+    /// the market's bounds.
+    pub(crate) fn shift(&mut self, delta: i64) {
+        for index in [&mut self.bids, &mut self.asks] {
+            for (price, l) in index.0.iter_mut() {
+                *price = Price::from_micros(price.micros() + delta);
+                let lv = &mut self.levels[*l as usize];
+                lv.price = *price;
+                let mut cur = lv.head;
+                while cur != NIL {
+                    let o = &mut self.orders[cur as usize];
+                    o.price = *price;
+                    cur = o.next;
+                }
+            }
+        }
+    }
+
     /// Check the book's internal consistency; returns a description of the first breach.
     pub fn check(&self) -> Result<(), String> {
         if let (Some(b), Some(a)) = (self.best_bid(), self.best_ask()) {

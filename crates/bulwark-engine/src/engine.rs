@@ -534,6 +534,54 @@ impl Engine {
         }
     }
 
+    /// In a what-if session only: move every resting order of `market` by `ticks` ticks, as
+    /// if its makers had requoted the same ladder around a price that moved by that much. A
+    /// forward simulation's depth model: without it a path's book stays at the prices of the
+    /// moment it began, its impact mid holds the mark back (the mark is a median with it) and
+    /// liquidations fill against bids the price has left behind. Nothing else changes (no
+    /// event, no recheck: resting orders' margin does not depend on their prices), and
+    /// `end_what_if` takes it back with the rest. Refused outside a session, and when a price
+    /// would leave (0, max_price] or fall off the tick grid's range.
+    pub fn what_if_shift_book(&mut self, market: MarketId, ticks: i64) -> Result<(), Reject> {
+        if !self.journal.in_session() {
+            return Err(Reject::InvalidParam {
+                name: "what_if_shift_book",
+                reason: "only in a what-if session (Engine::begin_what_if)".into(),
+            });
+        }
+        let mi = self.market_index(market)?;
+        let m = &self.markets[mi];
+        let tick = m.params.tick_size.micros();
+        let delta = ticks.checked_mul(tick).ok_or(Reject::PriceOutOfRange {
+            price: bulwark_core::Price::from_micros(i64::MAX),
+            max: m.params.max_price,
+        })?;
+        let Some((lowest, highest)) = m.book.price_range() else {
+            return Ok(()); // nothing rests
+        };
+        if delta == 0 {
+            return Ok(());
+        }
+        let low = lowest.micros().checked_add(delta);
+        let high = highest.micros().checked_add(delta);
+        match (low, high) {
+            (Some(low), _) if low <= 0 => {
+                return Err(Reject::PriceNotPositive(bulwark_core::Price::from_micros(
+                    low,
+                )))
+            }
+            (Some(_), Some(high)) if high <= m.params.max_price.micros() => {}
+            _ => {
+                return Err(Reject::PriceOutOfRange {
+                    price: bulwark_core::Price::from_micros(high.unwrap_or(i64::MAX)),
+                    max: m.params.max_price,
+                })
+            }
+        }
+        self.shift_book(mi, delta);
+        Ok(())
+    }
+
     /// Whether a what-if session is open (a failed commit within one ends it).
     pub fn in_what_if(&self) -> bool {
         self.journal.in_session()

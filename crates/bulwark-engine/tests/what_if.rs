@@ -1002,3 +1002,80 @@ fn accounts_and_markets_made_in_a_session_are_taken_back() {
     assert!(v.e.account(AccountId(40)).is_none());
     assert_same(&v.e, &before, "the session's end");
 }
+
+/// The depth model's book move: refused outside a session; in one, every resting order moves
+/// by whole ticks, keeping its level, queue place and id, the book stays consistent, a
+/// liquidation fills at the moved prices, and the session's end puts every order back.
+#[test]
+fn a_book_moved_in_a_session_follows_the_price_and_comes_back() {
+    let mut v = leveraged();
+    let before = v.e.clone();
+    let tick = v.e.market(MarketId(0)).map(|m| m.params.tick_size.micros()); // ok: a test
+    let tick = tick.expect("market 0"); // ok: a test
+    let refused = v.e.what_if_shift_book(MarketId(0), -10);
+    assert!(
+        matches!(refused, Err(Reject::InvalidParam { .. })),
+        "{refused:?}"
+    );
+    assert_same(&v.e, &before, "a refused move");
+    let bids = |e: &Engine| -> Vec<(Price, Qty, u32)> {
+        e.market(MarketId(0)) // ok: a test
+            .expect("market 0") // ok: a test
+            .book
+            .levels(Side::Buy)
+            .collect()
+    };
+    let old = bids(&v.e);
+    v.e.begin_what_if();
+    v.e.what_if_shift_book(MarketId(0), -250).expect("a move"); // ok: a test
+    let moved = bids(&v.e);
+    assert_eq!(moved.len(), old.len());
+    for (m, o) in moved.iter().zip(&old) {
+        assert_eq!(m.0.micros(), o.0.micros() - 250 * tick, "every level moves");
+        assert_eq!((m.1, m.2), (o.1, o.2), "and keeps its orders");
+    }
+    let book_ok = v.e.market(MarketId(0)).map(|m| m.book.check()); // ok: a test
+    assert_eq!(book_ok, Some(Ok(())));
+    // A move that would take a bid to zero or below is refused and changes nothing.
+    let lowest = old.last().map(|l| l.0.micros() / tick).expect("bids"); // ok: a test
+    let too_far = v.e.what_if_shift_book(MarketId(0), -lowest);
+    assert!(
+        matches!(too_far, Err(Reject::PriceNotPositive(_))),
+        "{too_far:?}"
+    );
+    assert_eq!(bids(&v.e), moved);
+    // The trader's liquidation sells into the moved bids.
+    v.e.apply(
+        &Command::SetVenueParam {
+            param: VenueParam::NativeLiquidation(true),
+        },
+        TimestampMs(v.t + 1),
+    )
+    .expect("native on"); // ok: a test
+    let price = Command::OraclePrice {
+        market: MarketId(0),
+        price: Price::from_micros(900_000_000),
+    };
+    // A minute and more later: the last trade's EMA is stale and no longer holds the mark.
+    let later = TimestampMs(v.t + 120_000);
+    let events = v.e.apply(&price, later).expect("a price"); // ok: a test
+    let fills: Vec<i64> = events
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::Fill {
+                liquidation: true,
+                price,
+                ..
+            } => Some(price.micros()),
+            _ => None,
+        })
+        .collect();
+    assert!(!fills.is_empty(), "the fall liquidates someone: {events:?}");
+    let old_prices: Vec<i64> = old.iter().map(|l| l.0.micros()).collect();
+    assert!(
+        fills.iter().all(|p| !old_prices.contains(p)),
+        "fills at moved prices {fills:?}, not the old {old_prices:?}"
+    );
+    v.e.end_what_if();
+    assert_same(&v.e, &before, "the end of a session with a moved book");
+}

@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
         sigma_1h: 0.02,
         tail_dof: 4,
         liquidation_delay_s: 0,
+        book_follows: false,
         seed: 7,
     };
     let f = forecast(&engine, MarketId(0), now, &spec).expect("forecast");

@@ -53,6 +53,9 @@ pub struct ControllerParams {
     pub scale_window_s: u64,
     pub scale_sample_s: u64,
     pub scale_half_life_s: u64,
+    /// The paths' depth model: the book as it is (`false`) or following the price
+    /// (`true`; [`ForecastSpec::book_follows`]).
+    pub book_follows: bool,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -90,6 +93,7 @@ impl Default for ControllerParams {
             scale_window_s: 900,
             scale_sample_s: 60,
             scale_half_life_s: 7_200,
+            book_follows: false,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -389,6 +393,7 @@ impl Controller {
             sigma_1h,
             tail_dof: self.p.tail_dof,
             liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
+            book_follows: self.p.book_follows,
             seed: self.seed ^ self.forecasts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         };
         self.forecasts += 1;

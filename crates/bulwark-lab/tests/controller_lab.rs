@@ -49,6 +49,7 @@ fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
         sigma_1h: 0.03,
         tail_dof: 4,
         liquidation_delay_s: 0,
+        book_follows: false,
         seed: 11,
     };
     let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap();
@@ -207,4 +208,47 @@ fn a_bad_controller_field_is_an_error_naming_it() {
         let e = load(&[set]).expect_err(set);
         assert!(e.contains(field), "{set}: {e}");
     }
+}
+
+/// The depth model that moves the book with each path's price: the live engine is left as
+/// it was, a forecast repeats bit for bit, and a path that falls liquidates where the moved
+/// book is, so its losses differ from the book-as-it-is model's.
+#[test]
+fn a_forecast_with_a_following_book_leaves_the_venue_unchanged() {
+    let o = quiet_run(&BASE[..1]);
+    let engine = &o.sim.venue.engine;
+    let before = state_hash_hex(engine);
+    let spec = ForecastSpec {
+        paths: 40,
+        horizon_s: 1_800,
+        step_s: 5,
+        tick_every_s: 60,
+        sigma_1h: 0.03,
+        tail_dof: 4,
+        liquidation_delay_s: 0,
+        book_follows: true,
+        seed: 11,
+    };
+    let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap(); // ok: a test
+    assert_eq!(
+        state_hash_hex(engine),
+        before,
+        "the forecast changed the venue"
+    );
+    let b = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap(); // ok: a test
+    assert_eq!(a, b);
+    assert!(a.paths_simulated > 0, "{a:?}");
+    let frozen = ForecastSpec {
+        book_follows: false,
+        ..spec
+    };
+    let f = forecast(engine, MarketId(0), o.sim.now_ms(), &frozen).unwrap(); // ok: a test
+    assert_eq!(
+        f.paths_simulated, a.paths_simulated,
+        "the same paths leave the band"
+    );
+    assert_ne!(
+        f.losses_usd, a.losses_usd,
+        "the depth model changes what they lose"
+    );
 }

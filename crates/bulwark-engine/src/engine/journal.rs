@@ -221,6 +221,12 @@ enum Undo {
         mi: u32,
         u: BookUndo,
     },
+    /// Every resting order of market `mi` was moved by `delta` micro-USD (a what-if session's
+    /// depth model): undone by the opposite move.
+    BookShift {
+        mi: u32,
+        delta: i64,
+    },
     Flag {
         key: (AccountId, Scope),
         old: Option<Flag>,
@@ -890,6 +896,13 @@ impl Engine {
         changed
     }
 
+    /// Move every resting order of market `mi` by `delta` micro-USD, recorded.
+    pub(super) fn shift_book(&mut self, mi: usize, delta: i64) {
+        self.markets[mi].book.shift(delta);
+        let mi = mi as u32;
+        self.journal.ops.push(Undo::BookShift { mi, delta });
+    }
+
     /// Insert (or remove) a key of a market's trigger set.
     pub(super) fn set_watch(
         &mut self,
@@ -1231,6 +1244,7 @@ impl Tables<'_> {
                 self.account(id).orders.pop();
             }
             Undo::Book { mi, u } => self.markets[mi as usize].book.undo(u),
+            Undo::BookShift { mi, delta } => self.markets[mi as usize].book.shift(-delta),
             Undo::Flag { key, old } => {
                 match old {
                     Some(f) => self.flags.insert(key, f),

@@ -52,6 +52,10 @@ pub struct ForecastSpec {
     /// recent figure (its keepers on a congested chain wait); the paths liquidate every this
     /// many seconds (0: after every price, the engine's native liquidation).
     pub liquidation_delay_s: u64,
+    /// The depth model: `false`, the book stays as it is at the prices it holds (makers
+    /// neither requote nor pull); `true`, it keeps its shape and follows the path's price by
+    /// whole ticks ([`Engine::what_if_shift_book`]), as makers requoting around the price.
+    pub book_follows: bool,
     pub seed: u64,
 }
 
@@ -291,9 +295,13 @@ fn run_path(
     let step_ms = spec.step_s * 1000;
     let tick_every = (spec.tick_every_s / spec.step_s).max(1) as usize;
     let rest = RestOfPath::new(prices);
+    let mut book = BookFollows::new(e, market);
     for (k, &p) in prices.iter().enumerate() {
         let t = TimestampMs(now_ms + (k as u64 + 1) * step_ms);
         let micros = (p * 1e6).round().clamp(1.0, max as f64) as i64;
+        if spec.book_follows {
+            book.follow(e, micros);
+        }
         let cmd = Command::OraclePrice {
             market,
             price: Price::from_micros(micros),
@@ -316,7 +324,9 @@ fn run_path(
                 Err(r) => still_in_session(e, &r)?,
             }
         }
-        if rest.stays_quiet(e, market, k + 1) {
+        // Asked every few prices, not at each: the band is a walk down four trees, and a
+        // path that can stop gains little from stopping a few prices sooner.
+        if (k + 1) % QUIET_CHECK_EVERY == 0 && rest.stays_quiet(e, market, k + 1) {
             break;
         }
     }
@@ -326,6 +336,47 @@ fn run_path(
     }
     Ok((loss, liquidated, crate::venue_state::negative_equity_usd(e)))
 }
+
+/// The depth model of a path: the book keeps its shape and follows the price, as the makers
+/// who hold it requote the same ladder around a moving price (see [`Engine::what_if_shift_book`]);
+/// every price of the path moves it by whole ticks, to where the price's move since the path
+/// began puts it.
+struct BookFollows {
+    market: MarketId,
+    tick_micros: i64,
+    start_micros: i64,
+    moved_ticks: i64,
+}
+
+impl BookFollows {
+    fn new(e: &Engine, market: MarketId) -> BookFollows {
+        let (tick_micros, start_micros) = e.market(market).map_or((1, 0), |m| {
+            (m.params.tick_size.micros().max(1), m.mark.micros())
+        });
+        BookFollows {
+            market,
+            tick_micros,
+            start_micros,
+            moved_ticks: 0,
+        }
+    }
+
+    /// Moves the book for an oracle price of `price_micros`. A move the engine refuses (a
+    /// price beyond its bounds) leaves the book where it was.
+    fn follow(&mut self, e: &mut Engine, price_micros: i64) {
+        let offset = (price_micros - self.start_micros) as f64 / self.tick_micros as f64;
+        let target = libm::round(offset) as i64;
+        if target != self.moved_ticks
+            && e.what_if_shift_book(self.market, target - self.moved_ticks)
+                .is_ok()
+        {
+            self.moved_ticks = target;
+        }
+    }
+}
+
+/// Prices between two of a path's tests of whether it can stop ([`RestOfPath::stays_quiet`]).
+const QUIET_CHECK_EVERY: usize = 6;
 
 /// The lowest and highest price of every tail of a path, for [`RestOfPath::stays_quiet`].
 struct RestOfPath {
