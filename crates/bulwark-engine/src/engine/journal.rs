@@ -221,6 +221,11 @@ enum Undo {
         mi: u32,
         u: BookUndo,
     },
+    /// A what-if session copied a recheck set whole: `Journal::watch_copies[at]` holds it as
+    /// it was before the change that copied it; later changes to it have no records.
+    WatchCopy {
+        at: u32,
+    },
     /// Every resting order of market `mi` was moved by `delta` micro-USD (a what-if session's
     /// depth model): undone by the opposite move.
     BookShift {
@@ -358,10 +363,25 @@ pub(super) struct Journal {
     session: Option<Session>,
     /// Where the current command's records begin (`ops`, `markets`): 0 outside a session.
     command_start: (usize, usize),
-    /// In a session, the recheck sets it changed as they were at its start, each copied on its
-    /// first change instead of a record per change: a session's paths re-register pools at
-    /// every crossing, and one copy put back costs less than undoing each change in the tree.
-    watch_copies: Vec<(usize, WatchSet, BTreeSet<WatchKey>)>,
+    /// In a session, each recheck set it changed: how many changes it recorded, and past
+    /// `WATCH_RECORDS_BEFORE_COPY` the set as it was then, copied whole (an
+    /// `Undo::WatchCopy` record puts it back), after which its changes are not recorded. A
+    /// forward path that crosses many triggers re-registers pools hundreds of times, and one
+    /// copy put back costs less than undoing each change in the tree; a path with few
+    /// changes is cheaper with the records.
+    watch_copies: Vec<WatchCopy>,
+}
+
+/// Changes recorded one by one in a recheck set before a session copies it whole.
+const WATCH_RECORDS_BEFORE_COPY: u32 = 64;
+
+/// A session's account of one recheck set (`Journal::watch_copies`).
+#[derive(Debug)]
+struct WatchCopy {
+    mi: usize,
+    set: WatchSet,
+    records: u32,
+    copy: Option<BTreeSet<WatchKey>>,
 }
 
 /// A key of a market's recheck set: (trigger, account, scope).
@@ -392,21 +412,42 @@ impl Journal {
         self.session.is_some()
     }
 
-    /// In a session, keep a copy of recheck set `set` of market `mi` (`current`) unless the
-    /// session has one already or made the market. Returns whether the session is open (its
-    /// copies replace records of single changes).
+    /// Before a change to recheck set `set` of market `mi` (`current`): whether the change
+    /// needs no record of its own, because a session copied the set whole. In a session the
+    /// set's changes are counted, and the one past `WATCH_RECORDS_BEFORE_COPY` copies it
+    /// (with a record that puts the copy back, undone in its turn before the older records).
+    /// A market the session made is never copied (it is truncated away).
     #[inline]
-    fn keep_watch_set(&mut self, mi: usize, set: WatchSet, current: &BTreeSet<WatchKey>) -> bool {
-        if self.session.is_none() {
+    fn watch_set_copied(&mut self, mi: usize, set: WatchSet, current: &BTreeSet<WatchKey>) -> bool {
+        if self.session.is_none() || mi >= self.markets_len {
             return false;
         }
-        let kept = self
+        let at = match self
             .watch_copies
             .iter()
-            .any(|&(m, s, _)| m == mi && s == set);
-        if !kept && mi < self.markets_len {
-            self.watch_copies.push((mi, set, current.clone()));
+            .position(|w| w.mi == mi && w.set == set)
+        {
+            Some(at) => at,
+            None => {
+                self.watch_copies.push(WatchCopy {
+                    mi,
+                    set,
+                    records: 0,
+                    copy: None,
+                });
+                self.watch_copies.len() - 1
+            }
+        };
+        let w = &mut self.watch_copies[at];
+        if w.copy.is_some() {
+            return true;
         }
+        w.records += 1;
+        if w.records <= WATCH_RECORDS_BEFORE_COPY {
+            return false;
+        }
+        w.copy = Some(current.clone());
+        self.ops.push(Undo::WatchCopy { at: at as u32 });
         true
     }
 
@@ -601,19 +642,13 @@ impl Engine {
             vault_stamp: &mut j.vault_stamp,
             epoch: j.epoch,
             accounts_len: j.accounts_len,
+            watch_copies: &mut j.watch_copies,
         };
         while let Some(u) = j.ops.pop() {
             tables.undo(u, &mut payloads);
         }
         for (mi, saved) in j.markets.drain(..) {
             saved.restore(&mut tables.markets[mi]);
-        }
-        for (mi, set, saved) in j.watch_copies.drain(..) {
-            let m = &mut tables.markets[mi];
-            *match set {
-                WatchSet::Down(side) => &mut m.watch_down[side as usize],
-                WatchSet::Up(side) => &mut m.watch_up[side as usize],
-            } = saved;
         }
         tables.accounts.truncate(j.accounts_len);
         tables.markets.truncate(j.markets_len);
@@ -916,7 +951,7 @@ impl Engine {
             WatchSet::Down(side) => &mut m.watch_down[side as usize],
             WatchSet::Up(side) => &mut m.watch_up[side as usize],
         };
-        let copied = self.journal.keep_watch_set(mi, set, s);
+        let copied = self.journal.watch_set_copied(mi, set, s);
         let changed = if inserted {
             s.insert(key)
         } else {
@@ -1121,6 +1156,7 @@ struct Payloads<'a> {
     epoch: u64,
     /// Rows from here on were created by the command (truncated after the records).
     accounts_len: usize,
+    watch_copies: &'a mut [WatchCopy],
 }
 
 impl Payloads<'_> {
@@ -1245,6 +1281,16 @@ impl Tables<'_> {
             }
             Undo::Book { mi, u } => self.markets[mi as usize].book.undo(u),
             Undo::BookShift { mi, delta } => self.markets[mi as usize].book.shift(-delta),
+            Undo::WatchCopy { at } => {
+                let w = &mut p.watch_copies[at as usize];
+                if let Some(copy) = w.copy.take() {
+                    let m = &mut self.markets[w.mi];
+                    *match w.set {
+                        WatchSet::Down(side) => &mut m.watch_down[side as usize],
+                        WatchSet::Up(side) => &mut m.watch_up[side as usize],
+                    } = copy;
+                }
+            }
             Undo::Flag { key, old } => {
                 match old {
                     Some(f) => self.flags.insert(key, f),
