@@ -178,11 +178,41 @@ pub struct Book {
     bids: PriceIndex,
     asks: PriceIndex,
     resting: usize,
+    /// The impact mid last computed from this book, with what it was computed for (the
+    /// notional walked, lots per unit): `Market::impact_mid`'s memo. Every change to the book
+    /// clears it (each `&mut self` method's first line), so it never outlives the book it
+    /// describes; a forward path's book changes only when a liquidation fills, while its mark
+    /// is recomputed at every price. Not state: never compared, hashed or copied with meaning.
+    impact_memo: std::cell::Cell<Option<ImpactMemo>>,
+}
+
+/// See `Book::impact_memo`: (notional micro-USD, lots per unit) -> impact mid.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ImpactMemo {
+    pub notional_micros: i64,
+    pub lots_per_unit: i64,
+    pub mid: Option<Price>,
 }
 
 impl Book {
     pub fn new() -> Book {
         Book::default()
+    }
+
+    /// The memo of the impact mid, if still valid for `(notional_micros, lots_per_unit)`.
+    pub(crate) fn impact_memo(
+        &self,
+        notional_micros: i64,
+        lots_per_unit: i64,
+    ) -> Option<Option<Price>> {
+        self.impact_memo
+            .get()
+            .filter(|m| m.notional_micros == notional_micros && m.lots_per_unit == lots_per_unit)
+            .map(|m| m.mid)
+    }
+
+    pub(crate) fn set_impact_memo(&self, memo: ImpactMemo) {
+        self.impact_memo.set(Some(memo));
     }
 
     /// Number of resting orders.
@@ -228,12 +258,14 @@ impl Book {
     /// Take a free slot and build the id of the order that will use it. The id exists before
     /// the order rests, so fills can name the taker; [`Book::release`] returns an unused slot.
     pub fn reserve(&mut self, seq: u64) -> OrderId {
+        self.impact_memo.take();
         self.reserve_logged(seq, &mut |_| ())
     }
 
     /// [`Book::reserve`], reporting how to undo it.
     #[inline]
     pub(crate) fn reserve_logged(&mut self, seq: u64, log: &mut impl FnMut(BookUndo)) -> OrderId {
+        self.impact_memo.take();
         let (slot, grew) = match self.free_orders.pop() {
             Some(s) => (s, false),
             None => {
@@ -259,12 +291,14 @@ impl Book {
 
     /// Give back a reserved slot whose order never rested.
     pub fn release(&mut self, id: OrderId) {
+        self.impact_memo.take();
         self.release_logged(id, &mut |_| ())
     }
 
     /// [`Book::release`], reporting how to undo it.
     #[inline]
     pub(crate) fn release_logged(&mut self, id: OrderId, log: &mut impl FnMut(BookUndo)) {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         debug_assert_eq!(self.orders[slot as usize].level, NIL);
         self.free_orders.push(slot);
@@ -273,6 +307,7 @@ impl Book {
 
     /// Reserve a slot and rest the order in it; returns its id.
     pub fn insert_new(&mut self, seq: u64, o: NewOrder) -> OrderId {
+        self.impact_memo.take();
         let id = self.reserve(seq);
         self.insert(id, o);
         id
@@ -288,6 +323,7 @@ impl Book {
 
     /// Rest an order, whose slot `id` reserved, at the back of its price level.
     pub fn insert(&mut self, id: OrderId, o: NewOrder) {
+        self.impact_memo.take();
         self.insert_logged(id, o, 0, &mut |_| ())
     }
 
@@ -301,6 +337,7 @@ impl Book {
         acct_slot: u32,
         log: &mut impl FnMut(BookUndo),
     ) {
+        self.impact_memo.take();
         debug_assert!(o.qty.is_positive() && o.price.is_positive());
         let slot = Self::slot_of(id);
         debug_assert_eq!(
@@ -327,6 +364,7 @@ impl Book {
 
     /// Remove a resting order and return it.
     pub fn remove(&mut self, id: OrderId) -> Option<Order> {
+        self.impact_memo.take();
         self.remove_logged(id, &mut |_| ())
     }
 
@@ -337,6 +375,7 @@ impl Book {
         id: OrderId,
         log: &mut impl FnMut(BookUndo),
     ) -> Option<Order> {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         let order = *self.get(id)?;
         let level_freed = self.unlink(slot);
@@ -353,6 +392,7 @@ impl Book {
     /// [`Book::dead_slot`]). [`Book::put_back`] undoes it.
     #[inline]
     pub(crate) fn take_out(&mut self, id: OrderId) -> TakenOut {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         let o = &self.orders[slot as usize];
         debug_assert!(
@@ -372,6 +412,7 @@ impl Book {
 
     /// Undo [`Book::take_out`]: the order's slot holds it again (but for its place).
     pub(crate) fn put_back(&mut self, t: TakenOut) -> &Order {
+        self.impact_memo.take();
         let mut o = self.orders[t.slot as usize];
         (o.level, o.prev, o.next) = (t.level, t.prev, t.next);
         self.undo_unlink(t.slot, t.level_freed, o);
@@ -386,6 +427,7 @@ impl Book {
 
     /// Undo the reuse of a free slot: its earlier content, as `dead_slot` returned it.
     pub(crate) fn restore_dead_slot(&mut self, slot: u32, dead: Order) {
+        self.impact_memo.take();
         debug_assert_eq!(
             self.orders[slot as usize].level, NIL,
             "the slot is free again"
@@ -396,6 +438,7 @@ impl Book {
     /// Reduce a resting order by `qty` (a fill); removes it when nothing remains.
     /// Returns the quantity still resting.
     pub fn fill(&mut self, id: OrderId, qty: Qty) -> Qty {
+        self.impact_memo.take();
         self.fill_logged(id, qty, &mut |_| ())
     }
 
@@ -407,6 +450,7 @@ impl Book {
         qty: Qty,
         log: &mut impl FnMut(BookUndo),
     ) -> Qty {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert!(o.id == id && o.level != NIL && qty.is_positive() && qty <= o.remaining);
@@ -434,6 +478,7 @@ impl Book {
     /// Record where the order sits in its account's order list.
     #[inline]
     pub fn set_acct_slot(&mut self, id: OrderId, slot: u32) {
+        self.impact_memo.take();
         self.set_acct_slot_logged(id, slot, &mut |_| ())
     }
 
@@ -445,6 +490,7 @@ impl Book {
         acct_slot: u32,
         log: &mut impl FnMut(BookUndo),
     ) {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         let o = &mut self.orders[slot as usize];
         debug_assert_eq!(o.id, id);
@@ -454,6 +500,7 @@ impl Book {
 
     /// Shrink a resting order's quantity in place (keeps its time priority).
     pub fn reduce(&mut self, id: OrderId, new_remaining: Qty) {
+        self.impact_memo.take();
         self.reduce_logged(id, new_remaining, &mut |_| ())
     }
 
@@ -465,6 +512,7 @@ impl Book {
         new_remaining: Qty,
         log: &mut impl FnMut(BookUndo),
     ) {
+        self.impact_memo.take();
         let slot = Self::slot_of(id);
         let o = &self.orders[slot as usize];
         debug_assert!(new_remaining.is_positive() && new_remaining < o.remaining);
@@ -482,6 +530,7 @@ impl Book {
     /// Take back one change, reported by a `_logged` method. Records must be undone newest
     /// first: each then finds the book exactly as its change left it (checked in debug builds).
     pub(crate) fn undo(&mut self, u: BookUndo) {
+        self.impact_memo.take();
         match u {
             BookUndo::Reserve { slot, grew } => {
                 if grew {
@@ -514,6 +563,7 @@ impl Book {
     /// The order in `slot` is the last of its level (nothing newer is left): take it off the
     /// back, leave the slot dead (reserved) and drop a level made for it.
     fn undo_insert(&mut self, slot: u32, made: LevelMade) {
+        self.impact_memo.take();
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         debug_assert_eq!(lv.tail, slot, "an undone insert is the back of its level");
@@ -546,6 +596,7 @@ impl Book {
     /// Put `order` back in `slot`, between its queue neighbours (re-making its level if it was
     /// freed), and take the slot off the free stack.
     fn undo_unlink(&mut self, slot: u32, level_freed: bool, order: Order) {
+        self.impact_memo.take();
         let top = self.free_orders.pop();
         debug_assert_eq!(top, Some(slot));
         self.orders[slot as usize] = order;
@@ -640,6 +691,7 @@ impl Book {
         mut qty: Qty,
         out: &mut Vec<BookFill>,
     ) -> Qty {
+        self.impact_memo.take();
         while qty.is_positive() {
             let best = match side {
                 Side::Buy => self.asks.first(),
@@ -714,6 +766,7 @@ impl Book {
     /// `-delta` gives the same book exactly. The caller keeps every price positive and within
     /// the market's bounds.
     pub(crate) fn shift(&mut self, delta: i64) {
+        self.impact_memo.take();
         for index in [&mut self.bids, &mut self.asks] {
             for (price, l) in index.0.iter_mut() {
                 *price = Price::from_micros(price.micros() + delta);
@@ -775,6 +828,7 @@ impl Book {
     /// The level of `price` on `side`, made if missing: (its slot, whether it was made).
     #[inline]
     fn level_for(&mut self, side: Side, price: Price) -> (u32, LevelMade) {
+        self.impact_memo.take();
         let map = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -805,6 +859,7 @@ impl Book {
     }
 
     fn link_back(&mut self, level: u32, slot: u32) {
+        self.impact_memo.take();
         let lv = &mut self.levels[level as usize];
         let tail = lv.tail;
         lv.tail = slot;
@@ -821,6 +876,7 @@ impl Book {
     /// Take the order in `slot` out of its level; returns whether that emptied (and freed)
     /// the level. The caller logs it.
     fn unlink(&mut self, slot: u32) -> bool {
+        self.impact_memo.take();
         let o = self.orders[slot as usize];
         let lv = &mut self.levels[o.level as usize];
         if o.prev == NIL {

@@ -200,6 +200,25 @@ impl Market {
 
     /// Mid of the impact bid and impact ask, if both exist.
     pub fn impact_mid(&self) -> Option<Price> {
+        let key = (
+            self.params.impact_notional_usd.micros(),
+            self.params.lots_per_unit,
+        );
+        if let Some(mid) = self.book.impact_memo(key.0, key.1) {
+            debug_assert_eq!(mid, self.walk_impact_mid(), "a stale impact-mid memo");
+            return mid;
+        }
+        let mid = self.walk_impact_mid();
+        self.book.set_impact_memo(crate::book::ImpactMemo {
+            notional_micros: key.0,
+            lots_per_unit: key.1,
+            mid,
+        });
+        mid
+    }
+
+    /// The impact mid walked from the book (`impact_mid` remembers it until the book changes).
+    fn walk_impact_mid(&self) -> Option<Price> {
         let bid = self.impact_price(Side::Sell)?;
         let ask = self.impact_price(Side::Buy)?;
         let sum = bid.micros() as i128 + ask.micros() as i128;
