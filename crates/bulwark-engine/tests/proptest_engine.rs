@@ -35,29 +35,17 @@ use bulwark_engine::VAULT;
 use bulwark_engine::{
     state_hash, AccountId, Book, Command, Engine, EngineConfig, Event, Flag, HaltMode, MarginMode,
     MarketId, OrderId, OrderKind, Param, PlaceOrder, Price, Qty, Reject, Requote, Scope, SelfTrade,
-    Side, TimestampMs, Usd, VenueParam,
+    Side, TimestampMs, VenueParam,
 };
 use common::{
-    market_params, place_spec, setup_commands, step, Op, PlaceSpec, Profile, Step, View, ACCOUNTS,
-    MARKETS, SOURCES,
+    market_params, place_spec, setup_commands, side_of, step, whole_usd as usd, Op, PlaceSpec,
+    Profile, Step, View, ACCOUNTS, MARKETS, SOURCES,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use reference::{ref_health, RefBook, RefHealth};
 use std::collections::{BTreeMap, BTreeSet};
-
-fn usd(whole: i64) -> Usd {
-    Usd::from_micros(whole * MICROS_PER_UNIT)
-}
-
-fn side_of(buy: bool) -> Side {
-    if buy {
-        Side::Buy
-    } else {
-        Side::Sell
-    }
-}
 
 // =============================================================================================
 // a. Book vs reference book

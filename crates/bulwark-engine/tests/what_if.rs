@@ -361,8 +361,13 @@ fn check_faulted_session(
             let now = TimestampMs(r.now);
             let mut dry = r.e.clone();
             dry.fail_commit_arithmetic_at(u64::MAX);
-            let _ = dry.apply(&cmd, now);
-            let n = dry.commit_arithmetic_steps();
+            // A refusal is decided before the commit: it counts no step.
+            let accepted = dry.apply(&cmd, now).is_ok();
+            let n = if accepted {
+                dry.commit_arithmetic_steps()
+            } else {
+                0
+            };
             if n == 0 {
                 r.send(cmd, r.now, session)?;
                 continue;

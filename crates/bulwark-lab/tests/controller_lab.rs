@@ -36,12 +36,9 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
     BASE.iter().copied().chain(extra.iter().copied()).collect()
 }
 
-#[test]
-fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
-    let o = quiet_run(&BASE[..1]);
-    let engine = &o.sim.venue.engine;
-    let before = state_hash_hex(engine);
-    let spec = ForecastSpec {
+/// 40 half-hour paths at 3% an hour, Student-t(4), 5-second prices, native liquidation.
+fn forty_paths(book_follows: bool) -> ForecastSpec {
+    ForecastSpec {
         paths: 40,
         horizon_s: 1_800,
         step_s: 5,
@@ -49,9 +46,17 @@ fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
         sigma_1h: 0.03,
         tail_dof: 4,
         liquidation_delay_s: 0,
-        book_follows: false,
+        book_follows,
         seed: 11,
-    };
+    }
+}
+
+#[test]
+fn a_forecast_leaves_the_live_engine_unchanged_and_repeats_bit_for_bit() {
+    let o = quiet_run(&BASE[..1]);
+    let engine = &o.sim.venue.engine;
+    let before = state_hash_hex(engine);
+    let spec = forty_paths(false);
     let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap();
     assert_eq!(
         state_hash_hex(engine),
@@ -218,17 +223,7 @@ fn a_forecast_with_a_following_book_leaves_the_venue_unchanged() {
     let o = quiet_run(&BASE[..1]);
     let engine = &o.sim.venue.engine;
     let before = state_hash_hex(engine);
-    let spec = ForecastSpec {
-        paths: 40,
-        horizon_s: 1_800,
-        step_s: 5,
-        tick_every_s: 60,
-        sigma_1h: 0.03,
-        tail_dof: 4,
-        liquidation_delay_s: 0,
-        book_follows: true,
-        seed: 11,
-    };
+    let spec = forty_paths(true);
     let a = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap(); // ok: a test
     assert_eq!(
         state_hash_hex(engine),
@@ -238,10 +233,7 @@ fn a_forecast_with_a_following_book_leaves_the_venue_unchanged() {
     let b = forecast(engine, MarketId(0), o.sim.now_ms(), &spec).unwrap(); // ok: a test
     assert_eq!(a, b);
     assert!(a.paths_simulated > 0, "{a:?}");
-    let frozen = ForecastSpec {
-        book_follows: false,
-        ..spec
-    };
+    let frozen = forty_paths(false);
     let f = forecast(engine, MarketId(0), o.sim.now_ms(), &frozen).unwrap(); // ok: a test
     assert_eq!(
         f.paths_simulated, a.paths_simulated,

@@ -174,7 +174,7 @@ pub fn whole_usd(whole: i64) -> Usd {
     Usd::from_micros(whole * MICROS_PER_UNIT)
 }
 
-fn side_of(buy: bool) -> Side {
+pub fn side_of(buy: bool) -> Side {
     if buy {
         Side::Buy
     } else {
