@@ -8,7 +8,7 @@
 //! Student-t(4) returns. Run: `cargo bench -p bulwark-lab --bench forecast`.
 
 use bulwark_engine::MarketId;
-use bulwark_lab::controller::forecast::{forecast, ForecastSpec};
+use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec};
 use bulwark_lab::run::run;
 use bulwark_lab::scenario::{self, Override};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         tail_dof: 4,
         liquidation_delay_s: 0,
         book_follows: false,
+        feed: FeedRule::EVERY_STEP,
         seed: 7,
     };
     let f = forecast(&engine, MarketId(0), now, &spec).expect("forecast");

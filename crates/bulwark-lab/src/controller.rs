@@ -28,7 +28,7 @@ pub mod scale_vol;
 use bulwark_engine::{Command, Engine, Event, MarketId, OiCap, Param, Ppm, Qty};
 use serde::{Deserialize, Serialize};
 
-use forecast::{Forecast, ForecastSpec};
+use forecast::{FeedRule, Forecast, ForecastSpec};
 
 /// `[controller]` of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +40,9 @@ pub struct ControllerParams {
     /// Seconds between two forecasts (and decisions).
     pub every_s: u64,
     pub paths: u32,
-    /// How far ahead each path runs, and its price step, s.
+    /// How far ahead each path runs, and its price step, s. The default step, 12 s, is one
+    /// block of the default chain: an oracle on chain lands at most once a block, and the
+    /// paths post their prices by the venue's feed rule ([`feed_rule`]).
     pub horizon_s: u64,
     pub step_s: u64,
     pub tick_every_s: u64,
@@ -87,7 +89,7 @@ impl Default for ControllerParams {
             every_s: 900,
             paths: 200,
             horizon_s: 3600,
-            step_s: 10,
+            step_s: 12,
             tick_every_s: 60,
             tail_dof: 4,
             scale_window_s: 900,
@@ -274,6 +276,27 @@ pub struct Controller {
     scale: Option<scale_vol::ScaleVol>,
     /// The run's one-hour estimate at the last decision.
     sigma_run_1h: f64,
+    /// When the venue's oracle posts: the paths post as it does.
+    feed: FeedRule,
+}
+
+/// The posting rule of a scenario's oracle, for the forecast's paths: the single feed's, or
+/// with several sources the most eager of them (the mark moves when any source reports).
+pub fn feed_rule(o: &crate::scenario::OracleParams) -> FeedRule {
+    if o.sources.is_empty() {
+        return FeedRule {
+            deviation_bp: o.deviation_bp,
+            heartbeat_s: o.heartbeat_s,
+        };
+    }
+    FeedRule {
+        deviation_bp: o
+            .sources
+            .iter()
+            .map(|s| s.deviation_bp)
+            .fold(f64::INFINITY, f64::min),
+        heartbeat_s: o.sources.iter().map(|s| s.heartbeat_s).min().unwrap_or(0),
+    }
 }
 
 /// Weight of each new liquidation in the delay's moving average.
@@ -283,9 +306,16 @@ const DELAY_EWMA_WEIGHT: f64 = 0.2;
 pub type Actions = Vec<Command>;
 
 impl Controller {
-    pub fn new(p: &ControllerParams, market: MarketId, seed: u64, start_ms: u64) -> Controller {
+    pub fn new(
+        p: &ControllerParams,
+        feed: FeedRule,
+        market: MarketId,
+        seed: u64,
+        start_ms: u64,
+    ) -> Controller {
         Controller {
             p: p.clone(),
+            feed,
             market,
             seed,
             start_ms,
@@ -394,6 +424,7 @@ impl Controller {
             tail_dof: self.p.tail_dof,
             liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
             book_follows: self.p.book_follows,
+            feed: self.feed,
             seed: self.seed ^ self.forecasts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         };
         self.forecasts += 1;

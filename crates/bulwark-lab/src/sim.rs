@@ -194,6 +194,7 @@ impl Sim {
             controller: s.controller.enabled.then(|| {
                 Controller::new(
                     &s.controller,
+                    crate::controller::feed_rule(&s.oracle),
                     MarketId(0),
                     s.seed ^ CONTROLLER_SEED,
                     start_ms,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use bulwark_engine::{state_hash_hex, MarketId};
-use bulwark_lab::controller::forecast::{forecast, ForecastSpec};
+use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec};
 use bulwark_lab::run::{run, Outcome};
 use bulwark_lab::scenario::{self, LoadedScenario, Override};
 
@@ -47,6 +47,7 @@ fn forty_paths(book_follows: bool) -> ForecastSpec {
         tail_dof: 4,
         liquidation_delay_s: 0,
         book_follows,
+        feed: FeedRule::EVERY_STEP,
         seed: 11,
     }
 }

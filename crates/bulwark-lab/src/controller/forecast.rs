@@ -10,8 +10,11 @@
 //! though the money is gone, and a pool lost before the forecast would count as a new loss
 //! when it is finally closed. The backtest measures the realised hour the same way.
 //!
-//! **What each path assumes.** The oracle follows a driftless walk in log price at the stated
-//! one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`.
+//! **What each path assumes.** The outside price follows a driftless walk in log price at the
+//! stated one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`,
+//! and the venue's oracle posts it as the live feed does ([`FeedRule`]: when it moved
+//! `deviation_bp` from the last post, or `heartbeat_s` after it), so the paths' marks move when
+//! and as far as the venue's would; a price the feed would not post reaches no engine.
 //! Nobody trades, adds or cancels: the book's liquidity is the depth it holds now, at the prices
 //! it holds it (the depth model: makers neither return nor pull within the horizon). Liquidation
 //! is the engine's native one, run every `liquidation_delay_s` (the venue's own recent wait
@@ -31,7 +34,7 @@ use bulwark_engine::{Command, Engine, Event, MarketId, Price, TimestampMs, Venue
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::path::draw::{standard_normal_pair, uniform_open};
+use crate::path::draw::{standard_normal_pair, student_t_polar};
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,7 +59,26 @@ pub struct ForecastSpec {
     /// neither requote nor pull); `true`, it keeps its shape and follows the path's price by
     /// whole ticks ([`Engine::what_if_shift_book`]), as makers requoting around the price.
     pub book_follows: bool,
+    /// When the venue's oracle posts a path's price.
+    pub feed: FeedRule,
     pub seed: u64,
+}
+
+/// The posting rule of the venue's oracle feed, as the paths apply it: a price goes to the
+/// engine when it moved at least `deviation_bp` from the last price posted, or `heartbeat_s`
+/// after that post. `FeedRule::EVERY_STEP` posts every price of a path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeedRule {
+    pub deviation_bp: f64,
+    pub heartbeat_s: u64,
+}
+
+impl FeedRule {
+    /// Every price of a path is posted.
+    pub const EVERY_STEP: FeedRule = FeedRule {
+        deviation_bp: 0.0,
+        heartbeat_s: 0,
+    };
 }
 
 /// The distribution of one forecast's bad debt, USD, and how it was reached.
@@ -122,6 +144,12 @@ pub fn forecast(
     let negative_at_start_usd = crate::venue_state::negative_equity_usd(engine);
     let steps = (spec.horizon_s / spec.step_s) as usize;
     let sigma_step = spec.sigma_1h * libm::sqrt(spec.step_s as f64 / 3600.0);
+    if !(spec.feed.deviation_bp.is_finite() && spec.feed.deviation_bp >= 0.0) {
+        return Err(format!(
+            "the feed's deviation_bp must be finite and >= 0, got {}",
+            spec.feed.deviation_bp
+        ));
+    }
     if spec.tail_dof != 0 && !(3..=100).contains(&spec.tail_dof) {
         return Err(format!(
             "tail_dof must be 0 (normal) or in 3..=100, got {}",
@@ -129,7 +157,8 @@ pub fn forecast(
         ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let (mut log_prices, mut prices) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+    let mut log_prices = Vec::with_capacity(steps);
+    let mut prices: Vec<Option<f64>> = Vec::with_capacity(steps);
     // One copy of the live engine, made when the first path needs it; each path runs in a
     // what-if session on it and is taken back after (`Engine::end_what_if`), which costs what
     // the path changed where refreshing the copy would cost every account and recheck entry.
@@ -153,8 +182,7 @@ pub fn forecast(
             (0.0, 0.0)
         } else {
             out.paths_simulated += 1;
-            prices.clear();
-            prices.extend(log_prices.iter().map(|&l| libm::exp(l)));
+            posted_prices(libm::log(start), &log_prices, spec, &mut prices);
             let e = scratch.get_or_insert_with(|| {
                 let mut e = engine.clone();
                 // The copy is checked once per path, at its end (debug builds), not after
@@ -201,9 +229,42 @@ fn stays_inside(log_prices: &[f64], (lo, hi): (Price, Price)) -> bool {
     })
 }
 
+/// Fills `out` with what the feed posts at each step of a path given as log prices: the price
+/// when the feed's rule ([`FeedRule`]) posts it, `None` otherwise. The deviation is tested on
+/// the logarithms against `ln(1 + d)` and `ln(1 - d)` (the feed's `|p / last - 1| >= d`), so
+/// only posted prices are exponentiated.
+fn posted_prices(
+    start_log: f64,
+    log_prices: &[f64],
+    spec: &ForecastSpec,
+    out: &mut Vec<Option<f64>>,
+) {
+    out.clear();
+    let d = spec.feed.deviation_bp / 1e4;
+    let up = libm::log1p(d);
+    let down = if d < 1.0 {
+        libm::log1p(-d)
+    } else {
+        f64::NEG_INFINITY
+    };
+    let heartbeat_steps = spec.feed.heartbeat_s.div_ceil(spec.step_s.max(1)).max(1) as usize;
+    // The path starts where the mark is, as if the feed had just posted it.
+    let (mut last, mut last_at) = (start_log, 0usize);
+    for (k, &l) in log_prices.iter().enumerate() {
+        let step = k + 1;
+        let moved = l - last;
+        if step - last_at >= heartbeat_steps || moved >= up || moved <= down {
+            out.push(Some(libm::exp(l)));
+            (last, last_at) = (l, step);
+        } else {
+            out.push(None);
+        }
+    }
+}
+
 /// Fills `out` with the logarithms of `steps` prices of a driftless walk in log price from
 /// `start`: each step's log return has standard deviation `sigma_step`, normal or Student-t
-/// with `dof` degrees of freedom (scaled to that deviation).
+/// with `dof` degrees of freedom (scaled to that deviation; [`student_t_polar`]).
 fn draw_path(
     rng: &mut ChaCha8Rng,
     start: f64,
@@ -216,42 +277,25 @@ fn draw_path(
     // The mean log return that makes the price a martingale is about -s^2/2; over an hour at
     // crash volatility (s^2 ~ 1e-3) it is noise, and it is kept for the normal case.
     let drift = -0.5 * sigma_step * sigma_step;
-    let t_scale = if dof == 0 {
-        1.0
-    } else {
-        libm::sqrt((dof as f64 - 2.0) / dof as f64)
-    };
     let mut log_p = libm::log(start);
-    while out.len() < steps {
-        let (a, b) = standard_normal_pair(rng);
-        for z in [a, b] {
-            if out.len() == steps {
-                break;
+    if dof == 0 {
+        while out.len() < steps {
+            let (a, b) = standard_normal_pair(rng);
+            for z in [a, b] {
+                if out.len() == steps {
+                    break;
+                }
+                log_p += drift + sigma_step * z;
+                out.push(log_p);
             }
-            let shock = if dof == 0 {
-                z
-            } else {
-                t_scale * z / libm::sqrt(chi_squared(rng, dof) / dof as f64)
-            };
-            log_p += drift + sigma_step * shock;
-            out.push(log_p);
         }
+        return;
     }
-}
-
-/// A chi-squared draw with `dof` degrees of freedom: -2 ln of a product of `dof / 2` uniforms
-/// (exact for even `dof`), plus one squared normal for an odd one.
-fn chi_squared(rng: &mut ChaCha8Rng, dof: u32) -> f64 {
-    let mut product = 1.0;
-    for _ in 0..dof / 2 {
-        product *= uniform_open(rng);
+    let t_scale = libm::sqrt((dof as f64 - 2.0) / dof as f64);
+    for _ in 0..steps {
+        log_p += drift + sigma_step * t_scale * student_t_polar(dof, rng);
+        out.push(log_p);
     }
-    let mut x = -2.0 * libm::log(product);
-    if dof % 2 == 1 {
-        let (z, _) = standard_normal_pair(rng);
-        x += z * z;
-    }
-    x
 }
 
 /// One path through `e`, a copy of the live engine: (deficits of bankrupt pools, liquidation
@@ -262,7 +306,7 @@ fn run_path(
     market: MarketId,
     now_ms: u64,
     spec: &ForecastSpec,
-    prices: &[f64],
+    prices: &[Option<f64>],
 ) -> Result<(f64, f64, f64), String> {
     let (mut loss, mut liquidated) = (0.0, 0.0);
     let mut tally = |events: &[Event]| {
@@ -283,8 +327,8 @@ fn run_path(
     let native = |on: bool| Command::SetVenueParam {
         param: VenueParam::NativeLiquidation(on),
     };
-    // Liquidations every `delay` steps: native liquidation switched on for one price in
-    // `delay` (the engine sweeps after a price input), off in between.
+    // Liquidations every `delay` steps: native liquidation switched on for one command in
+    // `delay` (the engine sweeps after a price input and after a `Tick`), off in between.
     let delay = (spec.liquidation_delay_s / spec.step_s).max(1) as usize;
     if delay == 1 {
         switch(e, native(true), TimestampMs(now_ms))?;
@@ -296,32 +340,43 @@ fn run_path(
     let tick_every = (spec.tick_every_s / spec.step_s).max(1) as usize;
     let rest = RestOfPath::new(prices);
     let mut book = BookFollows::new(e, market);
-    for (k, &p) in prices.iter().enumerate() {
+    for (k, &posted) in prices.iter().enumerate() {
         let t = TimestampMs(now_ms + (k as u64 + 1) * step_ms);
-        let micros = (p * 1e6).round().clamp(1.0, max as f64) as i64;
-        if spec.book_follows {
-            book.follow(e, micros);
-        }
-        let cmd = Command::OraclePrice {
-            market,
-            price: Price::from_micros(micros),
-        };
         let sweep = delay > 1 && (k + 1) % delay == 0;
-        if sweep {
-            switch(e, native(true), t)?;
+        if let Some(p) = posted {
+            let micros = (p * 1e6).round().clamp(1.0, max as f64) as i64;
+            if spec.book_follows {
+                book.follow(e, micros);
+            }
+            let cmd = Command::OraclePrice {
+                market,
+                price: Price::from_micros(micros),
+            };
+            if sweep {
+                switch(e, native(true), t)?;
+            }
+            // A refusal (a halted market's print, say) changes nothing; the path goes on.
+            match e.apply(&cmd, t) {
+                Ok(ev) => tally(ev),
+                Err(r) => still_in_session(e, &r)?,
+            }
+            if sweep {
+                switch(e, native(false), t)?;
+            }
         }
-        // A refusal (a halted market's print, say) changes nothing; the path goes on.
-        match e.apply(&cmd, t) {
-            Ok(ev) => tally(ev),
-            Err(r) => still_in_session(e, &r)?,
-        }
-        if sweep {
-            switch(e, native(false), t)?;
-        }
-        if (k + 1) % tick_every == 0 {
+        // A due liquidation with no price to ride on rides on a `Tick` (only when a pool
+        // waits for it: a sweep of nobody changes nothing).
+        let sweep_on_tick = sweep && posted.is_none() && !e.liquidation_queue().is_empty();
+        if (k + 1) % tick_every == 0 || sweep_on_tick {
+            if sweep_on_tick {
+                switch(e, native(true), t)?;
+            }
             match e.apply(&Command::Tick, t) {
                 Ok(ev) => tally(ev),
                 Err(r) => still_in_session(e, &r)?,
+            }
+            if sweep_on_tick {
+                switch(e, native(false), t)?;
             }
         }
         // Asked every few prices, not at each: the band is a walk down four trees, and a
@@ -378,18 +433,21 @@ impl BookFollows {
 /// Prices between two of a path's tests of whether it can stop ([`RestOfPath::stays_quiet`]).
 const QUIET_CHECK_EVERY: usize = 6;
 
-/// The lowest and highest price of every tail of a path, for [`RestOfPath::stays_quiet`].
+/// The lowest and highest posted price of every tail of a path, for
+/// [`RestOfPath::stays_quiet`] (a price the feed does not post reaches no engine).
 struct RestOfPath {
-    /// `(min, max)` of `prices[k..]` at `k`.
+    /// `(min, max)` of the posted prices of `prices[k..]` at `k`.
     extremes: Vec<(f64, f64)>,
 }
 
 impl RestOfPath {
-    fn new(prices: &[f64]) -> RestOfPath {
+    fn new(prices: &[Option<f64>]) -> RestOfPath {
         let mut extremes = vec![(f64::INFINITY, f64::NEG_INFINITY); prices.len()];
         let mut run = (f64::INFINITY, f64::NEG_INFINITY);
-        for (k, &p) in prices.iter().enumerate().rev() {
-            run = (run.0.min(p), run.1.max(p));
+        for (k, p) in prices.iter().enumerate().rev() {
+            if let Some(p) = *p {
+                run = (run.0.min(p), run.1.max(p));
+            }
             extremes[k] = run;
         }
         RestOfPath { extremes }
@@ -431,4 +489,63 @@ fn switch(e: &mut Engine, cmd: Command, t: TimestampMs) -> Result<(), String> {
     e.apply(&cmd, t)
         .map(|_| ())
         .map_err(|r| format!("a forward path could not switch native liquidation: {r}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(step_s: u64, deviation_bp: f64, heartbeat_s: u64) -> ForecastSpec {
+        ForecastSpec {
+            paths: 1,
+            horizon_s: 3600,
+            step_s,
+            tick_every_s: 60,
+            sigma_1h: 0.01,
+            tail_dof: 4,
+            liquidation_delay_s: 0,
+            book_follows: false,
+            feed: FeedRule {
+                deviation_bp,
+                heartbeat_s,
+            },
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn the_feed_posts_on_deviation_or_heartbeat_from_the_last_post() {
+        let start = 100.0f64;
+        // Prices at 12-s steps: +5 bp, +15 bp, +25 bp (20 bp from the start: posts), then
+        // +30 bp (5 bp from that post), +30, +30 (the 30-s heartbeat: 3 steps after the post),
+        // then -1% (a deviation down).
+        let prices = [100.05, 100.15, 100.25, 100.30, 100.30, 100.30, 99.0];
+        let logs: Vec<f64> = prices.iter().map(|&p| libm::log(p)).collect();
+        let mut out = Vec::new();
+        posted_prices(libm::log(start), &logs, &spec(12, 20.0, 30), &mut out);
+        let posted: Vec<Option<f64>> = out
+            .iter()
+            .map(|p| p.map(|x| (x * 100.0).round() / 100.0))
+            .collect();
+        assert_eq!(
+            posted,
+            [
+                None,
+                None,
+                Some(100.25),
+                None,
+                None,
+                Some(100.30),
+                Some(99.0)
+            ]
+        );
+        // The rule that posts every price.
+        posted_prices(libm::log(start), &logs, &spec(12, 0.0, 0), &mut out);
+        assert!(out.iter().all(Option::is_some));
+        // A price exactly at the threshold posts (the feed's `>=`), in both directions.
+        let up = libm::log(start) + libm::log1p(0.002);
+        let edge = [up, up + libm::log1p(-0.002)];
+        posted_prices(libm::log(start), &edge, &spec(1, 20.0, 3600), &mut out);
+        assert!(out[0].is_some() && out[1].is_some());
+    }
 }

@@ -134,9 +134,71 @@ pub fn student_t_unit(dof: f64, rng: &mut ChaCha8Rng) -> f64 {
     z * libm::sqrt((dof - 2.0) / w)
 }
 
+/// A Student-t draw with `dof` (> 0) degrees of freedom by Bailey's polar method ("Polar
+/// generation of random variates with the t-distribution", Mathematics of Computation 62,
+/// 1994): a point `(u, v)` uniform in the unit disc, `w = u^2 + v^2`, then
+/// `u sqrt(dof (w^(-2/dof) - 1) / w)`. One point (about 1.27 tries of two uniforms) per draw
+/// and no logarithm; with 4 degrees of freedom `w^(-1/2)` is a square root, elsewhere a `pow`.
+/// A cheaper draw than a normal over the root of a chi-squared, for the forecast's many
+/// paths.
+pub fn student_t_polar(dof: u32, rng: &mut ChaCha8Rng) -> f64 {
+    debug_assert!(dof > 0, "a t draw needs dof > 0");
+    loop {
+        let u = 2.0 * uniform_open(rng) - 1.0;
+        let v = 2.0 * uniform_open(rng) - 1.0;
+        let w = u * u + v * v;
+        if w > 0.0 && w < 1.0 {
+            let w_pow = if dof == 4 {
+                1.0 / libm::sqrt(w)
+            } else {
+                libm::pow(w, -2.0 / dof as f64)
+            };
+            return u * libm::sqrt(dof as f64 * (w_pow - 1.0) / w);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polar_t_draws_have_the_t_distributions_quantiles_and_variance() {
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        // Published two-sided quantiles of Student's t (any table): t(0.975) and t(0.995) for
+        // 4, 5 and 10 degrees of freedom. 200,000 draws: the empirical quantile's standard
+        // error at these levels is under 1% of the value, so 3% is several errors wide.
+        for (dof, q975, q995) in [(4, 2.776, 4.604), (5, 2.571, 4.032), (10, 2.228, 3.169)] {
+            let mut xs: Vec<f64> = (0..200_000)
+                .map(|_| student_t_polar(dof, &mut rng))
+                .collect();
+            xs.sort_by(f64::total_cmp);
+            let at = |p: f64| xs[(p * xs.len() as f64) as usize];
+            for (p, want) in [(0.975, q975), (0.995, q995)] {
+                let (hi, lo) = (at(p), -at(1.0 - p));
+                assert!(
+                    (hi / want - 1.0).abs() < 0.03,
+                    "dof {dof}: upper {p} {hi} vs {want}"
+                );
+                assert!(
+                    (lo / want - 1.0).abs() < 0.03,
+                    "dof {dof}: lower {p} {lo} vs {want}"
+                );
+            }
+            // Symmetric about 0; and with 10 degrees of freedom (finite fourth moment) the
+            // variance is dof / (dof - 2) = 1.25, here within 2%.
+            let median = at(0.5);
+            assert!(median.abs() < 0.01, "dof {dof}: median {median}");
+            if dof == 10 {
+                let (m, v) = mean_var(&xs);
+                assert!(
+                    m.abs() < 0.01 && (v / 1.25 - 1.0).abs() < 0.02,
+                    "mean {m}, var {v}"
+                );
+            }
+        }
+    }
 
     fn mean_var(xs: &[f64]) -> (f64, f64) {
         let n = xs.len() as f64;
