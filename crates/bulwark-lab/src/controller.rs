@@ -58,6 +58,14 @@ pub struct ControllerParams {
     /// The paths' depth model: the book as it is (`false`) or following the price
     /// (`true`; [`ForecastSpec::book_follows`]).
     pub book_follows: bool,
+    /// The paths' liquidations are capped at the venue's recent keeper throughput (pools
+    /// liquidated per second while pools waited below maintenance, over about an hour) times
+    /// a sweep's interval ([`ForecastSpec::max_liquidations_per_sweep`]); `false`: a sweep
+    /// liquidates every pool below maintenance.
+    pub keeper_throughput: bool,
+    /// The paths follow this share of the mark's recent trend (the EWMA of its moves over
+    /// `scale_window_s`, per hour); 0: driftless paths.
+    pub trend_weight: f64,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -96,6 +104,8 @@ impl Default for ControllerParams {
             scale_sample_s: 60,
             scale_half_life_s: 7_200,
             book_follows: false,
+            keeper_throughput: false,
+            trend_weight: 0.0,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -278,6 +288,46 @@ pub struct Controller {
     sigma_run_1h: f64,
     /// When the venue's oracle posts: the paths post as it does.
     feed: FeedRule,
+    /// The venue's recent liquidation throughput.
+    throughput: Throughput,
+}
+
+/// Liquidations started per second of time during which some pool waited below maintenance,
+/// both counts decayed with a half-life of [`Throughput::HALF_LIFE_S`]: what the venue's
+/// keepers get through when there is work, read from its events.
+#[derive(Clone, Debug, Default)]
+struct Throughput {
+    started: f64,
+    busy_s: f64,
+    last_ms: Option<u64>,
+}
+
+impl Throughput {
+    const HALF_LIFE_S: f64 = 3600.0;
+    /// Below this much busy time the rate says nothing (no cap).
+    const MIN_BUSY_S: f64 = 60.0;
+
+    fn observe(&mut self, now_ms: u64, busy: bool) {
+        let dt_s = self
+            .last_ms
+            .map_or(0.0, |last| now_ms.saturating_sub(last) as f64 / 1000.0);
+        self.last_ms = Some(now_ms);
+        let keep = libm::exp2(-dt_s / Self::HALF_LIFE_S);
+        self.started *= keep;
+        self.busy_s *= keep;
+        if busy {
+            self.busy_s += dt_s;
+        }
+    }
+
+    /// Pools per sweep of `interval_s`, at least one (0: no evidence, no cap).
+    fn per_sweep(&self, interval_s: f64) -> u32 {
+        if self.busy_s < Self::MIN_BUSY_S {
+            return 0;
+        }
+        let per_s = self.started / self.busy_s;
+        (per_s * interval_s).ceil().clamp(1.0, u32::MAX as f64) as u32
+    }
 }
 
 /// The posting rule of a scenario's oracle, for the forecast's paths: the single feed's, or
@@ -316,6 +366,7 @@ impl Controller {
         Controller {
             p: p.clone(),
             feed,
+            throughput: Throughput::default(),
             market,
             seed,
             start_ms,
@@ -344,6 +395,8 @@ impl Controller {
         if let Some(v) = &mut self.scale {
             v.observe(now_ms, mark);
         }
+        self.throughput
+            .observe(now_ms, !self.below_since.is_empty());
     }
 
     /// The venue's events of one command at `now_ms`: bad debt realised (for the backtest),
@@ -362,6 +415,7 @@ impl Controller {
                     self.below_since.remove(&(account, scope));
                 }
                 Event::LiquidationStarted { account, scope, .. } => {
+                    self.throughput.started += 1.0;
                     if let Some(since) = self.below_since.remove(&(account, scope)) {
                         let waited_s = (now_ms - since) as f64 / 1000.0;
                         self.delay_s = Some(
@@ -421,8 +475,22 @@ impl Controller {
             step_s: self.p.step_s,
             tick_every_s: self.p.tick_every_s,
             sigma_1h,
+            drift_1h: self.p.trend_weight
+                * self
+                    .scale
+                    .as_ref()
+                    .and_then(scale_vol::ScaleVol::drift_1h)
+                    .unwrap_or(0.0),
             tail_dof: self.p.tail_dof,
             liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
+            max_liquidations_per_sweep: if self.p.keeper_throughput {
+                let delay_s = self.delay_s.map_or(0, |d| d.round() as u64);
+                // A sweep every `delay_s` (rounded down to whole steps), or after every price.
+                let sweep_s = (delay_s / self.p.step_s.max(1)).max(1) * self.p.step_s;
+                self.throughput.per_sweep(sweep_s as f64)
+            } else {
+                0
+            },
             book_follows: self.p.book_follows,
             feed: self.feed,
             seed: self.seed ^ self.forecasts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -951,6 +1019,31 @@ fn base_of(engine: &Engine, market: MarketId) -> Base {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeper_throughput_counts_only_busy_time_and_needs_a_minute_of_it() {
+        let mut t = Throughput::default();
+        // Ten idle minutes, then two busy minutes at 1-s steps with 12 liquidations started.
+        for s in 0..=600u64 {
+            t.observe(s * 1000, false);
+        }
+        for s in 601..=720u64 {
+            t.observe(s * 1000, true);
+        }
+        t.started += 12.0;
+        // Busy time: 120 s, decayed by at most 2^(-120/3600) = 0.977 for the oldest second;
+        // so about 0.1 pools a second (12 / 118.6 = 0.1012): 2.53 pools over 25 s -> 3.
+        assert!((t.busy_s - 118.6).abs() < 0.2, "{}", t.busy_s);
+        assert_eq!(t.per_sweep(25.0), 3);
+        assert_eq!(t.per_sweep(1.0), 1, "at least one pool a sweep");
+        // Under a minute of busy time says nothing: no cap.
+        let mut short = Throughput::default();
+        for s in 0..=59u64 {
+            short.observe(s * 1000, true);
+        }
+        short.started += 5.0;
+        assert_eq!(short.per_sweep(25.0), 0);
+    }
 
     #[test]
     fn a_step_never_passes_its_bound_or_the_base() {

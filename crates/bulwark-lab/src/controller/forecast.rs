@@ -47,6 +47,8 @@ pub struct ForecastSpec {
     pub tick_every_s: u64,
     /// One-hour standard deviation of the log returns (0.02 = 2%).
     pub sigma_1h: f64,
+    /// One-hour mean of the log returns beyond the martingale's (0: driftless).
+    pub drift_1h: f64,
     /// Student-t innovations with this many degrees of freedom, scaled to the same standard
     /// deviation (0: normal). Crash returns have fat tails; a normal walk at the current
     /// volatility understates the next hour's worst moves.
@@ -55,6 +57,10 @@ pub struct ForecastSpec {
     /// recent figure (its keepers on a congested chain wait); the paths liquidate every this
     /// many seconds (0: after every price, the engine's native liquidation).
     pub liquidation_delay_s: u64,
+    /// Most pools one sweep liquidates, worst shortfall first (0: every pool below
+    /// maintenance): the venue's keepers' own recent throughput over a sweep's interval, so a
+    /// queue the keepers work through a few pools a minute is not emptied at once.
+    pub max_liquidations_per_sweep: u32,
     /// The depth model: `false`, the book stays as it is at the prices it holds (makers
     /// neither requote nor pull); `true`, it keeps its shape and follows the path's price by
     /// whole ticks ([`Engine::what_if_shift_book`]), as makers requoting around the price.
@@ -144,6 +150,10 @@ pub fn forecast(
     let negative_at_start_usd = crate::venue_state::negative_equity_usd(engine);
     let steps = (spec.horizon_s / spec.step_s) as usize;
     let sigma_step = spec.sigma_1h * libm::sqrt(spec.step_s as f64 / 3600.0);
+    if !spec.drift_1h.is_finite() {
+        return Err(format!("drift_1h must be finite, got {}", spec.drift_1h));
+    }
+    let drift_step = spec.drift_1h * spec.step_s as f64 / 3600.0;
     if !(spec.feed.deviation_bp.is_finite() && spec.feed.deviation_bp >= 0.0) {
         return Err(format!(
             "the feed's deviation_bp must be finite and >= 0, got {}",
@@ -172,6 +182,7 @@ pub fn forecast(
         draw_path(
             &mut rng,
             start,
+            drift_step,
             sigma_step,
             spec.tail_dof,
             steps,
@@ -268,6 +279,7 @@ fn posted_prices(
 fn draw_path(
     rng: &mut ChaCha8Rng,
     start: f64,
+    trend_step: f64,
     sigma_step: f64,
     dof: u32,
     steps: usize,
@@ -276,7 +288,7 @@ fn draw_path(
     out.clear();
     // The mean log return that makes the price a martingale is about -s^2/2; over an hour at
     // crash volatility (s^2 ~ 1e-3) it is noise, and it is kept for the normal case.
-    let drift = -0.5 * sigma_step * sigma_step;
+    let drift = trend_step - 0.5 * sigma_step * sigma_step;
     let mut log_p = libm::log(start);
     if dof == 0 {
         while out.len() < steps {
@@ -330,6 +342,13 @@ fn run_path(
     // Liquidations every `delay` steps: native liquidation switched on for one command in
     // `delay` (the engine sweeps after a price input and after a `Tick`), off in between.
     let delay = (spec.liquidation_delay_s / spec.step_s).max(1) as usize;
+    if spec.max_liquidations_per_sweep > 0 {
+        let cap = Command::SetVenueParam {
+            param: VenueParam::MaxLiquidationsPerStep(spec.max_liquidations_per_sweep),
+        };
+        e.apply(&cap, TimestampMs(now_ms))
+            .map_err(|r| format!("a forward path could not cap its liquidations: {r}"))?;
+    }
     if delay == 1 {
         switch(e, native(true), TimestampMs(now_ms))?;
     }
@@ -502,8 +521,10 @@ mod tests {
             step_s,
             tick_every_s: 60,
             sigma_1h: 0.01,
+            drift_1h: 0.0,
             tail_dof: 4,
             liquidation_delay_s: 0,
+            max_liquidations_per_sweep: 0,
             book_follows: false,
             feed: FeedRule {
                 deviation_bp,

@@ -23,6 +23,8 @@ pub struct ScaleVol {
     next_sample_ms: Option<u64>,
     /// EWMA of the squared window log return per second; `None` until a window is full.
     var_per_s: Option<f64>,
+    /// EWMA of the window log return per second (the trend), on the same samples.
+    drift_per_s: Option<f64>,
 }
 
 impl ScaleVol {
@@ -35,6 +37,7 @@ impl ScaleVol {
             marks: VecDeque::new(),
             next_sample_ms: None,
             var_per_s: None,
+            drift_per_s: None,
         }
     }
 
@@ -59,6 +62,16 @@ impl ScaleVol {
         let sample = r * r / self.window_s as f64;
         let w = 1.0 - libm::pow(0.5, self.sample_s as f64 / self.half_life_s.max(1) as f64);
         self.var_per_s = Some(self.var_per_s.map_or(sample, |v| v + w * (sample - v)));
+        let move_per_s = r / self.window_s as f64;
+        self.drift_per_s = Some(
+            self.drift_per_s
+                .map_or(move_per_s, |d| d + w * (move_per_s - d)),
+        );
+    }
+
+    /// The one-hour trend (mean log return over an hour), once a window has been seen.
+    pub fn drift_1h(&self) -> Option<f64> {
+        self.drift_per_s.map(|d| d * 3_600.0)
     }
 
     /// The one-hour sigma (a fraction), once a window has been seen.

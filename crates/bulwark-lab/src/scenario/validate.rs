@@ -984,6 +984,7 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
         k.loss_budget_insurance_share,
     );
     c.share("controller.relax_below", k.relax_below);
+    c.share("controller.trend_weight", k.trend_weight);
     for (field, v, lo, hi) in [
         (
             "controller.maintenance_step_ppm",
