@@ -124,6 +124,9 @@ mod tests {
         let s = v.sigma_1h().unwrap();
         // A 900-s move of -1%: sqrt(0.01^2 / 900 * 3600) = 2% an hour.
         assert!((s - 0.02).abs() < 1e-9, "{s}");
+        // And its trend: -1% per 900 s, -4% an hour.
+        let d = v.drift_1h().unwrap();
+        assert!((d + 0.04).abs() < 1e-9, "{d}");
     }
 
     #[test]
