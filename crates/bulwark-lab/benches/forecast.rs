@@ -8,7 +8,7 @@
 //! Student-t(4) returns. Run: `cargo bench -p bulwark-lab --bench forecast`.
 
 use bulwark_engine::MarketId;
-use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec};
+use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec, JumpSpec};
 use bulwark_lab::run::run;
 use bulwark_lab::scenario::{self, Override};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
         tick_every_s: 60,
         sigma_1h: 0.02,
         drift_1h: 0.0,
+        jumps: JumpSpec::NONE,
         tail_dof: 4,
         liquidation_delay_s: 0,
         max_liquidations_per_sweep: 0,

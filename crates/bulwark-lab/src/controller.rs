@@ -23,6 +23,7 @@
 //! correct forecast, atom or not, and reports the transforms' deciles.
 
 pub mod forecast;
+pub mod jumps;
 pub mod scale_vol;
 
 use bulwark_engine::{Command, Engine, Event, MarketId, OiCap, Param, Ppm, Qty};
@@ -66,6 +67,12 @@ pub struct ControllerParams {
     /// The paths follow this share of the mark's recent trend (the EWMA of its moves over
     /// `scale_window_s`, per hour); 0: driftless paths.
     pub trend_weight: f64,
+    /// The paths jump as the mark has lately ([`jumps`]): a one-minute move beyond
+    /// `jump_threshold` of the minute's sigma is a jump; the rate is an EWMA of their count
+    /// (half-life `jump_half_life_s`), the sizes the last 32 jumps. `false`: no jumps.
+    pub jumps: bool,
+    pub jump_threshold: f64,
+    pub jump_half_life_s: u64,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -106,6 +113,9 @@ impl Default for ControllerParams {
             book_follows: false,
             keeper_throughput: false,
             trend_weight: 0.0,
+            jumps: false,
+            jump_threshold: 5.0,
+            jump_half_life_s: 86_400,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -290,6 +300,8 @@ pub struct Controller {
     feed: FeedRule,
     /// The venue's recent liquidation throughput.
     throughput: Throughput,
+    /// The mark's recent jumps (with `jumps` on).
+    jump_log: Option<jumps::JumpLog>,
 }
 
 /// Liquidations started per second of time during which some pool waited below maintenance,
@@ -367,6 +379,9 @@ impl Controller {
             p: p.clone(),
             feed,
             throughput: Throughput::default(),
+            jump_log: p
+                .jumps
+                .then(|| jumps::JumpLog::new(60, p.jump_threshold, p.jump_half_life_s)),
             market,
             seed,
             start_ms,
@@ -397,6 +412,9 @@ impl Controller {
         }
         self.throughput
             .observe(now_ms, !self.below_since.is_empty());
+        if let Some(j) = &mut self.jump_log {
+            j.observe(now_ms, mark);
+        }
     }
 
     /// The venue's events of one command at `now_ms`: bad debt realised (for the backtest),
@@ -481,6 +499,10 @@ impl Controller {
                     .as_ref()
                     .and_then(scale_vol::ScaleVol::drift_1h)
                     .unwrap_or(0.0),
+            jumps: self
+                .jump_log
+                .as_ref()
+                .map_or(forecast::JumpSpec::NONE, jumps::JumpLog::spec),
             tail_dof: self.p.tail_dof,
             liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
             max_liquidations_per_sweep: if self.p.keeper_throughput {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use bulwark_engine::{state_hash_hex, MarketId};
-use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec};
+use bulwark_lab::controller::forecast::{forecast, FeedRule, ForecastSpec, JumpSpec};
 use bulwark_lab::run::{run, Outcome};
 use bulwark_lab::scenario::{self, LoadedScenario, Override};
 
@@ -45,6 +45,7 @@ fn forty_paths(book_follows: bool) -> ForecastSpec {
         tick_every_s: 60,
         sigma_1h: 0.03,
         drift_1h: 0.0,
+        jumps: JumpSpec::NONE,
         tail_dof: 4,
         liquidation_delay_s: 0,
         max_liquidations_per_sweep: 0,

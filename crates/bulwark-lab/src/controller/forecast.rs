@@ -34,7 +34,9 @@ use bulwark_engine::{Command, Engine, Event, MarketId, Price, TimestampMs, Venue
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::path::draw::{standard_normal_pair, student_t_polar};
+use crate::path::draw::{standard_normal_pair, student_t_polar, uniform_open};
+
+pub use super::jumps::JumpSpec;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,6 +51,9 @@ pub struct ForecastSpec {
     pub sigma_1h: f64,
     /// One-hour mean of the log returns beyond the martingale's (0: driftless).
     pub drift_1h: f64,
+    /// Jumps on top of the walk: each step has `rate_1h x step_s / 3600` chance of one, its
+    /// size (a log return) drawn from the venue's own recent jumps ([`JumpSpec::NONE`]: none).
+    pub jumps: JumpSpec,
     /// Student-t innovations with this many degrees of freedom, scaled to the same standard
     /// deviation (0: normal). Crash returns have fat tails; a normal walk at the current
     /// volatility understates the next hour's worst moves.
@@ -188,6 +193,7 @@ pub fn forecast(
             steps,
             &mut log_prices,
         );
+        add_jumps(&mut rng, &spec.jumps, spec.step_s, &mut log_prices);
         let quiet = !flagged && band.is_some_and(|band| stays_inside(&log_prices, band));
         let (loss, liquidated) = if quiet {
             (0.0, 0.0)
@@ -307,6 +313,25 @@ fn draw_path(
     for _ in 0..steps {
         log_p += drift + sigma_step * t_scale * student_t_polar(dof, rng);
         out.push(log_p);
+    }
+}
+
+/// Adds jumps to a path given as log prices: at each step one with probability
+/// `rate_1h x step_s / 3600`, its size drawn uniformly from the spec's sizes, and every later
+/// price moved by it. No draw at all when the spec has no jumps (the paths are then those of a
+/// forecast without them, bit for bit).
+fn add_jumps(rng: &mut ChaCha8Rng, jumps: &JumpSpec, step_s: u64, log_prices: &mut [f64]) {
+    if jumps.n == 0 || jumps.rate_1h.is_nan() || jumps.rate_1h <= 0.0 {
+        return;
+    }
+    let p_step = (jumps.rate_1h * step_s as f64 / 3600.0).min(1.0);
+    let mut shift = 0.0;
+    for l in log_prices.iter_mut() {
+        if uniform_open(rng) < p_step {
+            let k = ((uniform_open(rng) * jumps.n as f64) as usize).min(jumps.n - 1);
+            shift += jumps.sizes[k];
+        }
+        *l += shift;
     }
 }
 
@@ -522,6 +547,7 @@ mod tests {
             tick_every_s: 60,
             sigma_1h: 0.01,
             drift_1h: 0.0,
+            jumps: JumpSpec::NONE,
             tail_dof: 4,
             liquidation_delay_s: 0,
             max_liquidations_per_sweep: 0,

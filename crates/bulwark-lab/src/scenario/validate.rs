@@ -985,6 +985,13 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
     );
     c.share("controller.relax_below", k.relax_below);
     c.share("controller.trend_weight", k.trend_weight);
+    c.positive(
+        "controller.jump_threshold",
+        k.jump_threshold,
+        100.0,
+        " (sigmas)",
+    );
+    c.seconds("controller.jump_half_life_s", k.jump_half_life_s, 1);
     for (field, v, lo, hi) in [
         (
             "controller.maintenance_step_ppm",
