@@ -248,3 +248,65 @@ fn a_forecast_with_a_following_book_leaves_the_venue_unchanged() {
         "the depth model changes what they lose"
     );
 }
+
+/// The paths' refinements on one live state (the crash's 14th hour), each against the plain
+/// paths: every forecast leaves the venue as it was; the feed's rule posts fewer prices and
+/// so liquidates differently; a cap of one pool per sweep liquidates less notional; a trend
+/// down loses more than no trend, and jumps down more than none.
+#[test]
+fn the_paths_refinements_leave_the_venue_unchanged_and_move_the_forecast_their_way() {
+    let o = quiet_run(&BASE[..1]);
+    let engine = &o.sim.venue.engine;
+    let before = state_hash_hex(engine);
+    let now = o.sim.now_ms();
+    let run = |spec: &ForecastSpec| forecast(engine, MarketId(0), now, spec).unwrap(); // ok: a test
+    let plain = forty_paths(false);
+    let base = run(&plain);
+    let total = |v: &[f64]| v.iter().sum::<f64>();
+
+    let fed = run(&ForecastSpec {
+        feed: FeedRule {
+            deviation_bp: 20.0,
+            heartbeat_s: 30,
+        },
+        ..plain
+    });
+    assert_ne!(
+        fed.liquidated_usd, base.liquidated_usd,
+        "the feed's rule changes the paths"
+    );
+
+    let capped = run(&ForecastSpec {
+        liquidation_delay_s: 30,
+        max_liquidations_per_sweep: 1,
+        ..plain
+    });
+    let uncapped = run(&ForecastSpec {
+        liquidation_delay_s: 30,
+        ..plain
+    });
+    assert!(
+        total(&capped.liquidated_usd) < total(&uncapped.liquidated_usd),
+        "capped {} against {}",
+        total(&capped.liquidated_usd),
+        total(&uncapped.liquidated_usd)
+    );
+
+    let falling = run(&ForecastSpec {
+        drift_1h: -0.05,
+        ..plain
+    });
+    assert!(total(&falling.losses_usd) > total(&base.losses_usd));
+
+    let mut jumps = JumpSpec::NONE;
+    jumps.rate_1h = 4.0;
+    jumps.sizes[0] = libm::log(0.97);
+    jumps.n = 1;
+    let jumpy = run(&ForecastSpec { jumps, ..plain });
+    assert!(total(&jumpy.losses_usd) > total(&base.losses_usd));
+    assert_eq!(
+        state_hash_hex(engine),
+        before,
+        "a forecast changed the venue"
+    );
+}
