@@ -10,8 +10,9 @@
 //! though the money is gone, and a pool lost before the forecast would count as a new loss
 //! when it is finally closed. The backtest measures the realised hour the same way.
 //!
-//! **What each path assumes.** The outside price follows a driftless walk in log price at the
-//! stated one-hour volatility, with Student-t innovations (`tail_dof`), one price every `step_s`,
+//! **What each path assumes.** The outside price follows a walk in log price at the stated
+//! one-hour volatility (driftless unless `drift_1h`; jumps only with `jumps`), with Student-t
+//! innovations (`tail_dof`), one price every `step_s`,
 //! and the venue's oracle posts it as the live feed does ([`FeedRule`]: when it moved
 //! `deviation_bp` from the last post, or `heartbeat_s` after it), so the paths' marks move when
 //! and as far as the venue's would; a price the feed would not post reaches no engine.
@@ -159,6 +160,21 @@ pub fn forecast(
         return Err(format!("drift_1h must be finite, got {}", spec.drift_1h));
     }
     let drift_step = spec.drift_1h * spec.step_s as f64 / 3600.0;
+    let j = &spec.jumps;
+    let jumps_ok = j.n <= super::jumps::MAX_SIZES
+        && j.rate_1h.is_finite()
+        && j.rate_1h >= 0.0
+        && j.sizes[..j.n.min(super::jumps::MAX_SIZES)]
+            .iter()
+            .all(|s| s.is_finite());
+    if !jumps_ok {
+        return Err(format!(
+            "jumps need a finite rate >= 0 and at most {} finite sizes, got rate {} and {} sizes",
+            super::jumps::MAX_SIZES,
+            j.rate_1h,
+            j.n
+        ));
+    }
     if !(spec.feed.deviation_bp.is_finite() && spec.feed.deviation_bp >= 0.0) {
         return Err(format!(
             "the feed's deviation_bp must be finite and >= 0, got {}",
@@ -279,8 +295,9 @@ fn posted_prices(
     }
 }
 
-/// Fills `out` with the logarithms of `steps` prices of a driftless walk in log price from
-/// `start`: each step's log return has standard deviation `sigma_step`, normal or Student-t
+/// Fills `out` with the logarithms of `steps` prices of a walk in log price from `start`,
+/// drifting by `trend_step` a step: each step's log return has standard deviation
+/// `sigma_step`, normal or Student-t
 /// with `dof` degrees of freedom (scaled to that deviation; [`student_t_polar`]).
 fn draw_path(
     rng: &mut ChaCha8Rng,
