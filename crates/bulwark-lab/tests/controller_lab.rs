@@ -213,6 +213,13 @@ fn a_bad_controller_field_is_an_error_naming_it() {
             "controller.scale_half_life_s=0",
             "controller.scale_half_life_s",
         ),
+        ("controller.trend_weight=1.5", "controller.trend_weight"),
+        ("controller.trend_weight=-0.1", "controller.trend_weight"),
+        ("controller.jump_threshold=0", "controller.jump_threshold"),
+        (
+            "controller.jump_half_life_s=0",
+            "controller.jump_half_life_s",
+        ),
     ] {
         let e = load(&[set]).expect_err(set);
         assert!(e.contains(field), "{set}: {e}");
