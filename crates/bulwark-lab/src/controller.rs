@@ -487,6 +487,7 @@ impl Controller {
         let base = *self
             .base
             .get_or_insert_with(|| base_of(engine, self.market));
+        let delay_s = self.delay_s.map_or(0, |d| d.round() as u64);
         let spec = ForecastSpec {
             paths: self.p.paths,
             horizon_s: self.p.horizon_s,
@@ -504,9 +505,8 @@ impl Controller {
                 .as_ref()
                 .map_or(forecast::JumpSpec::NONE, jumps::JumpLog::spec),
             tail_dof: self.p.tail_dof,
-            liquidation_delay_s: self.delay_s.map_or(0, |d| d.round() as u64),
+            liquidation_delay_s: delay_s,
             max_liquidations_per_sweep: if self.p.keeper_throughput {
-                let delay_s = self.delay_s.map_or(0, |d| d.round() as u64);
                 // A sweep every `delay_s` (rounded down to whole steps), or after every price.
                 let sweep_s = (delay_s / self.p.step_s.max(1)).max(1) * self.p.step_s;
                 self.throughput.per_sweep(sweep_s as f64)

@@ -312,30 +312,19 @@ fn the_paths_refinements_leave_the_venue_unchanged_and_move_the_forecast_their_w
     let jumpy = run(&ForecastSpec { jumps, ..plain });
     assert!(total(&jumpy.losses_usd) > total(&base.losses_usd));
     // A spec the paths cannot draw from is an error, not a panic.
-    let mut bad = jumps;
-    bad.n = 33;
-    assert!(forecast(
-        engine,
-        MarketId(0),
-        now,
-        &ForecastSpec {
+    let (mut too_many, mut no_rate) = (jumps, jumps);
+    too_many.n = 33;
+    no_rate.rate_1h = f64::NAN;
+    for bad in [too_many, no_rate] {
+        let spec = ForecastSpec {
             jumps: bad,
             ..plain
-        }
-    )
-    .is_err());
-    bad = jumps;
-    bad.rate_1h = f64::NAN;
-    assert!(forecast(
-        engine,
-        MarketId(0),
-        now,
-        &ForecastSpec {
-            jumps: bad,
-            ..plain
-        }
-    )
-    .is_err());
+        };
+        assert!(
+            forecast(engine, MarketId(0), now, &spec).is_err(),
+            "{bad:?}"
+        );
+    }
     assert_eq!(
         state_hash_hex(engine),
         before,

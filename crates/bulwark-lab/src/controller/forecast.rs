@@ -38,6 +38,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::path::draw::{standard_normal_pair, student_t_polar, uniform_open};
 
 pub use super::jumps::JumpSpec;
+use super::jumps::MAX_SIZES;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -161,18 +162,15 @@ pub fn forecast(
     }
     let drift_step = spec.drift_1h * spec.step_s as f64 / 3600.0;
     let j = &spec.jumps;
-    let jumps_ok = j.n <= super::jumps::MAX_SIZES
+    // `&&` stops before the slice when `n` is too large.
+    let jumps_ok = j.n <= MAX_SIZES
         && j.rate_1h.is_finite()
         && j.rate_1h >= 0.0
-        && j.sizes[..j.n.min(super::jumps::MAX_SIZES)]
-            .iter()
-            .all(|s| s.is_finite());
+        && j.sizes[..j.n].iter().all(|s| s.is_finite());
     if !jumps_ok {
         return Err(format!(
-            "jumps need a finite rate >= 0 and at most {} finite sizes, got rate {} and {} sizes",
-            super::jumps::MAX_SIZES,
-            j.rate_1h,
-            j.n
+            "jumps need a finite rate >= 0 and at most {MAX_SIZES} finite sizes, got rate {} and {} sizes",
+            j.rate_1h, j.n
         ));
     }
     if !(spec.feed.deviation_bp.is_finite() && spec.feed.deviation_bp >= 0.0) {
