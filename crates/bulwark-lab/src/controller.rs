@@ -22,6 +22,7 @@
 //! uniform draw per hour) is at least 0.95, which happens with probability exactly 5% under a
 //! correct forecast, atom or not, and reports the transforms' deciles.
 
+pub mod calibration;
 pub mod forecast;
 pub mod jumps;
 pub mod scale_vol;
@@ -73,6 +74,19 @@ pub struct ControllerParams {
     pub jumps: bool,
     pub jump_threshold: f64,
     pub jump_half_life_s: u64,
+    /// The paths' volatility times a multiplier the controller's own backtest steers
+    /// ([`calibration`]): after each closed hour, `ln c` moves by `calibration_gain` times
+    /// (the hour's exceedance of VaR 95 - 0.05), within `[calibration_min,
+    /// calibration_max]`. 0: off (the multiplier stays 1).
+    pub calibration_gain: f64,
+    pub calibration_min: f64,
+    pub calibration_max: f64,
+    /// Maintenance moves only at the decision on the hour, where the backtest's forecast is
+    /// made of the venue after it (fee and cap move at any decision: they liquidate nobody).
+    /// A tightening of maintenance at a quarter past would push pools under it in the middle
+    /// of an hour whose forecast assumed the old one: the hour's loss would be the
+    /// controller's doing, not the market's. `false`: at any decision.
+    pub maintenance_on_the_hour: bool,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -116,6 +130,10 @@ impl Default for ControllerParams {
             jumps: false,
             jump_threshold: 5.0,
             jump_half_life_s: 86_400,
+            calibration_gain: 0.0,
+            maintenance_on_the_hour: false,
+            calibration_min: 1.0,
+            calibration_max: 4.0,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -148,6 +166,9 @@ pub struct ControllerRow {
     pub sigma_1h: f64,
     /// The run's own one-hour estimate (per-step returns scaled by time).
     pub sigma_run_1h: f64,
+    /// The backtest's multiplier on the paths' volatility ([`calibration`]; 1 when off),
+    /// already in `sigma_1h`.
+    pub vol_multiplier: f64,
     pub var95_usd: f64,
     pub es95_usd: f64,
     pub p_loss: f64,
@@ -302,6 +323,10 @@ pub struct Controller {
     throughput: Throughput,
     /// The mark's recent jumps (with `jumps` on).
     jump_log: Option<jumps::JumpLog>,
+    /// The paths' volatility multiplier, steered by the closed hours' backtest.
+    calibration: calibration::Calibration,
+    /// Hourly forecasts whose hour has been folded into `calibration`.
+    hours_closed: usize,
 }
 
 /// Liquidations started per second of time during which some pool waited below maintenance,
@@ -361,6 +386,9 @@ pub fn feed_rule(o: &crate::scenario::OracleParams) -> FeedRule {
     }
 }
 
+/// The maintenance lever's index in [`Controller::proposals`] and `last_move_ms`.
+const MAINTENANCE: usize = 0;
+
 /// Weight of each new liquidation in the delay's moving average.
 const DELAY_EWMA_WEIGHT: f64 = 0.2;
 
@@ -402,6 +430,12 @@ impl Controller {
                 scale_vol::ScaleVol::new(p.scale_window_s, p.scale_sample_s, p.scale_half_life_s)
             }),
             sigma_run_1h: 0.0,
+            calibration: calibration::Calibration::new(
+                p.calibration_gain,
+                p.calibration_min,
+                p.calibration_max,
+            ),
+            hours_closed: 0,
         }
     }
 
@@ -483,6 +517,11 @@ impl Controller {
             return Vec::new();
         }
         self.next_ms = now_ms + self.p.every_s * 1000;
+        let on_the_hour = (now_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000;
+        if on_the_hour {
+            self.close_hour(engine);
+        }
+        let sigma_1h = sigma_1h * self.calibration.scale();
         self.reading = read_venue(engine, self.market);
         let base = *self
             .base
@@ -553,14 +592,41 @@ impl Controller {
             self.last_tighten_ms = Some(now_ms);
         }
         let out = if tighten || relax {
-            self.act(engine, base, tighten, now_ms, sigma_1h, &f, budget, es)
+            self.act(
+                engine,
+                base,
+                tighten,
+                now_ms,
+                on_the_hour,
+                sigma_1h,
+                &f,
+                budget,
+                es,
+            )
         } else {
             Vec::new()
         };
-        if (now_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000 {
+        if on_the_hour {
             self.record_hour(engine, now_ms, &spec, f, &out);
         }
         out
+    }
+
+    /// The last hourly forecast's hour is over: its realised loss (bad debt realised since,
+    /// plus the change in unliquidated negative equity: the backtest's own measure) steers
+    /// the volatility multiplier. Each hour is folded once.
+    fn close_hour(&mut self, engine: &Engine) {
+        if self.hours_closed == self.hours.len() {
+            return;
+        }
+        self.hours_closed = self.hours.len();
+        let Some(h) = self.hours.last() else {
+            return;
+        };
+        let negative = crate::venue_state::negative_equity_usd(engine);
+        let realised = (self.realised_usd - h.realised_then_usd) + (negative - h.negative_then_usd);
+        self.calibration
+            .observe(&h.losses_usd, realised, LOSS_TOLERANCE_USD);
     }
 
     /// The hour's forecast for the backtest. The venue the hour then realises is the one
@@ -634,6 +700,7 @@ impl Controller {
         base: Base,
         tighten: bool,
         now_ms: u64,
+        on_the_hour: bool,
         sigma_1h: f64,
         f: &Forecast,
         budget: f64,
@@ -658,6 +725,9 @@ impl Controller {
                 continue;
             };
             if self.last_move_ms[lever].is_some_and(|t| now_ms < t + self.p.min_interval_s * 1000) {
+                continue;
+            }
+            if lever == MAINTENANCE && self.p.maintenance_on_the_hour && !on_the_hour {
                 continue;
             }
             self.last_move_ms[lever] = Some(now_ms);
@@ -827,6 +897,7 @@ impl Controller {
             new,
             sigma_1h,
             sigma_run_1h: self.sigma_run_1h,
+            vol_multiplier: self.calibration.scale(),
             var95_usd: var95,
             es95_usd: es95,
             p_loss,

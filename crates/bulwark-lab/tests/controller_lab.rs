@@ -1,6 +1,7 @@
 //! The online risk controller in whole lab runs: its forward simulation leaves the live
 //! engine untouched and is reproducible, its actions keep their rate limits and bounds, shadow
-//! mode and the kill switch change nothing, and a bad `[controller]` field is an error.
+//! mode and the kill switch change nothing, the backtest steers the paths' volatility, and a
+//! bad `[controller]` field is an error.
 
 use std::path::PathBuf;
 
@@ -177,6 +178,62 @@ fn the_controllers_actions_keep_their_rate_limits_and_bounds() {
     assert!(forecasts.iter().any(|r| r.sigma_1h > 1.2 * r.sigma_run_1h));
 }
 
+/// The backtest's multiplier on the paths' volatility, by hand on the default crash's first
+/// 14 hours: the calm hours lose nothing and neither does any path, so each closes with an
+/// exceedance probability of exactly 5% and the multiplier stays 1; hour 12, where the crash
+/// begins, loses more than every path of its forecast (probability 1), so from the forecast
+/// at 13 h it is e^(1 x 0.95); hour 13 stays under its VaR, so at 14 h it is e^0.90. It only
+/// moves on the hour, scales the paths' volatility, and with `maintenance_on_the_hour`
+/// maintenance moves only then (without it, the same crash moves it at a quarter past).
+#[test]
+fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour() {
+    let o = quiet_run(&with(&[
+        "controller.calibration_gain=1",
+        "controller.maintenance_on_the_hour=true",
+    ]));
+    let c = o.sim.controller.as_ref().expect("controller on");
+    let multiplier_at = |t_s: f64| {
+        c.rows
+            .iter()
+            .find(|r| r.kind == "forecast" && r.t_s == t_s)
+            .map(|r| r.vol_multiplier)
+            .unwrap_or_else(|| panic!("a forecast at {t_s} s"))
+    };
+    for h in 1..=12 {
+        assert_eq!(multiplier_at(h as f64 * 3600.0), 1.0, "hour {h}");
+    }
+    assert!((multiplier_at(46_800.0) - libm::exp(0.95)).abs() < 1e-12);
+    assert!((multiplier_at(50_400.0) - libm::exp(0.90)).abs() < 1e-12);
+    let mut last = 1.0;
+    for r in c.rows.iter().filter(|r| r.kind == "forecast") {
+        if r.t_s % 3600.0 != 0.0 {
+            assert_eq!(r.vol_multiplier, last, "moved off the hour: {r:?}");
+        }
+        last = r.vol_multiplier;
+        assert!((1.0..=4.0).contains(&r.vol_multiplier), "{r:?}");
+        assert!(
+            r.sigma_1h >= r.vol_multiplier * r.sigma_run_1h * (1.0 - 1e-12),
+            "{r:?}"
+        );
+    }
+    let maintenance_moves = |c: &bulwark_lab::controller::Controller| -> Vec<f64> {
+        c.rows
+            .iter()
+            .filter(|r| r.kind == "action" && r.lever == "maintenance")
+            .map(|r| r.t_s)
+            .collect()
+    };
+    let on_the_hour = maintenance_moves(c);
+    assert!(!on_the_hour.is_empty(), "the crash tightens maintenance");
+    assert!(
+        on_the_hour.iter().all(|t| t % 3600.0 == 0.0),
+        "{on_the_hour:?}"
+    );
+    let any_time = quiet_run(&BASE);
+    let any = maintenance_moves(any_time.sim.controller.as_ref().unwrap());
+    assert!(any.iter().any(|t| t % 3600.0 != 0.0), "{any:?}");
+}
+
 #[test]
 fn shadow_mode_and_the_kill_switch_change_nothing() {
     let off = quiet_run(&BASE[..1]);
@@ -219,6 +276,27 @@ fn a_bad_controller_field_is_an_error_naming_it() {
         (
             "controller.jump_half_life_s=0",
             "controller.jump_half_life_s",
+        ),
+        (
+            "controller.calibration_gain=-1",
+            "controller.calibration_gain",
+        ),
+        (
+            "controller.calibration_gain=nan",
+            "controller.calibration_gain",
+        ),
+        ("controller.calibration_min=0", "controller.calibration_min"),
+        (
+            "controller.calibration_min=1.5",
+            "controller.calibration_min",
+        ),
+        (
+            "controller.calibration_max=0.5",
+            "controller.calibration_max",
+        ),
+        (
+            "controller.calibration_max=inf",
+            "controller.calibration_max",
         ),
     ] {
         let e = load(&[set]).expect_err(set);

@@ -992,6 +992,21 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
         " (sigmas)",
     );
     c.seconds("controller.jump_half_life_s", k.jump_half_life_s, 1);
+    c.non_negative("controller.calibration_gain", k.calibration_gain, 10.0, "");
+    c.real(
+        "controller.calibration_min",
+        k.calibration_min,
+        Low::Incl(0.1),
+        1.0,
+        " (a multiplier on the paths' volatility)",
+    );
+    c.real(
+        "controller.calibration_max",
+        k.calibration_max,
+        Low::Incl(1.0),
+        10.0,
+        " (a multiplier on the paths' volatility)",
+    );
     for (field, v, lo, hi) in [
         (
             "controller.maintenance_step_ppm",
