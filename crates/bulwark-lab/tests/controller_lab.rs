@@ -234,6 +234,20 @@ fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour()
     assert!(any.iter().any(|t| t % 3600.0 != 0.0), "{any:?}");
 }
 
+/// The shipped parameters file of the calibrated controller loads and sets what it says.
+#[test]
+fn the_calibrated_controllers_parameters_file_loads() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/controller-calibrated.toml"
+    );
+    let set = format!("params={file}");
+    let s = load(&[set.as_str()]).unwrap_or_else(|e| panic!("{e}"));
+    let c = &s.scenario.controller;
+    assert!(c.enabled && c.keeper_throughput && c.maintenance_on_the_hour);
+    assert_eq!(c.calibration_gain, 1.0);
+}
+
 #[test]
 fn shadow_mode_and_the_kill_switch_change_nothing() {
     let off = quiet_run(&BASE[..1]);
