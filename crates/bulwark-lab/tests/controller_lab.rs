@@ -179,10 +179,11 @@ fn the_controllers_actions_keep_their_rate_limits_and_bounds() {
 }
 
 /// The backtest's multiplier on the paths' volatility, by hand on the default crash's first
-/// 14 hours: the calm hours lose nothing and neither does any path, so each closes with an
-/// exceedance probability of exactly 5% and the multiplier stays 1; hour 12, where the crash
-/// begins, loses more than every path of its forecast (probability 1), so from the forecast
-/// at 13 h it is e^(1 x 0.95); hour 13 stays under its VaR, so at 14 h it is e^0.90. It only
+/// 14 hours: the calm hours lose nothing (an hour whose paths lose nothing either moves
+/// nothing; one with a few losing paths would lower it, but 1 is its floor), so it stays 1;
+/// hour 12, where the crash begins, loses more than every path of its forecast (probability
+/// 1), so from the forecast at 13 h it is e^(1 x 0.95); hour 13 stays under its VaR
+/// (probability 0), so at 14 h it is e^(0.95 - 0.05). It only
 /// moves on the hour, scales the paths' volatility, and with `maintenance_on_the_hour`
 /// maintenance moves only then (without it, the same crash moves it at a quarter past).
 #[test]
