@@ -256,6 +256,9 @@ pub struct ControllerSummary {
     pub shadow_actions: u64,
     pub paths_simulated: u64,
     pub killed: bool,
+    /// The largest multiplier the backtest's correction put on the paths' volatility (1: the
+    /// correction off or never raised).
+    pub vol_multiplier_max: f64,
     pub backtest: Backtest,
 }
 
@@ -923,6 +926,11 @@ impl Controller {
             shadow_actions: count("shadow_action"),
             paths_simulated: self.paths_simulated,
             killed: self.killed,
+            vol_multiplier_max: self
+                .rows
+                .iter()
+                .map(|r| r.vol_multiplier)
+                .fold(self.calibration.scale(), f64::max),
             backtest: self.backtest(end_ms, end_negative_usd),
         }
     }

@@ -205,6 +205,11 @@ fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour()
     }
     assert!((multiplier_at(46_800.0) - libm::exp(0.95)).abs() < 1e-12);
     assert!((multiplier_at(50_400.0) - libm::exp(0.90)).abs() < 1e-12);
+    let s = o.summary.controller.as_ref().unwrap();
+    assert!(
+        (s.vol_multiplier_max - libm::exp(0.95)).abs() < 1e-12,
+        "{s:?}"
+    );
     let mut last = 1.0;
     for r in c.rows.iter().filter(|r| r.kind == "forecast") {
         if r.t_s % 3600.0 != 0.0 {
@@ -231,6 +236,16 @@ fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour()
         "{on_the_hour:?}"
     );
     let any_time = quiet_run(&BASE);
+    assert_eq!(
+        any_time
+            .summary
+            .controller
+            .as_ref()
+            .unwrap()
+            .vol_multiplier_max,
+        1.0,
+        "the correction is off by default"
+    );
     let any = maintenance_moves(any_time.sim.controller.as_ref().unwrap());
     assert!(any.iter().any(|t| t % 3600.0 != 0.0), "{any:?}");
 }

@@ -139,7 +139,7 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
     )
     .with_detail(format!(
         "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({}); \
-         randomized transform at or above 0.95 in {} hours ({}){}",
+         randomized transform at or above 0.95 in {} hours ({}){}{}",
         c.forecasts,
         c.paths_simulated,
         b.exceedances,
@@ -147,6 +147,14 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
         verdict(b.within),
         b.pit_exceedances,
         verdict(b.pit_within),
+        if c.vol_multiplier_max > 1.0 {
+            format!(
+                "; the backtest's correction raised the paths' volatility up to x{:.2}",
+                c.vol_multiplier_max
+            )
+        } else {
+            String::new()
+        },
         if c.killed {
             "; stopped by its kill switch"
         } else {
