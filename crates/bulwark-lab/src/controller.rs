@@ -248,6 +248,14 @@ struct HourForecast {
     negative_then_usd: f64,
 }
 
+impl HourForecast {
+    /// The loss realised since the forecast, marked as the forecast marks it: the bad debt
+    /// realised since, plus the change in unliquidated negative equity (both USD, now).
+    fn loss_since(&self, realised_now_usd: f64, negative_now_usd: f64) -> f64 {
+        (realised_now_usd - self.realised_then_usd) + (negative_now_usd - self.negative_then_usd)
+    }
+}
+
 /// What summary.json reports of the controller.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ControllerSummary {
@@ -627,7 +635,7 @@ impl Controller {
             return;
         };
         let negative = crate::venue_state::negative_equity_usd(engine);
-        let realised = (self.realised_usd - h.realised_then_usd) + (negative - h.negative_then_usd);
+        let realised = h.loss_since(self.realised_usd, negative);
         self.calibration
             .observe(&h.losses_usd, realised, LOSS_TOLERANCE_USD);
     }
@@ -955,7 +963,7 @@ impl Controller {
                 .map_or((self.realised_usd, end_negative_usd), |n| {
                     (n.realised_then_usd, n.negative_then_usd)
                 });
-            let realised = (then - h.realised_then_usd) + (negative - h.negative_then_usd);
+            let realised = h.loss_since(then, negative);
             let v: f64 = rng.gen();
             // A forecast with no paths (none is made so) counts as its transform's top.
             let pit = bulwark_risk::randomized_pit(&h.losses_usd, realised, v, LOSS_TOLERANCE_USD)

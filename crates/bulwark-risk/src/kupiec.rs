@@ -64,12 +64,42 @@ pub fn kupiec_accepted_counts(
     Ok(accepted)
 }
 
+/// How many of `sample` lie below `realised` and how many at or below it, two values closer
+/// than `tolerance` counting as equal: `n F(y-)` and `n F(y)` of the empirical distribution,
+/// the ends of the atom a randomized transform spreads.
+///
+/// # Errors
+/// [`RiskError`] for an empty or non-finite sample, a non-finite `realised`, or a negative or
+/// non-finite `tolerance`.
+pub fn pit_counts(
+    sample: &[f64],
+    realised: f64,
+    tolerance: f64,
+) -> Result<(usize, usize), RiskError> {
+    check::finite_slice("sample", sample)?;
+    check::finite("realised", realised)?;
+    check::finite("tolerance", tolerance)?;
+    if tolerance < 0.0 {
+        return Err(RiskError::OutOfRange {
+            what: "tolerance",
+            value: tolerance,
+            range: "[0, inf)",
+        });
+    }
+    let below = sample.iter().filter(|&&x| x < realised - tolerance).count();
+    let at_or_below = sample
+        .iter()
+        .filter(|&&x| x <= realised + tolerance)
+        .count();
+    Ok((below, at_or_below))
+}
+
 /// The randomized probability integral transform of `realised` under the empirical
 /// forecast distribution `sample`: `F(y-) + v (F(y) - F(y-))`, with `F(y-)` the share of the
-/// sample below `y`, `F(y)` the share at or below it and `v` a uniform draw in [0, 1). Two
-/// values closer than `tolerance` count as equal (realised and simulated losses go through
-/// different sums). Under a correct forecast the result is uniform on [0, 1); a VaR at level
-/// `1 - p` is "exceeded" when it is at least `1 - p`.
+/// sample below `y`, `F(y)` the share at or below it ([`pit_counts`]) and `v` a uniform draw
+/// in [0, 1). Two values closer than `tolerance` count as equal (realised and simulated
+/// losses go through different sums). Under a correct forecast the result is uniform on
+/// [0, 1); a VaR at level `1 - p` is "exceeded" when it is at least `1 - p`.
 ///
 /// # Errors
 /// [`RiskError`] for an empty or non-finite sample, a non-finite `realised`, `v` outside
@@ -80,27 +110,16 @@ pub fn randomized_pit(
     v: f64,
     tolerance: f64,
 ) -> Result<f64, RiskError> {
-    check::finite_slice("sample", sample)?;
-    check::finite("realised", realised)?;
-    check::finite("tolerance", tolerance)?;
-    if !(0.0..1.0).contains(&v) || tolerance < 0.0 {
+    let (below, at_or_below) = pit_counts(sample, realised, tolerance)?;
+    if !(0.0..1.0).contains(&v) {
         return Err(RiskError::OutOfRange {
-            what: if tolerance < 0.0 { "tolerance" } else { "v" },
-            value: if tolerance < 0.0 { tolerance } else { v },
-            range: if tolerance < 0.0 {
-                "[0, inf)"
-            } else {
-                "[0, 1)"
-            },
+            what: "v",
+            value: v,
+            range: "[0, 1)",
         });
     }
-    let n = sample.len() as f64;
-    let below = sample.iter().filter(|&&x| x < realised - tolerance).count() as f64;
-    let at_or_below = sample
-        .iter()
-        .filter(|&&x| x <= realised + tolerance)
-        .count() as f64;
-    Ok((below + v * (at_or_below - below)) / n)
+    let (below, at_or_below) = (below as f64, at_or_below as f64);
+    Ok((below + v * (at_or_below - below)) / sample.len() as f64)
 }
 
 #[cfg(test)]

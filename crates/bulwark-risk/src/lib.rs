@@ -111,7 +111,7 @@ pub use garch::{
     fit_garch11, FittedInnovations, Garch11, GarchFit, Innovations, MAX_GARCH_DOF,
     MIN_GARCH_OBSERVATIONS,
 };
-pub use kupiec::{kupiec_accepted_counts, kupiec_lr, randomized_pit};
+pub use kupiec::{kupiec_accepted_counts, kupiec_lr, pit_counts, randomized_pit};
 pub use multiple::{holm, Holm};
 pub use normal::{normal_pdf, normal_quantile};
 pub use parametric::{NormalLoss, StudentTLoss, MAX_FITTED_DOF, MIN_T_FIT_OBSERVATIONS};

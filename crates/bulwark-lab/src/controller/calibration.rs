@@ -63,18 +63,11 @@ impl Calibration {
 /// under the sample is at least [`LEVEL`]: 0 when the realised loss is below the sample's
 /// 95% quantile, 1 when even its lower end is above, the share of its atom above 0.95 when
 /// the realised loss sits on an atom that straddles it. `None` for an empty sample or a value
-/// that is not finite.
+/// that is not finite (as [`bulwark_risk::pit_counts`] refuses them).
 pub fn exceedance_probability(sample: &[f64], realised: f64, tolerance: f64) -> Option<f64> {
-    if sample.is_empty() || !realised.is_finite() || sample.iter().any(|x| !x.is_finite()) {
-        return None;
-    }
+    let (below, at_or_below) = bulwark_risk::pit_counts(sample, realised, tolerance).ok()?;
     let n = sample.len() as f64;
-    let below = sample.iter().filter(|&&x| x < realised - tolerance).count() as f64 / n;
-    let at_or_below = sample
-        .iter()
-        .filter(|&&x| x <= realised + tolerance)
-        .count() as f64
-        / n;
+    let (below, at_or_below) = (below as f64 / n, at_or_below as f64 / n);
     // The transform is uniform on [below, at_or_below].
     Some(if below >= LEVEL {
         1.0
