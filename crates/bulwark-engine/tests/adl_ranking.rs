@@ -140,6 +140,49 @@ fn the_same_counterparties_pay_however_liquidations_are_batched() {
     assert_eq!(deleveraged(&ev), expected());
 }
 
+/// Equal scores go to the lowest ids. The ranking scores exactly only the candidates whose
+/// bound reaches the best exact score so far; a bound equal to a score may hide an equal score
+/// with a lower id, so every tied candidate must be scored before the first is taken.
+///
+/// Seven shorts of 2 lots entered at 1,000 with 3,000 each (equal scores), ids 20 and 30 to 35
+/// (20 entered last); one long of 7 lots at 1,000 with 750, and U long the other 7 with plenty.
+/// Oracle 600 -> mark 800: the thin long's
+/// equity is 750 - 1,400 = -650 and its 7 lots close against 20, 30, 31 (2 each) and 32 (1).
+#[test]
+fn tied_scores_go_to_the_lowest_ids_whichever_are_scored_first() {
+    let mut v = Venue::new(params());
+    let shorts = [30, 31, 32, 33, 34, 35, 20];
+    for s in shorts {
+        v.deposit(s, "3000");
+    }
+    v.deposit(T1, "750");
+    v.deposit(U, "100000");
+    for s in shorts {
+        v.limit(s, Side::Sell, "1000", 2);
+    }
+    v.limit(T1, Side::Buy, "1000", 7);
+    v.limit(U, Side::Buy, "1000", 7);
+    v.venue(VenueParam::NativeLiquidation(true));
+    let ev = v.ok(Command::OraclePrice {
+        market: MarketId(0),
+        price: px("600"),
+    });
+    assert_eq!(v.e.market(MarketId(0)).unwrap().mark, px("800"));
+    let closed: Vec<(u32, u32, Qty)> = deleveraged(&ev)
+        .into_iter()
+        .map(|(bankrupt, counterparty, qty, _, _)| (bankrupt, counterparty, qty))
+        .collect();
+    assert_eq!(
+        closed,
+        vec![
+            (T1, 20, Qty::from_lots(-2)),
+            (T1, 30, Qty::from_lots(-2)),
+            (T1, 31, Qty::from_lots(-2)),
+            (T1, 32, Qty::from_lots(-1)),
+        ]
+    );
+}
+
 // =============================================================================================
 // Property: the counterparties of every bankruptcy are the top of a from-scratch ranking.
 // =============================================================================================

@@ -6,8 +6,13 @@
 //! bankruptcy, so who pays does not depend on how liquidations are batched into commands. A
 //! score depends on the marks and on its own account (position, cost, pool collateral), and the
 //! marks do not move within a command. So the command's first ADL in a (market, side) scans
-//! every account once and heaps the candidates by score (O(n)); after that, only the accounts
-//! changed since are re-scored. Every change to an account goes through `Engine::acct_mut`,
+//! every account once and heaps the candidates (O(n)); after that, only the accounts changed
+//! since are re-scored. The scan scores exactly only what it must: the exact score divides
+//! wide integers, and an ADL takes a few of the best of a thousand candidates, so the scan
+//! heaps most of them by a floating-point upper bound on their score and scores one exactly
+//! only when its bound reaches the best exact score found (`adl_pop_best`); the plan is the
+//! exact ranking's all the same (the bound is proven, ties are scored before either is taken,
+//! and the debug check below compares every plan). Every change to an account goes through `Engine::acct_mut`,
 //! which logs the account in [`AdlCache::touched`] while a ranking exists (fills, ADL closes
 //! and haircuts, vault takeovers, penalties to keepers, released isolated margin); before each
 //! plan the ranking re-scores the part of the log it has not seen. A re-scored account gets a
@@ -81,6 +86,11 @@ struct AdlRanking {
     policy: AdlPolicy,
     /// Best first; may hold retired entries (an older generation), skipped when met.
     heap: BinaryHeap<RankEntry>,
+    /// Candidates of the scan not yet scored exactly, keyed by an upper bound on their score
+    /// (`Engine::adl_score_bound`), best first: one moves into `heap`, scored, whenever its
+    /// bound reaches the best exact score there. An entry whose account was re-scored since
+    /// (it has a generation) is retired. Empty for pro rata.
+    pending: BinaryHeap<RankEntry>,
     /// The generation of each account re-scored since the scan (absent: 0).
     generation: BTreeMap<AccountId, u32>,
     /// How much of `AdlCache::touched` this ranking has re-scored.
@@ -161,6 +171,64 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
     Ok(equity)
 }
 
+/// A pool's equity at the marks in floating point, and a bound on its absolute error, micro-USD;
+/// `None` where an index difference overflows (see `Engine::adl_score_bound`). Mirrors
+/// [`pool_equity`] term by term, in floating point throughout: a value is `floor(q x P / lots)`
+/// there (off by at most 1 here), a pending amount is rounded up there (off by at most 1
+/// each, funding and loss, here); every term also carries a few ulps of rounding, which the
+/// magnitude's 1e-14 covers many times over.
+fn pool_equity_estimate(markets: &[Market], a: &Account, scope: Scope) -> Option<(f64, f64)> {
+    let mut equity = match scope {
+        Scope::Cross => a.collateral_usd.micros() as f64,
+        Scope::Isolated(_) => 0.0,
+    };
+    let mut magnitude = equity.abs();
+    let mut rounding = 1.0;
+    for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
+        let collateral = p.isolated_usd.micros() as f64; // zero for a cross position
+        equity += collateral;
+        magnitude += collateral.abs();
+        if p.qty.is_zero() {
+            continue;
+        }
+        let m = &markets[p.market.0 as usize];
+        let lots = p.qty.lots() as f64;
+        let value = lots * m.mark.micros() as f64 / m.params.lots_per_unit as f64;
+        let cost = p.cost_usd.micros() as f64;
+        rounding += 1.0;
+        let pending = if super::index::is_current(m, p) {
+            0.0
+        } else {
+            let s = super::index::side_of(p.qty);
+            let df = m.funding_index[s].checked_sub(p.funding_snap.get())?;
+            let dl = m.loss_index[s].checked_sub(p.loss_snap.get())?;
+            rounding += 2.0;
+            lots.abs() * (wide_to_f64(df) + wide_to_f64(dl))
+                / (m.params.lots_per_unit as f64 * PPM_ONE as f64)
+        };
+        equity += value - cost - pending;
+        magnitude += value.abs() + cost.abs() + pending.abs();
+    }
+    let err = magnitude * 1e-14 + 2.0 * rounding;
+    (equity.is_finite() && err.is_finite()).then_some((equity, err))
+}
+
+/// `v as f64`, by the one-instruction conversion when `v` fits an `i64` (index differences
+/// nearly always do; the wide conversion is a library call).
+#[inline]
+fn wide_to_f64(v: i128) -> f64 {
+    match i64::try_from(v) {
+        Ok(v) => v as f64,
+        Err(_) => wide_to_f64_cold(v),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wide_to_f64_cold(v: i128) -> f64 {
+    v as f64
+}
+
 impl Engine {
     /// Close the bankrupt position `qty` in market `mi` against opposite positions at the mark,
     /// choosing them by the market's ADL policy. Exactly |qty| lots are closed, never more.
@@ -210,7 +278,7 @@ impl Engine {
         let need = qty.abs().lots();
         let k = self.adl_ranking(market, want_sign, policy)?;
         let plan = match policy {
-            AdlPolicy::Ranked => self.adl_take_top(k, bankrupt, need),
+            AdlPolicy::Ranked => self.adl_take_top(k, bankrupt, need)?,
             AdlPolicy::ProRata => {
                 let r = &self.adl_cache.rankings[k];
                 let cands: Vec<(AccountId, Qty)> = r
@@ -241,17 +309,15 @@ impl Engine {
         k: usize,
         bankrupt: AccountId,
         need: i64,
-    ) -> Vec<(AccountId, Qty, Qty)> {
+    ) -> Bounded<Vec<(AccountId, Qty, Qty)>> {
         let market = self.adl_cache.rankings[k].market;
-        let mut heap = std::mem::take(&mut self.adl_cache.rankings[k].heap);
         let mut popped = Vec::new();
         let mut plan = Vec::new();
         let mut left = need;
         while left > 0 {
-            let Some(e) = heap.pop() else { break };
-            if !self.adl_cache.rankings[k].is_current(&e) {
-                continue; // superseded by a re-score: dropped for good
-            }
+            let Some(e) = self.adl_pop_best(k)? else {
+                break;
+            };
             popped.push(e);
             if e.id.0 == bankrupt {
                 continue;
@@ -261,9 +327,8 @@ impl Engine {
             left -= close;
             plan.push((e.id.0, q, Qty::from_lots(close)));
         }
-        heap.extend(popped);
-        self.adl_cache.rankings[k].heap = heap;
-        plan
+        self.adl_cache.rankings[k].heap.extend(popped);
+        Ok(plan)
     }
 
     /// The current position of a ranked candidate (an entry is current only while its
@@ -299,13 +364,14 @@ impl Engine {
             self.adl_rescore(k)?;
             return Ok(k);
         }
-        let heap = self.adl_scan(market, sign, policy)?;
+        let (heap, pending) = self.adl_scan(market, sign, policy)?;
         let seen = self.adl_cache.touched.len();
         self.adl_cache.rankings.push(AdlRanking {
             market,
             sign,
             policy,
             heap,
+            pending,
             generation: BTreeMap::new(),
             seen,
         });
@@ -313,28 +379,96 @@ impl Engine {
     }
 
     /// The one full scan: every account (and the vault) with a position of sign `sign` in
-    /// `market`, heaped by score in O(n).
+    /// `market`. Pro rata heaps them all (score 0). Ranked scores exactly only the candidates
+    /// whose score a cheap bound cannot settle and heaps the rest by their bound
+    /// ([`AdlRanking::pending`]): an ADL takes a few of the best of a thousand, so most are
+    /// never scored exactly (the exact score's wide divisions were most of the scan's cost).
+    /// Both heaps are made in O(n).
+    #[allow(clippy::type_complexity)]
     fn adl_scan(
         &self,
         market: MarketId,
         sign: i64,
         policy: AdlPolicy,
-    ) -> Bounded<BinaryHeap<RankEntry>> {
+    ) -> Bounded<(BinaryHeap<RankEntry>, BinaryHeap<RankEntry>)> {
+        let mut exact: Vec<RankEntry> = Vec::new();
         // Sized for every account at once: growing by doubling would copy the entries again.
-        let mut entries: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
+        let mut bounds: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
         let ids = (0..self.accounts.len() as u32)
             .map(AccountId)
             .chain(std::iter::once(VAULT));
         for id in ids {
+            let entry = |score| RankEntry {
+                score,
+                id: Reverse(id),
+                generation: 0,
+            };
+            let a = self.acct(id);
+            let Some(p) = a
+                .position(market)
+                .filter(|p| a.active && p.qty.signum() == sign)
+            else {
+                continue;
+            };
+            match policy {
+                AdlPolicy::ProRata => bounds.push(entry(0)),
+                AdlPolicy::Ranked => match self.adl_score_bound(a, p) {
+                    Some(bound) => bounds.push(entry(bound)),
+                    None => exact.push(entry(self.adl_score(a, p)?)),
+                },
+            }
+        }
+        Ok(match policy {
+            AdlPolicy::ProRata => (BinaryHeap::from(bounds), BinaryHeap::new()),
+            AdlPolicy::Ranked => (BinaryHeap::from(exact), BinaryHeap::from(bounds)),
+        })
+    }
+
+    /// The best current entry of ranking `k`, scored exactly, taken off its heap: first every
+    /// pending candidate whose bound reaches the best exact score is scored and heaped (a
+    /// bound equal to it may hide an equal score with a lower id, which ranks first).
+    fn adl_pop_best(&mut self, k: usize) -> Bounded<Option<RankEntry>> {
+        loop {
+            let r = &mut self.adl_cache.rankings[k];
+            while let Some(top) = r.heap.peek() {
+                if r.is_current(top) {
+                    break;
+                }
+                r.heap.pop(); // superseded by a re-score: dropped for good
+            }
+            while let Some(p) = r.pending.peek() {
+                if r.generation.contains_key(&p.id.0) {
+                    r.pending.pop(); // re-scored since the scan: its exact entry is in `heap`
+                } else {
+                    break;
+                }
+            }
+            let beaten = match (r.heap.peek(), r.pending.peek()) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(top), Some(p)) => p.score >= top.score,
+            };
+            if !beaten {
+                return Ok(r.heap.pop());
+            }
+            let Some(p) = r.pending.pop() else {
+                continue;
+            };
+            let (market, sign, policy) = (r.market, r.sign, r.policy);
+            let id = p.id.0;
             if let Some(score) = self.adl_entry_score(id, market, sign, policy)? {
-                entries.push(RankEntry {
+                debug_assert!(
+                    score <= p.score,
+                    "{id:?}: score {score} over its bound {}",
+                    p.score
+                );
+                self.adl_cache.rankings[k].heap.push(RankEntry {
                     score,
-                    id: Reverse(id),
+                    id: p.id,
                     generation: 0,
                 });
             }
         }
-        Ok(BinaryHeap::from(entries))
     }
 
     /// Re-score the accounts changed since ranking `k` was last brought up to date: each gets a
@@ -483,6 +617,41 @@ impl Engine {
         };
         let equity = self.adl_pool_equity(a, scope_of(p.mode, p.market))?;
         bounded(score_of(value, p.cost_usd, equity))
+    }
+
+    /// An upper bound on `adl_score(a, p)` from floating point, or `None` where it cannot give
+    /// a close one (then the scan scores exactly). Exact where the score is: a losing
+    /// position's (its profit less one, whatever its equity) and an underwater profitable
+    /// one's (-1).
+    ///
+    /// The score is `floor(profit x notional x 1e6 / (cost x equity))`. Profit, notional and
+    /// cost are exact integers; only the pool's equity is estimated, with an absolute error
+    /// below `err` (its terms' magnitudes x 1e-14, plus 2 micro-USD per rounded-up pending
+    /// amount). The bound divides by `equity - err`, the least the equity can be, and widens
+    /// the quotient by 1e-12 for the floating point's own few ulps of rounding (about 1e-15).
+    fn adl_score_bound(&self, a: &Account, p: &Position) -> Option<i128> {
+        let m = &self.markets[p.market.0 as usize];
+        let value = margin::value_usd(p.qty, m.mark, m.params.lots_per_unit).ok()?;
+        // In `i64` (the exact score's `i128` would need the wide conversion to float).
+        let upnl = value.micros().checked_sub(p.cost_usd.micros())?;
+        if upnl <= 0 {
+            return Some(upnl as i128 - 1);
+        }
+        let (equity, err) = pool_equity_estimate(&self.markets, a, scope_of(p.mode, p.market))?;
+        if equity + err < 0.0 {
+            return Some(-1);
+        }
+        let least = equity - err;
+        if least <= 0.0 {
+            return None; // the sign of the equity is not certain
+        }
+        let cost = p.cost_usd.micros().unsigned_abs().max(1) as f64;
+        let numerator = upnl as f64 * value.micros().unsigned_abs() as f64 * PPM_ONE as f64;
+        if numerator.is_nan() || numerator >= 1e36 {
+            return None; // near where the exact product saturates
+        }
+        let bound = numerator / (cost * least) * (1.0 + 1e-12) + 2.0;
+        bound.is_finite().then_some(bound as i128)
     }
 
     /// `adl_score` for the debug check, which must not count as engine arithmetic: `None`
