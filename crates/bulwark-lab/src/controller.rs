@@ -81,11 +81,13 @@ pub struct ControllerParams {
     pub calibration_gain: f64,
     pub calibration_min: f64,
     pub calibration_max: f64,
-    /// Maintenance moves only at the decision on the hour, where the backtest's forecast is
-    /// made of the venue after it (fee and cap move at any decision: they liquidate nobody).
-    /// A tightening of maintenance at a quarter past would push pools under it in the middle
-    /// of an hour whose forecast assumed the old one: the hour's loss would be the
-    /// controller's doing, not the market's. `false`: at any decision.
+    /// Maintenance moves only on the hour, by the step the decision before the hour chose
+    /// and announced (fee and cap move at any decision: they liquidate nobody). A tightening
+    /// at a quarter past would push pools under it in the middle of an hour whose forecast
+    /// assumed the old one: the hour's loss would be the controller's doing, not the
+    /// market's. Announced a decision ahead, the step is in the hour's forecast (made of the
+    /// venue with it), so the backtest needs no second forecast of the venue after the
+    /// hour's actions. `false`: at any decision.
     pub maintenance_on_the_hour: bool,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
@@ -338,6 +340,19 @@ pub struct Controller {
     calibration: calibration::Calibration,
     /// Hourly forecasts whose hour has been folded into `calibration`.
     hours_closed: usize,
+    /// The maintenance step the decision before the hour announced for it
+    /// (`maintenance_on_the_hour`).
+    announced: Option<Announced>,
+}
+
+/// A maintenance step chosen at one decision and applied at the next, on the hour.
+#[derive(Clone, Debug)]
+struct Announced {
+    at_s: f64,
+    old: i64,
+    new: i64,
+    command: Command,
+    why: String,
 }
 
 /// Liquidations started per second of time during which some pool waited below maintenance,
@@ -447,6 +462,7 @@ impl Controller {
                 p.calibration_max,
             ),
             hours_closed: 0,
+            announced: None,
         }
     }
 
@@ -533,6 +549,14 @@ impl Controller {
             self.close_hour(engine);
         }
         let sigma_1h = sigma_1h * self.calibration.scale();
+        // An announced maintenance step takes effect now: the hour's forecast is made of a
+        // copy of the venue with it (the live venue gets it with this decision's actions).
+        let mut out = Vec::new();
+        let copy = match self.announced.take().filter(|_| on_the_hour) {
+            Some(a) => self.apply_announced(engine, now_ms, sigma_1h, a, &mut out),
+            None => None,
+        };
+        let engine = copy.as_ref().unwrap_or(engine);
         self.reading = read_venue(engine, self.market);
         let base = *self
             .base
@@ -580,6 +604,11 @@ impl Controller {
         self.paths_simulated += f.paths_simulated as u64;
         let budget = self.budget_usd(engine);
         let es = f.es_usd(0.95);
+        let note = if copy.is_some() {
+            "the venue with the announced maintenance".to_string()
+        } else {
+            String::new()
+        };
         self.rows.push(self.row(
             t_s,
             "forecast",
@@ -588,7 +617,7 @@ impl Controller {
             None,
             sigma_1h,
             Some((&f, budget)),
-            String::new(),
+            note,
         ));
         let tighten = es > budget;
         // No relaxing on a degraded oracle or with pools waiting for liquidation: the
@@ -602,25 +631,62 @@ impl Controller {
         if tighten {
             self.last_tighten_ms = Some(now_ms);
         }
-        let out = if tighten || relax {
-            self.act(
-                engine,
-                base,
-                tighten,
-                now_ms,
-                on_the_hour,
-                sigma_1h,
-                &f,
-                budget,
-                es,
-            )
-        } else {
-            Vec::new()
-        };
+        if tighten || relax {
+            let moves = self.act(engine, base, tighten, now_ms, sigma_1h, &f, budget, es);
+            out.extend(moves);
+        }
         if on_the_hour {
-            self.record_hour(engine, now_ms, &spec, f, &out);
+            // With maintenance announced, the hour's forecast already has it; the hour's fee
+            // and cap moves are not in it, as no move within an hour is.
+            let after: &[Command] = if self.p.maintenance_on_the_hour {
+                &[]
+            } else {
+                &out
+            };
+            self.record_hour(engine, now_ms, &spec, f, after);
         }
         out
+    }
+
+    /// Applies the step announced at the decision before the hour: its row, its command (none
+    /// in shadow mode), and a copy of the venue with it for the hour's forecast (`None` in
+    /// shadow mode, where the venue does not change).
+    fn apply_announced(
+        &mut self,
+        engine: &Engine,
+        now_ms: u64,
+        sigma_1h: f64,
+        a: Announced,
+        out: &mut Actions,
+    ) -> Option<Engine> {
+        let t_s = (now_ms - self.start_ms) as f64 / 1000.0;
+        self.last_move_ms[MAINTENANCE] = Some(now_ms);
+        let kind = if self.p.shadow {
+            "shadow_action"
+        } else {
+            "action"
+        };
+        let reason = format!("announced at {:.0} s: {}", a.at_s, a.why);
+        let row = self.row(
+            t_s,
+            kind,
+            "maintenance",
+            Some(a.old),
+            Some(a.new),
+            sigma_1h,
+            None,
+            reason,
+        );
+        self.rows.push(row);
+        if self.p.shadow {
+            return None;
+        }
+        let mut copy = engine.clone();
+        // A refusal here is a refusal live too (a `refused` row there); the copy stays as the
+        // refused command found it.
+        let _ = copy.apply(&a.command, bulwark_engine::TimestampMs(now_ms));
+        out.push(a.command);
+        Some(copy)
     }
 
     /// The last hourly forecast's hour is over: its realised loss (bad debt realised since,
@@ -711,7 +777,6 @@ impl Controller {
         base: Base,
         tighten: bool,
         now_ms: u64,
-        on_the_hour: bool,
         sigma_1h: f64,
         f: &Forecast,
         budget: f64,
@@ -735,10 +800,43 @@ impl Controller {
             let Some((name, old, new, cmd)) = proposal else {
                 continue;
             };
-            if self.last_move_ms[lever].is_some_and(|t| now_ms < t + self.p.min_interval_s * 1000) {
+            // With `maintenance_on_the_hour`, maintenance is announced at the decision before
+            // the hour (the next decision is on it) and moves then.
+            let announce = lever == MAINTENANCE && self.p.maintenance_on_the_hour;
+            let before_the_hour =
+                (self.next_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000;
+            if announce && !before_the_hour {
                 continue;
             }
-            if lever == MAINTENANCE && self.p.maintenance_on_the_hour && !on_the_hour {
+            let moves_ms = if announce { self.next_ms } else { now_ms };
+            if self.last_move_ms[lever].is_some_and(|t| moves_ms < t + self.p.min_interval_s * 1000)
+            {
+                continue;
+            }
+            if announce {
+                let kind = if self.p.shadow {
+                    "shadow_announce"
+                } else {
+                    "announce"
+                };
+                let row = self.row(
+                    t_s,
+                    kind,
+                    name,
+                    Some(old),
+                    Some(new),
+                    sigma_1h,
+                    Some((f, budget)),
+                    why.clone(),
+                );
+                self.rows.push(row);
+                self.announced = Some(Announced {
+                    at_s: t_s,
+                    old,
+                    new,
+                    command: cmd,
+                    why: why.clone(),
+                });
                 continue;
             }
             self.last_move_ms[lever] = Some(now_ms);

@@ -235,6 +235,34 @@ fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour()
         on_the_hour.iter().all(|t| t % 3600.0 == 0.0),
         "{on_the_hour:?}"
     );
+    // Each move was announced at the decision before (a quarter to the hour, same step), and
+    // the hour's forecast is of the venue with it: one forecast an hour, none made again after
+    // the hour's actions.
+    for r in c
+        .rows
+        .iter()
+        .filter(|r| r.kind == "action" && r.lever == "maintenance")
+    {
+        let announced = c
+            .rows
+            .iter()
+            .find(|a| a.kind == "announce" && a.t_s == r.t_s - 900.0)
+            .unwrap_or_else(|| panic!("no announcement before {r:?}"));
+        assert_eq!((announced.old, announced.new), (r.old, r.new), "{r:?}");
+        let forecast = c
+            .rows
+            .iter()
+            .find(|f| f.kind == "forecast" && f.t_s == r.t_s)
+            .expect("the hour's forecast");
+        assert_eq!(forecast.reason, "the venue with the announced maintenance");
+    }
+    let announcements = c.rows.iter().filter(|r| r.kind == "announce").count();
+    assert_eq!(
+        announcements,
+        on_the_hour.len(),
+        "every announcement is applied"
+    );
+    assert!(c.rows.iter().all(|r| r.kind != "forecast_after"));
     let any_time = quiet_run(&BASE);
     assert_eq!(
         any_time
