@@ -177,6 +177,7 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
 /// there (off by at most 1 here), a pending amount is rounded up there (off by at most 1
 /// each, funding and loss, here); every term also carries a few ulps of rounding, which the
 /// magnitude's 1e-14 covers many times over.
+#[inline]
 fn pool_equity_estimate(markets: &[Market], a: &Account, scope: Scope) -> Option<(f64, f64)> {
     let mut equity = match scope {
         Scope::Cross => a.collateral_usd.micros() as f64,
@@ -651,7 +652,13 @@ impl Engine {
             return None; // near where the exact product saturates
         }
         let bound = numerator / (cost * least) * (1.0 + 1e-12) + 2.0;
-        bound.is_finite().then_some(bound as i128)
+        // Through `i64` where it fits (scores in ppm nearly always do): the wide conversion
+        // is a library call.
+        if bound < 9.0e18 {
+            Some(bound as i64 as i128)
+        } else {
+            bound.is_finite().then_some(bound as i128)
+        }
     }
 
     /// `adl_score` for the debug check, which must not count as engine arithmetic: `None`

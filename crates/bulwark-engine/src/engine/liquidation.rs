@@ -71,14 +71,23 @@ impl Engine {
         q
     }
 
-    /// The queue as the engine itself walks it: an overflow is a [`Breach`].
-    fn liquidation_queue_bounded(&self) -> Bounded<Vec<QueueEntry>> {
+    /// The first `n` of the queue as the engine itself walks it: an overflow is a [`Breach`].
+    /// With a per-step cap far below the queue's length, the `n` worst are selected before
+    /// only they are sorted (the order is total, so the result is the full sort's prefix).
+    fn liquidation_queue_bounded(&self, n: usize) -> Bounded<Vec<QueueEntry>> {
         let mut q = self
             .flags
             .iter()
             .filter(|(_, f)| f.below_maintenance)
             .map(|(&(account, scope), _)| self.queue_entry(account, scope))
             .collect::<Bounded<Vec<QueueEntry>>>()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n < q.len() {
+            q.select_nth_unstable_by(n - 1, queue_order);
+            q.truncate(n);
+        }
         sort_queue(&mut q);
         Ok(q)
     }
@@ -140,8 +149,8 @@ impl Engine {
             return self.manage_vault();
         }
         if self.flags.values().any(|f| f.below_maintenance) {
-            let queue = self.liquidation_queue_bounded()?;
-            for e in queue.into_iter().take(budget) {
+            let queue = self.liquidation_queue_bounded(budget)?;
+            for e in queue {
                 // An earlier liquidation in this sweep may have changed this pool.
                 let h = bounded(self.pool_health(self.acct(e.account), e.scope, None))?;
                 let retried = self.waterfall_pending.contains(&(e.account, e.scope));
@@ -495,11 +504,14 @@ impl Engine {
 
 /// Largest shortfall first; ties by account, then pool.
 fn sort_queue(q: &mut [QueueEntry]) {
-    q.sort_by(|a, b| {
-        b.shortfall_usd
-            .cmp(&a.shortfall_usd)
-            .then((a.account, a.scope).cmp(&(b.account, b.scope)))
-    });
+    q.sort_by(queue_order);
+}
+
+/// Worst shortfall first, then by pool: a total order.
+fn queue_order(a: &QueueEntry, b: &QueueEntry) -> std::cmp::Ordering {
+    b.shortfall_usd
+        .cmp(&a.shortfall_usd)
+        .then((a.account, a.scope).cmp(&(b.account, b.scope)))
 }
 
 /// The average distance from the mark, in ppm of the mark, at which a taker on `side` would
