@@ -149,6 +149,37 @@ fn score_of(value: Usd, cost: Usd, equity: i128) -> ArithResult<i128> {
     div_i128(score, cost.saturating_mul(equity), Round::Floor)
 }
 
+/// An upper bound on `score_of(value, cost, e)` for every equity `e` within `err` of
+/// `equity` (micro-USD), or `None` where none close enough can be given (see
+/// `Engine::adl_score_bound`). Exact where the score does not depend on `e`: a losing
+/// position's, and a profitable one's whose equity is surely negative.
+fn score_bound(value: Usd, cost: Usd, equity: f64, err: f64) -> Option<i128> {
+    let upnl = value.micros().checked_sub(cost.micros())?;
+    if upnl <= 0 {
+        return Some(upnl as i128 - 1);
+    }
+    if equity + err < 0.0 {
+        return Some(-1);
+    }
+    let least = equity - err;
+    if least.is_nan() || least <= 0.0 {
+        return None; // the sign of the equity is not certain
+    }
+    let cost = cost.micros().unsigned_abs().max(1) as f64;
+    let numerator = upnl as f64 * value.micros().unsigned_abs() as f64 * PPM_ONE as f64;
+    if numerator.is_nan() || numerator >= 1e36 {
+        return None; // near where the exact product saturates
+    }
+    let bound = numerator / (cost * least) * (1.0 + 1e-12) + 2.0;
+    // Through `i64` where it fits (scores in ppm nearly always do): the wide conversion is a
+    // library call.
+    if bound < 9.0e18 {
+        Some(bound as i64 as i128)
+    } else {
+        bound.is_finite().then_some(bound as i128)
+    }
+}
+
 /// A pool's equity at the marks (see `Engine::adl_pool_equity`).
 fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i128> {
     let mut equity = match scope {
@@ -573,6 +604,21 @@ impl Engine {
                 self.adl_pool_equity_unchecked(a, scope),
             ) {
                 assert_eq!(e, h.equity_usd.micros() as i128, "{id:?} {scope:?}");
+                // The scan's estimates hold for every candidate, not only those it scored.
+                if let Some((estimate, err)) = pool_equity_estimate(&self.markets, a, scope) {
+                    assert!(
+                        (estimate - e as f64).abs() <= err,
+                        "{id:?} {scope:?}: equity {e}, estimate {estimate} +- {err}"
+                    );
+                }
+            }
+            if let (Some(bound), Some(score)) =
+                (self.adl_score_bound(a, p), self.adl_score_unchecked(a, p))
+            {
+                assert!(
+                    bound >= score,
+                    "{id:?}: score {score} over its bound {bound}"
+                );
             }
         }
         let expected = match policy {
@@ -639,26 +685,7 @@ impl Engine {
             return Some(upnl as i128 - 1);
         }
         let (equity, err) = pool_equity_estimate(&self.markets, a, scope_of(p.mode, p.market))?;
-        if equity + err < 0.0 {
-            return Some(-1);
-        }
-        let least = equity - err;
-        if least <= 0.0 {
-            return None; // the sign of the equity is not certain
-        }
-        let cost = p.cost_usd.micros().unsigned_abs().max(1) as f64;
-        let numerator = upnl as f64 * value.micros().unsigned_abs() as f64 * PPM_ONE as f64;
-        if numerator.is_nan() || numerator >= 1e36 {
-            return None; // near where the exact product saturates
-        }
-        let bound = numerator / (cost * least) * (1.0 + 1e-12) + 2.0;
-        // Through `i64` where it fits (scores in ppm nearly always do): the wide conversion
-        // is a library call.
-        if bound < 9.0e18 {
-            Some(bound as i64 as i128)
-        } else {
-            bound.is_finite().then_some(bound as i128)
-        }
+        score_bound(value, p.cost_usd, equity, err)
     }
 
     /// `adl_score` for the debug check, which must not count as engine arithmetic: `None`
@@ -748,6 +775,144 @@ impl Engine {
         match self.acct(account).position(market) {
             Some(p) if p.mode == MarginMode::Isolated => Scope::Isolated(market),
             _ => Scope::Cross,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn usd(micros: i64) -> Usd {
+        Usd::from_micros(micros)
+    }
+
+    /// By hand: a short worth -8,000 USD at the mark, entered at -10,000, on an equity of
+    /// 4,000: 0.2 x 8,000 / 4,000 = 0.4, 400,000 ppm exactly; the bound is that plus its slack.
+    #[test]
+    fn the_bound_of_a_worked_score() {
+        let (value, cost) = (usd(-8_000_000_000), usd(-10_000_000_000));
+        let exact = score_of(value, cost, 4_000_000_000).unwrap();
+        assert_eq!(exact, 400_000);
+        let bound = score_bound(value, cost, 4_000_000_000.0, 1.0).unwrap();
+        assert!((400_000..=400_003).contains(&bound), "{bound}");
+        // Losing, or surely underwater: exact, whatever the estimate.
+        assert_eq!(score_bound(usd(-9), usd(-5), f64::NAN, 0.0), Some(-5));
+        assert_eq!(score_bound(value, cost, -10.0, 2.0), Some(-1));
+        assert_eq!(score_of(value, cost, -8).unwrap(), -1);
+        // An equity whose sign the estimate cannot settle: no bound.
+        assert_eq!(score_bound(value, cost, 1.0, 2.0), None);
+    }
+
+    /// A venue of up to three markets with odd lot sizes, each side's funding and loss indexes
+    /// moved away from the positions' snapshots, and an account holding cross and isolated
+    /// positions in them.
+    fn market(mi: u16, lots_per_unit: i64, mark: i64, index: [i128; 4]) -> Market {
+        let p = crate::command::MarketParams::btc_like("X-PERP", Price::from_micros(mark));
+        let mut m = Market::new(MarketId(mi), p, bulwark_core::TimestampMs(0));
+        m.params.lots_per_unit = lots_per_unit;
+        m.mark = Price::from_micros(mark);
+        m.funding_index = [index[0], index[1]];
+        m.loss_index = [index[2], index[3]];
+        m.index_epoch = 1;
+        m
+    }
+
+    proptest! {
+        /// The scan's equity estimate is within its stated error of the exact equity (values
+        /// rounded down, pending amounts rounded up, in wide integers), for every pool of an
+        /// account: cross over several markets, and isolated.
+        #[test]
+        fn the_equity_estimate_is_within_its_error(
+            lots_per_unit in prop_oneof![Just(1i64), Just(3), Just(1_000), Just(100_000_000)],
+            marks in proptest::collection::vec(1i64..100_000_000_000_000, 3),
+            indexes in proptest::collection::vec(-1_000_000_000_000_000_000i128..1_000_000_000_000_000_000, 12),
+            collateral in -1_000_000_000_000_000i64..1_000_000_000_000_000,
+            positions in proptest::collection::vec(
+                (
+                    0u16..3,
+                    -1_000_000_000i64..1_000_000_000,
+                    -1_000_000_000_000_000i64..1_000_000_000_000_000,
+                    any::<bool>(),
+                    0i64..1_000_000_000_000,
+                    -1_000_000_000_000_000_000i128..1_000_000_000_000_000_000,
+                    -1_000_000_000_000_000_000i128..1_000_000_000_000_000_000,
+                    any::<bool>(),
+                ),
+                1..4,
+            ),
+        ) {
+            let markets: Vec<Market> = (0..3)
+                .map(|k| {
+                    let i = &indexes[4 * k..4 * k + 4];
+                    market(k as u16, lots_per_unit, marks[k], [i[0], i[1], i[2], i[3]])
+                })
+                .collect();
+            let mut a = Account {
+                active: true,
+                collateral_usd: Usd::from_micros(collateral),
+                ..Account::default()
+            };
+            for (mi, qty, cost, isolated, margin, funding, loss, current) in positions {
+                if a.positions.iter().any(|p| p.market.0 == mi) {
+                    continue;
+                }
+                let mode = if isolated { MarginMode::Isolated } else { MarginMode::Cross };
+                let mut p = Position::new(MarketId(mi), mode);
+                p.qty = Qty::from_lots(qty);
+                p.cost_usd = Usd::from_micros(cost);
+                p.isolated_usd = Usd::from_micros(if isolated { margin } else { 0 });
+                p.funding_snap = crate::account::Wide::new(funding);
+                p.loss_snap = crate::account::Wide::new(loss);
+                p.snap_epoch = if current { 1 } else { 0 };
+                a.positions.push(p);
+            }
+            a.positions.sort_by_key(|p| p.market);
+            let scopes = std::iter::once(Scope::Cross)
+                .chain(a.positions.iter().map(|p| Scope::Isolated(p.market)));
+            for scope in scopes {
+                let (Ok(exact), Some((estimate, err))) = (
+                    pool_equity(&markets, &a, scope),
+                    pool_equity_estimate(&markets, &a, scope),
+                ) else {
+                    continue; // out of range either way: the scan scores such a pool exactly
+                };
+                prop_assert!(
+                    (estimate - exact as f64).abs() <= err,
+                    "{:?}: exact {}, estimate {} +- {}", scope, exact, estimate, err
+                );
+            }
+        }
+    }
+
+    proptest! {
+        /// Whatever the true equity within the estimate's error, the bound is at least the
+        /// exact score: values and costs up to 10^8 USD, equities from a few micro-USD (where
+        /// the error decides) to 10^9 USD, errors from nothing to 10^6 micro-USD.
+        #[test]
+        fn the_bound_is_never_below_the_exact_score(
+            value in -100_000_000_000_000i64..100_000_000_000_000,
+            cost in -100_000_000_000_000i64..100_000_000_000_000,
+            equity in prop_oneof![
+                -100i64..100,
+                -10_000_000i64..10_000_000,
+                -1_000_000_000_000_000i64..1_000_000_000_000_000,
+            ],
+            err in prop_oneof![0.0f64..4.0, 0.0f64..1e6],
+            off in -1.0f64..=1.0,
+        ) {
+            let (value, cost) = (usd(value), usd(cost));
+            let exact = score_of(value, cost, equity as i128).unwrap();
+            let estimate = equity as f64 + off * err;
+            if let Some(bound) = score_bound(value, cost, estimate, err) {
+                prop_assert!(bound >= exact, "bound {} < score {}", bound, exact);
+                if exact >= 0 {
+                    // And close: within its slack (1e-12 and 2) plus the error's share.
+                    let slack = exact as f64 * (1e-12 + 2.0 * err / (estimate - err)) + 3.0;
+                    prop_assert!((bound - exact) as f64 <= slack, "{} {}", bound, exact);
+                }
+            }
         }
     }
 }
