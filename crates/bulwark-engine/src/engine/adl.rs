@@ -12,14 +12,14 @@
 //! heaps most of them by a floating-point upper bound on their score and scores one exactly
 //! only when its bound reaches the best exact score found (`adl_pop_best`); the plan is the
 //! exact ranking's all the same (the bound is proven, ties are scored before either is taken,
-//! and the debug check below compares every plan). Every change to an account goes through `Engine::acct_mut`,
-//! which logs the account in [`AdlCache::touched`] while a ranking exists (fills, ADL closes
-//! and haircuts, vault takeovers, penalties to keepers, released isolated margin); before each
-//! plan the ranking re-scores the part of the log it has not seen. A re-scored account gets a
-//! new generation, which retires its old heap entry lazily. Changes that do not go through
-//! `acct_mut` (funding settlement, socialization, whose lazy indexes will not touch accounts at
-//! all) call `invalidate_adl_ranking`. In debug and test builds every plan is checked against a
-//! from-scratch ranking (`adl_check_plan`).
+//! and the debug check below compares every plan). Every change to an account goes through
+//! `Engine::acct_mut`, which logs the account in [`AdlCache::touched`] while a ranking exists
+//! (fills, ADL closes and haircuts, vault takeovers, penalties to keepers, released isolated
+//! margin); before each plan the ranking re-scores the part of the log it has not seen. A
+//! re-scored account gets a new generation, which retires its old heap entry lazily. Changes
+//! that do not go through `acct_mut` (funding settlement, socialization, whose lazy indexes
+//! will not touch accounts at all) call `invalidate_adl_ranking`. In debug and test builds
+//! every plan is checked against a from-scratch ranking (`adl_check_plan`).
 //!
 //! Pro rata does not rank: the same structure keeps the set of current holders (score 0), so
 //! each ADL costs O(holders), not a scan of every account.
