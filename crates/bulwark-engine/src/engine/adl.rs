@@ -426,20 +426,20 @@ impl Engine {
         let mut exact: Vec<RankEntry> = Vec::new();
         // Sized for every account at once: growing by doubling would copy the entries again.
         let mut bounds: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
-        let ids = (0..self.accounts.len() as u32)
-            .map(AccountId)
-            .chain(std::iter::once(VAULT));
-        for id in ids {
+        let accounts = self.accounts.iter().enumerate();
+        let accounts = accounts
+            .map(|(i, a)| (AccountId(i as u32), a))
+            .chain(std::iter::once((VAULT, self.acct(VAULT))));
+        for (id, a) in accounts {
+            if !a.active {
+                continue;
+            }
             let entry = |score| RankEntry {
                 score,
                 id: Reverse(id),
                 generation: 0,
             };
-            let a = self.acct(id);
-            let Some(p) = a
-                .position(market)
-                .filter(|p| a.active && p.qty.signum() == sign)
-            else {
+            let Some(p) = a.position(market).filter(|p| p.qty.signum() == sign) else {
                 continue;
             };
             match policy {
