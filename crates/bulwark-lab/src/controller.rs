@@ -650,7 +650,7 @@ impl Controller {
 
     /// Applies the step announced at the decision before the hour: its row, its command (none
     /// in shadow mode), and a copy of the venue with it for the hour's forecast (`None` in
-    /// shadow mode, where the venue does not change).
+    /// shadow mode, or where the engine refuses the step: the venue does not change).
     fn apply_announced(
         &mut self,
         engine: &Engine,
@@ -682,11 +682,11 @@ impl Controller {
             return None;
         }
         let mut copy = engine.clone();
-        // A refusal here is a refusal live too (a `refused` row there); the copy stays as the
-        // refused command found it.
-        let _ = copy.apply(&a.command, bulwark_engine::TimestampMs(now_ms));
+        let applied = copy.apply(&a.command, bulwark_engine::TimestampMs(now_ms));
         out.push(a.command);
-        Some(copy)
+        // Refused, the copy is the venue as it was (a refusal changes nothing), and the live
+        // venue refuses it too (its `refused` row): the hour is forecast from the venue itself.
+        applied.is_ok().then_some(copy)
     }
 
     /// The last hourly forecast's hour is over: its realised loss (bad debt realised since,
@@ -813,39 +813,13 @@ impl Controller {
             {
                 continue;
             }
-            if announce {
-                let kind = if self.p.shadow {
-                    "shadow_announce"
-                } else {
-                    "announce"
-                };
-                let row = self.row(
-                    t_s,
-                    kind,
-                    name,
-                    Some(old),
-                    Some(new),
-                    sigma_1h,
-                    Some((f, budget)),
-                    why.clone(),
-                );
-                self.rows.push(row);
-                self.announced = Some(Announced {
-                    at_s: t_s,
-                    old,
-                    new,
-                    command: cmd,
-                    why: why.clone(),
-                });
-                continue;
-            }
-            self.last_move_ms[lever] = Some(now_ms);
-            let kind = if self.p.shadow {
-                "shadow_action"
-            } else {
-                "action"
+            let kind = match (announce, self.p.shadow) {
+                (true, true) => "shadow_announce",
+                (true, false) => "announce",
+                (false, true) => "shadow_action",
+                (false, false) => "action",
             };
-            self.rows.push(self.row(
+            let row = self.row(
                 t_s,
                 kind,
                 name,
@@ -854,9 +828,21 @@ impl Controller {
                 sigma_1h,
                 Some((f, budget)),
                 why.clone(),
-            ));
-            if !self.p.shadow {
-                out.push(cmd);
+            );
+            self.rows.push(row);
+            if announce {
+                self.announced = Some(Announced {
+                    at_s: t_s,
+                    old,
+                    new,
+                    command: cmd,
+                    why: why.clone(),
+                });
+            } else {
+                self.last_move_ms[lever] = Some(now_ms);
+                if !self.p.shadow {
+                    out.push(cmd);
+                }
             }
         }
         out

@@ -149,6 +149,10 @@ fn score_of(value: Usd, cost: Usd, equity: i128) -> ArithResult<i128> {
     div_i128(score, cost.saturating_mul(equity), Round::Floor)
 }
 
+/// **Floating point here never reaches a balance, a price or a choice.** It only orders the
+/// scan's candidates by a proven upper bound, to decide whose exact (integer) score to compute
+/// first; every plan is made of exact scores, and equals the all-integer ranking's.
+///
 /// An upper bound on `score_of(value, cost, e)` for every equity `e` within `err` of
 /// `equity` (micro-USD), or `None` where none close enough can be given (see
 /// `Engine::adl_score_bound`). Exact where the score does not depend on `e`: a losing
@@ -202,7 +206,8 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
     Ok(equity)
 }
 
-/// A pool's equity at the marks in floating point, and a bound on its absolute error, micro-USD;
+/// A pool's equity at the marks in floating point (for `score_bound`'s ordering only, never
+/// booked), and a bound on its absolute error, micro-USD;
 /// `None` where an index difference overflows (see `Engine::adl_score_bound`). Mirrors
 /// [`pool_equity`] term by term, in floating point throughout: a value is `floor(q x P / lots)`
 /// there (off by at most 1 here), a pending amount is rounded up there (off by at most 1
@@ -793,15 +798,15 @@ mod tests {
     #[test]
     fn the_bound_of_a_worked_score() {
         let (value, cost) = (usd(-8_000_000_000), usd(-10_000_000_000));
-        let exact = score_of(value, cost, 4_000_000_000).unwrap();
+        let exact = score_of(value, cost, 4_000_000_000).unwrap(); // ok: unit test
         assert_eq!(exact, 400_000);
-        let bound = score_bound(value, cost, 4_000_000_000.0, 1.0).unwrap();
+        let bound = score_bound(value, cost, 4_000_000_000.0, 1.0).unwrap(); // ok: unit test
         assert!((400_000..=400_003).contains(&bound), "{bound}");
         // Losing, or surely underwater: exact, whatever the estimate.
         assert_eq!(score_bound(usd(-9), usd(-5), f64::NAN, 0.0), Some(-5));
         assert_eq!(score_bound(value, cost, -10.0, 2.0), Some(-1));
-        assert_eq!(score_of(value, cost, -8).unwrap(), -1);
-        // An equity whose sign the estimate cannot settle: no bound.
+        assert_eq!(score_of(value, cost, -8).unwrap(), -1); // ok: unit test
+                                                            // An equity whose sign the estimate cannot settle: no bound.
         assert_eq!(score_bound(value, cost, 1.0, 2.0), None);
     }
 
@@ -903,7 +908,7 @@ mod tests {
             off in -1.0f64..=1.0,
         ) {
             let (value, cost) = (usd(value), usd(cost));
-            let exact = score_of(value, cost, equity as i128).unwrap();
+            let exact = score_of(value, cost, equity as i128).unwrap(); // ok: unit test
             let estimate = equity as f64 + off * err;
             if let Some(bound) = score_bound(value, cost, estimate, err) {
                 prop_assert!(bound >= exact, "bound {} < score {}", bound, exact);
