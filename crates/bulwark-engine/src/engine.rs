@@ -524,6 +524,7 @@ impl Engine {
         self.begin_journal();
         self.journal
             .open_session(self.last_ms, self.commands_applied);
+        self.adl_cache.begin_session();
     }
 
     /// End the what-if session: every command applied since [`Engine::begin_what_if`] taken

@@ -756,3 +756,50 @@ proptest! {
         }
     }
 }
+
+// =============================================================================================
+// Property: what-if paths on one copy rank as on a fresh copy each (the kept candidates).
+// =============================================================================================
+
+/// A forward simulation's use of the engine: many paths, each a what-if session on the same
+/// copy, taken back after. The ADL candidates' inputs are kept between commands and across
+/// the sessions' rollbacks (`engine/adl/base.rs`); each path must produce exactly the events
+/// it produces on a fresh copy of the venue that never ran a path. (Debug builds also check
+/// every kept base against the accounts at each use.)
+fn paths() -> impl Strategy<Value = Vec<Vec<(bool, i64)>>> {
+    // Each step: a `Tick` (true) or an oracle price at 1,000 - x.
+    proptest::collection::vec(
+        proptest::collection::vec((any::<bool>(), -50i64..400), 1..8),
+        1..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn paths_on_one_copy_deleverage_as_on_fresh_copies(s in one_market(), paths in paths()) {
+        let v = build(&s);
+        let venue = v.e.clone();
+        let before = state_hash(&venue);
+        let mut copy = venue.clone();
+        for path in &paths {
+            let mut fresh = venue.clone();
+            copy.begin_what_if();
+            let mut t = v.t;
+            for &(tick, x) in path {
+                t += 1;
+                let c = if tick {
+                    Command::Tick
+                } else {
+                    Command::OraclePrice { market: MarketId(0), price: px(&(1000 - x).to_string()) }
+                };
+                let on_copy = copy.apply(&c, TimestampMs(t)).map(|e| e.to_vec());
+                let on_fresh = fresh.apply(&c, TimestampMs(t)).map(|e| e.to_vec());
+                prop_assert_eq!(on_copy, on_fresh, "{:?} at {}", c, t);
+            }
+            copy.end_what_if();
+            prop_assert_eq!(state_hash(&copy), before);
+        }
+    }
+}

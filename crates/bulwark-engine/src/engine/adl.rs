@@ -34,6 +34,9 @@ use bulwark_core::{allocate, div_i128, AccountId, MarketId, Price, Qty, Round, U
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+mod base;
+use base::pool_equity_terms;
+
 /// A position closed against a counterparty by ADL, before its haircut is known.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct AdlClose {
@@ -47,7 +50,8 @@ pub(super) struct AdlClose {
 }
 
 /// The ADL rankings of the command being applied: scratch, not state (emptied by every
-/// `apply`, neither hashed nor checked).
+/// `apply`, neither hashed nor checked); and the candidates' inputs kept between commands
+/// ([`base`]), with the log of the accounts changed since.
 #[derive(Clone, Debug, Default)]
 pub(super) struct AdlCache {
     rankings: Vec<AdlRanking>,
@@ -55,6 +59,18 @@ pub(super) struct AdlCache {
     touched: Vec<AccountId>,
     /// Every market's mark when the rankings were made.
     marks: Vec<Price>,
+    /// One per (market, side) ranked lately (`base::AdlBase`).
+    bases: Vec<base::AdlBase>,
+    /// Accounts changed while a base exists or a what-if session is open, in order, repeats
+    /// allowed; each base has read it up to its `seen`.
+    log: Vec<AccountId>,
+    /// Whether changes go to `log`: a base exists, or a session is open.
+    logging: bool,
+    /// In a what-if session: where the log stood when it began, or `None` once a base was
+    /// dropped in it (then its rollback drops every base).
+    session_from: Option<usize>,
+    /// A what-if session is open (`begin_session` .. `after_roll_back`).
+    in_session: bool,
 }
 
 impl AdlCache {
@@ -69,12 +85,74 @@ impl AdlCache {
         }
     }
 
-    /// Log a change to `id`'s account; free (one branch) until the command's first ADL.
+    /// Log a change to `id`'s account; free (one branch each) while no ranking, base or
+    /// session exists.
     #[inline]
     pub(super) fn touch(&mut self, id: AccountId) {
         if !self.rankings.is_empty() && self.touched.last() != Some(&id) {
             self.touched.push(id);
         }
+        if self.logging && self.log.last() != Some(&id) {
+            self.log.push(id);
+        }
+    }
+
+    /// Keep `base`; every base goes when the log has grown past `cap` entries (reading it
+    /// again would cost more than the scans it saves).
+    fn keep_base(&mut self, base: base::AdlBase, cap: usize) {
+        self.bases.push(base);
+        self.logging = true;
+        if self.log.len() > cap {
+            self.drop_bases();
+        }
+    }
+
+    /// Every base goes (something changed scores without touching accounts, or the log grew
+    /// too long). A session it happens in can no longer keep bases past its rollback.
+    pub(super) fn drop_bases(&mut self) {
+        self.bases.clear();
+        self.log.clear();
+        self.logging = self.in_session;
+        if self.in_session {
+            self.session_from = None;
+        }
+    }
+
+    /// A what-if session begins: the log runs through it, so that its rollback can tell which
+    /// accounts it put back. A log every base has read is emptied first.
+    pub(super) fn begin_session(&mut self) {
+        if self.bases.iter().all(|b| b.seen == self.log.len()) {
+            self.log.clear();
+            for b in &mut self.bases {
+                b.seen = 0;
+            }
+        }
+        self.in_session = true;
+        self.session_from = Some(self.log.len());
+        self.logging = true;
+    }
+
+    /// After a rollback (`markets_len`: the markets left). The rankings go. A session's
+    /// rollback put back the accounts it changed, which the log holds from the session's
+    /// start: each base reads them again. Any other rollback, or a session that dropped
+    /// bases, drops every base.
+    pub(super) fn after_roll_back(&mut self, was_session: bool, markets_len: usize) {
+        self.clear();
+        match self.session_from.filter(|_| was_session && self.in_session) {
+            Some(from) => {
+                self.bases.retain(|b| (b.market.0 as usize) < markets_len);
+                for b in &mut self.bases {
+                    b.seen = b.seen.min(from);
+                }
+            }
+            None => self.bases.clear(),
+        }
+        if self.bases.is_empty() {
+            self.log.clear();
+        }
+        self.in_session = false;
+        self.session_from = None;
+        self.logging = !self.bases.is_empty();
     }
 }
 
@@ -184,6 +262,19 @@ fn score_bound(value: Usd, cost: Usd, equity: f64, err: f64) -> Option<i128> {
     }
 }
 
+/// `Engine::adl_score_bound` from a base entry at market `m`'s mark: the position's exact
+/// value there, the rest of its pool's equity as the entry keeps it.
+#[inline]
+fn entry_bound(e: &base::BaseEntry, m: &Market) -> Option<i128> {
+    let value = margin::value_usd(e.qty, m.mark, m.params.lots_per_unit).ok()?;
+    let upnl = value.micros().checked_sub(e.cost.micros())?;
+    if upnl <= 0 {
+        return Some(upnl as i128 - 1);
+    }
+    let (equity, err) = e.rest?.with_value(value.micros() as f64)?;
+    score_bound(value, e.cost, equity, err)
+}
+
 /// A pool's equity at the marks (see `Engine::adl_pool_equity`).
 fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i128> {
     let mut equity = match scope {
@@ -215,39 +306,7 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
 /// magnitude's 1e-14 covers many times over.
 #[inline]
 fn pool_equity_estimate(markets: &[Market], a: &Account, scope: Scope) -> Option<(f64, f64)> {
-    let mut equity = match scope {
-        Scope::Cross => a.collateral_usd.micros() as f64,
-        Scope::Isolated(_) => 0.0,
-    };
-    let mut magnitude = equity.abs();
-    let mut rounding = 1.0;
-    for p in a.positions.iter().filter(|p| in_scope(p, scope)) {
-        let collateral = p.isolated_usd.micros() as f64; // zero for a cross position
-        equity += collateral;
-        magnitude += collateral.abs();
-        if p.qty.is_zero() {
-            continue;
-        }
-        let m = &markets[p.market.0 as usize];
-        let lots = p.qty.lots() as f64;
-        let value = lots * m.mark.micros() as f64 / m.params.lots_per_unit as f64;
-        let cost = p.cost_usd.micros() as f64;
-        rounding += 1.0;
-        let pending = if super::index::is_current(m, p) {
-            0.0
-        } else {
-            let s = super::index::side_of(p.qty);
-            let df = m.funding_index[s].checked_sub(p.funding_snap.get())?;
-            let dl = m.loss_index[s].checked_sub(p.loss_snap.get())?;
-            rounding += 2.0;
-            lots.abs() * (wide_to_f64(df) + wide_to_f64(dl))
-                / (m.params.lots_per_unit as f64 * PPM_ONE as f64)
-        };
-        equity += value - cost - pending;
-        magnitude += value.abs() + cost.abs() + pending.abs();
-    }
-    let err = magnitude * 1e-14 + 2.0 * rounding;
-    (equity.is_finite() && err.is_finite()).then_some((equity, err))
+    pool_equity_terms(markets, a, scope, None)?.with_value(0.0)
 }
 
 /// `v as f64`, by the one-instruction conversion when `v` fits an `i64` (index differences
@@ -415,43 +474,59 @@ impl Engine {
         Ok(self.adl_cache.rankings.len() - 1)
     }
 
-    /// The one full scan: every account (and the vault) with a position of sign `sign` in
-    /// `market`. Pro rata heaps them all (score 0). Ranked scores exactly only the candidates
+    /// The ranking's one scan: every candidate of the side, from the side's base (the
+    /// candidates' inputs kept between commands, `base.rs`), which is brought up to date
+    /// first. Pro rata heaps them all (score 0). Ranked scores exactly only the candidates
     /// whose score a cheap bound cannot settle and heaps the rest by their bound
     /// ([`AdlRanking::pending`]): an ADL takes a few of the best of a thousand, so most are
     /// never scored exactly (the exact score's wide divisions were most of the scan's cost).
     /// Both heaps are made in O(n).
     #[allow(clippy::type_complexity)]
     fn adl_scan(
-        &self,
+        &mut self,
         market: MarketId,
         sign: i64,
         policy: AdlPolicy,
     ) -> Bounded<(BinaryHeap<RankEntry>, BinaryHeap<RankEntry>)> {
+        let mi = market.0 as usize;
+        let base = self.adl_base_take(mi, sign);
+        #[cfg(any(debug_assertions, feature = "invariants"))]
+        if self.invariant_check_interval == 1 {
+            self.adl_check_base(&base);
+        }
+        let heaps = self.adl_heaps(&base, mi, policy);
+        self.adl_base_put(base);
+        heaps
+    }
+
+    /// The ranking's heaps from a current base of market `mi`'s side (see `adl_scan`).
+    #[allow(clippy::type_complexity)]
+    fn adl_heaps(
+        &self,
+        base: &base::AdlBase,
+        mi: usize,
+        policy: AdlPolicy,
+    ) -> Bounded<(BinaryHeap<RankEntry>, BinaryHeap<RankEntry>)> {
+        let m = &self.markets[mi];
         let mut exact: Vec<RankEntry> = Vec::new();
-        // Sized for every account at once: growing by doubling would copy the entries again.
-        let mut bounds: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
-        let accounts = self.accounts.iter().enumerate();
-        let accounts = accounts
-            .map(|(i, a)| (AccountId(i as u32), a))
-            .chain(std::iter::once((VAULT, self.acct(VAULT))));
-        for (id, a) in accounts {
-            if !a.active {
-                continue;
-            }
+        let mut bounds: Vec<RankEntry> = Vec::with_capacity(base.entries.len());
+        for e in &base.entries {
             let entry = |score| RankEntry {
                 score,
-                id: Reverse(id),
+                id: Reverse(e.id),
                 generation: 0,
-            };
-            let Some(p) = a.position(market).filter(|p| p.qty.signum() == sign) else {
-                continue;
             };
             match policy {
                 AdlPolicy::ProRata => bounds.push(entry(0)),
-                AdlPolicy::Ranked => match self.adl_score_bound(a, p) {
+                AdlPolicy::Ranked => match entry_bound(e, m) {
                     Some(bound) => bounds.push(entry(bound)),
-                    None => exact.push(entry(self.adl_score(a, p)?)),
+                    None => {
+                        let a = self.acct(e.id);
+                        match a.position(m.id).filter(|p| p.qty == e.qty) {
+                            Some(p) => exact.push(entry(self.adl_score(a, p)?)),
+                            None => ensure(false, "a current ADL base entry has its position")?,
+                        }
+                    }
                 },
             }
         }
@@ -545,6 +620,7 @@ impl Engine {
     pub(super) fn invalidate_adl_ranking(&mut self, market: MarketId) {
         let _ = market;
         self.adl_cache.clear();
+        self.adl_cache.drop_bases();
     }
 
     /// The ranking key of one account on one side of a market, if it is a candidate: its score

@@ -669,7 +669,7 @@ impl Engine {
         events.clear();
         parts.clear();
         realized_deficits.clear();
-        adl_cache.clear();
+        adl_cache.after_roll_back(j.session.is_some(), tables.markets.len());
         if let Some(session) = j.session.take() {
             *last_ms = session.last_ms;
             *commands_applied = session.commands_applied;
