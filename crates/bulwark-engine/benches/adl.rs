@@ -21,6 +21,12 @@
 //!   counterparties and the bankrupt) and takes the new top. (64 - one) / 63 is the cost of
 //!   one more bankruptcy on the re-score path, liquidation included.
 //!
+//! - `next_command`: the crash already applied with one pool per command (thin long 0
+//!   deleveraged), then a `Tick` (the mark stays at 9,000): the next pool's bankruptcy in a
+//!   later command. Its scan reads the side's candidates kept since the first command
+//!   (`engine/adl/base.rs`) and re-reads only the accounts that command changed, instead of
+//!   every account: `next_command` against `one_bankruptcy` is what keeping them saves.
+//!
 //! Each iteration runs on a fresh clone of the prepared engine (the clone is not timed).
 
 use bulwark_engine::{
@@ -164,24 +170,38 @@ fn bench(c: &mut Criterion) {
         market: MarketId(0),
         price: px(8_000),
     };
+    let mut after_crash = with(&base, true, 1);
+    after_crash.apply(&crash, t).unwrap();
+    let (tick, t_next) = (Command::Tick, TimestampMs(3));
     let cases = [
-        ("detect", with(&base, false, 1), vec![]),
-        ("one_bankruptcy", with(&base, true, 1), vec![thin(0)]),
+        ("detect", with(&base, false, 1), &crash, t, vec![]),
+        (
+            "one_bankruptcy",
+            with(&base, true, 1),
+            &crash,
+            t,
+            vec![thin(0)],
+        ),
         (
             "two_bankruptcies",
             with(&base, true, 2),
+            &crash,
+            t,
             vec![thin(0), thin(1)],
         ),
         (
             "64_bankruptcies",
             with(&base, true, 256),
+            &crash,
+            t,
             (0..THIN).map(thin).collect(),
         ),
+        ("next_command", after_crash, &tick, t_next, vec![thin(1)]),
     ];
     // Check the workload once: the mark, and who is deleveraged.
-    for (name, e, want) in &cases {
+    for (name, e, cmd, at, want) in &cases {
         let mut probe = e.clone();
-        let events = probe.apply(&crash, t).unwrap().to_vec();
+        let events = probe.apply(cmd, *at).unwrap().to_vec();
         assert_eq!(probe.market(MarketId(0)).unwrap().mark, px(9_000));
         let (bankrupts, closes) = adl_of(&events);
         eprintln!("{name}: deleveraged {bankrupts:?} in {closes} closes");
@@ -189,8 +209,8 @@ fn bench(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("adl_1m_candidates");
     g.sample_size(10);
-    for (name, e, _) in &cases {
-        bench_on_clone(&mut g, name, e, &crash, t);
+    for (name, e, cmd, at, _) in &cases {
+        bench_on_clone(&mut g, name, e, cmd, *at);
     }
     g.finish();
 }

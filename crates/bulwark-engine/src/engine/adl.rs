@@ -35,7 +35,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 mod base;
-use base::pool_equity_terms;
 
 /// A position closed against a counterparty by ADL, before its haircut is known.
 #[derive(Clone, Copy, Debug)]
@@ -165,7 +164,7 @@ struct AdlRanking {
     /// Best first; may hold retired entries (an older generation), skipped when met.
     heap: BinaryHeap<RankEntry>,
     /// Candidates of the scan not yet scored exactly, keyed by an upper bound on their score
-    /// (`Engine::adl_score_bound`), best first: one moves into `heap`, scored, whenever its
+    /// (`entry_bound`), best first: one moves into `heap`, scored, whenever its
     /// bound reaches the best exact score there. An entry whose account was re-scored since
     /// (it has a generation) is retired. Empty for pro rata.
     pending: BinaryHeap<RankEntry>,
@@ -304,9 +303,9 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
 /// there (off by at most 1 here), a pending amount is rounded up there (off by at most 1
 /// each, funding and loss, here); every term also carries a few ulps of rounding, which the
 /// magnitude's 1e-14 covers many times over.
-#[inline]
+#[cfg(any(debug_assertions, feature = "invariants", test))]
 fn pool_equity_estimate(markets: &[Market], a: &Account, scope: Scope) -> Option<(f64, f64)> {
-    pool_equity_terms(markets, a, scope, None)?.with_value(0.0)
+    base::pool_equity_terms(markets, a, scope, None)?.with_value(0.0)
 }
 
 /// `v as f64`, by the one-instruction conversion when `v` fits an `i64` (index differences
@@ -757,6 +756,7 @@ impl Engine {
     /// below `err` (its terms' magnitudes x 1e-14, plus 2 micro-USD per rounded-up pending
     /// amount). The bound divides by `equity - err`, the least the equity can be, and widens
     /// the quotient by 1e-12 for the floating point's own few ulps of rounding (about 1e-15).
+    #[cfg(any(debug_assertions, feature = "invariants"))]
     fn adl_score_bound(&self, a: &Account, p: &Position) -> Option<i128> {
         let m = &self.markets[p.market.0 as usize];
         let value = margin::value_usd(p.qty, m.mark, m.params.lots_per_unit).ok()?;
