@@ -89,6 +89,14 @@ pub struct ControllerParams {
     /// venue with it), so the backtest needs no second forecast of the venue after the
     /// hour's actions. `false`: at any decision.
     pub maintenance_on_the_hour: bool,
+    /// With `maintenance_on_the_hour`: how far ahead the decisions that can move only the fee
+    /// and the cap look, s (0: `horizon_s`). Their moves stand only until the next decision,
+    /// which may revise them; they compare their expected shortfall with the budget scaled to
+    /// that time (`budget x decision_horizon_s / horizon_s`: the budget is a loss per
+    /// `horizon_s`). The hour's forecast (the one the backtest judges) and the one before the
+    /// hour (which announces the hour's maintenance) always look `horizon_s` ahead. A path's
+    /// cost is about proportional to its length.
+    pub decision_horizon_s: u64,
     /// The loss budget: the larger of this and `loss_budget_insurance_share` of the fund.
     pub loss_budget_usd: f64,
     pub loss_budget_insurance_share: f64,
@@ -136,6 +144,7 @@ impl Default for ControllerParams {
             calibration_min: 1.0,
             calibration_max: 4.0,
             maintenance_on_the_hour: false,
+            decision_horizon_s: 0,
             loss_budget_usd: 1_000.0,
             loss_budget_insurance_share: 0.0025,
             relax_below: 0.25,
@@ -562,9 +571,19 @@ impl Controller {
             .base
             .get_or_insert_with(|| base_of(engine, self.market));
         let delay_s = self.delay_s.map_or(0, |d| d.round() as u64);
+        // A forecast looks as far ahead as the actions it may lead to stand: the hour's (which
+        // the backtest judges) and, with maintenance on the hour, the one before it (which
+        // chooses the hour's maintenance) the full horizon; one that can move only the fee
+        // and the cap, until the next decision may revise them (`decision_horizon_s`).
+        let before_the_hour = (self.next_ms - self.start_ms) % 3_600_000 < self.p.every_s * 1000;
+        let fee_and_cap_only = self.p.maintenance_on_the_hour && !on_the_hour && !before_the_hour;
+        let horizon_s = match self.p.decision_horizon_s {
+            h if h > 0 && fee_and_cap_only => h,
+            _ => self.p.horizon_s,
+        };
         let spec = ForecastSpec {
             paths: self.p.paths,
-            horizon_s: self.p.horizon_s,
+            horizon_s,
             step_s: self.p.step_s,
             tick_every_s: self.p.tick_every_s,
             sigma_1h,
@@ -602,10 +621,12 @@ impl Controller {
             }
         };
         self.paths_simulated += f.paths_simulated as u64;
-        let budget = self.budget_usd(engine);
+        let budget = self.budget_usd(engine) * horizon_s as f64 / self.p.horizon_s as f64;
         let es = f.es_usd(0.95);
         let note = if copy.is_some() {
             "the venue with the announced maintenance".to_string()
+        } else if horizon_s != self.p.horizon_s {
+            format!("{horizon_s} s ahead, the budget scaled to it")
         } else {
             String::new()
         };

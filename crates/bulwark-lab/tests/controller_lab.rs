@@ -278,6 +278,55 @@ fn the_backtest_steers_the_paths_volatility_and_maintenance_waits_for_the_hour()
     assert!(any.iter().any(|t| t % 3600.0 != 0.0), "{any:?}");
 }
 
+/// With maintenance on the hour, the decisions at a quarter past and half past can move only
+/// the fee and the cap: with `decision_horizon_s = 900` their forecasts look a quarter of an
+/// hour ahead against a quarter of the budget (the default budget: the larger of 1,000 USD and
+/// 0.25% of the insurance fund). The hour's forecast (the backtest's) and the one before the
+/// hour (which announces maintenance) look the whole hour ahead against the whole budget, and
+/// maintenance still moves only on the hour, as announced.
+#[test]
+fn decisions_that_move_only_the_fee_look_as_far_as_the_next_decision() {
+    let o = quiet_run(&with(&[
+        "controller.maintenance_on_the_hour=true",
+        "controller.decision_horizon_s=900",
+    ]));
+    let c = o.sim.controller.as_ref().expect("controller on");
+    let forecasts: Vec<_> = c.rows.iter().filter(|r| r.kind == "forecast").collect();
+    assert_eq!(forecasts.len(), 56, "every 15 minutes for 14 hours");
+    let mut short = 0;
+    for r in &forecasts {
+        let full_budget = (0.0025 * r.insurance_usd).max(1_000.0);
+        let quarter = matches!(r.t_s as u64 % 3600, 900 | 1800);
+        let (budget, ahead) = if quarter {
+            short += 1;
+            (full_budget / 4.0, true)
+        } else {
+            (full_budget, false)
+        };
+        assert!(
+            (r.budget_usd - budget).abs() <= 1e-9 * budget,
+            "{r:?}: budget {budget}"
+        );
+        assert_eq!(r.reason.contains("900 s ahead"), ahead, "{r:?}");
+    }
+    assert_eq!(short, 28);
+    let moves: Vec<_> = c
+        .rows
+        .iter()
+        .filter(|r| r.kind == "action" && r.lever == "maintenance")
+        .collect();
+    assert!(!moves.is_empty(), "the crash tightens maintenance");
+    for m in moves {
+        assert_eq!(m.t_s % 3600.0, 0.0, "{m:?}");
+        assert!(
+            c.rows
+                .iter()
+                .any(|a| a.kind == "announce" && a.t_s == m.t_s - 900.0),
+            "announced: {m:?}"
+        );
+    }
+}
+
 /// The shipped parameters file of the calibrated controller loads and sets what it says.
 #[test]
 fn the_calibrated_controllers_parameters_file_loads() {
@@ -355,6 +404,14 @@ fn a_bad_controller_field_is_an_error_naming_it() {
         (
             "controller.calibration_max=inf",
             "controller.calibration_max",
+        ),
+        (
+            "controller.decision_horizon_s=5",
+            "controller.decision_horizon_s",
+        ),
+        (
+            "controller.decision_horizon_s=7200",
+            "controller.decision_horizon_s",
         ),
     ] {
         let e = load(&[set]).expect_err(set);

@@ -948,6 +948,14 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
         );
     }
     c.seconds("controller.tick_every_s", k.tick_every_s, 1);
+    let h = k.decision_horizon_s;
+    if h != 0 && (h < k.step_s || h > k.horizon_s) {
+        c.fail(
+            "controller.decision_horizon_s",
+            h,
+            "must be 0 (the full horizon) or in [step_s, horizon_s] s",
+        );
+    }
     if k.tail_dof != 0 && !(3..=100).contains(&k.tail_dof) {
         c.fail(
             "controller.tail_dof",
