@@ -26,6 +26,7 @@ pub(crate) mod invariants;
 pub mod margin;
 pub mod market;
 pub mod reject;
+pub(crate) mod trigger_set;
 
 pub use account::{Account, Position};
 pub use book::{Book, Side};

@@ -6,6 +6,7 @@ use crate::defence::{judge_sources, DefenceState, OracleVerdict};
 use crate::engine::limits;
 use crate::event::Scope;
 use crate::margin;
+use crate::trigger_set::{End, TriggerSet};
 use bulwark_core::AccountId;
 use bulwark_core::{
     div_i128, div_i64, mul_div, ArithResult, MarketId, Ppm, Price, Qty, Round, TimestampMs, Usd,
@@ -52,11 +53,12 @@ pub struct Market {
     /// Negative while payers still owe it.
     pub loss_clearing_usd: Usd,
     /// Pools to recheck when the mark falls to or below their trigger, per side of their
-    /// position, keyed by the trigger minus `shift_down[side]` (see engine::watch).
-    pub(crate) watch_down: [BTreeSet<(i128, AccountId, Scope)>; 2],
+    /// position, keyed by the trigger minus `shift_down[side]` (see engine::watch); only ever
+    /// asked for its highest keys, so a heap (`TriggerSet`).
+    pub(crate) watch_down: [TriggerSet; 2],
     /// Pools to recheck when the mark rises to or above their trigger, keyed by the trigger
-    /// minus `shift_up[side]`.
-    pub(crate) watch_up: [BTreeSet<(i128, AccountId, Scope)>; 2],
+    /// minus `shift_up[side]`; asked for its lowest keys.
+    pub(crate) watch_up: [TriggerSet; 2],
     /// Cumulative price shifts (micro-USD) that index steps applied to each side's triggers:
     /// a trigger's price is its key plus the shift. Derived state (not hashed).
     pub(crate) shift_down: [i128; 2],
@@ -109,8 +111,8 @@ impl Market {
             index_epoch: 0,
             funding_clearing_usd: Usd::ZERO,
             loss_clearing_usd: Usd::ZERO,
-            watch_down: [BTreeSet::new(), BTreeSet::new()],
-            watch_up: [BTreeSet::new(), BTreeSet::new()],
+            watch_down: [TriggerSet::new(End::Highest), TriggerSet::new(End::Highest)],
+            watch_up: [TriggerSet::new(End::Lowest), TriggerSet::new(End::Lowest)],
             shift_down: [0; 2],
             shift_up: [0; 2],
             watch_always: BTreeSet::new(),

@@ -51,6 +51,7 @@ use crate::account::{Position, WatchReg};
 use crate::book::{Book, BookUndo, NewOrder, Order, Side, TakenOut};
 use crate::command::MarketParams;
 use crate::defence::DefenceState;
+use crate::trigger_set::TriggerSet;
 use bulwark_core::{OrderId, Price, Qty};
 
 /// Spare account buffers kept between commands (their allocations are reused by later copies);
@@ -367,7 +368,7 @@ pub(super) struct Journal {
     /// `WATCH_RECORDS_BEFORE_COPY` the set as it was then, copied whole (an
     /// `Undo::WatchCopy` record puts it back), after which its changes are not recorded. A
     /// forward path that crosses many triggers re-registers pools hundreds of times, and one
-    /// copy put back costs less than undoing each change in the tree; a path with few
+    /// copy put back costs less than undoing each change in the set; a path with few
     /// changes is cheaper with the records.
     watch_copies: Vec<WatchCopy>,
 }
@@ -381,11 +382,8 @@ struct WatchCopy {
     mi: usize,
     set: WatchSet,
     records: u32,
-    copy: Option<BTreeSet<WatchKey>>,
+    copy: Option<TriggerSet>,
 }
-
-/// A key of a market's recheck set: (trigger, account, scope).
-type WatchKey = (i128, AccountId, Scope);
 
 /// What a what-if session puts back besides its records: the fields that change only once a
 /// command has succeeded.
@@ -412,13 +410,20 @@ impl Journal {
         self.session.is_some()
     }
 
-    /// Before a change to recheck set `set` of market `mi` (`current`): whether the change
-    /// needs no record of its own, because a session copied the set whole. In a session the
-    /// set's changes are counted, and the one past `WATCH_RECORDS_BEFORE_COPY` copies it
+    /// Before a change to recheck set `set` of market `mi` (`current`) that would make
+    /// `records` records: whether the change needs none, because a session copied the set
+    /// whole. In a session the set's records are counted, and a change that takes the count
+    /// past `WATCH_RECORDS_BEFORE_COPY` copies it
     /// (with a record that puts the copy back, undone in its turn before the older records).
     /// A market the session made is never copied (it is truncated away).
     #[inline]
-    fn watch_set_copied(&mut self, mi: usize, set: WatchSet, current: &BTreeSet<WatchKey>) -> bool {
+    fn watch_set_copied(
+        &mut self,
+        mi: usize,
+        set: WatchSet,
+        current: &TriggerSet,
+        records: u32,
+    ) -> bool {
         if self.session.is_none() || mi >= self.markets_len {
             return false;
         }
@@ -442,7 +447,7 @@ impl Journal {
         if w.copy.is_some() {
             return true;
         }
-        w.records += 1;
+        w.records = w.records.saturating_add(records);
         if w.records <= WATCH_RECORDS_BEFORE_COPY {
             return false;
         }
@@ -951,7 +956,7 @@ impl Engine {
             WatchSet::Down(side) => &mut m.watch_down[side as usize],
             WatchSet::Up(side) => &mut m.watch_up[side as usize],
         };
-        let copied = self.journal.watch_set_copied(mi, set, s);
+        let copied = self.journal.watch_set_copied(mi, set, s, 1);
         let changed = if inserted {
             s.insert(key)
         } else {
@@ -962,6 +967,48 @@ impl Engine {
                 mi: mi as u32,
                 set,
                 inserted,
+                key,
+            };
+            self.journal.ops.push(u);
+        }
+    }
+
+    /// Remove key `old` of a market's trigger set and insert `new` (a pool's trigger moving),
+    /// in one step of the set, recorded as the removal and the insertion.
+    pub(super) fn move_watch(
+        &mut self,
+        mi: usize,
+        set: WatchSet,
+        old: (i128, AccountId, Scope),
+        new: (i128, AccountId, Scope),
+    ) {
+        let m = &mut self.markets[mi];
+        let s = match set {
+            WatchSet::Down(side) => &mut m.watch_down[side as usize],
+            WatchSet::Up(side) => &mut m.watch_up[side as usize],
+        };
+        let copied = self.journal.watch_set_copied(mi, set, s, 2);
+        let (removed, inserted) = s.replace(&old, new);
+        if copied {
+            return;
+        }
+        let mi = mi as u32;
+        if removed {
+            let key = old;
+            let u = Undo::Watch {
+                mi,
+                set,
+                inserted: false,
+                key,
+            };
+            self.journal.ops.push(u);
+        }
+        if inserted {
+            let key = new;
+            let u = Undo::Watch {
+                mi,
+                set,
+                inserted: true,
                 key,
             };
             self.journal.ops.push(u);

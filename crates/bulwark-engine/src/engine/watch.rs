@@ -6,7 +6,8 @@
 //! registers two trigger prices in its market: `down` (recheck when the mark falls to or below
 //! it) and `up` (when it rises to or above it). Between them the pool's flags (below
 //! maintenance, negative equity) cannot change, so a move touches only the pools whose
-//! triggers it crossed: a range query on a `BTreeSet` ordered by price.
+//! triggers it crossed: a query from one end of a set ordered by price (a `TriggerSet`, a heap:
+//! `down` triggers are only ever asked for from the highest, `up` triggers from the lowest).
 //!
 //! Triggers are the prices where equity reaches zero or the maintenance requirement,
 //! computed so that they err early, never late:
@@ -143,8 +144,34 @@ impl Engine {
             return Ok(());
         }
         let old = self.registration(account, scope).clone();
-        self.unregister(account, scope, &old);
-        self.register(account, scope, &reg);
+        match (&old, &reg) {
+            (
+                WatchReg::Single {
+                    market,
+                    side,
+                    down,
+                    up,
+                },
+                WatchReg::Single {
+                    market: new_market,
+                    side: new_side,
+                    down: new_down,
+                    up: new_up,
+                },
+            ) if (market, side) == (new_market, new_side) => {
+                // The same sets: move each key, a short way through a heap, where a removal
+                // and an insertion would each sift a node all the way (`TriggerSet::replace`).
+                let mi = market.0 as usize;
+                let (down_set, up_set) = (WatchSet::Down(*side as u8), WatchSet::Up(*side as u8));
+                let key = |price: i128| (price, account, scope);
+                self.move_watch(mi, down_set, key(*down), key(*new_down));
+                self.move_watch(mi, up_set, key(*up), key(*new_up));
+            }
+            _ => {
+                self.unregister(account, scope, &old);
+                self.register(account, scope, &reg);
+            }
+        }
         self.replace_registration(account, scope, reg);
         Ok(())
     }
@@ -323,16 +350,10 @@ fn down_from(
     side: usize,
     price: i128,
 ) -> impl Iterator<Item = (AccountId, Scope)> + '_ {
-    let from = (price - m.shift_down[side], AccountId(0), Scope::Cross);
-    let set = &m.watch_down[side];
-    // Most moves cross no trigger: the highest key says so in a walk down the tree's right
-    // edge, where making the range would compare keys all the way down.
-    let reached = set.last().is_some_and(|highest| *highest >= from);
-    reached
-        .then(|| set.range(from..))
-        .into_iter()
-        .flatten()
-        .map(|&(_, a, s)| (a, s))
+    // Most moves cross no trigger: the set's root says so in one comparison.
+    m.watch_down[side]
+        .reached(price - m.shift_down[side])
+        .map(|(_, a, s)| (a, s))
 }
 
 /// Pools of `side` whose `up` trigger is at or below `price`.
@@ -341,19 +362,9 @@ fn up_to(
     side: usize,
     price: i128,
 ) -> impl Iterator<Item = (AccountId, Scope)> + '_ {
-    let to = (
-        price - m.shift_up[side],
-        AccountId(u32::MAX),
-        Scope::Isolated(MarketId(u16::MAX)),
-    );
-    let set = &m.watch_up[side];
-    // As in `down_from`, from the lowest key.
-    let reached = set.first().is_some_and(|lowest| *lowest <= to);
-    reached
-        .then(|| set.range(..=to))
-        .into_iter()
-        .flatten()
-        .map(|&(_, a, s)| (a, s))
+    m.watch_up[side]
+        .reached(price - m.shift_up[side])
+        .map(|(_, a, s)| (a, s))
 }
 
 /// What a further move of one market's mark would put below maintenance: the pools and the
@@ -441,10 +452,10 @@ impl Engine {
         let mut low: i128 = 0;
         let mut high: i128 = m.params.max_price.micros() as i128 + 1;
         for side in 0..2 {
-            if let Some(&(key, _, _)) = m.watch_down[side].last() {
+            if let Some(key) = m.watch_down[side].end_price() {
                 low = low.max(key + m.shift_down[side]);
             }
-            if let Some(&(key, _, _)) = m.watch_up[side].first() {
+            if let Some(key) = m.watch_up[side].end_price() {
                 high = high.min(key + m.shift_up[side]);
             }
         }

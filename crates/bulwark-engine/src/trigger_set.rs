@@ -1,0 +1,664 @@
+//! A market's recheck-trigger set (`Market::watch_down` / `watch_up`, see engine::watch): keys
+//! `(trigger, account, scope)`, queried from one end only.
+//!
+//! Why not an ordered tree: the engine asks a `down` set only for its keys at or above a price
+//! (and for the highest), an `up` set only for its keys at or below one (and for the lowest).
+//! Every other operation inserts or removes an exact key, and a pool re-registering does both
+//! on nearly every recheck: in a long lab run these changes, in a `BTreeSet` comparing whole
+//! keys node by node, were a sixth of all the work. A binary heap ordered toward the queried end
+//! answers both queries: the end key is the root, and the keys a query reaches form a subtree
+//! hanging from the root, walked in preorder with pruning in time proportional to the hits.
+//!
+//! The keys the engine changes are mostly near the queried end (the pools a move just
+//! reached), so a removal followed by an insertion would sift a node from the bottom to near
+//! the root and another back down: a re-registration is one `replace`, which moves the pool's
+//! node from its old trigger to its new one, usually a level or two. An exact key is found
+//! through an open-addressing hash table whose buckets and heap nodes point at each other, so
+//! sifting updates plain indices, and a copy of the whole set (a what-if session's, see the
+//! journal's `WatchCopy`) copies two vectors of plain data.
+//!
+//! Determinism: the table hashes with a fixed function (no per-process random seed), and the
+//! heap's layout depends only on the sequence of operations. A query yields its keys in the
+//! heap's order, not the keys' order: every caller sorts and deduplicates what it collects.
+//! Equality is set equality (the same keys in different layouts are equal, as after a rollback
+//! that undid changes one by one), and `Debug` prints the keys sorted.
+
+use crate::event::Scope;
+use bulwark_core::AccountId;
+use std::hash::{Hash, Hasher};
+
+/// A key of a recheck set: (index-adjusted trigger price in micro-USD, account, scope).
+pub type TriggerKey = (i128, AccountId, Scope);
+
+/// The end of the price order a set is queried from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `down` sets: keys at or above a price, and the highest.
+    Highest,
+    /// `up` sets: keys at or below a price, and the lowest.
+    Lowest,
+}
+
+/// A set of trigger keys, queried from one end of the price order (module docs).
+#[derive(Clone)]
+pub struct TriggerSet {
+    end: End,
+    /// The heap: every node's price is at or nearer the end than its children's (`before`).
+    heap: Vec<Node>,
+    /// The keys, hashed with linear probing: a power-of-two number of buckets (or none), at
+    /// most half of them full. Each full bucket knows its node, each node its bucket, so
+    /// sifting updates plain indices. Plain `Copy` data in one vector, so that a what-if
+    /// session's copy of a set (journal's `WatchCopy`) is one memory copy.
+    table: Vec<Bucket>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    price: i128,
+    bucket: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    price: i128,
+    account: AccountId,
+    scope: Scope,
+    /// The key's node in the heap, or `EMPTY`.
+    at: usize,
+}
+
+const EMPTY: usize = usize::MAX;
+
+const VACANT: Bucket = Bucket {
+    price: 0,
+    account: AccountId(0),
+    scope: Scope::Cross,
+    at: EMPTY,
+};
+
+impl Bucket {
+    fn holds(&self, key: &TriggerKey) -> bool {
+        self.at != EMPTY && (self.price, self.account, self.scope) == *key
+    }
+}
+
+impl TriggerSet {
+    /// An empty set queried from `end`.
+    pub fn new(end: End) -> TriggerSet {
+        TriggerSet {
+            end,
+            heap: Vec::new(),
+            table: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn contains(&self, key: &TriggerKey) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Add `key`; whether it was absent (as `BTreeSet::insert`).
+    pub fn insert(&mut self, key: TriggerKey) -> bool {
+        if (self.heap.len() + 1) * 2 > self.table.len() {
+            self.grow();
+        }
+        let Err(bucket) = self.find(&key) else {
+            return false;
+        };
+        let at = self.heap.len();
+        self.fill(bucket, key, at);
+        self.heap.push(Node {
+            price: key.0,
+            bucket,
+        });
+        self.sift_up(at);
+        true
+    }
+
+    /// Take `key` out; whether it was present (as `BTreeSet::remove`).
+    pub fn remove(&mut self, key: &TriggerKey) -> bool {
+        let Ok(bucket) = self.find(key) else {
+            return false;
+        };
+        let at = self.table[bucket].at;
+        self.vacate(bucket);
+        if let Some(last) = self.heap.pop() {
+            if at < self.heap.len() {
+                // The last node fills the hole, and moves whichever way its price says.
+                self.place(at, last);
+                self.sift(at);
+            }
+        }
+        true
+    }
+
+    /// `remove(old)` then `insert(new)`, with their results, in one step: a pool
+    /// re-registering moves its key from one trigger to the next, usually a short way
+    /// through the heap, where a removal and an insertion would each sift a node from the
+    /// bottom and back.
+    pub fn replace(&mut self, old: &TriggerKey, new: TriggerKey) -> (bool, bool) {
+        let Ok(from) = self.find(old) else {
+            return (false, self.insert(new));
+        };
+        if old == &new {
+            return (true, true);
+        }
+        if self.find(&new).is_ok() {
+            return (self.remove(old), false);
+        }
+        // Same number of keys: the table cannot need to grow.
+        let at = self.table[from].at;
+        self.vacate(from);
+        let Err(bucket) = self.find(&new) else {
+            return (true, false); // unreachable: `new` was absent and nothing was added
+        };
+        self.fill(bucket, new, at);
+        self.place(
+            at,
+            Node {
+                price: new.0,
+                bucket,
+            },
+        );
+        self.sift(at);
+        (true, true)
+    }
+
+    /// The price of the key nearest the end (the highest of a `Highest` set, the lowest of a
+    /// `Lowest` one), if any.
+    pub fn end_price(&self) -> Option<i128> {
+        self.heap.first().map(|n| n.price)
+    }
+
+    /// The keys whose price is at or beyond `bound` toward the end (`>= bound` in a `Highest`
+    /// set, `<= bound` in a `Lowest` one), in heap order.
+    pub fn reached(&self, bound: i128) -> Reached<'_> {
+        let next = self.reaches(0, bound).then_some(0);
+        Reached {
+            set: self,
+            bound,
+            next,
+        }
+    }
+
+    /// Every key, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = TriggerKey> + '_ {
+        (0..self.heap.len()).map(|i| self.key_at(i))
+    }
+
+    fn key_at(&self, i: usize) -> TriggerKey {
+        let b = self.table[self.heap[i].bucket];
+        (b.price, b.account, b.scope)
+    }
+
+    /// Where `key` is (`Ok`), or the empty bucket it would go in (`Err`). The table has an
+    /// empty bucket whenever it has any (at most half full), so the probe ends.
+    fn find(&self, key: &TriggerKey) -> Result<usize, usize> {
+        if self.table.is_empty() {
+            return Err(0);
+        }
+        let mask = self.table.len() - 1;
+        let mut i = home(key) & mask;
+        loop {
+            let b = &self.table[i];
+            if b.at == EMPTY {
+                return Err(i);
+            }
+            if b.holds(key) {
+                return Ok(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn fill(&mut self, bucket: usize, key: TriggerKey, at: usize) {
+        let (price, account, scope) = key;
+        self.table[bucket] = Bucket {
+            price,
+            account,
+            scope,
+            at,
+        };
+    }
+
+    /// Empty `bucket`, shifting back the keys after it that probed past it (so that no key
+    /// is ever separated from its home by an empty bucket), and telling their nodes.
+    fn vacate(&mut self, bucket: usize) {
+        let mask = self.table.len() - 1;
+        let mut hole = bucket;
+        let mut j = (bucket + 1) & mask;
+        loop {
+            let b = self.table[j];
+            if b.at == EMPTY {
+                break;
+            }
+            let ideal = home(&(b.price, b.account, b.scope)) & mask;
+            // The key may fill the hole if its home is not after the hole on its probe path.
+            if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
+                self.table[hole] = b;
+                self.heap[b.at].bucket = hole;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.table[hole] = VACANT;
+    }
+
+    /// Double the table (at least 8 buckets) and put every key back in.
+    fn grow(&mut self) {
+        let size = (self.table.len() * 2).max(8);
+        let old = std::mem::replace(&mut self.table, vec![VACANT; size]);
+        for at in 0..self.heap.len() {
+            let b = old[self.heap[at].bucket];
+            let key = (b.price, b.account, b.scope);
+            // The keys are distinct: each finds an empty bucket.
+            let (Ok(bucket) | Err(bucket)) = self.find(&key);
+            self.fill(bucket, key, at);
+            self.heap[at].bucket = bucket;
+        }
+    }
+
+    /// Whether price `a` belongs nearer the root than `b`.
+    fn before(&self, a: i128, b: i128) -> bool {
+        match self.end {
+            End::Highest => a > b,
+            End::Lowest => a < b,
+        }
+    }
+
+    /// Whether node `i` exists and lies at or beyond `bound`.
+    fn reaches(&self, i: usize, bound: i128) -> bool {
+        self.heap.get(i).is_some_and(|n| match self.end {
+            End::Highest => n.price >= bound,
+            End::Lowest => n.price <= bound,
+        })
+    }
+
+    fn place(&mut self, at: usize, node: Node) {
+        self.heap[at] = node;
+        self.table[node.bucket].at = at;
+    }
+
+    /// Restore the heap order around node `at`, whose price changed.
+    fn sift(&mut self, at: usize) {
+        if at > 0 && self.before(self.heap[at].price, self.heap[(at - 1) / 2].price) {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        let node = self.heap[i];
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            let p = self.heap[parent];
+            if !self.before(node.price, p.price) {
+                break;
+            }
+            self.place(i, p);
+            i = parent;
+        }
+        self.place(i, node);
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let node = self.heap[i];
+        let n = self.heap.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.before(self.heap[right].price, self.heap[left].price) {
+                right
+            } else {
+                left
+            };
+            let c = self.heap[child];
+            if !self.before(c.price, node.price) {
+                break;
+            }
+            self.place(i, c);
+            i = child;
+        }
+        self.place(i, node);
+    }
+
+    /// The first node after node `i`'s subtree, in preorder, that lies at or beyond `bound`,
+    /// skipping the subtrees of those that do not (nothing below them can). Node `i` itself
+    /// need not exist: a missing child's "subtree" is empty, and its parent is `(i - 1) / 2`.
+    fn after_subtree(&self, mut i: usize, bound: i128) -> Option<usize> {
+        while i > 0 {
+            if i % 2 == 1 && i + 1 < self.heap.len() {
+                // A left child: its right sibling is next.
+                i += 1;
+                if self.reaches(i, bound) {
+                    return Some(i);
+                }
+            } else {
+                // A right child, or a left one without a sibling: its parent's subtree is done.
+                i = (i - 1) / 2;
+            }
+        }
+        None
+    }
+}
+
+/// The keys of a set at or beyond a bound (`TriggerSet::reached`), in heap order.
+pub struct Reached<'a> {
+    set: &'a TriggerSet,
+    bound: i128,
+    next: Option<usize>,
+}
+
+impl Iterator for Reached<'_> {
+    type Item = TriggerKey;
+
+    fn next(&mut self) -> Option<TriggerKey> {
+        let i = self.next?;
+        let child = 2 * i + 1;
+        // Node `i`'s left child next if it reaches; if not (or there is none), what follows
+        // its subtree: its sibling, `i`'s right child, or what follows `i`'s subtree.
+        self.next = if self.set.reaches(child, self.bound) {
+            Some(child)
+        } else {
+            self.set.after_subtree(child, self.bound)
+        };
+        Some(self.set.key_at(i))
+    }
+}
+
+/// Set equality: the same keys, whatever the layout.
+impl PartialEq for TriggerSet {
+    fn eq(&self, other: &TriggerSet) -> bool {
+        self.end == other.end
+            && self.len() == other.len()
+            && self.iter().all(|k| other.contains(&k))
+    }
+}
+
+impl Eq for TriggerSet {}
+
+/// The keys in order, as a `BTreeSet` prints them (a diff of two engines compares them).
+impl std::fmt::Debug for TriggerSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<TriggerKey> = self.iter().collect();
+        keys.sort_unstable();
+        f.debug_set().entries(keys).finish()
+    }
+}
+
+/// Where a key's probe starts, before masking to the table's size.
+fn home(key: &TriggerKey) -> usize {
+    let mut h = KeyHasher::default();
+    key.hash(&mut h);
+    h.finish() as usize
+}
+
+/// A fixed multiply-rotate hash (FxHash's), so that the table's layout never depends on a
+/// random seed. The keys come from the engine's own state, not from outside input that could be
+/// chosen to collide. Wrapping arithmetic is the hash function itself, not a value.
+#[derive(Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // The product's high bits are its best: move them to where the table's index comes from.
+        self.0.rotate_left(26)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.add(u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.add(v as u64);
+        self.add((v >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_core::MarketId;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn key(price: i128, account: u32) -> TriggerKey {
+        (price, AccountId(account), Scope::Cross)
+    }
+
+    fn sorted(it: impl Iterator<Item = TriggerKey>) -> Vec<TriggerKey> {
+        let mut v: Vec<TriggerKey> = it.collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every node at or nearer the end than its children, every node and its bucket pointing
+    /// at each other, and every key found where its probe leads.
+    fn check_shape(s: &TriggerSet) {
+        for i in 1..s.heap.len() {
+            assert!(!s.before(s.heap[i].price, s.heap[(i - 1) / 2].price));
+        }
+        for (i, n) in s.heap.iter().enumerate() {
+            assert_eq!(s.table[n.bucket].at, i);
+            assert_eq!(s.table[n.bucket].price, n.price);
+            assert_eq!(s.find(&s.key_at(i)), Ok(n.bucket));
+        }
+        let full = s.table.iter().filter(|b| b.at != EMPTY).count();
+        assert_eq!(full, s.heap.len());
+        assert!(s.table.len() >= 2 * full);
+    }
+
+    #[test]
+    fn a_highest_set_answers_from_the_top() {
+        let mut s = TriggerSet::new(End::Highest);
+        assert_eq!(s.end_price(), None);
+        assert_eq!(s.reached(i128::MIN).count(), 0);
+        for (p, a) in [(5, 1), (9, 2), (1, 3), (7, 4), (9, 5), (3, 6)] {
+            assert!(s.insert(key(p, a)));
+        }
+        assert!(!s.insert(key(7, 4))); // present already
+        check_shape(&s);
+        assert_eq!(s.len(), 6);
+        assert_eq!(s.end_price(), Some(9));
+        assert_eq!(sorted(s.reached(7)), [key(7, 4), key(9, 2), key(9, 5)]);
+        assert_eq!(sorted(s.reached(10)), []);
+        assert_eq!(s.reached(i128::MIN).count(), 6);
+        assert!(s.remove(&key(9, 2)));
+        assert!(!s.remove(&key(9, 2))); // gone already
+        assert!(!s.remove(&key(5, 2))); // another price
+        check_shape(&s);
+        assert_eq!(s.end_price(), Some(9));
+        assert!(s.remove(&key(9, 5)));
+        assert_eq!(s.end_price(), Some(7));
+        assert_eq!(sorted(s.reached(4)), [key(5, 1), key(7, 4)]);
+        check_shape(&s);
+    }
+
+    #[test]
+    fn a_lowest_set_answers_from_the_bottom() {
+        let mut s = TriggerSet::new(End::Lowest);
+        let isolated = (4, AccountId(1), Scope::Isolated(MarketId(0)));
+        for k in [key(4, 1), isolated, key(-2, 2), key(8, 3), key(6, 4)] {
+            assert!(s.insert(k));
+        }
+        check_shape(&s);
+        assert_eq!(s.end_price(), Some(-2));
+        assert_eq!(sorted(s.reached(4)), [key(-2, 2), key(4, 1), isolated]);
+        assert_eq!(sorted(s.reached(-3)), []);
+        assert!(s.remove(&key(-2, 2)));
+        assert_eq!(s.end_price(), Some(4));
+        for k in [key(4, 1), isolated, key(8, 3), key(6, 4)] {
+            assert!(s.remove(&k));
+            check_shape(&s);
+        }
+        assert!(s.len() == 0 && s.table.iter().all(|b| b.at == EMPTY));
+    }
+
+    #[test]
+    fn a_replacement_is_a_removal_then_an_insertion() {
+        let mut s = TriggerSet::new(End::Highest);
+        for p in [10, 20, 30, 40, 50] {
+            assert!(s.insert(key(p, p as u32)));
+        }
+        // A key moving toward the end passes the root.
+        assert_eq!(s.replace(&key(20, 20), key(60, 20)), (true, true));
+        check_shape(&s);
+        assert_eq!(s.end_price(), Some(60));
+        assert_eq!(sorted(s.reached(45)), [key(50, 50), key(60, 20)]);
+        // And away from it, to the bottom.
+        assert_eq!(s.replace(&key(60, 20), key(5, 20)), (true, true));
+        check_shape(&s);
+        assert_eq!(s.end_price(), Some(50));
+        // Unchanged, absent, or onto a key present already.
+        assert_eq!(s.replace(&key(5, 20), key(5, 20)), (true, true));
+        assert_eq!(s.replace(&key(7, 1), key(8, 1)), (false, true));
+        assert_eq!(s.replace(&key(8, 1), key(50, 50)), (true, false));
+        check_shape(&s);
+        let keys = [
+            key(5, 20),
+            key(10, 10),
+            key(30, 30),
+            key(40, 40),
+            key(50, 50),
+        ];
+        assert_eq!(sorted(s.iter()), keys);
+    }
+
+    #[test]
+    fn equality_is_of_the_keys_not_the_layout() {
+        let mut a = TriggerSet::new(End::Highest);
+        let mut b = TriggerSet::new(End::Highest);
+        for p in [1, 2, 3, 4] {
+            assert!(a.insert(key(p, 0)));
+        }
+        for p in [4, 1, 3, 2, 9] {
+            assert!(b.insert(key(p, 0)));
+        }
+        assert!(b.remove(&key(9, 0)));
+        assert_ne!(a.heap[1].price, b.heap[1].price); // different layouts
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert!(b.remove(&key(1, 0)) && b.insert(key(1, 1)));
+        assert_ne!(a, b);
+        assert_ne!(TriggerSet::new(End::Highest), TriggerSet::new(End::Lowest));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(TriggerKey),
+        Remove(TriggerKey),
+        Replace(TriggerKey, TriggerKey),
+        Reached(i128),
+        Clone,
+    }
+
+    fn any_key() -> impl Strategy<Value = TriggerKey> {
+        (
+            prop_oneof![-20i128..20, Just(i128::MIN), Just(i128::MAX)],
+            0u32..6,
+            prop_oneof![
+                Just(Scope::Cross),
+                (0u16..2).prop_map(|m| Scope::Isolated(MarketId(m)))
+            ],
+        )
+            .prop_map(|(p, a, s)| (p, AccountId(a), s))
+    }
+
+    fn any_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => any_key().prop_map(Op::Insert),
+            3 => any_key().prop_map(Op::Remove),
+            3 => (any_key(), any_key()).prop_map(|(a, b)| Op::Replace(a, b)),
+            2 => prop_oneof![-22i128..22, Just(i128::MIN), Just(i128::MAX)].prop_map(Op::Reached),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Under any sequence of inserts, removes and replacements (each as a remove and an
+        /// insert), the set answers exactly as a `BTreeSet`
+        /// of the same keys: the results of the changes, the end, the keys a bound reaches (as
+        /// the engine's range queries from the top or bottom found them), and equality.
+        #[test]
+        fn it_answers_as_an_ordered_set(
+            highest in any::<bool>(),
+            ops in proptest::collection::vec(any_op(), 0..200),
+        ) {
+            let end = if highest { End::Highest } else { End::Lowest };
+            let mut s = TriggerSet::new(end);
+            let mut b: BTreeSet<TriggerKey> = BTreeSet::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k) => prop_assert_eq!(s.insert(k), b.insert(k)),
+                    Op::Remove(k) => prop_assert_eq!(s.remove(&k), b.remove(&k)),
+                    Op::Replace(old, new) => {
+                        prop_assert_eq!(s.replace(&old, new), (b.remove(&old), b.insert(new)))
+                    }
+                    Op::Reached(p) => {
+                        let want: Vec<TriggerKey> = if highest {
+                            b.range((p, AccountId(0), Scope::Cross)..).copied().collect()
+                        } else {
+                            let to = (p, AccountId(u32::MAX), Scope::Isolated(MarketId(u16::MAX)));
+                            b.range(..=to).copied().collect()
+                        };
+                        prop_assert_eq!(sorted(s.reached(p)), want);
+                    }
+                    Op::Clone => {
+                        // A copy rebuilt in another order is equal, and prints the same.
+                        let mut c = TriggerSet::new(end);
+                        for k in b.iter().rev() {
+                            c.insert(*k);
+                        }
+                        prop_assert_eq!(&c, &s);
+                        prop_assert_eq!(format!("{c:?}"), format!("{b:?}"));
+                        s = s.clone();
+                    }
+                }
+                check_shape(&s);
+                prop_assert_eq!(s.len(), b.len());
+                let want = if highest { b.last() } else { b.first() };
+                prop_assert_eq!(s.end_price(), want.map(|k| k.0));
+                prop_assert_eq!(sorted(s.iter()), b.iter().copied().collect::<Vec<_>>());
+            }
+        }
+    }
+}
