@@ -339,6 +339,7 @@ fn the_calibrated_controllers_parameters_file_loads() {
     let c = &s.scenario.controller;
     assert!(c.enabled && c.keeper_throughput && c.maintenance_on_the_hour);
     assert_eq!(c.calibration_gain, 1.0);
+    assert_eq!(c.decision_horizon_s, 900);
 }
 
 #[test]
