@@ -21,11 +21,13 @@
 //!   counterparties and the bankrupt) and takes the new top. (64 - one) / 63 is the cost of
 //!   one more bankruptcy on the re-score path, liquidation included.
 //!
-//! - `next_command`: the crash already applied with one pool per command (thin long 0
-//!   deleveraged), then a `Tick` (the mark stays at 9,000): the next pool's bankruptcy in a
-//!   later command. Its scan reads the side's candidates kept since the first command
-//!   (`engine/adl/base.rs`) and re-reads only the accounts that command changed, instead of
-//!   every account: `next_command` against `one_bankruptcy` is what keeping them saves.
+//! - `base_made`, `base_kept`: one pool per command. The crash (thin long 0 deleveraged by
+//!   the side's first, plain scan) already applied; then a `Tick` (the mark stays at 9,000)
+//!   deleverages thin long 1, whose scan makes the side's base of candidates
+//!   (`engine/adl/base.rs`): `base_made`. With that `Tick` applied too, the next `Tick`'s scan
+//!   (thin long 2) reads the kept base and re-reads only the accounts changed since:
+//!   `base_kept`. Against `one_bankruptcy`: what making a base costs, and what keeping it
+//!   saves.
 //!
 //! Each iteration runs on a fresh clone of the prepared engine (the clone is not timed).
 
@@ -172,7 +174,9 @@ fn bench(c: &mut Criterion) {
     };
     let mut after_crash = with(&base, true, 1);
     after_crash.apply(&crash, t).unwrap();
-    let (tick, t_next) = (Command::Tick, TimestampMs(3));
+    let tick = Command::Tick;
+    let mut after_tick = after_crash.clone();
+    after_tick.apply(&tick, TimestampMs(3)).unwrap();
     let cases = [
         ("detect", with(&base, false, 1), &crash, t, vec![]),
         (
@@ -196,7 +200,20 @@ fn bench(c: &mut Criterion) {
             t,
             (0..THIN).map(thin).collect(),
         ),
-        ("next_command", after_crash, &tick, t_next, vec![thin(1)]),
+        (
+            "base_made",
+            after_crash,
+            &tick,
+            TimestampMs(3),
+            vec![thin(1)],
+        ),
+        (
+            "base_kept",
+            after_tick,
+            &tick,
+            TimestampMs(4),
+            vec![thin(2)],
+        ),
     ];
     // Check the workload once: the mark, and who is deleveraged.
     for (name, e, cmd, at, want) in &cases {

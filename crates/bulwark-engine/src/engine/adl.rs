@@ -50,8 +50,9 @@ pub(super) struct AdlClose {
 
 /// The ADL rankings of the command being applied: scratch, not state (emptied by every
 /// `apply`, neither hashed nor checked); and the candidates' inputs kept between commands
-/// ([`base`]), with the log of the accounts changed since.
-#[derive(Clone, Debug, Default)]
+/// ([`base`]), with the log of the accounts changed since. A clone of the engine carries none
+/// of it (see the `Clone` impl).
+#[derive(Debug, Default)]
 pub(super) struct AdlCache {
     rankings: Vec<AdlRanking>,
     /// Accounts changed since the command's first ranking, in order, repeats allowed.
@@ -70,10 +71,36 @@ pub(super) struct AdlCache {
     session_from: Option<usize>,
     /// A what-if session is open (`begin_session` .. `after_roll_back`).
     in_session: bool,
+    /// The log's cap (at least `MIN_LOG_CAP`): reading it again past that would cost more
+    /// than the scans it saves.
+    log_cap: usize,
+    /// The (market, side)s scanned without a base: the next scan of one makes its base. A
+    /// venue that deleverages once pays one plain scan; one that goes on (a crash, a forward
+    /// simulation's paths) keeps the candidates from its second scan on.
+    scanned: Vec<(MarketId, i64)>,
 }
 
+/// A copy of the engine keeps the bases (they describe the copied accounts), not the
+/// command's rankings, and is in no what-if session (the journal's copy is empty too).
+impl Clone for AdlCache {
+    fn clone(&self) -> Self {
+        AdlCache {
+            bases: self.bases.clone(),
+            log: self.log.clone(),
+            logging: !self.bases.is_empty(),
+            log_cap: self.log_cap,
+            scanned: self.scanned.clone(),
+            ..AdlCache::default()
+        }
+    }
+}
+
+/// The longest the log may grow, whatever the number of accounts, before every base goes.
+const MIN_LOG_CAP: usize = 1 << 16;
+
 impl AdlCache {
-    /// Forget every ranking; one branch when there is none (twice per command).
+    /// Forget every ranking; one branch when there is none (twice per command). A log grown
+    /// past its cap (a long session with no ADL, say) drops every base and itself.
     #[inline]
     pub(super) fn clear(&mut self) {
         // `marks` is set whenever a ranking is made, and `touched` grows only while one exists.
@@ -81,6 +108,9 @@ impl AdlCache {
             self.rankings.clear();
             self.touched.clear();
             self.marks.clear();
+        }
+        if self.log.len() > self.log_cap.max(MIN_LOG_CAP) {
+            self.drop_bases();
         }
     }
 
@@ -101,15 +131,18 @@ impl AdlCache {
     fn keep_base(&mut self, base: base::AdlBase, cap: usize) {
         self.bases.push(base);
         self.logging = true;
-        if self.log.len() > cap {
+        self.log_cap = cap;
+        if self.log.len() > cap.max(MIN_LOG_CAP) {
             self.drop_bases();
         }
     }
 
     /// Every base goes (something changed scores without touching accounts, or the log grew
-    /// too long). A session it happens in can no longer keep bases past its rollback.
+    /// too long), and the next scan of each side is a plain one again. A session it happens
+    /// in can no longer keep bases past its rollback.
     pub(super) fn drop_bases(&mut self) {
         self.bases.clear();
+        self.scanned.clear();
         self.log.clear();
         self.logging = self.in_session;
         if self.in_session {
@@ -303,7 +336,7 @@ fn pool_equity(markets: &[Market], a: &Account, scope: Scope) -> ArithResult<i12
 /// there (off by at most 1 here), a pending amount is rounded up there (off by at most 1
 /// each, funding and loss, here); every term also carries a few ulps of rounding, which the
 /// magnitude's 1e-14 covers many times over.
-#[cfg(any(debug_assertions, feature = "invariants", test))]
+#[inline]
 fn pool_equity_estimate(markets: &[Market], a: &Account, scope: Scope) -> Option<(f64, f64)> {
     base::pool_equity_terms(markets, a, scope, None)?.with_value(0.0)
 }
@@ -488,6 +521,15 @@ impl Engine {
         policy: AdlPolicy,
     ) -> Bounded<(BinaryHeap<RankEntry>, BinaryHeap<RankEntry>)> {
         let mi = market.0 as usize;
+        let kept = self
+            .adl_cache
+            .bases
+            .iter()
+            .any(|b| (b.market, b.sign) == (market, sign));
+        if !kept && !self.adl_cache.scanned.contains(&(market, sign)) {
+            self.adl_cache.scanned.push((market, sign));
+            return self.adl_scan_accounts(market, sign, policy);
+        }
         let base = self.adl_base_take(mi, sign);
         #[cfg(any(debug_assertions, feature = "invariants"))]
         if self.invariant_check_interval == 1 {
@@ -496,6 +538,48 @@ impl Engine {
         let heaps = self.adl_heaps(&base, mi, policy);
         self.adl_base_put(base);
         heaps
+    }
+
+    /// The plain scan, for a side's first ADL: every account (and the vault) with a position
+    /// of sign `sign` in `market`, bounded from the account itself.
+    #[allow(clippy::type_complexity)]
+    fn adl_scan_accounts(
+        &self,
+        market: MarketId,
+        sign: i64,
+        policy: AdlPolicy,
+    ) -> Bounded<(BinaryHeap<RankEntry>, BinaryHeap<RankEntry>)> {
+        let mut exact: Vec<RankEntry> = Vec::new();
+        // Sized for every account at once: growing by doubling would copy the entries again.
+        let mut bounds: Vec<RankEntry> = Vec::with_capacity(self.accounts.len() + 1);
+        let accounts = self.accounts.iter().enumerate();
+        let accounts = accounts
+            .map(|(i, a)| (AccountId(i as u32), a))
+            .chain(std::iter::once((VAULT, self.acct(VAULT))));
+        for (id, a) in accounts {
+            if !a.active {
+                continue;
+            }
+            let entry = |score| RankEntry {
+                score,
+                id: Reverse(id),
+                generation: 0,
+            };
+            let Some(p) = a.position(market).filter(|p| p.qty.signum() == sign) else {
+                continue;
+            };
+            match policy {
+                AdlPolicy::ProRata => bounds.push(entry(0)),
+                AdlPolicy::Ranked => match self.adl_score_bound(a, p) {
+                    Some(bound) => bounds.push(entry(bound)),
+                    None => exact.push(entry(self.adl_score(a, p)?)),
+                },
+            }
+        }
+        Ok(match policy {
+            AdlPolicy::ProRata => (BinaryHeap::from(bounds), BinaryHeap::new()),
+            AdlPolicy::Ranked => (BinaryHeap::from(exact), BinaryHeap::from(bounds)),
+        })
     }
 
     /// The ranking's heaps from a current base of market `mi`'s side (see `adl_scan`).
@@ -756,7 +840,6 @@ impl Engine {
     /// below `err` (its terms' magnitudes x 1e-14, plus 2 micro-USD per rounded-up pending
     /// amount). The bound divides by `equity - err`, the least the equity can be, and widens
     /// the quotient by 1e-12 for the floating point's own few ulps of rounding (about 1e-15).
-    #[cfg(any(debug_assertions, feature = "invariants"))]
     fn adl_score_bound(&self, a: &Account, p: &Position) -> Option<i128> {
         let m = &self.markets[p.market.0 as usize];
         let value = margin::value_usd(p.qty, m.mark, m.params.lots_per_unit).ok()?;
@@ -871,6 +954,30 @@ mod tests {
 
     /// By hand: a short worth -8,000 USD at the mark, entered at -10,000, on an equity of
     /// 4,000: 0.2 x 8,000 / 4,000 = 0.4, 400,000 ppm exactly; the bound is that plus its slack.
+    /// A long what-if session with no ADL logs every account it changes; past the cap the log
+    /// goes at the next command boundary, and the session can no longer keep bases past its
+    /// rollback (a base made later in it reads the accounts afresh).
+    #[test]
+    fn the_log_of_a_long_session_is_capped() {
+        let mut c = AdlCache::default();
+        c.begin_session();
+        for i in 0..=MIN_LOG_CAP as u32 {
+            c.touch(AccountId(i));
+        }
+        assert_eq!(c.log.len(), MIN_LOG_CAP + 1);
+        c.clear();
+        assert!(c.log.is_empty());
+        assert_eq!(c.session_from, None);
+        assert!(c.logging, "the session still logs");
+        c.after_roll_back(true, 1);
+        assert!(!c.logging && c.bases.is_empty() && c.log.is_empty());
+        // A copy is in no session, and logs nothing without a base.
+        c.begin_session();
+        c.touch(AccountId(1));
+        let copy = c.clone();
+        assert!(!copy.logging && !copy.in_session && copy.session_from.is_none());
+    }
+
     #[test]
     fn the_bound_of_a_worked_score() {
         let (value, cost) = (usd(-8_000_000_000), usd(-10_000_000_000));

@@ -1,8 +1,9 @@
 //! The ADL candidates' inputs, kept between commands (`AdlCache::bases`).
 //!
 //! A ranking lives for one command, because the marks move between commands and every score
-//! depends on them. Its scan read every account: its position in the market, then every term
-//! of its pool's equity. A forward simulation's paths make thousands of such scans, one per
+//! depends on them. Its scan reads every account: its position in the market, then every term
+//! of its pool's equity. A side's first scan does just that (`adl_scan_accounts`); from its
+//! second on, the side keeps a base. A forward simulation's paths make thousands of such scans, one per
 //! command with a bankruptcy, and between two of them only the accounts the commands changed
 //! are different. So each (market, side) keeps, per candidate, what its score's bound needs
 //! at *any* mark of that market: the position (lots, cost) and the rest of its pool's equity
