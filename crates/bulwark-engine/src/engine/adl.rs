@@ -50,8 +50,8 @@ pub(super) struct AdlClose {
 
 /// The ADL rankings of the command being applied: scratch, not state (emptied by every
 /// `apply`, neither hashed nor checked); and the candidates' inputs kept between commands
-/// ([`base`]), with the log of the accounts changed since. A clone of the engine carries none
-/// of it (see the `Clone` impl).
+/// ([`base`]), with the log of the accounts changed since. A clone of the engine keeps the
+/// bases, not the rankings (see the `Clone` impl).
 #[derive(Debug, Default)]
 pub(super) struct AdlCache {
     rankings: Vec<AdlRanking>,
