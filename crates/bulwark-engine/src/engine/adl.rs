@@ -294,6 +294,19 @@ fn score_bound(value: Usd, cost: Usd, equity: f64, err: f64) -> Option<i128> {
     }
 }
 
+/// A scan's (exact, pending) heaps from its exactly scored and its bounded candidates; pro
+/// rata heaps them all as exact (score 0).
+fn into_heaps(
+    policy: AdlPolicy,
+    exact: Vec<RankEntry>,
+    bounds: Vec<RankEntry>,
+) -> (BinaryHeap<RankEntry>, BinaryHeap<RankEntry>) {
+    match policy {
+        AdlPolicy::ProRata => (BinaryHeap::from(bounds), BinaryHeap::new()),
+        AdlPolicy::Ranked => (BinaryHeap::from(exact), BinaryHeap::from(bounds)),
+    }
+}
+
 /// `Engine::adl_score_bound` from a base entry at market `m`'s mark: the position's exact
 /// value there, the rest of its pool's equity as the entry keeps it.
 #[inline]
@@ -576,10 +589,7 @@ impl Engine {
                 },
             }
         }
-        Ok(match policy {
-            AdlPolicy::ProRata => (BinaryHeap::from(bounds), BinaryHeap::new()),
-            AdlPolicy::Ranked => (BinaryHeap::from(exact), BinaryHeap::from(bounds)),
-        })
+        Ok(into_heaps(policy, exact, bounds))
     }
 
     /// The ranking's heaps from a current base of market `mi`'s side (see `adl_scan`).
@@ -613,10 +623,7 @@ impl Engine {
                 },
             }
         }
-        Ok(match policy {
-            AdlPolicy::ProRata => (BinaryHeap::from(bounds), BinaryHeap::new()),
-            AdlPolicy::Ranked => (BinaryHeap::from(exact), BinaryHeap::from(bounds)),
-        })
+        Ok(into_heaps(policy, exact, bounds))
     }
 
     /// The best current entry of ranking `k`, scored exactly, taken off its heap: first every

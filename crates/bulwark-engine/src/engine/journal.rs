@@ -993,25 +993,17 @@ impl Engine {
             return;
         }
         let mi = mi as u32;
-        if removed {
-            let key = old;
-            let u = Undo::Watch {
-                mi,
-                set,
-                inserted: false,
-                key,
-            };
-            self.journal.ops.push(u);
-        }
-        if inserted {
-            let key = new;
-            let u = Undo::Watch {
-                mi,
-                set,
-                inserted: true,
-                key,
-            };
-            self.journal.ops.push(u);
+        // The removal first, then the insertion: undone in the other order.
+        for (changed, inserted, key) in [(removed, false, old), (inserted, true, new)] {
+            if changed {
+                let u = Undo::Watch {
+                    mi,
+                    set,
+                    inserted,
+                    key,
+                };
+                self.journal.ops.push(u);
+            }
         }
     }
 
