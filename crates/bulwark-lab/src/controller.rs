@@ -74,6 +74,14 @@ pub struct ControllerParams {
     pub jumps: bool,
     pub jump_threshold: f64,
     pub jump_half_life_s: u64,
+    /// Jumps no recent history announces, on top of those ([`forecast::JumpSpec::prior_rate_1h`]):
+    /// expected `jump_prior_per_day` a day, up or down alike, each a log return exponential
+    /// with mean `jump_prior_mean` (0.03: 3%). A crash's first gap after calm hours is
+    /// outside every path of a walk at the calm hours' volatility, and outside a jump log
+    /// that has seen none; a gap's size is the market's, not a multiple of the calm sigma.
+    /// 0: none.
+    pub jump_prior_per_day: f64,
+    pub jump_prior_mean: f64,
     /// The paths' volatility times a multiplier the controller's own backtest steers
     /// ([`calibration`]): after each closed hour, `ln c` moves by `calibration_gain` times
     /// (the hour's exceedance of VaR 95 - 0.05), within `[calibration_min,
@@ -140,6 +148,8 @@ impl Default for ControllerParams {
             jumps: false,
             jump_threshold: 5.0,
             jump_half_life_s: 86_400,
+            jump_prior_per_day: 0.0,
+            jump_prior_mean: 0.03,
             calibration_gain: 0.0,
             calibration_min: 1.0,
             calibration_max: 4.0,
@@ -593,10 +603,14 @@ impl Controller {
                     .as_ref()
                     .and_then(scale_vol::ScaleVol::drift_1h)
                     .unwrap_or(0.0),
-            jumps: self
-                .jump_log
-                .as_ref()
-                .map_or(forecast::JumpSpec::NONE, jumps::JumpLog::spec),
+            jumps: forecast::JumpSpec {
+                prior_rate_1h: self.p.jump_prior_per_day / 24.0,
+                prior_mean_log: self.p.jump_prior_mean,
+                ..self
+                    .jump_log
+                    .as_ref()
+                    .map_or(forecast::JumpSpec::NONE, jumps::JumpLog::spec)
+            },
             tail_dof: self.p.tail_dof,
             liquidation_delay_s: delay_s,
             max_liquidations_per_sweep: if self.p.keeper_throughput {

@@ -386,6 +386,19 @@ fn a_bad_controller_field_is_an_error_naming_it() {
             "controller.jump_half_life_s",
         ),
         (
+            "controller.jump_prior_per_day=-1",
+            "controller.jump_prior_per_day",
+        ),
+        (
+            "controller.jump_prior_per_day=inf",
+            "controller.jump_prior_per_day",
+        ),
+        ("controller.jump_prior_mean=0", "controller.jump_prior_mean"),
+        (
+            "controller.jump_prior_mean=nan",
+            "controller.jump_prior_mean",
+        ),
+        (
             "controller.calibration_gain=-1",
             "controller.calibration_gain",
         ),
@@ -505,11 +518,27 @@ fn the_paths_refinements_leave_the_venue_unchanged_and_move_the_forecast_their_w
     jumps.n = 1;
     let jumpy = run(&ForecastSpec { jumps, ..plain });
     assert!(total(&jumpy.losses_usd) > total(&base.losses_usd));
+    // The prior alone (no history): gaps up and down alike at 4 an hour, 3% on average,
+    // lose more than none on a state with pools on both sides.
+    let prior = JumpSpec {
+        prior_rate_1h: 4.0,
+        prior_mean_log: 0.03,
+        ..JumpSpec::NONE
+    };
+    let gapped = run(&ForecastSpec {
+        jumps: prior,
+        ..plain
+    });
+    assert!(total(&gapped.losses_usd) > total(&base.losses_usd));
     // A spec the paths cannot draw from is an error, not a panic.
     let (mut too_many, mut no_rate) = (jumps, jumps);
     too_many.n = 33;
     no_rate.rate_1h = f64::NAN;
-    for bad in [too_many, no_rate] {
+    let (mut prior_nan, mut prior_negative, mut prior_mean_inf) = (prior, prior, prior);
+    prior_nan.prior_rate_1h = f64::NAN;
+    prior_negative.prior_rate_1h = -1.0;
+    prior_mean_inf.prior_mean_log = f64::INFINITY;
+    for bad in [too_many, no_rate, prior_nan, prior_negative, prior_mean_inf] {
         let spec = ForecastSpec {
             jumps: bad,
             ..plain

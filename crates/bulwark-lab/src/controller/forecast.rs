@@ -173,6 +173,16 @@ pub fn forecast(
             j.rate_1h, j.n
         ));
     }
+    let prior_ok = j.prior_rate_1h.is_finite()
+        && j.prior_rate_1h >= 0.0
+        && j.prior_mean_log.is_finite()
+        && j.prior_mean_log >= 0.0;
+    if !prior_ok {
+        return Err(format!(
+            "the jump prior needs a finite rate >= 0 and a finite mean size >= 0, got rate {} and mean {}",
+            j.prior_rate_1h, j.prior_mean_log
+        ));
+    }
     if !(spec.feed.deviation_bp.is_finite() && spec.feed.deviation_bp >= 0.0) {
         return Err(format!(
             "the feed's deviation_bp must be finite and >= 0, got {}",
@@ -332,22 +342,36 @@ fn draw_path(
 }
 
 /// Adds jumps to a path given as log prices: at each step one with probability
-/// `rate_1h x step_s / 3600`, its size drawn uniformly from the spec's sizes, and every later
-/// price moved by it. No draw at all when the spec has no jumps (the paths are then those of a
+/// `(rate_1h + prior_rate_1h) x step_s / 3600`; it is the prior's with probability
+/// `prior_rate_1h / (rate_1h + prior_rate_1h)` (up or down alike, its size exponential with
+/// mean `prior_mean_log`), else one of the venue's recent sizes drawn uniformly; every later
+/// price moves by it. No draw at all when the spec has no jumps (the paths are then those of a
 /// forecast without them, bit for bit).
 fn add_jumps(rng: &mut ChaCha8Rng, jumps: &JumpSpec, step_s: u64, log_prices: &mut [f64]) {
-    if jumps.n == 0 || jumps.rate_1h.is_nan() || jumps.rate_1h <= 0.0 {
+    let (observed, prior) = (jumps.observed_rate_1h(), jumps.prior_rate_1h());
+    let rate_1h = observed + prior;
+    if rate_1h.is_nan() || rate_1h <= 0.0 {
         return;
     }
-    let p_step = (jumps.rate_1h * step_s as f64 / 3600.0).min(1.0);
+    let p_step = (rate_1h * step_s as f64 / 3600.0).min(1.0);
+    let prior_share = prior / rate_1h;
     let mut shift = 0.0;
     for l in log_prices.iter_mut() {
         if uniform_open(rng) < p_step {
-            let k = ((uniform_open(rng) * jumps.n as f64) as usize).min(jumps.n - 1);
-            shift += jumps.sizes[k];
+            shift += draw_jump(rng, jumps, prior_share);
         }
         *l += shift;
     }
+}
+
+/// One jump's log return: the prior's with probability `prior_share`, else a recent size.
+fn draw_jump(rng: &mut ChaCha8Rng, jumps: &JumpSpec, prior_share: f64) -> f64 {
+    if prior_share > 0.0 && (prior_share >= 1.0 || uniform_open(rng) < prior_share) {
+        let size = -jumps.prior_mean_log * libm::log(uniform_open(rng));
+        return if uniform_open(rng) < 0.5 { -size } else { size };
+    }
+    let k = ((uniform_open(rng) * jumps.n as f64) as usize).min(jumps.n - 1);
+    jumps.sizes[k]
 }
 
 /// One path through `e`, a copy of the live engine: (deficits of bankrupt pools, liquidation
@@ -572,6 +596,68 @@ mod tests {
                 heartbeat_s,
             },
             seed: 1,
+        }
+    }
+
+    /// The prior's jumps by count, sign and size: at 360 an hour on 10-s steps a step jumps
+    /// with probability 1; at 36 an hour with 0.1, so 200,000 steps give about 20,000 jumps
+    /// (sd 134); half of them up (sd 0.0035 of a share), their sizes exponential with mean
+    /// 0.02 (the mean of 20,000 has sd 0.00014). A prior with no rate, or with no size,
+    /// draws nothing: the paths are those without it, bit for bit.
+    #[test]
+    fn the_priors_jumps_come_at_its_rate_up_and_down_alike_at_its_mean_size() {
+        let prior = JumpSpec {
+            prior_rate_1h: 36.0,
+            prior_mean_log: 0.02,
+            ..JumpSpec::NONE
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut logs = vec![0.0; 200_000];
+        add_jumps(&mut rng, &prior, 10, &mut logs);
+        let mut last = 0.0;
+        let (mut n, mut up, mut total) = (0u32, 0u32, 0.0);
+        for &l in &logs {
+            let d: f64 = l - last;
+            if d != 0.0 {
+                n += 1;
+                up += u32::from(d > 0.0);
+                total += d.abs();
+            }
+            last = l;
+        }
+        assert!((19_500..=20_500).contains(&n), "{n} jumps");
+        let up_share = up as f64 / n as f64;
+        assert!((0.485..=0.515).contains(&up_share), "{up_share} up");
+        let mean = total / n as f64;
+        assert!((mean - 0.02).abs() < 0.0006, "mean size {mean}");
+
+        let mut every = [0.0; 10];
+        add_jumps(
+            &mut rng,
+            &JumpSpec {
+                prior_rate_1h: 360.0,
+                ..prior
+            },
+            10,
+            &mut every,
+        );
+        assert!(every.windows(2).all(|w| w[0] != w[1]), "{every:?}");
+
+        for nothing in [
+            JumpSpec {
+                prior_rate_1h: 0.0,
+                ..prior
+            },
+            JumpSpec {
+                prior_mean_log: 0.0,
+                ..prior
+            },
+        ] {
+            let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
+            let mut logs = vec![1.0; 100];
+            add_jumps(&mut a, &nothing, 10, &mut logs);
+            assert!(logs.iter().all(|&l| l == 1.0));
+            assert_eq!(uniform_open(&mut a), uniform_open(&mut b), "no draw");
         }
     }
 

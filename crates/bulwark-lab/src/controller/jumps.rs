@@ -35,13 +35,20 @@ pub struct JumpLog {
 }
 
 /// What the paths need: the chance of a jump in one path step and the sizes to draw from
-/// (log returns; `n` of them, the rest unused). `Copy`, as the forecast's spec is.
+/// (log returns; `n` of them, the rest unused), and a prior's jumps on top. `Copy`, as the
+/// forecast's spec is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JumpSpec {
-    /// Expected jumps an hour (0: none).
+    /// Expected jumps an hour from the venue's own recent ones (0 or `n == 0`: none).
     pub rate_1h: f64,
     pub sizes: [f64; MAX_SIZES],
     pub n: usize,
+    /// Expected jumps an hour that no recent history announces (0: none): a crash's first
+    /// gap after calm hours, which the venue's own log cannot have seen.
+    pub prior_rate_1h: f64,
+    /// The mean size of a prior jump, a log return (> 0): each is up or down with equal
+    /// chance, its size exponential with this mean.
+    pub prior_mean_log: f64,
 }
 
 impl JumpSpec {
@@ -49,7 +56,27 @@ impl JumpSpec {
         rate_1h: 0.0,
         sizes: [0.0; MAX_SIZES],
         n: 0,
+        prior_rate_1h: 0.0,
+        prior_mean_log: 0.0,
     };
+
+    /// Expected jumps an hour from the venue's own history (0 when it has kept no sizes).
+    pub fn observed_rate_1h(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.rate_1h
+        }
+    }
+
+    /// Expected jumps an hour from the prior (0 when its size is not positive).
+    pub fn prior_rate_1h(&self) -> f64 {
+        if self.prior_mean_log > 0.0 {
+            self.prior_rate_1h
+        } else {
+            0.0
+        }
+    }
 }
 
 impl JumpLog {

@@ -1000,6 +1000,18 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
         " (sigmas)",
     );
     c.seconds("controller.jump_half_life_s", k.jump_half_life_s, 1);
+    c.non_negative(
+        "controller.jump_prior_per_day",
+        k.jump_prior_per_day,
+        1_000.0,
+        " (jumps a day)",
+    );
+    c.positive(
+        "controller.jump_prior_mean",
+        k.jump_prior_mean,
+        1.0,
+        " (a log return: 0.03 is 3%)",
+    );
     c.non_negative("controller.calibration_gain", k.calibration_gain, 10.0, "");
     c.real(
         "controller.calibration_min",
