@@ -340,6 +340,28 @@ fn the_calibrated_controllers_parameters_file_loads() {
     assert!(c.enabled && c.keeper_throughput && c.maintenance_on_the_hour);
     assert_eq!(c.calibration_gain, 1.0);
     assert_eq!(c.decision_horizon_s, 900);
+    assert_eq!(c.jump_prior_per_day, 0.0, "no gap prior");
+}
+
+/// The gap prior's file is the calibrated controller's, with the prior on top.
+#[test]
+fn the_gap_priors_parameters_file_is_the_calibrated_one_with_the_prior() {
+    let load_file = |name: &str| {
+        let set = format!(
+            "params={}/../../scenarios/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        load(&[set.as_str()]).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let calibrated = load_file("controller-calibrated.toml").scenario.controller;
+    let gaps = load_file("controller-gaps.toml").scenario.controller;
+    assert_eq!((gaps.jump_prior_per_day, gaps.jump_prior_mean), (0.5, 0.03));
+    let without_prior = bulwark_lab::controller::ControllerParams {
+        jump_prior_per_day: calibrated.jump_prior_per_day,
+        jump_prior_mean: calibrated.jump_prior_mean,
+        ..gaps
+    };
+    assert_eq!(without_prior, calibrated);
 }
 
 #[test]
