@@ -52,25 +52,58 @@ pub struct TriggerSet {
     table: Vec<Bucket>,
 }
 
+/// A heap node: 24 bytes, where an `i128` price and a `usize` index would take 32 (an `i128`
+/// aligns to 16). A session's copy of a set is a memory copy, and the sifts walk these nodes,
+/// so their size is the set's cost.
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    price: i128,
-    bucket: usize,
+    price: Wide,
+    bucket: u32,
 }
 
+/// A table bucket: 32 bytes where the natural layout takes 48.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
-    price: i128,
+    price: Wide,
     account: AccountId,
     scope: Scope,
     /// The key's node in the heap, or `EMPTY`.
-    at: usize,
+    at: u32,
 }
 
-const EMPTY: usize = usize::MAX;
+/// An `i128` kept as two 8-byte words, so that it aligns to 8. The derived order (the signed
+/// high word, then the unsigned low word) is the `i128` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Wide {
+    hi: i64,
+    lo: u64,
+}
+
+impl Wide {
+    fn of(v: i128) -> Wide {
+        Wide {
+            hi: (v >> 64) as i64,
+            lo: v as u64,
+        }
+    }
+
+    fn get(self) -> i128 {
+        ((self.hi as i128) << 64) | self.lo as i128
+    }
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// Node and bucket indices are `u32`: a set holds at most one key per pool, and the table at
+/// most four buckets per key, so a set would need 2^30 pools (over 100 GB of sets) to reach
+/// `EMPTY`.
+fn index(i: usize) -> u32 {
+    debug_assert!(i < EMPTY as usize, "a trigger set of 2^30 keys");
+    i as u32
+}
 
 const VACANT: Bucket = Bucket {
-    price: 0,
+    price: Wide { hi: 0, lo: 0 },
     account: AccountId(0),
     scope: Scope::Cross,
     at: EMPTY,
@@ -78,7 +111,11 @@ const VACANT: Bucket = Bucket {
 
 impl Bucket {
     fn holds(&self, key: &TriggerKey) -> bool {
-        self.at != EMPTY && (self.price, self.account, self.scope) == *key
+        self.at != EMPTY && (self.price.get(), self.account, self.scope) == *key
+    }
+
+    fn key(&self) -> TriggerKey {
+        (self.price.get(), self.account, self.scope)
     }
 }
 
@@ -111,8 +148,8 @@ impl TriggerSet {
         let at = self.heap.len();
         self.fill(bucket, key, at);
         self.heap.push(Node {
-            price: key.0,
-            bucket,
+            price: Wide::of(key.0),
+            bucket: index(bucket),
         });
         self.sift_up(at);
         true
@@ -123,7 +160,7 @@ impl TriggerSet {
         let Ok(bucket) = self.find(key) else {
             return false;
         };
-        let at = self.table[bucket].at;
+        let at = self.table[bucket].at as usize;
         self.vacate(bucket);
         if let Some(last) = self.heap.pop() {
             if at < self.heap.len() {
@@ -150,7 +187,7 @@ impl TriggerSet {
             return (self.remove(old), false);
         }
         // Same number of keys: the table cannot need to grow.
-        let at = self.table[from].at;
+        let at = self.table[from].at as usize;
         self.vacate(from);
         let Err(bucket) = self.find(&new) else {
             return (true, false); // unreachable: `new` was absent and nothing was added
@@ -159,8 +196,8 @@ impl TriggerSet {
         self.place(
             at,
             Node {
-                price: new.0,
-                bucket,
+                price: Wide::of(new.0),
+                bucket: index(bucket),
             },
         );
         self.sift(at);
@@ -170,7 +207,7 @@ impl TriggerSet {
     /// The price of the key nearest the end (the highest of a `Highest` set, the lowest of a
     /// `Lowest` one), if any.
     pub fn end_price(&self) -> Option<i128> {
-        self.heap.first().map(|n| n.price)
+        self.heap.first().map(|n| n.price.get())
     }
 
     /// The keys whose price is at or beyond `bound` toward the end (`>= bound` in a `Highest`
@@ -190,8 +227,7 @@ impl TriggerSet {
     }
 
     fn key_at(&self, i: usize) -> TriggerKey {
-        let b = self.table[self.heap[i].bucket];
-        (b.price, b.account, b.scope)
+        self.table[self.heap[i].bucket as usize].key()
     }
 
     /// Where `key` is (`Ok`), or the empty bucket it would go in (`Err`). The table has an
@@ -217,10 +253,10 @@ impl TriggerSet {
     fn fill(&mut self, bucket: usize, key: TriggerKey, at: usize) {
         let (price, account, scope) = key;
         self.table[bucket] = Bucket {
-            price,
+            price: Wide::of(price),
             account,
             scope,
-            at,
+            at: index(at),
         };
     }
 
@@ -235,11 +271,11 @@ impl TriggerSet {
             if b.at == EMPTY {
                 break;
             }
-            let ideal = home(&(b.price, b.account, b.scope)) & mask;
+            let ideal = home(&b.key()) & mask;
             // The key may fill the hole if its home is not after the hole on its probe path.
             if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
                 self.table[hole] = b;
-                self.heap[b.at].bucket = hole;
+                self.heap[b.at as usize].bucket = index(hole);
                 hole = j;
             }
             j = (j + 1) & mask;
@@ -252,17 +288,16 @@ impl TriggerSet {
         let size = (self.table.len() * 2).max(8);
         let old = std::mem::replace(&mut self.table, vec![VACANT; size]);
         for at in 0..self.heap.len() {
-            let b = old[self.heap[at].bucket];
-            let key = (b.price, b.account, b.scope);
+            let key = old[self.heap[at].bucket as usize].key();
             // The keys are distinct: each finds an empty bucket.
             let (Ok(bucket) | Err(bucket)) = self.find(&key);
             self.fill(bucket, key, at);
-            self.heap[at].bucket = bucket;
+            self.heap[at].bucket = index(bucket);
         }
     }
 
     /// Whether price `a` belongs nearer the root than `b`.
-    fn before(&self, a: i128, b: i128) -> bool {
+    fn before(&self, a: Wide, b: Wide) -> bool {
         match self.end {
             End::Highest => a > b,
             End::Lowest => a < b,
@@ -271,6 +306,7 @@ impl TriggerSet {
 
     /// Whether node `i` exists and lies at or beyond `bound`.
     fn reaches(&self, i: usize, bound: i128) -> bool {
+        let bound = Wide::of(bound);
         self.heap.get(i).is_some_and(|n| match self.end {
             End::Highest => n.price >= bound,
             End::Lowest => n.price <= bound,
@@ -279,7 +315,7 @@ impl TriggerSet {
 
     fn place(&mut self, at: usize, node: Node) {
         self.heap[at] = node;
-        self.table[node.bucket].at = at;
+        self.table[node.bucket as usize].at = index(at);
     }
 
     /// Restore the heap order around node `at`, whose price changed.
@@ -476,9 +512,9 @@ mod tests {
             assert!(!s.before(s.heap[i].price, s.heap[(i - 1) / 2].price));
         }
         for (i, n) in s.heap.iter().enumerate() {
-            assert_eq!(s.table[n.bucket].at, i);
-            assert_eq!(s.table[n.bucket].price, n.price);
-            assert_eq!(s.find(&s.key_at(i)), Ok(n.bucket));
+            assert_eq!(s.table[n.bucket as usize].at as usize, i);
+            assert_eq!(s.table[n.bucket as usize].price, n.price);
+            assert_eq!(s.find(&s.key_at(i)), Ok(n.bucket as usize));
         }
         let full = s.table.iter().filter(|b| b.at != EMPTY).count();
         assert_eq!(full, s.heap.len());
@@ -559,6 +595,37 @@ mod tests {
             key(50, 50),
         ];
         assert_eq!(sorted(s.iter()), keys);
+    }
+
+    /// A price as two words round-trips and keeps the `i128` order, at both ends and across
+    /// the words' boundary; a node is 24 bytes and a bucket 32.
+    #[test]
+    fn a_wide_price_keeps_its_value_and_order() {
+        let w = 1i128 << 64;
+        let mut v = [
+            i128::MIN,
+            -w - 1,
+            -w,
+            -w + 1,
+            -1,
+            0,
+            1,
+            u64::MAX as i128,
+            w,
+            w + 1,
+            i128::MAX,
+        ];
+        for &x in &v {
+            assert_eq!(Wide::of(x).get(), x);
+        }
+        v.reverse();
+        let mut wides: Vec<Wide> = v.iter().map(|&x| Wide::of(x)).collect();
+        wides.sort();
+        let back: Vec<i128> = wides.iter().map(|x| x.get()).collect();
+        v.sort();
+        assert_eq!(back, v);
+        assert_eq!(std::mem::size_of::<Node>(), 24);
+        assert_eq!(std::mem::size_of::<Bucket>(), 32);
     }
 
     #[test]
