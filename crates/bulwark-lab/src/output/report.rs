@@ -445,13 +445,23 @@ pub fn comparison_table(caption: &str, variants: &[(String, &Summary)]) -> Compa
 
 /// The stretches in which the online controller held maintenance above where the run started
 /// (from its first tightening to the action that brought it back), each labelled with the
-/// highest maintenance and fee it set and the forecast that first called for it.
+/// highest maintenance and fee it set and the forecast that first called for it. With
+/// `maintenance_on_the_hour` a step is applied on the hour with no forecast of its own: the
+/// forecast that called for it is the one whose `announce` row chose it.
 fn controller_periods(rows: &[crate::controller::ControllerRow], run_end_s: f64) -> Vec<Period> {
     let mut out = Vec::new();
     let mut base: Option<i64> = None;
     let mut open: Option<(f64, i64, i64, f64)> = None;
     let mut fee_max = 0i64;
-    for r in rows.iter().filter(|r| r.kind == "action") {
+    let mut announced: Option<(Option<i64>, f64)> = None;
+    for r in rows {
+        if r.kind == "announce" && r.lever == "maintenance" {
+            announced = Some((r.new, r.es95_usd));
+            continue;
+        }
+        if r.kind != "action" {
+            continue;
+        }
         let (Some(old), Some(new)) = (r.old, r.new) else {
             continue;
         };
@@ -462,9 +472,13 @@ fn controller_periods(rows: &[crate::controller::ControllerRow], run_end_s: f64)
         if r.lever != "maintenance" {
             continue;
         }
+        let es95_usd = match announced.take() {
+            Some((step, es)) if step == r.new => es,
+            _ => r.es95_usd,
+        };
         let base = *base.get_or_insert(old);
         match open.as_mut() {
-            None if new > base => open = Some((r.t_s, new, fee_max, r.es95_usd)),
+            None if new > base => open = Some((r.t_s, new, fee_max, es95_usd)),
             Some(o) if new > base => o.1 = o.1.max(new),
             Some(&mut (start, top, _, es)) => {
                 out.push(controller_period(start, r.t_s, top, fee_max, es));
@@ -491,9 +505,74 @@ fn controller_period(start_s: f64, end_s: f64, top_ppm: i64, fee_ppm: i64, es_us
         end_s,
         kind: PeriodKind::Controller,
         label: format!(
-            "controller: maintenance up to {:.2}%{fee} (first forecast ES95 {:.0} USD)",
+            "controller: maintenance up to {:.2}%{fee} (called for by a forecast ES95 of {:.0} USD)",
             top_ppm as f64 / 1e4,
             es_usd
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::ControllerRow;
+
+    fn row(
+        t_s: f64,
+        kind: &'static str,
+        lever: &'static str,
+        old: i64,
+        new: i64,
+        es: f64,
+    ) -> ControllerRow {
+        ControllerRow {
+            t_s,
+            market: 0,
+            kind,
+            lever,
+            old: Some(old),
+            new: Some(new),
+            sigma_1h: 0.0,
+            sigma_run_1h: 0.0,
+            vol_multiplier: 1.0,
+            var95_usd: 0.0,
+            es95_usd: es,
+            p_loss: 0.0,
+            budget_usd: 0.0,
+            paths_simulated: 0,
+            oi_lots: 0,
+            oi_top_share: 0.0,
+            depth_2pct_usd: 0.0,
+            liquidation_queue: 0,
+            oracle_degraded: false,
+            insurance_usd: 0.0,
+            reason: String::new(),
+        }
+    }
+
+    /// A step announced at 13,500 s on a forecast of ES95 10,964 USD and applied on the hour
+    /// (an action row with no forecast of its own, ES95 0), raised again at 18,000 s on its own
+    /// forecast, and brought back at 36,000 s: one period from 14,400 s to 36,000 s, at the
+    /// highest step, labelled with the announcing forecast's ES95, the fee's highest step too.
+    #[test]
+    fn a_period_names_the_forecast_that_announced_its_first_step() {
+        let rows = [
+            row(13_500.0, "announce", "maintenance", 5_000, 7_500, 10_964.0),
+            row(13_500.0, "action", "taker_fee", 1_250, 1_500, 10_964.0),
+            row(14_400.0, "action", "maintenance", 5_000, 7_500, 0.0),
+            row(18_000.0, "action", "maintenance", 7_500, 10_000, 20_000.0),
+            row(36_000.0, "action", "maintenance", 10_000, 5_000, 100.0),
+        ];
+        let p = controller_periods(&rows, 86_400.0);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].start_s, p[0].end_s), (14_400.0, 36_000.0));
+        assert_eq!(
+            p[0].label,
+            "controller: maintenance up to 1.00%, taker fee up to 15.0 bp \
+             (called for by a forecast ES95 of 10964 USD)"
+        );
+        // Without the announcement, the action's own forecast names it.
+        let p = controller_periods(&rows[2..], 86_400.0);
+        assert!(p[0].label.ends_with("ES95 of 0 USD)"), "{}", p[0].label);
     }
 }
