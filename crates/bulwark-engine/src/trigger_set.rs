@@ -94,9 +94,9 @@ impl Wide {
 
 const EMPTY: u32 = u32::MAX;
 
-/// Node and bucket indices are `u32`: a set holds at most one key per pool, and the table at
-/// most four buckets per key, so a set would need 2^30 pools (over 100 GB of sets) to reach
-/// `EMPTY`.
+/// Node and bucket indices are `u32`: a set holds at most one key per pool, and its table
+/// (which grows, never shrinks) at most four buckets per key it has held at once, so a set
+/// would need 2^30 pools at once (over 100 GB of sets) before an index reached `EMPTY`.
 fn index(i: usize) -> u32 {
     debug_assert!(i < EMPTY as usize, "a trigger set of 2^30 keys");
     i as u32
