@@ -348,7 +348,7 @@ fn draw_path(
 /// price moves by it. No draw at all when the spec has no jumps (the paths are then those of a
 /// forecast without them, bit for bit).
 fn add_jumps(rng: &mut ChaCha8Rng, jumps: &JumpSpec, step_s: u64, log_prices: &mut [f64]) {
-    let (observed, prior) = (jumps.observed_rate_1h(), jumps.prior_rate_1h());
+    let (observed, prior) = (jumps.drawn_observed_1h(), jumps.drawn_prior_1h());
     let rate_1h = observed + prior;
     if rate_1h.is_nan() || rate_1h <= 0.0 {
         return;

@@ -60,8 +60,9 @@ impl JumpSpec {
         prior_mean_log: 0.0,
     };
 
-    /// Expected jumps an hour from the venue's own history (0 when it has kept no sizes).
-    pub fn observed_rate_1h(&self) -> f64 {
+    /// Expected jumps an hour the paths draw from the venue's own history (0 when it has
+    /// kept no sizes to draw).
+    pub fn drawn_observed_1h(&self) -> f64 {
         if self.n == 0 {
             0.0
         } else {
@@ -69,8 +70,9 @@ impl JumpSpec {
         }
     }
 
-    /// Expected jumps an hour from the prior (0 when its size is not positive).
-    pub fn prior_rate_1h(&self) -> f64 {
+    /// Expected jumps an hour the paths draw from the prior (0 when its size is not
+    /// positive: a jump of nothing is no jump).
+    pub fn drawn_prior_1h(&self) -> f64 {
         if self.prior_mean_log > 0.0 {
             self.prior_rate_1h
         } else {
