@@ -82,6 +82,12 @@ pub struct ControllerParams {
     /// 0: none.
     pub jump_prior_per_day: f64,
     pub jump_prior_mean: f64,
+    /// Learn the prior's rate from the venue's own gaps ([`jumps::JumpLog::gap_rate_per_day`]):
+    /// the prior weighs as much as `jump_learn_days` days of the mark's history, and a gap is
+    /// a jump (by `jump_threshold`) of at least `jump_gap_log` in log return. 0: the rate
+    /// stays the prior's.
+    pub jump_learn_days: f64,
+    pub jump_gap_log: f64,
     /// The paths' volatility times a multiplier the controller's own backtest steers
     /// ([`calibration`]): after each closed hour, `ln c` moves by `calibration_gain` times
     /// (the hour's exceedance of VaR 95 - 0.05), within `[calibration_min,
@@ -150,6 +156,8 @@ impl Default for ControllerParams {
             jump_half_life_s: 86_400,
             jump_prior_per_day: 0.0,
             jump_prior_mean: 0.03,
+            jump_learn_days: 0.0,
+            jump_gap_log: 0.01,
             calibration_gain: 0.0,
             calibration_min: 1.0,
             calibration_max: 4.0,
@@ -190,6 +198,9 @@ pub struct ControllerRow {
     /// The backtest's multiplier on the paths' volatility ([`calibration`]; 1 when off),
     /// already in `sigma_1h`.
     pub vol_multiplier: f64,
+    /// The paths' rate of gaps that no recent move announces, a day: the prior's, or learned
+    /// from the venue's own (`jump_learn_days`); 0 without a prior.
+    pub gaps_per_day: f64,
     pub var95_usd: f64,
     pub es95_usd: f64,
     pub p_loss: f64,
@@ -452,9 +463,14 @@ impl Controller {
             p: p.clone(),
             feed,
             throughput: Throughput::default(),
-            jump_log: p
-                .jumps
-                .then(|| jumps::JumpLog::new(60, p.jump_threshold, p.jump_half_life_s)),
+            jump_log: (p.jumps || p.jump_learn_days > 0.0).then(|| {
+                let gap_log = if p.jump_learn_days > 0.0 {
+                    p.jump_gap_log
+                } else {
+                    f64::INFINITY
+                };
+                jumps::JumpLog::counting_gaps(60, p.jump_threshold, p.jump_half_life_s, gap_log)
+            }),
             market,
             seed,
             start_ms,
@@ -604,11 +620,12 @@ impl Controller {
                     .and_then(scale_vol::ScaleVol::drift_1h)
                     .unwrap_or(0.0),
             jumps: forecast::JumpSpec {
-                prior_rate_1h: self.p.jump_prior_per_day / 24.0,
+                prior_rate_1h: self.gap_rate_per_day() / 24.0,
                 prior_mean_log: self.p.jump_prior_mean,
                 ..self
                     .jump_log
                     .as_ref()
+                    .filter(|_| self.p.jumps)
                     .map_or(forecast::JumpSpec::NONE, jumps::JumpLog::spec)
             },
             tail_dof: self.p.tail_dof,
@@ -891,6 +908,19 @@ impl Controller {
             .push(self.row(t_s, "refused", "", None, None, 0.0, None, reason));
     }
 
+    /// The paths' rate of gaps that no recent move announces, a day: the prior's, or learned
+    /// from the venue's own gaps with the prior as its pseudo-count (`jump_learn_days`).
+    fn gap_rate_per_day(&self) -> f64 {
+        match &self.jump_log {
+            Some(log) if self.p.jump_learn_days > 0.0 => log.gap_rate_per_day(
+                self.p.jump_prior_per_day,
+                self.p.jump_prior_mean,
+                self.p.jump_learn_days,
+            ),
+            _ => self.p.jump_prior_per_day,
+        }
+    }
+
     fn budget_usd(&self, engine: &Engine) -> f64 {
         let fund = crate::metrics::units::usd(engine.insurance_usd());
         self.p
@@ -1028,6 +1058,7 @@ impl Controller {
             sigma_1h,
             sigma_run_1h: self.sigma_run_1h,
             vol_multiplier: self.calibration.scale(),
+            gaps_per_day: self.gap_rate_per_day(),
             var95_usd: var95,
             es95_usd: es95,
             p_loss,

@@ -421,6 +421,16 @@ fn a_bad_controller_field_is_an_error_naming_it() {
             "controller.jump_prior_mean",
         ),
         (
+            "controller.jump_learn_days=-1",
+            "controller.jump_learn_days",
+        ),
+        (
+            "controller.jump_learn_days=4000",
+            "controller.jump_learn_days",
+        ),
+        ("controller.jump_gap_log=0", "controller.jump_gap_log"),
+        ("controller.jump_gap_log=2", "controller.jump_gap_log"),
+        (
             "controller.calibration_gain=-1",
             "controller.calibration_gain",
         ),

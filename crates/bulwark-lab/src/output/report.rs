@@ -535,6 +535,7 @@ mod tests {
             sigma_1h: 0.0,
             sigma_run_1h: 0.0,
             vol_multiplier: 1.0,
+            gaps_per_day: 0.0,
             var95_usd: 0.0,
             es95_usd: es,
             p_loss: 0.0,

@@ -1012,6 +1012,18 @@ fn controller(c: &mut Checks, k: &crate::controller::ControllerParams) {
         1.0,
         " (a log return: 0.03 is 3%)",
     );
+    c.non_negative(
+        "controller.jump_learn_days",
+        k.jump_learn_days,
+        3_650.0,
+        " (days of history the prior weighs as; 0: the rate stays the prior's)",
+    );
+    c.positive(
+        "controller.jump_gap_log",
+        k.jump_gap_log,
+        1.0,
+        " (a log return: 0.01 is 1%)",
+    );
     c.non_negative("controller.calibration_gain", k.calibration_gain, 10.0, "");
     c.real(
         "controller.calibration_min",
