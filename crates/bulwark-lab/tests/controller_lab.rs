@@ -343,7 +343,8 @@ fn the_calibrated_controllers_parameters_file_loads() {
     assert_eq!(c.jump_prior_per_day, 0.0, "no gap prior");
 }
 
-/// The gap prior's file is the calibrated controller's, with the prior on top.
+/// The gap prior's file is the calibrated controller's, with the prior on top, its rate
+/// learned from the venue's own gaps (the prior weighing one day).
 #[test]
 fn the_gap_priors_parameters_file_is_the_calibrated_one_with_the_prior() {
     let load_file = |name: &str| {
@@ -356,9 +357,11 @@ fn the_gap_priors_parameters_file_is_the_calibrated_one_with_the_prior() {
     let calibrated = load_file("controller-calibrated.toml").scenario.controller;
     let gaps = load_file("controller-gaps.toml").scenario.controller;
     assert_eq!((gaps.jump_prior_per_day, gaps.jump_prior_mean), (0.5, 0.03));
+    assert_eq!((gaps.jump_learn_days, gaps.jump_gap_log), (1.0, 0.01));
     let without_prior = bulwark_lab::controller::ControllerParams {
         jump_prior_per_day: calibrated.jump_prior_per_day,
         jump_prior_mean: calibrated.jump_prior_mean,
+        jump_learn_days: calibrated.jump_learn_days,
         ..gaps
     };
     assert_eq!(without_prior, calibrated);
