@@ -14,7 +14,8 @@
 //! the root and another back down: a re-registration is one `replace`, which moves the pool's
 //! node from its old trigger to its new one, usually a level or two. An exact key is found
 //! through an open-addressing hash table whose buckets and heap nodes point at each other, so
-//! sifting updates plain indices, and a copy of the whole set (a what-if session's, see the
+//! sifting updates plain indices (the table hashes a key's pool, not its price, so a key that
+//! moves keeps its bucket), and a copy of the whole set (a what-if session's, see the
 //! journal's `WatchCopy`) copies two vectors of plain data.
 //!
 //! Determinism: the table hashes with a fixed function (no per-process random seed), and the
@@ -186,8 +187,17 @@ impl TriggerSet {
         if self.find(&new).is_ok() {
             return (self.remove(old), false);
         }
-        // Same number of keys: the table cannot need to grow.
         let at = self.table[from].at as usize;
+        if (old.1, old.2) == (new.1, new.2) {
+            // The same pool, so the same home: the key changes its price where it is, and
+            // only its node moves (the heap's steps are those of the general case below).
+            let price = Wide::of(new.0);
+            self.table[from].price = price;
+            self.heap[at].price = price;
+            self.sift(at);
+            return (true, true);
+        }
+        // Same number of keys: the table cannot need to grow.
         self.vacate(from);
         let Err(bucket) = self.find(&new) else {
             return (true, false); // unreachable: `new` was absent and nothing was added
@@ -429,10 +439,13 @@ impl std::fmt::Debug for TriggerSet {
     }
 }
 
-/// Where a key's probe starts, before masking to the table's size.
+/// Where a key's probe starts, before masking to the table's size: a hash of its pool alone,
+/// not of its price. A set holds one key per pool, so pools still spread over the table, and a
+/// pool's key moving to a new price (`replace`, nearly every re-registration) keeps its bucket:
+/// no removal from the table, no second probe, no insertion.
 fn home(key: &TriggerKey) -> usize {
     let mut h = KeyHasher::default();
-    key.hash(&mut h);
+    (key.1, key.2).hash(&mut h);
     h.finish() as usize
 }
 
@@ -673,6 +686,8 @@ mod tests {
             4 => any_key().prop_map(Op::Insert),
             3 => any_key().prop_map(Op::Remove),
             3 => (any_key(), any_key()).prop_map(|(a, b)| Op::Replace(a, b)),
+            // A pool's key moving to a new price, as a re-registration moves it (in place).
+            3 => (any_key(), -20i128..20).prop_map(|(k, p)| Op::Replace(k, (p, k.1, k.2))),
             2 => prop_oneof![-22i128..22, Just(i128::MIN), Just(i128::MAX)].prop_map(Op::Reached),
             1 => Just(Op::Clone),
         ]

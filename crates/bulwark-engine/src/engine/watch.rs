@@ -164,8 +164,13 @@ impl Engine {
                 let mi = market.0 as usize;
                 let (down_set, up_set) = (WatchSet::Down(*side as u8), WatchSet::Up(*side as u8));
                 let key = |price: i128| (price, account, scope);
-                self.move_watch(mi, down_set, key(*down), key(*new_down));
-                self.move_watch(mi, up_set, key(*up), key(*new_up));
+                // A trigger that stays (the flag that did not flip) is not touched.
+                if down != new_down {
+                    self.move_watch(mi, down_set, key(*down), key(*new_down));
+                }
+                if up != new_up {
+                    self.move_watch(mi, up_set, key(*up), key(*new_up));
+                }
             }
             _ => {
                 self.unregister(account, scope, &old);
