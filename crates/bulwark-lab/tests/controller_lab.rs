@@ -367,6 +367,47 @@ fn the_gap_priors_parameters_file_is_the_calibrated_one_with_the_prior() {
     assert_eq!(without_prior, calibrated);
 }
 
+/// The gap prior's rate in the paths: the prior's own when it is not learned; learned, it
+/// falls over the default scenario's calm first hours, where the mark makes no gap, as a
+/// Gamma prior weighing one day does with no gap seen in `t` days: `0.5 / (1 + t)`.
+#[test]
+fn a_learned_gap_rate_falls_over_calm_hours_and_a_fixed_one_stays() {
+    let rates = |learn: &'static str| -> Vec<(f64, f64)> {
+        let o = quiet_run(&[
+            "duration_s=21600",
+            "controller.paths=20",
+            "controller.enabled=true",
+            "controller.jump_prior_per_day=0.5",
+            learn,
+        ]);
+        let c = o.sim.controller.as_ref().expect("controller on");
+        c.rows
+            .iter()
+            .filter(|r| r.kind == "forecast")
+            .map(|r| (r.t_s, r.gaps_per_day))
+            .collect()
+    };
+    let fixed = rates("controller.jump_learn_days=0");
+    assert_eq!(fixed.len(), 24, "a forecast every 15 minutes for 6 hours");
+    assert!(fixed.iter().all(|&(_, g)| g == 0.5), "{fixed:?}");
+    let learned = rates("controller.jump_learn_days=1");
+    assert_eq!(learned.len(), fixed.len());
+    for w in learned.windows(2) {
+        assert!(w[1].1 < w[0].1, "no gap seen, the rate falls: {w:?}");
+    }
+    for &(t_s, g) in &learned {
+        // The days seen: `t_s` discounted by the one-day half-life, `(1 - 2^(-t/H)) H / ln 2`
+        // (the log sums one-minute samples, so within a sample of it).
+        let half_life_s = 86_400.0;
+        let seen_s = (1.0 - libm::exp2(-t_s / half_life_s)) * half_life_s / std::f64::consts::LN_2;
+        let by_hand = 0.5 / (1.0 + seen_s / 86_400.0);
+        assert!(
+            (g - by_hand).abs() < 0.001,
+            "{t_s} s: {g} against {by_hand}"
+        );
+    }
+}
+
 #[test]
 fn shadow_mode_and_the_kill_switch_change_nothing() {
     let off = quiet_run(&BASE[..1]);
