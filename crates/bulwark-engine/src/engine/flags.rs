@@ -6,6 +6,7 @@ use crate::command::MarginMode;
 use crate::event::{Event, Scope};
 use crate::margin::Health;
 use bulwark_core::{AccountId, MarketId};
+use std::collections::btree_map::Entry;
 
 impl Engine {
     /// Re-check every pool of one account and emit the transitions of its flags.
@@ -41,10 +42,30 @@ impl Engine {
             negative_equity: h.is_negative(),
         };
         let key = (account, scope);
-        let before = self.flags.get(&key).copied().unwrap_or_default();
-        if now == before {
-            return;
-        }
+        // One search of the map: the entry is read and changed in place (a pool's flags are
+        // re-evaluated at every trigger it crosses, and most of those flip one).
+        let before = match self.flags.entry(key) {
+            Entry::Occupied(mut e) => {
+                let before = *e.get();
+                if now == before {
+                    return;
+                }
+                if now == Flag::default() {
+                    e.remove();
+                } else {
+                    *e.get_mut() = now;
+                }
+                before
+            }
+            Entry::Vacant(e) => {
+                if now == Flag::default() {
+                    return;
+                }
+                e.insert(now);
+                Flag::default()
+            }
+        };
+        self.record_flag(key, before);
         if now.below_maintenance && !before.below_maintenance {
             self.events.push(Event::BelowMaintenance {
                 account,
@@ -72,7 +93,6 @@ impl Engine {
             (true, false) => self.negative_pools -= 1,
             _ => {}
         }
-        self.set_flag(key, now);
     }
 
     /// Re-check every account with a position entry in `market`.

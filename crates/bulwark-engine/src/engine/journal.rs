@@ -922,6 +922,13 @@ impl Engine {
         old
     }
 
+    /// Record that a pool's flag, `before` until now, changed (the map already holds the new
+    /// one; the default flag is an absent entry).
+    pub(super) fn record_flag(&mut self, key: (AccountId, Scope), before: Flag) {
+        let old = (before != Flag::default()).then_some(before);
+        self.journal.ops.push(Undo::Flag { key, old });
+    }
+
     /// Mark a pool as deferred in the waterfall (or not). Returns whether that changed it.
     pub(super) fn set_pending(&mut self, key: (AccountId, Scope), pending: bool) -> bool {
         let changed = if pending {
