@@ -299,6 +299,10 @@ pub struct ControllerSummary {
     /// The largest multiplier the backtest's correction put on the paths' volatility (1: the
     /// correction off or never raised).
     pub vol_multiplier_max: f64,
+    /// The least and the most the paths' rate of unannounced gaps was over the forecasts, a
+    /// day (`gaps_per_day`: equal for a fixed prior; 0 and 0 without one).
+    pub gaps_per_day_min: f64,
+    pub gaps_per_day_max: f64,
     pub backtest: Backtest,
 }
 
@@ -1089,8 +1093,24 @@ impl Controller {
                 .iter()
                 .map(|r| r.vol_multiplier)
                 .fold(self.calibration.scale(), f64::max),
+            gaps_per_day_min: self.gaps_per_day_range().0,
+            gaps_per_day_max: self.gaps_per_day_range().1,
             backtest: self.backtest(end_ms, end_negative_usd),
         }
+    }
+
+    /// The least and the most `gaps_per_day` of the forecasts ((0, 0) before any).
+    fn gaps_per_day_range(&self) -> (f64, f64) {
+        let rates = self
+            .rows
+            .iter()
+            .filter(|r| r.kind == "forecast")
+            .map(|r| r.gaps_per_day);
+        rates
+            .fold(None, |range: Option<(f64, f64)>, g| {
+                Some(range.map_or((g, g), |(lo, hi)| (lo.min(g), hi.max(g))))
+            })
+            .unwrap_or((0.0, 0.0))
     }
 
     /// The hourly forecasts against the loss realised in the hour after each, marked as the

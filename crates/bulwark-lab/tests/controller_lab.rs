@@ -381,11 +381,18 @@ fn a_learned_gap_rate_falls_over_calm_hours_and_a_fixed_one_stays() {
             learn,
         ]);
         let c = o.sim.controller.as_ref().expect("controller on");
-        c.rows
+        let rates: Vec<(f64, f64)> = c
+            .rows
             .iter()
             .filter(|r| r.kind == "forecast")
             .map(|r| (r.t_s, r.gaps_per_day))
-            .collect()
+            .collect();
+        // The summary (and the report's headline) carry the range the rate moved over.
+        let s = o.summary.controller.as_ref().expect("controller summary");
+        let lo = rates.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+        let hi = rates.iter().map(|r| r.1).fold(0.0, f64::max);
+        assert_eq!((s.gaps_per_day_min, s.gaps_per_day_max), (lo, hi));
+        rates
     };
     let fixed = rates("controller.jump_learn_days=0");
     assert_eq!(fixed.len(), 24, "a forecast every 15 minutes for 6 hours");

@@ -139,7 +139,7 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
     )
     .with_detail(format!(
         "{} forecasts, {} paths through the engine; VaR 95% exceeded in {} of {} hours ({}); \
-         randomized transform at or above 0.95 in {} hours ({}){}{}",
+         randomized transform at or above 0.95 in {} hours ({}){}{}{}",
         c.forecasts,
         c.paths_simulated,
         b.exceedances,
@@ -155,12 +155,26 @@ fn controller_row(c: &crate::controller::ControllerSummary) -> HeadlineRow {
         } else {
             String::new()
         },
+        gap_rate_note(c),
         if c.killed {
             "; stopped by its kill switch"
         } else {
             ""
         }
     ))
+}
+
+/// What the paths believed of gaps no recent move announces: a fixed prior's rate, or the
+/// range a learned one moved over (what a risk manager reads the controller's margin by).
+fn gap_rate_note(c: &crate::controller::ControllerSummary) -> String {
+    let (lo, hi) = (c.gaps_per_day_min, c.gaps_per_day_max);
+    if hi <= 0.0 {
+        String::new()
+    } else if lo == hi {
+        format!("; the paths drew gaps at a prior {hi:.2} a day")
+    } else {
+        format!("; the paths' gap rate, learned from the venue's own gaps, moved between {lo:.2} and {hi:.2} a day")
+    }
 }
 
 /// LP withdrawals: paid (count, USD) with what was requested, pending and refused beside.
@@ -575,5 +589,30 @@ mod tests {
         // Without the announcement, the action's own forecast names it.
         let p = controller_periods(&rows[2..], 86_400.0);
         assert!(p[0].label.ends_with("ES95 of 0 USD)"), "{}", p[0].label);
+    }
+
+    /// The headline says what the paths believed of gaps: nothing without a prior, the
+    /// prior's rate when fixed, the range a learned rate moved over.
+    #[test]
+    fn the_headline_names_the_paths_gap_rate() {
+        let with = |lo: f64, hi: f64| crate::controller::ControllerSummary {
+            gaps_per_day_min: lo,
+            gaps_per_day_max: hi,
+            ..Default::default()
+        };
+        assert_eq!(gap_rate_note(&with(0.0, 0.0)), "");
+        assert_eq!(
+            gap_rate_note(&with(0.5, 0.5)),
+            "; the paths drew gaps at a prior 0.50 a day"
+        );
+        let learned = gap_rate_note(&with(0.29, 5.127));
+        assert!(
+            learned.ends_with("between 0.29 and 5.13 a day"),
+            "{learned}"
+        );
+        let detail = controller_row(&with(0.29, 5.127))
+            .detail
+            .unwrap_or_default();
+        assert!(detail.contains("between 0.29 and 5.13 a day"), "{detail}");
     }
 }
