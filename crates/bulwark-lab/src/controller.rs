@@ -1082,6 +1082,7 @@ impl Controller {
     /// left in pools not yet liquidated): counts and the backtest.
     pub fn summary(&self, end_ms: u64, end_negative_usd: f64) -> ControllerSummary {
         let count = |k: &str| self.rows.iter().filter(|r| r.kind == k).count() as u64;
+        let (gaps_per_day_min, gaps_per_day_max) = self.gaps_per_day_range();
         ControllerSummary {
             forecasts: self.forecasts,
             actions: count("action"),
@@ -1093,8 +1094,8 @@ impl Controller {
                 .iter()
                 .map(|r| r.vol_multiplier)
                 .fold(self.calibration.scale(), f64::max),
-            gaps_per_day_min: self.gaps_per_day_range().0,
-            gaps_per_day_max: self.gaps_per_day_range().1,
+            gaps_per_day_min,
+            gaps_per_day_max,
             backtest: self.backtest(end_ms, end_negative_usd),
         }
     }
