@@ -62,10 +62,11 @@ struct Node {
     bucket: u32,
 }
 
-/// A table bucket: 32 bytes where the natural layout takes 48.
+/// A table bucket: 12 bytes. It holds the key's pool and its node; the price is the node's
+/// (a key's probe compares it there), so the table, most of a set's bytes and of a session's
+/// copy of it, carries no second copy of every price.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
-    price: Wide,
     account: AccountId,
     scope: Scope,
     /// The key's node in the heap, or `EMPTY`.
@@ -104,21 +105,10 @@ fn index(i: usize) -> u32 {
 }
 
 const VACANT: Bucket = Bucket {
-    price: Wide { hi: 0, lo: 0 },
     account: AccountId(0),
     scope: Scope::Cross,
     at: EMPTY,
 };
-
-impl Bucket {
-    fn holds(&self, key: &TriggerKey) -> bool {
-        self.at != EMPTY && (self.price.get(), self.account, self.scope) == *key
-    }
-
-    fn key(&self) -> TriggerKey {
-        (self.price.get(), self.account, self.scope)
-    }
-}
 
 impl TriggerSet {
     /// An empty set queried from `end`.
@@ -191,9 +181,7 @@ impl TriggerSet {
         if (old.1, old.2) == (new.1, new.2) {
             // The same pool, so the same home: the key changes its price where it is, and
             // only its node moves (the heap's steps are those of the general case below).
-            let price = Wide::of(new.0);
-            self.table[from].price = price;
-            self.heap[at].price = price;
+            self.heap[at].price = Wide::of(new.0);
             self.sift(at);
             return (true, true);
         }
@@ -237,7 +225,14 @@ impl TriggerSet {
     }
 
     fn key_at(&self, i: usize) -> TriggerKey {
-        self.table[self.heap[i].bucket as usize].key()
+        let node = self.heap[i];
+        let b = self.table[node.bucket as usize];
+        (node.price.get(), b.account, b.scope)
+    }
+
+    /// Whether a full bucket holds `key`: its pool, and its node's price.
+    fn holds(&self, b: &Bucket, key: &TriggerKey) -> bool {
+        (b.account, b.scope) == (key.1, key.2) && self.heap[b.at as usize].price == Wide::of(key.0)
     }
 
     /// Where `key` is (`Ok`), or the empty bucket it would go in (`Err`). The table has an
@@ -247,23 +242,24 @@ impl TriggerSet {
             return Err(0);
         }
         let mask = self.table.len() - 1;
-        let mut i = home(key) & mask;
+        let mut i = home(key.1, key.2) & mask;
         loop {
             let b = &self.table[i];
             if b.at == EMPTY {
                 return Err(i);
             }
-            if b.holds(key) {
+            if self.holds(b, key) {
                 return Ok(i);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// Put `key`'s pool in `bucket`, pointing at node `at` (which holds, or is about to hold,
+    /// its price).
     fn fill(&mut self, bucket: usize, key: TriggerKey, at: usize) {
-        let (price, account, scope) = key;
+        let (_, account, scope) = key;
         self.table[bucket] = Bucket {
-            price: Wide::of(price),
             account,
             scope,
             at: index(at),
@@ -281,7 +277,7 @@ impl TriggerSet {
             if b.at == EMPTY {
                 break;
             }
-            let ideal = home(&b.key()) & mask;
+            let ideal = home(b.account, b.scope) & mask;
             // The key may fill the hole if its home is not after the hole on its probe path.
             if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
                 self.table[hole] = b;
@@ -297,12 +293,16 @@ impl TriggerSet {
     fn grow(&mut self) {
         let size = (self.table.len() * 2).max(8);
         let old = std::mem::replace(&mut self.table, vec![VACANT; size]);
+        let mask = size - 1;
         for at in 0..self.heap.len() {
-            let key = old[self.heap[at].bucket as usize].key();
-            // The keys are distinct: each finds an empty bucket.
-            let (Ok(bucket) | Err(bucket)) = self.find(&key);
-            self.fill(bucket, key, at);
-            self.heap[at].bucket = index(bucket);
+            let b = old[self.heap[at].bucket as usize];
+            // The keys are distinct, so no probe needs to compare: the first empty bucket.
+            let mut i = home(b.account, b.scope) & mask;
+            while self.table[i].at != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.table[i] = Bucket { at: index(at), ..b };
+            self.heap[at].bucket = index(i);
         }
     }
 
@@ -443,9 +443,9 @@ impl std::fmt::Debug for TriggerSet {
 /// not of its price. A set holds one key per pool, so pools still spread over the table, and a
 /// pool's key moving to a new price (`replace`, nearly every re-registration) keeps its bucket:
 /// no removal from the table, no second probe, no insertion.
-fn home(key: &TriggerKey) -> usize {
+fn home(account: AccountId, scope: Scope) -> usize {
     let mut h = KeyHasher::default();
-    (key.1, key.2).hash(&mut h);
+    (account, scope).hash(&mut h);
     h.finish() as usize
 }
 
@@ -526,7 +526,6 @@ mod tests {
         }
         for (i, n) in s.heap.iter().enumerate() {
             assert_eq!(s.table[n.bucket as usize].at as usize, i);
-            assert_eq!(s.table[n.bucket as usize].price, n.price);
             assert_eq!(s.find(&s.key_at(i)), Ok(n.bucket as usize));
         }
         let full = s.table.iter().filter(|b| b.at != EMPTY).count();
@@ -638,7 +637,7 @@ mod tests {
         v.sort();
         assert_eq!(back, v);
         assert_eq!(std::mem::size_of::<Node>(), 24);
-        assert_eq!(std::mem::size_of::<Bucket>(), 32);
+        assert_eq!(std::mem::size_of::<Bucket>(), 12);
     }
 
     #[test]

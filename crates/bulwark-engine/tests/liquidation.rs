@@ -476,6 +476,7 @@ fn the_native_sweep_is_bounded_and_carries_the_rest_over() {
     assert_eq!(started, vec![T]);
     let queue = v.e.liquidation_queue();
     assert_eq!(queue.len(), 1);
+    assert_eq!(v.e.liquidation_queue_len(), 1);
     assert_eq!(
         (queue[0].account, queue[0].shortfall_usd),
         (AccountId(t2), usd("63"))
@@ -485,6 +486,7 @@ fn the_native_sweep_is_bounded_and_carries_the_rest_over() {
         .iter()
         .any(|e| matches!(e, Event::LiquidationStarted { account, .. } if account.0 == t2)));
     assert!(v.e.liquidation_queue().is_empty());
+    assert_eq!(v.e.liquidation_queue_len(), 0);
 }
 
 #[test]

@@ -2651,6 +2651,7 @@ impl Harness {
             })
         };
         let mut left = 0;
+        prop_assert_eq!(post.liquidation_queue_len(), post.liquidation_queue().len());
         for q in post.liquidation_queue() {
             let key = (q.account, q.scope);
             let paused =

@@ -261,7 +261,7 @@ pub fn read_venue(engine: &Engine, market: MarketId) -> VenueReading {
         oi_lots: oi,
         oi_top_share: if oi > 0 { top as f64 / oi as f64 } else { 0.0 },
         depth_2pct_usd: depth,
-        liquidation_queue: engine.liquidation_queue().len() as u64,
+        liquidation_queue: engine.liquidation_queue_len() as u64,
         oracle_degraded: m.is_degraded(),
         insurance_usd: crate::metrics::units::usd(engine.insurance_usd()),
     }

@@ -71,6 +71,12 @@ impl Engine {
         q
     }
 
+    /// How many pools are below maintenance: the liquidation queue's length, without the
+    /// health of each (a driver that asks only whether anyone waits asks this).
+    pub fn liquidation_queue_len(&self) -> usize {
+        self.flags.values().filter(|f| f.below_maintenance).count()
+    }
+
     /// The first `n` of the queue as the engine itself walks it: an overflow is a [`Breach`].
     /// With a per-step cap far below the queue's length, the `n` worst are selected before
     /// only they are sorted (the order is total, so the result is the full sort's prefix).

@@ -153,7 +153,7 @@ pub fn forecast(
         .ok_or_else(|| format!("no market {}", market.0))?;
     let start = m.mark.micros() as f64 / 1e6;
     let band = engine.quiet_band(market).map_err(|r| r.to_string())?;
-    let flagged = !engine.liquidation_queue().is_empty();
+    let flagged = engine.liquidation_queue_len() > 0;
     let negative_at_start_usd = crate::venue_state::negative_equity_usd(engine);
     let steps = (spec.horizon_s / spec.step_s) as usize;
     let sigma_step = spec.sigma_1h * libm::sqrt(spec.step_s as f64 / 3600.0);
@@ -449,7 +449,7 @@ fn run_path(
         }
         // A due liquidation with no price to ride on rides on a `Tick` (only when a pool
         // waits for it: a sweep of nobody changes nothing).
-        let sweep_on_tick = sweep && posted.is_none() && !e.liquidation_queue().is_empty();
+        let sweep_on_tick = sweep && posted.is_none() && e.liquidation_queue_len() > 0;
         if (k + 1) % tick_every == 0 || sweep_on_tick {
             if sweep_on_tick {
                 switch(e, native(true), t)?;
