@@ -665,6 +665,68 @@ fn a_liquidation_cascade_in_a_session_is_taken_back() {
     assert_same(&v.e, &twin, "the cascade applied for real");
 }
 
+/// (a') Flags flipped past the point where a session copies the flag map whole (16 records:
+/// later flips are not recorded, the copy puts the map back): the price swings two longs below
+/// maintenance and back nine times, with no liquidation to end it (native liquidation off, no
+/// keeper), and only then takes the third below, a pool whose flag the records before the
+/// copy never touched. The session's end gives back the engine from before; and a commit
+/// fault after the copy, at every step of a keeper's liquidation, takes the whole session
+/// back too.
+#[test]
+fn flags_flipped_past_the_session_copy_are_taken_back() {
+    let base = leveraged();
+    let oracle = |price: &str| Command::OraclePrice {
+        market: MarketId(0),
+        price: common::px(price),
+    };
+    // The mark is the mean of the oracle and the trade EMA (1,000): oracle 880 puts it at
+    // 940, below T's and T2's maintenance price (947) but above T3's (921); 800 puts it at
+    // 900, below all three; 1,000 puts it back above all three.
+    let swings: Vec<Command> = (0..9)
+        .flat_map(|_| [oracle("880"), oracle("1000")])
+        .chain([oracle("800")])
+        .collect();
+    let session = || {
+        let mut v = Venue {
+            e: base.e.clone(),
+            t: base.t,
+        };
+        v.e.begin_what_if();
+        let mut twin = base.e.clone();
+        let events = both(&mut v, &mut twin, &swings);
+        (v, twin, events)
+    };
+    let (mut v, twin, events) = session();
+    let flips: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BelowMaintenance { account, .. }
+            | Event::BackAboveMaintenance { account, .. } => Some(account.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flips.len(), 39, "{events:?}");
+    assert_eq!(flips.iter().position(|&a| a == T3), Some(38));
+    assert!(liquidated(&events).is_empty());
+    assert_eq!(v.e.flags().len(), 3);
+    assert_same(&v.e, &twin, "the swings in a session and outside one");
+    v.e.end_what_if();
+    assert_same(&v.e, &base.e, "after the swings");
+    v.e.check_invariants().expect("the invariants hold"); // ok: a test
+    let (v, _, _) = session();
+    let steps = commit_steps(&v.e, &liquidate_t(), TimestampMs(v.t + 1));
+    for at in 1..=steps {
+        let (mut v, _, _) = session();
+        v.e.fail_commit_arithmetic_at(at);
+        match v.e.apply(&liquidate_t(), TimestampMs(v.t + 1)) {
+            Err(Reject::Internal { command, .. }) => assert_eq!(command, "liquidate"),
+            other => panic!("step {at}: {other:?}"),
+        }
+        assert!(!v.e.in_what_if(), "step {at}: the session is over");
+        assert_same(&v.e, &base.e, "a fault after the flag map's copy");
+    }
+}
+
 /// (b) Two sessions in a row on the same engine, each taken back; then the engine goes on.
 #[test]
 fn two_sessions_in_a_row_both_restore() {

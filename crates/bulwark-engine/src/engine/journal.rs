@@ -35,7 +35,9 @@
 //!   own. Markets created by the command are truncated back.
 //! - **Maps, sets and the rest**: each flag change, each change to the deferred-bankruptcy
 //!   set, to the venue's parameters and to the vault's share supply, share, request and
-//!   inventory tables records what it replaced.
+//!   inventory tables records what it replaced. In a what-if session, past a few records the
+//!   flag map is copied whole instead (`Undo::FlagsCopy`), as a recheck set is past a few
+//!   dozen (`Undo::WatchCopy`): a forward path flips flags thousands of times.
 //!
 //! Records are undone newest first, so each finds its object exactly as its change left it:
 //! an account's copy and its later (or earlier) records interleave correctly, and so do book
@@ -237,6 +239,9 @@ enum Undo {
         key: (AccountId, Scope),
         old: Option<Flag>,
     },
+    /// A what-if session copied the flag map whole: `Journal::flags_copy` holds it as it was
+    /// before the change that copied it; later flag changes have no records.
+    FlagsCopy,
     /// `waterfall_pending` held the key (`present`) or not before the change.
     Pending {
         key: (AccountId, Scope),
@@ -371,10 +376,21 @@ pub(super) struct Journal {
     /// copy put back costs less than undoing each change in the set; a path with few
     /// changes is cheaper with the records.
     watch_copies: Vec<WatchCopy>,
+    /// In a session, how many flag changes it recorded, and past `FLAG_RECORDS_BEFORE_COPY`
+    /// the flag map as it was before the change that took it past, copied whole (an
+    /// `Undo::FlagsCopy` record puts it back), after which flag changes are not recorded. The
+    /// map holds only the flagged pools (tens, where a forward path flips flags thousands of
+    /// times: a pool a capped keeper leaves waiting at maintenance flips at nearly every
+    /// price), so one copy put back costs less than undoing each flip in an ordered map.
+    flag_records: u32,
+    flags_copy: Option<BTreeMap<(AccountId, Scope), Flag>>,
 }
 
 /// Changes recorded one by one in a recheck set before a session copies it whole.
 const WATCH_RECORDS_BEFORE_COPY: u32 = 64;
+
+/// Flag changes recorded one by one before a session copies the flag map whole.
+const FLAG_RECORDS_BEFORE_COPY: u32 = 16;
 
 /// A session's account of one recheck set (`Journal::watch_copies`).
 #[derive(Debug)]
@@ -453,6 +469,37 @@ impl Journal {
         }
         w.copy = Some(current.clone());
         self.ops.push(Undo::WatchCopy { at: at as u32 });
+        true
+    }
+
+    /// Whether a flag change (of `key`, from `old`; the map `current` already holds the new
+    /// flag) needs no record, because a session copied the flag map whole. In a session the
+    /// flag records are counted, and a change that takes the count past
+    /// `FLAG_RECORDS_BEFORE_COPY` copies the map as it was before that change.
+    #[inline]
+    fn flags_copied(
+        &mut self,
+        current: &BTreeMap<(AccountId, Scope), Flag>,
+        key: (AccountId, Scope),
+        old: Option<Flag>,
+    ) -> bool {
+        if self.session.is_none() {
+            return false;
+        }
+        if self.flags_copy.is_some() {
+            return true;
+        }
+        self.flag_records += 1;
+        if self.flag_records <= FLAG_RECORDS_BEFORE_COPY {
+            return false;
+        }
+        let mut copy = current.clone();
+        match old {
+            Some(f) => copy.insert(key, f),
+            None => copy.remove(&key),
+        };
+        self.flags_copy = Some(copy);
+        self.ops.push(Undo::FlagsCopy);
         true
     }
 
@@ -648,6 +695,7 @@ impl Engine {
             epoch: j.epoch,
             accounts_len: j.accounts_len,
             watch_copies: &mut j.watch_copies,
+            flags_copy: &mut j.flags_copy,
         };
         while let Some(u) = j.ops.pop() {
             tables.undo(u, &mut payloads);
@@ -916,7 +964,7 @@ impl Engine {
         } else {
             self.flags.insert(key, flag)
         };
-        if old != Some(flag) {
+        if old != Some(flag) && !self.journal.flags_copied(&self.flags, key, old) {
             self.journal.ops.push(Undo::Flag { key, old });
         }
         old
@@ -926,7 +974,9 @@ impl Engine {
     /// one; the default flag is an absent entry).
     pub(super) fn record_flag(&mut self, key: (AccountId, Scope), before: Flag) {
         let old = (before != Flag::default()).then_some(before);
-        self.journal.ops.push(Undo::Flag { key, old });
+        if !self.journal.flags_copied(&self.flags, key, old) {
+            self.journal.ops.push(Undo::Flag { key, old });
+        }
     }
 
     /// Mark a pool as deferred in the waterfall (or not). Returns whether that changed it.
@@ -1164,6 +1214,8 @@ impl Journal {
         // Setting a length, mostly: no record needs dropping.
         self.command_start = (0, 0);
         self.watch_copies.clear();
+        self.flag_records = 0;
+        self.flags_copy = None;
         self.positions.clear();
         self.markets.clear();
         self.ops.clear();
@@ -1203,6 +1255,7 @@ struct Payloads<'a> {
     /// Rows from here on were created by the command (truncated after the records).
     accounts_len: usize,
     watch_copies: &'a mut [WatchCopy],
+    flags_copy: &'a mut Option<BTreeMap<(AccountId, Scope), Flag>>,
 }
 
 impl Payloads<'_> {
@@ -1342,6 +1395,11 @@ impl Tables<'_> {
                     Some(f) => self.flags.insert(key, f),
                     None => self.flags.remove(&key),
                 };
+            }
+            Undo::FlagsCopy => {
+                if let Some(copy) = p.flags_copy.take() {
+                    *self.flags = copy;
+                }
             }
             Undo::Pending { key, present } => {
                 if present {
