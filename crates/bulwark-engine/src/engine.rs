@@ -205,6 +205,9 @@ pub struct Engine {
     steps: Vec<Step>,
     /// `cancel_all`'s targets (scratch: refilled by every call, so no allocation per call).
     cancel_targets: Vec<(MarketId, OrderId)>,
+    /// The pools a mark move or an index step reached (scratch of `watch.rs`: refilled by
+    /// every move, so no allocation per move).
+    recheck_hits: Vec<(AccountId, Scope)>,
     drafts: Vec<Draft>,
     plan_end: PlanEnd,
     /// Set while a liquidation's order is committed, so its fills are marked.
@@ -309,6 +312,7 @@ impl Engine {
             parts: Vec::new(),
             steps: Vec::with_capacity(64),
             cancel_targets: Vec::new(),
+            recheck_hits: Vec::new(),
             drafts: Vec::with_capacity(8),
             plan_end: PlanEnd::Exhausted,
             liquidating: false,

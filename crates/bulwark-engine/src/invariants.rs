@@ -268,6 +268,16 @@ fn check_flags(engine: &Engine) -> Result<(), String> {
             let h = engine
                 .pool_health(a, scope, None)
                 .map_err(|x| format!("health of {id:?}: {x}"))?;
+            // The flags, triggers and liquidations run on the health without the initial
+            // requirement: the same equity and maintenance.
+            let m = engine
+                .pool_maintenance_health(a, scope)
+                .map_err(|x| format!("maintenance health of {id:?}: {x}"))?;
+            if (m.equity_usd, m.maintenance_usd) != (h.equity_usd, h.maintenance_usd) {
+                return Err(format!(
+                    "{id:?} {scope:?}: the maintenance health {m:?} differs from the health {h:?}"
+                ));
+            }
             let f = Flag {
                 below_maintenance: h.below_maintenance(),
                 negative_equity: h.is_negative(),

@@ -29,6 +29,7 @@ impl Clone for Engine {
             parts: self.parts.clone(),
             steps: self.steps.clone(),
             cancel_targets: self.cancel_targets.clone(),
+            recheck_hits: self.recheck_hits.clone(),
             drafts: self.drafts.clone(),
             plan_end: self.plan_end.clone(),
             liquidating: self.liquidating.clone(),
@@ -68,6 +69,7 @@ impl Clone for Engine {
             parts,
             steps,
             cancel_targets,
+            recheck_hits,
             drafts,
             plan_end,
             liquidating,
@@ -103,6 +105,7 @@ impl Clone for Engine {
         parts.clone_from(&src.parts);
         steps.clone_from(&src.steps);
         cancel_targets.clone_from(&src.cancel_targets);
+        recheck_hits.clone_from(&src.recheck_hits);
         drafts.clone_from(&src.drafts);
         plan_end.clone_from(&src.plan_end);
         liquidating.clone_from(&src.liquidating);

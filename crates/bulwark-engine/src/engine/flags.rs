@@ -31,7 +31,7 @@ impl Engine {
         if account == VAULT {
             return Ok(());
         }
-        let h = bounded(self.pool_health(self.acct(account), scope, None))?;
+        let h = self.pool_health_of(account, scope)?;
         self.update_flag(account, scope, &h);
         self.rewatch(account, scope, &h)
     }

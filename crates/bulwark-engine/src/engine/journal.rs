@@ -670,6 +670,7 @@ impl Engine {
             adl_cache,
             steps: _,          // rebuilt by every plan
             cancel_targets: _, // refilled by every cancel_all
+            recheck_hits: _,   // refilled by every recheck
             drafts: _,         // rebuilt by every plan
             plan_end: _,       // set by every plan
             journal: j,

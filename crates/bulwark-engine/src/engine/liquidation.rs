@@ -99,7 +99,7 @@ impl Engine {
     }
 
     fn queue_entry(&self, account: AccountId, scope: Scope) -> Bounded<QueueEntry> {
-        let h = bounded(self.pool_health(self.acct(account), scope, None))?;
+        let h = self.pool_health_of(account, scope)?;
         let shortfall_usd = bounded(h.maintenance_usd.checked_sub(h.equity_usd))?;
         Ok(QueueEntry {
             account,
@@ -158,7 +158,7 @@ impl Engine {
             let queue = self.liquidation_queue_bounded(budget)?;
             for e in queue {
                 // An earlier liquidation in this sweep may have changed this pool.
-                let h = bounded(self.pool_health(self.acct(e.account), e.scope, None))?;
+                let h = self.pool_health_of(e.account, e.scope)?;
                 let retried = self.waterfall_pending.contains(&(e.account, e.scope));
                 let paused = self.liquidation_paused(e.account, e.scope).is_some();
                 if h.below_maintenance() && !retried && !paused {
@@ -186,10 +186,10 @@ impl Engine {
         self.liquidating_pool = Some((account, scope));
         // Where the loss comes from, before closes realize it (the waterfall needs it when
         // nothing is left open to measure).
-        let origins = self.loss_origins(&self.pool_positions(account, scope))?;
+        let positions = self.pool_positions(account, scope);
+        let origins = self.loss_origins(&positions)?;
         self.cancel_pool_orders(account, scope)?;
-        let markets: Vec<MarketId> = self
-            .pool_positions(account, scope)
+        let markets: Vec<MarketId> = positions
             .iter()
             .map(|(mi, _)| self.markets[*mi].id)
             .collect();
@@ -234,8 +234,10 @@ impl Engine {
         self.reevaluate(account)
     }
 
+    /// A pool's equity and maintenance requirement (its initial requirement is not computed:
+    /// `pool_maintenance_health`), an overflow a breach.
     pub(super) fn pool_health_of(&self, account: AccountId, scope: Scope) -> Bounded<Health> {
-        bounded(self.pool_health(self.acct(account), scope, None))
+        bounded(self.pool_maintenance_health(self.acct(account), scope))
     }
 
     /// The positions of a pool: (market index, position), open ones only.
@@ -244,12 +246,26 @@ impl Engine {
         account: AccountId,
         scope: Scope,
     ) -> Vec<(usize, Position)> {
+        self.pool_open(account, scope).collect()
+    }
+
+    /// The same, without collecting them: for a reader that changes nothing as it goes (a
+    /// liquidation's every round reads them twice, and a list each time was an allocation).
+    pub(super) fn pool_open(
+        &self,
+        account: AccountId,
+        scope: Scope,
+    ) -> impl Iterator<Item = (usize, Position)> + '_ {
         self.acct(account)
             .positions
             .iter()
-            .filter(|p| !p.qty.is_zero() && in_scope(p, scope))
+            .filter(move |p| !p.qty.is_zero() && in_scope(p, scope))
             .map(|p| (p.market.0 as usize, *p))
-            .collect()
+    }
+
+    /// Whether the pool has no open position.
+    pub(super) fn pool_is_flat(&self, account: AccountId, scope: Scope) -> bool {
+        self.pool_open(account, scope).next().is_none()
     }
 
     /// Sum over the pool's positions of maintenance x the end multiplier: the market's
@@ -261,7 +277,7 @@ impl Engine {
         k: Option<Ppm>,
     ) -> Bounded<Usd> {
         let mut total = Usd::ZERO;
-        for (mi, p) in self.pool_positions(account, scope) {
+        for (mi, p) in self.pool_open(account, scope) {
             let m = &self.markets[mi];
             let notional = bounded(margin::notional_ceil_usd(
                 p.qty,
@@ -356,7 +372,7 @@ impl Engine {
         scope: Scope,
     ) -> Bounded<Option<(usize, Position)>> {
         let mut best: Option<(Usd, usize, Position)> = None;
-        for (mi, p) in self.pool_positions(account, scope) {
+        for (mi, p) in self.pool_open(account, scope) {
             let m = &self.markets[mi];
             let notional = margin::notional_ceil_usd(p.qty, m.mark, m.params.lots_per_unit);
             let mm = bounded(margin::maintenance_usd(&m.params, bounded(notional)?))?;

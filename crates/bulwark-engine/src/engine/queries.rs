@@ -217,14 +217,34 @@ impl Engine {
                 }
                 _ => stored,
             };
-            self.add_position_health(&mut h, p, scope, mark_override, initial_check)?;
+            self.add_position_health(&mut h, p, scope, mark_override, initial_check, true)?;
         }
         if let Some(w) = with.filter(|_| !substituted) {
-            self.add_position_health(&mut h, w, scope, mark_override, initial_check)?;
+            self.add_position_health(&mut h, w, scope, mark_override, initial_check, true)?;
         }
         Ok(h)
     }
 
+    /// A pool's equity and maintenance requirement at the marks, with its initial
+    /// requirement left at zero, not computed: what its flags, its recheck triggers, the
+    /// liquidation queue and a liquidation's steps need (they run at every trigger a mark
+    /// crosses; an order's or a withdrawal's check takes the whole `pool_health`).
+    pub(crate) fn pool_maintenance_health(&self, a: &Account, scope: Scope) -> ArithResult<Health> {
+        let mut h = match scope {
+            Scope::Cross => Health {
+                equity_usd: a.collateral_usd,
+                ..Health::default()
+            },
+            Scope::Isolated(_) => Health::default(),
+        };
+        for p in &a.positions {
+            self.add_position_health(&mut h, p, scope, None, false, false)?;
+        }
+        Ok(h)
+    }
+
+    /// Add one position's equity and requirements to `h`; the initial requirement only if
+    /// `with_initial`.
     #[inline]
     pub(super) fn add_position_health(
         &self,
@@ -233,6 +253,7 @@ impl Engine {
         scope: Scope,
         mark_override: Option<(MarketId, Price)>,
         initial_check: bool,
+        with_initial: bool,
     ) -> ArithResult<()> {
         let in_scope = match scope {
             Scope::Cross => p.mode == MarginMode::Cross,
@@ -272,6 +293,9 @@ impl Engine {
             }
             maintenance = margin::maintenance_usd(&m.params, notional)?;
             h.maintenance_usd = h.maintenance_usd.checked_add(maintenance)?;
+        }
+        if !with_initial {
+            return Ok(());
         }
         let initial = if worst == p.qty.abs() {
             // No resting order adds risk: the initial requirement is the maintenance one scaled.

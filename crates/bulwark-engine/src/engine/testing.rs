@@ -144,6 +144,7 @@ impl Engine {
             parts: _,
             steps: _,
             cancel_targets: _,
+            recheck_hits: _,
             drafts: _,
             plan_end: _,
             adl_cache: _,

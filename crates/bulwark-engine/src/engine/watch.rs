@@ -58,7 +58,8 @@ impl Engine {
     /// Recheck the pools whose triggers a mark move from `old` to `new` crossed.
     pub(super) fn recheck_after_move(&mut self, mi: usize, old: Price, new: Price) -> Bounded {
         let m = &self.markets[mi];
-        let mut hits: Vec<(AccountId, Scope)> = Vec::new();
+        let mut hits = std::mem::take(&mut self.recheck_hits);
+        hits.clear();
         let new = new.micros() as i128;
         for side in 0..2 {
             if new < old.micros() as i128 {
@@ -70,9 +71,16 @@ impl Engine {
         hits.extend(m.watch_always.iter().copied());
         hits.sort_unstable();
         hits.dedup();
-        for (account, scope) in hits {
+        self.recheck_all(hits)
+    }
+
+    /// Re-evaluate each pool of `hits` (sorted, each once), and keep the list's allocation
+    /// for the next recheck.
+    fn recheck_all(&mut self, hits: Vec<(AccountId, Scope)>) -> Bounded {
+        for &(account, scope) in &hits {
             self.reevaluate_scope(account, scope)?;
         }
+        self.recheck_hits = hits;
         Ok(())
     }
 
@@ -82,9 +90,10 @@ impl Engine {
     /// triggers now lie at or beyond the mark, and the multi-position pools of the market.
     pub(super) fn after_index_step(&mut self, mi: usize, steps: [i128; 2]) -> Bounded {
         let long_factor = self.long_shift_factor_ppm(mi);
+        let mut hits = std::mem::take(&mut self.recheck_hits);
+        hits.clear();
         let m = self.market_mut(mi);
         let mark = m.mark.micros() as i128;
-        let mut hits: Vec<(AccountId, Scope)> = Vec::new();
         for (side, &c) in steps.iter().enumerate() {
             if c == 0 {
                 continue;
@@ -115,10 +124,7 @@ impl Engine {
         hits.sort_unstable();
         hits.dedup();
         self.index_rechecks += hits.len() as u64;
-        for (account, scope) in hits {
-            self.reevaluate_scope(account, scope)?;
-        }
-        Ok(())
+        self.recheck_all(hits)
     }
 
     /// The largest ratio (ppm) of a long's maintenance-threshold move to its zero-equity

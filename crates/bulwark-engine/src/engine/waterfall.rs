@@ -85,7 +85,7 @@ impl Engine {
             return Ok(());
         }
         let closes = self.close_by_adl(account, &positions, refusal)?;
-        if !self.pool_positions(account, scope).is_empty() {
+        if !self.pool_is_flat(account, scope) {
             self.defer_bankruptcy(account, scope);
             return Ok(());
         }
@@ -245,7 +245,7 @@ impl Engine {
         origins: &[LossOrigin],
         closes: &[AdlClose],
     ) -> Bounded {
-        debug_assert!(self.pool_positions(account, scope).is_empty());
+        debug_assert!(self.pool_is_flat(account, scope));
         debug_assert!(self
             .pool_health(self.acct(account), scope, None)
             .is_ok_and(|h| h.equity_usd.micros() == -deficit.micros()));
@@ -349,7 +349,7 @@ impl Engine {
         if self.liquidating_pool == Some((account, scope)) {
             return Ok(()); // the liquidation's own waterfall books it
         }
-        if self.pool_positions(account, scope).is_empty()
+        if self.pool_is_flat(account, scope)
             && self
                 .pool_health_of(account, scope)?
                 .equity_usd
@@ -379,7 +379,7 @@ impl Engine {
                 }
                 origins.dedup_by_key(|o| o.mi);
                 let deficit = self.pool_deficit(account, scope)?;
-                if deficit.is_positive() && self.pool_positions(account, scope).is_empty() {
+                if deficit.is_positive() && self.pool_is_flat(account, scope) {
                     self.set_pending((account, scope), false);
                     self.pay_deficit(account, scope, deficit, &origins, &[])?;
                     for o in &origins {
@@ -396,7 +396,7 @@ impl Engine {
                 .waterfall_pending
                 .iter()
                 .copied()
-                .filter(|&(a, s)| self.pool_positions(a, s).is_empty())
+                .filter(|&(a, s)| self.pool_is_flat(a, s))
                 .collect();
             for key in closed {
                 self.set_pending(key, false);
@@ -416,7 +416,7 @@ impl Engine {
             .collect();
         for (account, scope) in pending {
             let h = self.pool_health_of(account, scope)?;
-            if self.pool_positions(account, scope).is_empty() || !h.below_maintenance() {
+            if self.pool_is_flat(account, scope) || !h.below_maintenance() {
                 // Closed by other means, or recovered: the pool is its owner's again.
                 self.set_pending((account, scope), false);
                 continue;
