@@ -83,10 +83,30 @@ pub(crate) fn pending_usd(m: &Market, p: &Position) -> ArithResult<(Usd, Usd)> {
         // and no wide arithmetic is needed to say so.
         return Ok((Usd::ZERO, Usd::ZERO));
     }
-    let (f, l) = pending_exact(m, p)?;
+    let s = side_of(p.qty);
+    let q = p.qty.lots().unsigned_abs() as i128;
+    let df = ok_or_overflow(m.funding_index[s].checked_sub(p.funding_snap.get()))?;
+    let dl = ok_or_overflow(m.loss_index[s].checked_sub(p.loss_snap.get()))?;
     let d = denom(m);
-    let to_usd = |v: i128| ok_or_overflow(i64::try_from(v).ok()).map(Usd::from_micros);
-    Ok((to_usd(ceil_div(f, d)?)?, to_usd(ceil_div(l, d)?)?))
+    Ok((charge_usd(q, df, d)?, charge_usd(q, dl, d)?))
+}
+
+/// `ceil(q x delta / d)` micro-USD: what `q` lots owe for an index step of `delta` (what
+/// `pending_exact` gives, rounded as settlement rounds). Exact as the wide product is, but a
+/// side whose index did not move (the common case: a socialized loss moves one index, a
+/// funding interval the other) costs a comparison, and a step that fits `i64` a product that
+/// cannot overflow.
+#[inline]
+fn charge_usd(q: i128, delta: i128, d: i128) -> ArithResult<Usd> {
+    if delta == 0 {
+        return Ok(Usd::ZERO);
+    }
+    let owed = match i64::try_from(delta) {
+        // |q| < 2^63 and |delta| <= 2^63: the product is below 2^126.
+        Ok(small) => q * small as i128,
+        Err(_) => ok_or_overflow(q.checked_mul(delta))?,
+    };
+    ok_or_overflow(i64::try_from(ceil_div(owed, d)?).ok()).map(Usd::from_micros)
 }
 
 /// Whether a (non-flat) position's snapshots equal its side's current indexes.
@@ -284,6 +304,31 @@ mod tests {
     use super::*;
     use crate::command::{Command, MarketParams, OrderKind, PlaceOrder, SelfTrade};
     use bulwark_core::{Ppm, Price};
+
+    /// A charge by hand: nothing for an index that did not move, a charge rounded up and a
+    /// credit rounded toward zero (the floor of a negative), and a step too wide for `i64`
+    /// through the checked product, which reports an overflow rather than wrapping.
+    #[test]
+    fn a_charge_rounds_against_the_position_at_any_width() {
+        let d = 3_000_000; // 3 lots per unit
+        let usd = |v: i64| Ok(Usd::from_micros(v));
+        assert_eq!(charge_usd(7, 0, d), usd(0));
+        // 7 lots x 1,000,001 / 3e6 = 2.333...: a charge of 3, a credit of -2.
+        assert_eq!(charge_usd(7, 1_000_001, d), usd(3));
+        assert_eq!(charge_usd(7, -1_000_001, d), usd(-2));
+        // A step past i64: 2 lots x (2^63 x 3) / 3e6 = 2^64 / 1e6.
+        let wide = (1i128 << 63) * 3;
+        assert_eq!(
+            charge_usd(2, wide, d),
+            usd(((1i128 << 64) / 1_000_000 + 1) as i64)
+        );
+        assert!(charge_usd(1 << 62, i128::MAX / 2, d).is_err());
+        // Wide or not, the charge is `pending_exact`'s rounded up.
+        for (q, delta) in [(5, 999_999_999_999i128), (3, -(1i128 << 66) - 7)] {
+            let want = ceil_div(q * delta, d).map(|v| Usd::from_micros(i64::try_from(v).unwrap())); // ok: a test
+            assert_eq!(charge_usd(q, delta, d), want);
+        }
+    }
 
     const A: AccountId = AccountId(1);
     const B: AccountId = AccountId(2);
