@@ -280,8 +280,6 @@ impl TriggerSet {
         }
     }
 
-    /// Put `key`'s pool in `bucket`, pointing at node `at` (which holds, or is about to hold,
-    /// its price).
     /// For two keys of one pool: where `a` is (`Ok`) or would go (`Err`), as `find` says,
     /// and whether `b` is present. Both lie on the pool's probe path, so one walk to its end
     /// answers both.
@@ -310,6 +308,8 @@ impl TriggerSet {
         }
     }
 
+    /// Put `key`'s pool in `bucket`, pointing at node `at` (which holds, or is about to hold,
+    /// its price).
     fn fill(&mut self, bucket: usize, key: TriggerKey, at: usize) {
         let (_, account, scope) = key;
         self.table[bucket] = Bucket {
@@ -665,7 +665,7 @@ mod tests {
     }
 
     /// A price as two words round-trips and keeps the `i128` order, at both ends and across
-    /// the words' boundary; a node is 24 bytes and a bucket 32.
+    /// the words' boundary; a node is 24 bytes and a bucket 12.
     #[test]
     fn a_wide_price_keeps_its_value_and_order() {
         let w = 1i128 << 64;
