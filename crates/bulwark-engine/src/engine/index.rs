@@ -102,7 +102,7 @@ fn charge_usd(q: i128, delta: i128, d: i128) -> ArithResult<Usd> {
         return Ok(Usd::ZERO);
     }
     let owed = match i64::try_from(delta) {
-        // |q| < 2^63 and |delta| <= 2^63: the product is below 2^126.
+        // |q| <= 2^63 and |delta| <= 2^63: the product is at most 2^126, inside i128.
         Ok(small) => q * small as i128,
         Err(_) => ok_or_overflow(q.checked_mul(delta))?,
     };
